@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "blk.h"
+
+static _Atomic uint64_t next_serial = 1;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_key_t tls_key;
+static EVP_CIPHER *gcm;
+
+/* Per-thread cipher contexts, keyed for the last blk_key they saw. */
+struct blk_tls {
+	EVP_CIPHER_CTX *enc, *dec;
+	uint64_t enc_serial, dec_serial;
+};
+
+static void tls_free(void *p)
+{
+	struct blk_tls *t = p;
+
+	EVP_CIPHER_CTX_free(t->enc); /* cleanses the key schedule */
+	EVP_CIPHER_CTX_free(t->dec);
+	free(t);
+}
+
+static void init_once(void)
+{
+	pthread_key_create(&tls_key, tls_free);
+	gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static struct blk_tls *tls_get(void)
+{
+	struct blk_tls *t;
+
+	pthread_once(&once, init_once);
+	if (!gcm)
+		return NULL;
+	t = pthread_getspecific(tls_key);
+	if (t)
+		return t;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->enc = EVP_CIPHER_CTX_new();
+	t->dec = EVP_CIPHER_CTX_new();
+	if (!t->enc || !t->dec || pthread_setspecific(tls_key, t) != 0) {
+		tls_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+struct blk_key *blk_key_new(const uint8_t dek[KEY_LEN],
+			    const uint8_t file_id[ID_LEN])
+{
+	struct blk_key *k = keys_alloc(sizeof(*k));
+
+	if (!k)
+		return NULL;
+	if (keys_hkdf(dek, KEY_LEN, KDF_CONTENT, k->key, KEY_LEN) != 0) {
+		keys_free(k, sizeof(*k));
+		return NULL;
+	}
+	memcpy(k->file_id, file_id, ID_LEN);
+	k->serial = atomic_fetch_add(&next_serial, 1);
+	return k;
+}
+
+void blk_key_free(struct blk_key *k)
+{
+	keys_free(k, sizeof(*k));
+}
+
+static void make_aad(const struct blk_key *k, uint64_t blockno,
+		     uint8_t aad[ID_LEN + 8])
+{
+	memcpy(aad, k->file_id, ID_LEN);
+	for (int i = 0; i < 8; i++)
+		aad[ID_LEN + i] = (uint8_t)(blockno >> (56 - 8 * i));
+}
+
+/* Sets key (only when the context last saw another key) and nonce. */
+static int ctx_setup(EVP_CIPHER_CTX *c, uint64_t *serial,
+		     const struct blk_key *k, const uint8_t *nonce, int enc)
+{
+	if (*serial != k->serial) {
+		if (EVP_CipherInit_ex(c, gcm, NULL, k->key, nonce, enc) != 1) {
+			*serial = 0;
+			return -1;
+		}
+		*serial = k->serial;
+		return 0;
+	}
+	return EVP_CipherInit_ex(c, NULL, NULL, NULL, nonce, enc) == 1 ? 0 : -1;
+}
+
+int blk_encrypt(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
+		size_t n, const uint8_t *nonce, uint8_t *out)
+{
+	struct blk_tls *t = tls_get();
+	uint8_t aad[ID_LEN + 8];
+	int len, fin;
+
+	if (!t || n == 0 || n > BLK_PLAIN)
+		return -1;
+	if (nonce)
+		memcpy(out, nonce, BLK_NONCE);
+	else if (keys_random(out, BLK_NONCE) != 0)
+		return -1;
+	make_aad(k, blockno, aad);
+	if (ctx_setup(t->enc, &t->enc_serial, k, out, 1) != 0 ||
+	    EVP_EncryptUpdate(t->enc, NULL, &len, aad, sizeof(aad)) != 1 ||
+	    EVP_EncryptUpdate(t->enc, out + BLK_NONCE, &len, in, (int)n) != 1 ||
+	    EVP_EncryptFinal_ex(t->enc, out + BLK_NONCE + len, &fin) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(t->enc, EVP_CTRL_AEAD_GET_TAG, BLK_TAG,
+				out + BLK_NONCE + n) != 1)
+		return -1;
+	return 0;
+}
+
+ssize_t blk_decrypt(const struct blk_key *k, uint64_t blockno,
+		    const uint8_t *in, size_t cn, uint8_t *out)
+{
+	struct blk_tls *t = tls_get();
+	uint8_t aad[ID_LEN + 8], tag[BLK_TAG];
+	size_t n = cn - BLK_OVERHEAD;
+	int len, fin;
+
+	if (!t || cn <= BLK_OVERHEAD || cn > BLK_CIPHER)
+		return -1;
+	make_aad(k, blockno, aad);
+	memcpy(tag, in + BLK_NONCE + n, BLK_TAG);
+	if (ctx_setup(t->dec, &t->dec_serial, k, in, 0) != 0 ||
+	    EVP_DecryptUpdate(t->dec, NULL, &len, aad, sizeof(aad)) != 1 ||
+	    EVP_DecryptUpdate(t->dec, out, &len, in + BLK_NONCE, (int)n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(t->dec, EVP_CTRL_AEAD_SET_TAG, BLK_TAG,
+				tag) != 1)
+		return -1;
+	if (EVP_DecryptFinal_ex(t->dec, out + len, &fin) != 1) {
+		/* Never leave unauthenticated plaintext behind. */
+		keys_wipe(out, n);
+		return -1;
+	}
+	return (ssize_t)n;
+}
+
+int64_t blk_plain_size(uint64_t cbytes)
+{
+	uint64_t full = cbytes / BLK_CIPHER, rem = cbytes % BLK_CIPHER;
+
+	if (rem != 0 && rem <= BLK_OVERHEAD)
+		return -1;
+	return (int64_t)(full * BLK_PLAIN + (rem ? rem - BLK_OVERHEAD : 0));
+}
+
+uint64_t blk_cipher_size(uint64_t psize)
+{
+	uint64_t full = psize / BLK_PLAIN, rem = psize % BLK_PLAIN;
+
+	return full * BLK_CIPHER + (rem ? rem + BLK_OVERHEAD : 0);
+}

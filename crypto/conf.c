@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/b64.h"
+#include "conf.h"
+#include "names.h"
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} features[] = {
+	{ "encrypted-names", FEAT_ENCRYPTED_NAMES },
+	{ "long-names", FEAT_LONG_NAMES },
+	{ "plaintext-names", FEAT_PLAINTEXT_NAMES },
+};
+
+#define NFEATURES (sizeof(features) / sizeof(features[0]))
+
+static const char *const known_fields[] = {
+	"creator", "format", "volume_id", "features", "kek", "volume_key",
+	"mac",
+};
+
+static int known_field(const char *s)
+{
+	for (size_t i = 0; i < sizeof(known_fields) / sizeof(*known_fields); i++)
+		if (strcmp(s, known_fields[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *get_str(const cJSON *o, const char *k, size_t max,
+			   char *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	if (!cJSON_IsString(v) || !v->valuestring)
+		return "missing string field";
+	if (strlen(v->valuestring) > max)
+		return "field too long";
+	strcpy(out, v->valuestring);
+	return NULL;
+}
+
+static const char *get_b64(const cJSON *o, const char *k, uint8_t *out,
+			   size_t want_min, size_t cap, size_t *got)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	long n;
+
+	if (!cJSON_IsString(v) || !v->valuestring)
+		return "missing base64 field";
+	n = b64url_decode(v->valuestring, strlen(v->valuestring), out, cap);
+	if (n < (long)want_min)
+		return "bad base64 field";
+	if (got)
+		*got = (size_t)n;
+	else if ((size_t)n != want_min)
+		return "base64 field has the wrong length";
+	return NULL;
+}
+
+static const char *parse_features(const cJSON *arr, unsigned *out)
+{
+	const cJSON *f;
+	size_t i;
+
+	if (!cJSON_IsArray(arr))
+		return "missing features";
+	*out = 0;
+	cJSON_ArrayForEach(f, arr) {
+		if (!cJSON_IsString(f))
+			return "feature flag is not a string";
+		for (i = 0; i < NFEATURES; i++)
+			if (strcmp(f->valuestring, features[i].name) == 0)
+				break;
+		if (i == NFEATURES)
+			return "unknown feature flag (made by a newer hsmfs?)";
+		if (*out & features[i].bit)
+			return "duplicate feature flag";
+		*out |= features[i].bit;
+	}
+	if (!(*out & FEAT_ENCRYPTED_NAMES) == !(*out & FEAT_PLAINTEXT_NAMES))
+		return "exactly one of encrypted-names, plaintext-names needed";
+	return NULL;
+}
+
+static const char *parse_vk(const cJSON *o, struct hdr_slot *s)
+{
+	char alg[32];
+	size_t wl;
+	const char *why;
+
+	if (!cJSON_IsObject(o))
+		return "missing volume_key";
+	if ((why = get_str(o, "alg", sizeof(alg) - 1, alg)))
+		return why;
+	s->alg = kek_alg_from_name(alg);
+	if (s->alg == KEK_ALG_NONE)
+		return "unknown key-wrap algorithm";
+	if ((why = get_str(o, "kid", HDR_KID_MAX, s->kid)))
+		return why;
+	if ((why = get_b64(o, "wrapped", s->wrapped, 1, HDR_WRAPPED_MAX, &wl)))
+		return why;
+	s->wlen = (uint16_t)wl;
+	s->gen = 1;
+	return NULL;
+}
+
+static const char *parse_obj(const cJSON *root, struct conf *c)
+{
+	const cJSON *it, *fmt;
+	const char *why;
+
+	if (!cJSON_IsObject(root))
+		return "not a JSON object";
+	cJSON_ArrayForEach(it, root)
+		if (!known_field(it->string))
+			return "unknown field";
+	fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
+	if (!cJSON_IsNumber(fmt) || fmt->valuedouble != CONF_FORMAT)
+		return "unsupported format version";
+	if ((why = get_str(root, "creator", sizeof(c->creator) - 1,
+			   c->creator)) ||
+	    (why = get_b64(root, "volume_id", c->volume_id, ID_LEN, ID_LEN,
+			   NULL)) ||
+	    (why = parse_features(
+		     cJSON_GetObjectItemCaseSensitive(root, "features"),
+		     &c->features)) ||
+	    (why = get_str(root, "kek", HDR_KID_MAX, c->kek)) ||
+	    (why = parse_vk(cJSON_GetObjectItemCaseSensitive(root,
+							      "volume_key"),
+			    &c->vk)) ||
+	    (why = get_b64(root, "mac", c->mac, 32, 32, NULL)))
+		return why;
+	return NULL;
+}
+
+const char *conf_parse(const char *json, size_t n, struct conf *c)
+{
+	cJSON *root;
+	const char *why;
+
+	memset(c, 0, sizeof(*c));
+	if (n > CONF_MAX_BYTES)
+		return "config too large";
+	root = cJSON_ParseWithLength(json, n);
+	if (!root)
+		return "config is not valid JSON";
+	why = parse_obj(root, c);
+	cJSON_Delete(root);
+	return why;
+}
+
+static int add_b64(cJSON *o, const char *k, const uint8_t *p, size_t n)
+{
+	char buf[B64_ENC_LEN(HDR_WRAPPED_MAX) + 1];
+
+	b64url_encode(p, n, buf);
+	return cJSON_AddStringToObject(o, k, buf) ? 0 : -1;
+}
+
+char *conf_serialize(const struct conf *c)
+{
+	cJSON *root = cJSON_CreateObject(), *feat, *vk;
+	char *out = NULL;
+
+	if (!root)
+		return NULL;
+	feat = cJSON_AddArrayToObject(root, "features");
+	for (size_t i = 0; feat && i < NFEATURES; i++)
+		if (c->features & features[i].bit)
+			cJSON_AddItemToArray(feat,
+					     cJSON_CreateString(features[i].name));
+	vk = cJSON_CreateObject();
+	if (!feat || !vk || !cJSON_AddStringToObject(root, "creator", c->creator) ||
+	    !cJSON_AddNumberToObject(root, "format", CONF_FORMAT) ||
+	    add_b64(root, "volume_id", c->volume_id, ID_LEN) ||
+	    !cJSON_AddStringToObject(root, "kek", c->kek) ||
+	    !cJSON_AddStringToObject(vk, "alg", kek_alg_name(c->vk.alg)) ||
+	    !cJSON_AddStringToObject(vk, "kid", c->vk.kid) ||
+	    add_b64(vk, "wrapped", c->vk.wrapped, c->vk.wlen)) {
+		cJSON_Delete(vk);
+		goto out;
+	}
+	cJSON_AddItemToObject(root, "volume_key", vk);
+	if (add_b64(root, "mac", c->mac, 32) == 0)
+		out = cJSON_Print(root);
+out:
+	cJSON_Delete(root);
+	return out;
+}
+
+/* The MAC covers every field but itself, each as u32 length || bytes, so
+ * that no two configs share an encoding. */
+static size_t put_field(uint8_t *buf, size_t off, const void *p, size_t n)
+{
+	buf[off] = (uint8_t)(n >> 24);
+	buf[off + 1] = (uint8_t)(n >> 16);
+	buf[off + 2] = (uint8_t)(n >> 8);
+	buf[off + 3] = (uint8_t)n;
+	memcpy(buf + off + 4, p, n);
+	return off + 4 + n;
+}
+
+static int conf_mac(const struct conf *c, const uint8_t vk[KEY_LEN],
+		    uint8_t mac[32])
+{
+	uint8_t msg[1024 + HDR_WRAPPED_MAX], mk[KEY_LEN];
+	uint8_t feat[4] = { 0, 0, 0, (uint8_t)c->features };
+	uint8_t alg = (uint8_t)c->vk.alg, fmt = CONF_FORMAT;
+	size_t o = 0;
+	int ret = -1;
+
+	o = put_field(msg, o, "hsmfs.conf v1", 13);
+	o = put_field(msg, o, &fmt, 1);
+	o = put_field(msg, o, c->creator, strlen(c->creator));
+	o = put_field(msg, o, c->volume_id, ID_LEN);
+	o = put_field(msg, o, feat, sizeof(feat));
+	o = put_field(msg, o, c->kek, strlen(c->kek));
+	o = put_field(msg, o, &alg, 1);
+	o = put_field(msg, o, c->vk.kid, strlen(c->vk.kid));
+	o = put_field(msg, o, c->vk.wrapped, c->vk.wlen);
+	if (keys_hkdf(vk, KEY_LEN, KDF_CONF_MAC, mk, sizeof(mk)) == 0 &&
+	    keys_hmac(mk, msg, o, mac) == 0)
+		ret = 0;
+	keys_wipe(mk, sizeof(mk));
+	return ret;
+}
+
+int conf_seal(struct conf *c, const uint8_t vk[KEY_LEN])
+{
+	return conf_mac(c, vk, c->mac);
+}
+
+int conf_verify(const struct conf *c, const uint8_t vk[KEY_LEN])
+{
+	uint8_t mac[32];
+
+	return conf_mac(c, vk, mac) == 0 && keys_equal(mac, c->mac, 32);
+}
+
+const char *conf_load(int dirfd, struct conf *c)
+{
+	char *buf = malloc(CONF_MAX_BYTES + 1);
+	const char *why = NULL;
+	ssize_t n;
+	int fd;
+
+	if (!buf)
+		return "out of memory";
+	fd = openat(dirfd, CONF_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		why = errno == ENOENT ? "no hsmfs.conf: not an hsmfs volume"
+				      : "cannot open hsmfs.conf";
+		goto out;
+	}
+	n = read(fd, buf, CONF_MAX_BYTES + 1);
+	close(fd);
+	if (n < 0)
+		why = "cannot read hsmfs.conf";
+	else if (n > CONF_MAX_BYTES)
+		why = "hsmfs.conf too large";
+	else
+		why = conf_parse(buf, (size_t)n, c);
+out:
+	free(buf);
+	return why;
+}
+
+int conf_store(int dirfd, const struct conf *c)
+{
+	char *json = conf_serialize(c);
+	const char *tmp = CONF_NAME ".tmp";
+	size_t len;
+	int fd, err = 0;
+
+	if (!json)
+		return -ENOMEM;
+	len = strlen(json);
+	unlinkat(dirfd, tmp, 0);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	if (write(fd, json, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
+	    fsync(fd) != 0)
+		err = errno ? -errno : -EIO;
+	close(fd);
+	if (!err && renameat(dirfd, tmp, dirfd, CONF_NAME) != 0)
+		err = -errno;
+	if (!err)
+		fsync(dirfd);
+	else
+		unlinkat(dirfd, tmp, 0);
+out:
+	free(json);
+	return err;
+}

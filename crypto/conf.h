@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The volume config, "hsmfs.conf" at the root of the backing directory:
+ * JSON with the format version, feature flags, the KEK URL and the volume
+ * key wrapped by it, authenticated by an HMAC under a key derived from the
+ * volume key. Unknown fields and unknown feature flags are refused.
+ */
+#ifndef HSMFS_CONF_H
+#define HSMFS_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hdr.h"
+
+#define CONF_FORMAT 1
+#define CONF_MAX_BYTES 65536
+
+enum conf_feature {
+	FEAT_ENCRYPTED_NAMES = 1u << 0,
+	FEAT_LONG_NAMES = 1u << 1,
+	FEAT_PLAINTEXT_NAMES = 1u << 2,
+};
+
+struct conf {
+	char creator[64];
+	uint8_t volume_id[ID_LEN];
+	unsigned features;
+	char kek[HDR_KID_MAX + 1]; /* URL given at init */
+	struct hdr_slot vk;        /* wrapped volume key (gen unused) */
+	uint8_t mac[32];
+};
+
+/* Parses and checks structure; NULL on success, else why not. */
+const char *conf_parse(const char *json, size_t n, struct conf *c);
+/* Serializes to a malloc'ed NUL-terminated JSON string, NULL on error. */
+char *conf_serialize(const struct conf *c);
+/* Computes the MAC into c->mac, or checks it (1 valid, 0 not). */
+int conf_seal(struct conf *c, const uint8_t vk[KEY_LEN]);
+int conf_verify(const struct conf *c, const uint8_t vk[KEY_LEN]);
+
+/* Reads dir/hsmfs.conf (via a directory fd); NULL or why not. */
+const char *conf_load(int dirfd, struct conf *c);
+/* Writes it atomically: tmp file, fsync, rename, fsync dir. 0 or -errno. */
+int conf_store(int dirfd, const struct conf *c);
+
+#endif

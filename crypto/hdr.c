@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <string.h>
+
+#include "hdr.h"
+
+static const uint8_t magic[4] = { 'H', 'S', 'M', 'F' };
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)get16(p) << 16 | get16(p + 2);
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+	uint8_t acc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+unsigned hdr_slot_offset(int i)
+{
+	return HDR_FIXED_LEN + (unsigned)i * HDR_SLOT_LEN;
+}
+
+static void encode_fixed(const struct hdr *h, uint8_t *p)
+{
+	memcpy(p, magic, 4);
+	put16(p + 4, HDR_VERSION);
+	put16(p + 6, 0);
+	put32(p + 8, HDR_LEN);
+	put32(p + 12, 4096);
+	memcpy(p + 16, h->file_id, ID_LEN);
+}
+
+static void encode_slot(const struct hdr_slot *s, uint8_t *p)
+{
+	size_t kl = strlen(s->kid);
+
+	memset(p, 0, HDR_SLOT_LEN);
+	if (s->gen == 0)
+		return;
+	put32(p, s->gen);
+	p[4] = (uint8_t)s->alg;
+	p[5] = (uint8_t)kl;
+	put16(p + 6, s->wlen);
+	memcpy(p + 8, s->kid, kl);
+	memcpy(p + 264, s->wrapped, s->wlen);
+	memcpy(p + HDR_SLOT_MACED, s->mac, 32);
+}
+
+void hdr_encode(const struct hdr *h, uint8_t buf[HDR_LEN])
+{
+	encode_fixed(h, buf);
+	for (int i = 0; i < HDR_SLOTS; i++)
+		encode_slot(&h->slot[i], buf + hdr_slot_offset(i));
+}
+
+static int kid_ok(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x21 || p[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+static const char *parse_slot(const uint8_t *p, struct hdr_slot *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->gen = get32(p);
+	if (s->gen == 0)
+		return all_zero(p, HDR_SLOT_LEN) ? NULL : "empty slot not zeroed";
+	s->alg = (enum kek_alg)p[4];
+	if (s->alg < KEK_ALG_RSA_OAEP_256 || s->alg > KEK_ALG_AES_KW_PAD)
+		return "unknown key-wrap algorithm";
+	if (p[5] == 0 || !kid_ok(p + 8, p[5]) ||
+	    !all_zero(p + 8 + p[5], 256 - p[5]))
+		return "bad key id";
+	memcpy(s->kid, p + 8, p[5]);
+	s->wlen = get16(p + 6);
+	if (s->wlen == 0 || s->wlen > HDR_WRAPPED_MAX ||
+	    !all_zero(p + 264 + s->wlen, HDR_WRAPPED_MAX - s->wlen))
+		return "bad wrapped key length";
+	memcpy(s->wrapped, p + 264, s->wlen);
+	memcpy(s->mac, p + HDR_SLOT_MACED, 32);
+	if (!all_zero(p + HDR_SLOT_MACED + 32,
+		      HDR_SLOT_LEN - HDR_SLOT_MACED - 32))
+		return "reserved bytes not zero";
+	return NULL;
+}
+
+const char *hdr_parse(const uint8_t buf[HDR_LEN], struct hdr *h)
+{
+	const char *why;
+	int used = 0;
+
+	if (memcmp(buf, magic, 4) != 0)
+		return "not an hsmfs file (bad magic)";
+	if (get16(buf + 4) != HDR_VERSION)
+		return "unsupported header version";
+	if (get16(buf + 6) != 0 || get32(buf + 8) != HDR_LEN ||
+	    get32(buf + 12) != 4096)
+		return "unsupported header flags or geometry";
+	memcpy(h->file_id, buf + 16, ID_LEN);
+	if (all_zero(h->file_id, ID_LEN))
+		return "all-zero file id";
+	for (int i = 0; i < HDR_SLOTS; i++) {
+		why = parse_slot(buf + hdr_slot_offset(i), &h->slot[i]);
+		if (why)
+			return why;
+		used += h->slot[i].gen != 0;
+	}
+	return used ? NULL : "no key slot in use";
+}
+
+/* MAC input: the fixed part, then the slot's first HDR_SLOT_MACED bytes. */
+/* The MAC key depends on the volume key as well as the DEK: with an RSA
+ * KEK anyone can wrap a DEK of their choosing with the public key, but
+ * only a holder of the volume key can make a header this volume accepts. */
+static int slot_mac(const struct hdr *h, int i, const uint8_t vk[KEY_LEN],
+		    const uint8_t dek[KEY_LEN], uint8_t mac[32])
+{
+	uint8_t msg[HDR_FIXED_LEN + HDR_SLOT_LEN], mk[KEY_LEN];
+	uint8_t ikm[2 * KEY_LEN];
+	int ret = -1;
+
+	encode_fixed(h, msg);
+	encode_slot(&h->slot[i], msg + HDR_FIXED_LEN);
+	memcpy(ikm, vk, KEY_LEN);
+	memcpy(ikm + KEY_LEN, dek, KEY_LEN);
+	if (keys_hkdf(ikm, sizeof(ikm), KDF_HDR_MAC, mk, sizeof(mk)) == 0 &&
+	    keys_hmac(mk, msg, HDR_FIXED_LEN + HDR_SLOT_MACED, mac) == 0)
+		ret = 0;
+	keys_wipe(ikm, sizeof(ikm));
+	keys_wipe(mk, sizeof(mk));
+	return ret;
+}
+
+int hdr_slot_seal(struct hdr *h, int i, const uint8_t vk[KEY_LEN],
+		  const uint8_t dek[KEY_LEN])
+{
+	return slot_mac(h, i, vk, dek, h->slot[i].mac);
+}
+
+int hdr_slot_verify(const struct hdr *h, int i, const uint8_t vk[KEY_LEN],
+		    const uint8_t dek[KEY_LEN])
+{
+	uint8_t mac[32];
+
+	if (slot_mac(h, i, vk, dek, mac) != 0)
+		return 0;
+	return keys_equal(mac, h->slot[i].mac, 32);
+}
+
+int hdr_slot_order(const struct hdr *h, int order[HDR_SLOTS])
+{
+	int n = 0;
+
+	for (int i = 0; i < HDR_SLOTS; i++)
+		if (h->slot[i].gen)
+			order[n++] = i;
+	if (n == 2 && h->slot[order[1]].gen > h->slot[order[0]].gen) {
+		order[0] = 1;
+		order[1] = 0;
+	}
+	return n;
+}
+
+int hdr_spare_slot(const struct hdr *h)
+{
+	if (h->slot[0].gen == 0)
+		return 0;
+	if (h->slot[1].gen == 0)
+		return 1;
+	return h->slot[0].gen < h->slot[1].gen ? 0 : 1;
+}
+
+void rec_pack(const char rmagic[8], const uint8_t id[ID_LEN],
+	      const uint8_t key[KEY_LEN], uint8_t rec[REC_LEN])
+{
+	memcpy(rec, rmagic, 8);
+	memcpy(rec + 8, id, ID_LEN);
+	memcpy(rec + 8 + ID_LEN, key, KEY_LEN);
+}
+
+int rec_unpack(uint8_t *rec, size_t n, const char rmagic[8],
+	       const uint8_t id[ID_LEN], uint8_t key[KEY_LEN])
+{
+	int ok = n == REC_LEN && memcmp(rec, rmagic, 8) == 0 &&
+		 keys_equal(rec + 8, id, ID_LEN);
+
+	if (ok)
+		memcpy(key, rec + 8 + ID_LEN, KEY_LEN);
+	keys_wipe(rec, n);
+	return ok ? 0 : -1;
+}

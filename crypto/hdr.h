@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * File header: 2048 bytes in front of a non-empty file's blocks.
+ *
+ *   0   4  magic "HSMF"          16  16 file id
+ *   4   2  version (1)           32  slot 0 (1008 bytes)
+ *   6   2  flags (0)           1040  slot 1 (1008 bytes)
+ *   8   4  header length (2048)
+ *  12   4  plaintext block size (4096)
+ *
+ * A slot holds the DEK wrapped by a KEK version, and a MAC under a key
+ * derived from the volume key and that DEK. Two slots let a rewrap write
+ * the spare slot while the other stays valid (LUKS style): a torn write
+ * never loses the file.
+ * Integers are big-endian. See crypto/FORMAT.md.
+ */
+#ifndef HSMFS_HDR_H
+#define HSMFS_HDR_H
+
+#include <stdint.h>
+
+#include "hsmclient/kek.h"
+#include "keys.h"
+
+#define HDR_LEN 2048
+#define HDR_FIXED_LEN 32
+#define HDR_SLOT_LEN 1008
+#define HDR_SLOT_MACED 776 /* slot bytes covered by the slot MAC */
+#define HDR_SLOTS 2
+#define HDR_VERSION 1
+#define HDR_KID_MAX 255
+#define HDR_WRAPPED_MAX 512
+
+/* The record a KEK wraps: magic(8) || id(16) || key(32). Binding the file
+ * or volume id means a wrapped key cannot serve in another header. */
+#define REC_LEN (8 + ID_LEN + KEY_LEN)
+#define REC_MAGIC_DEK "HSMFSDK1"
+#define REC_MAGIC_VK "HSMFSVK1"
+
+struct hdr_slot {
+	uint32_t gen; /* 0: empty */
+	enum kek_alg alg;
+	char kid[HDR_KID_MAX + 1];
+	uint16_t wlen;
+	uint8_t wrapped[HDR_WRAPPED_MAX];
+	uint8_t mac[32];
+};
+
+struct hdr {
+	uint8_t file_id[ID_LEN];
+	struct hdr_slot slot[HDR_SLOTS];
+};
+
+/* Parses and checks the structure (not the MACs). NULL on success, else
+ * why the bytes are not a valid header. */
+const char *hdr_parse(const uint8_t buf[HDR_LEN], struct hdr *h);
+/* Serializes the whole header (MACs as stored in h). */
+void hdr_encode(const struct hdr *h, uint8_t buf[HDR_LEN]);
+/* Byte offset of slot i inside the header. */
+unsigned hdr_slot_offset(int i);
+
+/* Computes slot i's MAC, keyed from the volume key and the DEK, into h. */
+int hdr_slot_seal(struct hdr *h, int i, const uint8_t vk[KEY_LEN],
+		  const uint8_t dek[KEY_LEN]);
+/* True if slot i's MAC verifies. */
+int hdr_slot_verify(const struct hdr *h, int i, const uint8_t vk[KEY_LEN],
+		    const uint8_t dek[KEY_LEN]);
+/* Slot indexes with gen != 0, highest generation first; returns count. */
+int hdr_slot_order(const struct hdr *h, int order[HDR_SLOTS]);
+/* The slot to write next: empty, or the one with the lower generation. */
+int hdr_spare_slot(const struct hdr *h);
+
+void rec_pack(const char magic[8], const uint8_t id[ID_LEN],
+	      const uint8_t key[KEY_LEN], uint8_t rec[REC_LEN]);
+/* Checks magic and id, copies the key out. 0, or -1 (and wipes rec). */
+int rec_unpack(uint8_t *rec, size_t n, const char magic[8],
+	       const uint8_t id[ID_LEN], uint8_t key[KEY_LEN]);
+
+#endif

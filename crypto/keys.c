@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <string.h>
+#include <sys/prctl.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+
+#include "keys.h"
+
+int keys_secure_init(size_t heap_size, const char **why)
+{
+	/* Non-dumpable also keeps other processes of the same user from
+	 * ptrace-attaching and reading /proc/PID/mem. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		*why = "prctl(PR_SET_DUMPABLE) failed";
+		return -1;
+	}
+	if (CRYPTO_secure_malloc_initialized())
+		return 0;
+	if (!CRYPTO_secure_malloc_init(heap_size, 32)) {
+		*why = "cannot lock memory for keys (raise RLIMIT_MEMLOCK)";
+		return -1;
+	}
+	return 0;
+}
+
+void *keys_alloc(size_t n)
+{
+	return OPENSSL_secure_zalloc(n);
+}
+
+void keys_free(void *p, size_t n)
+{
+	if (p)
+		OPENSSL_secure_clear_free(p, n);
+}
+
+void keys_wipe(void *p, size_t n)
+{
+	OPENSSL_cleanse(p, n);
+}
+
+int keys_random(void *buf, size_t n)
+{
+	return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
+}
+
+int keys_hkdf(const uint8_t *ikm, size_t ikmlen, const char *info,
+	      uint8_t *out, size_t outlen)
+{
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	EVP_KDF_CTX *kctx = NULL;
+	OSSL_PARAM params[4];
+	int ret = -1;
+
+	if (!kdf)
+		return -1;
+	kctx = EVP_KDF_CTX_new(kdf);
+	if (!kctx)
+		goto out;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						     (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+						      (void *)ikm, ikmlen);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+						      (void *)info,
+						      strlen(info));
+	params[3] = OSSL_PARAM_construct_end();
+	if (EVP_KDF_derive(kctx, out, outlen, params) == 1)
+		ret = 0;
+out:
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	return ret;
+}
+
+int keys_hmac(const uint8_t key[KEY_LEN], const uint8_t *msg, size_t n,
+	      uint8_t out[32])
+{
+	unsigned int len = 32;
+
+	if (!HMAC(EVP_sha256(), key, KEY_LEN, msg, n, out, &len))
+		return -1;
+	return 0;
+}
+
+int keys_equal(const void *a, const void *b, size_t n)
+{
+	return CRYPTO_memcmp(a, b, n) == 0;
+}

@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <pthread.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include "common/b64.h"
+#include "names.h"
+
+#define SIV_TAG 16
+#define GCM_NONCE 12
+#define GCM_TAG 16
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static EVP_CIPHER *siv, *gcm;
+
+static void init_once(void)
+{
+	siv = EVP_CIPHER_fetch(NULL, "AES-256-SIV", NULL);
+	gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static int ciphers(void)
+{
+	pthread_once(&once, init_once);
+	return siv && gcm ? 0 : -1;
+}
+
+struct names_keys *names_keys_new(const uint8_t vk[KEY_LEN])
+{
+	struct names_keys *k = keys_alloc(sizeof(*k));
+
+	if (!k)
+		return NULL;
+	if (keys_hkdf(vk, KEY_LEN, KDF_NAMES, k->names, sizeof(k->names)) ||
+	    keys_hkdf(vk, KEY_LEN, KDF_XATTR_NAME, k->xattr_names,
+		      sizeof(k->xattr_names)) ||
+	    keys_hkdf(vk, KEY_LEN, KDF_XATTR_VAL, k->xattr_vals,
+		      sizeof(k->xattr_vals)) ||
+	    keys_hkdf(vk, KEY_LEN, KDF_SYMLINK, k->symlink,
+		      sizeof(k->symlink))) {
+		keys_free(k, sizeof(*k));
+		return NULL;
+	}
+	return k;
+}
+
+void names_keys_free(struct names_keys *k)
+{
+	keys_free(k, sizeof(*k));
+}
+
+/* out = tag(16) || ciphertext(n). */
+static int siv_seal(const uint8_t key[64], const uint8_t *ad, size_t adlen,
+		    const uint8_t *in, size_t n, uint8_t *out)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int len, ret = -1;
+
+	if (!c || ciphers() != 0)
+		goto out;
+	if (EVP_EncryptInit_ex2(c, siv, key, NULL, NULL) != 1 ||
+	    EVP_EncryptUpdate(c, NULL, &len, ad, (int)adlen) != 1 ||
+	    EVP_EncryptUpdate(c, out + SIV_TAG, &len, in, (int)n) != 1 ||
+	    EVP_EncryptFinal_ex(c, out + SIV_TAG + len, &len) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, SIV_TAG, out) != 1)
+		goto out;
+	ret = 0;
+out:
+	EVP_CIPHER_CTX_free(c);
+	return ret;
+}
+
+static int siv_open(const uint8_t key[64], const uint8_t *ad, size_t adlen,
+		    const uint8_t *in, size_t n, uint8_t *out)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int len, ret = -1;
+
+	if (!c || ciphers() != 0 || n <= SIV_TAG)
+		goto out;
+	if (EVP_DecryptInit_ex2(c, siv, key, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, SIV_TAG,
+				(void *)in) != 1 ||
+	    EVP_DecryptUpdate(c, NULL, &len, ad, (int)adlen) != 1 ||
+	    EVP_DecryptUpdate(c, out, &len, in + SIV_TAG,
+			      (int)(n - SIV_TAG)) != 1 ||
+	    EVP_DecryptFinal_ex(c, out + len, &len) != 1) {
+		keys_wipe(out, n - SIV_TAG);
+		goto out;
+	}
+	ret = 0;
+out:
+	EVP_CIPHER_CTX_free(c);
+	return ret;
+}
+
+/* PKCS#7 to a multiple of 16, so that only a length class leaks. */
+static size_t pad16(const char *in, size_t n, uint8_t *out)
+{
+	size_t p = 16 - n % 16;
+
+	memcpy(out, in, n);
+	memset(out + n, (int)p, p);
+	return n + p;
+}
+
+static int unpad16(const uint8_t *in, size_t n)
+{
+	uint8_t p;
+
+	if (n == 0 || n % 16)
+		return -1;
+	p = in[n - 1];
+	if (p == 0 || p > 16 || p > n)
+		return -1;
+	for (size_t i = n - p; i < n; i++)
+		if (in[i] != p)
+			return -1;
+	return (int)(n - p);
+}
+
+static int seal_name(const uint8_t key[64], const uint8_t *ad, size_t adlen,
+		     const char *name, size_t len, char *out, size_t cap)
+{
+	uint8_t padded[272], ct[SIV_TAG + 272];
+	size_t pn;
+
+	if (len == 0 || len > 255)
+		return -1;
+	pn = pad16(name, len, padded);
+	if (B64_ENC_LEN(SIV_TAG + pn) + 1 > cap ||
+	    siv_seal(key, ad, adlen, padded, pn, ct) != 0)
+		return -1;
+	b64url_encode(ct, SIV_TAG + pn, out);
+	return (int)B64_ENC_LEN(SIV_TAG + pn);
+}
+
+static int open_name(const uint8_t key[64], const uint8_t *ad, size_t adlen,
+		     const char *enc, size_t len, char *out, size_t cap)
+{
+	uint8_t ct[SIV_TAG + 272], pt[272];
+	long n = b64url_decode(enc, len, ct, sizeof(ct));
+	int pl;
+
+	if (n < SIV_TAG + 16 || (n - SIV_TAG) % 16)
+		return -1;
+	if (siv_open(key, ad, adlen, ct, (size_t)n, pt) != 0)
+		return -1;
+	pl = unpad16(pt, (size_t)n - SIV_TAG);
+	if (pl <= 0 || (size_t)pl >= cap || memchr(pt, '/', (size_t)pl) ||
+	    memchr(pt, '\0', (size_t)pl))
+		return -1;
+	memcpy(out, pt, (size_t)pl);
+	out[pl] = '\0';
+	return pl;
+}
+
+int names_encrypt(const struct names_keys *k, const uint8_t diriv[DIRIV_LEN],
+		  const char *name, size_t len, char out[NAME_ENC_MAX])
+{
+	return seal_name(k->names, diriv, DIRIV_LEN, name, len, out,
+			 NAME_ENC_MAX);
+}
+
+int names_decrypt(const struct names_keys *k, const uint8_t diriv[DIRIV_LEN],
+		  const char *enc, size_t len, char out[256])
+{
+	int n = open_name(k->names, diriv, DIRIV_LEN, enc, len, out, 256);
+
+	if (n < 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
+		return -1;
+	return n;
+}
+
+void names_long(const char *enc, size_t len, char out[LONG_NAME_LEN + 1])
+{
+	uint8_t h[SHA256_DIGEST_LENGTH];
+
+	SHA256((const uint8_t *)enc, len, h);
+	memcpy(out, LONG_PREFIX, sizeof(LONG_PREFIX) - 1);
+	b64url_encode(h, sizeof(h), out + sizeof(LONG_PREFIX) - 1);
+}
+
+int names_is_long(const char *name)
+{
+	return strncmp(name, LONG_PREFIX, sizeof(LONG_PREFIX) - 1) == 0 &&
+	       strlen(name) == LONG_NAME_LEN;
+}
+
+int names_is_sidecar(const char *name)
+{
+	return strncmp(name, LONG_PREFIX, sizeof(LONG_PREFIX) - 1) == 0 &&
+	       strlen(name) == LONG_NAME_LEN + sizeof(LONG_SUFFIX) - 1 &&
+	       strcmp(name + LONG_NAME_LEN, LONG_SUFFIX) == 0;
+}
+
+/* out = nonce || ct || tag; AES-256-GCM. */
+static int gcm_seal(const uint8_t key[KEY_LEN], const uint8_t *aad,
+		    size_t aadlen, const uint8_t *in, size_t n, uint8_t *out)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int len, ret = -1;
+
+	if (!c || ciphers() != 0 || keys_random(out, GCM_NONCE) != 0)
+		goto out;
+	if (EVP_EncryptInit_ex2(c, gcm, key, out, NULL) != 1 ||
+	    EVP_EncryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1 ||
+	    (n && EVP_EncryptUpdate(c, out + GCM_NONCE, &len, in,
+				    (int)n) != 1) ||
+	    EVP_EncryptFinal_ex(c, out + GCM_NONCE + n, &len) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, GCM_TAG,
+				out + GCM_NONCE + n) != 1)
+		goto out;
+	ret = 0;
+out:
+	EVP_CIPHER_CTX_free(c);
+	return ret;
+}
+
+static ssize_t gcm_open(const uint8_t key[KEY_LEN], const uint8_t *aad,
+			size_t aadlen, const uint8_t *in, size_t n,
+			uint8_t *out)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	size_t pn = n - GCM_NONCE - GCM_TAG;
+	ssize_t ret = -1;
+	int len;
+
+	if (!c || ciphers() != 0 || n < GCM_NONCE + GCM_TAG)
+		goto out;
+	if (EVP_DecryptInit_ex2(c, gcm, key, in, NULL) != 1 ||
+	    EVP_DecryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1 ||
+	    (pn && EVP_DecryptUpdate(c, out, &len, in + GCM_NONCE,
+				     (int)pn) != 1) ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, GCM_TAG,
+				(void *)(in + GCM_NONCE + pn)) != 1 ||
+	    EVP_DecryptFinal_ex(c, out + pn, &len) != 1) {
+		keys_wipe(out, pn);
+		goto out;
+	}
+	ret = (ssize_t)pn;
+out:
+	EVP_CIPHER_CTX_free(c);
+	return ret;
+}
+
+static const uint8_t symlink_aad[] = "hsmfs symlink";
+
+int names_symlink_encrypt(const struct names_keys *k, const char *target,
+			  size_t len, char *out, size_t cap)
+{
+	uint8_t ct[SYMLINK_MAX + GCM_NONCE + GCM_TAG];
+	size_t cn = len + GCM_NONCE + GCM_TAG;
+
+	if (len == 0 || len > SYMLINK_MAX || B64_ENC_LEN(cn) + 1 > cap)
+		return -1;
+	if (gcm_seal(k->symlink, symlink_aad, sizeof(symlink_aad),
+		     (const uint8_t *)target, len, ct) != 0)
+		return -1;
+	b64url_encode(ct, cn, out);
+	return (int)B64_ENC_LEN(cn);
+}
+
+int names_symlink_decrypt(const struct names_keys *k, const char *enc,
+			  size_t len, char *out, size_t cap)
+{
+	uint8_t ct[SYMLINK_MAX + GCM_NONCE + GCM_TAG];
+	long n = b64url_decode(enc, len, ct, sizeof(ct));
+	ssize_t pn;
+
+	if (n <= GCM_NONCE + GCM_TAG ||
+	    (size_t)n - GCM_NONCE - GCM_TAG >= cap)
+		return -1;
+	pn = gcm_open(k->symlink, symlink_aad, sizeof(symlink_aad), ct,
+		      (size_t)n, (uint8_t *)out);
+	if (pn <= 0 || memchr(out, '\0', (size_t)pn))
+		return -1;
+	out[pn] = '\0';
+	return (int)pn;
+}
+
+ssize_t names_symlink_plain_len(size_t len)
+{
+	size_t raw = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
+
+	if (len % 4 == 1 || raw <= GCM_NONCE + GCM_TAG)
+		return -1;
+	return (ssize_t)(raw - GCM_NONCE - GCM_TAG);
+}
+
+static const uint8_t xattr_ad[] = "hsmfs xattr name";
+
+int names_xattr_name(const struct names_keys *k, const char *name,
+		     char *out, size_t cap)
+{
+	int n;
+
+	if (strncmp(name, "user.", 5) != 0 || cap < 6)
+		return -1;
+	memcpy(out, "user.", 5);
+	n = seal_name(k->xattr_names, xattr_ad, sizeof(xattr_ad), name + 5,
+		      strlen(name + 5), out + 5, cap - 5);
+	return n < 0 ? -1 : n + 5;
+}
+
+int names_xattr_name_dec(const struct names_keys *k, const char *enc,
+			 char *out, size_t cap)
+{
+	int n;
+
+	if (strncmp(enc, "user.", 5) != 0 || cap < 6)
+		return -1;
+	memcpy(out, "user.", 5);
+	n = open_name(k->xattr_names, xattr_ad, sizeof(xattr_ad), enc + 5,
+		      strlen(enc + 5), out + 5, cap - 5);
+	return n < 0 ? -1 : n + 5;
+}
+
+int names_xattr_val_enc(const struct names_keys *k, const char *encname,
+			const uint8_t *val, size_t n, uint8_t *out)
+{
+	return gcm_seal(k->xattr_vals, (const uint8_t *)encname,
+			strlen(encname), val, n, out);
+}
+
+ssize_t names_xattr_val_dec(const struct names_keys *k, const char *encname,
+			    const uint8_t *in, size_t n, uint8_t *out)
+{
+	return gcm_open(k->xattr_vals, (const uint8_t *)encname,
+			strlen(encname), in, n, out);
+}

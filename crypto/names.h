@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Names, symlink targets and xattrs, all under keys derived from the
+ * volume key.
+ *
+ * A file name becomes base64url(AES-256-SIV(pad16(name), AD = directory
+ * IV)): deterministic, so lookup works, but bound to its directory. An
+ * encoded name longer than 255 bytes is stored as "hsmfs.longname.<hash>"
+ * with a sidecar "<that>.name" holding the encoded name. Symlink targets and
+ * xattr values use AES-256-GCM with random nonces.
+ */
+#ifndef HSMFS_NAMES_H
+#define HSMFS_NAMES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "keys.h"
+
+#define DIRIV_LEN 16
+#define DIRIV_NAME "hsmfs.diriv"
+#define CONF_NAME "hsmfs.conf"
+#define LONG_PREFIX "hsmfs.longname."
+#define LONG_SUFFIX ".name"
+/* "hsmfs.longname." + base64url(SHA-256) */
+#define LONG_NAME_LEN (sizeof(LONG_PREFIX) - 1 + 43)
+#define NAME_ENC_MAX 400 /* base64 of 16 + 256 bytes, and some */
+#define SYMLINK_MAX 3000 /* plaintext target bytes we accept */
+#define XATTR_VAL_OVERHEAD 28
+
+struct names_keys {
+	uint8_t names[2 * KEY_LEN]; /* AES-256-SIV takes 512 bits */
+	uint8_t xattr_names[2 * KEY_LEN];
+	uint8_t xattr_vals[KEY_LEN];
+	uint8_t symlink[KEY_LEN];
+};
+
+/* Derives all of them from the volume key into locked memory. */
+struct names_keys *names_keys_new(const uint8_t vk[KEY_LEN]);
+void names_keys_free(struct names_keys *k);
+
+/* Encrypts name (1..255 bytes, no '/') into out as a NUL-terminated
+ * base64url string; returns its length, or -1. */
+int names_encrypt(const struct names_keys *k, const uint8_t diriv[DIRIV_LEN],
+		  const char *name, size_t len, char out[NAME_ENC_MAX]);
+/* Decrypts an encoded name; returns the plaintext length (out is NUL
+ * terminated, >= 256 bytes), or -1 if it is not an authentic name. */
+int names_decrypt(const struct names_keys *k, const uint8_t diriv[DIRIV_LEN],
+		  const char *enc, size_t len, char out[256]);
+/* The on-disk name for an encoded name that is longer than 255. */
+void names_long(const char *enc, size_t len, char out[LONG_NAME_LEN + 1]);
+int names_is_long(const char *name);     /* "hsmfs.longname.X" */
+int names_is_sidecar(const char *name);  /* "hsmfs.longname.X.name" */
+
+/* Symlink targets: plaintext -> base64url(nonce || ct || tag). */
+int names_symlink_encrypt(const struct names_keys *k, const char *target,
+			  size_t len, char *out, size_t cap);
+/* Returns the plaintext length, or -1. out gets a NUL. */
+int names_symlink_decrypt(const struct names_keys *k, const char *enc,
+			  size_t len, char *out, size_t cap);
+/* Plaintext length of an encrypted target of len bytes, without a key. */
+ssize_t names_symlink_plain_len(size_t len);
+
+/* user.* xattrs: "user." + base64url(SIV(name)); value GCM, AAD = name. */
+int names_xattr_name(const struct names_keys *k, const char *name,
+		     char *out, size_t cap);
+int names_xattr_name_dec(const struct names_keys *k, const char *enc,
+			 char *out, size_t cap);
+int names_xattr_val_enc(const struct names_keys *k, const char *encname,
+			const uint8_t *val, size_t n, uint8_t *out);
+ssize_t names_xattr_val_dec(const struct names_keys *k, const char *encname,
+			    const uint8_t *in, size_t n, uint8_t *out);
+
+#endif

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * hsmfs: an encrypted FUSE filesystem whose per-file keys are wrapped by a
+ * key in a hardware security module.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+#define HSMFS_VERSION "0.1.0"
+
+static const struct {
+	const char *name;
+	int (*main)(int argc, char *argv[]);
+	const char *desc;
+} cmds[] = {
+	{ "init", init_main, "Creates an encrypted volume in a directory" },
+	{ "mount", mount_main, "Mounts a volume" },
+	{ "umount", umount_main, "Unmounts a mounted volume" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: hsmfs COMMAND [ARGS...]\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].desc);
+	fprintf(f, "\n'hsmfs COMMAND --help' describes each command.\n");
+}
+
+int cmd_wants_help(int argc, char *argv[])
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	return 0;
+}
+
+int cmd_parse_opts(const char *list, struct vol_opts *o,
+		   int (*other)(void *ctx, const char *opt), void *ctx)
+{
+	char *copy = strdup(list), *save = NULL, err[256];
+
+	if (!copy)
+		return -1;
+	/* Values are kept: vol_opts points into this copy for good. */
+	for (char *opt = strtok_r(copy, ",", &save); opt;
+	     opt = strtok_r(NULL, ",", &save)) {
+		int r = vol_opts_parse(o, opt, err, sizeof(err));
+
+		if (r < 0) {
+			fprintf(stderr, "hsmfs: %s\n", err);
+			return -1;
+		}
+		if (r == 0 && (!other || other(ctx, opt) != 0)) {
+			fprintf(stderr, "hsmfs: unknown option '%s'\n", opt);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("hsmfs %s\n", HSMFS_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].main(argc - 1, argv + 1);
+	fprintf(stderr, "hsmfs: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Provider dispatch: pick the provider by URL scheme, forward calls. */
+#include <stdio.h>
+#include <string.h>
+
+#include "kek.h"
+
+static void seterr(char *err, const char *msg)
+{
+	snprintf(err, KEK_ERR_MAX, "%s", msg);
+}
+
+enum kek_status kek_open(const char *url, const struct kek_opts *o,
+			 struct kek **out, char err[KEK_ERR_MAX])
+{
+	const char *colon = strstr(url, "://");
+	size_t n;
+
+	*out = NULL;
+	if (!colon) {
+		seterr(err, "KEK URL has no scheme");
+		return KEK_E_INVAL;
+	}
+	n = (size_t)(colon - url);
+	for (const struct kek_provider *const *p = kek_providers; *p; p++) {
+		if (strlen((*p)->scheme) == n &&
+		    strncmp((*p)->scheme, url, n) == 0)
+			return (*p)->open(url, o, out, err);
+	}
+	snprintf(err, KEK_ERR_MAX, "no KEK provider for URL scheme '%.*s'",
+		 (int)n, url);
+	return KEK_E_INVAL;
+}
+
+void kek_close(struct kek *k)
+{
+	if (k)
+		k->prov->close(k);
+}
+
+enum kek_status kek_describe(struct kek *k, struct kek_info *info,
+			     char err[KEK_ERR_MAX])
+{
+	memset(info, 0, sizeof(*info));
+	return k->prov->describe(k, info, err);
+}
+
+enum kek_status kek_wrap(struct kek *k, const uint8_t *in, size_t inlen,
+			 uint8_t out[KEK_WRAPPED_MAX], size_t *outlen,
+			 char kid[KEK_KID_MAX], enum kek_alg *alg,
+			 char err[KEK_ERR_MAX])
+{
+	return k->prov->wrap(k, in, inlen, out, outlen, kid, alg, err);
+}
+
+enum kek_status kek_unwrap(struct kek *k, const char *kid, enum kek_alg alg,
+			   const uint8_t *in, size_t inlen, uint8_t *out,
+			   size_t *outlen, char err[KEK_ERR_MAX])
+{
+	if (!k->prov->owns(k, kid)) {
+		snprintf(err, KEK_ERR_MAX,
+			 "key id '%.128s' does not belong to this KEK", kid);
+		return KEK_E_INVAL;
+	}
+	return k->prov->unwrap(k, kid, alg, in, inlen, out, outlen, err);
+}
+
+bool kek_owns(struct kek *k, const char *kid)
+{
+	return k->prov->owns(k, kid);
+}
+
+void kek_stats(struct kek *k, struct kek_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (k->prov->stats)
+		k->prov->stats(k, st);
+}
+
+const char *kek_status_str(enum kek_status st)
+{
+	switch (st) {
+	case KEK_OK: return "ok";
+	case KEK_E_INVAL: return "invalid argument";
+	case KEK_E_AUTH: return "authentication failed";
+	case KEK_E_FORBIDDEN: return "forbidden";
+	case KEK_E_NOTFOUND: return "key not found";
+	case KEK_E_THROTTLED: return "throttled";
+	case KEK_E_UNAVAILABLE: return "HSM unavailable";
+	case KEK_E_TIMEOUT: return "timed out";
+	case KEK_E_PROTOCOL: return "bad response from HSM";
+	case KEK_E_CRYPTO: return "cryptographic failure";
+	case KEK_E_NOMEM: return "out of memory";
+	}
+	return "unknown error";
+}
+
+static const char *const alg_names[] = {
+	[KEK_ALG_RSA_OAEP_256] = "RSA-OAEP-256",
+	[KEK_ALG_A256KW] = "A256KW",
+	[KEK_ALG_AES_KW_PAD] = "CKM_AES_KEY_WRAP_PAD",
+};
+
+const char *kek_alg_name(enum kek_alg alg)
+{
+	if (alg <= KEK_ALG_NONE || alg > KEK_ALG_AES_KW_PAD)
+		return "none";
+	return alg_names[alg];
+}
+
+enum kek_alg kek_alg_from_name(const char *name)
+{
+	for (int a = KEK_ALG_RSA_OAEP_256; a <= KEK_ALG_AES_KW_PAD; a++)
+		if (strcmp(alg_names[a], name) == 0)
+			return (enum kek_alg)a;
+	return KEK_ALG_NONE;
+}

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * KEK providers: the only way hsmfs touches a key-encryption key.
+ *
+ * A KEK is addressed by a URL; the scheme picks the provider. The key
+ * material never enters this process (for RSA keys only the public half
+ * does, to wrap locally). Every call returns an enum kek_status and, on
+ * failure, writes one human-readable line into err[KEK_ERR_MAX].
+ */
+#ifndef HSMFS_KEK_H
+#define HSMFS_KEK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KEK_KID_MAX 256       /* full versioned key id, NUL included */
+#define KEK_WRAPPED_MAX 512   /* RSA-4096 ciphertext */
+#define KEK_ERR_MAX 256
+#define KEK_MAX_ENDPOINTS 4
+
+enum kek_alg {
+	KEK_ALG_NONE = 0,
+	KEK_ALG_RSA_OAEP_256 = 1,
+	KEK_ALG_A256KW = 2,
+	KEK_ALG_AES_KW_PAD = 3, /* CKM_AES_KEY_WRAP_PAD */
+};
+
+enum kek_status {
+	KEK_OK = 0,
+	KEK_E_INVAL,       /* bad URL, argument or kid */
+	KEK_E_AUTH,        /* no token: bad credentials, 401 */
+	KEK_E_FORBIDDEN,   /* 403: role missing, key disabled, op not allowed */
+	KEK_E_NOTFOUND,    /* 404: key or version unknown */
+	KEK_E_THROTTLED,   /* 429 after the retry budget */
+	KEK_E_UNAVAILABLE, /* connection refused, 5xx, all endpoints down */
+	KEK_E_TIMEOUT,     /* connect or total timeout */
+	KEK_E_PROTOCOL,    /* malformed or unexpected response */
+	KEK_E_CRYPTO,      /* local crypto failed, or bad wrapped bytes */
+	KEK_E_NOMEM,
+};
+
+struct kek_opts {
+	const char *ca_file;      /* extra CA bundle (private CA, emulator) */
+	const char *scope;        /* token scope; NULL: derived from host */
+	const char *api_version;  /* NULL: "7.4" */
+	/* Base URLs ("https://host[:port]") serving the same keys, in order
+	 * of preference; endpoints[0] NULL means the URL's own host only. */
+	const char *endpoints[KEK_MAX_ENDPOINTS + 1];
+	unsigned connect_timeout_ms; /* 0: provider default */
+	unsigned total_timeout_ms;   /* 0: provider default */
+	/* Algorithm for symmetric (oct) keys: KEK_ALG_NONE means the
+	 * provider default (A256KW); KEK_ALG_AES_KW_PAD selects
+	 * CKM_AES_KEY_WRAP_PAD. RSA keys always use RSA-OAEP-256. */
+	enum kek_alg alg;
+	/* Bound on one whole call, all retries and endpoints included;
+	 * 0: provider default. */
+	unsigned deadline_ms;
+};
+
+struct kek_info {
+	char kid[KEK_KID_MAX]; /* the version wraps will use */
+	char kty[16];          /* "RSA-HSM", "oct-HSM", ... */
+	unsigned bits;
+	enum kek_alg alg;      /* algorithm hsmfs uses with this key */
+	bool enabled;
+};
+
+struct kek_stats {
+	unsigned long long calls[4][3]; /* [op][outcome]: see KEK_OP_, KEK_OUT_ */
+	unsigned long long retries;
+	unsigned lat_p50_ms, lat_p90_ms, lat_p99_ms;
+	char endpoint[128];             /* base URL in use now */
+	char last_error[KEK_ERR_MAX];
+};
+enum { KEK_OP_GET, KEK_OP_WRAP, KEK_OP_UNWRAP, KEK_OP_TOKEN };
+enum { KEK_OUT_OK, KEK_OUT_CLIENT_ERR, KEK_OUT_SERVER_ERR };
+
+struct kek;
+
+/* A provider implements these; struct kek is its handle's first member. */
+struct kek_provider {
+	const char *scheme; /* URL scheme, e.g. "https" */
+	enum kek_status (*open)(const char *url, const struct kek_opts *o,
+				struct kek **out, char *err);
+	void (*close)(struct kek *k);
+	enum kek_status (*describe)(struct kek *k, struct kek_info *info,
+				    char *err);
+	enum kek_status (*wrap)(struct kek *k, const uint8_t *in, size_t inlen,
+				uint8_t *out, size_t *outlen,
+				char kid[KEK_KID_MAX], enum kek_alg *alg,
+				char *err);
+	enum kek_status (*unwrap)(struct kek *k, const char *kid,
+				  enum kek_alg alg, const uint8_t *in,
+				  size_t inlen, uint8_t *out, size_t *outlen,
+				  char *err);
+	bool (*owns)(struct kek *k, const char *kid);
+	void (*stats)(struct kek *k, struct kek_stats *st);
+};
+
+struct kek {
+	const struct kek_provider *prov;
+};
+
+/* The providers linked into this program, NULL-terminated. The shipped
+ * binary links hsmclient/providers.c; test programs add a software one. */
+extern const struct kek_provider *const kek_providers[];
+
+enum kek_status kek_open(const char *url, const struct kek_opts *o,
+			 struct kek **out, char err[KEK_ERR_MAX]);
+void kek_close(struct kek *k);
+enum kek_status kek_describe(struct kek *k, struct kek_info *info,
+			     char err[KEK_ERR_MAX]);
+/* Wraps in[] with the key's current version; returns the kid and alg used. */
+enum kek_status kek_wrap(struct kek *k, const uint8_t *in, size_t inlen,
+			 uint8_t out[KEK_WRAPPED_MAX], size_t *outlen,
+			 char kid[KEK_KID_MAX], enum kek_alg *alg,
+			 char err[KEK_ERR_MAX]);
+/* Unwraps with exactly the version named by kid. *outlen is in/out. */
+enum kek_status kek_unwrap(struct kek *k, const char *kid, enum kek_alg alg,
+			   const uint8_t *in, size_t inlen, uint8_t *out,
+			   size_t *outlen, char err[KEK_ERR_MAX]);
+/* True if kid names a version of this key (on any of its endpoints). Only
+ * such kids are ever sent anywhere: a header is untrusted input. */
+bool kek_owns(struct kek *k, const char *kid);
+void kek_stats(struct kek *k, struct kek_stats *st);
+
+const char *kek_status_str(enum kek_status st);
+const char *kek_alg_name(enum kek_alg alg);
+enum kek_alg kek_alg_from_name(const char *name);
+
+#endif

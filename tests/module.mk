@@ -1,0 +1,5 @@
+# tests: unit (plain and ASan+UBSan), POSIX checker, integration.
+-include tests/unit/module.mk
+-include tests/posix/module.mk
+-include tests/fuzz/module.mk
+-include tests/hsm/module.mk

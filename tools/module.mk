@@ -1,0 +1,2 @@
+# tools: emulator, bench, demo.
+-include tools/hsm-emulator/module.mk
