@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The command line: init refusals, mount that returns only when ready and
+# fails with a reason, the KEK pin, help texts, exit codes.
+. "$(dirname "$0")/lib.sh"
+
+testkek k
+H=$HSMFS_TEST
+
+check "init creates a volume" "$H" init --kek testkek://k "$T/c"
+check "init refuses an existing volume" bash -c "! '$H' init --kek testkek://k '$T/c' 2>&1 | grep -q . || ! '$H' init --kek testkek://k '$T/c' 2>/dev/null"
+mkdir -p "$T/full" && touch "$T/full/x"
+check "init refuses a non-empty directory" bash -c "'$H' init --kek testkek://k '$T/full' 2>&1 | grep -q 'not empty'"
+check "init without --kek is a usage error (2)" bash -c "'$H' init '$T/c2' 2>/dev/null; test \$? -eq 2"
+check "init with an unknown KEK says why" bash -c "'$H' init --kek testkek://nope '$T/c3' 2>&1 | grep -q 'nope'"
+
+for c in init mount umount; do
+	check "$c --help" bash -c "'$H' $c --help | grep -q Usage"
+done
+check "unknown command is a usage error" bash -c "'$H' frobnicate 2>/dev/null; test \$? -eq 2"
+
+mkdir -p "$T/m"
+check "mount (daemon) returns once the mount is ready" \
+	bash -c "'$H' mount '$T/c' '$T/m' && mountpoint -q '$T/m' && echo hi >'$T/m/f' && test \"\$(cat '$T/m/f')\" = hi"
+check "the mount is of type fuse.hsmfs" bash -c "findmnt -n -o FSTYPE '$T/m' | grep -qx fuse.hsmfs"
+check "hsmfs umount unmounts" bash -c "'$H' umount '$T/m' && ! mountpoint -q '$T/m'"
+
+check "mount of a non-volume fails with a reason" \
+	bash -c "mkdir -p '$T/empty'; out=\$('$H' mount '$T/empty' '$T/m' 2>&1); test \$? -eq 1 && grep -q 'not an hsmfs volume' <<<\"\$out\""
+check "mount with an unknown option fails" \
+	bash -c "'$H' mount -o frob '$T/c' '$T/m' 2>&1 | grep -q 'unknown option'"
+check "mount -o kek= with another KEK is refused" \
+	bash -c "'$H' mount -o kek=testkek://other '$T/c' '$T/m' 2>&1 | grep -q 'not the expected'"
+check "mount -o kek= with the right KEK works" \
+	bash -c "'$H' mount -o kek=testkek://k '$T/c' '$T/m' && '$H' umount '$T/m'"
+check "mount -o ro is read-only" \
+	bash -c "'$H' mount -o ro '$T/c' '$T/m' && ! touch '$T/m/new' 2>/dev/null; r=\$?; '$H' umount '$T/m'; exit \$r"
+
+# A config pointed at another KEK: the pin store refuses it before any
+# request goes to that KEK.
+testkek evil
+cp "$T/c/hsmfs.conf" "$T/conf.orig"
+chmod u+w "$T/c/hsmfs.conf"
+sed -i 's|"kek":\t"testkek://k"|"kek":\t"testkek://evil"|' "$T/c/hsmfs.conf"
+check "a config naming another KEK is refused by the pin" \
+	bash -c "'$H' mount '$T/c' '$T/m' 2>&1 | grep -q 'pinned'"
+cp "$T/conf.orig" "$T/c/hsmfs.conf"
+
+# A whole new config (same volume id, attacker's volume key, MAC valid for
+# it) is refused by the key check value.
+"$H" init --kek testkek://k "$T/other" >/dev/null
+python3 - "$T/c/hsmfs.conf" "$T/other/hsmfs.conf" <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+b["volume_id"] = a["volume_id"]
+json.dump(b, open(sys.argv[1], "w"))
+PY
+check "a replaced config is refused" bash -c "'$H' mount '$T/c' '$T/m' 2>&1 | grep -Eq 'failed authentication|not for this volume|pinned'"
+cp "$T/conf.orig" "$T/c/hsmfs.conf"
+check "the original config mounts again" bash -c "'$H' mount '$T/c' '$T/m' && cat '$T/m/f' | grep -q hi && '$H' umount '$T/m'"
+finish

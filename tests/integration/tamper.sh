@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Any change to a header, block, name, directory IV, symlink target, xattr
+# or the config is refused (EIO or a refused mount) with one log line that
+# names the backing file, and never read back as wrong plaintext.
+. "$(dirname "$0")/lib.sh"
+
+testkek k
+"$HSMFS_TEST" init --kek testkek://k "$T/c" >/dev/null
+mount_fg "$T/c" "$T/m" || { bad mount; finish; }
+for f in hdr_magic hdr_kid hdr_wrapped hdr_mac hdr_fileid block0 block1 \
+	zeroblock swapblocks truncated badsize swaphdr_a swaphdr_b; do
+	head -c 20000 /dev/urandom >"$T/m/$f"
+	cp "$T/m/$f" "$T/ref_$f"
+done
+mkdir "$T/m/d" "$T/m/ivdir"
+echo hello >"$T/m/d/renamed"
+echo hi >"$T/m/ivdir/inside"
+long=$(printf 'L%.0s' $(seq 200))
+echo long >"$T/m/d/$long"
+ln -s target "$T/m/link"
+echo x >"$T/m/xattr" && setfattr -n user.k -v secretvalue "$T/m/xattr"
+umount_wait "$T/m"
+
+# bname PLAINPATH: the backing path of a file, found by its inode number,
+# which the mount reports unchanged.
+declare -A B
+mount_fg "$T/c" "$T/m" || { bad remount; finish; }
+for f in hdr_magic hdr_kid hdr_wrapped hdr_mac hdr_fileid block0 block1 \
+	zeroblock swapblocks truncated badsize swaphdr_a swaphdr_b xattr link; do
+	B[$f]=$(find "$T/c" -inum "$(stat -c %i "$T/m/$f")" | head -n 1)
+done
+B[d]=$(find "$T/c" -inum "$(stat -c %i "$T/m/d")")
+B[renamed]=$(find "$T/c" -inum "$(stat -c %i "$T/m/d/renamed")")
+B[ivdir]=$(find "$T/c" -inum "$(stat -c %i "$T/m/ivdir")")
+umount_wait "$T/m"
+
+flip() { # flip FILE OFFSET
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $(((b ^ 0x01) & 0xff)))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+flip "${B[hdr_magic]}" 0
+flip "${B[hdr_fileid]}" 20
+flip "${B[hdr_kid]}" 50
+flip "${B[hdr_wrapped]}" 300
+flip "${B[hdr_mac]}" 830
+flip "${B[block0]}" $((2048 + 100))
+flip "${B[block1]}" $((2048 + 4124 + 5))
+dd if=/dev/zero of="${B[zeroblock]}" bs=1 seek=$((2048 + 4124)) count=4124 conv=notrunc status=none
+# Swap blocks 0 and 1 of one file.
+dd if="${B[swapblocks]}" of="$T/b0" bs=1 skip=2048 count=4124 status=none
+dd if="${B[swapblocks]}" of="$T/b1" bs=1 skip=$((2048 + 4124)) count=4124 status=none
+dd if="$T/b1" of="${B[swapblocks]}" bs=1 seek=2048 conv=notrunc status=none
+dd if="$T/b0" of="${B[swapblocks]}" bs=1 seek=$((2048 + 4124)) conv=notrunc status=none
+truncate -s 1000 "${B[truncated]}"
+truncate -s $((2048 + 4124 + 10)) "${B[badsize]}"
+# Swap the headers of two files.
+dd if="${B[swaphdr_a]}" of="$T/ha" bs=2048 count=1 status=none
+dd if="${B[swaphdr_b]}" of="${B[swaphdr_a]}" bs=2048 count=1 conv=notrunc status=none
+dd if="$T/ha" of="${B[swaphdr_b]}" bs=2048 count=1 conv=notrunc status=none
+# A changed encrypted name, a changed symlink target, xattr value, IV.
+n=${B[renamed]##*/}
+c=${n:5:1}
+[[ $c == A ]] && r=B || r=A
+mv "${B[renamed]}" "${B[d]}/${n:0:5}$r${n:6}"
+t=$(readlink "${B[link]}")
+ln -sfn "${t:0:10}$([[ ${t:10:1} == A ]] && echo B || echo A)${t:11}" "${B[link]}"
+xn=$(getfattr -m user. -d "${B[xattr]}" 2>/dev/null | grep '^user' | cut -d= -f1)
+getfattr -n "$xn" --only-values "${B[xattr]}" >"$T/xv" 2>/dev/null
+flip "$T/xv" 20
+setfattr -n "$xn" -v "0x$(xxd -p "$T/xv" | tr -d '\n')" "${B[xattr]}"
+chmod u+w "${B[ivdir]}/hsmfs.diriv"
+head -c 16 /dev/urandom >"${B[ivdir]}/hsmfs.diriv"
+# A long name whose sidecar is gone.
+rm -f "${B[d]}"/hsmfs.longname.*.name
+
+mount_fg "$T/c" "$T/m" || { bad "remount after tampering"; finish; }
+L=$T/m.log
+for f in hdr_magic hdr_kid hdr_wrapped hdr_mac hdr_fileid block0 block1 \
+	zeroblock swapblocks truncated badsize swaphdr_a swaphdr_b; do
+	out=$(cat "$T/m/$f" 2>&1 >/dev/null)
+	check "$f: read fails with EIO" grep -q "Input/output error" <<<"$out"
+	check "$f: one log line names the backing file" \
+		test "$(grep -c "${B[$f]##*/}" "$L")" -ge 1
+done
+check "block0: the untouched second block still reads" \
+	bash -c "dd if='$T/m/block0' bs=4096 skip=1 count=1 status=none | cmp -s - <(dd if='$T/ref_block0' bs=4096 skip=1 count=1 status=none)"
+check "a changed name is hidden from listings" \
+	bash -c "! ls '$T/m/d' | grep -q renamed"
+check "and its original name is gone" bash -c "! test -e '$T/m/d/renamed'"
+check "the changed name is logged" grep -q "name failed authentication" "$L"
+check "a long name without its sidecar is hidden and logged" \
+	bash -c "! ls '$T/m/d' | grep -q LLLL && grep -q 'hsmfs.longname' '$L'"
+check "a changed symlink target gives EIO" \
+	bash -c "readlink '$T/m/link' 2>&1 | grep -q 'Input/output error' || ! readlink '$T/m/link'"
+check "a changed xattr value gives EIO" \
+	bash -c "getfattr -n user.k '$T/m/xattr' 2>&1 | grep -q 'Input/output error'"
+check "a changed directory IV hides the directory's names" \
+	bash -c "! ls '$T/m/ivdir' 2>/dev/null | grep -q inside"
+umount_wait "$T/m"
+
+chmod u+w "$T/c/hsmfs.conf"
+sed -i 's/"creator":\t"hsmfs/"creator":\t"hsmfx/' "$T/c/hsmfs.conf"
+check "a changed config refuses the mount" \
+	bash -c "'$HSMFS_TEST' mount '$T/c' '$T/m' 2>&1 | grep -q 'failed authentication'"
+finish

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs every test program and integration test. Each prints its own line
+# "... N passed, N failed"; this adds them up into the closing line.
+#   TESTS=glob   run only the suites whose name matches (e.g. TESTS='unit/*')
+set -u
+B=${B:-build}
+export B
+cd "$(dirname "$0")/.."
+TESTS=${TESTS:-*}
+pass=0
+fail=0
+failed_suites=()
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# Runs one suite, shows its output, and adds up its closing line. A suite
+# that dies without one counts as one failure.
+suite() {
+	local name=$1
+	shift
+	# shellcheck disable=SC2053
+	[[ $name == $TESTS ]] || return 0
+	printf '=== %s\n' "$name"
+	"$@" >"$log" 2>&1
+	local rc=$?
+	cat "$log"
+	local line p f
+	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	if [[ -n $line ]]; then
+		p=$(sed -E 's/.*[^0-9]?([0-9]+) passed, ([0-9]+) failed.*/\1/' <<<"$line")
+		f=$(sed -E 's/.*[^0-9]?([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$line")
+	else
+		p=0
+		f=1
+	fi
+	((rc != 0 && f == 0)) && f=1
+	pass=$((pass + p))
+	fail=$((fail + f))
+	((f > 0)) && failed_suites+=("$name")
+	return 0
+}
+
+for t in "$B"/tests/unit/*_test; do
+	[[ -x $t ]] && suite "unit/$(basename "$t")" "$t"
+done
+for t in "$B"/tests/san/*_test; do
+	[[ -x $t ]] && suite "san/$(basename "$t")" "$t"
+done
+if [[ -x $B/tests/hsmclient_test ]]; then
+	suite "hsm/hsmclient_test" "$B/tests/hsmclient_test"
+fi
+for t in tests/integration/*.sh; do
+	[[ $(basename "$t") == lib.sh ]] && continue
+	suite "integration/$(basename "$t" .sh)" bash "$t"
+done
+
+echo
+if ((${#failed_suites[@]})); then
+	echo "failed suites: ${failed_suites[*]}"
+fi
+echo "$pass passed, $fail failed"
+((fail == 0))
