@@ -69,8 +69,13 @@ $(B)/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC-SAN,$<)$(CC) $(SAN_CFLAGS) -c -o $@ $<
 
-test: all $(TEST_BINS)
+# test and demo first install what is missing, then build in a fresh make
+# so that pkg-config sees the newly installed libraries.
+test: deps
+	$(Q)$(MAKE) --no-print-directory test-build
 	$(Q)B=$(B) tests/run.sh
+
+test-build: all $(TEST_BINS)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR)
@@ -83,13 +88,14 @@ uninstall:
 deps:
 	$(Q)tools/install-deps.sh
 
-demo: all
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)B=$(B) tools/demo.sh
 
 clean:
 	rm -rf $(B)
 
-.PHONY: all test install uninstall deps demo clean
+.PHONY: all test test-build install uninstall deps demo clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -82,7 +82,7 @@ for f in hdr_magic hdr_kid hdr_wrapped hdr_mac hdr_fileid block0 block1 \
 	out=$(cat "$T/m/$f" 2>&1 >/dev/null)
 	check "$f: read fails with EIO" grep -q "Input/output error" <<<"$out"
 	check "$f: one log line names the backing file" \
-		test "$(grep -c "${B[$f]##*/}" "$L")" -ge 1
+		test "$(grep -c -F -- "${B[$f]##*/}" "$L")" -ge 1
 done
 check "block0: the untouched second block still reads" \
 	bash -c "dd if='$T/m/block0' bs=4096 skip=1 count=1 status=none | cmp -s - <(dd if='$T/ref_block0' bs=4096 skip=1 count=1 status=none)"
