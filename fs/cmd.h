@@ -11,6 +11,8 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 int init_main(int argc, char *argv[]);
 int mount_main(int argc, char *argv[]);
 int umount_main(int argc, char *argv[]);
+int status_main(int argc, char *argv[]);
+int cache_main(int argc, char *argv[]);
 
 /* True if argv[1] asks for help. */
 int cmd_wants_help(int argc, char *argv[]);

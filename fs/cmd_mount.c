@@ -16,6 +16,7 @@
 
 #include "cmd.h"
 #include "common/log.h"
+#include "ctl.h"
 #include "fsd.h"
 
 struct margs {
@@ -97,7 +98,7 @@ static int parse_args(int argc, char *argv[], struct margs *a)
 	a->threads = 16;
 	if (fuse_opt_add_arg(&a->fargs, "hsmfs"))
 		return -1;
-	while ((c = getopt(argc, argv, "+fdho:")) != -1) {
+	while ((c = getopt(argc, argv, "+fdo:")) != -1) {
 		switch (c) {
 		case 'f':
 			a->foreground = true;
@@ -109,9 +110,6 @@ static int parse_args(int argc, char *argv[], struct margs *a)
 			if (cmd_parse_opts(optarg, &a->o, fuse_opt, a))
 				return -1;
 			break;
-		case 'h':
-			usage(stdout);
-			exit(EXIT_OK);
 		default:
 			return -1;
 		}
@@ -184,10 +182,12 @@ static int serve(struct fsd *fs, struct margs *a, int notify_fd)
 {
 	struct fuse_lowlevel_ops ops = hsmfs_ops;
 	struct fuse_loop_config *cfg;
-	int ret;
+	char ctlpath[108];
+	int ret, have_ctl;
 
 	ops_file_init(&ops);
 	ops_xattr_init(&ops);
+	have_ctl = ctl_path(a->mountpoint, ctlpath, sizeof(ctlpath)) == 0;
 	if (add_fsname(a) ||
 	    !(fs->se = fuse_session_new(&a->fargs, &ops, sizeof(ops), fs))) {
 		notify(notify_fd, "invalid mount options");
@@ -200,6 +200,8 @@ static int serve(struct fsd *fs, struct margs *a, int notify_fd)
 				  "directory, and /dev/fuse usable?)");
 		return -1;
 	}
+	if (!have_ctl || (ret = ctl_start(fs, ctlpath)))
+		log_warn("no control socket: hsmfs status will not work");
 	log_info("mounted %s on %s", fs->vol.cipherdir, a->mountpoint);
 	notify(notify_fd, "OK");
 	if (!a->foreground) {
@@ -218,6 +220,7 @@ static int serve(struct fsd *fs, struct margs *a, int notify_fd)
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	ret = fuse_session_loop_mt(fs->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
+	ctl_stop();
 	fuse_session_unmount(fs->se);
 	fuse_remove_signal_handlers(fs->se);
 	fuse_session_destroy(fs->se);
@@ -289,6 +292,10 @@ int mount_main(int argc, char *argv[])
 {
 	struct margs a;
 
+	if (cmd_wants_help(argc, argv)) {
+		usage(stdout);
+		return EXIT_OK;
+	}
 	if (parse_args(argc, argv, &a)) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -19,6 +19,8 @@ static const struct {
 	{ "init", init_main, "Creates an encrypted volume in a directory" },
 	{ "mount", mount_main, "Mounts a volume" },
 	{ "umount", umount_main, "Unmounts a mounted volume" },
+	{ "status", status_main, "Shows a mount's key cache and HSM statistics" },
+	{ "cache", cache_main, "cache flush: wipes a mount's cached keys" },
 };
 
 static void usage(FILE *f)
