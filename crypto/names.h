@@ -26,7 +26,8 @@
 /* "hsmfs.longname." + base64url(SHA-256) */
 #define LONG_NAME_LEN (sizeof(LONG_PREFIX) - 1 + 43)
 #define NAME_ENC_MAX 400 /* base64 of 16 + 256 bytes, and some */
-#define SYMLINK_MAX 3000 /* plaintext target bytes we accept */
+/* The longest target whose encoding fits a 4095-byte backing symlink. */
+#define SYMLINK_MAX 3043
 #define XATTR_VAL_OVERHEAD 28
 
 struct names_keys {

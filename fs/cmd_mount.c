@@ -187,6 +187,8 @@ static int serve(struct fsd *fs, struct margs *a, int notify_fd)
 
 	ops_file_init(&ops);
 	ops_xattr_init(&ops);
+	/* The kernel has applied the caller's umask to every mode we get. */
+	umask(0);
 	have_ctl = ctl_path(a->mountpoint, ctlpath, sizeof(ctlpath)) == 0;
 	if (add_fsname(a) ||
 	    !(fs->se = fuse_session_new(&a->fargs, &ops, sizeof(ops), fs))) {

@@ -597,12 +597,12 @@ static void set_times(struct inode *in, struct stat *attr, int valid,
 		tv[1].tv_nsec = UTIME_NOW;
 	else if (valid & FUSE_SET_ATTR_MTIME)
 		tv[1] = attr->st_mtim;
-	if (in->type == S_IFLNK) {
-		*err = -EPERM;
+	/* AT_EMPTY_PATH reaches symlinks too; older kernels refuse it. */
+	if (utimensat(in->fd, "", tv, AT_EMPTY_PATH) == 0)
 		return;
-	}
 	inode_procpath(in->fd, proc);
-	if (utimensat(AT_FDCWD, proc, tv, 0) != 0)
+	if (errno != EINVAL || in->type == S_IFLNK ||
+	    utimensat(AT_FDCWD, proc, tv, 0) != 0)
 		*err = -errno;
 }
 

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Microsoft Entra ID credentials and the access-token cache, configured
+ * from the same environment variables as the Azure SDKs'
+ * DefaultAzureCredential, tried in its order:
+ *   1. EnvironmentCredential: AZURE_TENANT_ID + AZURE_CLIENT_ID +
+ *      AZURE_CLIENT_SECRET (wins) or AZURE_CLIENT_CERTIFICATE_PATH
+ *      (+ AZURE_CLIENT_CERTIFICATE_PASSWORD);
+ *   2. WorkloadIdentityCredential: AZURE_TENANT_ID + AZURE_CLIENT_ID +
+ *      AZURE_FEDERATED_TOKEN_FILE (re-read for every token);
+ *   3. ManagedIdentityCredential: IMDS (HSMFS_IMDS_ENDPOINT overrides
+ *      http://169.254.169.254; AZURE_CLIENT_ID picks a user-assigned one).
+ * AZURE_AUTHORITY_HOST overrides https://login.microsoftonline.com.
+ * Secrets live in secure memory and are wiped when dropped.
+ */
+#ifndef HSMFS_AZAUTH_H
+#define HSMFS_AZAUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"
+#include "kek.h"
+
+#define AZAUTH_TOKEN_MAX (16 * 1024)
+#define AZAUTH_DEFAULT_AUTHORITY "https://login.microsoftonline.com"
+#define AZAUTH_DEFAULT_IMDS "http://169.254.169.254"
+
+enum azauth_kind {
+	AZAUTH_SECRET,
+	AZAUTH_CERT,
+	AZAUTH_WORKLOAD,
+	AZAUTH_MANAGED,
+};
+
+struct azauth;
+
+/* Secure memory (OPENSSL_secure_malloc when the secure heap is set up,
+ * otherwise plain) that is always wiped on free. */
+void *sec_alloc(size_t n);
+void sec_free(void *p, size_t n);
+char *sec_strdup(const char *s);
+void sec_strfree(char *s);
+/* Wipes every string of a parsed cJSON tree (tokens, unwrapped keys),
+ * then frees it. */
+struct cJSON;
+void json_wipe_delete(struct cJSON *j);
+
+/* Reads the environment and picks a credential; no network I/O. scope
+ * is "<resource>/.default". http carries token requests. */
+enum kek_status azauth_new(struct http *h, const char *scope,
+			   struct azauth **out, char *err);
+void azauth_free(struct azauth *a);
+enum azauth_kind azauth_kind(const struct azauth *a);
+const char *azauth_kind_name(enum azauth_kind k);
+
+/* A copy of "Authorization: Bearer <token>" in secure memory (free with
+ * sec_strfree), fetching or refreshing the token within deadline.
+ * *gen names the token; *cached is true if it came from the cache. */
+enum kek_status azauth_header(struct azauth *a, uint64_t deadline,
+			      char **hdr, unsigned *gen, bool *cached,
+			      char *err);
+/* Drops token gen (after a 401) so the next call fetches a new one. */
+void azauth_invalidate(struct azauth *a, unsigned gen);
+
+#endif

@@ -1,0 +1,1032 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Azure Managed HSM / Key Vault KEK provider: key URLs and kids, describe
+ * (GET key), wrap (local RSA-OAEP-256, or remote for oct keys), unwrap,
+ * and the mapping of HSM error bodies to operator-usable lines.
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/rsa.h>
+
+#include "azauth.h"
+#include "azure.h"
+#include "common/b64.h"
+#include "common/log.h"
+
+#define SCOPE_MAX 200
+#define PATH_MAX_ 512
+#define BODY_MAX_ (64 + B64_ENC_LEN(KEK_WRAPPED_MAX))
+#define RSA_N_MAX 512 /* RSA-4096 */
+
+struct azkek {
+	struct kek base;
+	struct http *h;
+	struct azauth *auth;
+	char name[AZ_NAME_MAX];
+	char pin[AZ_VERSION_LEN + 1]; /* pinned version, or "" */
+	char api[8];
+	char scope[SCOPE_MAX + 1];
+	char eps[HTTP_MAX_EP][HTTP_BASE_MAX];
+	int nep;
+	bool vault; /* Key Vault role names in hints */
+	enum kek_alg want;
+	unsigned deadline_ms;
+
+	pthread_mutex_t lock; /* the cached key below */
+	bool described;
+	struct kek_info info;
+	char version[AZ_VERSION_LEN + 1];
+	bool can_wrap;
+	EVP_PKEY *pub; /* RSA public key */
+};
+
+static const char *const op_verb[] = { "get", "wrapkey", "unwrapkey",
+				       "token" };
+
+/* ---- URLs and kids ---------------------------------------------------- */
+
+/* Host name or IPv4 literal: [a-z0-9.-], no empty label; or [IPv6]. */
+static bool host_ok(const char *h, size_t n)
+{
+	if (n == 0)
+		return false;
+	if (h[0] == '[') {
+		if (n < 3 || h[n - 1] != ']')
+			return false;
+		for (size_t i = 1; i + 1 < n; i++)
+			if (!isxdigit((unsigned char)h[i]) && h[i] != ':' &&
+			    h[i] != '.')
+				return false;
+		return true;
+	}
+	if (h[0] == '.' || h[0] == '-' || h[n - 1] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)h[i]) && h[i] != '-' && h[i] != '.')
+			return false;
+		if (h[i] == '.' && h[i + 1] == '.')
+			return false;
+	}
+	return true;
+}
+
+/* Parses "https://host[:port]" at the start of s; *rest is what follows. */
+static enum kek_status parse_authority(const char *s, const char **rest,
+				       char *base, char *host, char *err)
+{
+	const char *p, *h, *end, *colon = NULL;
+	unsigned long port = 443;
+	size_t hn;
+
+	if (strncasecmp(s, "https://", 8) != 0) {
+		snprintf(err, KEK_ERR_MAX, "HSM URL must start with https:// "
+			 "(bearer tokens never travel over plain HTTP)");
+		return KEK_E_INVAL;
+	}
+	h = s + 8;
+	end = h + strcspn(h, "/?#");
+	if (memchr(h, '@', (size_t)(end - h))) {
+		snprintf(err, KEK_ERR_MAX, "HSM URL must not carry user info");
+		return KEK_E_INVAL;
+	}
+	p = h[0] == '[' ? memchr(h, ']', (size_t)(end - h)) : h;
+	if (!p)
+		goto bad;
+	colon = memchr(p, ':', (size_t)(end - p));
+	hn = (size_t)((colon ? colon : end) - h);
+	if (!host_ok(h, hn) || hn >= HTTP_BASE_MAX - 16)
+		goto bad;
+	if (colon) {
+		char *e;
+		if (colon + 1 == end || colon + 6 < end)
+			goto bad;
+		for (p = colon + 1; p < end; p++)
+			if (!isdigit((unsigned char)*p))
+				goto bad;
+		port = strtoul(colon + 1, &e, 10);
+		if (port == 0 || port > 65535)
+			goto bad;
+	}
+	for (size_t i = 0; i < hn; i++)
+		host[i] = (char)tolower((unsigned char)h[i]);
+	host[hn] = '\0';
+	if (port == 443)
+		snprintf(base, HTTP_BASE_MAX, "https://%s", host);
+	else
+		snprintf(base, HTTP_BASE_MAX, "https://%s:%lu", host, port);
+	*rest = end;
+	return KEK_OK;
+bad:
+	snprintf(err, KEK_ERR_MAX, "bad host or port in HSM URL '%.120s'", s);
+	return KEK_E_INVAL;
+}
+
+enum kek_status azure_parse_base(const char *s, char base[HTTP_BASE_MAX],
+				 char host[HTTP_BASE_MAX], char err[KEK_ERR_MAX])
+{
+	const char *rest;
+	enum kek_status st = parse_authority(s, &rest, base, host, err);
+
+	if (st != KEK_OK)
+		return st;
+	if (rest[0] == '/' && rest[1] == '\0')
+		rest++;
+	if (*rest) {
+		snprintf(err, KEK_ERR_MAX, "HSM endpoint must be "
+			 "https://host[:port], got '%.120s'", s);
+		return KEK_E_INVAL;
+	}
+	return KEK_OK;
+}
+
+/* Copies a segment of at most max chars of the given class; 0 if bad. */
+static size_t segment(const char *p, char *out, size_t max, bool hex)
+{
+	size_t n = 0;
+
+	while (p[n] && p[n] != '/') {
+		unsigned char c = (unsigned char)p[n];
+		if (hex ? !isxdigit(c) : !(isalnum(c) || c == '-'))
+			return 0;
+		if (++n > max)
+			return 0;
+	}
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return n;
+}
+
+enum kek_status azure_parse_key_url(const char *url, bool kid,
+				    struct az_keyurl *u, char err[KEK_ERR_MAX])
+{
+	const char *p;
+	enum kek_status st;
+	size_t n;
+
+	memset(u, 0, sizeof(*u));
+	if (strlen(url) >= KEK_KID_MAX + 8) {
+		snprintf(err, KEK_ERR_MAX, "HSM key URL too long");
+		return KEK_E_INVAL;
+	}
+	st = parse_authority(url, &p, u->base, u->host, err);
+	if (st != KEK_OK)
+		return st;
+	if (strncmp(p, "/keys/", 6) != 0)
+		goto bad;
+	p += 6;
+	n = segment(p, u->name, AZ_NAME_MAX - 1, false);
+	if (!n)
+		goto bad;
+	p += n;
+	if (*p == '/' && p[1]) {
+		n = segment(p + 1, u->version, AZ_VERSION_LEN, true);
+		if (n != AZ_VERSION_LEN)
+			goto bad;
+		p += 1 + n;
+	}
+	if (!kid && *p == '/')
+		p++;
+	if (*p || (kid && !u->version[0]))
+		goto bad;
+	return KEK_OK;
+bad:
+	snprintf(err, KEK_ERR_MAX, "bad HSM key %s '%.120s': want "
+		 "https://HOST/keys/NAME%s (NAME [0-9a-zA-Z-]{1,127}, "
+		 "VERSION 32 hex digits)", kid ? "id" : "URL", url,
+		 kid ? "/VERSION" : "[/VERSION]");
+	return KEK_E_INVAL;
+}
+
+static const struct {
+	const char *suffix, *scope;
+} known_hosts[] = {
+	{ ".managedhsm.azure.net", "https://managedhsm.azure.net/.default" },
+	{ ".vault.azure.net", "https://vault.azure.net/.default" },
+};
+
+const char *azure_scope_for_host(const char *host)
+{
+	size_t n = strlen(host);
+
+	for (size_t i = 0; i < sizeof(known_hosts) / sizeof(known_hosts[0]);
+	     i++) {
+		size_t m = strlen(known_hosts[i].suffix);
+		if (n > m && strcasecmp(host + n - m, known_hosts[i].suffix) == 0)
+			return known_hosts[i].scope;
+	}
+	return NULL;
+}
+
+/* Explicit scopes: printable, no spaces or quotes. */
+static bool scope_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > SCOPE_MAX)
+		return false;
+	for (; *s; s++)
+		if (*s <= ' ' || *s > '~' || *s == '"' || *s == '\\')
+			return false;
+	return true;
+}
+
+/* True if kid names a version of this key on one of its endpoints. */
+static bool owns_kid(const struct azkek *k, const char *kid,
+		     struct az_keyurl *u)
+{
+	char e[KEK_ERR_MAX];
+
+	if (!kid || strnlen(kid, KEK_KID_MAX) >= KEK_KID_MAX ||
+	    azure_parse_key_url(kid, true, u, e) != KEK_OK ||
+	    strcasecmp(u->name, k->name) != 0)
+		return false;
+	for (int i = 0; i < k->nep; i++)
+		if (strcmp(u->base, k->eps[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The kid to hand out for name/version as served by endpoint base: the
+ * HSM's own kid when we own it, else one built on the answering base. */
+static void out_kid(const struct azkek *k, const char *hsm_kid,
+		    const char *base, const char *version, char *kid)
+{
+	struct az_keyurl u;
+
+	if (owns_kid(k, hsm_kid, &u)) {
+		snprintf(kid, KEK_KID_MAX, "%s", hsm_kid);
+		return;
+	}
+	if (!base[0])
+		base = k->eps[0];
+	snprintf(kid, KEK_KID_MAX, "%s/keys/%s/%s", base, k->name, version);
+}
+
+/* ---- errors ----------------------------------------------------------- */
+
+/* One line of server text: CR/LF folded, controls replaced. */
+static void clean(char *dst, size_t cap, const char *src)
+{
+	size_t o = 0;
+
+	for (; src && *src && o + 1 < cap; src++) {
+		unsigned char c = (unsigned char)*src;
+		if (c == '\r' || c == '\n') {
+			if (o && dst[o - 1] != ' ')
+				dst[o++] = ' ';
+			continue;
+		}
+		dst[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	while (o && dst[o - 1] == ' ')
+		o--;
+	dst[o] = '\0';
+}
+
+/* prefix ": " msg suffix, shortening msg so that suffix always fits. */
+static void compose(char *err, const char *prefix, const char *msg,
+		    const char *suffix)
+{
+	size_t pl = strlen(prefix), sl = strlen(suffix), room, ml = strlen(msg);
+
+	if (!ml) {
+		snprintf(err, KEK_ERR_MAX, "%s%s", prefix, suffix);
+		return;
+	}
+	room = pl + sl + 2 < KEK_ERR_MAX - 1 ? KEK_ERR_MAX - 1 - pl - sl - 2 : 0;
+	if (ml > room && room > 3)
+		snprintf(err, KEK_ERR_MAX, "%s: %.*s...%s", prefix,
+			 (int)(room - 3), msg, suffix);
+	else
+		snprintf(err, KEK_ERR_MAX, "%s: %.*s%s", prefix, (int)room,
+			 msg, suffix);
+}
+
+/* Data action and roles that allow op, for a 403 hint. */
+static void role_hint(int op, bool vault, char *out, size_t cap)
+{
+	static const char *const act[] = { "read", "wrap", "unwrap" };
+	const char *a = op >= KEK_OP_GET && op <= KEK_OP_UNWRAP ? act[op] : "read";
+
+	if (vault)
+		snprintf(out, cap, "; the caller needs data action "
+			 "Microsoft.KeyVault/vaults/keys/%s%s, granted by roles "
+			 "'Key Vault Crypto Service Encryption User' or "
+			 "'Key Vault Crypto User'", a,
+			 op == KEK_OP_GET ? "" : "/action");
+	else
+		snprintf(out, cap, "; the caller needs data action "
+			 "Microsoft.KeyVault/managedHsm/keys/%s/action, granted "
+			 "by roles 'Managed HSM Crypto Service Encryption User' "
+			 "or 'Managed HSM Crypto User'%s", a,
+			 op == KEK_OP_GET ? " (or 'Managed HSM Crypto Auditor')"
+					  : "");
+}
+
+/* Quoted parameter p="..." of a WWW-Authenticate value. */
+static void auth_param(const char *v, const char *p, char *out, size_t cap)
+{
+	const char *s = strstr(v, p), *e;
+
+	out[0] = '\0';
+	if (!s || s[strlen(p)] != '=' || s[strlen(p) + 1] != '"')
+		return;
+	s += strlen(p) + 2;
+	e = strchr(s, '"');
+	if (e)
+		snprintf(out, cap, "%.*s", (int)(e - s), s);
+}
+
+enum kek_status azure_http_error(int op, const char *key, long status,
+				 const char *body, size_t len,
+				 const char *www_auth, unsigned retry_after_ms,
+				 bool vault, char err[KEK_ERR_MAX])
+{
+	char code[48] = "", inner[48] = "", msg[KEK_ERR_MAX], cd[100];
+	char prefix[KEK_ERR_MAX], suffix[KEK_ERR_MAX] = "", res[96];
+	const char *verb = op >= 0 && op <= KEK_OP_TOKEN ? op_verb[op] : "call";
+	cJSON *j = len ? cJSON_ParseWithLength(body, len) : NULL;
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error"), *v;
+	enum kek_status st;
+
+	msg[0] = '\0';
+	if (cJSON_IsObject(e)) {
+		v = cJSON_GetObjectItemCaseSensitive(e, "code");
+		if (cJSON_IsString(v))
+			clean(code, sizeof(code), v->valuestring);
+		v = cJSON_GetObjectItemCaseSensitive(e, "message");
+		if (cJSON_IsString(v))
+			clean(msg, sizeof(msg), v->valuestring);
+		v = cJSON_GetObjectItemCaseSensitive(e, "innererror");
+		v = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "code")
+				      : NULL;
+		if (cJSON_IsString(v))
+			clean(inner, sizeof(inner), v->valuestring);
+	} else if (len && status != 401) {
+		snprintf(msg, sizeof(msg), "(response is not an Azure error "
+			 "body)");
+	}
+	json_wipe_delete(j);
+	if (inner[0])
+		snprintf(cd, sizeof(cd), "%s/%s", code, inner);
+	else
+		snprintf(cd, sizeof(cd), "%s", code[0] ? code : "no error code");
+
+	switch (status) {
+	case 400:
+		st = KEK_E_INVAL;
+		snprintf(prefix, sizeof(prefix), "HSM rejected %s on key %.60s "
+			 "as invalid (%s)", verb, key, cd);
+		break;
+	case 401:
+		st = KEK_E_AUTH;
+		snprintf(prefix, sizeof(prefix), "HSM refused the access token "
+			 "for %s on key %.60s (401 %s)", verb, key,
+			 code[0] ? code : "Unauthorized");
+		auth_param(www_auth ? www_auth : "", "resource", res, sizeof(res));
+		if (res[0])
+			snprintf(suffix, sizeof(suffix), "; the HSM expects "
+				 "tokens for resource %s", res);
+		break;
+	case 403:
+		st = KEK_E_FORBIDDEN;
+		snprintf(prefix, sizeof(prefix), "HSM refused %s on key %.60s "
+			 "(%s)", verb, key, code[0] ? cd : "Forbidden");
+		if (!inner[0] || strncmp(inner, "ForbiddenBy", 11) == 0)
+			role_hint(op, vault, suffix, sizeof(suffix));
+		break;
+	case 404:
+		st = KEK_E_NOTFOUND;
+		snprintf(prefix, sizeof(prefix), "HSM has no key %.60s or not "
+			 "that version (%s)", key, cd);
+		break;
+	case 429:
+		st = KEK_E_THROTTLED;
+		snprintf(prefix, sizeof(prefix), "HSM throttled %s on key %.60s "
+			 "(%s)", verb, key, cd);
+		if (retry_after_ms)
+			snprintf(suffix, sizeof(suffix), "; Retry-After %u s",
+				 (retry_after_ms + 999) / 1000);
+		break;
+	default:
+		st = status >= 500 ? KEK_E_UNAVAILABLE :
+		     status >= 400 ? KEK_E_INVAL : KEK_E_PROTOCOL;
+		snprintf(prefix, sizeof(prefix), "HSM %s on key %.60s failed "
+			 "with HTTP %ld (%s)", verb, key, status, cd);
+		break;
+	}
+	compose(err, prefix, msg, suffix);
+	return st;
+}
+
+/* ---- calls ------------------------------------------------------------ */
+
+/* One authenticated HSM request: token, request, and on a 401 with a
+ * cached token one retry with a fresh token. Maps non-2xx to errors. */
+static enum kek_status az_call(struct azkek *k, int op, const char *method,
+			       const char *path, const char *body,
+			       uint64_t deadline, struct http_resp *rs,
+			       char *err)
+{
+	struct http_req rq = { .op = op, .method = method, .path = path,
+			       .body = body, .body_len = body ? strlen(body) : 0,
+			       .content_type = body ? "application/json" : NULL };
+	enum kek_status st;
+	unsigned gen;
+	bool cached;
+	char *hdr;
+
+	for (int tries = 0;; tries++) {
+		st = azauth_header(k->auth, deadline, &hdr, &gen, &cached, err);
+		if (st != KEK_OK)
+			return st;
+		rq.auth = hdr;
+		st = http_do(k->h, &rq, deadline, rs, err);
+		sec_strfree(hdr);
+		if (st != KEK_OK)
+			return st;
+		if (rs->status == 401 && cached && tries == 0) {
+			log_info("HSM refused the cached access token; "
+				 "fetching a new one");
+			azauth_invalidate(k->auth, gen);
+			continue;
+		}
+		if (rs->status >= 200 && rs->status < 300)
+			return KEK_OK;
+		return azure_http_error(op, k->name, rs->status, rs->body,
+					rs->len, rs->www_auth,
+					rs->retry_after_ms, k->vault, err);
+	}
+}
+
+/* Records a finished remote operation in the statistics. */
+static enum kek_status done(struct azkek *k, int op, uint64_t t0,
+			    enum kek_status st, const char *err)
+{
+	http_record(k->h, op, st, (unsigned)(http_now_ms() - t0),
+		    st == KEK_OK ? NULL : err);
+	return st;
+}
+
+/* Checks a {"kid","value"} answer for key version ver and decodes value
+ * into out (at most *outlen bytes). */
+static enum kek_status op_result(const struct azkek *k,
+				 const struct http_resp *rs, const char *ver,
+				 uint8_t *out, size_t *outlen, char *kid,
+				 char *err)
+{
+	uint8_t tmp[KEK_WRAPPED_MAX];
+	enum kek_status st = KEK_E_PROTOCOL;
+	cJSON *j = cJSON_ParseWithLength(rs->body ? rs->body : "", rs->len);
+	const cJSON *jk = cJSON_GetObjectItemCaseSensitive(j, "kid");
+	const cJSON *jv = cJSON_GetObjectItemCaseSensitive(j, "value");
+	struct az_keyurl u;
+	char e[KEK_ERR_MAX];
+	long n;
+
+	if (!cJSON_IsString(jk) || !cJSON_IsString(jv)) {
+		snprintf(err, KEK_ERR_MAX, "HSM answer for key %s is not "
+			 "{\"kid\",\"value\"} JSON", k->name);
+		goto out;
+	}
+	if (azure_parse_key_url(jk->valuestring, true, &u, e) != KEK_OK ||
+	    strcasecmp(u.name, k->name) != 0 || strcasecmp(u.version, ver) != 0) {
+		snprintf(err, KEK_ERR_MAX, "HSM answered for key id '%.100s', "
+			 "not for %s version %s", jk->valuestring, k->name, ver);
+		goto out;
+	}
+	n = b64_decode_any(jv->valuestring, strlen(jv->valuestring), tmp,
+			   sizeof(tmp));
+	if (n <= 0 || (size_t)n > *outlen) {
+		snprintf(err, KEK_ERR_MAX, "HSM answer for key %s: value is "
+			 "not base64 or not 1..%zu bytes", k->name, *outlen);
+		goto out;
+	}
+	memcpy(out, tmp, (size_t)n);
+	*outlen = (size_t)n;
+	if (kid)
+		out_kid(k, jk->valuestring, rs->endpoint, u.version, kid);
+	st = KEK_OK;
+out:
+	OPENSSL_cleanse(tmp, sizeof(tmp));
+	json_wipe_delete(j);
+	return st;
+}
+
+/* {"alg":ALG,"value":B64URL(in)} in secure memory. */
+static char *op_body(enum kek_alg alg, const uint8_t *in, size_t inlen)
+{
+	char *b = sec_alloc(BODY_MAX_);
+	size_t n;
+
+	if (!b)
+		return NULL;
+	n = (size_t)snprintf(b, BODY_MAX_, "{\"alg\":\"%s\",\"value\":\"",
+			     kek_alg_name(alg));
+	b64url_encode(in, inlen, b + n);
+	strcat(b, "\"}");
+	return b;
+}
+
+/* ---- describe --------------------------------------------------------- */
+
+/* RSA public key from base64url n and e. */
+static EVP_PKEY *rsa_from_jwk(const char *n64, const char *e64)
+{
+	uint8_t n[RSA_N_MAX], e[8];
+	long nl = b64_decode_any(n64, strlen(n64), n, sizeof(n));
+	long el = b64_decode_any(e64, strlen(e64), e, sizeof(e));
+	OSSL_PARAM_BLD *bld = NULL;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	BIGNUM *bn = NULL, *be = NULL;
+	EVP_PKEY *pk = NULL;
+
+	if (nl < 256 || el < 1 || n[0] == 0 || !(e[el - 1] & 1))
+		return NULL;
+	bn = BN_bin2bn(n, (int)nl, NULL);
+	be = BN_bin2bn(e, (int)el, NULL);
+	bld = OSSL_PARAM_BLD_new();
+	if (!bn || !be || !bld || BN_is_one(be) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) ||
+	    !(params = OSSL_PARAM_BLD_to_param(bld)) ||
+	    !(ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) ||
+	    EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		pk = NULL;
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(bn);
+	BN_free(be);
+	ERR_clear_error();
+	return pk;
+}
+
+/* True if the JSON array ops lists op (no array: all allowed). */
+static bool has_op(const cJSON *ops, const char *op)
+{
+	const cJSON *o;
+
+	if (!cJSON_IsArray(ops))
+		return true;
+	cJSON_ArrayForEach(o, ops)
+		if (cJSON_IsString(o) && strcmp(o->valuestring, op) == 0)
+			return true;
+	return false;
+}
+
+/* Key type and size from a JsonWebKey into info (and *pub for RSA). */
+static enum kek_status key_material(struct azkek *k, const cJSON *key,
+				    struct kek_info *info, EVP_PKEY **pub,
+				    char *err)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(key, "n");
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(key, "e");
+	const cJSON *sz = cJSON_GetObjectItemCaseSensitive(key, "key_size");
+	int bits;
+
+	if (strcmp(info->kty, "RSA") == 0 || strcmp(info->kty, "RSA-HSM") == 0) {
+		if (k->want != KEK_ALG_NONE && k->want != KEK_ALG_RSA_OAEP_256)
+			goto badalg;
+		if (!cJSON_IsString(n) || !cJSON_IsString(e) ||
+		    !(*pub = rsa_from_jwk(n->valuestring, e->valuestring))) {
+			snprintf(err, KEK_ERR_MAX, "HSM key %s: bad RSA public "
+				 "key in the answer", k->name);
+			return KEK_E_PROTOCOL;
+		}
+		bits = EVP_PKEY_get_bits(*pub);
+		if (bits != 2048 && bits != 3072 && bits != 4096) {
+			snprintf(err, KEK_ERR_MAX, "HSM key %s: RSA-%d is not "
+				 "supported (2048, 3072, 4096)", k->name, bits);
+			return KEK_E_INVAL;
+		}
+		info->bits = (unsigned)bits;
+		info->alg = KEK_ALG_RSA_OAEP_256;
+		return KEK_OK;
+	}
+	if (strcmp(info->kty, "oct") == 0 || strcmp(info->kty, "oct-HSM") == 0) {
+		if (k->want == KEK_ALG_RSA_OAEP_256)
+			goto badalg;
+		/* Managed HSM does not report the size of AES keys. */
+		if (cJSON_IsNumber(sz) && sz->valuedouble > 0 &&
+		    sz->valuedouble <= 4096)
+			info->bits = (unsigned)sz->valuedouble;
+		info->alg = k->want ? k->want : KEK_ALG_A256KW;
+		if (info->alg == KEK_ALG_A256KW && info->bits &&
+		    info->bits != 256) {
+			snprintf(err, KEK_ERR_MAX, "HSM key %s is AES-%u; A256KW "
+				 "needs AES-256", k->name, info->bits);
+			return KEK_E_INVAL;
+		}
+		return KEK_OK;
+	}
+	snprintf(err, KEK_ERR_MAX, "HSM key %s has type %s; use RSA-HSM "
+		 "(2048/3072/4096) or oct-HSM 256", k->name, info->kty);
+	return KEK_E_INVAL;
+badalg:
+	snprintf(err, KEK_ERR_MAX, "algorithm %s does not fit key %s (%s)",
+		 kek_alg_name(k->want), k->name, info->kty);
+	return KEK_E_INVAL;
+}
+
+/* Parses a KeyBundle into info, version, can_wrap and *pub. */
+static enum kek_status parse_bundle(struct azkek *k, const struct http_resp *rs,
+				    struct kek_info *info, char *version,
+				    bool *can_wrap, EVP_PKEY **pub, char *err)
+{
+	cJSON *j = cJSON_ParseWithLength(rs->body ? rs->body : "", rs->len);
+	const cJSON *key = cJSON_GetObjectItemCaseSensitive(j, "key");
+	const cJSON *attr = cJSON_GetObjectItemCaseSensitive(j, "attributes");
+	const cJSON *kid = cJSON_GetObjectItemCaseSensitive(key, "kid");
+	const cJSON *kty = cJSON_GetObjectItemCaseSensitive(key, "kty");
+	const cJSON *en = cJSON_GetObjectItemCaseSensitive(attr, "enabled");
+	enum kek_status st = KEK_E_PROTOCOL;
+	struct az_keyurl u;
+	char e[KEK_ERR_MAX];
+
+	*pub = NULL;
+	if (!cJSON_IsObject(key) || !cJSON_IsString(kid) ||
+	    !cJSON_IsString(kty) || strlen(kty->valuestring) >= sizeof(info->kty)) {
+		snprintf(err, KEK_ERR_MAX, "HSM answer for key %s is not a key "
+			 "bundle", k->name);
+		goto out;
+	}
+	if (azure_parse_key_url(kid->valuestring, true, &u, e) != KEK_OK ||
+	    strcasecmp(u.name, k->name) != 0 ||
+	    (k->pin[0] && strcasecmp(u.version, k->pin) != 0)) {
+		snprintf(err, KEK_ERR_MAX, "HSM answered with key id '%.100s' "
+			 "for key %s%s%s", kid->valuestring, k->name,
+			 k->pin[0] ? "/" : "", k->pin);
+		goto out;
+	}
+	strcpy(info->kty, kty->valuestring);
+	info->enabled = !cJSON_IsBool(en) || cJSON_IsTrue(en);
+	*can_wrap = has_op(cJSON_GetObjectItemCaseSensitive(key, "key_ops"),
+			   "wrapKey");
+	st = key_material(k, key, info, pub, err);
+	if (st != KEK_OK)
+		goto out;
+	strcpy(version, u.version);
+	out_kid(k, kid->valuestring, rs->endpoint, u.version, info->kid);
+out:
+	json_wipe_delete(j);
+	if (st != KEK_OK) {
+		EVP_PKEY_free(*pub);
+		*pub = NULL;
+	}
+	return st;
+}
+
+static enum kek_status az_describe(struct kek *kk, struct kek_info *info,
+				   char *err)
+{
+	struct azkek *k = (struct azkek *)kk;
+	uint64_t t0 = http_now_ms();
+	struct http_resp rs = { 0 };
+	char path[PATH_MAX_], version[AZ_VERSION_LEN + 1];
+	struct kek_info ni = { 0 };
+	EVP_PKEY *pub = NULL;
+	enum kek_status st;
+	bool can_wrap = true;
+
+	snprintf(path, sizeof(path), "/keys/%s/%s?api-version=%s", k->name,
+		 k->pin, k->api);
+	st = az_call(k, KEK_OP_GET, "GET", path, NULL, t0 + k->deadline_ms,
+		     &rs, err);
+	if (st == KEK_OK)
+		st = parse_bundle(k, &rs, &ni, version, &can_wrap, &pub, err);
+	http_resp_free(&rs);
+	if (st != KEK_OK)
+		return done(k, KEK_OP_GET, t0, st, err);
+	pthread_mutex_lock(&k->lock);
+	EVP_PKEY_free(k->pub);
+	k->pub = pub;
+	k->info = ni;
+	strcpy(k->version, version);
+	k->can_wrap = can_wrap;
+	k->described = true;
+	pthread_mutex_unlock(&k->lock);
+	*info = ni;
+	return done(k, KEK_OP_GET, t0, KEK_OK, err);
+}
+
+/* ---- wrap / unwrap ---------------------------------------------------- */
+
+/* RSAES-OAEP with SHA-256 and MGF1-SHA-256, with the cached public key. */
+static enum kek_status wrap_rsa(EVP_PKEY *pub, const uint8_t *in,
+				size_t inlen, uint8_t *out, size_t *outlen,
+				char *err)
+{
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
+	enum kek_status st = KEK_E_CRYPTO;
+	size_t ol = KEK_WRAPPED_MAX;
+
+	if (inlen == 0 || inlen + 66 > (size_t)EVP_PKEY_get_size(pub)) {
+		snprintf(err, KEK_ERR_MAX, "cannot wrap %zu bytes with "
+			 "RSA-OAEP-256 and a %d-bit key", inlen,
+			 EVP_PKEY_get_bits(pub));
+		st = KEK_E_INVAL;
+		goto out;
+	}
+	if (!c || EVP_PKEY_encrypt_init(c) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_oaep_md(c, EVP_sha256()) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(c, EVP_sha256()) != 1 ||
+	    EVP_PKEY_encrypt(c, out, &ol, in, inlen) != 1) {
+		snprintf(err, KEK_ERR_MAX, "RSA-OAEP-256 encryption failed");
+		goto out;
+	}
+	*outlen = ol;
+	st = KEK_OK;
+out:
+	EVP_PKEY_CTX_free(c);
+	ERR_clear_error();
+	return st;
+}
+
+/* Remote wrapkey with version ver (oct keys). */
+static enum kek_status wrap_remote(struct azkek *k, enum kek_alg alg,
+				   const char *ver, const uint8_t *in,
+				   size_t inlen, uint8_t *out, size_t *outlen,
+				   char *kid, char *err)
+{
+	uint64_t t0 = http_now_ms();
+	struct http_resp rs = { 0 };
+	char path[PATH_MAX_], *body;
+	enum kek_status st;
+
+	if (inlen == 0 || inlen > KEK_WRAPPED_MAX - 16 ||
+	    (alg == KEK_ALG_A256KW && (inlen < 16 || inlen % 8))) {
+		snprintf(err, KEK_ERR_MAX, "cannot wrap %zu bytes with %s",
+			 inlen, kek_alg_name(alg));
+		return KEK_E_INVAL;
+	}
+	body = op_body(alg, in, inlen);
+	if (!body)
+		return KEK_E_NOMEM;
+	snprintf(path, sizeof(path), "/keys/%s/%s/wrapkey?api-version=%s",
+		 k->name, ver, k->api);
+	st = az_call(k, KEK_OP_WRAP, "POST", path, body, t0 + k->deadline_ms,
+		     &rs, err);
+	sec_strfree(body);
+	*outlen = KEK_WRAPPED_MAX;
+	if (st == KEK_OK)
+		st = op_result(k, &rs, ver, out, outlen, kid, err);
+	http_resp_free(&rs);
+	return done(k, KEK_OP_WRAP, t0, st, err);
+}
+
+static enum kek_status az_wrap(struct kek *kk, const uint8_t *in,
+			       size_t inlen, uint8_t *out, size_t *outlen,
+			       char kid[KEK_KID_MAX], enum kek_alg *alg,
+			       char *err)
+{
+	struct azkek *k = (struct azkek *)kk;
+	char ver[AZ_VERSION_LEN + 1];
+	struct kek_info info;
+	enum kek_status st;
+	EVP_PKEY *pub = NULL;
+	bool can_wrap;
+
+	pthread_mutex_lock(&k->lock);
+	bool described = k->described;
+	pthread_mutex_unlock(&k->lock);
+	if (!described && (st = az_describe(kk, &info, err)) != KEK_OK)
+		return st;
+	pthread_mutex_lock(&k->lock);
+	info = k->info;
+	strcpy(ver, k->version);
+	can_wrap = k->can_wrap;
+	if (k->pub && EVP_PKEY_up_ref(k->pub))
+		pub = k->pub;
+	pthread_mutex_unlock(&k->lock);
+	if (!info.enabled || !can_wrap) {
+		snprintf(err, KEK_ERR_MAX, "HSM key %s version %s %s", k->name,
+			 ver, !info.enabled ? "is disabled" :
+			 "does not allow wrapKey (key_ops)");
+		st = KEK_E_FORBIDDEN;
+		goto out;
+	}
+	if (info.alg == KEK_ALG_RSA_OAEP_256) {
+		st = pub ? wrap_rsa(pub, in, inlen, out, outlen, err) :
+			   KEK_E_PROTOCOL;
+		if (st == KEK_OK)
+			snprintf(kid, KEK_KID_MAX, "%s", info.kid);
+	} else {
+		st = wrap_remote(k, info.alg, ver, in, inlen, out, outlen, kid,
+				 err);
+	}
+	if (st == KEK_OK)
+		*alg = info.alg;
+out:
+	EVP_PKEY_free(pub);
+	return st;
+}
+
+static enum kek_status az_unwrap(struct kek *kk, const char *kid,
+				 enum kek_alg alg, const uint8_t *in,
+				 size_t inlen, uint8_t *out, size_t *outlen,
+				 char *err)
+{
+	struct azkek *k = (struct azkek *)kk;
+	uint64_t t0 = http_now_ms();
+	struct http_resp rs = { 0 };
+	char path[PATH_MAX_], *body;
+	enum kek_alg kalg;
+	struct az_keyurl u;
+	enum kek_status st;
+
+	if (!owns_kid(k, kid, &u)) {
+		snprintf(err, KEK_ERR_MAX, "key id '%.120s' does not belong to "
+			 "KEK %s", kid ? kid : "(null)", k->name);
+		return KEK_E_INVAL;
+	}
+	pthread_mutex_lock(&k->lock);
+	kalg = k->described ? k->info.alg : KEK_ALG_NONE;
+	pthread_mutex_unlock(&k->lock);
+	if (alg < KEK_ALG_RSA_OAEP_256 || alg > KEK_ALG_AES_KW_PAD ||
+	    inlen == 0 || inlen > KEK_WRAPPED_MAX ||
+	    (kalg != KEK_ALG_NONE &&
+	     (kalg == KEK_ALG_RSA_OAEP_256) != (alg == KEK_ALG_RSA_OAEP_256))) {
+		snprintf(err, KEK_ERR_MAX, "cannot unwrap %zu bytes with %s "
+			 "under key %s", inlen, kek_alg_name(alg), k->name);
+		return KEK_E_INVAL;
+	}
+	body = op_body(alg, in, inlen);
+	if (!body)
+		return KEK_E_NOMEM;
+	snprintf(path, sizeof(path), "/keys/%s/%s/unwrapkey?api-version=%s",
+		 k->name, u.version, k->api);
+	st = az_call(k, KEK_OP_UNWRAP, "POST", path, body,
+		     t0 + k->deadline_ms, &rs, err);
+	sec_strfree(body);
+	if (st == KEK_OK)
+		st = op_result(k, &rs, u.version, out, outlen, NULL, err);
+	http_resp_free(&rs);
+	return done(k, KEK_OP_UNWRAP, t0, st, err);
+}
+
+static bool az_owns(struct kek *kk, const char *kid)
+{
+	struct az_keyurl u;
+
+	return owns_kid((const struct azkek *)kk, kid, &u);
+}
+
+static void az_stats(struct kek *kk, struct kek_stats *st)
+{
+	http_stats(((struct azkek *)kk)->h, st);
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
+static void az_close(struct kek *kk)
+{
+	struct azkek *k = (struct azkek *)kk;
+
+	if (!k)
+		return;
+	azauth_free(k->auth);
+	http_free(k->h);
+	EVP_PKEY_free(k->pub);
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
+/* Adds a canonical base to the endpoint list unless present. */
+static enum kek_status add_ep(struct azkek *k, const char *base, char *err)
+{
+	for (int i = 0; i < k->nep; i++)
+		if (strcmp(k->eps[i], base) == 0)
+			return KEK_OK;
+	if (k->nep == HTTP_MAX_EP) {
+		snprintf(err, KEK_ERR_MAX, "at most %d HSM endpoints",
+			 KEK_MAX_ENDPOINTS);
+		return KEK_E_INVAL;
+	}
+	/* Every kid this KEK can produce must fit KEK_KID_MAX. */
+	if (strlen(base) + 6 + strlen(k->name) + 1 + AZ_VERSION_LEN >=
+	    KEK_KID_MAX) {
+		snprintf(err, KEK_ERR_MAX, "HSM endpoint %.100s and key name "
+			 "make key ids too long", base);
+		return KEK_E_INVAL;
+	}
+	strcpy(k->eps[k->nep++], base);
+	return KEK_OK;
+}
+
+/* Options: endpoints, scope, api-version, algorithm, deadline. */
+static enum kek_status apply_opts(struct azkek *k, const struct az_keyurl *u,
+				  const struct kek_opts *o, char *err)
+{
+	char base[HTTP_BASE_MAX], host[HTTP_BASE_MAX];
+	const char *scope = o->scope;
+	enum kek_status st;
+
+	for (int i = 0; i < KEK_MAX_ENDPOINTS && o->endpoints[i]; i++) {
+		st = azure_parse_base(o->endpoints[i], base, host, err);
+		if (st == KEK_OK)
+			st = add_ep(k, base, err);
+		if (st != KEK_OK)
+			return st;
+	}
+	st = add_ep(k, u->base, err); /* the URL's own host, last if listed */
+	if (st != KEK_OK)
+		return st;
+	if (!scope)
+		scope = azure_scope_for_host(u->host);
+	if (!scope || !scope_ok(scope)) {
+		snprintf(err, KEK_ERR_MAX, scope ? "bad token scope" :
+			 "host %.80s is not *.managedhsm.azure.net or "
+			 "*.vault.azure.net: give the token scope explicitly",
+			 u->host);
+		return KEK_E_INVAL;
+	}
+	strcpy(k->scope, scope);
+	k->vault = strstr(scope, "vault.azure") != NULL;
+	if (o->api_version && strcmp(o->api_version, "7.4") != 0 &&
+	    strcmp(o->api_version, "7.5") != 0 &&
+	    strcmp(o->api_version, "7.6") != 0) {
+		snprintf(err, KEK_ERR_MAX, "api-version %.20s not supported "
+			 "(7.4, 7.5, 7.6)", o->api_version);
+		return KEK_E_INVAL;
+	}
+	snprintf(k->api, sizeof(k->api), "%s",
+		 o->api_version ? o->api_version : AZ_API_DEFAULT);
+	if (o->alg != KEK_ALG_NONE && o->alg != KEK_ALG_RSA_OAEP_256 &&
+	    o->alg != KEK_ALG_A256KW && o->alg != KEK_ALG_AES_KW_PAD) {
+		snprintf(err, KEK_ERR_MAX, "unknown KEK algorithm");
+		return KEK_E_INVAL;
+	}
+	k->want = o->alg;
+	k->deadline_ms = o->deadline_ms ? o->deadline_ms : AZ_DEADLINE_MS;
+	return KEK_OK;
+}
+
+static enum kek_status az_open(const char *url, const struct kek_opts *o,
+			       struct kek **out, char *err)
+{
+	static const struct kek_opts none = { 0 };
+	const char *eps[HTTP_MAX_EP + 1] = { 0 };
+	struct http_cfg cfg = { 0 };
+	struct az_keyurl u;
+	struct azkek *k;
+	enum kek_status st;
+
+	*out = NULL;
+	if (!o)
+		o = &none;
+	st = azure_parse_key_url(url, false, &u, err);
+	if (st != KEK_OK)
+		return st;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return KEK_E_NOMEM;
+	k->base.prov = &azure_provider;
+	pthread_mutex_init(&k->lock, NULL);
+	strcpy(k->name, u.name);
+	strcpy(k->pin, u.version);
+	st = apply_opts(k, &u, o, err);
+	if (st != KEK_OK)
+		goto fail;
+	for (int i = 0; i < k->nep; i++)
+		eps[i] = k->eps[i];
+	cfg.ca_file = o->ca_file;
+	cfg.connect_ms = o->connect_timeout_ms;
+	cfg.total_ms = o->total_timeout_ms;
+	cfg.endpoints = eps;
+	st = http_new(&cfg, &k->h, err);
+	if (st == KEK_OK)
+		st = azauth_new(k->h, k->scope, &k->auth, err);
+	if (st != KEK_OK)
+		goto fail;
+	*out = &k->base;
+	return KEK_OK;
+fail:
+	az_close(&k->base);
+	return st;
+}
+
+const struct kek_provider azure_provider = {
+	.scheme = "https",
+	.open = az_open,
+	.close = az_close,
+	.describe = az_describe,
+	.wrap = az_wrap,
+	.unwrap = az_unwrap,
+	.owns = az_owns,
+	.stats = az_stats,
+};

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# POSIX behaviour through a real mount, checked by tests/posix/fscheck
+# (which passes on ext4 too): with the kernel write-back cache (default),
+# without it, and on a plaintext-names volume.
+. "$(dirname "$0")/lib.sh"
+FSCHECK=$ROOT/$B/tests/fscheck
+
+# run_fscheck LABEL DIR: adds fscheck's own counts to ours.
+run_fscheck() {
+	local out p f
+	out=$("$FSCHECK" "$2" 2>&1)
+	echo "$out" | sed "s/^/[$1] /"
+	p=$(sed -nE 's/^fscheck: ([0-9]+) passed, ([0-9]+) failed$/\1/p' <<<"$out")
+	f=$(sed -nE 's/^fscheck: ([0-9]+) passed, ([0-9]+) failed$/\2/p' <<<"$out")
+	[[ -n $p ]] || { bad "$1: fscheck finished"; return; }
+	PASS=$((PASS + p))
+	FAILS=$((FAILS + f))
+}
+
+testkek k
+"$HSMFS_TEST" init --kek testkek://k "$T/c" >/dev/null
+mount_fg "$T/c" "$T/m" && run_fscheck writeback "$T/m"
+umount_wait "$T/m"
+check "no error was logged" bash -c "! grep -E 'error|warning' '$T/m.log'"
+
+mount_fg "$T/c" "$T/m2" -o no_writeback && run_fscheck no_writeback "$T/m2"
+umount_wait "$T/m2"
+
+"$HSMFS_TEST" init --kek testkek://k --plaintext-names "$T/p" >/dev/null
+if mount_fg "$T/p" "$T/mp"; then
+	FSCHECK_RANDOM_MB=8 run_fscheck plaintext_names "$T/mp"
+	check "plaintext names are visible, content is not" \
+		bash -c "ls '$T/p' | grep -q . && ! grep -rqa 'fscheck' '$T/p' --exclude=hsmfs.conf"
+fi
+finish
