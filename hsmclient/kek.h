@@ -16,7 +16,7 @@
 
 #define KEK_KID_MAX 256       /* full versioned key id, NUL included */
 #define KEK_WRAPPED_MAX 512   /* RSA-4096 ciphertext */
-#define KEK_ERR_MAX 256
+#define KEK_ERR_MAX 512
 #define KEK_MAX_ENDPOINTS 4
 
 enum kek_alg {

@@ -25,10 +25,9 @@ suite() {
 	local rc=$?
 	cat "$log"
 	local line p f
-	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	line=$(grep -oE '(^|[^0-9])[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 	if [[ -n $line ]]; then
-		p=$(sed -E 's/.*[^0-9]?([0-9]+) passed, ([0-9]+) failed.*/\1/' <<<"$line")
-		f=$(sed -E 's/.*[^0-9]?([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$line")
+		read -r p f <<<"$(sed -E 's/[^0-9]*([0-9]+) passed, ([0-9]+) failed/\1 \2/' <<<"$line")"
 	else
 		p=0
 		f=1

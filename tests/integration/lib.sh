@@ -105,3 +105,67 @@ manifest() {
 		done
 	)
 }
+
+EMU=$ROOT/$B/hsm-emulator
+SCOPE=https://managedhsm.azure.net/.default
+
+# emu_start STATE [LISTEN]: starts an emulator on loopback and waits for its
+# URL; sets EMU_URL and EMU_PID.
+emu_start() {
+	local st=$1 listen=${2:-127.0.0.1:0}
+	mkdir -p "$st"
+	"$EMU" --state "$st" --listen "$listen" >"$st.out" 2>"$st.err" &
+	EMU_PID=$!
+	PIDS+=("$EMU_PID")
+	for _ in $(seq 200); do
+		EMU_URL=$(head -n 1 "$st.out" 2>/dev/null)
+		[[ $EMU_URL == https://* ]] && return 0
+		kill -0 "$EMU_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$st.err" >&2
+	return 1
+}
+
+emu_ctl() {
+	local st=$1
+	shift
+	"$EMU" ctl --state "$st" "$@"
+}
+
+# emu_setup STATE KEY KTY SIZE: a key, and a client "hsmfs-mount" with a
+# secret and the Crypto Service Encryption User role on that key; exports
+# the Azure variables hsmfs reads.
+emu_setup() {
+	local st=$1
+	emu_ctl "$st" key create "$2" --kty "$3" --size "$4" >/dev/null || return 1
+	head -c 24 /dev/urandom | base64 >"$st.secret"
+	emu_ctl "$st" client add hsmfs-mount --secret-file "$st.secret" >/dev/null &&
+		emu_ctl "$st" role assign --principal hsmfs-mount \
+			--role "Managed HSM Crypto Service Encryption User" \
+			--scope "/keys/$2" >/dev/null || return 1
+	export AZURE_TENANT_ID=hsmfs-test AZURE_CLIENT_ID=hsmfs-mount
+	AZURE_CLIENT_SECRET=$(cat "$st.secret")
+	export AZURE_CLIENT_SECRET AZURE_AUTHORITY_HOST=$EMU_URL
+}
+
+# unwraps STATE: how many unwrap requests the emulator has answered.
+unwraps() {
+	grep -c '"operation":"UnwrapKey"' "$1/audit.log" 2>/dev/null || true
+}
+
+# mount_hsm CIPHERDIR MNT [OPTS]: the shipped daemon, foreground, logging.
+mount_hsm() {
+	local c=$1 m=$2
+	shift 2
+	mkdir -p "$m"
+	"$HSMFS" mount -f "$@" "$c" "$m" >"$m.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 400); do
+		mountpoint -q "$m" && return 0
+		kill -0 "$!" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$m.log" >&2
+	return 1
+}
