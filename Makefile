@@ -75,7 +75,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory test-build
 	$(Q)B=$(B) tests/run.sh
 
-test-build: all $(TEST_BINS)
+test-build: all $(TEST_BINS) $(FUZZ_BINS)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR)
@@ -97,5 +97,7 @@ clean:
 
 .PHONY: all test test-build install uninstall deps demo clean
 .DELETE_ON_ERROR:
+# Objects are built through pattern rules; keep them between builds.
+.SECONDARY:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -28,13 +28,6 @@ static const char *const known_fields[] = {
 	"mac",
 };
 
-static int known_field(const char *s)
-{
-	for (size_t i = 0; i < sizeof(known_fields) / sizeof(*known_fields); i++)
-		if (strcmp(s, known_fields[i]) == 0)
-			return 1;
-	return 0;
-}
 
 static const char *get_str(const cJSON *o, const char *k, size_t max,
 			   char *out)
@@ -92,14 +85,40 @@ static const char *parse_features(const cJSON *arr, unsigned *out)
 	return NULL;
 }
 
+static const char *const vk_fields[] = { "alg", "kid", "wrapped" };
+
+/* The same rule as for a header's kid: printable ASCII, nothing else,
+ * since it goes into requests and log lines before the MAC is checked. */
+static int kid_printable(const char *kid)
+{
+	if (!*kid)
+		return 0;
+	for (; *kid; kid++)
+		if (*kid < 0x21 || *kid > 0x7e)
+			return 0;
+	return 1;
+}
+
+static int known_in(const char *s, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s, list[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static const char *parse_vk(const cJSON *o, struct hdr_slot *s)
 {
+	const cJSON *it;
 	char alg[32];
 	size_t wl;
 	const char *why;
 
 	if (!cJSON_IsObject(o))
 		return "missing volume_key";
+	cJSON_ArrayForEach(it, o)
+		if (!known_in(it->string, vk_fields, 3))
+			return "unknown field in volume_key";
 	if ((why = get_str(o, "alg", sizeof(alg) - 1, alg)))
 		return why;
 	s->alg = kek_alg_from_name(alg);
@@ -107,6 +126,8 @@ static const char *parse_vk(const cJSON *o, struct hdr_slot *s)
 		return "unknown key-wrap algorithm";
 	if ((why = get_str(o, "kid", HDR_KID_MAX, s->kid)))
 		return why;
+	if (!kid_printable(s->kid))
+		return "bad key id";
 	if ((why = get_b64(o, "wrapped", s->wrapped, 1, HDR_WRAPPED_MAX, &wl)))
 		return why;
 	s->wlen = (uint16_t)wl;
@@ -122,7 +143,8 @@ static const char *parse_obj(const cJSON *root, struct conf *c)
 	if (!cJSON_IsObject(root))
 		return "not a JSON object";
 	cJSON_ArrayForEach(it, root)
-		if (!known_field(it->string))
+		if (!known_in(it->string, known_fields,
+			      sizeof(known_fields) / sizeof(*known_fields)))
 			return "unknown field";
 	fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
 	if (!cJSON_IsNumber(fmt) || fmt->valuedouble != CONF_FORMAT)

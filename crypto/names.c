@@ -127,7 +127,8 @@ static int seal_name(const uint8_t key[64], const uint8_t *ad, size_t adlen,
 	uint8_t padded[272], ct[SIV_TAG + 272];
 	size_t pn;
 
-	if (len == 0 || len > 255)
+	if (len == 0 || len > 255 || memchr(name, '/', len) ||
+	    memchr(name, '\0', len))
 		return -1;
 	pn = pad16(name, len, padded);
 	if (B64_ENC_LEN(SIV_TAG + pn) + 1 > cap ||

@@ -395,6 +395,7 @@ enum kek_status azure_http_error(int op, const char *key, long status,
 			 "for %s on key %.60s (401 %s)", verb, key,
 			 code[0] ? code : "Unauthorized");
 		auth_param(www_auth ? www_auth : "", "resource", res, sizeof(res));
+		clean(res, sizeof(res), res);
 		if (res[0])
 			snprintf(suffix, sizeof(suffix), "; the HSM expects "
 				 "tokens for resource %s", res);
@@ -502,8 +503,11 @@ static enum kek_status op_result(const struct azkek *k,
 	}
 	if (azure_parse_key_url(jk->valuestring, true, &u, e) != KEK_OK ||
 	    strcasecmp(u.name, k->name) != 0 || strcasecmp(u.version, ver) != 0) {
-		snprintf(err, KEK_ERR_MAX, "HSM answered for key id '%.100s', "
-			 "not for %s version %s", jk->valuestring, k->name, ver);
+		char shown[101];
+
+		clean(shown, sizeof(shown), jk->valuestring);
+		snprintf(err, KEK_ERR_MAX, "HSM answered for key id '%s', "
+			 "not for %s version %s", shown, k->name, ver);
 		goto out;
 	}
 	n = b64_decode_any(jv->valuestring, strlen(jv->valuestring), tmp,
@@ -667,8 +671,11 @@ static enum kek_status parse_bundle(struct azkek *k, const struct http_resp *rs,
 	if (azure_parse_key_url(kid->valuestring, true, &u, e) != KEK_OK ||
 	    strcasecmp(u.name, k->name) != 0 ||
 	    (k->pin[0] && strcasecmp(u.version, k->pin) != 0)) {
-		snprintf(err, KEK_ERR_MAX, "HSM answered with key id '%.100s' "
-			 "for key %s%s%s", kid->valuestring, k->name,
+		char shown[101];
+
+		clean(shown, sizeof(shown), kid->valuestring);
+		snprintf(err, KEK_ERR_MAX, "HSM answered with key id '%s' "
+			 "for key %s%s%s", shown, k->name,
 			 k->pin[0] ? "/" : "", k->pin);
 		goto out;
 	}

@@ -12,7 +12,7 @@
 struct entry {
 	uint8_t id[DEKCACHE_ID_LEN];
 	uint8_t *dek; /* secure heap */
-	time_t born;
+	int64_t born; /* ms, monotonic */
 	struct entry *hnext;       /* hash chain */
 	struct entry *prev, *next; /* LRU list, most recent first */
 };
@@ -26,12 +26,12 @@ struct dekcache {
 	struct dekcache_stats st;
 };
 
-static time_t now(void)
+static int64_t now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 struct dekcache *dekcache_new(unsigned max_entries, unsigned max_age_s)
@@ -110,7 +110,7 @@ static struct entry *find(struct dekcache *c, const uint8_t *id)
 
 static int expired(const struct dekcache *c, const struct entry *e)
 {
-	return now() - e->born >= (time_t)c->max_age;
+	return now_ms() - e->born >= (int64_t)c->max_age * 1000;
 }
 
 int dekcache_get(struct dekcache *c, const uint8_t id[DEKCACHE_ID_LEN],
@@ -163,7 +163,7 @@ void dekcache_put(struct dekcache *c, const uint8_t id[DEKCACHE_ID_LEN],
 	}
 	memcpy(e->id, id, DEKCACHE_ID_LEN);
 	memcpy(e->dek, dek, DEKCACHE_KEY_LEN);
-	e->born = now();
+	e->born = now_ms();
 	e->hnext = c->table[bucket(c, id)];
 	c->table[bucket(c, id)] = e;
 	lru_push(c, e);

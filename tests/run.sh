@@ -48,6 +48,9 @@ done
 if [[ -x $B/tests/hsmclient_test ]]; then
 	suite "hsm/hsmclient_test" "$B/tests/hsmclient_test"
 fi
+if compgen -G "$B/fuzz/fuzz_*" >/dev/null; then
+	suite "fuzz/smoke" tests/fuzz/smoke.sh
+fi
 for t in tests/integration/*.sh; do
 	[[ $(basename "$t") == lib.sh ]] && continue
 	suite "integration/$(basename "$t" .sh)" bash "$t"

@@ -102,6 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)azure_http_error(op, "hsmfs-kek", 401, body, blen, tail, 0,
 			       data[0] & 4, err);
 	FUZZ_ASSERT(memchr(err, '\0', KEK_ERR_MAX) != NULL);
+	FUZZ_ASSERT(!has_ctl(err));
 
 	check_url(tail);
 	free(body);

@@ -192,13 +192,14 @@ static enum kek_status t_unwrap(struct kek *k, const char *kid,
 				char *err)
 {
 	struct tkek *t = (struct tkek *)k;
-	const char *ver = strrchr(kid, '/') + 1;
+	const char *ver = strrchr(kid, '/');
 	uint8_t key[32], tmp[KEK_WRAPPED_MAX];
 	size_t n = 0;
 	enum kek_status st;
 
-	if (alg != KEK_ALG_AES_KW_PAD || inlen > sizeof(tmp))
+	if (!ver || alg != KEK_ALG_AES_KW_PAD || inlen > sizeof(tmp))
 		return KEK_E_INVAL;
+	ver++;
 	st = load(t, ver, key, 1, err);
 	if (st == KEK_OK && (aes_kw(0, key, in, inlen, tmp, &n) != 0 ||
 			     n > *outlen)) {

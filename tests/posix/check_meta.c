@@ -434,7 +434,8 @@ static bool xattr_is(const char *path, const char *name, const void *want,
 
 static bool xattr_checks(const char *path)
 {
-	char *big = xalloc(4000), buf[64];
+	size_t bn = (size_t)fs_xattr_big;
+	char *big = xalloc(bn), buf[64];
 	ssize_t n;
 	int fd;
 
@@ -445,20 +446,20 @@ static bool xattr_checks(const char *path)
 		return fail("setxattr(%s, user.empty, 0 bytes): %s", esc(path),
 			    errname(errno));
 	}
-	pattern_fill(big, 0, 4000, 1);
-	big[10] = '\0'; /* values are binary */
-	TRY(setxattr(path, "user.big", big, 4000, 0));
+	pattern_fill(big, 0, bn, 1);
+	big[1] = '\0'; /* values are binary */
+	TRY(setxattr(path, "user.big", big, bn, 0));
 	TRY(setxattr(path, "user.one", "x", 1, 0));
 	if (!xattr_is(path, "user.empty", "", 0) ||
 	    !xattr_is(path, "user.one", "x", 1) ||
-	    !xattr_is(path, "user.big", big, 4000) ||
+	    !xattr_is(path, "user.big", big, bn) ||
 	    !xattr_list_is(path, (const char *const[]){ "user.empty",
 							"user.one", "user.big",
 							NULL }))
 		return false;
-	n = getxattr(path, "user.big", buf, 10);
+	n = getxattr(path, "user.big", buf, 1);
 	if (n >= 0 || errno != ERANGE)
-		return fail("getxattr(user.big) into 10 bytes: expected ERANGE, "
+		return fail("getxattr(user.big) into 1 byte: expected ERANGE, "
 			    "got %s", n >= 0 ? "success" : errname(errno));
 
 	EXPECT_ERR(setxattr(path, "user.one", "y", 1, XATTR_CREATE), EEXIST);

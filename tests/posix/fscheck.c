@@ -57,6 +57,7 @@
 bool fs_verbose;
 uint64_t fs_seed;
 long fs_random_mb = 64;
+long fs_symlink_max = PATH_MAX - 1, fs_xattr_big = 4000;
 char fs_cwd[2 * PATH_MAX];
 
 static const struct fscheck *const groups[] = {
@@ -504,10 +505,13 @@ int rm_rf(const char *path)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: fscheck [-v] [-t NAME[,NAME...]] [-l] DIR\n"
-		"  -l  list checks   -t  run only these   -v  verbose\n"
+		"usage: fscheck [-v] [-t NAME[,NAME...]] [-x NAME[,...]] [-l] DIR\n"
+		"  -l  list checks   -t  run only these   -x  skip these\n"
+		"  -v  verbose\n"
 		"  env FSCHECK_SEED=N (replay),"
-		" FSCHECK_RANDOM_MB=N (default 64)\n");
+		" FSCHECK_RANDOM_MB=N (default 64),\n"
+		"      FSCHECK_SYMLINK_MAX=N (default 4095),"
+		" FSCHECK_XATTR_BIG=N (default 4000)\n");
 	exit(2);
 }
 
@@ -618,17 +622,20 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 int main(int argc, char *argv[])
 {
 	char base[PATH_MAX], root[PATH_MAX + 32];
-	const char *only = NULL;
+	const char *only = NULL, *skip = NULL;
 	int opt, passed = 0, failed = 0, err;
 	bool list = false;
 
-	while ((opt = getopt(argc, argv, "vt:lh")) != -1) {
+	while ((opt = getopt(argc, argv, "vt:x:lh")) != -1) {
 		switch (opt) {
 		case 'v':
 			fs_verbose = true;
 			break;
 		case 't':
 			only = optarg;
+			break;
+		case 'x':
+			skip = optarg;
 			break;
 		case 'l':
 			list = true;
@@ -659,6 +666,14 @@ int main(int argc, char *argv[])
 	fs_seed = env_u64("FSCHECK_SEED",
 			  mix64((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32)));
 	fs_random_mb = (long)env_u64("FSCHECK_RANDOM_MB", 64);
+	fs_symlink_max = (long)env_u64("FSCHECK_SYMLINK_MAX", PATH_MAX - 1);
+	fs_xattr_big = (long)env_u64("FSCHECK_XATTR_BIG", 4000);
+	if (fs_symlink_max < 1 || fs_symlink_max > PATH_MAX - 1 ||
+	    fs_xattr_big < 2 || fs_xattr_big > 65536) {
+		fprintf(stderr, "fscheck: bad FSCHECK_SYMLINK_MAX or "
+			"FSCHECK_XATTR_BIG\n");
+		return 2;
+	}
 	if (fs_random_mb < 1 || fs_random_mb > 4096) {
 		fprintf(stderr, "fscheck: FSCHECK_RANDOM_MB must be 1..4096\n");
 		return 2;
@@ -687,8 +702,11 @@ int main(int argc, char *argv[])
 
 	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
 		for (const struct fscheck *c = groups[g]; c->name; c++) {
-			if (!selected(c, only))
+			if (!selected(c, only) || (skip && selected(c, skip))) {
+				if (skip && selected(c, skip))
+					printf("# %s skipped (-x)\n", c->name);
 				continue;
+			}
 			if (run_one(c, root))
 				passed++;
 			else

@@ -37,6 +37,10 @@ extern const struct fscheck fscheck_conc_checks[];
 extern bool fs_verbose;
 extern uint64_t fs_seed;   /* FSCHECK_SEED */
 extern long fs_random_mb;  /* FSCHECK_RANDOM_MB */
+/* Limits a filesystem may document below ext4's: the longest symlink
+ * target (FSCHECK_SYMLINK_MAX, default 4095) and the size of the large
+ * xattr value (FSCHECK_XATTR_BIG, default 4000). */
+extern long fs_symlink_max, fs_xattr_big;
 extern char fs_cwd[];      /* absolute path of the running check's directory */
 
 /* Reporting. fail() keeps the first reason and returns false; skip() marks
