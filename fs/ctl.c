@@ -61,7 +61,7 @@ static void status(struct fsd *fs, FILE *f)
 	fprintf(f, "volume:      %s\n", fs->vol.cipherdir);
 	fprintf(f, "kek:         %s\n", fs->vol.conf.kek);
 	fprintf(f, "hsm:         %s\n", ks.endpoint[0] ? ks.endpoint : "-");
-	fprintf(f, "open inodes: %zu\n", fs->ninodes);
+	fprintf(f, "inodes:      %zu known to the kernel\n", fs->ninodes);
 	fprintf(f, "dek cache:   %u/%u entries, max age %u s, %llu hits, "
 		   "%llu misses, %llu evictions, %llu expired, %llu flushes\n",
 		cs.entries, cs.max_entries, cs.max_age_s, cs.hits, cs.misses,
