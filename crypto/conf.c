@@ -25,7 +25,7 @@ static const struct {
 
 static const char *const known_fields[] = {
 	"creator", "format", "volume_id", "features", "kek", "volume_key",
-	"mac",
+	"mac", "previous_keks",
 };
 
 
@@ -135,6 +135,36 @@ static const char *parse_vk(const cJSON *o, struct hdr_slot *s)
 	return NULL;
 }
 
+/* "previous_keks": optional, 1..CONF_PREV_MAX distinct printable URLs,
+ * none equal to "kek". */
+static const char *parse_prev(const cJSON *arr, struct conf *c)
+{
+	const cJSON *it;
+
+	if (!arr)
+		return NULL;
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1)
+		return "previous_keks is not a non-empty array";
+	cJSON_ArrayForEach(it, arr) {
+		char *url = c->prev_kek[c->nprev];
+
+		if (c->nprev == CONF_PREV_MAX)
+			return "too many previous_keks";
+		if (!cJSON_IsString(it) || !it->valuestring ||
+		    strlen(it->valuestring) > HDR_KID_MAX ||
+		    !kid_printable(it->valuestring))
+			return "bad URL in previous_keks";
+		strcpy(url, it->valuestring);
+		if (strcmp(url, c->kek) == 0)
+			return "previous_keks names the current kek";
+		for (int i = 0; i < c->nprev; i++)
+			if (strcmp(c->prev_kek[i], url) == 0)
+				return "duplicate URL in previous_keks";
+		c->nprev++;
+	}
+	return NULL;
+}
+
 static const char *parse_obj(const cJSON *root, struct conf *c)
 {
 	const cJSON *it, *fmt;
@@ -162,7 +192,8 @@ static const char *parse_obj(const cJSON *root, struct conf *c)
 			    &c->vk)) ||
 	    (why = get_b64(root, "mac", c->mac, 32, 32, NULL)))
 		return why;
-	return NULL;
+	return parse_prev(cJSON_GetObjectItemCaseSensitive(root,
+							  "previous_keks"), c);
 }
 
 const char *conf_parse(const char *json, size_t n, struct conf *c)
@@ -189,6 +220,17 @@ static int add_b64(cJSON *o, const char *k, const uint8_t *p, size_t n)
 	return cJSON_AddStringToObject(o, k, buf) ? 0 : -1;
 }
 
+static int add_prev(cJSON *root, const struct conf *c)
+{
+	cJSON *arr = cJSON_AddArrayToObject(root, "previous_keks");
+
+	for (int i = 0; arr && i < c->nprev; i++)
+		if (!cJSON_AddItemToArray(arr,
+					  cJSON_CreateString(c->prev_kek[i])))
+			return -1;
+	return arr ? 0 : -1;
+}
+
 char *conf_serialize(const struct conf *c)
 {
 	cJSON *root = cJSON_CreateObject(), *feat, *vk;
@@ -213,6 +255,8 @@ char *conf_serialize(const struct conf *c)
 		goto out;
 	}
 	cJSON_AddItemToObject(root, "volume_key", vk);
+	if (c->nprev > 0 && add_prev(root, c) != 0)
+		goto out;
 	if (add_b64(root, "mac", c->mac, 32) == 0)
 		out = cJSON_Print(root);
 out:
@@ -235,7 +279,8 @@ static size_t put_field(uint8_t *buf, size_t off, const void *p, size_t n)
 static int conf_mac(const struct conf *c, const uint8_t vk[KEY_LEN],
 		    uint8_t mac[32])
 {
-	uint8_t msg[1024 + HDR_WRAPPED_MAX], mk[KEY_LEN];
+	uint8_t msg[1024 + HDR_WRAPPED_MAX +
+		    (CONF_PREV_MAX + 1) * (HDR_KID_MAX + 4)], mk[KEY_LEN];
 	uint8_t feat[4] = { 0, 0, 0, (uint8_t)c->features };
 	uint8_t alg = (uint8_t)c->vk.alg, fmt = CONF_FORMAT;
 	size_t o = 0;
@@ -250,6 +295,11 @@ static int conf_mac(const struct conf *c, const uint8_t vk[KEY_LEN],
 	o = put_field(msg, o, &alg, 1);
 	o = put_field(msg, o, c->vk.kid, strlen(c->vk.kid));
 	o = put_field(msg, o, c->vk.wrapped, c->vk.wlen);
+	/* Only when present, so that configs without it keep their MAC. */
+	if (c->nprev > 0)
+		o = put_field(msg, o, "previous_keks", 13);
+	for (int i = 0; i < c->nprev; i++)
+		o = put_field(msg, o, c->prev_kek[i], strlen(c->prev_kek[i]));
 	if (keys_hkdf(vk, KEY_LEN, KDF_CONF_MAC, mk, sizeof(mk)) == 0 &&
 	    keys_hmac(mk, msg, o, mac) == 0)
 		ret = 0;

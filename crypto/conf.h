@@ -15,6 +15,9 @@
 
 #define CONF_FORMAT 1
 #define CONF_MAX_BYTES 65536
+/* KEKs a rekey --to moved away from, still needed to unwrap file keys
+ * not yet rewrapped. */
+#define CONF_PREV_MAX 4
 
 enum conf_feature {
 	FEAT_ENCRYPTED_NAMES = 1u << 0,
@@ -28,6 +31,9 @@ struct conf {
 	unsigned features;
 	char kek[HDR_KID_MAX + 1]; /* URL given at init */
 	struct hdr_slot vk;        /* wrapped volume key (gen unused) */
+	/* Optional "previous_keks": older KEK URLs, oldest first. */
+	char prev_kek[CONF_PREV_MAX][HDR_KID_MAX + 1];
+	int nprev;
 	uint8_t mac[32];
 };
 

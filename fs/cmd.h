@@ -13,6 +13,9 @@ int mount_main(int argc, char *argv[]);
 int umount_main(int argc, char *argv[]);
 int status_main(int argc, char *argv[]);
 int cache_main(int argc, char *argv[]);
+int rekey_main(int argc, char *argv[]);
+int fsck_main(int argc, char *argv[]);
+int inspect_main(int argc, char *argv[]);
 
 /* True if argv[1] asks for help. */
 int cmd_wants_help(int argc, char *argv[]);

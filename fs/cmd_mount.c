@@ -26,7 +26,7 @@ struct margs {
 	bool foreground, debug, writeback;
 	bool allow_other, default_perms;
 	double timeout;
-	unsigned threads;
+	unsigned threads, prefetch;
 };
 
 static void usage(FILE *f)
@@ -45,6 +45,8 @@ static void usage(FILE *f)
 		"  -o no_writeback      no kernel write-back cache\n"
 		"  -o timeout=SECONDS   attribute and entry cache time (default 1)\n"
 		"  -o threads=N         FUSE worker threads (default 16)\n"
+		"  -o prefetch=N        threads unwrapping keys ahead of a directory\n"
+		"                       scan (default 8, 0 turns prefetching off)\n"
 		"  -o kek=URL           refuse the volume unless it uses this KEK\n"
 		"  -o no_pin            do not check or record the local pin\n"
 		"  -o dek_cache_size=N  unwrapped file keys kept (default 100000)\n"
@@ -67,6 +69,10 @@ static int fuse_opt(void *ctx, const char *opt)
 	if (!strncmp(opt, "timeout=", 8)) {
 		a->timeout = strtod(opt + 8, NULL);
 		return a->timeout >= 0 ? 0 : -1;
+	}
+	if (!strncmp(opt, "prefetch=", 9)) {
+		a->prefetch = (unsigned)strtoul(opt + 9, NULL, 10);
+		return a->prefetch <= 64 ? 0 : -1;
 	}
 	if (!strncmp(opt, "threads=", 8)) {
 		a->threads = (unsigned)strtoul(opt + 8, NULL, 10);
@@ -96,6 +102,7 @@ static int parse_args(int argc, char *argv[], struct margs *a)
 	a->writeback = true;
 	a->timeout = 1.0;
 	a->threads = 16;
+	a->prefetch = 8;
 	if (fuse_opt_add_arg(&a->fargs, "hsmfs"))
 		return -1;
 	while ((c = getopt(argc, argv, "+fdo:")) != -1) {
@@ -217,11 +224,14 @@ static int serve(struct fsd *fs, struct margs *a, int notify_fd)
 		}
 		(void)!chdir("/");
 	}
+	if (prefetch_start(fs, a->prefetch))
+		log_warn("no key prefetching: out of memory");
 	cfg = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_max_threads(cfg, a->threads);
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	ret = fuse_session_loop_mt(fs->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
+	prefetch_stop();
 	ctl_stop();
 	fuse_session_unmount(fs->se);
 	fuse_remove_signal_handlers(fs->se);
@@ -254,6 +264,7 @@ static int run(struct margs *a, int notify_fd)
 	else
 		ret = serve(&fs, a, notify_fd);
 	inode_table_free(&fs);
+	prefetch_free(fs.root.pf);
 	if (fs.root.fd > 0)
 		close(fs.root.fd);
 	vol_close(&fs.vol);

@@ -71,8 +71,9 @@ static int corrupt(int fd, const char *why, uint64_t block)
 	return -EIO;
 }
 
-/* Loads header and key on the first open; the caller holds rw for write. */
-int content_open(struct fsd *fs, struct inode *in, int fd)
+/* Loads header and key on the first open; the caller holds rw for write.
+ * *unwrapped says whether that took an HSM call. */
+int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 {
 	uint8_t buf[HDR_LEN], dek[KEY_LEN];
 	char path[512];
@@ -81,6 +82,7 @@ int content_open(struct fsd *fs, struct inode *in, int fd)
 	const char *why;
 	int err;
 
+	*unwrapped = false;
 	if (in->opens++ > 0)
 		return 0;
 	if (fstat(fd, &st) != 0)
@@ -105,7 +107,7 @@ int content_open(struct fsd *fs, struct inode *in, int fd)
 		log_err("%s: bad header: %s", path, why);
 		return -EIO;
 	}
-	err = vol_load_file_key(&fs->vol, &h, dek, path);
+	err = vol_load_file_key(&fs->vol, &h, dek, path, unwrapped);
 	if (!err && !(in->key = blk_key_new(dek, h.file_id)))
 		err = -ENOMEM;
 	keys_wipe(dek, sizeof(dek));

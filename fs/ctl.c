@@ -56,10 +56,15 @@ static void status(struct fsd *fs, FILE *f)
 	struct kek_stats ks;
 	static const char *const ops[] = { "get", "wrap", "unwrap", "token" };
 
+	char kek[sizeof(fs->vol.conf.kek)];
+
 	dekcache_stats(fs->vol.cache, &cs);
-	kek_stats(fs->vol.kek, &ks);
+	kek_stats(vol_kek(&fs->vol), &ks);
+	pthread_mutex_lock(&fs->vol.kek_lock);
+	snprintf(kek, sizeof(kek), "%s", fs->vol.conf.kek);
+	pthread_mutex_unlock(&fs->vol.kek_lock);
 	fprintf(f, "volume:      %s\n", fs->vol.cipherdir);
-	fprintf(f, "kek:         %s\n", fs->vol.conf.kek);
+	fprintf(f, "kek:         %s\n", kek);
 	fprintf(f, "hsm:         %s\n", ks.endpoint[0] ? ks.endpoint : "-");
 	fprintf(f, "inodes:      %zu known to the kernel\n", fs->ninodes);
 	fprintf(f, "dek cache:   %u/%u entries, max age %u s, %llu hits, "
@@ -75,10 +80,28 @@ static void status(struct fsd *fs, FILE *f)
 			   "errors\n", ops[i], ks.calls[i][KEK_OUT_OK],
 			ks.calls[i][KEK_OUT_CLIENT_ERR],
 			ks.calls[i][KEK_OUT_SERVER_ERR]);
+	fprintf(f, "prefetched:  %llu keys unwrapped ahead (%llu failed)\n",
+		(unsigned long long)fs->prefetched,
+		(unsigned long long)fs->prefetch_failed);
 	fprintf(f, "hsm retries: %llu\n", ks.retries);
 	fprintf(f, "hsm latency: p50 %u ms, p90 %u ms, p99 %u ms\n",
 		ks.lat_p50_ms, ks.lat_p90_ms, ks.lat_p99_ms);
 	fprintf(f, "last error:  %s\n", ks.last_error[0] ? ks.last_error : "-");
+}
+
+/* After a rekey: the config may name a new KEK (rekey --to) or the KEK a
+ * new version; old KEKs stay usable for slots not yet rewrapped. */
+static void reload(struct fsd *fs, FILE *f)
+{
+	char err[768];
+
+	if (vol_reload(&fs->vol, err, sizeof(err)) != 0) {
+		log_err("reload refused: %s", err);
+		fprintf(f, "error: %s\n", err);
+		return;
+	}
+	log_info("config reloaded: KEK %s", fs->vol.conf.kek);
+	fprintf(f, "reloaded: KEK %s\n", fs->vol.conf.kek);
 }
 
 static void serve_one(struct fsd *fs, int c)
@@ -107,6 +130,8 @@ static void serve_one(struct fsd *fs, int c)
 		log_info("DEK cache flushed on request (%u keys wiped)",
 			 st.entries);
 		fprintf(f, "flushed %u cached keys\n", st.entries);
+	} else if (!strcmp(line, "reload")) {
+		reload(fs, f);
 	} else {
 		fprintf(f, "error: unknown request\n");
 	}
@@ -164,6 +189,104 @@ void ctl_stop(void)
 	close(srv_fd);
 	unlink(srv_path);
 	srv_fd = -1;
+}
+
+int ctl_call(const char *mountpoint, const char *cmd, char *out, size_t n)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t got = 0;
+	ssize_t r;
+	int s, err;
+
+	if ((err = ctl_path(mountpoint, sa.sun_path, sizeof(sa.sun_path))))
+		return err;
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    send(s, cmd, strlen(cmd), MSG_NOSIGNAL) < 0 ||
+	    send(s, "\n", 1, MSG_NOSIGNAL) < 0) {
+		err = -errno;
+		close(s);
+		return err;
+	}
+	shutdown(s, SHUT_WR);
+	while (got + 1 < n && (r = read(s, out + got, n - 1 - got)) > 0)
+		got += (size_t)r;
+	out[got] = '\0';
+	close(s);
+	return 0;
+}
+
+/* Undoes the octal escapes of /proc/self/mountinfo fields. */
+static void unescape(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++, d++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] &&
+		    s[3]) {
+			*d = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+				    (s[3] - '0'));
+			s += 3;
+		} else {
+			*d = *s;
+		}
+	}
+	*d = '\0';
+}
+
+/* True if a mount's source (the daemon's fsname: the cipherdir as given
+ * to mount) names the directory real. */
+static int same_dir(const char *src, const char *real)
+{
+	char *r;
+	int same;
+
+	if (strcmp(src, real) == 0)
+		return 1;
+	if (!(r = realpath(src, NULL)))
+		return 0;
+	same = strcmp(r, real) == 0;
+	free(r);
+	return same;
+}
+
+int ctl_find_mount(const char *cipherdir, char *mnt, size_t n)
+{
+	char *real = realpath(cipherdir, NULL), *line = NULL, *save, *f[11];
+	size_t cap = 0;
+	int found = 0;
+	FILE *fp;
+
+	if (!real)
+		return -errno;
+	if (!(fp = fopen("/proc/self/mountinfo", "re"))) {
+		free(real);
+		return -errno;
+	}
+	while (!found && getline(&line, &cap, fp) > 0) {
+		int nf = 0, dash;
+
+		for (char *t = strtok_r(line, " \n", &save); t && nf < 11;
+		     t = strtok_r(NULL, " \n", &save))
+			f[nf++] = t;
+		/* id parent maj:min root mountpoint opts [optional...] - type src */
+		for (dash = 6; dash < nf && strcmp(f[dash], "-"); dash++)
+			;
+		if (dash + 2 >= nf || strcmp(f[dash + 1], "fuse.hsmfs"))
+			continue;
+		unescape(f[dash + 2]);
+		if (!same_dir(f[dash + 2], real))
+			continue;
+		unescape(f[4]);
+		snprintf(mnt, n, "%s", f[4]);
+		found = 1;
+	}
+	free(line);
+	fclose(fp);
+	free(real);
+	return found;
 }
 
 int ctl_request(const char *mountpoint, const char *cmd)

@@ -10,6 +10,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 
@@ -36,6 +37,12 @@ struct inode {
 	unsigned opens;
 	struct blk_key *key; /* NULL: not loaded, or the file has no header */
 	int64_t psize;
+
+	/* Where the kernel last found this file (parent and a hash of the
+	 * backing name), for the prefetcher; and, on directories, its
+	 * sequential-scan state. */
+	_Atomic uint64_t pf_pino, pf_pdev, pf_hash;
+	struct pfstate *pf;
 };
 
 struct fsd {
@@ -49,6 +56,7 @@ struct fsd {
 	bool chown_new; /* running as root: new files belong to the caller */
 	double timeout; /* attr and entry cache, seconds */
 	struct fuse_session *se;
+	atomic_ullong prefetched, prefetch_failed;
 };
 
 static inline struct fsd *fsd_of(fuse_req_t req)
@@ -63,6 +71,8 @@ struct inode *inode_get(struct fsd *fs, fuse_ino_t ino);
 /* Finds or adds the inode of fd's file (takes over fd), nlookup + 1. */
 struct inode *inode_ref(struct fsd *fs, int fd, const struct stat *st);
 void inode_unref(struct fsd *fs, struct inode *in, uint64_t n);
+/* The inode of (ino, dev) if the kernel knows it, nlookup + 1; or NULL. */
+struct inode *inode_find(struct fsd *fs, ino_t ino, dev_t dev);
 /* The backing path of an fd, for log lines. */
 const char *inode_path(int fd, char *buf, size_t n);
 /* /proc/self/fd/N for calls that take no O_PATH descriptor. */
@@ -85,7 +95,7 @@ int ename_decode(struct fsd *fs, struct inode *dir, int dirfd,
 int ename_diriv(struct fsd *fs, struct inode *dir, uint8_t iv[DIRIV_LEN]);
 
 /* content.c: encrypted file content. The caller holds in->rw. */
-int content_open(struct fsd *fs, struct inode *in, int fd);
+int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped);
 void content_close(struct inode *in);
 ssize_t content_read(struct inode *in, int fd, size_t size, off_t off,
 		     const uint8_t **out);
@@ -94,6 +104,17 @@ ssize_t content_write(struct fsd *fs, struct inode *in, int fd,
 int content_truncate(struct fsd *fs, struct inode *in, int fd, off_t size);
 /* The plaintext size of a backing file of cipher size n; -1 if invalid. */
 int64_t content_plain_size(uint64_t n);
+
+/* prefetch.c: when files of a directory are opened in directory order, the
+ * keys of the next ones are unwrapped ahead, in parallel. */
+int prefetch_start(struct fsd *fs, unsigned workers);
+void prefetch_stop(void);
+/* Remembers where name was found, for a later prefetch_opened. */
+void prefetch_note_entry(struct inode *in, struct inode *dir,
+			 const char *bname);
+/* A file was opened; unwrapped: its key was not cached. */
+void prefetch_opened(struct fsd *fs, struct inode *in, bool unwrapped);
+void prefetch_free(struct pfstate *pf);
 
 /* ops*.c */
 extern const struct fuse_lowlevel_ops hsmfs_ops;

@@ -37,6 +37,7 @@ static void inode_init(struct inode *in, int fd, const struct stat *st)
 static void inode_destroy(struct inode *in)
 {
 	blk_key_free(in->key);
+	prefetch_free(in->pf);
 	close(in->fd);
 	pthread_mutex_destroy(&in->iv_lock);
 	pthread_rwlock_destroy(&in->rw);
@@ -93,6 +94,22 @@ struct inode *inode_ref(struct fsd *fs, int fd, const struct stat *st)
 	pthread_mutex_unlock(&fs->table_lock);
 	if (fd >= 0)
 		close(fd);
+	return in;
+}
+
+struct inode *inode_find(struct fsd *fs, ino_t ino, dev_t dev)
+{
+	struct inode *in;
+
+	if (ino == fs->root.ino && dev == fs->root.dev)
+		return &fs->root;
+	pthread_mutex_lock(&fs->table_lock);
+	for (in = fs->table[slot(fs, ino, dev)]; in; in = in->hnext)
+		if (in->ino == ino && in->dev == dev)
+			break;
+	if (in)
+		in->nlookup++;
+	pthread_mutex_unlock(&fs->table_lock);
 	return in;
 }
 

@@ -21,6 +21,9 @@ static const struct {
 	{ "umount", umount_main, "Unmounts a mounted volume" },
 	{ "status", status_main, "Shows a mount's key cache and HSM statistics" },
 	{ "cache", cache_main, "cache flush: wipes a mount's cached keys" },
+	{ "rekey", rekey_main, "Rewraps file keys to a new KEK version or KEK" },
+	{ "fsck", fsck_main, "Checks a volume, changing nothing" },
+	{ "inspect", inspect_main, "Prints a backing file's header (no key)" },
 };
 
 static void usage(FILE *f)

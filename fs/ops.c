@@ -65,6 +65,8 @@ static int entry_of(struct fsd *fs, struct inode *dir, const char *bname,
 	in = inode_ref(fs, fd, &st);
 	if (!in)
 		return -ENOMEM;
+	if (S_ISREG(st.st_mode))
+		prefetch_note_entry(in, dir, bname);
 	fix_stat(fs, &st);
 	e->ino = in == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)in;
 	e->attr = st;
@@ -610,6 +612,7 @@ static int set_size(struct fsd *fs, struct inode *in,
 		    struct fuse_file_info *fi, off_t size)
 {
 	char proc[64];
+	bool unwrapped;
 	int fd, err;
 
 	if (in->type != S_IFREG)
@@ -619,7 +622,7 @@ static int set_size(struct fsd *fs, struct inode *in,
 	if (fd < 0)
 		return -errno;
 	pthread_rwlock_wrlock(&in->rw);
-	err = content_open(fs, in, fd);
+	err = content_open(fs, in, fd, &unwrapped);
 	if (!err) {
 		err = content_truncate(fs, in, fd, size);
 		content_close(in);

@@ -27,17 +27,21 @@ static int backing_flags(int flags, bool writeback)
 	return flags | acc | O_CLOEXEC;
 }
 
-/* Loads the file's key and applies O_TRUNC under the content lock. */
+/* Loads the file's key and applies O_TRUNC under the content lock, then
+ * lets the prefetcher know (outside the lock: it may start HSM calls). */
 static int open_content(struct fsd *fs, struct inode *in, int fd, int flags)
 {
+	bool unwrapped = false;
 	int err;
 
 	pthread_rwlock_wrlock(&in->rw);
-	err = content_open(fs, in, fd);
+	err = content_open(fs, in, fd, &unwrapped);
 	if (!err && (flags & O_TRUNC) &&
 	    (err = content_truncate(fs, in, fd, 0)))
 		content_close(in);
 	pthread_rwlock_unlock(&in->rw);
+	if (!err)
+		prefetch_opened(fs, in, unwrapped);
 	return err;
 }
 
@@ -107,6 +111,8 @@ static void hsmfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return reply_err(req, err);
 	}
 	in = inode_ref(fs, pfd, &st);
+	if (in)
+		prefetch_note_entry(in, dir, b.name);
 	if (!in || (err = open_content(fs, in, fd, fi->flags))) {
 		if (in)
 			inode_unref(fs, in, 1);

@@ -225,14 +225,28 @@ int vol_create(const char *cipherdir, const char *kek_url,
 	return ret;
 }
 
+/* A pin naming one of the config's previous KEKs is accepted only for
+ * the rekey --to that wrote that config: it stopped before the pin. */
+static int pin_is_previous(const struct vol *v, const struct vol_opts *o,
+			   const struct pin *p)
+{
+	if (!o->rekey_to || strcmp(o->rekey_to, v->conf.kek) != 0)
+		return 0;
+	for (int i = 0; i < v->conf.nprev; i++)
+		if (strcmp(p->kek, v->conf.prev_kek[i]) == 0)
+			return 1;
+	return 0;
+}
+
 /* Refuses a config whose KEK differs from what the operator expects,
  * before any request is sent to the KEK it names. */
 static int check_kek_pin(struct vol *v, const struct vol_opts *o,
-			 struct pin *p, int *have, char *err, size_t errlen)
+			 char *err, size_t errlen)
 {
+	struct pin p;
 	char path[640];
+	int have;
 
-	*have = 0;
 	if (o->pin_kek && strcmp(o->pin_kek, v->conf.kek) != 0) {
 		snprintf(err, errlen,
 			 "the volume names KEK %s, not the expected %s "
@@ -242,16 +256,17 @@ static int check_kek_pin(struct vol *v, const struct vol_opts *o,
 	}
 	if (o->no_pin_store)
 		return 0;
-	*have = pin_read(v->conf.volume_id, p, err, errlen);
-	if (*have < 0)
+	have = pin_read(v->conf.volume_id, &p, err, errlen);
+	if (have < 0)
 		return -1;
-	if (*have && strcmp(p->kek, v->conf.kek) != 0) {
+	if (have && strcmp(p.kek, v->conf.kek) != 0 &&
+	    !pin_is_previous(v, o, &p)) {
 		pin_path(v->conf.volume_id, path, sizeof(path));
 		snprintf(err, errlen,
 			 "the volume config names KEK %s but this machine "
 			 "pinned %s (%s): the config may have been tampered "
 			 "with; if the change is intended, update the pin",
-			 v->conf.kek, p->kek, path);
+			 v->conf.kek, p.kek, path);
 		return -1;
 	}
 	return 0;
@@ -279,40 +294,52 @@ static int unwrap_vk(struct vol *v, char *err, size_t errlen)
 	return 0;
 }
 
-static int check_kcv(struct vol *v, const struct vol_opts *o,
-		     struct pin *p, int have, char *err, size_t errlen)
+/* Checks the volume key against the pin, or pins it on first use. */
+static int check_kcv(struct vol *v, char *err, size_t errlen)
 {
 	uint8_t kcv[PIN_KCV_LEN];
 	char path[640];
+	struct pin p;
+	int have;
 
-	if (pin_kcv(v->vk, kcv) != 0)
+	if (v->opts->no_pin_store)
+		return 0;
+	if ((have = pin_read(v->conf.volume_id, &p, err, errlen)) < 0 ||
+	    pin_kcv(v->vk, kcv) != 0)
 		return -1;
-	if (have && !keys_equal(kcv, p->kcv, PIN_KCV_LEN)) {
-		pin_path(v->conf.volume_id, path, sizeof(path));
+	pin_path(v->conf.volume_id, path, sizeof(path));
+	if (have && !keys_equal(kcv, p.kcv, PIN_KCV_LEN)) {
 		snprintf(err, errlen,
 			 "the volume key differs from the one pinned in %s: "
 			 "the config has been replaced", path);
 		return -1;
 	}
-	if (have || o->no_pin_store)
+	if (have || v->opts->pin_readonly)
 		return 0;
-	snprintf(p->kek, sizeof(p->kek), "%s", v->conf.kek);
-	memcpy(p->kcv, kcv, PIN_KCV_LEN);
-	pin_path(v->conf.volume_id, path, sizeof(path));
+	snprintf(p.kek, sizeof(p.kek), "%s", v->conf.kek);
+	memcpy(p.kcv, kcv, PIN_KCV_LEN);
 	log_info("first use of this volume on this machine: pinned its KEK "
 		 "and volume key in %s", path);
-	return pin_write(v->conf.volume_id, p, err, errlen);
+	return pin_write(v->conf.volume_id, &p, err, errlen);
 }
 
-static int open_keys(struct vol *v, const struct vol_opts *o, char *err,
+/* The mount's hsm_endpoint list serves the KEK it was given for; any
+ * other KEK (a previous one, or the target of a rekey --to) is reached
+ * at its own host. */
+static enum kek_status open_other(const char *url, const struct vol_opts *o,
+				  struct kek **k, char *kerr)
+{
+	struct kek_opts ko = o->kek;
+
+	memset(ko.endpoints, 0, sizeof(ko.endpoints));
+	return kek_open(url, &ko, k, kerr);
+}
+
+static int open_keks(struct vol *v, const struct vol_opts *o, char *err,
 		     size_t errlen)
 {
-	struct pin p;
 	char kerr[KEK_ERR_MAX];
-	int have;
 
-	if (check_kek_pin(v, o, &p, &have, err, errlen))
-		return -1;
 	if (kek_open(v->conf.kek, &o->kek, &v->kek, kerr) != KEK_OK) {
 		snprintf(err, errlen, "cannot use KEK %s: %s", v->conf.kek, kerr);
 		return -1;
@@ -322,22 +349,26 @@ static int open_keys(struct vol *v, const struct vol_opts *o, char *err,
 			 "a version of %s", v->conf.vk.kid, v->conf.kek);
 		return -1;
 	}
-	if (unwrap_vk(v, err, errlen))
-		return -1;
-	if (!conf_verify(&v->conf, v->vk)) {
-		snprintf(err, errlen, "%s failed authentication: it has been "
-			 "modified", CONF_NAME);
-		return -1;
+	for (int i = 0; i < v->conf.nprev; i++) {
+		if (open_other(v->conf.prev_kek[i], o, &v->old[v->nold],
+			       kerr) != KEK_OK) {
+			snprintf(err, errlen, "cannot use previous KEK %s: %s",
+				 v->conf.prev_kek[i], kerr);
+			return -1;
+		}
+		v->nold++;
 	}
-	return check_kcv(v, o, &p, have, err, errlen);
+	return 0;
 }
 
-int vol_open(struct vol *v, const char *cipherdir, const struct vol_opts *o,
+int vol_peek(struct vol *v, const char *cipherdir, const struct vol_opts *o,
 	     char *err, size_t errlen)
 {
 	const char *why;
 
 	memset(v, 0, sizeof(*v));
+	pthread_mutex_init(&v->kek_lock, NULL);
+	v->opts = o;
 	err[0] = '\0';
 	v->rootfd = open(cipherdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (v->rootfd < 0) {
@@ -346,8 +377,7 @@ int vol_open(struct vol *v, const char *cipherdir, const struct vol_opts *o,
 		return -1;
 	}
 	v->cipherdir = realpath(cipherdir, NULL);
-	v->vk = keys_alloc(KEY_LEN);
-	if (!v->cipherdir || !v->vk) {
+	if (!v->cipherdir) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -355,34 +385,177 @@ int vol_open(struct vol *v, const char *cipherdir, const struct vol_opts *o,
 		snprintf(err, errlen, "%s/%s: %s", cipherdir, CONF_NAME, why);
 		goto fail;
 	}
-	if (open_keys(v, o, err, errlen))
+	if (check_kek_pin(v, o, err, errlen) || open_keks(v, o, err, errlen))
 		goto fail;
-	if (!(v->nk = names_keys_new(v->vk))) {
-		snprintf(err, errlen, "cannot derive the name keys");
-		goto fail;
-	}
-	v->cache = dekcache_new(o->cache_entries, o->cache_ttl_s);
-	if (!v->cache) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
 	return 0;
 fail:
 	vol_close(v);
 	return -1;
 }
 
+int vol_unlock(struct vol *v, char *err, size_t errlen)
+{
+	if (!v->vk && !(v->vk = keys_alloc(KEY_LEN))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (unwrap_vk(v, err, errlen))
+		return -1;
+	if (!conf_verify(&v->conf, v->vk)) {
+		snprintf(err, errlen, "%s failed authentication: it has been "
+			 "modified", CONF_NAME);
+		return -1;
+	}
+	if (check_kcv(v, err, errlen))
+		return -1;
+	if (!(v->nk = names_keys_new(v->vk))) {
+		snprintf(err, errlen, "cannot derive the name keys");
+		return -1;
+	}
+	v->cache = dekcache_new(v->opts->cache_entries, v->opts->cache_ttl_s);
+	if (!v->cache) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	pthread_mutex_init(&v->sf_lock, NULL);
+	pthread_cond_init(&v->sf_done, NULL);
+	return 0;
+}
+
+int vol_open(struct vol *v, const char *cipherdir, const struct vol_opts *o,
+	     char *err, size_t errlen)
+{
+	if (vol_peek(v, cipherdir, o, err, errlen))
+		return -1;
+	if (vol_unlock(v, err, errlen) == 0)
+		return 0;
+	vol_close(v);
+	return -1;
+}
+
 void vol_close(struct vol *v)
 {
+	if (v->cache) {
+		pthread_mutex_destroy(&v->sf_lock);
+		pthread_cond_destroy(&v->sf_done);
+	}
 	dekcache_free(v->cache);
 	names_keys_free(v->nk);
 	keys_free(v->vk, KEY_LEN);
 	kek_close(v->kek);
+	for (int i = 0; i < v->nold; i++)
+		kek_close(v->old[i]);
 	free(v->cipherdir);
 	if (v->rootfd > 0)
 		close(v->rootfd);
+	pthread_mutex_destroy(&v->kek_lock);
 	memset(v, 0, sizeof(*v));
 	v->rootfd = -1;
+}
+
+struct kek *vol_kek(struct vol *v)
+{
+	struct kek *k;
+
+	pthread_mutex_lock(&v->kek_lock);
+	k = v->kek;
+	pthread_mutex_unlock(&v->kek_lock);
+	return k;
+}
+
+struct kek *vol_kek_for(struct vol *v, const char *kid)
+{
+	struct kek *k = NULL;
+
+	pthread_mutex_lock(&v->kek_lock);
+	if (kek_owns(v->kek, kid))
+		k = v->kek;
+	for (int i = v->nold - 1; !k && i >= 0; i--)
+		if (kek_owns(v->old[i], kid))
+			k = v->old[i];
+	pthread_mutex_unlock(&v->kek_lock);
+	return k;
+}
+
+/* A reloaded config must be this volume's, sealed by its volume key, and
+ * agree with the pin: the same rules as at mount time. */
+static int reload_check(struct vol *v, const struct conf *c, char *err,
+			size_t errlen)
+{
+	const struct vol_opts *o = v->opts;
+	uint8_t kcv[PIN_KCV_LEN];
+	struct pin p;
+	int have;
+
+	if (!keys_equal(c->volume_id, v->conf.volume_id, ID_LEN) ||
+	    c->features != v->conf.features || !conf_verify(c, v->vk)) {
+		snprintf(err, errlen, "%s failed authentication", CONF_NAME);
+		return -1;
+	}
+	if (o->pin_kek && strcmp(o->pin_kek, c->kek) != 0) {
+		snprintf(err, errlen, "mounted with kek=%s but the config now "
+			 "names %s: remount with the new kek= option",
+			 o->pin_kek, c->kek);
+		return -1;
+	}
+	if (o->no_pin_store)
+		return 0;
+	if ((have = pin_read(c->volume_id, &p, err, errlen)) < 0 ||
+	    pin_kcv(v->vk, kcv) != 0)
+		return -1;
+	if (have && (strcmp(p.kek, c->kek) != 0 ||
+		     !keys_equal(kcv, p.kcv, PIN_KCV_LEN))) {
+		snprintf(err, errlen, "the config names KEK %s but the pin "
+			 "names %s: refusing it", c->kek, p.kek);
+		return -1;
+	}
+	return 0;
+}
+
+int vol_reload(struct vol *v, char *err, size_t errlen)
+{
+	struct kek *nk = NULL, *cur = vol_kek(v);
+	char kerr[KEK_ERR_MAX];
+	struct kek_info info;
+	struct conf c;
+	const char *why;
+	int same;
+
+	err[0] = '\0';
+	if ((why = conf_load(v->rootfd, &c))) {
+		snprintf(err, errlen, "%s: %s", CONF_NAME, why);
+		return -1;
+	}
+	if (reload_check(v, &c, err, errlen))
+		return -1;
+	pthread_mutex_lock(&v->kek_lock);
+	same = strcmp(c.kek, v->conf.kek) == 0;
+	pthread_mutex_unlock(&v->kek_lock);
+	if (!same && v->nold == VOL_KEKS_MAX) {
+		snprintf(err, errlen, "too many KEKs in use: remount");
+		return -1;
+	}
+	if (!same && open_other(c.kek, v->opts, &nk, kerr) != KEK_OK) {
+		snprintf(err, errlen, "cannot use KEK %s: %s", c.kek, kerr);
+		return -1;
+	}
+	/* Also picks up a rotation: wraps use the version described. */
+	if (kek_describe(nk ? nk : cur, &info, kerr) != KEK_OK ||
+	    !kek_owns(nk ? nk : cur, c.vk.kid)) {
+		snprintf(err, errlen, "cannot use KEK %s: %s", c.kek,
+			 kek_owns(nk ? nk : cur, c.vk.kid) ? kerr :
+			 "the volume key is not wrapped by it");
+		kek_close(nk);
+		return -1;
+	}
+	pthread_mutex_lock(&v->kek_lock);
+	if (nk) {
+		v->old[v->nold++] = v->kek;
+		v->kek = nk;
+	}
+	v->conf = c;
+	pthread_mutex_unlock(&v->kek_lock);
+	return 0;
 }
 
 int vol_new_file_key(struct vol *v, struct hdr *h, uint8_t dek[KEY_LEN])
@@ -397,7 +570,7 @@ int vol_new_file_key(struct vol *v, struct hdr *h, uint8_t dek[KEY_LEN])
 	if (keys_random(h->file_id, ID_LEN) || keys_random(dek, KEY_LEN))
 		return -EIO;
 	rec_pack(REC_MAGIC_DEK, h->file_id, dek, rec);
-	st = kek_wrap(v->kek, rec, sizeof(rec), s->wrapped, &wl, s->kid,
+	st = kek_wrap(vol_kek(v), rec, sizeof(rec), s->wrapped, &wl, s->kid,
 		      &s->alg, kerr);
 	keys_wipe(rec, sizeof(rec));
 	if (st != KEK_OK) {
@@ -418,29 +591,60 @@ int vol_new_file_key(struct vol *v, struct hdr *h, uint8_t dek[KEY_LEN])
 	return 0;
 }
 
-/* One slot: the cache, else the HSM. 0, or a kek_status-derived errno. */
-static int slot_key(struct vol *v, const struct hdr *h, int i,
-		    uint8_t dek[KEY_LEN], char *why, size_t n)
+static int sf_find(struct vol *v, const uint8_t *id)
 {
-	const struct hdr_slot *s = &h->slot[i];
-	uint8_t id[DEKCACHE_ID_LEN], rec[KEK_WRAPPED_MAX];
+	for (unsigned i = 0; i < v->sf_n; i++)
+		if (memcmp(v->sf_ids[i], id, DEKCACHE_ID_LEN) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The cached key (1), or 0 after registering as its unwrapper: an unwrap
+ * of the same key already under way is waited for, not repeated. */
+static int sf_get_or_claim(struct vol *v, const uint8_t *id,
+			   uint8_t dek[KEY_LEN], bool *claimed)
+{
+	int hit = 0;
+
+	*claimed = false;
+	pthread_mutex_lock(&v->sf_lock);
+	while (!(hit = dekcache_get(v->cache, id, dek)) && sf_find(v, id) >= 0)
+		pthread_cond_wait(&v->sf_done, &v->sf_lock);
+	if (!hit && v->sf_n < sizeof(v->sf_ids) / sizeof(v->sf_ids[0])) {
+		memcpy(v->sf_ids[v->sf_n++], id, DEKCACHE_ID_LEN);
+		*claimed = true;
+	}
+	pthread_mutex_unlock(&v->sf_lock);
+	return hit;
+}
+
+static void sf_release(struct vol *v, const uint8_t *id)
+{
+	int i;
+
+	pthread_mutex_lock(&v->sf_lock);
+	if ((i = sf_find(v, id)) >= 0)
+		memcpy(v->sf_ids[i], v->sf_ids[--v->sf_n], DEKCACHE_ID_LEN);
+	pthread_cond_broadcast(&v->sf_done);
+	pthread_mutex_unlock(&v->sf_lock);
+}
+
+/* Asks the HSM for a slot's DEK and caches it. */
+static int unwrap_slot(struct vol *v, struct kek *k, const struct hdr *h,
+		       const struct hdr_slot *s, const uint8_t *id,
+		       uint8_t dek[KEY_LEN], enum kek_status *stp, char *why,
+		       size_t n)
+{
+	uint8_t rec[KEK_WRAPPED_MAX];
 	char kerr[KEK_ERR_MAX];
 	size_t rl = sizeof(rec);
 	enum kek_status st;
 
-	if (!kek_owns(v->kek, s->kid)) {
-		snprintf(why, n, "key slot names %s, not a version of %s",
-			 s->kid, v->conf.kek);
-		return -EIO;
-	}
-	dekcache_id(s->kid, s->alg, s->wrapped, s->wlen, id);
-	if (dekcache_get(v->cache, id, dek))
-		return 0;
 	atomic_fetch_add(&v->unwraps, 1);
-	st = kek_unwrap(v->kek, s->kid, s->alg, s->wrapped, s->wlen, rec, &rl,
-			kerr);
+	st = kek_unwrap(k, s->kid, s->alg, s->wrapped, s->wlen, rec, &rl, kerr);
 	if (st != KEK_OK) {
 		atomic_fetch_add(&v->unwrap_errors, 1);
+		*stp = st;
 		snprintf(why, n, "cannot unwrap its key: %s", kerr);
 		return st == KEK_E_AUTH || st == KEK_E_FORBIDDEN ? -EACCES
 								 : -EIO;
@@ -453,24 +657,77 @@ static int slot_key(struct vol *v, const struct hdr *h, int i,
 	return 0;
 }
 
-int vol_load_file_key(struct vol *v, const struct hdr *h,
-		      uint8_t dek[KEY_LEN], const char *what)
+/* One slot: the cache, else the HSM. 0, or a kek_status-derived errno. */
+static int slot_key(struct vol *v, const struct hdr *h, int i,
+		    uint8_t dek[KEY_LEN], enum kek_status *stp, char *why,
+		    size_t n, bool *unwrapped)
+{
+	const struct hdr_slot *s = &h->slot[i];
+	struct kek *k = vol_kek_for(v, s->kid);
+	uint8_t id[DEKCACHE_ID_LEN];
+	bool claimed;
+	int err;
+
+	if (!k) {
+		snprintf(why, n, "key slot names %s, not a version of %s",
+			 s->kid, v->conf.kek);
+		return -EIO;
+	}
+	dekcache_id(s->kid, s->alg, s->wrapped, s->wlen, id);
+	if (sf_get_or_claim(v, id, dek, &claimed))
+		return 0;
+	*unwrapped = true;
+	err = unwrap_slot(v, k, h, s, id, dek, stp, why, n);
+	if (claimed)
+		sf_release(v, id);
+	return err;
+}
+
+static int file_key_slot(struct vol *v, const struct hdr *h,
+			 uint8_t dek[KEY_LEN], enum kek_status *st, char *why,
+			 size_t whylen, bool *unwrapped)
 {
 	int order[HDR_SLOTS], n = hdr_slot_order(h, order), err = -EIO;
-	char why[KEK_ERR_MAX + 128] = "no usable key slot";
 
+	*st = KEK_OK;
+	*unwrapped = false;
+	snprintf(why, whylen, "no usable key slot");
 	for (int j = 0; j < n; j++) {
-		int e = slot_key(v, h, order[j], dek, why, sizeof(why));
+		int e = slot_key(v, h, order[j], dek, st, why, whylen,
+				 unwrapped);
 
 		if (e == 0 && hdr_slot_verify(h, order[j], v->vk, dek))
-			return 0;
+			return order[j];
 		if (e == 0)
-			snprintf(why, sizeof(why),
-				 "header failed authentication");
+			snprintf(why, whylen, "header failed authentication");
 		else if (err != -EACCES)
 			err = e;
 		keys_wipe(dek, KEY_LEN);
 	}
-	log_err("%s: %s", what, why);
 	return err;
+}
+
+int vol_file_key_slot(struct vol *v, const struct hdr *h,
+		      uint8_t dek[KEY_LEN], enum kek_status *st, char *why,
+		      size_t whylen)
+{
+	bool unwrapped;
+
+	return file_key_slot(v, h, dek, st, why, whylen, &unwrapped);
+}
+
+int vol_load_file_key(struct vol *v, const struct hdr *h,
+		      uint8_t dek[KEY_LEN], const char *what, bool *unwrapped)
+{
+	char why[KEK_ERR_MAX + 128];
+	enum kek_status st;
+	bool asked;
+	int r = file_key_slot(v, h, dek, &st, why, sizeof(why),
+			      unwrapped ? unwrapped : &asked);
+
+	if (r >= 0)
+		return 0;
+	if (what)
+		log_err("%s: %s", what, why);
+	return r;
 }

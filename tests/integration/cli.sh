@@ -17,6 +17,8 @@ for c in init mount umount; do
 	check "$c --help" bash -c "'$H' $c --help | grep -q Usage"
 done
 check "unknown command is a usage error" bash -c "'$H' frobnicate 2>/dev/null; test \$? -eq 2"
+check "the shipped binary has no software KEK" \
+	bash -c "'$HSMFS' init --kek testkek://k '$T/shipped' 2>&1 | grep -q \"no KEK provider for URL scheme 'testkek'\""
 
 mkdir -p "$T/m"
 check "mount (daemon) returns once the mount is ready" \

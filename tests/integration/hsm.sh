@@ -30,6 +30,18 @@ check "a second open makes no HSM call" test "$u2" -eq "$u1"
 check "status counts cache hits and HSM unwraps" \
 	bash -c "'$HSMFS' status '$T/m' | grep -Eq 'dek cache: .* [1-9][0-9]* hits' && '$HSMFS' status '$T/m' | grep -q 'hsm unwrap   [1-9]'"
 
+# A scan of a directory (here in name order, as a shell glob gives it):
+# keys are unwrapped ahead, in parallel, and each exactly once.
+mkdir "$T/m/scan"
+for i in $(seq 200); do echo "$i" >"$T/m/scan/f$i"; done
+"$HSMFS" cache flush "$T/m" >/dev/null
+u0=$(unwraps "$E")
+cat "$T/m/scan"/* >/dev/null
+u1=$(unwraps "$E")
+check "a scan of 200 files unwraps 200 keys, no more" test $((u1 - u0)) -eq 200
+check "keys were unwrapped ahead of the reader" \
+	bash -c "'$HSMFS' status '$T/m' | grep -Eq 'prefetched: +[1-9]'"
+
 # Revocation: disable the key; uncached opens fail, open files go on.
 exec 7<"$T/m/f2"
 emu_ctl "$E" key set fskek --enabled false >/dev/null
