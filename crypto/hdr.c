@@ -123,12 +123,16 @@ const char *hdr_parse(const uint8_t buf[HDR_LEN], struct hdr *h)
 	if (all_zero(h->file_id, ID_LEN))
 		return "all-zero file id";
 	for (int i = 0; i < HDR_SLOTS; i++) {
-		why = parse_slot(buf + hdr_slot_offset(i), &h->slot[i]);
+		h->bad[i] = why = parse_slot(buf + hdr_slot_offset(i),
+					     &h->slot[i]);
 		if (why)
-			return why;
+			memset(&h->slot[i], 0, sizeof(h->slot[i]));
 		used += h->slot[i].gen != 0;
 	}
-	return used ? NULL : "no key slot in use";
+	if (used)
+		return NULL;
+	return h->bad[0] ? h->bad[0] : h->bad[1] ? h->bad[1]
+						 : "no key slot in use";
 }
 
 /* MAC input: the fixed part, then the slot's first HDR_SLOT_MACED bytes. */

@@ -49,10 +49,15 @@ struct hdr_slot {
 struct hdr {
 	uint8_t file_id[ID_LEN];
 	struct hdr_slot slot[HDR_SLOTS];
+	/* Why a slot was set aside as malformed (NULL if it was not). Such a
+	 * slot reads as empty: a write of one slot torn by a power cut must
+	 * not take the other, intact slot down with it. */
+	const char *bad[HDR_SLOTS];
 };
 
-/* Parses and checks the structure (not the MACs). NULL on success, else
- * why the bytes are not a valid header. */
+/* Parses and checks the structure (not the MACs). NULL on success (at
+ * least one well-formed slot in use), else why the bytes are not a valid
+ * header. */
 const char *hdr_parse(const uint8_t buf[HDR_LEN], struct hdr *h);
 /* Serializes the whole header (MACs as stored in h). */
 void hdr_encode(const struct hdr *h, uint8_t buf[HDR_LEN]);

@@ -180,11 +180,19 @@ static void check_file(struct fsck *k, const struct walk_ent *e)
 	if (fd < 0 || pread(fd, buf, HDR_LEN, 0) != HDR_LEN) {
 		problem(k, e->bpath, e->ppath, "cannot read the header: %s",
 			strerror(errno));
-	} else if ((why = hdr_parse(buf, &h))) {
-		problem(k, e->bpath, e->ppath, "bad header: %s", why);
-	} else if (k->peeked) {
-		check_keys(k, e, fd, &h, psize < 0 ? 0 : psize);
+		goto out;
 	}
+	if ((why = hdr_parse(buf, &h))) {
+		problem(k, e->bpath, e->ppath, "bad header: %s", why);
+		goto out;
+	}
+	for (int i = 0; i < HDR_SLOTS; i++)
+		if (h.bad[i])
+			problem(k, e->bpath, e->ppath, "key slot %d is malformed "
+				"(%s); the other slot serves", i, h.bad[i]);
+	if (k->peeked)
+		check_keys(k, e, fd, &h, psize < 0 ? 0 : psize);
+out:
 	if (fd >= 0)
 		close(fd);
 }

@@ -387,7 +387,7 @@ static enum outcome rewrap(struct rk *r, int fd, struct hdr *h, int vi,
 	if (kid_current(r, h->slot[vi].kid)) {
 		/* An earlier run stopped before clearing the old slot (or
 		 * the other slot does not verify). */
-		if (!h->slot[j].gen)
+		if (!h->slot[j].gen && !h->bad[j])
 			return OUT_CURRENT;
 		if (put_slot(fd, h, j, true) != 0)
 			goto io;
@@ -427,7 +427,8 @@ static enum outcome do_file(struct rk *r, struct item *it, struct hdr *h,
 		out = rd == 0 ? OUT_EMPTY : rd == -1 ? OUT_GONE : OUT_RETRY;
 		goto out;
 	}
-	if (hdr_slot_order(h, order) == 1 && kid_current(r, h->slot[order[0]].kid)) {
+	if (hdr_slot_order(h, order) == 1 && !h->bad[0] && !h->bad[1] &&
+	    kid_current(r, h->slot[order[0]].kid)) {
 		out = OUT_CURRENT;
 		goto out;
 	}

@@ -22,8 +22,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (hdr_parse(buf, &h) != NULL)
 		return 0;
 
+	/* A header with no slot set aside re-encodes to the same bytes. */
 	hdr_encode(&h, again);
-	FUZZ_ASSERT(memcmp(buf, again, HDR_LEN) == 0);
+	if (!h.bad[0] && !h.bad[1])
+		FUZZ_ASSERT(memcmp(buf, again, HDR_LEN) == 0);
 
 	n = hdr_slot_order(&h, order);
 	FUZZ_ASSERT(n >= 1 && n <= HDR_SLOTS);

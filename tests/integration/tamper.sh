@@ -8,7 +8,7 @@ testkek k
 "$HSMFS_TEST" init --kek testkek://k "$T/c" >/dev/null
 mount_fg "$T/c" "$T/m" || { bad mount; finish; }
 for f in hdr_magic hdr_kid hdr_wrapped hdr_mac hdr_fileid block0 block1 \
-	zeroblock swapblocks truncated badsize swaphdr_a swaphdr_b; do
+	zeroblock swapblocks truncated badsize swaphdr_a swaphdr_b torn; do
 	head -c 20000 /dev/urandom >"$T/m/$f"
 	cp "$T/m/$f" "$T/ref_$f"
 done
@@ -26,7 +26,7 @@ umount_wait "$T/m"
 declare -A B
 mount_fg "$T/c" "$T/m" || { bad remount; finish; }
 for f in hdr_magic hdr_kid hdr_wrapped hdr_mac hdr_fileid block0 block1 \
-	zeroblock swapblocks truncated badsize swaphdr_a swaphdr_b xattr link; do
+	zeroblock swapblocks truncated badsize swaphdr_a swaphdr_b xattr link torn; do
 	B[$f]=$(find "$T/c" -inum "$(stat -c %i "$T/m/$f")" | head -n 1)
 done
 B[d]=$(find "$T/c" -inum "$(stat -c %i "$T/m/d")")
@@ -72,6 +72,8 @@ flip "$T/xv" 20
 setfattr -n "$xn" -v "0x$(xxd -p "$T/xv" | tr -d '\n')" "${B[xattr]}"
 chmod u+w "${B[ivdir]}/hsmfs.diriv"
 head -c 16 /dev/urandom >"${B[ivdir]}/hsmfs.diriv"
+# A rewrap torn by a power cut: garbage in the spare slot (slot 1).
+head -c 700 /dev/urandom | dd of="${B[torn]}" bs=1 seek=$((32 + 1008 + 100)) conv=notrunc status=none
 # A long name whose sidecar is gone.
 rm -f "${B[d]}"/hsmfs.longname.*.name
 
@@ -84,6 +86,8 @@ for f in hdr_magic hdr_kid hdr_wrapped hdr_mac hdr_fileid block0 block1 \
 	check "$f: one log line names the backing file" \
 		test "$(grep -c -F -- "${B[$f]##*/}" "$L")" -ge 1
 done
+check "a torn spare key slot is set aside: the file reads exactly" \
+	cmp -s "$T/m/torn" "$T/ref_torn"
 check "block0: the untouched second block still reads" \
 	bash -c "dd if='$T/m/block0' bs=4096 skip=1 count=1 status=none | cmp -s - <(dd if='$T/ref_block0' bs=4096 skip=1 count=1 status=none)"
 check "a changed name is hidden from listings" \
