@@ -124,6 +124,26 @@ run "$EMU" ctl --state "$D/hsm" key set demo-kek --enabled true
 run cat "$MNT/patients/jane-doe.txt"
 pause
 
+say "Rotation: the HSM key gets a new version"
+OLD=$(grep -o 'demo-kek/[0-9a-f]\{32\}' "$D/cipher/hsmfs.conf" | head -n 1 | cut -d/ -f2)
+run "$EMU" ctl --state "$D/hsm" key rotate demo-kek
+note "Files still need the old version until their keys are rewrapped:"
+run "$HSMFS" rekey --check -o "$OPTS" "$D/cipher" || true
+pause
+
+say "Rewrapping every file's key to the new version, while mounted"
+note "Only headers change; content is not re-encrypted."
+run "$HSMFS" rekey -o "$OPTS" "$D/cipher"
+run "$HSMFS" rekey --check -o "$OPTS" "$D/cipher"
+pause
+
+say "Now the old version can be disabled; every file still reads"
+run "$EMU" ctl --state "$D/hsm" key set demo-kek --version "$OLD" --enabled false
+run "$HSMFS" cache flush "$MNT"
+run cat "$MNT/patients/jane-doe.txt"
+run tail -n 1 "$MNT/ledger.csv"
+pause
+
 say "Unmounting and stopping the HSM"
 run "$HSMFS" umount "$MNT"
 note "Done: everything this demo started is stopped and removed."
