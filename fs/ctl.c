@@ -194,6 +194,7 @@ void ctl_stop(void)
 int ctl_call(const char *mountpoint, const char *cmd, char *out, size_t n)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char line[128];
 	size_t got = 0;
 	ssize_t r;
 	int s, err;
@@ -203,9 +204,11 @@ int ctl_call(const char *mountpoint, const char *cmd, char *out, size_t n)
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -errno;
+	/* One send: the daemon answers the first line it reads and closes,
+	 * so a second send could fail after the request was served. */
+	snprintf(line, sizeof(line), "%s\n", cmd);
 	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    send(s, cmd, strlen(cmd), MSG_NOSIGNAL) < 0 ||
-	    send(s, "\n", 1, MSG_NOSIGNAL) < 0) {
+	    send(s, line, strlen(line), MSG_NOSIGNAL) < 0) {
 		err = -errno;
 		close(s);
 		return err;
@@ -291,31 +294,14 @@ int ctl_find_mount(const char *cipherdir, char *mnt, size_t n)
 
 int ctl_request(const char *mountpoint, const char *cmd)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char buf[4096];
-	ssize_t n;
-	int s;
+	char out[8192];
+	int err = ctl_call(mountpoint, cmd, out, sizeof(out));
 
-	if (ctl_path(mountpoint, sa.sun_path, sizeof(sa.sun_path))) {
-		fprintf(stderr, "hsmfs: %s: %s\n", mountpoint, strerror(errno));
+	if (err) {
+		fprintf(stderr, "hsmfs: %s is not an hsmfs mount served by this "
+			"user (%s)\n", mountpoint, strerror(-err));
 		return -1;
 	}
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		fprintf(stderr, "hsmfs: %s is not an hsmfs mount served by "
-				"this user (%s)\n", mountpoint, strerror(errno));
-		if (s >= 0)
-			close(s);
-		return -1;
-	}
-	snprintf(buf, sizeof(buf), "%s\n", cmd);
-	if (send(s, buf, strlen(buf), MSG_NOSIGNAL) < 0) {
-		close(s);
-		return -1;
-	}
-	shutdown(s, SHUT_WR);
-	while ((n = read(s, buf, sizeof(buf))) > 0)
-		fwrite(buf, 1, (size_t)n, stdout);
-	close(s);
+	fputs(out, stdout);
 	return 0;
 }

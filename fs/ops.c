@@ -197,8 +197,27 @@ static int make_dir(struct fsd *fs, struct inode *dir, const struct bname *b,
 	return err;
 }
 
-static void hsmfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
-			mode_t mode)
+/* What to make under a new name: a directory, a node or a symlink. */
+struct newobj {
+	mode_t mode;
+	dev_t rdev;
+	const char *target; /* encrypted symlink target */
+};
+
+static int make_obj(struct fsd *fs, struct inode *dir, const struct bname *b,
+		    const struct newobj *o)
+{
+	if (S_ISDIR(o->mode))
+		return make_dir(fs, dir, b, o->mode & 07777);
+	if (o->target)
+		return symlinkat(o->target, dir->fd, b->name) ? -errno : 0;
+	return mknodat(dir->fd, b->name, o->mode, o->rdev) ? -errno : 0;
+}
+
+/* A new entry: its backing name (and a long name's sidecar), the object,
+ * then the reply; the sidecar goes again if the object cannot be made. */
+static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      const struct newobj *o)
 {
 	struct fsd *fs = fsd_of(req);
 	struct inode *dir = inode_get(fs, parent);
@@ -207,53 +226,40 @@ static void hsmfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (!err)
 		err = ename_write_sidecar(dir->fd, &b);
-	if (!err && (err = make_dir(fs, dir, &b, mode)))
+	if (!err && (err = make_obj(fs, dir, &b, o)))
 		ename_drop_sidecar(dir->fd, &b);
 	if (err)
 		return reply_err(req, err);
-	reply_new(req, dir, &b, 1);
+	reply_new(req, dir, &b, S_ISDIR(o->mode));
+}
+
+static void hsmfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode)
+{
+	struct newobj o = { .mode = S_IFDIR | (mode & 07777) };
+
+	new_entry(req, parent, name, &o);
 }
 
 static void hsmfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 			mode_t mode, dev_t rdev)
 {
-	struct fsd *fs = fsd_of(req);
-	struct inode *dir = inode_get(fs, parent);
-	struct bname b;
-	int err = ename_encode(fs, dir, name, &b);
+	struct newobj o = { .mode = mode, .rdev = rdev };
 
-	if (!err)
-		err = ename_write_sidecar(dir->fd, &b);
-	if (!err && mknodat(dir->fd, b.name, mode, rdev) != 0) {
-		err = -errno;
-		ename_drop_sidecar(dir->fd, &b);
-	}
-	if (err)
-		return reply_err(req, err);
-	reply_new(req, dir, &b, 0);
+	new_entry(req, parent, name, &o);
 }
 
 static void hsmfs_symlink(fuse_req_t req, const char *target,
 			  fuse_ino_t parent, const char *name)
 {
 	struct fsd *fs = fsd_of(req);
-	struct inode *dir = inode_get(fs, parent);
 	char enc[SYMLINK_ENC_MAX];
-	struct bname b;
-	int err = ename_encode(fs, dir, name, &b);
+	struct newobj o = { .mode = S_IFLNK | 0777, .target = enc };
 
-	if (!err && names_symlink_encrypt(fs->vol.nk, target, strlen(target),
-					  enc, sizeof(enc)) < 0)
-		err = -ENAMETOOLONG;
-	if (!err)
-		err = ename_write_sidecar(dir->fd, &b);
-	if (!err && symlinkat(enc, dir->fd, b.name) != 0) {
-		err = -errno;
-		ename_drop_sidecar(dir->fd, &b);
-	}
-	if (err)
-		return reply_err(req, err);
-	reply_new(req, dir, &b, 0);
+	if (names_symlink_encrypt(fs->vol.nk, target, strlen(target), enc,
+				  sizeof(enc)) < 0)
+		return reply_err(req, -ENAMETOOLONG);
+	new_entry(req, parent, name, &o);
 }
 
 static void hsmfs_readlink(fuse_req_t req, fuse_ino_t ino)

@@ -393,22 +393,6 @@ static bool token_ok(const char *t)
 	return true;
 }
 
-/* Copies a JSON error string for an error line: one line, bounded. */
-static void clean_text(char *dst, size_t cap, const char *src)
-{
-	size_t o = 0;
-
-	for (; src && *src && o + 1 < cap; src++) {
-		unsigned char c = (unsigned char)*src;
-		if (c == '\r' || c == '\n') {
-			if (o && dst[o - 1] != ' ')
-				dst[o++] = ' ';
-			continue;
-		}
-		dst[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
-	dst[o] = '\0';
-}
 
 /* Error line for a refused token request; returns the status to use. */
 static enum kek_status token_error(struct azauth *a, const struct http_resp *rs,
@@ -421,9 +405,9 @@ static enum kek_status token_error(struct azauth *a, const struct http_resp *rs,
 	enum kek_status st = KEK_E_AUTH;
 
 	if (cJSON_IsString(e))
-		clean_text(code, sizeof(code), e->valuestring);
+		http_text_line(code, sizeof(code), e->valuestring);
 	if (cJSON_IsString(d)) /* Entra appends "Trace ID: ..." lines */
-		clean_text(desc, sizeof(desc), d->valuestring);
+		http_text_line(desc, sizeof(desc), d->valuestring);
 	json_wipe_delete(j);
 	if (rs->status == 429)
 		st = KEK_E_THROTTLED;

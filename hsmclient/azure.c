@@ -275,24 +275,6 @@ static void out_kid(const struct azkek *k, const char *hsm_kid,
 
 /* ---- errors ----------------------------------------------------------- */
 
-/* One line of server text: CR/LF folded, controls replaced. */
-static void clean(char *dst, size_t cap, const char *src)
-{
-	size_t o = 0;
-
-	for (; src && *src && o + 1 < cap; src++) {
-		unsigned char c = (unsigned char)*src;
-		if (c == '\r' || c == '\n') {
-			if (o && dst[o - 1] != ' ')
-				dst[o++] = ' ';
-			continue;
-		}
-		dst[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
-	while (o && dst[o - 1] == ' ')
-		o--;
-	dst[o] = '\0';
-}
 
 /* prefix ": " msg suffix, shortening msg so that suffix always fits. */
 static void compose(char *err, const char *prefix, const char *msg,
@@ -364,15 +346,15 @@ enum kek_status azure_http_error(int op, const char *key, long status,
 	if (cJSON_IsObject(e)) {
 		v = cJSON_GetObjectItemCaseSensitive(e, "code");
 		if (cJSON_IsString(v))
-			clean(code, sizeof(code), v->valuestring);
+			http_text_line(code, sizeof(code), v->valuestring);
 		v = cJSON_GetObjectItemCaseSensitive(e, "message");
 		if (cJSON_IsString(v))
-			clean(msg, sizeof(msg), v->valuestring);
+			http_text_line(msg, sizeof(msg), v->valuestring);
 		v = cJSON_GetObjectItemCaseSensitive(e, "innererror");
 		v = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "code")
 				      : NULL;
 		if (cJSON_IsString(v))
-			clean(inner, sizeof(inner), v->valuestring);
+			http_text_line(inner, sizeof(inner), v->valuestring);
 	} else if (len && status != 401) {
 		snprintf(msg, sizeof(msg), "(response is not an Azure error "
 			 "body)");
@@ -395,7 +377,7 @@ enum kek_status azure_http_error(int op, const char *key, long status,
 			 "for %s on key %.60s (401 %s)", verb, key,
 			 code[0] ? code : "Unauthorized");
 		auth_param(www_auth ? www_auth : "", "resource", res, sizeof(res));
-		clean(res, sizeof(res), res);
+		http_text_line(res, sizeof(res), res);
 		if (res[0])
 			snprintf(suffix, sizeof(suffix), "; the HSM expects "
 				 "tokens for resource %s", res);
@@ -505,7 +487,7 @@ static enum kek_status op_result(const struct azkek *k,
 	    strcasecmp(u.name, k->name) != 0 || strcasecmp(u.version, ver) != 0) {
 		char shown[101];
 
-		clean(shown, sizeof(shown), jk->valuestring);
+		http_text_line(shown, sizeof(shown), jk->valuestring);
 		snprintf(err, KEK_ERR_MAX, "HSM answered for key id '%s', "
 			 "not for %s version %s", shown, k->name, ver);
 		goto out;
@@ -673,7 +655,7 @@ static enum kek_status parse_bundle(struct azkek *k, const struct http_resp *rs,
 	    (k->pin[0] && strcasecmp(u.version, k->pin) != 0)) {
 		char shown[101];
 
-		clean(shown, sizeof(shown), kid->valuestring);
+		http_text_line(shown, sizeof(shown), kid->valuestring);
 		snprintf(err, KEK_ERR_MAX, "HSM answered with key id '%s' "
 			 "for key %s%s%s", shown, k->name,
 			 k->pin[0] ? "/" : "", k->pin);

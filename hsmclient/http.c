@@ -833,3 +833,23 @@ void http_stats(struct http *h, struct kek_stats *st)
 	st->lat_p90_ms = pct(win, n, 90);
 	st->lat_p99_ms = pct(win, n, 99);
 }
+
+/* One line of server text for an error message: CR/LF folded, control
+ * bytes replaced, bounded. dst may be src. */
+void http_text_line(char *dst, size_t cap, const char *src)
+{
+	size_t o = 0;
+
+	for (; src && *src && o + 1 < cap; src++) {
+		unsigned char c = (unsigned char)*src;
+		if (c == '\r' || c == '\n') {
+			if (o && dst[o - 1] != ' ')
+				dst[o++] = ' ';
+			continue;
+		}
+		dst[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	while (o && dst[o - 1] == ' ')
+		o--;
+	dst[o] = '\0';
+}

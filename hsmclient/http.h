@@ -89,4 +89,8 @@ void http_record(struct http *h, int op, enum kek_status st,
 		 unsigned latency_ms, const char *err);
 void http_stats(struct http *h, struct kek_stats *st);
 
+/* Server text made fit for one log line: CR/LF folded, controls
+ * replaced, at most cap - 1 bytes. dst may be src. */
+void http_text_line(char *dst, size_t cap, const char *src);
+
 #endif

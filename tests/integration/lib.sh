@@ -59,22 +59,26 @@ testkek() {
 	echo "$v" >"$T/keys/$1.current"
 }
 
-# mount_fg CIPHERDIR MNT [OPTS...]: mounts with the test daemon in the
-# foreground (in the background of this shell), logging to MNT.log, and
-# waits until the mount is up.
-mount_fg() {
-	local c=$1 m=$2
-	shift 2
+# run_daemon BIN CIPHERDIR MNT [OPTS...]: mounts in the foreground (in the
+# background of this shell), logging to MNT.log; waits until it is up.
+run_daemon() {
+	local bin=$1 c=$2 m=$3
+	shift 3
 	mkdir -p "$m"
-	"$HSMFS_TEST" mount -f "$@" "$c" "$m" >"$m.log" 2>&1 &
+	"$bin" mount -f "$@" "$c" "$m" >"$m.log" 2>&1 &
 	PIDS+=($!)
-	for _ in $(seq 100); do
+	for _ in $(seq 400); do
 		mountpoint -q "$m" && return 0
 		kill -0 "$!" 2>/dev/null || break
 		sleep 0.05
 	done
 	cat "$m.log" >&2
 	return 1
+}
+
+# mount_fg CIPHERDIR MNT [OPTS...]: the test daemon (software test KEK).
+mount_fg() {
+	run_daemon "$HSMFS_TEST" "$@"
 }
 
 umount_wait() {
@@ -156,16 +160,5 @@ unwraps() {
 
 # mount_hsm CIPHERDIR MNT [OPTS]: the shipped daemon, foreground, logging.
 mount_hsm() {
-	local c=$1 m=$2
-	shift 2
-	mkdir -p "$m"
-	"$HSMFS" mount -f "$@" "$c" "$m" >"$m.log" 2>&1 &
-	PIDS+=($!)
-	for _ in $(seq 400); do
-		mountpoint -q "$m" && return 0
-		kill -0 "$!" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$m.log" >&2
-	return 1
+	run_daemon "$HSMFS" "$@"
 }
