@@ -197,6 +197,32 @@ int names_is_sidecar(const char *name)
 	       strcmp(name + LONG_NAME_LEN, LONG_SUFFIX) == 0;
 }
 
+int names_is_tmp(const char *name)
+{
+	size_t p = sizeof(TMP_PREFIX) - 1;
+
+	return strncmp(name, TMP_PREFIX, p) == 0 &&
+	       strlen(name) == TMP_NAME_LEN &&
+	       strspn(name + p, "0123456789abcdef") == 16;
+}
+
+int names_tmp(char out[TMP_NAME_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t r[8];
+	size_t p = sizeof(TMP_PREFIX) - 1;
+
+	if (keys_random(r, sizeof(r)) != 0)
+		return -1;
+	memcpy(out, TMP_PREFIX, p);
+	for (int i = 0; i < 8; i++) {
+		out[p + 2 * i] = hex[r[i] >> 4];
+		out[p + 2 * i + 1] = hex[r[i] & 15];
+	}
+	out[TMP_NAME_LEN] = '\0';
+	return 0;
+}
+
 /* out = nonce || ct || tag; AES-256-GCM. */
 static int gcm_seal(const uint8_t key[KEY_LEN], const uint8_t *aad,
 		    size_t aadlen, const uint8_t *in, size_t n, uint8_t *out)

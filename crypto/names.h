@@ -22,6 +22,11 @@
 #define DIRIV_NAME "hsmfs.diriv"
 #define CONF_NAME "hsmfs.conf"
 #define LONG_PREFIX "hsmfs.longname."
+/* A temporary entry ("hsmfs.tmp." and 16 hex digits): a directory being
+ * made or removed, a file being re-encrypted. Never shown; fsck reports
+ * one left by a crash. */
+#define TMP_PREFIX "hsmfs.tmp."
+#define TMP_NAME_LEN (sizeof(TMP_PREFIX) - 1 + 16)
 #define LONG_SUFFIX ".name"
 /* "hsmfs.longname." + base64url(SHA-256) */
 #define LONG_NAME_LEN (sizeof(LONG_PREFIX) - 1 + 43)
@@ -53,6 +58,9 @@ int names_decrypt(const struct names_keys *k, const uint8_t diriv[DIRIV_LEN],
 void names_long(const char *enc, size_t len, char out[LONG_NAME_LEN + 1]);
 int names_is_long(const char *name);     /* "hsmfs.longname.X" */
 int names_is_sidecar(const char *name);  /* "hsmfs.longname.X.name" */
+int names_is_tmp(const char *name);      /* "hsmfs.tmp.<16 hex>" */
+/* A fresh random temporary name. 0, or -1 without randomness. */
+int names_tmp(char out[TMP_NAME_LEN + 1]);
 
 /* Symlink targets: plaintext -> base64url(nonce || ct || tag). */
 int names_symlink_encrypt(const struct names_keys *k, const char *target,

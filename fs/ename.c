@@ -151,6 +151,7 @@ int ename_decode(struct fsd *fs, struct inode *dir, int dirfd,
 		return 1;
 	}
 	if (strcmp(bname, DIRIV_NAME) == 0 || names_is_sidecar(bname) ||
+	    names_is_tmp(bname) ||
 	    (dir == &fs->root && strcmp(bname, CONF_NAME) == 0))
 		return 0;
 	if (ename_diriv(fs, dir, iv))

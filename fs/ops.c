@@ -169,31 +169,49 @@ static void reply_new(fuse_req_t req, struct inode *dir, const struct bname *b,
 	reply_err(req, err);
 }
 
+/* Empties and removes a directory known to hold at most its IV. */
+static void remove_dir(int parentfd, const char *name)
+{
+	int fd = openat(parentfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+					      O_CLOEXEC);
+
+	if (fd >= 0) {
+		unlinkat(fd, DIRIV_NAME, 0);
+		close(fd);
+	}
+	unlinkat(parentfd, name, AT_REMOVEDIR);
+}
+
+/* A directory appears under its name only with its IV in place (made
+ * under a temporary name, then renamed), so that a crash never leaves a
+ * directory whose names cannot be encrypted. */
 static int make_dir(struct fsd *fs, struct inode *dir, const struct bname *b,
 		    mode_t mode)
 {
+	char tmp[TMP_NAME_LEN + 1];
 	int fd, err = 0;
 
 	if (fs->plaintext_names)
 		return mkdirat(dir->fd, b->name, mode) ? -errno : 0;
-	/* Private until it has its IV, then the requested mode. */
-	if (mkdirat(dir->fd, b->name, 0700) != 0)
+	if (names_tmp(tmp) != 0)
+		return -EIO;
+	if (mkdirat(dir->fd, tmp, 0700) != 0)
 		return -errno;
-	fd = openat(dir->fd, b->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					     O_CLOEXEC);
+	fd = openat(dir->fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					 O_CLOEXEC);
 	if (fd < 0)
 		err = -errno;
 	if (!err)
 		err = vol_write_diriv(fd, NULL);
-	if (!err && fchmod(fd, mode) != 0)
+	if (!err && (fchmod(fd, mode) != 0 || fsync(fd) != 0))
 		err = -errno;
 	if (fd >= 0)
 		close(fd);
-	if (err) {
-		if (fd >= 0)
-			unlinkat(dir->fd, b->name, 0);
-		unlinkat(dir->fd, b->name, AT_REMOVEDIR);
-	}
+	if (!err && renameat2(dir->fd, tmp, dir->fd, b->name,
+			      RENAME_NOREPLACE) != 0)
+		err = -errno;
+	if (err)
+		remove_dir(dir->fd, tmp);
 	return err;
 }
 
@@ -320,14 +338,20 @@ static void hsmfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 /* 1 if the backing directory holds nothing but its IV. */
-static int only_iv(int dirfd)
+static int only_iv(int parentfd, const char *name)
 {
-	DIR *d = fdopendir(dup(dirfd));
+	int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					       O_CLOEXEC);
 	struct dirent *de;
+	DIR *d;
 	int ret = 1;
 
-	if (!d)
+	if (fd < 0)
 		return -errno;
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return -errno;
+	}
 	while ((de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
 		    strcmp(de->d_name, DIRIV_NAME))
@@ -336,65 +360,48 @@ static int only_iv(int dirfd)
 	return ret;
 }
 
-/* Takes the IV out of an empty directory so that the backing fs can remove
- * or replace it; the IV is kept in iv for put_iv_back if that fails. */
-static int take_iv(struct inode *parent, const char *bname,
-		   uint8_t iv[DIRIV_LEN], int *fdp)
+/* Moves the empty directory bname out of the way under a temporary name
+ * (the backing fs cannot remove or replace it while its IV is there):
+ * 0 done, -ENOTEMPTY if it holds entries, or another -errno. A crash
+ * leaves a hidden temporary directory, never one without its IV. */
+static int stash_dir(struct inode *dir, const char *bname,
+		     char tmp[TMP_NAME_LEN + 1])
 {
-	int fd, e;
+	int e = only_iv(dir->fd, bname);
 
-	*fdp = -1;
-	fd = openat(parent->fd, bname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					      O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	e = only_iv(fd);
-	if (e <= 0) {
-		close(fd);
+	if (e <= 0)
 		return e < 0 ? e : -ENOTEMPTY;
-	}
-	e = openat(fd, DIRIV_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (e < 0 || read(e, iv, DIRIV_LEN) != DIRIV_LEN) {
-		if (e >= 0)
-			close(e);
-		close(fd);
+	if (names_tmp(tmp) != 0)
 		return -EIO;
+	if (renameat2(dir->fd, bname, dir->fd, tmp, RENAME_NOREPLACE) != 0)
+		return -errno;
+	/* Something may have been created in it meanwhile. */
+	if (only_iv(dir->fd, tmp) != 1) {
+		renameat(dir->fd, tmp, dir->fd, bname);
+		return -ENOTEMPTY;
 	}
-	close(e);
-	if (unlinkat(fd, DIRIV_NAME, 0) != 0) {
-		e = -errno;
-		close(fd);
-		return e;
-	}
-	*fdp = fd;
 	return 0;
-}
-
-static void put_iv_back(int fd, const uint8_t iv[DIRIV_LEN])
-{
-	if (fd < 0)
-		return;
-	vol_write_diriv(fd, iv);
-	close(fd);
 }
 
 static void hsmfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fsd *fs = fsd_of(req);
 	struct inode *dir = inode_get(fs, parent);
-	uint8_t iv[DIRIV_LEN];
+	char tmp[TMP_NAME_LEN + 1];
+	struct stat st;
 	struct bname b;
-	int fd = -1, err = ename_encode(fs, dir, name, &b);
+	int err = ename_encode(fs, dir, name, &b);
 
-	if (!err && !fs->plaintext_names)
-		err = take_iv(dir, b.name, iv, &fd);
-	if (!err && unlinkat(dir->fd, b.name, AT_REMOVEDIR) != 0) {
-		err = -errno;
-		put_iv_back(fd, iv);
-		fd = -1;
+	if (!err && fs->plaintext_names) {
+		err = unlinkat(dir->fd, b.name, AT_REMOVEDIR) ? -errno : 0;
+	} else if (!err) {
+		if (fstatat(dir->fd, b.name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			err = -errno;
+		else if (!S_ISDIR(st.st_mode))
+			err = -ENOTDIR;
+		else if (!(err = stash_dir(dir, b.name, tmp)))
+			remove_dir(dir->fd, tmp);
 	}
-	if (fd >= 0)
-		close(fd);
 	if (!err)
 		ename_drop_sidecar(dir->fd, &b);
 	reply_err(req, err);
@@ -406,9 +413,9 @@ static void hsmfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct fsd *fs = fsd_of(req);
 	struct inode *d1 = inode_get(fs, parent), *d2 = inode_get(fs, newparent);
+	char tmp[TMP_NAME_LEN + 1];
 	struct bname a, b;
-	uint8_t iv[DIRIV_LEN];
-	int fd = -1, had_side = 0, err;
+	int had_side = 0, stashed = 0, err;
 	struct stat st;
 
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
@@ -427,21 +434,30 @@ static void hsmfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 						  AT_SYMLINK_NOFOLLOW) == 0;
 		if ((err = ename_write_sidecar(d2->fd, &b)))
 			return reply_err(req, err);
-		/* Over an empty directory: its IV must go first. */
+		/* Over an empty directory: move it aside first. */
 		if (!fs->plaintext_names && !(flags & RENAME_NOREPLACE) &&
 		    fstatat(d1->fd, a.name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISDIR(st.st_mode))
-			take_iv(d2, b.name, iv, &fd);
+		    S_ISDIR(st.st_mode) &&
+		    fstatat(d2->fd, b.name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode)) {
+			if ((err = stash_dir(d2, b.name, tmp))) {
+				if (!had_side)
+					ename_drop_sidecar(d2->fd, &b);
+				return reply_err(req, err);
+			}
+			stashed = 1;
+		}
 	}
 	if (renameat2(d1->fd, a.name, d2->fd, b.name, flags) != 0) {
 		err = -errno;
-		put_iv_back(fd, iv);
+		if (stashed)
+			renameat(d2->fd, tmp, d2->fd, b.name);
 		if (!had_side && !(flags & RENAME_EXCHANGE))
 			ename_drop_sidecar(d2->fd, &b);
 		return reply_err(req, err);
 	}
-	if (fd >= 0)
-		close(fd);
+	if (stashed)
+		remove_dir(d2->fd, tmp);
 	if (!(flags & RENAME_EXCHANGE))
 		ename_drop_sidecar(d1->fd, &a);
 	reply_err(req, 0);

@@ -14,16 +14,17 @@ static void reply_err(fuse_req_t req, int err)
 }
 
 /* Backing open flags: always readable, because a partial block write has
- * to read the block; never O_APPEND (pwrite would ignore offsets) or
+ * to read the block; writable whenever we may write (O_TRUNC truncates
+ * even a read-only open); never O_APPEND (pwrite would ignore offsets) or
  * O_DIRECT (ciphertext offsets are not aligned). */
 static int backing_flags(int flags, bool writeback)
 {
 	int acc = flags & O_ACCMODE;
 
+	if (acc != O_RDONLY || writeback || (flags & O_TRUNC))
+		acc = O_RDWR;
 	flags &= ~(O_ACCMODE | O_APPEND | O_DIRECT | O_CREAT | O_EXCL |
 		   O_TRUNC | O_NOCTTY | O_NOFOLLOW);
-	if (acc != O_RDONLY || writeback)
-		acc = O_RDWR;
 	return flags | acc | O_CLOEXEC;
 }
 

@@ -133,16 +133,6 @@ static int open_parent(int rootfd, const char *bpath, const char **base)
 				   O_CLOEXEC);
 }
 
-static void tmp_name(char out[32])
-{
-	uint8_t r[8];
-
-	keys_random(r, sizeof(r));
-	snprintf(out, 32, "%s", WALK_TMP_PREFIX);
-	for (int i = 0; i < 8; i++)
-		sprintf(out + strlen(out), "%02x", r[i]);
-}
-
 /* Every block of src decrypted with the old key and encrypted with the
  * new one into dst, after dst's header. */
 static int copy_blocks(int src, int dst, int64_t psize,
@@ -267,11 +257,12 @@ static int relink(struct rd *d, int tdir, const char *tmp, const char *bp,
 		  char *why, size_t n)
 {
 	const char *base;
-	char t2[32];
+	char t2[TMP_NAME_LEN + 1];
 	int dfd = open_parent(d->v.rootfd, bp, &base), ret = -1;
 
-	tmp_name(t2);
-	if (dfd < 0 || linkat(tdir, tmp, dfd, t2, 0) != 0 ||
+	if (names_tmp(t2) != 0)
+		t2[0] = '\0';
+	if (dfd < 0 || !t2[0] || linkat(tdir, tmp, dfd, t2, 0) != 0 ||
 	    renameat(dfd, t2, dfd, base) != 0) {
 		snprintf(why, n, "cannot re-link %s: %s", bp, strerror(errno));
 		if (dfd >= 0)
@@ -289,12 +280,15 @@ static int rekey_inode(struct rd *d, size_t *idx, size_t k, char *why,
 		       size_t n)
 {
 	const char *base;
-	char tmp[32];
+	char tmp[TMP_NAME_LEN + 1];
 	struct stat st;
 	int dfd = open_parent(d->v.rootfd, d->f[idx[0]].bpath, &base);
 	int src = -1, dst = -1, ret = -1;
 
-	tmp_name(tmp);
+	if (names_tmp(tmp) != 0) {
+		snprintf(why, n, "no randomness for a temporary name");
+		goto out;
+	}
 	if (dfd < 0 || (src = openat(dfd, base, O_RDONLY | O_NOFOLLOW |
 					       O_CLOEXEC)) < 0 ||
 	    fstat(src, &st) != 0) {

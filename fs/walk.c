@@ -39,14 +39,6 @@ int walk_read_diriv(int dirfd, uint8_t iv[DIRIV_LEN])
 	return 0;
 }
 
-static int is_tmp_name(const char *name)
-{
-	size_t p = sizeof(WALK_TMP_PREFIX) - 1;
-
-	if (strncmp(name, WALK_TMP_PREFIX, p) != 0 || strlen(name) != p + 16)
-		return 0;
-	return strspn(name + p, "0123456789abcdef") == 16;
-}
 
 /* The volume's own entries, never shown to applications. */
 static int is_ours(const struct walk *w, const struct level *l,
@@ -198,7 +190,7 @@ static int visit(struct walk *w, struct level *l, const char *name)
 		 name);
 	e.bpath = bp;
 	e.st = &st;
-	e.tmp = !w->plaintext_names && is_tmp_name(name);
+	e.tmp = !w->plaintext_names && names_is_tmp(name);
 	/* Decoded even under an undecryptable parent: sidecars and names
 	 * are still checked (each directory has its own IV). */
 	ok = !e.tmp &&

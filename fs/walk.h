@@ -15,10 +15,6 @@
 
 #include "volume.h"
 
-/* The temporary file of a rekey --data in progress: "hsmfs.tmp." and 16
- * hex digits, next to the file it will replace. */
-#define WALK_TMP_PREFIX "hsmfs.tmp."
-
 struct walk_ent {
 	const char *bpath; /* from the backing root, e.g. "AbC/xYz" */
 	const char *ppath; /* "/dir/file", or NULL: a name did not decrypt */

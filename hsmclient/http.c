@@ -664,6 +664,8 @@ static uint64_t backoff_ms(unsigned n, unsigned retry_after_ms)
 }
 
 /* Final error line for a call that ends without a usable response. */
+#define CIRCUIT_OPEN "all HSM endpoints are failing (circuit open)"
+
 static enum kek_status give_up(const char *where, enum kek_status st,
 			       const char *why, const char *extra, char *err)
 {
@@ -701,9 +703,8 @@ enum kek_status http_do(struct http *h, const struct http_req *rq,
 			pthread_mutex_lock(&h->lock);
 			snprintf(why, sizeof(why), "%s", h->last_error);
 			pthread_mutex_unlock(&h->lock);
-			return give_up("all HSM endpoints are failing "
-				       "(circuit open)", KEK_E_UNAVAILABLE,
-				       why, "", err);
+			return give_up(CIRCUIT_OPEN, KEK_E_UNAVAILABLE, why,
+				       "", err);
 		}
 		if (i < 0)
 			goto retry;
@@ -790,7 +791,10 @@ void http_record(struct http *h, int op, enum kek_status st,
 		if (h->lat_n < LAT_WIN)
 			h->lat_n++;
 	}
-	if (st != KEK_OK && err)
+	/* A call failed fast by the open circuit adds nothing: keep the
+	 * error that opened it, or each such call would quote the last. */
+	if (st != KEK_OK && err &&
+	    strncmp(err, CIRCUIT_OPEN, sizeof(CIRCUIT_OPEN) - 1) != 0)
 		snprintf(h->last_error, sizeof(h->last_error), "%s", err);
 	pthread_mutex_unlock(&h->lock);
 }

@@ -3,3 +3,4 @@
 -include tests/posix/module.mk
 -include tests/fuzz/module.mk
 -include tests/hsm/module.mk
+-include tests/torture/module.mk
