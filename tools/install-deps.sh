@@ -9,7 +9,7 @@ PKGS=(
 	libmicrohttpd-dev
 	# tests and tools
 	attr xxd python3 curl jq util-linux procps psmisc
-	clang libclang-rt-14-dev valgrind
+	clang libclang-rt-14-dev valgrind gdb perl tar coreutils
 )
 
 missing=()
