@@ -199,10 +199,12 @@ int vol_create(const char *cipherdir, const char *kek_url,
 	       bool plaintext_names, const struct vol_opts *o, char *err,
 	       size_t errlen)
 {
-	int dirfd, ret = -1;
+	int dirfd, ret = -1, made = 0, empty = 0;
 
 	err[0] = '\0';
-	if (mkdir(cipherdir, 0700) != 0 && errno != EEXIST) {
+	if (mkdir(cipherdir, 0700) == 0)
+		made = 1;
+	else if (errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", cipherdir,
 			 strerror(errno));
 		return -1;
@@ -216,12 +218,19 @@ int vol_create(const char *cipherdir, const char *kek_url,
 	if (faccessat(dirfd, CONF_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		snprintf(err, errlen, "%s is already an hsmfs volume",
 			 cipherdir);
-	else if (!dir_is_empty(dirfd))
+	else if (!(empty = dir_is_empty(dirfd)))
 		snprintf(err, errlen, "%s is not empty", cipherdir);
 	else
 		ret = create_in(dirfd, kek_url, plaintext_names, o, err,
 				errlen);
+	/* A failed init leaves the directory as it found it. */
+	if (ret && empty) {
+		unlinkat(dirfd, DIRIV_NAME, 0);
+		unlinkat(dirfd, CONF_NAME ".tmp", 0);
+	}
 	close(dirfd);
+	if (ret && made)
+		rmdir(cipherdir);
 	return ret;
 }
 
