@@ -304,6 +304,7 @@ static int daemonize(struct margs *a)
 int mount_main(int argc, char *argv[])
 {
 	struct margs a;
+	int ret;
 
 	if (cmd_wants_help(argc, argv)) {
 		usage(stdout);
@@ -313,7 +314,8 @@ int mount_main(int argc, char *argv[])
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (a.foreground)
-		return run(&a, -1) ? EXIT_FAIL : EXIT_OK;
-	return daemonize(&a);
+	ret = a.foreground ? (run(&a, -1) ? EXIT_FAIL : EXIT_OK)
+			   : daemonize(&a);
+	fuse_opt_free_args(&a.fargs);
+	return ret;
 }

@@ -593,9 +593,9 @@ static int new_conf(struct rk *r, struct conf *c)
 
 		for (int i = 0; i < c->nprev; i++)
 			if (strcmp(c->prev_kek[i], r->target_url) &&
-			    strcmp(c->prev_kek[i], c->kek))
-				snprintf(c->prev_kek[k++], HDR_KID_MAX + 1,
-					 "%s", c->prev_kek[i]);
+			    strcmp(c->prev_kek[i], c->kek) && k++ != i)
+				memmove(c->prev_kek[k - 1], c->prev_kek[i],
+					sizeof(c->prev_kek[i]));
 		if (k == CONF_PREV_MAX) {
 			fprintf(stderr, "hsmfs rekey: the volume already has %d "
 				"previous KEKs: finish an earlier rekey first "

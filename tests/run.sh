@@ -45,8 +45,20 @@ done
 for t in "$B"/tests/san/*_test; do
 	[[ -x $t ]] && suite "san/$(basename "$t")" "$t"
 done
+# Unit tests once more under valgrind's memcheck: no invalid access, no
+# definite leak.
+if command -v valgrind >/dev/null; then
+	for t in "$B"/tests/unit/*_test; do
+		[[ -x $t ]] && suite "valgrind/$(basename "$t")" \
+			valgrind -q --error-exitcode=1 --leak-check=full \
+			--errors-for-leak-kinds=definite "$t"
+	done
+fi
 if [[ -x $B/tests/hsmclient_test ]]; then
 	suite "hsm/hsmclient_test" "$B/tests/hsmclient_test"
+fi
+if [[ -x $B/tests/hsmclient_test-san ]]; then
+	suite "san/hsmclient_test" "$B/tests/hsmclient_test-san"
 fi
 if compgen -G "$B/fuzz/fuzz_*" >/dev/null; then
 	suite "fuzz/smoke" tests/fuzz/smoke.sh

@@ -7,7 +7,8 @@ TEST_BINS += $(B)/tests/hsmclient_test
 $(B)/tests/hsmclient_test: $(call objs,$(HSMCLIENT_TEST_SRC))
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
-# Same test with ASan+UBSan (not in TEST_BINS: run it by hand).
+# Same test with ASan+UBSan.
+TEST_BINS += $(B)/tests/hsmclient_test-san
 $(B)/tests/hsmclient_test-san: $(call sanobjs,$(HSMCLIENT_TEST_SRC))
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LIBS)

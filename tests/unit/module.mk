@@ -23,3 +23,22 @@ TEST_BINS += $(B)/tests/hsmfs-test
 $(B)/tests/hsmfs-test: $(call objs,$(HSMFS_TEST_SRC))
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+# The daemon with the test KEK under ASan+UBSan and under TSan, for the
+# sanitizer integration run (tests/integration/sanitizers.sh).
+TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+TSAN_CFLAGS = $(filter-out -D_FORTIFY_SOURCE=2,$(ALL_CFLAGS)) $(TSAN_FLAGS) -O1
+tsanobjs = $(patsubst %.c,$(B)/tsan/%.o,$(1))
+
+$(B)/tsan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC-TSAN,$<)$(CC) $(TSAN_CFLAGS) -c -o $@ $<
+
+TEST_BINS += $(B)/tests/hsmfs-test-san $(B)/tests/hsmfs-test-tsan
+$(B)/tests/hsmfs-test-san: $(call sanobjs,$(HSMFS_TEST_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,LD-SAN,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
+$(B)/tests/hsmfs-test-tsan: $(call tsanobjs,$(HSMFS_TEST_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,LD-TSAN,$@)$(CC) $(TSAN_FLAGS) -o $@ $^ $(LIBS)
