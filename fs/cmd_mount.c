@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -240,6 +241,28 @@ static int serve(struct fsd *fs, struct margs *a, int notify_fd)
 	return ret ? -1 : 0;
 }
 
+/* Every inode the kernel knows holds a descriptor of its backing file, so
+ * the daemon takes as many descriptors as it may (root: up to nr_open). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	unsigned long nr = 0;
+	FILE *f;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (geteuid() == 0 && (f = fopen("/proc/sys/fs/nr_open", "re"))) {
+		if (fscanf(f, "%lu", &nr) == 1 && nr > rl.rlim_max)
+			rl.rlim_max = nr;
+		fclose(f);
+	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int run(struct margs *a, int notify_fd)
 {
 	static struct fsd fs;
@@ -249,6 +272,7 @@ static int run(struct margs *a, int notify_fd)
 
 	log_init("hsmfs", !a->foreground, a->debug ? LOG_LVL_DEBUG
 						   : LOG_LVL_INFO);
+	raise_nofile();
 	if (keys_secure_init(heap_size(a->o.cache_entries), &why))
 		log_warn("%s: keys stay in ordinary memory", why);
 	if (vol_open(&fs.vol, a->cipherdir, &a->o, err, sizeof(err))) {
