@@ -1,0 +1,224 @@
+# shellcheck shell=bash
+# Helpers for tools/bench/run: logging, timing, samples, caches, the HSM
+# emulator, and the peers (set up, mount, unmount, remount cold).
+#
+# Globals set by run: W (work directory), RES (results directory), DATA
+# (generated inputs), BIN (helpers built for this run), HSMFS, EMU,
+# PT_BIN (passthrough_ll), ROUND (current round), PIDS (every process
+# started, stopped by the EXIT trap).
+
+declare -A MPID=()  # FUSE daemon pid per mounted peer
+declare -A MOPTS=() # extra mount options per peer (hsmfs only)
+KEK_NAME=benchkek
+SCOPE=https://managedhsm.azure.net/.default
+
+# log MSG...: a timestamped progress line on stderr and in run.log.
+log() {
+	printf '[%(%H:%M:%S)T] %s\n' -1 "$*" | tee -a "$RES/run.log" >&2
+}
+
+# note MSG...: a line printed under the tables (skips, caveats).
+note() {
+	printf -- '- %s\n' "$*" >>"$RES/notes.md"
+	log "note: $*"
+}
+
+# timed CMD...: runs CMD, sets ELAPSED to its wall time in seconds, and
+# returns CMD's status.
+timed() {
+	local t0=$EPOCHREALTIME rc=0
+	"$@" || rc=$?
+	ELAPSED=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.6f", b - a }')
+	return "$rc"
+}
+
+# per_sec COUNT: COUNT divided by ELAPSED.
+per_sec() {
+	awk -v n="$1" -v t="$ELAPSED" 'BEGIN { printf "%.3f", (t > 0 ? n / t : 0) }'
+}
+
+# record GROUP WORKLOAD UNIT FS VALUE: one sample of the current round.
+record() {
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$ROUND" "$5" >>"$RES/samples.tsv"
+	log "  $4: $2 = $5 $3"
+}
+
+# drop_caches: writes back dirty data and drops the kernel's page, dentry
+# and inode caches.
+drop_caches() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+}
+
+# wait_gone PID: waits (bounded, 20 s) for PID to exit, then kills it.
+wait_gone() {
+	local pid=$1
+	for _ in $(seq 400); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- emulator
+
+# emu_start: starts the HSM emulator on loopback and sets EMU_URL.
+emu_start() {
+	E=$W/emu
+	mkdir -p "$E"
+	"$EMU" --state "$E" --listen 127.0.0.1:0 --log-level error >"$E.out" 2>"$E.err" &
+	EMU_PID=$!
+	PIDS+=("$EMU_PID")
+	for _ in $(seq 200); do
+		EMU_URL=$(head -n 1 "$E.out" 2>/dev/null || true)
+		[[ $EMU_URL == https://* ]] && return 0
+		kill -0 "$EMU_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$E.err" >&2
+	return 1
+}
+
+# emu_ctl ARGS...: the emulator's control client.
+emu_ctl() {
+	"$EMU" ctl --state "$E" "$@"
+}
+
+# emu_setup: an RSA-HSM 3072 KEK, a client with a random secret and the
+# Crypto Service Encryption User role on it; exports what hsmfs reads.
+emu_setup() {
+	emu_ctl key create "$KEK_NAME" --kty RSA-HSM --size 3072 >/dev/null
+	head -c 24 /dev/urandom | base64 >"$E.secret"
+	emu_ctl client add bench --secret-file "$E.secret" >/dev/null
+	emu_ctl role assign --principal bench \
+		--role "Managed HSM Crypto Service Encryption User" \
+		--scope "/keys/$KEK_NAME" >/dev/null
+	AZURE_TENANT_ID=$(cat "$E/tenant")
+	AZURE_CLIENT_SECRET=$(cat "$E.secret")
+	export AZURE_TENANT_ID AZURE_CLIENT_ID=bench AZURE_CLIENT_SECRET
+	export AZURE_AUTHORITY_HOST=$EMU_URL
+	HSMFS_O=ca_file=$E/ca.pem,kek_scope=$SCOPE
+}
+
+# unwraps: UnwrapKey requests in the emulator's audit log so far.
+unwraps() {
+	grep -c '"operation":"UnwrapKey"' "$E/audit.log" 2>/dev/null || true
+}
+
+# ------------------------------------------------------------------ peers
+
+# back_of FS: the backing directory of FS.
+back_of() { printf '%s/%s.back' "$W" "$1"; }
+
+# mnt_of FS: the mount point of FS.
+mnt_of() { printf '%s/%s.mnt' "$W" "$1"; }
+
+# dir_of FS: where the workloads run on FS.
+dir_of() {
+	if [[ $1 == raw ]]; then back_of raw; else mnt_of "$1"; fi
+}
+
+# init_peer FS: creates FS's backing directory (and volume).
+init_peer() {
+	local b
+	b=$(back_of "$1")
+	mkdir -p "$b"
+	case $1 in
+	gocryptfs)
+		head -c 32 /dev/urandom | base64 >"$W/gocryptfs.pass"
+		gocryptfs -init -q -passfile "$W/gocryptfs.pass" "$b" >"$W/gocryptfs.init" 2>&1
+		;;
+	securefs)
+		head -c 32 /dev/urandom >"$W/securefs.key"
+		securefs create --keyfile "$W/securefs.key" "$b" >"$W/securefs.init" 2>&1
+		;;
+	hsmfs)
+		"$HSMFS" init --kek "$EMU_URL/keys/$KEK_NAME" -o "$HSMFS_O" "$b" >"$W/hsmfs.init" 2>&1
+		;;
+	esac
+}
+
+# start_daemon FS: starts FS's FUSE daemon in the foreground (in this
+# shell's background), logging to W/FS.log.
+start_daemon() {
+	local b m
+	b=$(back_of "$1")
+	m=$(mnt_of "$1")
+	# exec: the background job's pid is the daemon's own.
+	case $1 in
+	bindfs) exec bindfs -f "$b" "$m" ;;
+	passthrough_ll) exec "$PT_BIN" -f -o "source=$b" "$m" ;;
+	gocryptfs) exec gocryptfs -fg -q -passfile "$W/gocryptfs.pass" "$b" "$m" ;;
+	securefs) exec securefs mount --keyfile "$W/securefs.key" "$b" "$m" ;;
+	hsmfs) exec "$HSMFS" mount -f -o "$HSMFS_O${MOPTS[hsmfs]:+,${MOPTS[hsmfs]}}" "$b" "$m" ;;
+	esac >>"$W/$1.log" 2>&1 &
+	MPID[$1]=$!
+	PIDS+=("$!")
+}
+
+# mount_peer FS: mounts FS and waits (bounded, 60 s) until it is up.
+mount_peer() {
+	local m
+	[[ $1 == raw ]] && return 0
+	m=$(mnt_of "$1")
+	mkdir -p "$m"
+	start_daemon "$1"
+	for _ in $(seq 1200); do
+		mountpoint -q "$m" && return 0
+		kill -0 "${MPID[$1]}" 2>/dev/null || break
+		sleep 0.05
+	done
+	tail -n 20 "$W/$1.log" >&2
+	echo "bench: $1 did not mount" >&2
+	return 1
+}
+
+# umount_peer FS: unmounts FS and waits for its daemon to exit.
+umount_peer() {
+	local m
+	[[ $1 == raw ]] && return 0
+	m=$(mnt_of "$1")
+	if findmnt --mountpoint "$m" >/dev/null; then
+		fusermount3 -u "$m" 2>/dev/null || umount -l "$m"
+	fi
+	wait_gone "${MPID[$1]}"
+	unset 'MPID[$1]'
+}
+
+# cold FS: unmount and mount FS again (a fresh daemon: no cached keys,
+# handles or blocks), then drop the kernel's caches.
+cold() {
+	if [[ $1 != raw ]]; then
+		umount_peer "$1"
+		mount_peer "$1"
+	fi
+	drop_caches
+}
+
+# daemon_kib FS FIELD: FIELD (VmHWM, VmRSS) of FS's daemon, in KiB.
+daemon_kib() {
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/${MPID[$1]}/status"
+}
+
+# cleanup: the EXIT trap. Unmounts everything under W, stops every process
+# started, removes W.
+cleanup() {
+	local m p
+	set +e
+	trap - EXIT INT TERM
+	[[ -n ${W:-} && -d $W ]] || return 0
+	for m in $(findmnt -rn -o TARGET | grep -F "$W/" | sort -r); do
+		fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		wait_gone "$p"
+	done
+	if [[ ${TMPFS:-0} == 1 ]] && mountpoint -q "$W"; then
+		umount "$W" || umount -l "$W"
+	fi
+	rm -rf "$W"
+}

@@ -1,0 +1,347 @@
+# shellcheck shell=bash
+# shellcheck source-path=SCRIPTDIR
+# The workloads of tools/bench/run. Plain workloads run on every peer in
+# the order ORDER (rotated each round), one peer after the other for each
+# step, so that all peers see the same machine state; HSM workloads run on
+# hsmfs only. Sizes come from run (SEQ_MB, FIO_MB, FIO_SECONDS, SMALL_N,
+# SQL_N, HSM_N, CAP_N, RSS_N, STREAM_MB, LATENCY_MS).
+
+# --------------------------------------------------------------- inputs
+
+# gen_inputs: the small-file tar and the sqlite script, made once per run.
+gen_inputs() {
+	mkdir -p "$DATA/small"
+	"$BIN/mkfiles" "$DATA/small" "$SMALL_N" 1024 16384 1
+	tar -cf "$DATA/small.tar" -C "$DATA/small" .
+	rm -rf "$DATA/small"
+	awk -v n="$SQL_N" 'BEGIN {
+		srand(1)
+		print "CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT);"
+		for (i = 0; i < n; i++) {
+			if (i % 100 == 0) print "BEGIN;"
+			printf "INSERT INTO t(k, v) VALUES(%d, '\''%08x%08x%08x%08x'\'');\n", int(rand() * 1e9),
+				int(rand() * 2^32), int(rand() * 2^32), int(rand() * 2^32), int(rand() * 2^32)
+			if (i % 100 == 99 || i == n - 1) print "COMMIT;"
+		}
+	}' >"$DATA/inserts.sql"
+}
+
+# read_all DIR [P]: reads every file under DIR with P readers (default 1).
+read_all() {
+	find "$1" -type f -print0 | xargs -0 -r -P "${2:-1}" -n 200 cat >/dev/null
+}
+
+# extract_sync DIR: extracts the small-file tar into DIR, then syncs.
+extract_sync() {
+	mkdir -p "$1"
+	tar -xf "$DATA/small.tar" -C "$1"
+	sync
+}
+
+# remove_sync DIR: removes DIR recursively, then syncs.
+remove_sync() {
+	rm -rf "$1"
+	sync
+}
+
+# ------------------------------------------------------- plain workloads
+
+# wl_seq: 1 GiB sequential write with fsync, cold read, warm re-read.
+wl_seq() {
+	local fs d
+	for fs in "${ORDER[@]}"; do
+		d=$(dir_of "$fs")
+		drop_caches
+		timed dd if=/dev/zero of="$d/seq.bin" bs=1M count="$SEQ_MB" conv=fsync status=none
+		record plain "seq write $SEQ_MB MiB + fsync" MiB/s "$fs" "$(per_sec "$SEQ_MB")"
+	done
+	for fs in "${ORDER[@]}"; do
+		d=$(dir_of "$fs")
+		cold "$fs"
+		timed dd if="$d/seq.bin" of=/dev/null bs=1M status=none
+		record plain "seq read, cold" MiB/s "$fs" "$(per_sec "$SEQ_MB")"
+		timed dd if="$d/seq.bin" of=/dev/null bs=1M status=none
+		record plain "seq re-read, warm" MiB/s "$fs" "$(per_sec "$SEQ_MB")"
+		rm -f "$d/seq.bin"
+	done
+}
+
+# fio_iops FILE RW JOBS: runs one time-bounded 4 KiB random fio job on
+# FILE and prints its IOPS (writes end with an fsync).
+fio_iops() {
+	local field=8 fsync=0
+	if [[ $2 == randwrite ]]; then field=49 fsync=1; fi
+	fio --name=bench --filename="$1" --size="${FIO_MB}M" --rw="$2" --bs=4k \
+		--ioengine=psync --numjobs="$3" --group_reporting --time_based \
+		--runtime="$FIO_SECONDS" --end_fsync="$fsync" \
+		--output-format=terse --terse-version=3 | awk -F';' -v f="$field" 'NR == 1 { print $f }'
+}
+
+# wl_fio: random 4 KiB reads and writes on a FIO_MB file, 1 and 2 jobs.
+wl_fio() {
+	local fs d rw j
+	for fs in "${ORDER[@]}"; do
+		d=$(dir_of "$fs")
+		fio --name=layout --filename="$d/rand.bin" --size="${FIO_MB}M" --rw=write \
+			--bs=1M --end_fsync=1 --output=/dev/null
+	done
+	for rw in randread randwrite; do
+		for j in 1 2; do
+			for fs in "${ORDER[@]}"; do
+				drop_caches
+				record plain "fio $rw 4k, $j job(s)" IOPS "$fs" \
+					"$(fio_iops "$(dir_of "$fs")/rand.bin" "$rw" "$j")"
+			done
+		done
+	done
+	for fs in "${ORDER[@]}"; do
+		rm -f "$(dir_of "$fs")/rand.bin"
+	done
+}
+
+# wl_small: extract, stat (cold), read (cold) and delete SMALL_N files.
+wl_small() {
+	local fs d
+	for fs in "${ORDER[@]}"; do
+		d=$(dir_of "$fs")/small
+		rm -rf "$d"
+		drop_caches
+		timed extract_sync "$d"
+		record plain "tar extract $SMALL_N files + sync" files/s "$fs" "$(per_sec "$SMALL_N")"
+	done
+	for fs in "${ORDER[@]}"; do
+		d=$(dir_of "$fs")/small
+		cold "$fs"
+		timed find "$d" -printf '%s %m %T@\n' >/dev/null
+		record plain "stat all (find -printf), cold" files/s "$fs" "$(per_sec "$SMALL_N")"
+	done
+	for fs in "${ORDER[@]}"; do
+		d=$(dir_of "$fs")/small
+		cold "$fs"
+		timed read_all "$d"
+		record plain "read all (cat), cold" files/s "$fs" "$(per_sec "$SMALL_N")"
+	done
+	for fs in "${ORDER[@]}"; do
+		d=$(dir_of "$fs")/small
+		timed remove_sync "$d"
+		record plain "rm -rf all + sync" files/s "$fs" "$(per_sec "$SMALL_N")"
+	done
+}
+
+# wl_sqlite: SQL_N inserts in transactions of 100 (default journal mode).
+wl_sqlite() {
+	local fs d
+	for fs in "${ORDER[@]}"; do
+		d=$(dir_of "$fs")
+		rm -f "$d"/bench.db*
+		drop_caches
+		timed sqlite3 "$d/bench.db" <"$DATA/inserts.sql"
+		record plain "sqlite $SQL_N inserts, txn of 100" inserts/s "$fs" "$(per_sec "$SQL_N")"
+		rm -f "$d"/bench.db*
+	done
+}
+
+# --------------------------------------------------------- HSM workloads
+
+# hsm_read MODE P: reads the HSM_N files with P readers after flushing the
+# DEK cache (MODE cold) or not (warm); page cache dropped either way.
+hsm_read() {
+	local d u0 u1 what
+	d=$(mnt_of hsmfs)/hsm
+	[[ $1 == cold ]] && "$HSMFS" cache flush "$(mnt_of hsmfs)" >/dev/null
+	drop_caches
+	u0=$(unwraps)
+	timed read_all "$d" "$2"
+	u1=$(unwraps)
+	what="read $HSM_N files, $2 reader(s), DEK cache $1"
+	[[ $1 == cold ]] && what="$what (flushed)"
+	record hsm "$what" files/s hsmfs "$(per_sec "$HSM_N")"
+	record hsm "  UnwrapKey calls per file opened ($1, $2 reader(s))" "calls/file" hsmfs \
+		"$(awk -v a="$u0" -v b="$u1" -v n="$HSM_N" 'BEGIN { printf "%.3f", (b - a) / n }')"
+}
+
+# token: an access token for the bench client, from the emulator.
+token() {
+	curl -sS --cacert "$E/ca.pem" --data-urlencode grant_type=client_credentials \
+		--data-urlencode client_id=bench --data-urlencode "client_secret=$AZURE_CLIENT_SECRET" \
+		--data-urlencode "scope=$SCOPE" "$EMU_URL/$AZURE_TENANT_ID/oauth2/v2.0/token" |
+		sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'
+}
+
+# cap_prepare: a token, a wrapped DEK-like record, and a curl config with
+# CAP_N unwrap requests of it (all in W/cap).
+cap_prepare() {
+	local tok rec wrapped
+	mkdir -p "$W/cap"
+	tok=$(token)
+	printf 'header = "Authorization: Bearer %s"\n' "$tok" >"$W/cap/auth"
+	rec=$(head -c 56 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
+	wrapped=$(curl -sS --cacert "$E/ca.pem" -K "$W/cap/auth" -H 'Content-Type: application/json' \
+		--data-binary "{\"alg\":\"RSA-OAEP-256\",\"value\":\"$rec\"}" \
+		"$EMU_URL/keys/$KEK_NAME/wrapkey?api-version=7.4" |
+		sed -n 's/.*"value":"\([^"]*\)".*/\1/p')
+	[[ -n $wrapped ]] || { echo "bench: wrapkey failed" >&2; return 1; }
+	printf '{"alg":"RSA-OAEP-256","value":"%s"}' "$wrapped" >"$W/cap/body"
+	for _ in $(seq "$CAP_N"); do
+		printf 'url = "%s/keys/%s/unwrapkey?api-version=7.4"\noutput = "/dev/null"\n' \
+			"$EMU_URL" "$KEK_NAME"
+	done >"$W/cap/urls"
+}
+
+# cap_run K: CAP_N unwraps over K parallel connections; prints unwraps/s
+# (successful answers only).
+cap_run() {
+	local ok
+	timed curl -s --no-progress-meter --cacert "$E/ca.pem" -K "$W/cap/auth" \
+		--parallel --parallel-max "$1" -H 'Content-Type: application/json' \
+		--data-binary @"$W/cap/body" -w '%{http_code}\n' -K "$W/cap/urls" \
+		>"$W/cap/codes" 2>"$W/cap/err"
+	ok=$(grep -c '^200$' "$W/cap/codes" || true)
+	per_sec "$ok"
+}
+
+# wl_hsm_round: one round of the DEK-cache reads and the emulator's
+# unwrap capacity, at LATENCY_MS per HSM call.
+wl_hsm_round() {
+	local k
+	hsm_read cold 1
+	hsm_read warm 1
+	hsm_read cold 8
+	hsm_read warm 8
+	for k in 1 8 32; do
+		record hsm "emulator unwrap capacity, $k connection(s)" unwraps/s hsmfs "$(cap_run "$k")"
+	done
+}
+
+# mib KIB: KiB to MiB.
+mib() {
+	awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'
+}
+
+# remount_hsmfs OPTS: a fresh hsmfs daemon with extra mount options.
+remount_hsmfs() {
+	umount_peer hsmfs
+	# shellcheck disable=SC2034 # read by start_daemon (lib.sh)
+	MOPTS["hsmfs"]=$1
+	mount_peer hsmfs
+}
+
+# dek_entries: DEKs in hsmfs's cache, from `hsmfs status`.
+dek_entries() {
+	"$HSMFS" status "$(mnt_of hsmfs)" 2>/dev/null |
+		sed -n 's|^dek cache: *\([0-9]*\)/.*|\1|p'
+}
+
+# forget_inodes: drops dentries and inodes, so that the kernel forgets
+# FUSE inodes and the daemons close the descriptors they hold for them.
+forget_inodes() {
+	sync
+	echo 2 >/proc/sys/vm/drop_caches
+}
+
+# create_batched DIR N: creates N 64-byte files in batches of RSS_BATCH,
+# forgetting inodes between batches.
+create_batched() {
+	local i
+	mkdir -p "$1"
+	for ((i = 0; i < $2; i += RSS_BATCH)); do
+		"$BIN/mkfiles" "$1" "$((RSS_BATCH < $2 - i ? RSS_BATCH : $2 - i))" 64 64 2 "$i"
+		forget_inodes
+	done
+}
+
+# read_batched DIR: reads DIR/d00..d99, forgetting inodes every 10.
+read_batched() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		read_all "$(printf '%s/d%02d' "$1" "$i")" 2
+		((i % 10 != 9)) || forget_inodes
+	done
+}
+
+# wl_rss_deks: daemon peak RSS with RSS_N DEKs cached: a fresh daemon
+# creates RSS_N small files, reads them all, then VmHWM is read. The
+# daemon holds a descriptor per inode the kernel knows, so both steps go
+# in batches with inodes forgotten in between (RLIMIT_NOFILE permitting).
+wl_rss_deks() {
+	local d h0 h1 u0 u1 lim
+	d=$(mnt_of hsmfs)/rss
+	lim=$(ulimit -n)
+	RSS_BATCH=$RSS_N
+	if [[ $lim != unlimited ]] && ((lim < RSS_N + 1000)); then
+		RSS_BATCH=$((lim / 4))
+		note "RLIMIT_NOFILE is $lim: the hsmfs daemon keeps one descriptor per inode known to the kernel, so $RSS_N files are created and read in batches of $RSS_BATCH with inodes dropped in between (in one go, creation fails with EMFILE near file $lim)"
+	fi
+	remount_hsmfs dek_cache_ttl=86400
+	h0=$(daemon_kib hsmfs VmHWM)
+	record hsm "daemon VmHWM after mount" MiB hsmfs "$(mib "$h0")"
+	timed create_batched "$d" "$RSS_N"
+	record hsm "create $RSS_N files of 64 B (one process per batch)" files/s hsmfs "$(per_sec "$RSS_N")"
+	drop_caches
+	u0=$(unwraps)
+	timed read_batched "$d"
+	u1=$(unwraps)
+	record hsm "then read them all, 2 readers, no latency" files/s hsmfs "$(per_sec "$RSS_N")"
+	record hsm "  UnwrapKey calls during that read" calls hsmfs "$((u1 - u0))"
+	h1=$(daemon_kib hsmfs VmHWM)
+	record hsm "  DEKs cached (hsmfs status)" entries hsmfs "$(dek_entries)"
+	record hsm "daemon VmHWM with $RSS_N DEKs cached" MiB hsmfs "$(mib "$h1")"
+	record hsm "  VmHWM growth per file created and read" bytes hsmfs \
+		"$(awk -v a="$h0" -v b="$h1" -v n="$RSS_N" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')"
+	"$HSMFS" status "$(mnt_of hsmfs)" >"$RES/hsmfs-status-rss.txt" 2>&1 || true
+	timed remove_sync "$d"
+	record hsm "rm -rf $RSS_N files + sync" files/s hsmfs "$(per_sec "$RSS_N")"
+}
+
+# sample_rss PID OUT: appends PID's VmRSS (KiB) to OUT every 0.5 s while
+# PID lives (at most 2 hours).
+sample_rss() {
+	for _ in $(seq 14400); do
+		awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" >>"$2" 2>/dev/null || return 0
+		sleep 0.5
+	done
+}
+
+# wl_rss_stream: a fresh daemon streams STREAM_MB (write with fsync, then
+# cold read) while its RSS is sampled.
+wl_rss_stream() {
+	local d sp peak
+	d=$(mnt_of hsmfs)
+	remount_hsmfs ""
+	: >"$W/rss.samples"
+	sample_rss "${MPID[hsmfs]}" "$W/rss.samples" &
+	sp=$!
+	PIDS+=("$sp")
+	timed dd if=/dev/zero of="$d/stream.bin" bs=1M count="$STREAM_MB" conv=fsync status=none
+	record hsm "stream write $STREAM_MB MiB + fsync" MiB/s hsmfs "$(per_sec "$STREAM_MB")"
+	drop_caches
+	timed dd if="$d/stream.bin" of=/dev/null bs=1M status=none
+	record hsm "stream read $STREAM_MB MiB, cold" MiB/s hsmfs "$(per_sec "$STREAM_MB")"
+	kill "$sp" 2>/dev/null || true
+	wait "$sp" 2>/dev/null || true
+	peak=$(sort -n "$W/rss.samples" | tail -n 1)
+	record hsm "  daemon VmRSS peak while streaming (sampled 2/s)" MiB hsmfs "$(mib "${peak:-0}")"
+	record hsm "  daemon VmHWM after streaming" MiB hsmfs "$(mib "$(daemon_kib hsmfs VmHWM)")"
+	rm -f "$d/stream.bin"
+}
+
+# wl_rekey: `hsmfs rekey` after a KEK rotation, on the mounted volume
+# holding the HSM_N files, at LATENCY_MS per call (default --jobs). Skipped
+# with a note while `hsmfs rekey --help` fails (builds without the
+# command).
+wl_rekey() {
+	local u0 u1
+	if ! "$HSMFS" rekey --help >/dev/null 2>&1; then
+		note "rekey: skipped, \`hsmfs rekey --help\` fails (command not in this build)"
+		return 0
+	fi
+	emu_ctl key rotate "$KEK_NAME" >/dev/null
+	u0=$(unwraps)
+	if ! timed "$HSMFS" rekey -q -o "$HSMFS_O" "$(back_of hsmfs)" >"$RES/rekey.out" 2>&1; then
+		note "rekey: \`hsmfs rekey -q -o OPTS CIPHERDIR\` failed (see rekey.out)"
+		return 0
+	fi
+	u1=$(unwraps)
+	record hsm "rekey after KEK rotation, $HSM_N files, ${LATENCY_MS} ms latency" files/s hsmfs "$(per_sec "$HSM_N")"
+	record hsm "  UnwrapKey calls (files + volume key)" calls hsmfs "$((u1 - u0))"
+}
