@@ -540,7 +540,7 @@ static enum kek_status token_request(struct azauth *a, uint64_t deadline,
 }
 
 /* Parses a token answer into a new header and its lifetime (ms). */
-static enum kek_status token_parse(const struct http_resp *rs, char **hdr,
+enum kek_status azauth_token_parse(const struct http_resp *rs, char **hdr,
 				   uint64_t *life_ms, char *err)
 {
 	cJSON *j = cJSON_ParseWithLength(rs->body ? rs->body : "", rs->len);
@@ -585,7 +585,7 @@ static enum kek_status fetch(struct azauth *a, uint64_t deadline, char *err)
 	if (st == KEK_OK && rs.status != 200)
 		st = token_error(a, &rs, err);
 	else if (st == KEK_OK)
-		st = token_parse(&rs, &hdr, &life, err);
+		st = azauth_token_parse(&rs, &hdr, &life, err);
 	else if (a->kind == AZAUTH_MANAGED) {
 		char why[KEK_ERR_MAX];
 		snprintf(why, sizeof(why), "%s", err);

@@ -64,4 +64,10 @@ enum kek_status azauth_header(struct azauth *a, uint64_t deadline,
 /* Drops token gen (after a 401) so the next call fetches a new one. */
 void azauth_invalidate(struct azauth *a, unsigned gen);
 
+/* Parses a token endpoint's (or IMDS's) 200 answer into an Authorization
+ * header value (secure memory: free with sec_strfree) and its lifetime.
+ * Exposed for the fuzzer: the body is untrusted network input. */
+enum kek_status azauth_token_parse(const struct http_resp *rs, char **hdr,
+				   uint64_t *life_ms, char *err);
+
 #endif

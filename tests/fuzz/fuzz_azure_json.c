@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "hsmclient/azauth.h"
 #include "hsmclient/azure.h"
 
 static const long statuses[] = { 400, 401, 403, 404, 408, 409, 429, 500,
@@ -104,6 +105,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(memchr(err, '\0', KEK_ERR_MAX) != NULL);
 	FUZZ_ASSERT(!has_ctl(err));
 
+	/* The same bytes as a token endpoint's answer. */
+	{
+		struct http_resp rs = { .status = 200, .body = body,
+					.len = blen };
+		uint64_t life = 0;
+		char *hdr = NULL;
+
+		if (azauth_token_parse(&rs, &hdr, &life, err) == KEK_OK) {
+			FUZZ_ASSERT(hdr && strncmp(hdr, "Authorization: Bearer ", 22) == 0);
+			FUZZ_ASSERT(life > 0);
+			sec_strfree(hdr);
+		} else {
+			FUZZ_ASSERT(hdr == NULL);
+		}
+	}
 	check_url(tail);
 	free(body);
 	free(tail);
