@@ -679,6 +679,32 @@ out:
 	return st;
 }
 
+/* The key-bundle and operation-result parsers on untrusted bytes, for
+ * the fuzz target: a key "hsmfs-kek" on one endpoint, as if answered. */
+enum kek_status azure_parse_answers(const char *body, size_t len, char *err)
+{
+	static const char ver[] = "0123456789abcdef0123456789abcdef";
+	struct azkek k = { .nep = 1 };
+	struct http_resp rs = { .status = 200, .body = (char *)body,
+				.len = len };
+	struct kek_info info = { 0 };
+	char version[AZ_VERSION_LEN + 1], kid[KEK_KID_MAX];
+	uint8_t out[KEK_WRAPPED_MAX];
+	size_t outlen = sizeof(out);
+	EVP_PKEY *pub = NULL;
+	bool can_wrap;
+	enum kek_status a, b;
+
+	snprintf(k.name, sizeof(k.name), "hsmfs-kek");
+	snprintf(k.eps[0], sizeof(k.eps[0]), "https://hsm.example");
+	snprintf(rs.endpoint, sizeof(rs.endpoint), "https://hsm.example");
+	a = parse_bundle(&k, &rs, &info, version, &can_wrap, &pub, err);
+	EVP_PKEY_free(pub);
+	b = op_result(&k, &rs, ver, out, &outlen, kid, err);
+	OPENSSL_cleanse(out, sizeof(out));
+	return a == KEK_OK ? a : b;
+}
+
 static enum kek_status az_describe(struct kek *kk, struct kek_info *info,
 				   char *err)
 {

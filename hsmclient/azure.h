@@ -51,4 +51,8 @@ enum kek_status azure_http_error(int op, const char *key, long status,
 				 const char *www_auth, unsigned retry_after_ms,
 				 bool vault, char err[KEK_ERR_MAX]);
 
+/* Runs the key-bundle and unwrap-result parsers over an HSM answer, for
+ * the fuzzer (the bytes are untrusted network input). */
+enum kek_status azure_parse_answers(const char *body, size_t len, char *err);
+
 #endif
