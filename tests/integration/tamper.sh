@@ -65,7 +65,7 @@ c=${n:5:1}
 [[ $c == A ]] && r=B || r=A
 mv "${B[renamed]}" "${B[d]}/${n:0:5}$r${n:6}"
 t=$(readlink "${B[link]}")
-ln -sfn "${t:0:10}$([[ ${t:10:1} == A ]] && echo B || echo A)${t:11}" "${B[link]}"
+ln -sfn -- "${t:0:10}$([[ ${t:10:1} == A ]] && echo B || echo A)${t:11}" "${B[link]}"
 xn=$(getfattr -m user. -d "${B[xattr]}" 2>/dev/null | grep '^user' | cut -d= -f1)
 getfattr -n "$xn" --only-values "${B[xattr]}" >"$T/xv" 2>/dev/null
 flip "$T/xv" 20
