@@ -288,8 +288,17 @@ static int unwrap_vk(struct vol *v, char *err, size_t errlen)
 	size_t n = sizeof(rec);
 	enum kek_status st;
 
-	st = kek_unwrap(v->kek, v->conf.vk.kid, v->conf.vk.alg,
-			v->conf.vk.wrapped, v->conf.vk.wlen, rec, &n, kerr);
+	/* An HSM that throttles us is there and asks for patience: a few
+	 * more tries, backing off, before the volume is refused. */
+	for (unsigned wait = 1;; wait *= 2) {
+		n = sizeof(rec);
+		st = kek_unwrap(v->kek, v->conf.vk.kid, v->conf.vk.alg,
+				v->conf.vk.wrapped, v->conf.vk.wlen, rec, &n,
+				kerr);
+		if (st != KEK_E_THROTTLED || wait > 8)
+			break;
+		sleep(wait);
+	}
 	if (st != KEK_OK) {
 		snprintf(err, errlen, "cannot unwrap the volume key with %s: %s",
 			 v->conf.vk.kid, kerr);
