@@ -147,38 +147,48 @@ static int save_or_fail(char *err, size_t errcap)
 	return KE_NOMEM;
 }
 
-/* Create: validate, generate outside the lock, then add and persist. */
-int keyops_create(const char *name, const cJSON *body, cJSON **bundle,
-		  char *err, size_t errcap)
+/* Generates key material for p outside the lock, then adds it as a new
+ * key (rotate 0) or a new version (rotate 1) and persists. */
+static int generate_and_add(const char *name, struct key_params *p,
+			    int rotate, cJSON **bundle, char *err,
+			    size_t errcap)
 {
-	struct key_params p;
 	struct key_material m = { 0 };
-	int rc;
+	int rc = key_generate(p, &m);
 
-	rc = keys_parse_create(body, &p, err, errcap);
-	if (rc)
-		goto out;
-	rc = key_generate(&p, &m);
 	if (rc) {
 		snprintf(err, errcap, "key generation failed");
 		goto out;
 	}
 	store_lock();
-	rc = keys_add(name, &p, &m, 0, bundle, err, errcap);
+	rc = keys_add(name, p, &m, rotate, bundle, err, errcap);
 	if (!rc)
 		rc = save_or_fail(err, errcap);
 	store_unlock();
 out:
 	key_material_clear(&m);
-	key_params_clear(&p);
+	key_params_clear(p);
 	return rc;
+}
+
+/* Create: validate, generate outside the lock, then add and persist. */
+int keyops_create(const char *name, const cJSON *body, cJSON **bundle,
+		  char *err, size_t errcap)
+{
+	struct key_params p;
+	int rc = keys_parse_create(body, &p, err, errcap);
+
+	if (rc) {
+		key_params_clear(&p);
+		return rc;
+	}
+	return generate_and_add(name, &p, 0, bundle, err, errcap);
 }
 
 /* Rotate: a new version like the latest one, made outside the lock. */
 int keyops_rotate(const char *name, cJSON **bundle, char *err, size_t errcap)
 {
 	struct key_params p;
-	struct key_material m = { 0 };
 	int rc;
 
 	store_lock();
@@ -188,20 +198,7 @@ int keyops_rotate(const char *name, cJSON **bundle, char *err, size_t errcap)
 		snprintf(err, errcap, "A key with (name/id) %s was not found in this key vault", name);
 		return rc;
 	}
-	rc = key_generate(&p, &m);
-	if (rc) {
-		snprintf(err, errcap, "key generation failed");
-		goto out;
-	}
-	store_lock();
-	rc = keys_add(name, &p, &m, 1, bundle, err, errcap);
-	if (!rc)
-		rc = save_or_fail(err, errcap);
-	store_unlock();
-out:
-	key_material_clear(&m);
-	key_params_clear(&p);
-	return rc;
+	return generate_and_add(name, &p, 1, bundle, err, errcap);
 }
 
 /* Update attributes/key_ops/tags of one version and persist. */
