@@ -100,8 +100,10 @@ static int ctx_setup(EVP_CIPHER_CTX *c, uint64_t *serial,
 	return EVP_CipherInit_ex(c, NULL, NULL, NULL, nonce, enc) == 1 ? 0 : -1;
 }
 
-int blk_encrypt(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
-		size_t n, const uint8_t *nonce, uint8_t *out)
+/* Encrypts with the nonce given; ct and tag may lie anywhere, so that
+ * one code path serves the packed and the aligned layouts. */
+static int seal(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
+		size_t n, const uint8_t *nonce, uint8_t *ct, uint8_t *tag)
 {
 	struct blk_tls *t = tls_get();
 	uint8_t aad[ID_LEN + 8];
@@ -109,44 +111,72 @@ int blk_encrypt(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
 
 	if (!t || n == 0 || n > BLK_PLAIN)
 		return -1;
-	if (nonce)
-		memcpy(out, nonce, BLK_NONCE);
-	else if (keys_random(out, BLK_NONCE) != 0)
-		return -1;
 	make_aad(k, blockno, aad);
-	if (ctx_setup(t->enc, &t->enc_serial, k, out, 1) != 0 ||
+	if (ctx_setup(t->enc, &t->enc_serial, k, nonce, 1) != 0 ||
 	    EVP_EncryptUpdate(t->enc, NULL, &len, aad, sizeof(aad)) != 1 ||
-	    EVP_EncryptUpdate(t->enc, out + BLK_NONCE, &len, in, (int)n) != 1 ||
-	    EVP_EncryptFinal_ex(t->enc, out + BLK_NONCE + len, &fin) != 1 ||
+	    EVP_EncryptUpdate(t->enc, ct, &len, in, (int)n) != 1 ||
+	    EVP_EncryptFinal_ex(t->enc, ct + len, &fin) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(t->enc, EVP_CTRL_AEAD_GET_TAG, BLK_TAG,
-				out + BLK_NONCE + n) != 1)
+				tag) != 1)
 		return -1;
 	return 0;
 }
 
-ssize_t blk_decrypt(const struct blk_key *k, uint64_t blockno,
-		    const uint8_t *in, size_t cn, uint8_t *out)
+int blk_encrypt(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
+		size_t n, const uint8_t *nonce, uint8_t *out)
+{
+	if (n == 0 || n > BLK_PLAIN)
+		return -1;
+	if (nonce)
+		memcpy(out, nonce, BLK_NONCE);
+	else if (keys_random(out, BLK_NONCE) != 0)
+		return -1;
+	return seal(k, blockno, in, n, out, out + BLK_NONCE,
+		    out + BLK_NONCE + n);
+}
+
+int blk_seal(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
+	     size_t n, uint8_t *nonce, uint8_t *ct, uint8_t *tag)
+{
+	if (keys_random(nonce, BLK_NONCE) != 0)
+		return -1;
+	return seal(k, blockno, in, n, nonce, ct, tag);
+}
+
+int blk_open(const struct blk_key *k, uint64_t blockno, const uint8_t *nonce,
+	     const uint8_t *ct, size_t n, const uint8_t *tag, uint8_t *out)
 {
 	struct blk_tls *t = tls_get();
-	uint8_t aad[ID_LEN + 8], tag[BLK_TAG];
-	size_t n = cn - BLK_OVERHEAD;
+	uint8_t aad[ID_LEN + 8], tagc[BLK_TAG];
 	int len, fin;
 
-	if (!t || cn <= BLK_OVERHEAD || cn > BLK_CIPHER)
+	if (!t || n == 0 || n > BLK_PLAIN)
 		return -1;
 	make_aad(k, blockno, aad);
-	memcpy(tag, in + BLK_NONCE + n, BLK_TAG);
-	if (ctx_setup(t->dec, &t->dec_serial, k, in, 0) != 0 ||
+	memcpy(tagc, tag, BLK_TAG);
+	if (ctx_setup(t->dec, &t->dec_serial, k, nonce, 0) != 0 ||
 	    EVP_DecryptUpdate(t->dec, NULL, &len, aad, sizeof(aad)) != 1 ||
-	    EVP_DecryptUpdate(t->dec, out, &len, in + BLK_NONCE, (int)n) != 1 ||
+	    EVP_DecryptUpdate(t->dec, out, &len, ct, (int)n) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(t->dec, EVP_CTRL_AEAD_SET_TAG, BLK_TAG,
-				tag) != 1)
+				tagc) != 1)
 		return -1;
 	if (EVP_DecryptFinal_ex(t->dec, out + len, &fin) != 1) {
 		/* Never leave unauthenticated plaintext behind. */
 		keys_wipe(out, n);
 		return -1;
 	}
+	return 0;
+}
+
+ssize_t blk_decrypt(const struct blk_key *k, uint64_t blockno,
+		    const uint8_t *in, size_t cn, uint8_t *out)
+{
+	size_t n = cn - BLK_OVERHEAD;
+
+	if (cn <= BLK_OVERHEAD || cn > BLK_CIPHER ||
+	    blk_open(k, blockno, in, in + BLK_NONCE, n, in + BLK_NONCE + n,
+		     out) != 0)
+		return -1;
 	return (ssize_t)n;
 }
 

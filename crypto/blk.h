@@ -37,6 +37,16 @@ void blk_key_free(struct blk_key *k);
  * nonce NULL draws a random one. Returns 0 or -1. */
 int blk_encrypt(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
 		size_t n, const uint8_t *nonce, uint8_t *out);
+/* The same with the parts apart (the aligned layout keeps nonce and tag
+ * away from the data): blk_seal draws the nonce (BLK_NONCE bytes) into nonce; tags are
+ * BLK_TAG bytes. */
+int blk_seal(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
+	     size_t n, uint8_t *nonce, uint8_t *ct, uint8_t *tag);
+/* Decrypts and authenticates n (1..BLK_PLAIN) bytes. 0, or -1 if the
+ * block is not authentic (out is then wiped). */
+int blk_open(const struct blk_key *k, uint64_t blockno,
+	     const uint8_t *nonce, const uint8_t *ct, size_t n,
+	     const uint8_t *tag, uint8_t *out);
 /* Decrypts and authenticates cn bytes (BLK_OVERHEAD+1..BLK_CIPHER).
  * Returns the plaintext length, or -1 if the block is not authentic. */
 ssize_t blk_decrypt(const struct blk_key *k, uint64_t blockno,

@@ -10,6 +10,7 @@
 
 #include "common/b64.h"
 #include "conf.h"
+#include "layout.h"
 #include "names.h"
 
 static const struct {
@@ -177,8 +178,10 @@ static const char *parse_obj(const cJSON *root, struct conf *c)
 			      sizeof(known_fields) / sizeof(*known_fields)))
 			return "unknown field";
 	fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
-	if (!cJSON_IsNumber(fmt) || fmt->valuedouble != CONF_FORMAT)
+	if (!cJSON_IsNumber(fmt) || (fmt->valuedouble != LAY_PACKED &&
+				      fmt->valuedouble != LAY_ALIGNED))
 		return "unsupported format version";
+	c->format = (uint8_t)fmt->valueint;
 	if ((why = get_str(root, "creator", sizeof(c->creator) - 1,
 			   c->creator)) ||
 	    (why = get_b64(root, "volume_id", c->volume_id, ID_LEN, ID_LEN,
@@ -236,8 +239,10 @@ char *conf_serialize(const struct conf *c)
 	cJSON *root = cJSON_CreateObject(), *feat, *vk;
 	char *out = NULL;
 
-	if (!root)
+	if (!root || !lay_valid(c->format)) {
+		cJSON_Delete(root);
 		return NULL;
+	}
 	feat = cJSON_AddArrayToObject(root, "features");
 	for (size_t i = 0; feat && i < NFEATURES; i++)
 		if (c->features & features[i].bit)
@@ -245,7 +250,7 @@ char *conf_serialize(const struct conf *c)
 					     cJSON_CreateString(features[i].name));
 	vk = cJSON_CreateObject();
 	if (!feat || !vk || !cJSON_AddStringToObject(root, "creator", c->creator) ||
-	    !cJSON_AddNumberToObject(root, "format", CONF_FORMAT) ||
+	    !cJSON_AddNumberToObject(root, "format", c->format) ||
 	    add_b64(root, "volume_id", c->volume_id, ID_LEN) ||
 	    !cJSON_AddStringToObject(root, "kek", c->kek) ||
 	    !cJSON_AddStringToObject(vk, "alg", kek_alg_name(c->vk.alg)) ||
@@ -282,10 +287,12 @@ static int conf_mac(const struct conf *c, const uint8_t vk[KEY_LEN],
 	uint8_t msg[1024 + HDR_WRAPPED_MAX +
 		    (CONF_PREV_MAX + 1) * (HDR_KID_MAX + 4)], mk[KEY_LEN];
 	uint8_t feat[4] = { 0, 0, 0, (uint8_t)c->features };
-	uint8_t alg = (uint8_t)c->vk.alg, fmt = CONF_FORMAT;
+	uint8_t alg = (uint8_t)c->vk.alg, fmt = c->format;
 	size_t o = 0;
 	int ret = -1;
 
+	if (!lay_valid(c->format))
+		return -1;
 	o = put_field(msg, o, "hsmfs.conf v1", 13);
 	o = put_field(msg, o, &fmt, 1);
 	o = put_field(msg, o, c->creator, strlen(c->creator));

@@ -13,7 +13,9 @@
 
 #include "hdr.h"
 
-#define CONF_FORMAT 1
+/* Formats: 1, blocks packed after the header; 2 (what init writes),
+ * blocks page-aligned (crypto/layout.h). */
+#define CONF_FORMAT 2
 #define CONF_MAX_BYTES 65536
 /* KEKs a rekey --to moved away from, still needed to unwrap file keys
  * not yet rewrapped. */
@@ -26,6 +28,7 @@ enum conf_feature {
 };
 
 struct conf {
+	uint8_t format; /* the block layout, LAY_PACKED or LAY_ALIGNED */
 	char creator[64];
 	uint8_t volume_id[ID_LEN];
 	unsigned features;

@@ -24,6 +24,7 @@
 #include "cmd.h"
 #include "common/log.h"
 #include "crypto/blk.h"
+#include "crypto/layout.h"
 #include "fsd.h"
 #include "walk.h"
 
@@ -33,6 +34,7 @@ struct fsck {
 	struct vol v;
 	const char *dir;
 	bool peeked, unlocked, unwrap, deep, plaintext;
+	int lay; /* block layout, from the config */
 	unsigned long problems, files, dirs, links, slots, blocks;
 };
 
@@ -103,20 +105,18 @@ static void check_blocks(struct fsck *k, const struct walk_ent *e, int fd,
 			 int64_t psize)
 {
 	struct blk_key *bk = blk_key_new(dek, h->file_id);
-	uint8_t c[BLK_CIPHER], p[BLK_PLAIN];
-	uint64_t nb = ((uint64_t)psize + BLK_PLAIN - 1) / BLK_PLAIN;
+	uint8_t c[BLK_CIPHER], r[LAY_REC], p[BLK_PLAIN];
+	uint64_t nb = ((uint64_t)psize + BLK_PLAIN - 1) / BLK_PLAIN, bad;
 
 	if (!bk)
 		return;
 	for (uint64_t b = 0; b < nb; b++) {
 		size_t len = b + 1 < nb || psize % BLK_PLAIN == 0 ?
 			     BLK_PLAIN : (size_t)(psize % BLK_PLAIN);
-		size_t cn = len + BLK_OVERHEAD;
 
 		k->blocks++;
-		if (pread(fd, c, cn, (off_t)(HDR_LEN + b * BLK_CIPHER)) !=
-			    (ssize_t)cn ||
-		    blk_decrypt(bk, b, c, cn, p) != (ssize_t)len)
+		if (lay_read_run(k->lay, fd, bk, b, 1, len, p, c, r,
+				 &bad))
 			problem(k, e->bpath, e->ppath, "block %llu failed "
 				"authentication", (unsigned long long)b);
 	}
@@ -162,7 +162,7 @@ static void check_keys(struct fsck *k, const struct walk_ent *e, int fd,
 static void check_file(struct fsck *k, const struct walk_ent *e)
 {
 	uint8_t buf[HDR_LEN];
-	int64_t psize = content_plain_size((uint64_t)e->st->st_size);
+	int64_t psize = lay_plain_size(k->lay, (uint64_t)e->st->st_size);
 	const char *why;
 	struct hdr h;
 	int fd;
@@ -290,6 +290,7 @@ static int open_volume(struct fsck *k, const struct vol_opts *o)
 		return FSCK_PROBLEMS;
 	}
 	k->plaintext = c.features & FEAT_PLAINTEXT_NAMES;
+	k->lay = c.format;
 	if (vol_peek(&k->v, k->dir, o, err, sizeof(err)) != 0) {
 		problem(k, CONF_NAME, NULL, "%s", err);
 		return FSCK_PROBLEMS;

@@ -2,15 +2,19 @@
 /* hsmfs init: creates a volume. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "common/log.h"
+#include "crypto/conf.h"
+#include "crypto/layout.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: hsmfs init --kek URL [--plaintext-names] [-o OPT,...] CIPHERDIR\n"
+		"Usage: hsmfs init --kek URL [--plaintext-names] [--format N] [-o OPT,...]\n"
+		"                  CIPHERDIR\n"
 		"\n"
 		"Creates an encrypted volume in CIPHERDIR (made if missing; it must be\n"
 		"empty). Every file will get its own data key, wrapped by the KEK:\n"
@@ -19,6 +23,8 @@ static void usage(FILE *f)
 		"\n"
 		"  --kek URL            the key-encryption key in the HSM (required)\n"
 		"  --plaintext-names    leave file names unencrypted\n"
+		"  --format N           2 (default): page-aligned blocks; 1: packed blocks,\n"
+		"                       for volumes that older hsmfs versions must read\n"
 		"  -o ca_file=PATH      trust this CA for the HSM (private CA, emulator)\n"
 		"  -o kek_scope=SCOPE   token scope (private endpoints, emulator)\n"
 		"  -o hsm_endpoint=URL  another HSM holding the same key (repeatable)\n"
@@ -31,6 +37,7 @@ int init_main(int argc, char *argv[])
 	static const struct option longopts[] = {
 		{ "kek", required_argument, NULL, 'k' },
 		{ "plaintext-names", no_argument, NULL, 'p' },
+		{ "format", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -38,7 +45,7 @@ int init_main(int argc, char *argv[])
 	struct vol_opts o;
 	bool plaintext = false;
 	char err[512];
-	int c;
+	int c, format = CONF_FORMAT;
 
 	vol_opts_init(&o);
 	log_init("hsmfs", 0, LOG_LVL_WARN);
@@ -49,6 +56,14 @@ int init_main(int argc, char *argv[])
 			break;
 		case 'p':
 			plaintext = true;
+			break;
+		case 'f':
+			format = atoi(optarg);
+			if (!lay_valid(format)) {
+				fprintf(stderr, "hsmfs init: --format must be "
+					"1 or 2\n");
+				return EXIT_USAGE;
+			}
 			break;
 		case 'o':
 			if (cmd_parse_opts(optarg, &o, NULL, NULL))
@@ -66,11 +81,13 @@ int init_main(int argc, char *argv[])
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (vol_create(argv[optind], kek, plaintext, &o, err, sizeof(err))) {
+	if (vol_create(argv[optind], kek, format, plaintext, &o, err,
+		       sizeof(err))) {
 		fprintf(stderr, "hsmfs init: %s\n", err);
 		return EXIT_FAIL;
 	}
-	printf("Created an hsmfs volume in %s\n  KEK: %s\n  names: %s\n",
-	       argv[optind], kek, plaintext ? "plaintext" : "encrypted");
+	printf("Created an hsmfs volume in %s\n  KEK: %s\n  names: %s\n"
+	       "  format: %d\n", argv[optind], kek,
+	       plaintext ? "plaintext" : "encrypted", format);
 	return EXIT_OK;
 }

@@ -6,7 +6,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,17 +17,22 @@
 
 #include "cmd.h"
 #include "crypto/blk.h"
+#include "crypto/conf.h"
+#include "crypto/layout.h"
 #include "fsd.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: hsmfs inspect FILE\n"
+		"Usage: hsmfs inspect [--format N] FILE\n"
 		"\n"
 		"Prints the header of FILE, a file in the backing (encrypted) directory:\n"
 		"file id, format version, each key slot (generation, algorithm, KEK\n"
 		"version, wrapped key length and fingerprint), sizes and block count.\n"
-		"Uses no key and makes no HSM call. Exit 1 if the header is invalid.\n");
+		"Uses no key and makes no HSM call. Exit 1 if the header is invalid.\n"
+		"The volume format (block layout) comes from the hsmfs.conf above FILE;\n"
+		"--format N gives it for a file copied out of its volume (default %d).\n",
+		CONF_FORMAT);
 }
 
 static void hex(const uint8_t *p, size_t n, char *out)
@@ -54,7 +61,7 @@ static void print_slot(const struct hdr *h, int i)
 	printf("  wrapped key:   %u bytes, sha256 %s\n", s->wlen, fp);
 }
 
-static int show(int fd, const char *path)
+static int show(int fd, const char *path, int lay)
 {
 	uint8_t buf[HDR_LEN];
 	char id[2 * ID_LEN + 1];
@@ -86,8 +93,14 @@ static int show(int fd, const char *path)
 	printf("format version:  %d\n", HDR_VERSION);
 	for (int i = 0; i < HDR_SLOTS; i++)
 		print_slot(&h, i);
+	if (lay)
+		printf("volume format:   %d (%s blocks)\n", lay,
+		       lay == LAY_PACKED ? "packed" : "page-aligned");
+	else
+		printf("volume format:   unknown, no hsmfs.conf above the file: "
+		       "sizes for format %d (see --format)\n", lay = CONF_FORMAT);
 	printf("backing size:    %lld\n", (long long)st.st_size);
-	psize = content_plain_size((uint64_t)st.st_size);
+	psize = lay_plain_size(lay, (uint64_t)st.st_size);
 	if (psize < 0) {
 		printf("plaintext size:  invalid (not a valid encrypted size: "
 		       "truncated?)\n");
@@ -99,15 +112,46 @@ static int show(int fd, const char *path)
 	return EXIT_OK;
 }
 
+/* The block layout of the volume FILE lies in: the format of the nearest
+ * hsmfs.conf above it. 0 if there is none (a file copied elsewhere). */
+static int find_layout(const char *file)
+{
+	char dir[PATH_MAX], *slash;
+	struct conf c;
+	const char *why;
+	int fd;
+
+	if (!realpath(file, dir))
+		return 0;
+	while ((slash = strrchr(dir, '/'))) {
+		slash[slash == dir] = '\0';
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return 0;
+		why = conf_load(fd, &c);
+		close(fd);
+		if (!why)
+			return c.format;
+		if (!strstr(why, "not an hsmfs volume") || !strcmp(dir, "/"))
+			return 0;
+	}
+	return 0;
+}
+
 int inspect_main(int argc, char *argv[])
 {
-	int fd, r;
+	int fd, r, lay = 0;
 
 	if (cmd_wants_help(argc, argv)) {
 		usage(stdout);
 		return EXIT_OK;
 	}
-	if (argc != 2) {
+	if (argc == 4 && !strcmp(argv[1], "--format")) {
+		lay = atoi(argv[2]);
+		argv += 2;
+		argc -= 2;
+	}
+	if (argc != 2 || (lay && !lay_valid(lay))) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -117,7 +161,7 @@ int inspect_main(int argc, char *argv[])
 			strerror(errno));
 		return EXIT_FAIL;
 	}
-	r = show(fd, argv[1]);
+	r = show(fd, argv[1], lay ? lay : find_layout(argv[1]));
 	close(fd);
 	return r;
 }

@@ -27,7 +27,7 @@ struct margs {
 	bool foreground, debug, writeback;
 	bool allow_other, default_perms;
 	double timeout;
-	unsigned threads, prefetch;
+	unsigned threads, prefetch, readahead;
 };
 
 static void usage(FILE *f)
@@ -48,6 +48,8 @@ static void usage(FILE *f)
 		"  -o threads=N         FUSE worker threads (default 16)\n"
 		"  -o prefetch=N        threads unwrapping keys ahead of a directory\n"
 		"                       scan (default 8, 0 turns prefetching off)\n"
+		"  -o readahead=KB      kernel readahead of the mount (default 4096,\n"
+		"                       0 leaves the kernel's; needs root)\n"
 		"  -o kek=URL           refuse the volume unless it uses this KEK\n"
 		"  -o no_pin            do not check or record the local pin\n"
 		"  -o dek_cache_size=N  unwrapped file keys kept (default 100000)\n"
@@ -56,6 +58,22 @@ static void usage(FILE *f)
 		"     hsm_timeout=MS    HSM access (see hsmfs init --help)\n"
 		"\n"
 		"Unmount with 'hsmfs umount MOUNTPOINT' or 'fusermount3 -u MOUNTPOINT'.\n");
+}
+
+/* A whole number of KiB up to 1 GiB, for readahead=; -1 if not one. */
+static int parse_kb(const char *s, unsigned *kb)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > 1024 * 1024)
+		return -1;
+	*kb = (unsigned)v;
+	return 0;
 }
 
 static int fuse_opt(void *ctx, const char *opt)
@@ -75,6 +93,8 @@ static int fuse_opt(void *ctx, const char *opt)
 		a->prefetch = (unsigned)strtoul(opt + 9, NULL, 10);
 		return a->prefetch <= 64 ? 0 : -1;
 	}
+	if (!strncmp(opt, "readahead=", 10))
+		return parse_kb(opt + 10, &a->readahead);
 	if (!strncmp(opt, "threads=", 8)) {
 		a->threads = (unsigned)strtoul(opt + 8, NULL, 10);
 		return a->threads >= 1 && a->threads <= 256 ? 0 : -1;
@@ -104,6 +124,7 @@ static int parse_args(int argc, char *argv[], struct margs *a)
 	a->timeout = 1.0;
 	a->threads = 16;
 	a->prefetch = 8;
+	a->readahead = 4096;
 	if (fuse_opt_add_arg(&a->fargs, "hsmfs"))
 		return -1;
 	while ((c = getopt(argc, argv, "+fdo:")) != -1) {
@@ -283,6 +304,9 @@ static int run(struct margs *a, int notify_fd)
 	fs.writeback = a->writeback;
 	fs.timeout = a->timeout;
 	fs.chown_new = geteuid() == 0;
+	fs.readahead_kb = a->readahead;
+	/* Resolved now: once mounted, that would be a request to ourselves. */
+	fs.mountpoint = realpath(a->mountpoint, NULL);
 	if (setup_root(&fs, err, sizeof(err)))
 		notify(notify_fd, err);
 	else
@@ -292,6 +316,7 @@ static int run(struct margs *a, int notify_fd)
 	if (fs.root.fd > 0)
 		close(fs.root.fd);
 	vol_close(&fs.vol);
+	free(fs.mountpoint);
 	return ret;
 }
 

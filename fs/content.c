@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "crypto/layout.h"
 #include "fsd.h"
 
 /* Blocks per I/O: a whole maximal request, plus one at either end. */
@@ -19,6 +20,7 @@
 
 struct iobuf {
 	uint8_t c[IO_BLOCKS * BLK_CIPHER];
+	uint8_t r[IO_BLOCKS * LAY_REC];
 	uint8_t p[IO_BLOCKS * BLK_PLAIN];
 };
 
@@ -48,18 +50,9 @@ static struct iobuf *iobuf(void)
 	return b;
 }
 
-int64_t content_plain_size(uint64_t n)
+int64_t content_plain_size(const struct vol *v, uint64_t n)
 {
-	if (n == 0)
-		return 0;
-	if (n < HDR_LEN)
-		return -1;
-	return blk_plain_size(n - HDR_LEN);
-}
-
-static off_t coff(uint64_t block)
-{
-	return (off_t)(HDR_LEN + block * BLK_CIPHER);
+	return lay_plain_size(v->conf.format, n);
 }
 
 static int corrupt(int fd, const char *why, uint64_t block)
@@ -87,7 +80,8 @@ int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 		return 0;
 	if (fstat(fd, &st) != 0)
 		return in->opens--, -errno;
-	in->psize = content_plain_size((uint64_t)st.st_size);
+	in->lay = fs->vol.conf.format;
+	in->psize = lay_plain_size(in->lay, (uint64_t)st.st_size);
 	if (in->psize == 0 && st.st_size == 0)
 		return 0;
 	inode_path(fd, path, sizeof(path));
@@ -134,6 +128,7 @@ static int make_header(struct fsd *fs, struct inode *in, int fd)
 
 	if ((err = vol_new_file_key(&fs->vol, &h, dek)))
 		return err;
+	in->lay = fs->vol.conf.format;
 	hdr_encode(&h, buf);
 	if (pwrite(fd, buf, HDR_LEN, 0) != HDR_LEN)
 		err = errno ? -errno : -EIO;
@@ -146,16 +141,53 @@ static int make_header(struct fsd *fs, struct inode *in, int fd)
 	return err;
 }
 
-/* Decrypts block b (len plaintext bytes) into out. */
-static int read_block(struct inode *in, int fd, uint64_t b, size_t len,
-		      uint8_t *out, uint8_t *cbuf)
+/* Length of block b (which starts before psize) in a file of psize. */
+static size_t blk_len(int64_t psize, uint64_t b)
 {
-	size_t cn = len + BLK_OVERHEAD;
+	uint64_t left = (uint64_t)psize - b * BLK_PLAIN;
 
-	if (pread(fd, cbuf, cn, coff(b)) != (ssize_t)cn)
-		return corrupt(fd, "is short", b);
-	if (blk_decrypt(in->key, b, cbuf, cn, out) != (ssize_t)len)
-		return corrupt(fd, "failed authentication", b);
+	return left < BLK_PLAIN ? (size_t)left : BLK_PLAIN;
+}
+
+/* Decrypts blocks b0..b1 into out, one layout run at a time. */
+static int read_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1,
+		       uint8_t *out, struct iobuf *io)
+{
+	uint64_t n, bad;
+	int r;
+
+	for (; b0 <= b1; b0 += n, out += n * BLK_PLAIN) {
+		n = lay_run(in->lay, b0);
+		if (n > b1 - b0 + 1)
+			n = b1 - b0 + 1;
+		r = lay_read_run(in->lay, fd, in->key, b0, n,
+				 blk_len(in->psize, b0 + n - 1), out, io->c,
+				 io->r, &bad);
+		if (r)
+			return corrupt(fd, r == LAY_ESHORT ? "is short" :
+				       "failed authentication", bad);
+	}
+	return 0;
+}
+
+/* Encrypts and writes blocks b0..b1 from in, all whole but the last
+ * (last bytes), one layout run at a time. */
+static int write_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1,
+			size_t last, const uint8_t *p, struct iobuf *io)
+{
+	uint64_t n;
+	int err;
+
+	for (; b0 <= b1; b0 += n, p += n * BLK_PLAIN) {
+		n = lay_run(in->lay, b0);
+		if (n > b1 - b0 + 1)
+			n = b1 - b0 + 1;
+		err = lay_write_run(in->lay, fd, in->key, b0, n,
+				    b0 + n - 1 == b1 ? last : BLK_PLAIN, p,
+				    io->c, io->r);
+		if (err)
+			return err;
+	}
 	return 0;
 }
 
@@ -163,8 +195,8 @@ ssize_t content_read(struct inode *in, int fd, size_t size, off_t off,
 		     const uint8_t **out)
 {
 	struct iobuf *io = iobuf();
-	uint64_t end, b0, b1, cstart, last;
-	size_t clen;
+	uint64_t end, b0;
+	int err;
 
 	if (!io)
 		return -ENOMEM;
@@ -176,23 +208,8 @@ ssize_t content_read(struct inode *in, int fd, size_t size, off_t off,
 	if (end > (uint64_t)in->psize)
 		end = (uint64_t)in->psize;
 	b0 = (uint64_t)off / BLK_PLAIN;
-	b1 = (end - 1) / BLK_PLAIN;
-	cstart = b0 * BLK_CIPHER;
-	/* Whole blocks: the last one read may extend past end. */
-	last = (b1 + 1) * BLK_PLAIN;
-	if (last > (uint64_t)in->psize)
-		last = (uint64_t)in->psize;
-	clen = (size_t)(blk_cipher_size(last) - cstart);
-	if (pread(fd, io->c, clen, coff(b0)) != (ssize_t)clen)
-		return corrupt(fd, "is short", b0);
-	for (uint64_t b = b0; b <= b1; b++) {
-		size_t ci = (size_t)(b - b0) * BLK_CIPHER;
-		size_t cn = clen - ci < BLK_CIPHER ? clen - ci : BLK_CIPHER;
-
-		if (blk_decrypt(in->key, b, io->c + ci, cn,
-				io->p + (b - b0) * BLK_PLAIN) < 0)
-			return corrupt(fd, "failed authentication", b);
-	}
+	if ((err = read_blocks(in, fd, b0, (end - 1) / BLK_PLAIN, io->p, io)))
+		return err;
 	*out = io->p + ((uint64_t)off - b0 * BLK_PLAIN);
 	return (ssize_t)(end - (uint64_t)off);
 }
@@ -204,29 +221,25 @@ static int write_chunk(struct inode *in, int fd, const uint8_t *data,
 {
 	uint64_t end = off + len, b0 = off / BLK_PLAIN, b1 = (end - 1) / BLK_PLAIN;
 	uint64_t psize = (uint64_t)in->psize;
-	size_t total = 0;
-	uint8_t *blk = io->p;
+	size_t nl = 0;
 	int err;
 
 	for (uint64_t b = b0; b <= b1; b++) {
 		uint64_t bs = b * BLK_PLAIN;
-		size_t old = bs < psize ? (size_t)(psize - bs < BLK_PLAIN ?
-					  psize - bs : BLK_PLAIN) : 0;
+		uint8_t *blk = io->p + (b - b0) * BLK_PLAIN;
+		size_t old = bs < psize ? blk_len(in->psize, b) : 0;
 		size_t ws = (size_t)((off > bs ? off : bs) - bs);
 		size_t we = (size_t)((end < bs + BLK_PLAIN ? end : bs + BLK_PLAIN) - bs);
-		size_t nl = we > old ? we : old;
 
 		/* Read-modify-write only where old bytes survive. */
 		if ((ws > 0 || we < old) && old > 0 &&
-		    (err = read_block(in, fd, b, old, blk, io->c + total)))
+		    (err = read_blocks(in, fd, b, b, blk, io)))
 			return err;
 		memcpy(blk + ws, data + (bs + ws - off), we - ws);
-		if (blk_encrypt(in->key, b, blk, nl, NULL, io->c + total) != 0)
-			return -EIO;
-		total += nl + BLK_OVERHEAD;
+		nl = we > old ? we : old;
 	}
-	if (pwrite(fd, io->c, total, coff(b0)) != (ssize_t)total)
-		return errno ? -errno : -EIO;
+	if ((err = write_blocks(in, fd, b0, b1, nl, io->p, io)))
+		return err;
 	if (end > psize)
 		in->psize = (int64_t)end;
 	return 0;
@@ -295,29 +308,24 @@ ssize_t content_write(struct fsd *fs, struct inode *in, int fd,
 
 static int shrink(struct inode *in, int fd, uint64_t size, struct iobuf *io)
 {
-	uint64_t lb = (size - 1) / BLK_PLAIN, old = (uint64_t)in->psize;
+	uint64_t lb = (size - 1) / BLK_PLAIN;
 	size_t keep = (size_t)(size - lb * BLK_PLAIN);
-	size_t oldlen = (size_t)(old - lb * BLK_PLAIN < BLK_PLAIN ?
-				 old - lb * BLK_PLAIN : BLK_PLAIN);
 	int err;
 
-	if (keep == BLK_PLAIN) {
-		if (ftruncate(fd, coff(lb) + (off_t)(keep + BLK_OVERHEAD)) != 0)
+	if (keep < BLK_PLAIN) {
+		if ((err = read_blocks(in, fd, lb, lb, io->p, io)))
+			return err;
+		/* Cut before rewriting: a crash in between leaves a shorter
+		 * but valid file. (One between an aligned block and its
+		 * record fails that block, like any torn write.) */
+		if (ftruncate(fd, (off_t)lay_backing_size(in->lay,
+							  lb * BLK_PLAIN)) != 0)
 			return -errno;
-		in->psize = (int64_t)size;
-		return 0;
-	}
-	if ((err = read_block(in, fd, lb, oldlen, io->p, io->c)))
-		return err;
-	/* Cut before rewriting: a crash in between leaves a shorter but
-	 * valid file, never a block that fails to decrypt. */
-	if (ftruncate(fd, coff(lb)) != 0)
+		if ((err = write_blocks(in, fd, lb, lb, keep, io->p, io)))
+			return err;
+	} else if (ftruncate(fd, (off_t)lay_backing_size(in->lay, size)) != 0) {
 		return -errno;
-	if (blk_encrypt(in->key, lb, io->p, keep, NULL, io->c) != 0)
-		return -EIO;
-	if (pwrite(fd, io->c, keep + BLK_OVERHEAD, coff(lb)) !=
-	    (ssize_t)(keep + BLK_OVERHEAD))
-		return errno ? -errno : -EIO;
+	}
 	in->psize = (int64_t)size;
 	return 0;
 }

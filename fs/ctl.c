@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "ctl.h"
 #include "fsd.h"
+#include "mountinfo.h"
 
 static int srv_fd = -1;
 static pthread_t srv_thread;
@@ -221,24 +222,6 @@ int ctl_call(const char *mountpoint, const char *cmd, char *out, size_t n)
 	return 0;
 }
 
-/* Undoes the octal escapes of /proc/self/mountinfo fields. */
-static void unescape(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++, d++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] &&
-		    s[3]) {
-			*d = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-				    (s[3] - '0'));
-			s += 3;
-		} else {
-			*d = *s;
-		}
-	}
-	*d = '\0';
-}
-
 /* True if a mount's source (the daemon's fsname: the cipherdir as given
  * to mount) names the directory real. */
 static int same_dir(const char *src, const char *real)
@@ -255,41 +238,34 @@ static int same_dir(const char *src, const char *real)
 	return same;
 }
 
+struct find {
+	const char *real;
+	char *mnt;
+	size_t n;
+};
+
+static int match_source(void *ctx, const char *dev, const char *mnt,
+			const char *src)
+{
+	struct find *f = ctx;
+
+	(void)dev;
+	if (!same_dir(src, f->real))
+		return 0;
+	snprintf(f->mnt, f->n, "%s", mnt);
+	return 1;
+}
+
 int ctl_find_mount(const char *cipherdir, char *mnt, size_t n)
 {
-	char *real = realpath(cipherdir, NULL), *line = NULL, *save, *f[11];
-	size_t cap = 0;
-	int found = 0;
-	FILE *fp;
+	struct find f = { .real = realpath(cipherdir, NULL), .mnt = mnt, .n = n };
+	int r;
 
-	if (!real)
+	if (!f.real)
 		return -errno;
-	if (!(fp = fopen("/proc/self/mountinfo", "re"))) {
-		free(real);
-		return -errno;
-	}
-	while (!found && getline(&line, &cap, fp) > 0) {
-		int nf = 0, dash;
-
-		for (char *t = strtok_r(line, " \n", &save); t && nf < 11;
-		     t = strtok_r(NULL, " \n", &save))
-			f[nf++] = t;
-		/* id parent maj:min root mountpoint opts [optional...] - type src */
-		for (dash = 6; dash < nf && strcmp(f[dash], "-"); dash++)
-			;
-		if (dash + 2 >= nf || strcmp(f[dash + 1], "fuse.hsmfs"))
-			continue;
-		unescape(f[dash + 2]);
-		if (!same_dir(f[dash + 2], real))
-			continue;
-		unescape(f[4]);
-		snprintf(mnt, n, "%s", f[4]);
-		found = 1;
-	}
-	free(line);
-	fclose(fp);
-	free(real);
-	return found;
+	r = mountinfo_each(match_source, &f);
+	free((char *)f.real);
+	return r;
 }
 
 int ctl_request(const char *mountpoint, const char *cmd)

@@ -37,6 +37,7 @@ struct inode {
 	unsigned opens;
 	struct blk_key *key; /* NULL: not loaded, or the file has no header */
 	int64_t psize;
+	uint8_t lay; /* the volume's block layout */
 
 	/* Where the kernel last found this file (parent and a hash of the
 	 * backing name), for the prefetcher; and, on directories, its
@@ -55,6 +56,8 @@ struct fsd {
 	bool writeback;
 	bool chown_new; /* running as root: new files belong to the caller */
 	double timeout; /* attr and entry cache, seconds */
+	unsigned readahead_kb; /* the mount's readahead; 0: kernel default */
+	char *mountpoint; /* canonical, as mountinfo shows it; or NULL */
 	struct fuse_session *se;
 	atomic_ullong prefetched, prefetch_failed;
 };
@@ -102,8 +105,9 @@ ssize_t content_read(struct inode *in, int fd, size_t size, off_t off,
 ssize_t content_write(struct fsd *fs, struct inode *in, int fd,
 		      const uint8_t *buf, size_t size, off_t off);
 int content_truncate(struct fsd *fs, struct inode *in, int fd, off_t size);
-/* The plaintext size of a backing file of cipher size n; -1 if invalid. */
-int64_t content_plain_size(uint64_t n);
+/* The plaintext size of a backing file of n bytes in volume v; -1 if no
+ * valid file has that size. */
+int64_t content_plain_size(const struct vol *v, uint64_t n);
 
 /* prefetch.c: when files of a directory are opened in directory order, the
  * keys of the next ones are unwrapped ahead, in parallel. */

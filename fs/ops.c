@@ -28,13 +28,12 @@ static void fix_stat(struct fsd *fs, struct stat *st)
 	int64_t n;
 
 	if (S_ISREG(st->st_mode)) {
-		n = content_plain_size((uint64_t)st->st_size);
+		n = content_plain_size(&fs->vol, (uint64_t)st->st_size);
 		st->st_size = n < 0 ? 0 : n;
 	} else if (S_ISLNK(st->st_mode)) {
 		n = names_symlink_plain_len((size_t)st->st_size);
 		st->st_size = n < 0 ? 0 : n;
 	}
-	(void)fs;
 }
 
 int ops_stat(struct fsd *fs, struct inode *in, struct stat *st)

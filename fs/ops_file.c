@@ -6,7 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto/layout.h"
 #include "fsd.h"
+#include "readahead.h"
 
 static void reply_err(fuse_req_t req, int err)
 {
@@ -64,8 +66,12 @@ static void hsmfs_open(fuse_req_t req, fuse_ino_t ino,
 {
 	struct fsd *fs = fsd_of(req);
 	struct inode *in = inode_get(fs, ino);
-	int fd = open_fd(fs, in, fi->flags), err;
+	int fd, err;
 
+	/* Every read follows an open: raise the readahead before the first
+	 * (the kernel copies it into the file when the open returns). */
+	readahead_apply(fs);
+	fd = open_fd(fs, in, fi->flags);
 	if (fd < 0)
 		return reply_err(req, fd);
 	if ((err = open_content(fs, in, fd, fi->flags))) {
@@ -89,6 +95,7 @@ static void hsmfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int fd = -1, pfd = -1, err = ename_encode(fs, dir, name, &b);
 	struct stat st;
 
+	readahead_apply(fs);
 	if (!err)
 		err = ename_write_sidecar(dir->fd, &b);
 	if (!err) {
@@ -211,8 +218,9 @@ static void hsmfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 		return reply_err(req, -EINVAL);
 	pthread_rwlock_wrlock(&in->rw);
 	if (mode & FALLOC_FL_KEEP_SIZE) {
-		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, HDR_LEN,
-			      (off_t)blk_cipher_size(end)) != 0 &&
+		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0,
+			      (off_t)lay_backing_size(fs->vol.conf.format,
+						      end)) != 0 &&
 		    errno != EOPNOTSUPP)
 			err = -errno;
 	} else if ((int64_t)end > in->psize) {

@@ -21,6 +21,7 @@
 
 #include "cmd.h"
 #include "crypto/blk.h"
+#include "crypto/layout.h"
 #include "ctl.h"
 #include "fsd.h"
 #include "rekey.h"
@@ -135,29 +136,25 @@ static int open_parent(int rootfd, const char *bpath, const char **base)
 
 /* Every block of src decrypted with the old key and encrypted with the
  * new one into dst, after dst's header. */
-static int copy_blocks(int src, int dst, int64_t psize,
+static int copy_blocks(int lay, int src, int dst, int64_t psize,
 		       const struct blk_key *ok, const struct blk_key *nk,
 		       char *why, size_t n)
 {
-	uint8_t c[BLK_CIPHER], p[BLK_PLAIN];
-	uint64_t nblocks = ((uint64_t)psize + BLK_PLAIN - 1) / BLK_PLAIN;
-	int ret = -1;
+	uint8_t c[BLK_CIPHER], r[LAY_REC], p[BLK_PLAIN];
+	uint64_t nblocks = ((uint64_t)psize + BLK_PLAIN - 1) / BLK_PLAIN, bad;
+	int ret = -1, err;
 
 	for (uint64_t b = 0; b < nblocks; b++) {
 		size_t len = b + 1 < nblocks || psize % BLK_PLAIN == 0 ?
 			     BLK_PLAIN : (size_t)(psize % BLK_PLAIN);
-		off_t off = (off_t)(HDR_LEN + b * BLK_CIPHER);
-		size_t cn = len + BLK_OVERHEAD;
 
-		if (pread(src, c, cn, off) != (ssize_t)cn ||
-		    blk_decrypt(ok, b, c, cn, p) != (ssize_t)len) {
+		if (lay_read_run(lay, src, ok, b, 1, len, p, c, r, &bad)) {
 			snprintf(why, n, "block %llu failed authentication: "
 				 "file left as it was", (unsigned long long)b);
 			goto out;
 		}
-		if (blk_encrypt(nk, b, p, len, NULL, c) != 0 ||
-		    pwrite(dst, c, cn, off) != (ssize_t)cn) {
-			snprintf(why, n, "cannot write: %s", strerror(errno));
+		if ((err = lay_write_run(lay, dst, nk, b, 1, len, p, c, r))) {
+			snprintf(why, n, "cannot write: %s", strerror(-err));
 			goto out;
 		}
 	}
@@ -214,7 +211,7 @@ static int write_new(struct rd *d, int src, int dst, const struct stat *st,
 			      *ndek = keys_alloc(KEY_LEN);
 	struct blk_key *ok = NULL, *nk = NULL;
 	struct hdr oh, nh;
-	int64_t psize = content_plain_size((uint64_t)st->st_size);
+	int64_t psize = content_plain_size(&d->v, (uint64_t)st->st_size);
 	const char *pwhy;
 	int ret = -1;
 
@@ -240,7 +237,7 @@ static int write_new(struct rd *d, int src, int dst, const struct stat *st,
 		snprintf(why, n, "cannot write the header");
 		goto out;
 	}
-	if (copy_blocks(src, dst, psize, ok, nk, why, n) == 0 &&
+	if (copy_blocks(d->v.conf.format, src, dst, psize, ok, nk, why, n) == 0 &&
 	    copy_meta(src, dst, st, why, n) == 0)
 		ret = 0;
 out:

@@ -147,8 +147,9 @@ static int wrap_vk(struct kek *k, struct conf *c, const uint8_t *vk,
 	return 0;
 }
 
-static int create_in(int dirfd, const char *kek_url, bool plaintext,
-		     const struct vol_opts *o, char *err, size_t errlen)
+static int create_in(int dirfd, const char *kek_url, int format,
+		     bool plaintext, const struct vol_opts *o, char *err,
+		     size_t errlen)
 {
 	struct conf c = { 0 };
 	struct kek *k = NULL;
@@ -165,6 +166,7 @@ static int create_in(int dirfd, const char *kek_url, bool plaintext,
 		snprintf(err, errlen, "cannot use KEK %s: %s", kek_url, kerr);
 		goto out;
 	}
+	c.format = (uint8_t)format;
 	snprintf(c.creator, sizeof(c.creator), CREATOR);
 	snprintf(c.kek, sizeof(c.kek), "%s", kek_url);
 	c.features = plaintext ? FEAT_PLAINTEXT_NAMES
@@ -195,7 +197,7 @@ out:
 	return ret;
 }
 
-int vol_create(const char *cipherdir, const char *kek_url,
+int vol_create(const char *cipherdir, const char *kek_url, int format,
 	       bool plaintext_names, const struct vol_opts *o, char *err,
 	       size_t errlen)
 {
@@ -221,7 +223,7 @@ int vol_create(const char *cipherdir, const char *kek_url,
 	else if (!(empty = dir_is_empty(dirfd)))
 		snprintf(err, errlen, "%s is not empty", cipherdir);
 	else
-		ret = create_in(dirfd, kek_url, plaintext_names, o, err,
+		ret = create_in(dirfd, kek_url, format, plaintext_names, o, err,
 				errlen);
 	/* A failed init leaves the directory as it found it. */
 	if (ret && empty) {

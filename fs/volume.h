@@ -62,8 +62,9 @@ void vol_opts_init(struct vol_opts *o);
 int vol_opts_parse(struct vol_opts *o, const char *opt, char *err,
 		   size_t errlen);
 
-/* Creates a volume in an empty directory. 0, or -1 with err set. */
-int vol_create(const char *cipherdir, const char *kek_url,
+/* Creates a volume of the given format (conf.h) in an empty directory.
+ * 0, or -1 with err set. */
+int vol_create(const char *cipherdir, const char *kek_url, int format,
 	       bool plaintext_names, const struct vol_opts *o, char *err,
 	       size_t errlen);
 /* Opens a volume: config, pin check, KEK, volume key. 0 or -1, err set.

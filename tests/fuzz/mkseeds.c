@@ -88,6 +88,7 @@ static void configs(void)
 	char *json;
 
 	memset(&c, 0, sizeof(c));
+	c.format = CONF_FORMAT;
 	snprintf(c.creator, sizeof(c.creator), "hsmfs 1.0");
 	for (int i = 0; i < ID_LEN; i++)
 		c.volume_id[i] = (uint8_t)(0x60 + i);

@@ -37,6 +37,21 @@ check "mount -o kek= with the right KEK works" \
 check "mount -o ro is read-only" \
 	bash -c "'$H' mount -o ro '$T/c' '$T/m' && ! touch '$T/m/new' 2>/dev/null; r=\$?; '$H' umount '$T/m'; exit \$r"
 
+# ra_after_open [OPTS...]: the mount's kernel readahead (KiB) once a file
+# has been opened (the daemon sets it on the first open).
+ra_after_open() {
+	"$H" mount "$@" "$T/c" "$T/m" || return 1
+	cat "$T/m/f" >/dev/null
+	cat "/sys/class/bdi/$(mountpoint -d "$T/m")/read_ahead_kb"
+	"$H" umount "$T/m"
+}
+check "mount raises the readahead to 4096 KiB" test "$(ra_after_open)" = 4096
+check "mount -o readahead=1024 sets 1024 KiB" test "$(ra_after_open -o readahead=1024)" = 1024
+ra=$(ra_after_open -o readahead=0)
+check "mount -o readahead=0 leaves the kernel's ($ra KiB)" bash -c "[[ '$ra' =~ ^[0-9]+\$ && '$ra' != 4096 ]]"
+check "mount -o readahead=abc is refused" \
+	bash -c "'$H' mount -o readahead=abc '$T/c' '$T/m' 2>&1 | grep -q 'readahead=abc' && ! mountpoint -q '$T/m'"
+
 # A config pointed at another KEK: the pin store refuses it before any
 # request goes to that KEK.
 testkek evil

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # POSIX behaviour through a real mount, checked by tests/posix/fscheck
 # (which passes on ext4 too): with the kernel write-back cache (default),
-# without it, and on a plaintext-names volume.
+# without it, on a volume of format 1 and on a plaintext-names volume.
 . "$(dirname "$0")/lib.sh"
 FSCHECK=$ROOT/$B/tests/fscheck
 # Documented limits (README): encrypted symlink targets must fit a
@@ -33,6 +33,15 @@ check "no error was logged" bash -c "! grep -E 'error|warning' '$T/m.log'"
 mount_fg "$T/c" "$T/m2" -o no_writeback &&
 	run_fscheck no_writeback "$T/m2" -x readers_writer
 umount_wait "$T/m2"
+
+# Volumes of format 1 (blocks packed after the header) keep working.
+"$HSMFS_TEST" init --kek testkek://k --format 1 "$T/f1" >/dev/null
+if mount_fg "$T/f1" "$T/m1"; then
+	FSCHECK_RANDOM_MB=8 run_fscheck format1 "$T/m1"
+	check "a format 1 volume keeps packed blocks" \
+		bash -c "echo x >'$T/m1/one' && sync && find '$T/f1' -type f -size 2078c | grep -q ."
+fi
+umount_wait "$T/m1"
 
 "$HSMFS_TEST" init --kek testkek://k --plaintext-names "$T/p" >/dev/null
 if mount_fg "$T/p" "$T/mp"; then

@@ -185,8 +185,9 @@ chmod 640 "$M/b/dat"
 touch -d '2001-02-03 04:05:06' "$M/b/dat"
 sync
 check "--data refuses a mounted volume" bash -c "'$HSMFS' rekey --data -o '$O' '$C' /b/dat 2>&1 | grep -q 'unmounted'"
+ino=$(stat -c %i "$M/b/dat")
 umount_wait "$M"
-bfile=$(find "$C" -type f -links 2 -size 2091c | head -n 1)
+bfile=$(find "$C" -type f -inum "$ino" | head -n 1)
 before=$("$HSMFS" inspect "$bfile")
 oldid=$(sed -n 's/^file id: *//p' <<<"$before")
 oldfp=$(sed -n 's/.*sha256 //p' <<<"$before" | head -n 1)

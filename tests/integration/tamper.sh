@@ -8,7 +8,7 @@ testkek k
 "$HSMFS_TEST" init --kek testkek://k "$T/c" >/dev/null
 mount_fg "$T/c" "$T/m" || { bad mount; finish; }
 for f in hdr_magic hdr_kid hdr_wrapped hdr_mac hdr_fileid block0 block1 \
-	zeroblock swapblocks truncated badsize swaphdr_a swaphdr_b torn; do
+	record0 zeroblock swapblocks truncated badsize swaphdr_a swaphdr_b torn; do
 	head -c 20000 /dev/urandom >"$T/m/$f"
 	cp "$T/m/$f" "$T/ref_$f"
 done
@@ -26,7 +26,7 @@ umount_wait "$T/m"
 declare -A B
 mount_fg "$T/c" "$T/m" || { bad remount; finish; }
 for f in hdr_magic hdr_kid hdr_wrapped hdr_mac hdr_fileid block0 block1 \
-	zeroblock swapblocks truncated badsize swaphdr_a swaphdr_b xattr link torn; do
+	record0 zeroblock swapblocks truncated badsize swaphdr_a swaphdr_b xattr link torn; do
 	B[$f]=$(find "$T/c" -inum "$(stat -c %i "$T/m/$f")" | head -n 1)
 done
 B[d]=$(find "$T/c" -inum "$(stat -c %i "$T/m/d")")
@@ -45,16 +45,26 @@ flip "${B[hdr_fileid]}" 20
 flip "${B[hdr_kid]}" 50
 flip "${B[hdr_wrapped]}" 300
 flip "${B[hdr_mac]}" 830
-flip "${B[block0]}" $((2048 + 100))
-flip "${B[block1]}" $((2048 + 4124 + 5))
-dd if=/dev/zero of="${B[zeroblock]}" bs=1 seek=$((2048 + 4124)) count=4124 conv=notrunc status=none
-# Swap blocks 0 and 1 of one file.
-dd if="${B[swapblocks]}" of="$T/b0" bs=1 skip=2048 count=4124 status=none
-dd if="${B[swapblocks]}" of="$T/b1" bs=1 skip=$((2048 + 4124)) count=4124 status=none
-dd if="$T/b1" of="${B[swapblocks]}" bs=1 seek=2048 conv=notrunc status=none
-dd if="$T/b0" of="${B[swapblocks]}" bs=1 seek=$((2048 + 4124)) conv=notrunc status=none
+# The aligned layout (crypto/FORMAT.md): block b's ciphertext fills page
+# b + 1, its nonce and tag (28 bytes) lie at 2048 + 28 b in the header page.
+data() { echo $((4096 * ($1 + 1))); }
+rec() { echo $((2048 + 28 * $1)); }
+flip "${B[block0]}" $(($(data 0) + 100))
+flip "${B[block1]}" $(($(data 1) + 5))
+flip "${B[record0]}" $(($(rec 0) + 20))
+dd if=/dev/zero of="${B[zeroblock]}" bs=1 seek="$(data 1)" count=4096 conv=notrunc status=none
+# Swap blocks 0 and 1 of one file, each with its nonce and tag.
+for b in 0 1; do
+	dd if="${B[swapblocks]}" of="$T/b$b" bs=1 skip="$(data $b)" count=4096 status=none
+	dd if="${B[swapblocks]}" of="$T/r$b" bs=1 skip="$(rec $b)" count=28 status=none
+done
+for b in 0 1; do
+	dd if="$T/b$((1 - b))" of="${B[swapblocks]}" bs=1 seek="$(data $b)" conv=notrunc status=none
+	dd if="$T/r$((1 - b))" of="${B[swapblocks]}" bs=1 seek="$(rec $b)" conv=notrunc status=none
+done
 truncate -s 1000 "${B[truncated]}"
-truncate -s $((2048 + 4124 + 10)) "${B[badsize]}"
+# A size inside the header page: no valid file ends there.
+truncate -s 3000 "${B[badsize]}"
 # Swap the headers of two files.
 dd if="${B[swaphdr_a]}" of="$T/ha" bs=2048 count=1 status=none
 dd if="${B[swaphdr_b]}" of="${B[swaphdr_a]}" bs=2048 count=1 conv=notrunc status=none
@@ -80,7 +90,7 @@ rm -f "${B[d]}"/hsmfs.longname.*.name
 mount_fg "$T/c" "$T/m" || { bad "remount after tampering"; finish; }
 L=$T/m.log
 for f in hdr_magic hdr_kid hdr_wrapped hdr_mac hdr_fileid block0 block1 \
-	zeroblock swapblocks truncated badsize swaphdr_a swaphdr_b; do
+	record0 zeroblock swapblocks truncated badsize swaphdr_a swaphdr_b; do
 	out=$(cat "$T/m/$f" 2>&1 >/dev/null)
 	check "$f: read fails with EIO" grep -q "Input/output error" <<<"$out"
 	check "$f: one log line names the backing file" \

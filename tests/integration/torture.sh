@@ -61,6 +61,8 @@ check "torture: encrypted names, writeback cache, $OPS ops" \
 	run enc "" "" "$OPS"
 check "torture: plaintext names, $((OPS / 4)) ops" \
 	run plain --plaintext-names "" $((OPS / 4))
+check "torture: a format 1 volume (packed blocks), $((OPS / 4)) ops" \
+	run packed "--format 1" "" $((OPS / 4))
 # Each thread keeps to its own directory, so reads and writes of one file
 # stay in one thread: write-through FUSE has a known kernel page-cache race
 # with concurrent readers that would test the kernel, not hsmfs. Known bug

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <unistd.h>
+
+#include "layout.h"
+
+/* First page of group g >= 1 (its record page). */
+#define GROUP_PAGE(g) (1 + LAY_G0 + ((g) - 1) * (uint64_t)(LAY_G + 1))
+
+int lay_valid(int lay)
+{
+	return lay == LAY_PACKED || lay == LAY_ALIGNED;
+}
+
+/* Aligned layout: block b's group (0 is the header's) and index in it. */
+static void group_of(uint64_t b, uint64_t *g, uint64_t *i)
+{
+	if (b < LAY_G0) {
+		*g = 0;
+		*i = b;
+		return;
+	}
+	*g = 1 + (b - LAY_G0) / LAY_G;
+	*i = (b - LAY_G0) % LAY_G;
+}
+
+/* Aligned layout: offset of block b's record. */
+static off_t rec_off(uint64_t b)
+{
+	uint64_t g, i;
+
+	group_of(b, &g, &i);
+	if (g == 0)
+		return (off_t)(HDR_LEN + i * LAY_REC);
+	return (off_t)(GROUP_PAGE(g) * LAY_PAGE + i * LAY_REC);
+}
+
+off_t lay_data_off(int lay, uint64_t b)
+{
+	uint64_t g, i;
+
+	if (lay == LAY_PACKED)
+		return (off_t)(HDR_LEN + b * BLK_CIPHER);
+	group_of(b, &g, &i);
+	if (g == 0)
+		return (off_t)((1 + i) * LAY_PAGE);
+	return (off_t)((GROUP_PAGE(g) + 1 + i) * LAY_PAGE);
+}
+
+uint64_t lay_run(int lay, uint64_t b)
+{
+	uint64_t g, i;
+
+	if (lay == LAY_PACKED)
+		return UINT64_MAX;
+	group_of(b, &g, &i);
+	return (g == 0 ? LAY_G0 : LAY_G) - i;
+}
+
+uint64_t lay_backing_size(int lay, uint64_t psize)
+{
+	uint64_t lb;
+
+	if (psize == 0)
+		return HDR_LEN;
+	lb = (psize - 1) / BLK_PLAIN;
+	if (lay == LAY_PACKED)
+		return HDR_LEN + blk_cipher_size(psize);
+	return (uint64_t)lay_data_off(lay, lb) + (psize - lb * BLK_PLAIN);
+}
+
+/* Aligned layout: the block in page p, or -1 for the header or a record
+ * page. */
+static int64_t block_of_page(uint64_t p)
+{
+	uint64_t q;
+
+	if (p == 0)
+		return -1;
+	if (p <= LAY_G0)
+		return (int64_t)(p - 1);
+	q = p - (1 + LAY_G0);
+	if (q % (LAY_G + 1) == 0)
+		return -1;
+	return (int64_t)(LAY_G0 + q / (LAY_G + 1) * LAY_G + q % (LAY_G + 1) - 1);
+}
+
+int64_t lay_plain_size(int lay, uint64_t n)
+{
+	uint64_t p;
+	int64_t b;
+
+	if (n == 0)
+		return 0;
+	if (n < HDR_LEN)
+		return -1;
+	if (lay == LAY_PACKED)
+		return blk_plain_size(n - HDR_LEN);
+	if (n == HDR_LEN)
+		return 0;
+	p = (n - 1) / LAY_PAGE;
+	if ((b = block_of_page(p)) < 0 || b > INT64_MAX / BLK_PLAIN - 1)
+		return -1;
+	return b * BLK_PLAIN + (int64_t)(n - p * LAY_PAGE);
+}
+
+/* Where block i of a run keeps its nonce, ciphertext and tag in the run
+ * buffers: interleaved as on disk (packed), or apart (aligned). */
+static void parts(int lay, uint8_t *cbuf, uint8_t *rbuf, uint64_t i,
+		  size_t len, uint8_t **nonce, uint8_t **ct, uint8_t **tag)
+{
+	if (lay == LAY_PACKED) {
+		*nonce = cbuf + i * BLK_CIPHER;
+		*ct = *nonce + BLK_NONCE;
+		*tag = *ct + len;
+		return;
+	}
+	*nonce = rbuf + i * LAY_REC;
+	*tag = *nonce + BLK_NONCE;
+	*ct = cbuf + i * BLK_PLAIN;
+}
+
+/* Bytes of the run's data: whole packed blocks, or the pages alone. */
+static size_t data_len(int lay, uint64_t n, size_t last)
+{
+	if (lay == LAY_PACKED)
+		return (size_t)(n - 1) * BLK_CIPHER + last + BLK_OVERHEAD;
+	return (size_t)(n - 1) * BLK_PLAIN + last;
+}
+
+int lay_read_run(int lay, int fd, const struct blk_key *k, uint64_t b0,
+		 uint64_t n, size_t last, uint8_t *out, uint8_t *cbuf,
+		 uint8_t *rbuf, uint64_t *bad)
+{
+	size_t dn = data_len(lay, n, last), rn = (size_t)n * LAY_REC;
+	ssize_t got = pread(fd, cbuf, dn, lay_data_off(lay, b0));
+	uint8_t *nonce, *ct, *tag;
+
+	*bad = b0;
+	if (got != (ssize_t)dn) {
+		if (got > 0 && lay == LAY_PACKED)
+			*bad = b0 + (uint64_t)got / BLK_CIPHER;
+		else if (got > 0)
+			*bad = b0 + (uint64_t)got / BLK_PLAIN;
+		return LAY_ESHORT;
+	}
+	if (lay == LAY_ALIGNED && pread(fd, rbuf, rn, rec_off(b0)) != (ssize_t)rn)
+		return LAY_ESHORT;
+	for (uint64_t i = 0; i < n; i++) {
+		size_t len = i + 1 < n ? BLK_PLAIN : last;
+
+		parts(lay, cbuf, rbuf, i, len, &nonce, &ct, &tag);
+		if (blk_open(k, b0 + i, nonce, ct, len, tag,
+			     out + i * BLK_PLAIN) != 0) {
+			*bad = b0 + i;
+			return LAY_EAUTH;
+		}
+	}
+	return 0;
+}
+
+/* pwrite of all n bytes: 0 or -errno. */
+static int put(int fd, const uint8_t *p, size_t n, off_t off)
+{
+	ssize_t w = pwrite(fd, p, n, off);
+
+	if (w == (ssize_t)n)
+		return 0;
+	return w < 0 ? -errno : -EIO;
+}
+
+int lay_write_run(int lay, int fd, const struct blk_key *k, uint64_t b0,
+		  uint64_t n, size_t last, const uint8_t *in, uint8_t *cbuf,
+		  uint8_t *rbuf)
+{
+	uint8_t *nonce, *ct, *tag;
+	int err;
+
+	for (uint64_t i = 0; i < n; i++) {
+		size_t len = i + 1 < n ? BLK_PLAIN : last;
+
+		parts(lay, cbuf, rbuf, i, len, &nonce, &ct, &tag);
+		if (blk_seal(k, b0 + i, in + i * BLK_PLAIN, len, nonce, ct,
+			     tag) != 0)
+			return -EIO;
+	}
+	if ((err = put(fd, cbuf, data_len(lay, n, last),
+		       lay_data_off(lay, b0))))
+		return err;
+	if (lay == LAY_ALIGNED)
+		return put(fd, rbuf, (size_t)n * LAY_REC, rec_off(b0));
+	return 0;
+}

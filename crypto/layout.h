@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Where a file's blocks lie in its backing file. The volume config's
+ * format picks one of two layouts for every file of the volume:
+ *
+ *  1, packed:  the 2048-byte header, then each block as nonce(12) ||
+ *              ciphertext || tag(16), back to back (4124-byte strides).
+ *  2, aligned: each block's ciphertext in a 4096-byte page of its own and
+ *              its nonce || tag (a 28-byte record) in a record page:
+ *              page 0 is the header and the records of blocks 0..72,
+ *              pages 1..73 blocks 0..72; then groups of one record page
+ *              (146 records) followed by the 146 pages of its blocks.
+ *
+ * The aligned layout exists for the backing file system's sake: a 4 KiB
+ * write to the mount becomes a page-aligned 4 KiB write there, which
+ * never makes it read the page from disk first. Only the last block may
+ * be short, and then the file ends with it. See crypto/FORMAT.md.
+ */
+#ifndef HSMFS_LAYOUT_H
+#define HSMFS_LAYOUT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "blk.h"
+#include "hdr.h"
+
+#define LAY_PACKED 1
+#define LAY_ALIGNED 2
+#define LAY_PAGE 4096
+#define LAY_REC BLK_OVERHEAD                      /* nonce || tag */
+#define LAY_G0 ((LAY_PAGE - HDR_LEN) / LAY_REC)   /* 73 blocks */
+#define LAY_G (LAY_PAGE / LAY_REC)                /* 146 blocks */
+
+/* lay_read_run's errors besides 0. */
+#define LAY_ESHORT (-1) /* the file ends before the block does */
+#define LAY_EAUTH (-2)  /* the block failed authentication */
+
+/* True for a layout this build reads and writes. */
+int lay_valid(int lay);
+/* Offset of block b: its nonce (packed) or its page (aligned). */
+off_t lay_data_off(int lay, uint64_t b);
+/* Blocks from b on that one read or write can cover: all of them
+ * (packed), or the rest of b's group (aligned). */
+uint64_t lay_run(int lay, uint64_t b);
+/* Backing size of a file holding psize plaintext bytes (the header
+ * alone for 0: a file truncated to 0 keeps its key). */
+uint64_t lay_backing_size(int lay, uint64_t psize);
+/* Plaintext size of a backing file of n bytes: 0 for an empty file or a
+ * header alone, -1 for a size no valid file has. */
+int64_t lay_plain_size(int lay, uint64_t n);
+
+/* Reads and authenticates blocks b0 .. b0 + n - 1 (n <= lay_run(b0)), all
+ * full but the last, which is last bytes long, into out (contiguous
+ * plaintext). cbuf holds n * BLK_CIPHER bytes, rbuf n * LAY_REC. Returns
+ * 0, or LAY_ESHORT or LAY_EAUTH with *bad set to the block. */
+int lay_read_run(int lay, int fd, const struct blk_key *k, uint64_t b0,
+		 uint64_t n, size_t last, uint8_t *out, uint8_t *cbuf,
+		 uint8_t *rbuf, uint64_t *bad);
+/* Encrypts and writes the same, from in. Data goes before records, so
+ * that the file never ends in a record page. 0 or -errno. */
+int lay_write_run(int lay, int fd, const struct blk_key *k, uint64_t b0,
+		  uint64_t n, size_t last, const uint8_t *in, uint8_t *cbuf,
+		  uint8_t *rbuf);
+
+#endif
