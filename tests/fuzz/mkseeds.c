@@ -13,6 +13,7 @@
 #include "common/b64.h"
 #include "crypto/conf.h"
 #include "crypto/hdr.h"
+#include "crypto/layout.h"
 #include "crypto/names.h"
 #include "fuzz.h"
 
@@ -107,6 +108,12 @@ static void configs(void)
 	conf_seal(&c, fuzz_vk);
 	json = conf_serialize(&c);
 	put_str("fuzz_conf", "plaintext-names-rsa", json);
+	free(json);
+
+	c.format = LAY_PACKED;
+	conf_seal(&c, fuzz_vk);
+	json = conf_serialize(&c);
+	put_str("fuzz_conf", "format-1", json);
 	free(json);
 }
 

@@ -85,10 +85,17 @@ emu_ctl() {
 	"$EMU" ctl --state "$E" "$@"
 }
 
-# emu_setup: an RSA-HSM 3072 KEK, a client with a random secret and the
-# Crypto Service Encryption User role on it; exports what hsmfs reads.
+# emu_setup: the KEK (RSA-HSM 3072, or oct-HSM 256 with --kek-type aes),
+# a client with a random secret and the Crypto Service Encryption User
+# role on it; exports what hsmfs reads.
 emu_setup() {
-	emu_ctl key create "$KEK_NAME" --kty RSA-HSM --size 3072 >/dev/null
+	if [[ $KEK_TYPE == aes ]]; then
+		emu_ctl key create "$KEK_NAME" --kty oct-HSM --size 256 >/dev/null
+		KEK_ALG=A256KW
+	else
+		emu_ctl key create "$KEK_NAME" --kty RSA-HSM --size 3072 >/dev/null
+		KEK_ALG=RSA-OAEP-256
+	fi
 	head -c 24 /dev/urandom | base64 >"$E.secret"
 	emu_ctl client add bench --secret-file "$E.secret" >/dev/null
 	emu_ctl role assign --principal bench \

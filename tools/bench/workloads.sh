@@ -177,11 +177,11 @@ cap_prepare() {
 	printf 'header = "Authorization: Bearer %s"\n' "$tok" >"$W/cap/auth"
 	rec=$(head -c 56 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
 	wrapped=$(curl -sS --cacert "$E/ca.pem" -K "$W/cap/auth" -H 'Content-Type: application/json' \
-		--data-binary "{\"alg\":\"RSA-OAEP-256\",\"value\":\"$rec\"}" \
+		--data-binary "{\"alg\":\"$KEK_ALG\",\"value\":\"$rec\"}" \
 		"$EMU_URL/keys/$KEK_NAME/wrapkey?api-version=7.4" |
 		sed -n 's/.*"value":"\([^"]*\)".*/\1/p')
 	[[ -n $wrapped ]] || { echo "bench: wrapkey failed" >&2; return 1; }
-	printf '{"alg":"RSA-OAEP-256","value":"%s"}' "$wrapped" >"$W/cap/body"
+	printf '{"alg":"%s","value":"%s"}' "$KEK_ALG" "$wrapped" >"$W/cap/body"
 	for _ in $(seq "$CAP_N"); do
 		printf 'url = "%s/keys/%s/unwrapkey?api-version=7.4"\noutput = "/dev/null"\n' \
 			"$EMU_URL" "$KEK_NAME"
