@@ -8,6 +8,9 @@
  * that order are unwrapped ahead by a few worker threads, the window
  * doubling while the scan goes on, like readahead. A single open never
  * prefetches, so a scan wastes at most one window of unwraps at its end.
+ * A scan that reaches the end of a directory and opens the first file of
+ * another within a second keeps its window there (tar, cp -r and find go
+ * from one directory to the next), instead of starting over.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -61,6 +64,10 @@ static struct {
 	struct job q[PF_QUEUE];
 	unsigned head, len;
 	bool stop;
+	/* The window of the last scan that ran off the end of a directory,
+	 * and when (CLOCK_MONOTONIC seconds); under lock. */
+	unsigned carry;
+	double carry_at;
 } P = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static uint64_t name_hash(const char *s)
@@ -267,6 +274,37 @@ static long find_entry(const struct pfstate *pf, uint64_t h)
 	return -1;
 }
 
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A scan's window passed on to the next directory: put when a scan
+ * opens the last file of one, taken (once) by the first open of the
+ * next; a carry older than a second is not a scan going on. */
+static void carry_put(unsigned window)
+{
+	pthread_mutex_lock(&P.lock);
+	P.carry = window;
+	P.carry_at = now();
+	pthread_mutex_unlock(&P.lock);
+}
+
+static unsigned carry_get(bool take)
+{
+	unsigned w;
+
+	pthread_mutex_lock(&P.lock);
+	w = P.carry && now() - P.carry_at < 1.0 ? P.carry : 0;
+	if (take)
+		P.carry = 0;
+	pthread_mutex_unlock(&P.lock);
+	return w;
+}
+
 /* Hands out the keys of the next files in order o, up to its window. */
 static void fill(struct pfstate *pf, struct inode *dir, int o)
 {
@@ -294,6 +332,9 @@ static void follow(struct pfstate *pf, struct inode *dir, long i)
 			pf->window[o] = pf->window[o] ? pf->window[o] * 2 : 4;
 			if (pf->window[o] > PF_WINDOW_MAX)
 				pf->window[o] = PF_WINDOW_MAX;
+		} else if (o == ORD_DIR && pf->last[o] < 0 && p == 0 &&
+			   (pf->window[o] = carry_get(true))) {
+			pf->queued[o] = p;
 		} else if (!(pf->window[o] && p > pf->last[o] &&
 			     p <= pf->queued[o])) {
 			pf->window[o] = 0;
@@ -302,6 +343,8 @@ static void follow(struct pfstate *pf, struct inode *dir, long i)
 		pf->last[o] = p;
 		if (pf->window[o])
 			fill(pf, dir, o);
+		if (o == ORD_DIR && pf->window[o] && p + 1 == (long)pf->n)
+			carry_put(pf->window[o]);
 	}
 }
 
@@ -329,7 +372,7 @@ static void advance(struct fsd *fs, struct pfstate *pf, struct inode *dir,
 	pthread_mutex_lock(&pf->lock);
 	if (!pf->e && !unwrapped)
 		goto out;
-	if (!pf->e && pf->built == 0) {
+	if (!pf->e && pf->built == 0 && !carry_get(false)) {
 		pf->built = 1; /* seen one miss: list at the next */
 		goto out;
 	}

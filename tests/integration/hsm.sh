@@ -42,6 +42,25 @@ check "a scan of 200 files unwraps 200 keys, no more" test $((u1 - u0)) -eq 200
 check "keys were unwrapped ahead of the reader" \
 	bash -c "'$HSMFS' status '$T/m' | grep -Eq 'prefetched: +[1-9]'"
 
+# A recursive scan (find order: one directory after another) keeps its
+# prefetch window from each directory to the next: only the first
+# directory starts slowly (its first 3 files are not prefetched; without
+# the carry every directory would, leaving at most 5 x 17 prefetched).
+for d in 1 2 3 4 5; do
+	mkdir -p "$T/m/tree/d$d"
+	for i in $(seq 20); do echo "$i" >"$T/m/tree/d$d/f$i"; done
+done
+prefetched() { "$HSMFS" status "$T/m" | sed -nE 's/.*prefetched: +([0-9]+).*/\1/p'; }
+"$HSMFS" cache flush "$T/m" >/dev/null
+emu_ctl "$E" faults set --latency-ms 20 >/dev/null
+u0=$(unwraps "$E") p0=$(prefetched)
+find "$T/m/tree" -type f -print0 | xargs -0 cat >/dev/null
+u1=$(unwraps "$E") p1=$(prefetched)
+emu_ctl "$E" faults set --latency-ms 0 >/dev/null
+check "a recursive scan of 100 files unwraps 100 keys, no more" test $((u1 - u0)) -eq 100
+check "the scan was prefetched past each directory's first file ($((p1 - p0)) of 100)" \
+	test $((p1 - p0)) -gt 85
+
 # Revocation: disable the key; uncached opens fail, open files go on.
 exec 7<"$T/m/f2"
 emu_ctl "$E" key set fskek --enabled false >/dev/null
