@@ -27,7 +27,7 @@ static void usage(FILE *f)
 		"Usage: hsmfs inspect [--format N] FILE\n"
 		"\n"
 		"Prints the header of FILE, a file in the backing (encrypted) directory:\n"
-		"file id, format version, each key slot (generation, algorithm, KEK\n"
+		"file id, header version, each key slot (generation, algorithm, KEK\n"
 		"version, wrapped key length and fingerprint), sizes and block count.\n"
 		"Uses no key and makes no HSM call. Exit 1 if the header is invalid.\n"
 		"The volume format (block layout) comes from the hsmfs.conf above FILE;\n"
@@ -90,7 +90,7 @@ static int show(int fd, const char *path, int lay)
 	}
 	hex(h.file_id, ID_LEN, id);
 	printf("file id:         %s\n", id);
-	printf("format version:  %d\n", HDR_VERSION);
+	printf("header version:  %d\n", HDR_VERSION);
 	for (int i = 0; i < HDR_SLOTS; i++)
 		print_slot(&h, i);
 	if (lay)
@@ -150,8 +150,10 @@ int inspect_main(int argc, char *argv[])
 		lay = atoi(argv[2]);
 		argv += 2;
 		argc -= 2;
+		if (!lay_valid(lay))
+			argc = 0;
 	}
-	if (argc != 2 || (lay && !lay_valid(lay))) {
+	if (argc != 2) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}

@@ -108,6 +108,14 @@ check "usage error: exit 2" bash -c "'$H' fsck 2>/dev/null; test \$? -eq 2"
 "$H" inspect "$F3" >"$T/insp"
 check "inspect: file id, slot, kid, sizes, blocks" \
 	bash -c "grep -Eq '^file id: +[0-9a-f]{32}$' '$T/insp' && grep -q 'generation 1, CKM_AES_KEY_WRAP_PAD' '$T/insp' && grep -q 'kid: *testkek://k/v1' '$T/insp' && grep -q 'plaintext size:  9000' '$T/insp' && grep -q 'blocks: *2 full + 1 partial' '$T/insp' && grep -q 'slot 1: *empty' '$T/insp'"
+check "inspect: the volume's format, from its config" grep -q 'volume format:   2 (page-aligned blocks)' "$T/insp"
+cp "$F3" "$T/copied"
+check "inspect: a copy out of its volume assumes format 2, says so" \
+	bash -c "'$H' inspect '$T/copied' | grep -q 'unknown, no hsmfs.conf' && '$H' inspect '$T/copied' | grep -q 'plaintext size:  9000'"
+check "inspect --format 1 reads the sizes as packed" \
+	bash -c "'$H' inspect --format 1 '$T/copied' | grep -q 'plaintext size:  10964'"
+check "inspect --format 3 is a usage error" \
+	bash -c "'$H' inspect --format 3 '$T/copied' 2>/dev/null; test \$? -eq 2"
 EMPTY=$(find "$C" -type f -size 0 ! -name 'hsmfs.*' | head -n 1)
 check "inspect: an empty file" bash -c "'$H' inspect '$EMPTY' | grep -q 'empty file (no header)'"
 head -c 4000 /dev/urandom >"$T/garbage"
