@@ -9,8 +9,9 @@
  * doubling while the scan goes on, like readahead. A single open never
  * prefetches, so a scan wastes at most one window of unwraps at its end.
  * A scan that reaches the end of a directory and opens the first file of
- * another within a second keeps its window there (tar, cp -r and find go
- * from one directory to the next), instead of starting over.
+ * another within a second goes on there at once (tar, cp -r and find go
+ * from one directory to the next), with a window of at most PF_CARRY_MAX:
+ * an open that only looked like the next step wastes no more than that.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include "fsd.h"
 
 #define PF_WINDOW_MAX 64
+#define PF_CARRY_MAX 8
 #define PF_QUEUE 256
 #define PF_MAX_ENTRIES 200000
 
@@ -288,7 +290,7 @@ static double now(void)
 static void carry_put(unsigned window)
 {
 	pthread_mutex_lock(&P.lock);
-	P.carry = window;
+	P.carry = window < PF_CARRY_MAX ? window : PF_CARRY_MAX;
 	P.carry_at = now();
 	pthread_mutex_unlock(&P.lock);
 }
@@ -332,7 +334,7 @@ static void follow(struct pfstate *pf, struct inode *dir, long i)
 			pf->window[o] = pf->window[o] ? pf->window[o] * 2 : 4;
 			if (pf->window[o] > PF_WINDOW_MAX)
 				pf->window[o] = PF_WINDOW_MAX;
-		} else if (o == ORD_DIR && pf->last[o] < 0 && p == 0 &&
+		} else if (o == ORD_DIR && p == 0 &&
 			   (pf->window[o] = carry_get(true))) {
 			pf->queued[o] = p;
 		} else if (!(pf->window[o] && p > pf->last[o] &&

@@ -51,15 +51,19 @@ for d in 1 2 3 4 5; do
 	for i in $(seq 20); do echo "$i" >"$T/m/tree/d$d/f$i"; done
 done
 prefetched() { "$HSMFS" status "$T/m" | sed -nE 's/.*prefetched: +([0-9]+).*/\1/p'; }
-"$HSMFS" cache flush "$T/m" >/dev/null
 emu_ctl "$E" faults set --latency-ms 20 >/dev/null
-u0=$(unwraps "$E") p0=$(prefetched)
-find "$T/m/tree" -type f -print0 | xargs -0 cat >/dev/null
-u1=$(unwraps "$E") p1=$(prefetched)
+# Twice: the second scan finds each directory's state from the first.
+for scan in first second; do
+	"$HSMFS" cache flush "$T/m" >/dev/null
+	u0=$(unwraps "$E") p0=$(prefetched)
+	find "$T/m/tree" -type f -print0 | xargs -0 cat >/dev/null
+	u1=$(unwraps "$E") p1=$(prefetched)
+	check "$scan recursive scan of 100 files unwraps 100 keys, no more" \
+		test $((u1 - u0)) -eq 100
+	check "$scan scan prefetched past each directory's first file ($((p1 - p0)) of 100)" \
+		test $((p1 - p0)) -gt 85
+done
 emu_ctl "$E" faults set --latency-ms 0 >/dev/null
-check "a recursive scan of 100 files unwraps 100 keys, no more" test $((u1 - u0)) -eq 100
-check "the scan was prefetched past each directory's first file ($((p1 - p0)) of 100)" \
-	test $((p1 - p0)) -gt 85
 
 # Revocation: disable the key; uncached opens fail, open files go on.
 exec 7<"$T/m/f2"
