@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 B=${B:-build}
 HSMFS=$PWD/$B/hsmfs
 EMU=$PWD/$B/hsm-emulator
+# shellcheck source=hsm-emulator/launch.sh
+. tools/hsm-emulator/launch.sh
 D=$(mktemp -d /var/tmp/hsmfs-demo.XXXXXX)
 EMU_PID=
 MNT=$D/mnt
@@ -37,13 +39,8 @@ unwraps() { grep -c '"operation":"UnwrapKey"' "$D/hsm/audit.log" || true; }
 ctl() { "$EMU" ctl --state "$D/hsm" "$@"; }
 
 say "Starting a local Managed HSM emulator (HTTPS, its own CA, loopback only)"
-"$EMU" --state "$D/hsm" --listen 127.0.0.1:0 >"$D/hsm.url" 2>"$D/hsm.log" &
-EMU_PID=$!
-for _ in $(seq 100); do
-	[[ -s $D/hsm.url ]] && break
-	sleep 0.05
-done
-URL=$(head -n 1 "$D/hsm.url")
+emu_launch "$D/hsm" 127.0.0.1:0 || exit 1
+URL=$EMU_URL
 note "HSM at $URL; clients trust $D/hsm/ca.pem"
 
 say "Creating an RSA-HSM 3072 key in the HSM; it never leaves it"

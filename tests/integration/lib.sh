@@ -111,24 +111,17 @@ manifest() {
 }
 
 EMU=$ROOT/$B/hsm-emulator
+# shellcheck source=../../tools/hsm-emulator/launch.sh
+. "$ROOT/tools/hsm-emulator/launch.sh"
 SCOPE=https://managedhsm.azure.net/.default
 
 # emu_start STATE [LISTEN]: starts an emulator on loopback and waits for its
 # URL; sets EMU_URL and EMU_PID.
 emu_start() {
-	local st=$1 listen=${2:-127.0.0.1:0}
-	mkdir -p "$st"
-	"$EMU" --state "$st" --listen "$listen" >"$st.out" 2>"$st.err" &
-	EMU_PID=$!
+	local r=0
+	emu_launch "$1" "${2:-127.0.0.1:0}" || r=$?
 	PIDS+=("$EMU_PID")
-	for _ in $(seq 200); do
-		EMU_URL=$(head -n 1 "$st.out" 2>/dev/null)
-		[[ $EMU_URL == https://* ]] && return 0
-		kill -0 "$EMU_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$st.err" >&2
-	return 1
+	return $r
 }
 
 emu_ctl() {

@@ -65,19 +65,11 @@ wait_gone() {
 
 # emu_start: starts the HSM emulator on loopback and sets EMU_URL.
 emu_start() {
+	local r=0
 	E=$W/emu
-	mkdir -p "$E"
-	"$EMU" --state "$E" --listen 127.0.0.1:0 --log-level error >"$E.out" 2>"$E.err" &
-	EMU_PID=$!
+	emu_launch "$E" 127.0.0.1:0 --log-level error || r=$?
 	PIDS+=("$EMU_PID")
-	for _ in $(seq 200); do
-		EMU_URL=$(head -n 1 "$E.out" 2>/dev/null || true)
-		[[ $EMU_URL == https://* ]] && return 0
-		kill -0 "$EMU_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$E.err" >&2
-	return 1
+	return $r
 }
 
 # emu_ctl ARGS...: the emulator's control client.
