@@ -54,6 +54,19 @@ function sort_copy(src, prefix, n, dst, i, j, t) {
 }
 
 # cell SORTED N SUFFIX: "median (min-max)" of SORTED[1..N].
+# table_head HDR SEP SKIP: prints a table's header row and separator, a
+# column per filesystem but SKIP, after the leading columns HDR and SEP.
+function table_head(hdr, sep, skip, f) {
+	for (f = 1; f <= nfs; f++) {
+		if (fsn[f] == skip)
+			continue
+		hdr = hdr " " fsn[f] " |"
+		sep = sep "---:|"
+	}
+	print hdr
+	print sep
+}
+
 function cell(s, n, suffix, med) {
 	if (n == 0)
 		return "-"
@@ -66,14 +79,7 @@ function cell(s, n, suffix, med) {
 END {
 	if (nw == 0)
 		exit
-	hdr = "| workload | unit |"
-	sep = "|---|---|"
-	for (f = 1; f <= nfs; f++) {
-		hdr = hdr " " fsn[f] " |"
-		sep = sep "---:|"
-	}
-	print hdr
-	print sep
+	table_head("| workload | unit |", "|---|---|", "")
 	for (i = 1; i <= nw; i++) {
 		w = order[i]
 		line = "| " w " | " unit[w] " |"
@@ -90,16 +96,7 @@ END {
 	print ""
 	print "Ratio to " REF " (peer / " REF ", paired per round; > 1: the peer is faster):"
 	print ""
-	hdr = "| workload |"
-	sep = "|---|"
-	for (f = 1; f <= nfs; f++) {
-		if (fsn[f] == REF)
-			continue
-		hdr = hdr " " fsn[f] " |"
-		sep = sep "---:|"
-	}
-	print hdr
-	print sep
+	table_head("| workload |", "|---|", REF)
 	for (i = 1; i <= nw; i++) {
 		w = order[i]
 		line = "| " w " |"
