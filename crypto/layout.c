@@ -48,14 +48,15 @@ off_t lay_data_off(int lay, uint64_t b)
 	return (off_t)((GROUP_PAGE(g) + 1 + i) * LAY_PAGE);
 }
 
-uint64_t lay_run(int lay, uint64_t b)
+uint64_t lay_run(int lay, uint64_t b, uint64_t n)
 {
-	uint64_t g, i;
+	uint64_t g, i, left;
 
 	if (lay == LAY_PACKED)
-		return UINT64_MAX;
+		return n;
 	group_of(b, &g, &i);
-	return (g == 0 ? LAY_G0 : LAY_G) - i;
+	left = (g == 0 ? LAY_G0 : LAY_G) - i;
+	return left < n ? left : n;
 }
 
 uint64_t lay_backing_size(int lay, uint64_t psize)

@@ -40,9 +40,9 @@
 int lay_valid(int lay);
 /* Offset of block b: its nonce (packed) or its page (aligned). */
 off_t lay_data_off(int lay, uint64_t b);
-/* Blocks from b on that one read or write can cover: all of them
- * (packed), or the rest of b's group (aligned). */
-uint64_t lay_run(int lay, uint64_t b);
+/* Of the n blocks from b on, how many one read or write can cover: all
+ * of them (packed), or up to the end of b's group (aligned). */
+uint64_t lay_run(int lay, uint64_t b, uint64_t n);
 /* Backing size of a file holding psize plaintext bytes (the header
  * alone for 0: a file truncated to 0 keeps its key). */
 uint64_t lay_backing_size(int lay, uint64_t psize);
@@ -50,7 +50,7 @@ uint64_t lay_backing_size(int lay, uint64_t psize);
  * header alone, -1 for a size no valid file has. */
 int64_t lay_plain_size(int lay, uint64_t n);
 
-/* Reads and authenticates blocks b0 .. b0 + n - 1 (n <= lay_run(b0)), all
+/* Reads and authenticates blocks b0 .. b0 + n - 1 (n <= lay_run(b0, n)), all
  * full but the last, which is last bytes long, into out (contiguous
  * plaintext). cbuf holds n * BLK_CIPHER bytes, rbuf n * LAY_REC. Returns
  * 0, or LAY_ESHORT or LAY_EAUTH with *bad set to the block. */

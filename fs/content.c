@@ -157,9 +157,7 @@ static int read_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1,
 	int r;
 
 	for (; b0 <= b1; b0 += n, out += n * BLK_PLAIN) {
-		n = lay_run(in->lay, b0);
-		if (n > b1 - b0 + 1)
-			n = b1 - b0 + 1;
+		n = lay_run(in->lay, b0, b1 - b0 + 1);
 		r = lay_read_run(in->lay, fd, in->key, b0, n,
 				 blk_len(in->psize, b0 + n - 1), out, io->c,
 				 io->r, &bad);
@@ -179,9 +177,7 @@ static int write_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1,
 	int err;
 
 	for (; b0 <= b1; b0 += n, p += n * BLK_PLAIN) {
-		n = lay_run(in->lay, b0);
-		if (n > b1 - b0 + 1)
-			n = b1 - b0 + 1;
+		n = lay_run(in->lay, b0, b1 - b0 + 1);
 		err = lay_write_run(in->lay, fd, in->key, b0, n,
 				    b0 + n - 1 == b1 ? last : BLK_PLAIN, p,
 				    io->c, io->r);

@@ -285,11 +285,12 @@ static void lay_offsets(void)
 	CHECK_EQ_INT(lay_data_off(LAY_ALIGNED, 218), 220 * 4096);
 	CHECK_EQ_INT(lay_data_off(LAY_ALIGNED, 219), 222 * 4096);
 	CHECK_EQ_INT(lay_data_off(LAY_PACKED, 2), 2048 + 2 * 4124);
-	CHECK_EQ_INT(lay_run(LAY_ALIGNED, 0), 73);
-	CHECK_EQ_INT(lay_run(LAY_ALIGNED, 72), 1);
-	CHECK_EQ_INT(lay_run(LAY_ALIGNED, 73), 146);
-	CHECK_EQ_INT(lay_run(LAY_ALIGNED, 100), 119);
-	CHECK(lay_run(LAY_PACKED, 5) > (1u << 30));
+	CHECK_EQ_INT(lay_run(LAY_ALIGNED, 0, UINT64_MAX), 73);
+	CHECK_EQ_INT(lay_run(LAY_ALIGNED, 72, UINT64_MAX), 1);
+	CHECK_EQ_INT(lay_run(LAY_ALIGNED, 73, UINT64_MAX), 146);
+	CHECK_EQ_INT(lay_run(LAY_ALIGNED, 100, UINT64_MAX), 119);
+	CHECK_EQ_INT(lay_run(LAY_PACKED, 5, 1u << 30), 1u << 30);
+	CHECK_EQ_INT(lay_run(LAY_ALIGNED, 100, 7), 7);
 	/* Every data page aligned, each block after the last. */
 	for (uint64_t b = 1; b < 2000; b++) {
 		off_t o = lay_data_off(LAY_ALIGNED, b);
@@ -359,7 +360,7 @@ static void lay_runs(void)
 		CHECK_EQ_INT(ftruncate(fd, 0), 0);
 		fill_seq(in, nb * BLK_PLAIN, (uint8_t)lay);
 		for (uint64_t b = 0; b < nb; b += n) {
-			n = lay_run(lay, b) < nb - b ? lay_run(lay, b) : nb - b;
+			n = lay_run(lay, b, nb - b);
 			CHECK_EQ_INT(lay_write_run(lay, fd, k, b, n,
 						   b + n == nb ? last : BLK_PLAIN,
 						   in + b * BLK_PLAIN, c, r), 0);
@@ -367,7 +368,7 @@ static void lay_runs(void)
 		CHECK_EQ_INT(lseek(fd, 0, SEEK_END),
 			     lay_backing_size(lay, (nb - 1) * BLK_PLAIN + last));
 		for (uint64_t b = 0; b < nb; b += n) {
-			n = lay_run(lay, b) < nb - b ? lay_run(lay, b) : nb - b;
+			n = lay_run(lay, b, nb - b);
 			CHECK_EQ_INT(lay_read_run(lay, fd, k, b, n,
 						  b + n == nb ? last : BLK_PLAIN,
 						  out + b * BLK_PLAIN, c, r, &bad), 0);
