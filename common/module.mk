@@ -1,2 +1,4 @@
-# common: logging, small utilities shared by every program.
-COMMON_SRC += common/log.c common/b64.c
+# common: what every layer may use: logging, base64, the clock, number
+# parsing, memory for secrets. Depends on nothing else of hsmfs.
+COMMON_SRC += common/log.c common/b64.c common/clock.c common/parse.c \
+	common/secmem.c

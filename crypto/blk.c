@@ -59,12 +59,12 @@ static struct blk_tls *tls_get(void)
 struct blk_key *blk_key_new(const uint8_t dek[KEY_LEN],
 			    const uint8_t file_id[ID_LEN])
 {
-	struct blk_key *k = keys_alloc(sizeof(*k));
+	struct blk_key *k = secmem_alloc(sizeof(*k));
 
 	if (!k)
 		return NULL;
 	if (keys_hkdf(dek, KEY_LEN, KDF_CONTENT, k->key, KEY_LEN) != 0) {
-		keys_free(k, sizeof(*k));
+		secmem_free(k, sizeof(*k));
 		return NULL;
 	}
 	memcpy(k->file_id, file_id, ID_LEN);
@@ -74,7 +74,7 @@ struct blk_key *blk_key_new(const uint8_t dek[KEY_LEN],
 
 void blk_key_free(struct blk_key *k)
 {
-	keys_free(k, sizeof(*k));
+	secmem_free(k, sizeof(*k));
 }
 
 static void make_aad(const struct blk_key *k, uint64_t blockno,
@@ -162,7 +162,7 @@ int blk_open(const struct blk_key *k, uint64_t blockno, const uint8_t *nonce,
 		return -1;
 	if (EVP_DecryptFinal_ex(t->dec, out + len, &fin) != 1) {
 		/* Never leave unauthenticated plaintext behind. */
-		keys_wipe(out, n);
+		secmem_wipe(out, n);
 		return -1;
 	}
 	return 0;

@@ -310,7 +310,7 @@ static int conf_mac(const struct conf *c, const uint8_t vk[KEY_LEN],
 	if (keys_hkdf(vk, KEY_LEN, KDF_CONF_MAC, mk, sizeof(mk)) == 0 &&
 	    keys_hmac(mk, msg, o, mac) == 0)
 		ret = 0;
-	keys_wipe(mk, sizeof(mk));
+	secmem_wipe(mk, sizeof(mk));
 	return ret;
 }
 

@@ -153,8 +153,8 @@ static int slot_mac(const struct hdr *h, int i, const uint8_t vk[KEY_LEN],
 	if (keys_hkdf(ikm, sizeof(ikm), KDF_HDR_MAC, mk, sizeof(mk)) == 0 &&
 	    keys_hmac(mk, msg, HDR_FIXED_LEN + HDR_SLOT_MACED, mac) == 0)
 		ret = 0;
-	keys_wipe(ikm, sizeof(ikm));
-	keys_wipe(mk, sizeof(mk));
+	secmem_wipe(ikm, sizeof(ikm));
+	secmem_wipe(mk, sizeof(mk));
 	return ret;
 }
 
@@ -213,6 +213,6 @@ int rec_unpack(uint8_t *rec, size_t n, const char rmagic[8],
 
 	if (ok)
 		memcpy(key, rec + 8 + ID_LEN, KEY_LEN);
-	keys_wipe(rec, n);
+	secmem_wipe(rec, n);
 	return ok ? 0 : -1;
 }

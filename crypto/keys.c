@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <string.h>
-#include <sys/prctl.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -10,39 +9,6 @@
 #include <openssl/rand.h>
 
 #include "keys.h"
-
-int keys_secure_init(size_t heap_size, const char **why)
-{
-	/* Non-dumpable also keeps other processes of the same user from
-	 * ptrace-attaching and reading /proc/PID/mem. */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
-		*why = "prctl(PR_SET_DUMPABLE) failed";
-		return -1;
-	}
-	if (CRYPTO_secure_malloc_initialized())
-		return 0;
-	if (!CRYPTO_secure_malloc_init(heap_size, 32)) {
-		*why = "cannot lock memory for keys (raise RLIMIT_MEMLOCK)";
-		return -1;
-	}
-	return 0;
-}
-
-void *keys_alloc(size_t n)
-{
-	return OPENSSL_secure_zalloc(n);
-}
-
-void keys_free(void *p, size_t n)
-{
-	if (p)
-		OPENSSL_secure_clear_free(p, n);
-}
-
-void keys_wipe(void *p, size_t n)
-{
-	OPENSSL_cleanse(p, n);
-}
 
 int keys_random(void *buf, size_t n)
 {

@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Key material: randomness, HKDF, locked memory, wiping.
- *
- * Every key lives in OpenSSL's secure heap (mlock'ed, excluded from core
- * dumps) once keys_secure_init() has run, and is wiped when freed.
+ * Key material: randomness, HKDF, HMAC, constant-time comparison. Keys
+ * live in common/secmem.h memory and are wiped when dropped.
  */
 #ifndef HSMFS_KEYS_H
 #define HSMFS_KEYS_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "common/secmem.h"
 
 #define KEY_LEN 32
 #define ID_LEN 16
@@ -23,13 +23,6 @@
 #define KDF_SYMLINK "hsmfs v1 symlinks"
 #define KDF_CONF_MAC "hsmfs v1 config mac"
 #define KDF_KEY_CHECK "hsmfs v1 key check"
-
-/* Locks the process: no core dumps, no ptrace by peers, a secure heap of
- * heap_size bytes. Returns 0, or -1 with a reason in *why. */
-int keys_secure_init(size_t heap_size, const char **why);
-void *keys_alloc(size_t n);
-void keys_free(void *p, size_t n);
-void keys_wipe(void *p, size_t n);
 
 int keys_random(void *buf, size_t n);
 /* HKDF-SHA256 with an empty salt. Returns 0 or -1. */

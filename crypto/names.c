@@ -29,7 +29,7 @@ static int ciphers(void)
 
 struct names_keys *names_keys_new(const uint8_t vk[KEY_LEN])
 {
-	struct names_keys *k = keys_alloc(sizeof(*k));
+	struct names_keys *k = secmem_alloc(sizeof(*k));
 
 	if (!k)
 		return NULL;
@@ -40,7 +40,7 @@ struct names_keys *names_keys_new(const uint8_t vk[KEY_LEN])
 		      sizeof(k->xattr_vals)) ||
 	    keys_hkdf(vk, KEY_LEN, KDF_SYMLINK, k->symlink,
 		      sizeof(k->symlink))) {
-		keys_free(k, sizeof(*k));
+		secmem_free(k, sizeof(*k));
 		return NULL;
 	}
 	return k;
@@ -48,7 +48,7 @@ struct names_keys *names_keys_new(const uint8_t vk[KEY_LEN])
 
 void names_keys_free(struct names_keys *k)
 {
-	keys_free(k, sizeof(*k));
+	secmem_free(k, sizeof(*k));
 }
 
 /* out = tag(16) || ciphertext(n). */
@@ -87,7 +87,7 @@ static int siv_open(const uint8_t key[64], const uint8_t *ad, size_t adlen,
 	    EVP_DecryptUpdate(c, out, &len, in + SIV_TAG,
 			      (int)(n - SIV_TAG)) != 1 ||
 	    EVP_DecryptFinal_ex(c, out + len, &len) != 1) {
-		keys_wipe(out, n - SIV_TAG);
+		secmem_wipe(out, n - SIV_TAG);
 		goto out;
 	}
 	ret = 0;
@@ -264,7 +264,7 @@ static ssize_t gcm_open(const uint8_t key[KEY_LEN], const uint8_t *aad,
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, GCM_TAG,
 				(void *)(in + GCM_NONCE + pn)) != 1 ||
 	    EVP_DecryptFinal_ex(c, out + pn, &len) != 1) {
-		keys_wipe(out, pn);
+		secmem_wipe(out, pn);
 		goto out;
 	}
 	ret = (ssize_t)pn;

@@ -120,7 +120,7 @@ static void check_blocks(struct fsck *k, const struct walk_ent *e, int fd,
 			problem(k, e->bpath, e->ppath, "block %llu failed "
 				"authentication", (unsigned long long)b);
 	}
-	keys_wipe(p, sizeof(p));
+	secmem_wipe(p, sizeof(p));
 	blk_key_free(bk);
 }
 
@@ -155,7 +155,7 @@ static void check_keys(struct fsck *k, const struct walk_ent *e, int fd,
 		if (good < 0 && k->deep)
 			check_blocks(k, e, fd, h, dek, psize);
 		good = i;
-		keys_wipe(dek, sizeof(dek));
+		secmem_wipe(dek, sizeof(dek));
 	}
 }
 
@@ -380,7 +380,7 @@ int fsck_main(int argc, char *argv[])
 		usage(stderr);
 		goto out;
 	}
-	if (keys_secure_init(1u << 20, &why))
+	if (secmem_init(1u << 20, &why))
 		fprintf(stderr, "hsmfs fsck: %s: keys stay in ordinary "
 			"memory\n", why);
 	setvbuf(stdout, NULL, _IOLBF, 0);

@@ -7,6 +7,7 @@
 
 #include "cmd.h"
 #include "common/log.h"
+#include "common/parse.h"
 #include "crypto/conf.h"
 #include "crypto/layout.h"
 
@@ -45,7 +46,8 @@ int init_main(int argc, char *argv[])
 	struct vol_opts o;
 	bool plaintext = false;
 	char err[512];
-	int c, format = CONF_FORMAT;
+	unsigned format = CONF_FORMAT;
+	int c;
 
 	vol_opts_init(&o);
 	log_init("hsmfs", 0, LOG_LVL_WARN);
@@ -58,8 +60,8 @@ int init_main(int argc, char *argv[])
 			plaintext = true;
 			break;
 		case 'f':
-			format = atoi(optarg);
-			if (!lay_valid(format)) {
+			if (parse_uint(optarg, 255, &format) ||
+			    !lay_valid((int)format)) {
 				fprintf(stderr, "hsmfs init: --format must be "
 					"1 or 2\n");
 				return EXIT_USAGE;
@@ -81,13 +83,13 @@ int init_main(int argc, char *argv[])
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (vol_create(argv[optind], kek, format, plaintext, &o, err,
+	if (vol_create(argv[optind], kek, (int)format, plaintext, &o, err,
 		       sizeof(err))) {
 		fprintf(stderr, "hsmfs init: %s\n", err);
 		return EXIT_FAIL;
 	}
 	printf("Created an hsmfs volume in %s\n  KEK: %s\n  names: %s\n"
-	       "  format: %d\n", argv[optind], kek,
+	       "  format: %u\n", argv[optind], kek,
 	       plaintext ? "plaintext" : "encrypted", format);
 	return EXIT_OK;
 }

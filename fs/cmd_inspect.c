@@ -16,6 +16,7 @@
 #include <openssl/sha.h>
 
 #include "cmd.h"
+#include "common/parse.h"
 #include "crypto/blk.h"
 #include "crypto/conf.h"
 #include "crypto/layout.h"
@@ -140,18 +141,18 @@ static int find_layout(const char *file)
 
 int inspect_main(int argc, char *argv[])
 {
-	int fd, r, lay = 0;
+	unsigned lay = 0;
+	int fd, r;
 
 	if (cmd_wants_help(argc, argv)) {
 		usage(stdout);
 		return EXIT_OK;
 	}
 	if (argc == 4 && !strcmp(argv[1], "--format")) {
-		lay = atoi(argv[2]);
+		if (parse_uint(argv[2], 255, &lay) || !lay_valid((int)lay))
+			argc = 0;
 		argv += 2;
 		argc -= 2;
-		if (!lay_valid(lay))
-			argc = 0;
 	}
 	if (argc != 2) {
 		usage(stderr);
@@ -163,7 +164,7 @@ int inspect_main(int argc, char *argv[])
 			strerror(errno));
 		return EXIT_FAIL;
 	}
-	r = show(fd, argv[1], lay ? lay : find_layout(argv[1]));
+	r = show(fd, argv[1], lay ? (int)lay : find_layout(argv[1]));
 	close(fd);
 	return r;
 }

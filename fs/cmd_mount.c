@@ -17,6 +17,7 @@
 
 #include "cmd.h"
 #include "common/log.h"
+#include "common/parse.h"
 #include "ctl.h"
 #include "fsd.h"
 
@@ -60,22 +61,6 @@ static void usage(FILE *f)
 		"Unmount with 'hsmfs umount MOUNTPOINT' or 'fusermount3 -u MOUNTPOINT'.\n");
 }
 
-/* A whole number of KiB up to 1 GiB, for readahead=; -1 if not one. */
-static int parse_kb(const char *s, unsigned *kb)
-{
-	char *end;
-	unsigned long v;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v > 1024 * 1024)
-		return -1;
-	*kb = (unsigned)v;
-	return 0;
-}
-
 static int fuse_opt(void *ctx, const char *opt)
 {
 	struct margs *a = ctx;
@@ -86,18 +71,16 @@ static int fuse_opt(void *ctx, const char *opt)
 		return 0;
 	}
 	if (!strncmp(opt, "timeout=", 8)) {
-		a->timeout = strtod(opt + 8, NULL);
-		return a->timeout >= 0 ? 0 : -1;
+		return parse_double(opt + 8, 0, 86400, &a->timeout);
 	}
 	if (!strncmp(opt, "prefetch=", 9)) {
-		a->prefetch = (unsigned)strtoul(opt + 9, NULL, 10);
-		return a->prefetch <= 64 ? 0 : -1;
+		return parse_uint(opt + 9, 64, &a->prefetch);
 	}
 	if (!strncmp(opt, "readahead=", 10))
-		return parse_kb(opt + 10, &a->readahead);
+		return parse_uint(opt + 10, 1024 * 1024, &a->readahead);
 	if (!strncmp(opt, "threads=", 8)) {
-		a->threads = (unsigned)strtoul(opt + 8, NULL, 10);
-		return a->threads >= 1 && a->threads <= 256 ? 0 : -1;
+		return parse_uint(opt + 8, 256, &a->threads) ||
+		       a->threads < 1 ? -1 : 0;
 	}
 	if (!strcmp(opt, "allow_other"))
 		a->allow_other = a->default_perms = true;
@@ -294,7 +277,7 @@ static int run(struct margs *a, int notify_fd)
 	log_init("hsmfs", !a->foreground, a->debug ? LOG_LVL_DEBUG
 						   : LOG_LVL_INFO);
 	raise_nofile();
-	if (keys_secure_init(heap_size(a->o.cache_entries), &why))
+	if (secmem_init(heap_size(a->o.cache_entries), &why))
 		log_warn("%s: keys stay in ordinary memory", why);
 	if (vol_open(&fs.vol, a->cipherdir, &a->o, err, sizeof(err))) {
 		notify(notify_fd, err);

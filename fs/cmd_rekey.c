@@ -8,6 +8,7 @@
 
 #include "cmd.h"
 #include "common/log.h"
+#include "common/parse.h"
 #include "rekey.h"
 
 static void usage(FILE *f)
@@ -49,14 +50,6 @@ static void usage(FILE *f)
 		"usage.\n");
 }
 
-static int parse_num(const char *s, double min, double max, double *out)
-{
-	char *end;
-
-	*out = strtod(s, &end);
-	return end != s && !*end && *out >= min && *out <= max ? 0 : -1;
-}
-
 int rekey_main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
@@ -84,12 +77,12 @@ int rekey_main(int argc, char *argv[])
 			o.to = optarg;
 			break;
 		case 'j':
-			if (parse_num(optarg, 1, 256, &num))
+			if (parse_double(optarg, 1, 256, &num))
 				goto usage;
 			o.jobs = (unsigned)num;
 			break;
 		case 'r':
-			if (parse_num(optarg, 0.01, 1e9, &o.max_rate))
+			if (parse_double(optarg, 0.01, 1e9, &o.max_rate))
 				goto usage;
 			break;
 		case 'c':
@@ -115,7 +108,7 @@ int rekey_main(int argc, char *argv[])
 	if (optind >= argc || (!data && optind != argc - 1) ||
 	    (data && (o.check || o.to)))
 		goto usage;
-	if (keys_secure_init(1u << 20, &why))
+	if (secmem_init(1u << 20, &why))
 		fprintf(stderr, "hsmfs rekey: %s: keys stay in ordinary "
 			"memory\n", why);
 	setvbuf(stdout, NULL, _IOLBF, 0);

@@ -104,7 +104,7 @@ int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 	err = vol_load_file_key(&fs->vol, &h, dek, path, unwrapped);
 	if (!err && !(in->key = blk_key_new(dek, h.file_id)))
 		err = -ENOMEM;
-	keys_wipe(dek, sizeof(dek));
+	secmem_wipe(dek, sizeof(dek));
 	if (err)
 		in->opens--;
 	return err;
@@ -134,7 +134,7 @@ static int make_header(struct fsd *fs, struct inode *in, int fd)
 		err = errno ? -errno : -EIO;
 	else if (!(in->key = blk_key_new(dek, h.file_id)))
 		err = -ENOMEM;
-	keys_wipe(dek, sizeof(dek));
+	secmem_wipe(dek, sizeof(dek));
 	if (err)
 		(void)!ftruncate(fd, 0);
 	in->psize = 0;

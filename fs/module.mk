@@ -9,4 +9,4 @@ HSMFS_SRC := $(COMMON_SRC) $(CRYPTO_SRC) $(HSMCLIENT_SRC) \
 BINS += $(B)/hsmfs
 
 $(B)/hsmfs: $(call objs,$(HSMFS_SRC))
-	$(call say,LD,$@)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "fsd.h"
 
@@ -67,9 +68,9 @@ static struct {
 	unsigned head, len;
 	bool stop;
 	/* The window of the last scan that ran off the end of a directory,
-	 * and when (CLOCK_MONOTONIC seconds); under lock. */
+	 * and when (clock_ms()); under lock. */
 	unsigned carry;
-	double carry_at;
+	uint64_t carry_at;
 } P = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static uint64_t name_hash(const char *s)
@@ -128,7 +129,7 @@ static void fetch(struct job *j)
 		return;
 	if (pread(fd, buf, HDR_LEN, 0) == HDR_LEN && !hdr_parse(buf, &h))
 		err = vol_load_file_key(&P.fs->vol, &h, dek, NULL, &unwrapped);
-	keys_wipe(dek, sizeof(dek));
+	secmem_wipe(dek, sizeof(dek));
 	close(fd);
 	if (err)
 		atomic_fetch_add(&P.fs->prefetch_failed, 1);
@@ -276,14 +277,6 @@ static long find_entry(const struct pfstate *pf, uint64_t h)
 	return -1;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* A scan's window passed on to the next directory: put when a scan
  * opens the last file of one, taken (once) by the first open of the
  * next; a carry older than a second is not a scan going on. */
@@ -291,7 +284,7 @@ static void carry_put(unsigned window)
 {
 	pthread_mutex_lock(&P.lock);
 	P.carry = window < PF_CARRY_MAX ? window : PF_CARRY_MAX;
-	P.carry_at = now();
+	P.carry_at = clock_ms();
 	pthread_mutex_unlock(&P.lock);
 }
 
@@ -300,7 +293,7 @@ static unsigned carry_get(bool take)
 	unsigned w;
 
 	pthread_mutex_lock(&P.lock);
-	w = P.carry && now() - P.carry_at < 1.0 ? P.carry : 0;
+	w = P.carry && clock_ms() - P.carry_at < 1000 ? P.carry : 0;
 	if (take)
 		P.carry = 0;
 	pthread_mutex_unlock(&P.lock);

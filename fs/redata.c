@@ -160,7 +160,7 @@ static int copy_blocks(int lay, int src, int dst, int64_t psize,
 	}
 	ret = 0;
 out:
-	keys_wipe(p, sizeof(p));
+	secmem_wipe(p, sizeof(p));
 	return ret;
 }
 
@@ -207,8 +207,8 @@ static int copy_meta(int src, int dst, const struct stat *st, char *why,
 static int write_new(struct rd *d, int src, int dst, const struct stat *st,
 		     char *why, size_t n)
 {
-	uint8_t buf[HDR_LEN], *odek = keys_alloc(KEY_LEN),
-			      *ndek = keys_alloc(KEY_LEN);
+	uint8_t buf[HDR_LEN], *odek = secmem_alloc(KEY_LEN),
+			      *ndek = secmem_alloc(KEY_LEN);
 	struct blk_key *ok = NULL, *nk = NULL;
 	struct hdr oh, nh;
 	int64_t psize = content_plain_size(&d->v, (uint64_t)st->st_size);
@@ -243,8 +243,8 @@ static int write_new(struct rd *d, int src, int dst, const struct stat *st,
 out:
 	blk_key_free(ok);
 	blk_key_free(nk);
-	keys_free(odek, KEY_LEN);
-	keys_free(ndek, KEY_LEN);
+	secmem_free(odek, KEY_LEN);
+	secmem_free(ndek, KEY_LEN);
 	return ret;
 }
 

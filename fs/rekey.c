@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "ctl.h"
 #include "pin.h"
@@ -87,22 +88,6 @@ struct rk {
 	uint64_t start_ms;
 	bool stop_progress;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(uint64_t ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 const char *rekey_kid_version(const char *kid)
 {
@@ -235,7 +220,7 @@ static int q_take(struct rk *r, struct item *out)
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = clock_ms();
 		size_t best = r->nretry;
 
 		for (size_t i = 0; i < r->nretry; i++)
@@ -286,7 +271,7 @@ static bool q_retry(struct rk *r, struct item *it, unsigned max,
 			return false;
 		r->retry = n;
 	}
-	it->not_before = now_ms() + delay;
+	it->not_before = clock_ms() + delay;
 	r->retry[r->nretry++] = *it;
 	return true;
 }
@@ -299,7 +284,7 @@ static void rate_take(struct rk *r)
 {
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		uint64_t now = now_ms(), wait = 0;
+		uint64_t now = clock_ms(), wait = 0;
 		double rate = r->o->max_rate, cap = rate > 1 ? rate : 1;
 
 		if (r->hold_until > now) {
@@ -316,7 +301,7 @@ static void rate_take(struct rk *r)
 		if (!wait)
 			break;
 		pthread_mutex_unlock(&r->lock);
-		sleep_ms(wait);
+		clock_sleep_ms(wait);
 		pthread_mutex_lock(&r->lock);
 	}
 	if (r->o->max_rate > 0)
@@ -363,7 +348,7 @@ static enum kek_status fill_slot(struct rk *r, struct hdr *h, int j,
 	rec_pack(REC_MAGIC_DEK, h->file_id, dek, rec);
 	st = kek_wrap(r->target, rec, sizeof(rec), s->wrapped, &wl, s->kid,
 		      &s->alg, kerr);
-	keys_wipe(rec, sizeof(rec));
+	secmem_wipe(rec, sizeof(rec));
 	if (st != KEK_OK)
 		return st;
 	s->gen = g + 1;
@@ -411,7 +396,7 @@ io:
 static enum outcome do_file(struct rk *r, struct item *it, struct hdr *h,
 			    char *why, size_t n)
 {
-	uint8_t *dek = keys_alloc(KEY_LEN);
+	uint8_t *dek = secmem_alloc(KEY_LEN);
 	const char *pwhy;
 	enum kek_status st = KEK_OK;
 	enum outcome out;
@@ -441,13 +426,13 @@ static enum outcome do_file(struct rk *r, struct item *it, struct hdr *h,
 	if (out == OUT_RETRY && retryable(st)) {
 		/* Everyone slows down, not only this worker. */
 		pthread_mutex_lock(&r->lock);
-		r->hold_until = now_ms() + HOLD_MS;
+		r->hold_until = clock_ms() + HOLD_MS;
 		pthread_mutex_unlock(&r->lock);
 	}
 out:
 	if (fd >= 0)
 		close(fd);
-	keys_free(dek, KEY_LEN);
+	secmem_free(dek, KEY_LEN);
 	return out;
 }
 
@@ -538,12 +523,12 @@ static void *progress(void *arg)
 		int fill;
 		bool stop;
 
-		sleep_ms(200);
+		clock_sleep_ms(200);
 		pthread_mutex_lock(&r->lock);
 		done = r->done;
 		stop = r->stop_progress;
 		pthread_mutex_unlock(&r->lock);
-		secs = (double)(now_ms() - r->start_ms) / 1000;
+		secs = (double)(clock_ms() - r->start_ms) / 1000;
 		rate = secs > 0 ? (double)done / secs : 0;
 		fill = total ? (int)(30 * done / total) : 30;
 		memset(bar, '#', (size_t)fill);
@@ -609,7 +594,7 @@ static int new_conf(struct rk *r, struct conf *c)
 	rec_pack(REC_MAGIC_VK, c->volume_id, r->v.vk, rec);
 	st = kek_wrap(r->target, rec, sizeof(rec), c->vk.wrapped, &wl,
 		      c->vk.kid, &c->vk.alg, kerr);
-	keys_wipe(rec, sizeof(rec));
+	secmem_wipe(rec, sizeof(rec));
 	if (st != KEK_OK) {
 		fprintf(stderr, "hsmfs rekey: cannot wrap the volume key: %s\n",
 			kerr);
@@ -793,7 +778,7 @@ static void print_failures(struct rk *r)
 
 static void report(struct rk *r)
 {
-	double secs = (double)(now_ms() - r->start_ms) / 1000;
+	double secs = (double)(clock_ms() - r->start_ms) / 1000;
 
 	printf("files: %zu, rewrapped %lu, already current %lu, empty %lu, "
 	       "gone %lu, failed %lu (%.1f s)\n", r->nfiles, r->rewrapped,
@@ -951,7 +936,7 @@ int rekey_kek(const char *cipherdir, struct rekey_opts *o)
 	if (!r)
 		return ret;
 	r->o = o;
-	r->start_ms = r->last_ms = now_ms();
+	r->start_ms = r->last_ms = clock_ms();
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	o->vo.rekey_to = o->to;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/parse.h"
 #include "pin.h"
 #include "volume.h"
 
@@ -25,19 +26,6 @@ void vol_opts_init(struct vol_opts *o)
 		o->kek.ca_file = e;
 	if ((e = getenv("HSMFS_KEK_SCOPE")) && *e)
 		o->kek.scope = e;
-}
-
-static int parse_uint(const char *s, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > max)
-		return -1;
-	*out = (unsigned)v;
-	return 0;
 }
 
 static int add_endpoint(struct kek_opts *k, const char *url)
@@ -137,7 +125,7 @@ static int wrap_vk(struct kek *k, struct conf *c, const uint8_t *vk,
 	rec_pack(REC_MAGIC_VK, c->volume_id, vk, rec);
 	st = kek_wrap(k, rec, sizeof(rec), c->vk.wrapped, &wl, c->vk.kid,
 		      &c->vk.alg, kerr);
-	keys_wipe(rec, sizeof(rec));
+	secmem_wipe(rec, sizeof(rec));
 	if (st != KEK_OK) {
 		snprintf(err, errlen, "cannot wrap the volume key: %s", kerr);
 		return -1;
@@ -155,7 +143,7 @@ static int create_in(int dirfd, const char *kek_url, int format,
 	struct kek *k = NULL;
 	struct pin p = { 0 };
 	char kerr[KEK_ERR_MAX];
-	uint8_t *vk = keys_alloc(KEY_LEN);
+	uint8_t *vk = secmem_alloc(KEY_LEN);
 	int ret = -1, e;
 
 	if (!vk || keys_random(vk, KEY_LEN) || keys_random(c.volume_id, ID_LEN)) {
@@ -193,7 +181,7 @@ static int create_in(int dirfd, const char *kek_url, int format,
 	ret = 0;
 out:
 	kek_close(k);
-	keys_free(vk, KEY_LEN);
+	secmem_free(vk, KEY_LEN);
 	return ret;
 }
 
@@ -415,7 +403,7 @@ fail:
 
 int vol_unlock(struct vol *v, char *err, size_t errlen)
 {
-	if (!v->vk && !(v->vk = keys_alloc(KEY_LEN))) {
+	if (!v->vk && !(v->vk = secmem_alloc(KEY_LEN))) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -461,7 +449,7 @@ void vol_close(struct vol *v)
 	}
 	dekcache_free(v->cache);
 	names_keys_free(v->nk);
-	keys_free(v->vk, KEY_LEN);
+	secmem_free(v->vk, KEY_LEN);
 	kek_close(v->kek);
 	for (int i = 0; i < v->nold; i++)
 		kek_close(v->old[i]);
@@ -592,10 +580,10 @@ int vol_new_file_key(struct vol *v, struct hdr *h, uint8_t dek[KEY_LEN])
 	rec_pack(REC_MAGIC_DEK, h->file_id, dek, rec);
 	st = kek_wrap(vol_kek(v), rec, sizeof(rec), s->wrapped, &wl, s->kid,
 		      &s->alg, kerr);
-	keys_wipe(rec, sizeof(rec));
+	secmem_wipe(rec, sizeof(rec));
 	if (st != KEK_OK) {
 		log_err("cannot wrap a new file key: %s", kerr);
-		keys_wipe(dek, KEY_LEN);
+		secmem_wipe(dek, KEY_LEN);
 		return st == KEK_E_AUTH || st == KEK_E_FORBIDDEN ? -EACCES
 								 : -EIO;
 	}
@@ -603,7 +591,7 @@ int vol_new_file_key(struct vol *v, struct hdr *h, uint8_t dek[KEY_LEN])
 	s->wlen = (uint16_t)wl;
 	s->gen = 1;
 	if (hdr_slot_seal(h, 0, v->vk, dek) != 0) {
-		keys_wipe(dek, KEY_LEN);
+		secmem_wipe(dek, KEY_LEN);
 		return -EIO;
 	}
 	dekcache_id(s->kid, s->alg, s->wrapped, s->wlen, id);
@@ -722,7 +710,7 @@ static int file_key_slot(struct vol *v, const struct hdr *h,
 			snprintf(why, whylen, "header failed authentication");
 		else if (err != -EACCES)
 			err = e;
-		keys_wipe(dek, KEY_LEN);
+		secmem_wipe(dek, KEY_LEN);
 	}
 	return err;
 }

@@ -41,42 +41,9 @@ struct azauth {
 	pthread_mutex_t lock;    /* the cached token */
 	pthread_mutex_t refresh; /* one token request at a time */
 	char *hdr;               /* BEARER + token, secure memory */
-	uint64_t refresh_at, usable_until; /* http_now_ms() */
+	uint64_t refresh_at, usable_until; /* clock_ms() */
 	unsigned gen;
 };
-
-void *sec_alloc(size_t n)
-{
-	if (CRYPTO_secure_malloc_initialized())
-		return OPENSSL_secure_zalloc(n);
-	return OPENSSL_zalloc(n);
-}
-
-void sec_free(void *p, size_t n)
-{
-	if (!p)
-		return;
-	if (CRYPTO_secure_allocated(p))
-		OPENSSL_secure_clear_free(p, n);
-	else
-		OPENSSL_clear_free(p, n);
-}
-
-char *sec_strdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = sec_alloc(n);
-
-	if (p)
-		memcpy(p, s, n);
-	return p;
-}
-
-void sec_strfree(char *s)
-{
-	if (s)
-		sec_free(s, strlen(s) + 1);
-}
 
 const char *azauth_kind_name(enum azauth_kind k)
 {
@@ -224,7 +191,7 @@ static enum kek_status pick_credential(struct azauth *a, char *err)
 	snprintf(a->tenant, sizeof(a->tenant), "%s", tenant);
 	if (secret) {
 		a->kind = AZAUTH_SECRET;
-		a->secret = sec_strdup(secret);
+		a->secret = secmem_strdup(secret);
 		return a->secret ? KEK_OK : KEK_E_NOMEM;
 	}
 	if (cert) {
@@ -305,8 +272,8 @@ void azauth_free(struct azauth *a)
 {
 	if (!a)
 		return;
-	sec_strfree(a->secret);
-	sec_strfree(a->hdr);
+	secmem_strfree(a->secret);
+	secmem_strfree(a->hdr);
 	EVP_PKEY_free(a->key);
 	pthread_mutex_destroy(&a->lock);
 	pthread_mutex_destroy(&a->refresh);
@@ -437,7 +404,7 @@ static enum kek_status read_fed_token(const struct azauth *a, char **out,
 			 "AZURE_FEDERATED_TOKEN_FILE %.150s", a->fed_file);
 		return KEK_E_AUTH;
 	}
-	buf = sec_alloc(FILE_MAX + 1);
+	buf = secmem_alloc(FILE_MAX + 1);
 	if (!buf) {
 		fclose(f);
 		return KEK_E_NOMEM;
@@ -448,7 +415,7 @@ static enum kek_status read_fed_token(const struct azauth *a, char **out,
 		n--;
 	buf[n] = '\0';
 	if (n == 0 || n > FILE_MAX || !token_ok(buf)) {
-		sec_free(buf, FILE_MAX + 1);
+		secmem_free(buf, FILE_MAX + 1);
 		snprintf(err, KEK_ERR_MAX, "AZURE_FEDERATED_TOKEN_FILE %.150s "
 			 "holds no token", a->fed_file);
 		return KEK_E_AUTH;
@@ -474,9 +441,9 @@ static enum kek_status token_form(struct azauth *a, char **out, char *err)
 		st = read_fed_token(a, &assertion, err);
 	if (st != KEK_OK)
 		return st;
-	form = sec_alloc(FORM_MAX);
+	form = secmem_alloc(FORM_MAX);
 	if (!form) {
-		sec_strfree(assertion);
+		secmem_strfree(assertion);
 		return KEK_E_NOMEM;
 	}
 	ok = form_add(form, FORM_MAX, &pos, "grant_type", "client_credentials") &&
@@ -490,9 +457,9 @@ static enum kek_status token_form(struct azauth *a, char **out, char *err)
 			      "jwt-bearer") &&
 		     form_add(form, FORM_MAX, &pos, "client_assertion",
 			      assertion);
-	sec_strfree(assertion);
+	secmem_strfree(assertion);
 	if (!ok) {
-		sec_free(form, FORM_MAX);
+		secmem_free(form, FORM_MAX);
 		snprintf(err, KEK_ERR_MAX, "token request too large");
 		return KEK_E_INVAL;
 	}
@@ -535,7 +502,7 @@ static enum kek_status token_request(struct azauth *a, uint64_t deadline,
 	rq.body_len = strlen(form);
 	rq.content_type = "application/x-www-form-urlencoded";
 	st = http_do(a->h, &rq, deadline, rs, err);
-	sec_free(form, FORM_MAX);
+	secmem_free(form, FORM_MAX);
 	return st;
 }
 
@@ -560,7 +527,7 @@ enum kek_status azauth_token_parse(const struct http_resp *rs, char **hdr,
 	if (in <= 0)
 		in = 300; /* no lifetime given: assume a short one */
 	*life_ms = (uint64_t)in * 1000;
-	*hdr = sec_alloc(sizeof(BEARER) + strlen(t->valuestring));
+	*hdr = secmem_alloc(sizeof(BEARER) + strlen(t->valuestring));
 	if (!*hdr) {
 		st = KEK_E_NOMEM;
 		goto out;
@@ -577,7 +544,7 @@ out:
 static enum kek_status fetch(struct azauth *a, uint64_t deadline, char *err)
 {
 	struct http_resp rs = { 0 };
-	uint64_t t0 = http_now_ms(), life, now;
+	uint64_t t0 = clock_ms(), life, now;
 	enum kek_status st;
 	char *hdr = NULL;
 
@@ -595,12 +562,12 @@ static enum kek_status fetch(struct azauth *a, uint64_t deadline, char *err)
 		st = st == KEK_E_TIMEOUT ? st : KEK_E_AUTH;
 	}
 	http_resp_free(&rs);
-	http_record(a->h, KEK_OP_TOKEN, st, (unsigned)(http_now_ms() - t0), err);
+	http_record(a->h, KEK_OP_TOKEN, st, (unsigned)(clock_ms() - t0), err);
 	if (st != KEK_OK)
 		return st;
-	now = http_now_ms();
+	now = clock_ms();
 	pthread_mutex_lock(&a->lock);
-	sec_strfree(a->hdr);
+	secmem_strfree(a->hdr);
 	a->hdr = hdr;
 	/* Refresh 5 min before expiry; short tokens at half-life. */
 	a->refresh_at = now + (life > 600000 ? life - 300000 : life / 2);
@@ -622,7 +589,7 @@ static char *cache_copy(struct azauth *a, uint64_t now, unsigned *gen,
 	pthread_mutex_lock(&a->lock);
 	*fresh = false;
 	if (a->hdr && now < a->usable_until) {
-		c = sec_strdup(a->hdr);
+		c = secmem_strdup(a->hdr);
 		*gen = a->gen;
 		*fresh = now < a->refresh_at;
 	}
@@ -633,7 +600,7 @@ static char *cache_copy(struct azauth *a, uint64_t now, unsigned *gen,
 /* Locks the refresh mutex, giving up at deadline. */
 static bool lock_until(pthread_mutex_t *m, uint64_t deadline)
 {
-	uint64_t now = http_now_ms(), left = deadline > now ? deadline - now : 0;
+	uint64_t now = clock_ms(), left = deadline > now ? deadline - now : 0;
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -655,7 +622,7 @@ enum kek_status azauth_header(struct azauth *a, uint64_t deadline,
 	char *old;
 
 	*cached = true;
-	*hdr = cache_copy(a, http_now_ms(), gen, &fresh);
+	*hdr = cache_copy(a, clock_ms(), gen, &fresh);
 	if (*hdr && fresh)
 		return KEK_OK;
 	/* Stale but valid: refresh unless another thread already is. */
@@ -667,18 +634,18 @@ enum kek_status azauth_header(struct azauth *a, uint64_t deadline,
 		return KEK_E_TIMEOUT;
 	}
 	old = *hdr;
-	*hdr = cache_copy(a, http_now_ms(), gen, &fresh);
+	*hdr = cache_copy(a, clock_ms(), gen, &fresh);
 	if (*hdr && fresh) { /* refreshed while we waited */
-		sec_strfree(old);
+		secmem_strfree(old);
 		pthread_mutex_unlock(&a->refresh);
 		return KEK_OK;
 	}
-	sec_strfree(*hdr);
+	secmem_strfree(*hdr);
 	*hdr = NULL;
 	st = fetch(a, deadline, err);
 	if (st == KEK_OK) {
-		sec_strfree(old);
-		*hdr = cache_copy(a, http_now_ms(), gen, &fresh);
+		secmem_strfree(old);
+		*hdr = cache_copy(a, clock_ms(), gen, &fresh);
 		*cached = false;
 		st = *hdr ? KEK_OK : KEK_E_NOMEM;
 	} else if (old) {
@@ -695,7 +662,7 @@ void azauth_invalidate(struct azauth *a, unsigned gen)
 {
 	pthread_mutex_lock(&a->lock);
 	if (a->hdr && a->gen == gen) {
-		sec_strfree(a->hdr);
+		secmem_strfree(a->hdr);
 		a->hdr = NULL;
 	}
 	pthread_mutex_unlock(&a->lock);

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/secmem.h"
 #include "http.h"
 #include "kek.h"
 
@@ -36,12 +37,6 @@ enum azauth_kind {
 
 struct azauth;
 
-/* Secure memory (OPENSSL_secure_malloc when the secure heap is set up,
- * otherwise plain) that is always wiped on free. */
-void *sec_alloc(size_t n);
-void sec_free(void *p, size_t n);
-char *sec_strdup(const char *s);
-void sec_strfree(char *s);
 /* Wipes every string of a parsed cJSON tree (tokens, unwrapped keys),
  * then frees it. */
 struct cJSON;
@@ -56,7 +51,7 @@ enum azauth_kind azauth_kind(const struct azauth *a);
 const char *azauth_kind_name(enum azauth_kind k);
 
 /* A copy of "Authorization: Bearer <token>" in secure memory (free with
- * sec_strfree), fetching or refreshing the token within deadline.
+ * secmem_strfree), fetching or refreshing the token within deadline.
  * *gen names the token; *cached is true if it came from the cache. */
 enum kek_status azauth_header(struct azauth *a, uint64_t deadline,
 			      char **hdr, unsigned *gen, bool *cached,
@@ -65,7 +60,7 @@ enum kek_status azauth_header(struct azauth *a, uint64_t deadline,
 void azauth_invalidate(struct azauth *a, unsigned gen);
 
 /* Parses a token endpoint's (or IMDS's) 200 answer into an Authorization
- * header value (secure memory: free with sec_strfree) and its lifetime.
+ * header value (secure memory: free with secmem_strfree) and its lifetime.
  * Exposed for the fuzzer: the body is untrusted network input. */
 enum kek_status azauth_token_parse(const struct http_resp *rs, char **hdr,
 				   uint64_t *life_ms, char *err);

@@ -436,7 +436,7 @@ static enum kek_status az_call(struct azkek *k, int op, const char *method,
 			return st;
 		rq.auth = hdr;
 		st = http_do(k->h, &rq, deadline, rs, err);
-		sec_strfree(hdr);
+		secmem_strfree(hdr);
 		if (st != KEK_OK)
 			return st;
 		if (rs->status == 401 && cached && tries == 0) {
@@ -457,7 +457,7 @@ static enum kek_status az_call(struct azkek *k, int op, const char *method,
 static enum kek_status done(struct azkek *k, int op, uint64_t t0,
 			    enum kek_status st, const char *err)
 {
-	http_record(k->h, op, st, (unsigned)(http_now_ms() - t0),
+	http_record(k->h, op, st, (unsigned)(clock_ms() - t0),
 		    st == KEK_OK ? NULL : err);
 	return st;
 }
@@ -513,7 +513,7 @@ out:
 /* {"alg":ALG,"value":B64URL(in)} in secure memory. */
 static char *op_body(enum kek_alg alg, const uint8_t *in, size_t inlen)
 {
-	char *b = sec_alloc(BODY_MAX_);
+	char *b = secmem_alloc(BODY_MAX_);
 	size_t n;
 
 	if (!b)
@@ -709,7 +709,7 @@ static enum kek_status az_describe(struct kek *kk, struct kek_info *info,
 				   char *err)
 {
 	struct azkek *k = (struct azkek *)kk;
-	uint64_t t0 = http_now_ms();
+	uint64_t t0 = clock_ms();
 	struct http_resp rs = { 0 };
 	char path[PATH_MAX_], version[AZ_VERSION_LEN + 1];
 	struct kek_info ni = { 0 };
@@ -778,7 +778,7 @@ static enum kek_status wrap_remote(struct azkek *k, enum kek_alg alg,
 				   size_t inlen, uint8_t *out, size_t *outlen,
 				   char *kid, char *err)
 {
-	uint64_t t0 = http_now_ms();
+	uint64_t t0 = clock_ms();
 	struct http_resp rs = { 0 };
 	char path[PATH_MAX_], *body;
 	enum kek_status st;
@@ -796,7 +796,7 @@ static enum kek_status wrap_remote(struct azkek *k, enum kek_alg alg,
 		 k->name, ver, k->api);
 	st = az_call(k, KEK_OP_WRAP, "POST", path, body, t0 + k->deadline_ms,
 		     &rs, err);
-	sec_strfree(body);
+	secmem_strfree(body);
 	*outlen = KEK_WRAPPED_MAX;
 	if (st == KEK_OK)
 		st = op_result(k, &rs, ver, out, outlen, kid, err);
@@ -857,7 +857,7 @@ static enum kek_status az_unwrap(struct kek *kk, const char *kid,
 				 char *err)
 {
 	struct azkek *k = (struct azkek *)kk;
-	uint64_t t0 = http_now_ms();
+	uint64_t t0 = clock_ms();
 	struct http_resp rs = { 0 };
 	char path[PATH_MAX_], *body;
 	enum kek_alg kalg;
@@ -887,7 +887,7 @@ static enum kek_status az_unwrap(struct kek *kk, const char *kid,
 		 k->name, u.version, k->api);
 	st = az_call(k, KEK_OP_UNWRAP, "POST", path, body,
 		     t0 + k->deadline_ms, &rs, err);
-	sec_strfree(body);
+	secmem_strfree(body);
 	if (st == KEK_OK)
 		st = op_result(k, &rs, u.version, out, outlen, NULL, err);
 	http_resp_free(&rs);

@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "common/clock.h"
 #include "dekcache.h"
 
 struct entry {
@@ -25,14 +26,6 @@ struct dekcache {
 	unsigned n, max, max_age;
 	struct dekcache_stats st;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct dekcache *dekcache_new(unsigned max_entries, unsigned max_age_s)
 {
@@ -110,7 +103,7 @@ static struct entry *find(struct dekcache *c, const uint8_t *id)
 
 static int expired(const struct dekcache *c, const struct entry *e)
 {
-	return now_ms() - e->born >= (int64_t)c->max_age * 1000;
+	return (int64_t)clock_ms() - e->born >= (int64_t)c->max_age * 1000;
 }
 
 int dekcache_get(struct dekcache *c, const uint8_t id[DEKCACHE_ID_LEN],
@@ -163,7 +156,7 @@ void dekcache_put(struct dekcache *c, const uint8_t id[DEKCACHE_ID_LEN],
 	}
 	memcpy(e->id, id, DEKCACHE_ID_LEN);
 	memcpy(e->dek, dek, DEKCACHE_KEY_LEN);
-	e->born = now_ms();
+	e->born = (int64_t)clock_ms();
 	e->hnext = c->table[bucket(c, id)];
 	c->table[bucket(c, id)] = e;
 	lru_push(c, e);

@@ -20,6 +20,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "http.h"
 
@@ -77,23 +78,6 @@ static CURLcode global_rc;
 static void global_init(void)
 {
 	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-uint64_t http_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Sleeps ms milliseconds, restarting after signals. */
-static void sleep_ms(uint64_t ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
 }
 
 /* Uniform random number in [0, n]. */
@@ -183,7 +167,7 @@ enum kek_status http_new(const struct http_cfg *cfg, struct http **out,
 	h->connect_ms = cfg->connect_ms ? cfg->connect_ms : HTTP_CONNECT_MS;
 	h->total_ms = cfg->total_ms ? cfg->total_ms : HTTP_TOTAL_MS;
 	h->budget = BUDGET_MAX;
-	h->budget_t = http_now_ms();
+	h->budget_t = clock_ms();
 	for (int i = 0; cfg->endpoints && cfg->endpoints[i]; i++) {
 		if (i == HTTP_MAX_EP ||
 		    strlen(cfg->endpoints[i]) >= HTTP_BASE_MAX) {
@@ -582,7 +566,7 @@ static int next_usable(struct http *h, int i, uint64_t now)
 static void ep_report(struct http *h, int i, enum att a, bool conn_err,
 		      const char *why)
 {
-	uint64_t now = http_now_ms();
+	uint64_t now = clock_ms();
 	struct ep *e = &h->ep[i];
 	int j, old;
 
@@ -628,7 +612,7 @@ static void budget_refill(struct http *h, uint64_t now)
 static void budget_deposit(struct http *h)
 {
 	pthread_mutex_lock(&h->lock);
-	budget_refill(h, http_now_ms());
+	budget_refill(h, clock_ms());
 	h->budget += BUDGET_RATIO;
 	if (h->budget > BUDGET_MAX)
 		h->budget = BUDGET_MAX;
@@ -641,7 +625,7 @@ static bool budget_take(struct http *h)
 	bool ok;
 
 	pthread_mutex_lock(&h->lock);
-	budget_refill(h, http_now_ms());
+	budget_refill(h, clock_ms());
 	ok = h->budget >= 1.0;
 	if (ok) {
 		h->budget -= 1.0;
@@ -694,7 +678,7 @@ enum kek_status http_do(struct http *h, const struct http_req *rq,
 		snprintf(where, sizeof(where), "%s",
 			 h->nep ? h->ep[0].base : "no endpoint");
 	for (;;) {
-		now = http_now_ms();
+		now = clock_ms();
 		if (rq->url)
 			i = (tried & 1u) ? -1 : 0;
 		else
@@ -750,11 +734,11 @@ retry:
 		if (rs->retry_after_ms > HTTP_RETRY_AFTER_CAP_MS)
 			goto exhausted;
 		delay = backoff_ms(retries, rs->retry_after_ms);
-		if (http_now_ms() + delay + MIN_ATTEMPT_MS >= deadline)
+		if (clock_ms() + delay + MIN_ATTEMPT_MS >= deadline)
 			goto deadline;
 		if (!budget_take(h))
 			goto exhausted;
-		sleep_ms(delay);
+		clock_sleep_ms(delay);
 		retries++;
 		tried = 0;
 	}

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/clock.h"
 #include "kek.h"
 
 #define HTTP_BODY_MAX (64 * 1024) /* longer responses are refused */
@@ -69,14 +70,14 @@ struct http_resp {
 };
 
 /* Monotonic milliseconds. */
-uint64_t http_now_ms(void);
+uint64_t clock_ms(void);
 
 enum kek_status http_new(const struct http_cfg *cfg, struct http **out,
 			 char *err);
 void http_free(struct http *h);
 
 /* Runs a request until a final response, the retry limits or deadline
- * (http_now_ms() based). KEK_OK means rs->status is set (any status). */
+ * (clock_ms() based, common/clock.h). KEK_OK means rs->status is set (any status). */
 enum kek_status http_do(struct http *h, const struct http_req *rq,
 			uint64_t deadline, struct http_resp *rs, char *err);
 void http_resp_free(struct http_resp *rs);

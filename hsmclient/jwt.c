@@ -137,7 +137,7 @@ enum kek_status jwt_client_assertion(EVP_PKEY *key, const char *x5t_s256,
 			 "(Entra ID client assertions are PS256)");
 		return KEK_E_INVAL;
 	}
-	jwt = sec_alloc(cap);
+	jwt = secmem_alloc(cap);
 	if (!jwt)
 		return KEK_E_NOMEM;
 	if (signing_input(x5t_s256, aud, client_id, now, jwt, cap, &len) != 0)
@@ -150,7 +150,7 @@ enum kek_status jwt_client_assertion(EVP_PKEY *key, const char *x5t_s256,
 	*out = jwt;
 	return KEK_OK;
 fail:
-	sec_free(jwt, cap);
+	secmem_free(jwt, cap);
 	snprintf(err, KEK_ERR_MAX, "cannot build the client assertion JWT");
 	return KEK_E_CRYPTO;
 }

@@ -23,7 +23,7 @@ int jwt_x5t_s256(X509 *cert, char out[JWT_X5T_LEN]);
 int jwt_guid(char out[JWT_GUID_LEN]);
 /* Builds and signs the assertion: aud, iss = sub = client_id, jti random,
  * nbf = iat = now, exp = now + 600. *out is secure memory: free it with
- * sec_strfree() (azauth.h). */
+ * secmem_strfree() (azauth.h). */
 enum kek_status jwt_client_assertion(EVP_PKEY *key, const char *x5t_s256,
 				     const char *aud, const char *client_id,
 				     int64_t now, char **out, char *err);

@@ -118,7 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (azauth_token_parse(&rs, &hdr, &life, err) == KEK_OK) {
 			FUZZ_ASSERT(hdr && strncmp(hdr, "Authorization: Bearer ", 22) == 0);
 			FUZZ_ASSERT(life > 0);
-			sec_strfree(hdr);
+			secmem_strfree(hdr);
 		} else {
 			FUZZ_ASSERT(hdr == NULL);
 		}

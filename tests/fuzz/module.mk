@@ -26,7 +26,7 @@ $(B)/fuzzobj/%.o: %.c
 
 $(B)/fuzz/%: $(call fuzzobjs,tests/fuzz/%.c $(FUZZ_LIB_SRC))
 	@mkdir -p $(dir $@)
-	$(call say,LD-FUZZ,$@)$(FUZZ_CC) $(FUZZ_SAN) -o $@ $^ $(LIBS)
+	$(call say,LD-FUZZ,$@)$(FUZZ_CC) $(FUZZ_SAN) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Keep the objects: make would otherwise delete them as intermediates.
 .SECONDARY: $(call fuzzobjs,$(FUZZ_LIB_SRC) \
@@ -57,7 +57,7 @@ fuzz-smoke: $(FUZZ_BINS)
 FUZZ_SEED_SRC := tests/fuzz/mkseeds.c $(FUZZ_LIB_SRC)
 $(B)/tests/fuzz-mkseeds: $(call objs,$(FUZZ_SEED_SRC))
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 fuzz-seeds: $(B)/tests/fuzz-mkseeds
 	$(Q)$< tests/fuzz/corpus

@@ -412,7 +412,7 @@ static void test_jwt_ps256(void)
 			       (size_t)(d2 - jwt)) != 1);
 	EVP_MD_CTX_free(mctx);
 out:
-	sec_strfree(jwt);
+	secmem_strfree(jwt);
 	EVP_PKEY_free(key);
 	X509_free(cert);
 }

@@ -2,13 +2,13 @@
 # tiny canned-bytes TLS server for faults the emulator cannot produce).
 HSMCLIENT_TEST_SRC := tests/hsm/hsmclient_test.c tests/hsm/fakesrv.c \
 	tests/unit/check.c hsmclient/kek.c $(HSMCLIENT_AZURE_SRC) \
-	$(HSMCLIENT_PROD_SRC) common/log.c common/b64.c
+	$(HSMCLIENT_PROD_SRC) $(COMMON_SRC)
 TEST_BINS += $(B)/tests/hsmclient_test
 $(B)/tests/hsmclient_test: $(call objs,$(HSMCLIENT_TEST_SRC))
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 # Same test with ASan+UBSan.
 TEST_BINS += $(B)/tests/hsmclient_test-san
 $(B)/tests/hsmclient_test-san: $(call sanobjs,$(HSMCLIENT_TEST_SRC))
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD,$@)$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)

@@ -3,4 +3,4 @@ FSCHECK_SRC := $(wildcard tests/posix/*.c)
 TEST_BINS += $(B)/tests/fscheck
 $(B)/tests/fscheck: $(call objs,$(FSCHECK_SRC))
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) $(CFLAGS) -o $@ $^ -lpthread
+	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread

@@ -10,11 +10,11 @@ TEST_BINS += $(patsubst %,$(B)/tests/unit/%,$(UNIT_TESTS)) \
 
 $(B)/tests/unit/%: $(call objs,tests/unit/%.c $(UNIT_LIB_SRC))
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/tests/san/%: $(call sanobjs,tests/unit/%.c $(UNIT_LIB_SRC))
 	@mkdir -p $(dir $@)
-	$(call say,LD-SAN,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD-SAN,$@)$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # The daemon with the test KEK, for integration tests that need no HSM.
 HSMFS_TEST_SRC := $(COMMON_SRC) $(CRYPTO_SRC) $(HSMCLIENT_SRC) \
@@ -22,7 +22,7 @@ HSMFS_TEST_SRC := $(COMMON_SRC) $(CRYPTO_SRC) $(HSMCLIENT_SRC) \
 TEST_BINS += $(B)/tests/hsmfs-test
 $(B)/tests/hsmfs-test: $(call objs,$(HSMFS_TEST_SRC))
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # The daemon with the test KEK under ASan+UBSan and under TSan, for the
 # sanitizer integration run (tests/integration/sanitizers.sh).
@@ -37,8 +37,8 @@ $(B)/tsan/%.o: %.c
 TEST_BINS += $(B)/tests/hsmfs-test-san $(B)/tests/hsmfs-test-tsan
 $(B)/tests/hsmfs-test-san: $(call sanobjs,$(HSMFS_TEST_SRC))
 	@mkdir -p $(dir $@)
-	$(call say,LD-SAN,$@)$(CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD-SAN,$@)$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/tests/hsmfs-test-tsan: $(call tsanobjs,$(HSMFS_TEST_SRC))
 	@mkdir -p $(dir $@)
-	$(call say,LD-TSAN,$@)$(CC) $(TSAN_FLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD-TSAN,$@)$(CC) $(TSAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)

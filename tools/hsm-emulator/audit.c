@@ -55,7 +55,7 @@ void audit_write(const struct req *r, const struct reply *rp)
 	cJSON_AddStringToObject(o, "version", r->version[0] ? r->version : "-");
 	cJSON_AddNumberToObject(o, "status", rp->drop ? 0 : rp->status);
 	cJSON_AddStringToObject(o, "outcome", rp->drop ? "dropped" : rp->outcome);
-	cJSON_AddNumberToObject(o, "latency_ms", (double)(now_ms() - r->t0));
+	cJSON_AddNumberToObject(o, "latency_ms", (double)(clock_ms() - r->t0));
 	cJSON_AddStringToObject(o, "remote", r->remote);
 	cJSON_AddStringToObject(o, "method", r->method);
 	cJSON_AddStringToObject(o, "request_id", r->request_id);

@@ -203,7 +203,7 @@ static int add_headers(struct MHD_Response *resp, const struct req *r,
 	const char *crid = req_header(r, "x-ms-client-request-id");
 	char lat[24];
 
-	snprintf(lat, sizeof(lat), "%llu", (unsigned long long)(now_ms() - r->t0));
+	snprintf(lat, sizeof(lat), "%llu", (unsigned long long)(clock_ms() - r->t0));
 	if (MHD_add_response_header(resp, "x-ms-request-id", r->request_id) == MHD_NO ||
 	    MHD_add_response_header(resp, "x-ms-server-latency", lat) == MHD_NO)
 		return -1;
@@ -260,7 +260,7 @@ static struct req *req_new(struct MHD_Connection *c, enum listener where,
 		return NULL;
 	r->conn = c;
 	r->where = where;
-	r->t0 = now_ms();
+	r->t0 = clock_ms();
 	snprintf(r->method, sizeof(r->method), "%s", method);
 	if (strlen(url) > PATH_MAX_LEN)
 		r->too_big = 1;

@@ -22,15 +22,6 @@ int64_t now_unix(void)
 	return (int64_t)time(NULL);
 }
 
-/* Monotonic milliseconds, for latencies. */
-uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Audit timestamps: RFC 3339, UTC, millisecond precision. */
 void rfc3339_now(char out[32])
 {

@@ -7,8 +7,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/clock.h"
+
 int64_t now_unix(void);
-uint64_t now_ms(void);
 /* RFC 3339 UTC with milliseconds, e.g. 2024-01-02T03:04:05.678Z. */
 void rfc3339_now(char out[32]);
 /* 2*n lowercase hex chars of fresh randomness; out has 2*n+1 bytes. */
