@@ -1,9 +1,14 @@
-# fs: the FUSE daemon and the hsmfs command.
-FS_SRC += fs/main.c fs/cmd_init.c fs/cmd_mount.c fs/cmd_umount.c \
-	fs/pin.c fs/ename.c fs/content.c fs/ops_file.c fs/ops_xattr.c \
-	fs/volume.c fs/ops.c fs/inode.c fs/ctl.c fs/cmd_status.c \
-	fs/walk.c fs/rekey.c fs/redata.c fs/cmd_rekey.c fs/cmd_fsck.c \
-	fs/cmd_inspect.c fs/prefetch.c fs/readahead.c fs/mountinfo.c
+# fs: the hsmfs program, in four layers whose includes point down only:
+#   cli      the command line: one file per subcommand, exit codes
+#   fuse     the FUSE daemon (its interface: fs/daemon.h)
+#   offline  the tools that work on the backing tree: walk, rekey, fsck
+#   vol      a volume: options, open/create, pin, file keys, backing
+#            names, finding its mount
+FS_VOL_SRC := $(wildcard fs/vol/*.c)
+FS_FUSE_SRC := $(wildcard fs/fuse/*.c)
+FS_OFFLINE_SRC := $(wildcard fs/offline/*.c)
+FS_CLI_SRC := $(wildcard fs/cli/*.c)
+FS_SRC := $(FS_CLI_SRC) $(FS_FUSE_SRC) $(FS_OFFLINE_SRC) $(FS_VOL_SRC)
 HSMFS_SRC := $(COMMON_SRC) $(CRYPTO_SRC) $(HSMCLIENT_SRC) \
 	$(HSMCLIENT_PROD_SRC) $(FS_SRC)
 BINS += $(B)/hsmfs

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The hsmfs subcommands: one file each, int NAME_main(argc, argv)
+ * returning an exit code (exitcodes.h). The CLI is the only layer that
+ * prints results for the operator and knows exit codes.
+ */
+#ifndef HSMFS_CMD_H
+#define HSMFS_CMD_H
+
+#include "exitcodes.h"
+#include "fs/vol/opts.h"
+
+int init_main(int argc, char *argv[]);
+int mount_main(int argc, char *argv[]);
+int umount_main(int argc, char *argv[]);
+int status_main(int argc, char *argv[]);
+int cache_main(int argc, char *argv[]);
+int rekey_main(int argc, char *argv[]);
+int fsck_main(int argc, char *argv[]);
+int inspect_main(int argc, char *argv[]);
+
+/* True if argv[1] asks for help. */
+int cmd_wants_help(int argc, char *argv[]);
+/* Applies a comma-separated -o list: KEK options to o, the rest to rest
+ * (caller's buffer) for FUSE. Returns 0, or -1 after printing why. */
+int cmd_parse_opts(const char *list, struct vol_opts *o,
+		   int (*other)(void *ctx, const char *opt), void *ctx);
+
+#endif

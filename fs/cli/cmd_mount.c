@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* hsmfs mount: the daemon's options, then fs/daemon.h. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "fs/daemon.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: hsmfs mount [-f] [-d] [-o OPT,...] CIPHERDIR MOUNTPOINT\n"
+		"\n"
+		"Mounts the volume in CIPHERDIR on MOUNTPOINT. Returns once the mount is\n"
+		"ready (or fails with the reason); the daemon logs to syslog.\n"
+		"\n"
+		"  -f                   stay in the foreground, log to stderr\n"
+		"  -d                   debug logging\n"
+		"  -o ro                read-only\n"
+		"  -o allow_other       let other users in (implies default_permissions)\n"
+		"  -o default_permissions  let the kernel check permissions\n"
+		"  -o no_writeback      no kernel write-back cache\n"
+		"  -o timeout=SECONDS   attribute and entry cache time (default 1)\n"
+		"  -o threads=N         FUSE worker threads (default 16)\n"
+		"  -o prefetch=N        threads unwrapping keys ahead of a directory\n"
+		"                       scan (default 8, 0 turns prefetching off)\n"
+		"  -o readahead=KB      kernel readahead of the mount (default 4096,\n"
+		"                       0 leaves the kernel's; needs root)\n"
+		"  -o kek=URL           refuse the volume unless it uses this KEK\n"
+		"  -o no_pin            do not check or record the local pin\n"
+		"  -o dek_cache_size=N  unwrapped file keys kept (default 100000)\n"
+		"  -o dek_cache_ttl=S   how long one is kept (default 300)\n"
+		"  -o ca_file=PATH, kek_scope=SCOPE, hsm_endpoint=URL, api_version=V,\n"
+		"     hsm_timeout=MS    HSM access (see hsmfs init --help)\n"
+		"\n"
+		"Unmount with 'hsmfs umount MOUNTPOINT' or 'fusermount3 -u MOUNTPOINT'.\n");
+}
+
+static int daemon_opt_cb(void *ctx, const char *opt)
+{
+	return daemon_opt(ctx, opt);
+}
+
+static int parse_args(int argc, char *argv[], struct daemon_opts *d)
+{
+	int c;
+
+	daemon_opts_init(d);
+	while ((c = getopt(argc, argv, "+fdo:")) != -1) {
+		switch (c) {
+		case 'f':
+			d->foreground = true;
+			break;
+		case 'd':
+			d->debug = true;
+			break;
+		case 'o':
+			if (cmd_parse_opts(optarg, &d->vol, daemon_opt_cb, d))
+				return -1;
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (optind != argc - 2)
+		return -1;
+	d->cipherdir = argv[optind];
+	d->mountpoint = argv[optind + 1];
+	return 0;
+}
+
+int mount_main(int argc, char *argv[])
+{
+	struct daemon_opts d;
+	char err[1024];
+
+	if (cmd_wants_help(argc, argv)) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (parse_args(argc, argv, &d)) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (daemon_mount(&d, err, sizeof(err)) == 0)
+		return EXIT_OK;
+	fprintf(stderr, "hsmfs mount: %s\n", err);
+	return EXIT_FAIL;
+}

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* hsmfs rekey: rewraps file keys to a new KEK version or KEK (--to), or
+ * gives files fresh keys (--data). The work is in rekey.c and redata.c. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "common/secmem.h"
+#include "fs/offline/rekey.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: hsmfs rekey [--to URL] [--jobs N] [--max-rate R] [-q] [-o OPT,...] CIPHERDIR\n"
+		"       hsmfs rekey --check [--to URL] [-o OPT,...] CIPHERDIR\n"
+		"       hsmfs rekey --data [-o OPT,...] CIPHERDIR [PATH...]\n"
+		"\n"
+		"Rewraps the volume key and every file's data key to the KEK's current\n"
+		"version (after a rotation in the HSM), or to another KEK with --to.\n"
+		"File content is not touched. Safe to interrupt and to re-run (it picks\n"
+		"up where it stopped; files already done cost no HSM call), and safe on\n"
+		"a mounted volume while applications use it: the daemon is told to\n"
+		"reload the config first. The old KEK version must stay enabled until\n"
+		"--check says it is no longer needed.\n"
+		"\n"
+		"  --to URL        rewrap to this KEK (e.g. from a Key Vault key to a\n"
+		"                  Managed HSM key); the config and this machine's pin\n"
+		"                  follow, the old KEK stays listed until no file needs it\n"
+		"  --jobs N        parallel workers (default 8)\n"
+		"  --max-rate R    at most R unwraps per second (default: no bound);\n"
+		"                  throttled HSM calls are retried later in any case\n"
+		"  -q, --quiet     no progress bar\n"
+		"  --check         change nothing and make no unwrap call: list the KEK\n"
+		"                  versions the volume still references; exit 0 if only\n"
+		"                  the current one, 1 if older ones are still needed,\n"
+		"                  8 if it cannot tell\n"
+		"  --data          give the files at PATH... (plaintext paths from the\n"
+		"                  volume root; none: every file) a fresh data key and\n"
+		"                  re-encrypt their content, each file replaced at once\n"
+		"                  by rename; mode, owner, times, xattrs and hard links\n"
+		"                  are kept. The volume must NOT be mounted.\n"
+		"  -o OPT,...      HSM access as for mount: ca_file=, kek_scope=,\n"
+		"                  hsm_endpoint= (for the config's KEK), hsm_timeout=,\n"
+		"                  no_pin\n"
+		"\n"
+		"Exit status: 0 done, 1 some files failed (listed with the reason), 2\n"
+		"usage.\n");
+}
+
+static const int exit_code[] = {
+	[REKEY_OK] = EXIT_OK,
+	[REKEY_FAILED] = EXIT_FAIL,
+	[REKEY_OLD_NEEDED] = EXIT_FOUND,
+	[REKEY_CANNOT_TELL] = EXIT_CANNOT_TELL,
+};
+
+int rekey_main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "max-rate", required_argument, NULL, 'r' },
+		{ "check", no_argument, NULL, 'c' },
+		{ "data", no_argument, NULL, 'D' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct rekey_opts o = { .jobs = 8 };
+	enum rekey_result r;
+	bool data = false;
+	const char *why;
+	double num;
+	int c;
+
+	vol_opts_init(&o.vo);
+	o.vo.cache_entries = 1024;
+	log_init("hsmfs", 0, LOG_LVL_WARN);
+	while ((c = getopt_long(argc, argv, "+hqo:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			o.to = optarg;
+			break;
+		case 'j':
+			if (parse_double(optarg, 1, 256, &num))
+				goto usage;
+			o.jobs = (unsigned)num;
+			break;
+		case 'r':
+			if (parse_double(optarg, 0.01, 1e9, &o.max_rate))
+				goto usage;
+			break;
+		case 'c':
+			o.check = true;
+			break;
+		case 'D':
+			data = true;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'o':
+			if (cmd_parse_opts(optarg, &o.vo, NULL, NULL))
+				return EXIT_USAGE;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			goto usage;
+		}
+	}
+	if (optind >= argc || (!data && optind != argc - 1) ||
+	    (data && (o.check || o.to)))
+		goto usage;
+	if (secmem_init(1u << 20, &why))
+		fprintf(stderr, "hsmfs rekey: %s: keys stay in ordinary "
+			"memory\n", why);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (data)
+		r = rekey_data(argv[optind], &o, argv + optind + 1,
+			       argc - optind - 1);
+	else
+		r = rekey_kek(argv[optind], &o);
+	return exit_code[r];
+usage:
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The FUSE daemon (fs/fuse/) as `hsmfs mount` starts it: this is the
+ * whole of its interface; nothing of libfuse or of the daemon's state is
+ * seen outside fs/fuse. Functions return 0, or -1 with one line in err.
+ */
+#ifndef HSMFS_DAEMON_H
+#define HSMFS_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "fs/vol/opts.h"
+
+struct daemon_opts {
+	struct vol_opts vol;
+	const char *cipherdir, *mountpoint;
+	bool foreground; /* stay attached, log to stderr */
+	bool debug;
+	bool writeback;
+	bool allow_other, default_perms;
+	double timeout;
+	unsigned threads, prefetch, readahead;
+	char kernel_opts[512]; /* ro, noatime, ...: ",opt" each */
+};
+
+void daemon_opts_init(struct daemon_opts *d);
+/* Takes one mount option that is not a volume option (no_writeback,
+ * timeout=, ro, ...): 0, or -1 if unknown or its value is bad. */
+int daemon_opt(struct daemon_opts *d, const char *opt);
+/* Opens the volume, mounts it and serves: in the foreground until it is
+ * unmounted, or else in a daemon, returning once the mount is ready. */
+int daemon_mount(struct daemon_opts *d, char *err, size_t errlen);
+
+#endif

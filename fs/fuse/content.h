@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * File content: plaintext offsets to encrypted blocks (crypto/layout.h).
+ * The caller holds the inode's rw lock (write for all but reads).
+ * Errors are -errno as the application gets them; a block that is short
+ * or not authentic is -EIO with one log line naming the file and why.
+ */
+#ifndef HSMFS_FUSE_CONTENT_H
+#define HSMFS_FUSE_CONTENT_H
+
+#include <sys/types.h>
+
+#include "fsd.h"
+
+/* Loads header and key on the first open; *unwrapped says whether that
+ * took an HSM call. */
+int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped);
+/* The last close drops the key. */
+void content_close(struct inode *in);
+/* Up to size bytes at off into this thread's buffer (*out); the count. */
+ssize_t content_read(struct inode *in, int fd, size_t size, off_t off,
+		     const uint8_t **out);
+ssize_t content_write(struct fsd *fs, struct inode *in, int fd,
+		      const uint8_t *buf, size_t size, off_t off);
+int content_truncate(struct fsd *fs, struct inode *in, int fd, off_t size);
+/* The plaintext size of a backing file of n bytes in volume v; -1 if no
+ * valid file has that size. */
+int64_t content_plain_size(const struct vol *v, uint64_t n);
+
+#endif

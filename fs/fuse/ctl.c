@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "ctl.h"
+#include "fs/vol/mnt.h"
+
+static int srv_fd = -1;
+static pthread_t srv_thread;
+static char srv_path[108];
+
+/* Formats the answer to "status". */
+static void status(struct fsd *fs, FILE *f)
+{
+	struct dekcache_stats cs;
+	struct kek_stats ks;
+	static const char *const ops[] = { "get", "wrap", "unwrap", "token" };
+
+	char kek[sizeof(fs->vol.conf.kek)];
+
+	dekcache_stats(fs->vol.cache, &cs);
+	kek_stats(vol_kek(&fs->vol), &ks);
+	pthread_mutex_lock(&fs->vol.kek_lock);
+	snprintf(kek, sizeof(kek), "%s", fs->vol.conf.kek);
+	pthread_mutex_unlock(&fs->vol.kek_lock);
+	fprintf(f, "volume:      %s\n", fs->vol.cipherdir);
+	fprintf(f, "kek:         %s\n", kek);
+	fprintf(f, "hsm:         %s\n", ks.endpoint[0] ? ks.endpoint : "-");
+	fprintf(f, "inodes:      %zu known to the kernel\n", fs->ninodes);
+	fprintf(f, "dek cache:   %u/%u entries, max age %u s, %llu hits, "
+		   "%llu misses, %llu evictions, %llu expired, %llu flushes\n",
+		cs.entries, cs.max_entries, cs.max_age_s, cs.hits, cs.misses,
+		cs.evictions, cs.expirations, cs.flushes);
+	fprintf(f, "unwraps:     %llu (%llu failed), wraps %llu\n",
+		(unsigned long long)fs->vol.unwraps,
+		(unsigned long long)fs->vol.unwrap_errors,
+		(unsigned long long)fs->vol.wraps);
+	for (int i = 0; i < 4; i++)
+		fprintf(f, "hsm %-7s  %llu ok, %llu client errors, %llu server "
+			   "errors\n", ops[i], ks.calls[i][KEK_OUT_OK],
+			ks.calls[i][KEK_OUT_CLIENT_ERR],
+			ks.calls[i][KEK_OUT_SERVER_ERR]);
+	fprintf(f, "prefetched:  %llu keys unwrapped ahead (%llu failed)\n",
+		(unsigned long long)fs->prefetched,
+		(unsigned long long)fs->prefetch_failed);
+	fprintf(f, "hsm retries: %llu\n", ks.retries);
+	fprintf(f, "hsm latency: p50 %u ms, p90 %u ms, p99 %u ms\n",
+		ks.lat_p50_ms, ks.lat_p90_ms, ks.lat_p99_ms);
+	fprintf(f, "last error:  %s\n", ks.last_error[0] ? ks.last_error : "-");
+}
+
+/* After a rekey: the config may name a new KEK (rekey --to) or the KEK a
+ * new version; old KEKs stay usable for slots not yet rewrapped. */
+static void reload(struct fsd *fs, FILE *f)
+{
+	char err[768];
+
+	if (vol_reload(&fs->vol, err, sizeof(err)) != 0) {
+		log_err("reload refused: %s", err);
+		fprintf(f, "error: %s\n", err);
+		return;
+	}
+	log_info("config reloaded: KEK %s", fs->vol.conf.kek);
+	fprintf(f, "reloaded: KEK %s\n", fs->vol.conf.kek);
+}
+
+static void serve_one(struct fsd *fs, int c)
+{
+	char line[64] = "";
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	ssize_t n;
+	FILE *f;
+
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+	    (cred.uid != 0 && cred.uid != geteuid()))
+		return;
+	n = read(c, line, sizeof(line) - 1);
+	if (n <= 0 || !(f = fdopen(dup(c), "w")))
+		return;
+	line[n] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if (!strcmp(line, "status")) {
+		status(fs, f);
+	} else if (!strcmp(line, "flush")) {
+		struct dekcache_stats st;
+
+		dekcache_stats(fs->vol.cache, &st);
+		dekcache_flush(fs->vol.cache);
+		log_info("DEK cache flushed on request (%u keys wiped)",
+			 st.entries);
+		fprintf(f, "flushed %u cached keys\n", st.entries);
+	} else if (!strcmp(line, "reload")) {
+		reload(fs, f);
+	} else {
+		fprintf(f, "error: unknown request\n");
+	}
+	fclose(f);
+}
+
+static void *serve(void *arg)
+{
+	struct fsd *fs = arg;
+	int c;
+
+	while ((c = accept4(srv_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0 ||
+	       errno == EINTR || errno == ECONNABORTED) {
+		if (c < 0)
+			continue;
+		serve_one(fs, c);
+		close(c);
+	}
+	return NULL;
+}
+
+int ctl_start(struct fsd *fs, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[80];
+	mode_t old;
+	int err;
+
+	snprintf(srv_path, sizeof(srv_path), "%s", path);
+	mkdir(mnt_run_dir(dir, sizeof(dir)), 0700);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", srv_path);
+	srv_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (srv_fd < 0)
+		return -errno;
+	unlink(srv_path);
+	old = umask(0077);
+	err = bind(srv_fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (err || listen(srv_fd, 8) != 0 ||
+	    pthread_create(&srv_thread, NULL, serve, fs) != 0) {
+		err = -errno;
+		close(srv_fd);
+		srv_fd = -1;
+		return err;
+	}
+	return 0;
+}
+
+void ctl_stop(void)
+{
+	if (srv_fd < 0)
+		return;
+	shutdown(srv_fd, SHUT_RDWR);
+	pthread_join(srv_thread, NULL);
+	close(srv_fd);
+	unlink(srv_path);
+	srv_fd = -1;
+}

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The daemon's life: open the volume (config, pin, KEK, volume key),
+ * mount, serve, unmount. By default the caller returns once the mount is
+ * ready, leaving a daemon that logs to syslog; in the foreground it
+ * serves until unmounted, logging to stderr.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/parse.h"
+#include "ctl.h"
+#include "fs/daemon.h"
+#include "fs/vol/mnt.h"
+#include "ops.h"
+#include "prefetch.h"
+
+/* Options handed to the kernel as they are. */
+static const char *const kernel_opts[] = {
+	"ro", "rw", "allow_root", "auto_unmount", "noatime", "nodev",
+	"nosuid", "noexec",
+};
+
+void daemon_opts_init(struct daemon_opts *d)
+{
+	memset(d, 0, sizeof(*d));
+	vol_opts_init(&d->vol);
+	d->writeback = true;
+	d->timeout = 1.0;
+	d->threads = 16;
+	d->prefetch = 8;
+	d->readahead = 4096;
+}
+
+static int kernel_opt(struct daemon_opts *d, const char *opt)
+{
+	size_t n = strlen(d->kernel_opts);
+
+	for (size_t i = 0; i < sizeof(kernel_opts) / sizeof(*kernel_opts); i++)
+		if (!strcmp(opt, kernel_opts[i]) &&
+		    n + strlen(opt) + 2 <= sizeof(d->kernel_opts)) {
+			snprintf(d->kernel_opts + n, sizeof(d->kernel_opts) - n,
+				 ",%s", opt);
+			return 0;
+		}
+	return -1;
+}
+
+int daemon_opt(struct daemon_opts *d, const char *opt)
+{
+	if (!strcmp(opt, "no_writeback"))
+		d->writeback = false;
+	else if (!strncmp(opt, "timeout=", 8))
+		return parse_double(opt + 8, 0, 86400, &d->timeout);
+	else if (!strncmp(opt, "prefetch=", 9))
+		return parse_uint(opt + 9, 64, &d->prefetch);
+	else if (!strncmp(opt, "readahead=", 10))
+		return parse_uint(opt + 10, 1024 * 1024, &d->readahead);
+	else if (!strncmp(opt, "threads=", 8))
+		return parse_uint(opt + 8, 256, &d->threads) || !d->threads ?
+		       -1 : 0;
+	else if (!strcmp(opt, "allow_other"))
+		d->allow_other = d->default_perms = true;
+	else if (!strcmp(opt, "default_permissions"))
+		d->default_perms = true;
+	else
+		return kernel_opt(d, opt);
+	return 0;
+}
+
+/* Tells the waiting parent how the mount went ("OK" or the reason); in
+ * the foreground, keeps the reason for the caller. */
+static void notify(int fd, const char *msg, char *err, size_t errlen)
+{
+	if (fd < 0) {
+		if (strcmp(msg, "OK"))
+			snprintf(err, errlen, "%s", msg);
+		return;
+	}
+	(void)!write(fd, msg, strlen(msg));
+	close(fd);
+}
+
+/* The -o list for libfuse: what the kernel gets, fsname and subtype. */
+static int fuse_args_of(const struct daemon_opts *d, struct fuse_args *fa)
+{
+	char buf[1200], *p;
+
+	snprintf(buf, sizeof(buf), "-ofsname=%s", d->cipherdir);
+	/* A comma in the path would split the option. */
+	for (p = buf + 9; *p; p++)
+		if (*p == ',')
+			*p = '_';
+	snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf),
+		 ",subtype=hsmfs%s%s%s", d->kernel_opts,
+		 d->default_perms ? ",default_permissions" : "",
+		 d->allow_other ? ",allow_other" : "");
+	return fuse_opt_add_arg(fa, "hsmfs") || fuse_opt_add_arg(fa, buf);
+}
+
+static size_t heap_size(unsigned entries)
+{
+	size_t want = (size_t)entries * 64 + (1u << 20), n = 1u << 20;
+
+	while (n < want)
+		n <<= 1;
+	return n;
+}
+
+static void detach(void)
+{
+	int nul = open("/dev/null", O_RDWR);
+
+	if (nul >= 0) {
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		close(nul);
+	}
+	(void)!chdir("/");
+}
+
+static int loop(struct fsd *fs, const struct daemon_opts *d)
+{
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	int ret;
+
+	if (prefetch_start(fs, d->prefetch))
+		log_warn("no key prefetching: out of memory");
+	fuse_loop_cfg_set_max_threads(cfg, d->threads);
+	fuse_loop_cfg_set_clone_fd(cfg, 1);
+	ret = fuse_session_loop_mt(fs->se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	prefetch_stop();
+	return ret;
+}
+
+static int serve(struct fsd *fs, const struct daemon_opts *d, int notify_fd,
+		 char *err, size_t errlen)
+{
+	struct fuse_args fa = FUSE_ARGS_INIT(0, NULL);
+	char ctlpath[108];
+	int ret = -1, have_ctl;
+
+	/* The kernel has applied the caller's umask to every mode we get. */
+	umask(0);
+	have_ctl = mnt_ctl_path(d->mountpoint, ctlpath, sizeof(ctlpath)) == 0;
+	if (fuse_args_of(d, &fa) ||
+	    !(fs->se = fuse_session_new(&fa, &ops_table, sizeof(ops_table),
+					fs))) {
+		notify(notify_fd, "invalid mount options", err, errlen);
+		goto out;
+	}
+	if (fuse_set_signal_handlers(fs->se) ||
+	    fuse_session_mount(fs->se, d->mountpoint)) {
+		fuse_session_destroy(fs->se);
+		notify(notify_fd, "cannot mount (is the mount point an empty "
+		       "directory, and /dev/fuse usable?)", err, errlen);
+		goto out;
+	}
+	if (!have_ctl || ctl_start(fs, ctlpath))
+		log_warn("no control socket: hsmfs status will not work");
+	log_info("mounted %s on %s", fs->vol.cipherdir, d->mountpoint);
+	notify(notify_fd, "OK", err, errlen);
+	if (!d->foreground)
+		detach();
+	ret = loop(fs, d) ? -1 : 0;
+	ctl_stop();
+	fuse_session_unmount(fs->se);
+	fuse_remove_signal_handlers(fs->se);
+	fuse_session_destroy(fs->se);
+	log_info("unmounted %s", d->mountpoint);
+out:
+	fuse_opt_free_args(&fa);
+	return ret;
+}
+
+/* Every inode the kernel knows holds a descriptor of its backing file, so
+ * the daemon takes as many descriptors as it may (root: up to nr_open). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	unsigned long nr = 0;
+	FILE *f;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (geteuid() == 0 && (f = fopen("/proc/sys/fs/nr_open", "re"))) {
+		if (fscanf(f, "%lu", &nr) == 1 && nr > rl.rlim_max)
+			rl.rlim_max = nr;
+		fclose(f);
+	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int run(const struct daemon_opts *d, int notify_fd, char *err,
+	       size_t errlen)
+{
+	static struct fsd fs;
+	char verr[VOL_ERR_MAX];
+	const char *why;
+	int ret = -1;
+
+	log_init("hsmfs", !d->foreground, d->debug ? LOG_LVL_DEBUG
+						   : LOG_LVL_INFO);
+	raise_nofile();
+	if (secmem_init(heap_size(d->vol.cache_entries), &why))
+		log_warn("%s: keys stay in ordinary memory", why);
+	if (vol_open(&fs.vol, d->cipherdir, &d->vol, verr, sizeof(verr))) {
+		notify(notify_fd, verr, err, errlen);
+		return -1;
+	}
+	fs.plaintext_names = fs.vol.conf.features & FEAT_PLAINTEXT_NAMES;
+	fs.writeback = d->writeback;
+	fs.timeout = d->timeout;
+	fs.chown_new = geteuid() == 0;
+	fs.readahead_kb = d->readahead;
+	/* Resolved now: once mounted, that would be a request to ourselves. */
+	fs.mountpoint = realpath(d->mountpoint, NULL);
+	if (inode_root_init(&fs, fs.vol.cipherdir) || inode_table_init(&fs)) {
+		snprintf(verr, sizeof(verr), "cannot open %s: %s",
+			 fs.vol.cipherdir, strerror(errno));
+		notify(notify_fd, verr, err, errlen);
+	} else {
+		ret = serve(&fs, d, notify_fd, err, errlen);
+	}
+	inode_table_free(&fs);
+	prefetch_free(fs.root.pf);
+	if (fs.root.fd > 0)
+		close(fs.root.fd);
+	vol_close(&fs.vol);
+	free(fs.mountpoint);
+	return ret;
+}
+
+/* The parent waits for the child's word, so that mount returns only when
+ * the filesystem is usable, or fails with the child's reason. */
+static int daemonize(const struct daemon_opts *d, char *err, size_t errlen)
+{
+	char msg[1024];
+	ssize_t n;
+	int p[2], st;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) != 0 || (pid = fork()) < 0) {
+		snprintf(err, errlen, "cannot start the daemon: %s",
+			 strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		_exit(run(d, p[1], msg, sizeof(msg)) ? 1 : 0);
+	}
+	close(p[1]);
+	n = read(p[0], msg, sizeof(msg) - 1);
+	close(p[0]);
+	msg[n > 0 ? n : 0] = '\0';
+	if (n == 2 && !strcmp(msg, "OK"))
+		return 0;
+	waitpid(pid, &st, 0);
+	snprintf(err, errlen, "%s", n > 0 ? msg : "daemon died");
+	return -1;
+}
+
+int daemon_mount(struct daemon_opts *d, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	if (!d->foreground)
+		return daemonize(d, err, errlen);
+	if (run(d, -1, err, errlen) == 0)
+		return 0;
+	if (!err[0])
+		snprintf(err, errlen, "the daemon stopped with an error");
+	return -1;
+}

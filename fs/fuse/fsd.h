@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The FUSE daemon's state, shared by its request handlers. */
+#ifndef HSMFS_FUSE_FSD_H
+#define HSMFS_FUSE_FSD_H
+
+#include "fs/vol/vol.h"
+#include "inode.h"
+
+/* The maximum FUSE request we ask for. */
+#define FSD_MAX_IO (1024 * 1024)
+
+struct fsd {
+	struct vol vol;
+	struct inode root;
+	pthread_mutex_t table_lock;
+	struct inode **table;
+	size_t nbuckets, ninodes;
+	bool plaintext_names;
+	bool writeback;
+	bool chown_new; /* running as root: new files belong to the caller */
+	double timeout; /* attr and entry cache, seconds */
+	unsigned readahead_kb; /* the mount's readahead; 0: kernel default */
+	char *mountpoint; /* canonical, as mountinfo shows it; or NULL */
+	struct fuse_session *se;
+	atomic_ullong prefetched, prefetch_failed;
+};
+
+static inline struct fsd *fsd_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+#endif

@@ -1,0 +1,763 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * FUSE low-level operations on names and directories. Each handler ends
+ * every path with exactly one reply; helpers return 0 or -errno.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "content.h"
+#include "ename.h"
+#include "ops.h"
+#include "prefetch.h"
+
+#define SYMLINK_ENC_MAX 4096
+
+void ops_reply_err(fuse_req_t req, int err)
+{
+	fuse_reply_err(req, err < 0 ? -err : err);
+}
+
+/* Backing attributes to plaintext ones: sizes without any key. */
+static void fix_stat(struct fsd *fs, struct stat *st)
+{
+	int64_t n;
+
+	if (S_ISREG(st->st_mode)) {
+		n = content_plain_size(&fs->vol, (uint64_t)st->st_size);
+		st->st_size = n < 0 ? 0 : n;
+	} else if (S_ISLNK(st->st_mode)) {
+		n = names_symlink_plain_len((size_t)st->st_size);
+		st->st_size = n < 0 ? 0 : n;
+	}
+}
+
+int ops_stat(struct fsd *fs, struct inode *in, struct stat *st)
+{
+	if (fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
+		return -errno;
+	fix_stat(fs, st);
+	return 0;
+}
+
+/* The entry of backing name b in dir, registered with nlookup + 1. */
+static int entry_of(struct fsd *fs, struct inode *dir, const char *bname,
+		    struct fuse_entry_param *e)
+{
+	struct inode *in;
+	struct stat st;
+	int fd;
+
+	memset(e, 0, sizeof(*e));
+	fd = openat(dir->fd, bname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	in = inode_ref(fs, fd, &st);
+	if (!in)
+		return -ENOMEM;
+	if (S_ISREG(st.st_mode))
+		prefetch_note_entry(in, dir, bname);
+	fix_stat(fs, &st);
+	e->ino = in == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)in;
+	e->attr = st;
+	e->attr_timeout = fs->timeout;
+	e->entry_timeout = fs->timeout;
+	return 0;
+}
+
+static void hsmfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *dir = inode_get(fs, parent);
+	struct fuse_entry_param e;
+	struct bname b;
+	int err = ename_encode(fs, dir, name, &b);
+
+	if (err == -EPERM)
+		err = -ENOENT;
+	if (!err)
+		err = entry_of(fs, dir, b.name, &e);
+	if (err == -ENOENT) {
+		/* A negative entry: the kernel remembers the miss. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (err)
+		return ops_reply_err(req, err);
+	fuse_reply_entry(req, &e);
+}
+
+static void hsmfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
+{
+	struct fsd *fs = fsd_of(req);
+
+	inode_unref(fs, inode_get(fs, ino), n);
+	fuse_reply_none(req);
+}
+
+static void hsmfs_forget_multi(fuse_req_t req, size_t count,
+			       struct fuse_forget_data *list)
+{
+	struct fsd *fs = fsd_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		inode_unref(fs, inode_get(fs, list[i].ino), list[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void hsmfs_getattr(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct fsd *fs = fsd_of(req);
+	struct stat st;
+	int err = ops_stat(fs, inode_get(fs, ino), &st);
+
+	(void)fi;
+	if (err)
+		return ops_reply_err(req, err);
+	fuse_reply_attr(req, &st, fs->timeout);
+}
+
+/* New objects belong to the caller when the daemon runs as root, with the
+ * group of a set-group-ID parent as the kernel would do. */
+static int chown_new(fuse_req_t req, struct inode *dir, const char *bname)
+{
+	struct fsd *fs = fsd_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat pst;
+	gid_t gid = ctx->gid;
+
+	if (!fs->chown_new)
+		return 0;
+	if (fstatat(dir->fd, "", &pst, AT_EMPTY_PATH) == 0 &&
+	    (pst.st_mode & S_ISGID))
+		gid = pst.st_gid;
+	if (fchownat(dir->fd, bname, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+		return -errno;
+	return 0;
+}
+
+/* Replies with the entry of a just-made object, or undoes it. */
+static void reply_new(fuse_req_t req, struct inode *dir, const struct bname *b,
+		      int isdir)
+{
+	struct fsd *fs = fsd_of(req);
+	struct fuse_entry_param e;
+	int err = chown_new(req, dir, b->name);
+
+	if (!err)
+		err = entry_of(fs, dir, b->name, &e);
+	if (!err)
+		return (void)fuse_reply_entry(req, &e);
+	if (isdir)
+		unlinkat(dir->fd, b->name, AT_REMOVEDIR);
+	else
+		unlinkat(dir->fd, b->name, 0);
+	bname_drop_sidecar(dir->fd, b);
+	ops_reply_err(req, err);
+}
+
+/* Empties and removes a directory known to hold at most its IV. */
+static void remove_dir(int parentfd, const char *name)
+{
+	int fd = openat(parentfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+					      O_CLOEXEC);
+
+	if (fd >= 0) {
+		unlinkat(fd, DIRIV_NAME, 0);
+		close(fd);
+	}
+	unlinkat(parentfd, name, AT_REMOVEDIR);
+}
+
+/* A directory appears under its name only with its IV in place (made
+ * under a temporary name, then renamed), so that a crash never leaves a
+ * directory whose names cannot be encrypted. */
+static int make_dir(struct fsd *fs, struct inode *dir, const struct bname *b,
+		    mode_t mode)
+{
+	char tmp[TMP_NAME_LEN + 1];
+	int fd, err = 0;
+
+	if (fs->plaintext_names)
+		return mkdirat(dir->fd, b->name, mode) ? -errno : 0;
+	if (names_tmp(tmp) != 0)
+		return -EIO;
+	if (mkdirat(dir->fd, tmp, 0700) != 0)
+		return -errno;
+	fd = openat(dir->fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					 O_CLOEXEC);
+	if (fd < 0)
+		err = -errno;
+	if (!err)
+		err = bname_write_diriv(fd, NULL);
+	if (!err && (fchmod(fd, mode) != 0 || fsync(fd) != 0))
+		err = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (!err && renameat2(dir->fd, tmp, dir->fd, b->name,
+			      RENAME_NOREPLACE) != 0)
+		err = -errno;
+	if (err)
+		remove_dir(dir->fd, tmp);
+	return err;
+}
+
+/* What to make under a new name: a directory, a node or a symlink. */
+struct newobj {
+	mode_t mode;
+	dev_t rdev;
+	const char *target; /* encrypted symlink target */
+};
+
+static int make_obj(struct fsd *fs, struct inode *dir, const struct bname *b,
+		    const struct newobj *o)
+{
+	if (S_ISDIR(o->mode))
+		return make_dir(fs, dir, b, o->mode & 07777);
+	if (o->target)
+		return symlinkat(o->target, dir->fd, b->name) ? -errno : 0;
+	return mknodat(dir->fd, b->name, o->mode, o->rdev) ? -errno : 0;
+}
+
+/* A new entry: its backing name (and a long name's sidecar), the object,
+ * then the reply; the sidecar goes again if the object cannot be made. */
+static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      const struct newobj *o)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *dir = inode_get(fs, parent);
+	struct bname b;
+	int err = ename_encode(fs, dir, name, &b);
+
+	if (!err)
+		err = bname_write_sidecar(dir->fd, &b);
+	if (!err && (err = make_obj(fs, dir, &b, o)))
+		bname_drop_sidecar(dir->fd, &b);
+	if (err)
+		return ops_reply_err(req, err);
+	reply_new(req, dir, &b, S_ISDIR(o->mode));
+}
+
+static void hsmfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode)
+{
+	struct newobj o = { .mode = S_IFDIR | (mode & 07777) };
+
+	new_entry(req, parent, name, &o);
+}
+
+static void hsmfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode, dev_t rdev)
+{
+	struct newobj o = { .mode = mode, .rdev = rdev };
+
+	new_entry(req, parent, name, &o);
+}
+
+static void hsmfs_symlink(fuse_req_t req, const char *target,
+			  fuse_ino_t parent, const char *name)
+{
+	struct fsd *fs = fsd_of(req);
+	char enc[SYMLINK_ENC_MAX];
+	struct newobj o = { .mode = S_IFLNK | 0777, .target = enc };
+
+	if (names_symlink_encrypt(fs->vol.nk, target, strlen(target), enc,
+				  sizeof(enc)) < 0)
+		return ops_reply_err(req, -ENAMETOOLONG);
+	new_entry(req, parent, name, &o);
+}
+
+static void hsmfs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *in = inode_get(fs, ino);
+	char enc[SYMLINK_ENC_MAX], out[SYMLINK_MAX + 1], path[512];
+	ssize_t n = readlinkat(in->fd, "", enc, sizeof(enc) - 1);
+
+	if (n < 0)
+		return ops_reply_err(req, -errno);
+	if (names_symlink_decrypt(fs->vol.nk, enc, (size_t)n, out,
+				  sizeof(out)) < 0) {
+		log_err("%s: symlink target failed authentication",
+			inode_path(in->fd, path, sizeof(path)));
+		return ops_reply_err(req, -EIO);
+	}
+	fuse_reply_readlink(req, out);
+}
+
+static void hsmfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		       const char *newname)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *in = inode_get(fs, ino), *dir = inode_get(fs, newparent);
+	struct fuse_entry_param e;
+	char proc[64];
+	struct bname b;
+	int err = ename_encode(fs, dir, newname, &b);
+
+	inode_procpath(in->fd, proc);
+	if (!err)
+		err = bname_write_sidecar(dir->fd, &b);
+	if (!err && linkat(AT_FDCWD, proc, dir->fd, b.name,
+			   AT_SYMLINK_FOLLOW) != 0) {
+		err = -errno;
+		bname_drop_sidecar(dir->fd, &b);
+	}
+	if (!err)
+		err = entry_of(fs, dir, b.name, &e);
+	if (err)
+		return ops_reply_err(req, err);
+	fuse_reply_entry(req, &e);
+}
+
+static void hsmfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *dir = inode_get(fs, parent);
+	struct bname b;
+	int err = ename_encode(fs, dir, name, &b);
+
+	if (!err && unlinkat(dir->fd, b.name, 0) != 0)
+		err = -errno;
+	if (!err)
+		bname_drop_sidecar(dir->fd, &b);
+	ops_reply_err(req, err);
+}
+
+/* 1 if the backing directory holds nothing but its IV. */
+static int only_iv(int parentfd, const char *name)
+{
+	int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					       O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+	int ret = 1;
+
+	if (fd < 0)
+		return -errno;
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    strcmp(de->d_name, DIRIV_NAME))
+			ret = 0;
+	closedir(d);
+	return ret;
+}
+
+/* Moves the empty directory bname out of the way under a temporary name
+ * (the backing fs cannot remove or replace it while its IV is there):
+ * 0 done, -ENOTEMPTY if it holds entries, or another -errno. A crash
+ * leaves a hidden temporary directory, never one without its IV. */
+static int stash_dir(struct inode *dir, const char *bname,
+		     char tmp[TMP_NAME_LEN + 1])
+{
+	int e = only_iv(dir->fd, bname);
+
+	if (e <= 0)
+		return e < 0 ? e : -ENOTEMPTY;
+	if (names_tmp(tmp) != 0)
+		return -EIO;
+	if (renameat2(dir->fd, bname, dir->fd, tmp, RENAME_NOREPLACE) != 0)
+		return -errno;
+	/* Something may have been created in it meanwhile. */
+	if (only_iv(dir->fd, tmp) != 1) {
+		renameat(dir->fd, tmp, dir->fd, bname);
+		return -ENOTEMPTY;
+	}
+	return 0;
+}
+
+static void hsmfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *dir = inode_get(fs, parent);
+	char tmp[TMP_NAME_LEN + 1];
+	struct stat st;
+	struct bname b;
+	int err = ename_encode(fs, dir, name, &b);
+
+	if (!err && fs->plaintext_names) {
+		err = unlinkat(dir->fd, b.name, AT_REMOVEDIR) ? -errno : 0;
+	} else if (!err) {
+		if (fstatat(dir->fd, b.name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			err = -errno;
+		else if (!S_ISDIR(st.st_mode))
+			err = -ENOTDIR;
+		else if (!(err = stash_dir(dir, b.name, tmp)))
+			remove_dir(dir->fd, tmp);
+	}
+	if (!err)
+		bname_drop_sidecar(dir->fd, &b);
+	ops_reply_err(req, err);
+}
+
+static void hsmfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 fuse_ino_t newparent, const char *newname,
+			 unsigned int flags)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *d1 = inode_get(fs, parent), *d2 = inode_get(fs, newparent);
+	char tmp[TMP_NAME_LEN + 1];
+	struct bname a, b;
+	int had_side = 0, stashed = 0, err;
+	struct stat st;
+
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return ops_reply_err(req, -EINVAL);
+	err = ename_encode(fs, d1, name, &a);
+	if (!err)
+		err = ename_encode(fs, d2, newname, &b);
+	if (err)
+		return ops_reply_err(req, err);
+	if (d1 == d2 && strcmp(a.name, b.name) == 0)
+		return ops_reply_err(req, 0);
+	/* An exchange swaps what two names point to; both names, so both
+	 * sidecars, stay as they are. */
+	if (!(flags & RENAME_EXCHANGE)) {
+		had_side = b.is_long && faccessat(d2->fd, b.name, F_OK,
+						  AT_SYMLINK_NOFOLLOW) == 0;
+		if ((err = bname_write_sidecar(d2->fd, &b)))
+			return ops_reply_err(req, err);
+		/* Over an empty directory: move it aside first. */
+		if (!fs->plaintext_names && !(flags & RENAME_NOREPLACE) &&
+		    fstatat(d1->fd, a.name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode) &&
+		    fstatat(d2->fd, b.name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode)) {
+			if ((err = stash_dir(d2, b.name, tmp))) {
+				if (!had_side)
+					bname_drop_sidecar(d2->fd, &b);
+				return ops_reply_err(req, err);
+			}
+			stashed = 1;
+		}
+	}
+	if (renameat2(d1->fd, a.name, d2->fd, b.name, flags) != 0) {
+		err = -errno;
+		if (stashed)
+			renameat(d2->fd, tmp, d2->fd, b.name);
+		if (!had_side && !(flags & RENAME_EXCHANGE))
+			bname_drop_sidecar(d2->fd, &b);
+		return ops_reply_err(req, err);
+	}
+	if (stashed)
+		remove_dir(d2->fd, tmp);
+	if (!(flags & RENAME_EXCHANGE))
+		bname_drop_sidecar(d1->fd, &a);
+	ops_reply_err(req, 0);
+}
+
+static void hsmfs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fsd *fs = fsd_of(req);
+	struct statvfs sv;
+
+	(void)ino;
+	if (fstatvfs(fs->vol.rootfd, &sv) != 0)
+		return ops_reply_err(req, -errno);
+	sv.f_namemax = 255;
+	fuse_reply_statfs(req, &sv);
+}
+
+struct dirh {
+	DIR *dp;
+	struct dirent *entry;
+	off_t offset;
+};
+
+static void hsmfs_opendir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *in = inode_get(fs, ino);
+	struct dirh *d = calloc(1, sizeof(*d));
+	int fd, err;
+
+	if (!d)
+		return ops_reply_err(req, -ENOMEM);
+	fd = openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d->dp = fdopendir(fd))) {
+		err = -errno;
+		if (fd >= 0)
+			close(fd);
+		free(d);
+		return ops_reply_err(req, err);
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	fuse_reply_open(req, fi);
+}
+
+static struct dirh *dirh_of(struct fuse_file_info *fi)
+{
+	return (struct dirh *)(uintptr_t)fi->fh;
+}
+
+/* Next entry from the backing directory, or NULL at the end. */
+static struct dirent *next_entry(struct dirh *d)
+{
+	if (!d->entry) {
+		errno = 0;
+		d->entry = readdir(d->dp);
+	}
+	return d->entry;
+}
+
+/* Adds one entry to a READDIR(PLUS) reply: 0 added, 1 full, -1 skipped.
+ * With plus, the entry is looked up like LOOKUP would (a reference the
+ * kernel will FORGET), which saves `ls -l` and `find` a round trip each. */
+static int add_entry(fuse_req_t req, struct inode *dir, struct dirh *d,
+		     const struct dirent *de, char *buf, size_t size,
+		     size_t *used, bool plus)
+{
+	struct fsd *fs = fsd_of(req);
+	struct fuse_entry_param e = { .attr = { .st_ino = de->d_ino,
+		.st_mode = (mode_t)de->d_type << 12 } };
+	bool dot = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+	char name[256];
+	size_t n;
+
+	if (dot)
+		snprintf(name, sizeof(name), "%s", de->d_name);
+	else if (ename_decode(fs, dir, dirfd(d->dp), de->d_name, name) != 1)
+		return -1;
+	if (!plus) {
+		n = fuse_add_direntry(req, buf + *used, size - *used, name,
+				      &e.attr, de->d_off);
+	} else {
+		if (!dot && entry_of(fs, dir, de->d_name, &e) != 0)
+			return -1; /* gone meanwhile */
+		n = fuse_add_direntry_plus(req, buf + *used, size - *used,
+					   name, &e, de->d_off);
+		if (n > size - *used && e.ino)
+			inode_unref(fs, inode_get(fs, e.ino), 1);
+	}
+	if (n > size - *used)
+		return 1;
+	*used += n;
+	return 0;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, struct fuse_file_info *fi, bool plus)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *dir = inode_get(fs, ino);
+	struct dirh *d = dirh_of(fi);
+	char *buf = malloc(size);
+	size_t used = 0;
+	struct dirent *de;
+
+	if (!buf)
+		return ops_reply_err(req, -ENOMEM);
+	if (off != d->offset) {
+		seekdir(d->dp, off);
+		d->entry = NULL;
+		d->offset = off;
+	}
+	while ((de = next_entry(d))) {
+		if (add_entry(req, dir, d, de, buf, size, &used, plus) > 0)
+			break;
+		d->entry = NULL;
+		d->offset = de->d_off;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void hsmfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			  off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void hsmfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			      off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+static void hsmfs_releasedir(fuse_req_t req, fuse_ino_t ino,
+			     struct fuse_file_info *fi)
+{
+	struct dirh *d = dirh_of(fi);
+
+	(void)ino;
+	closedir(d->dp);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void hsmfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			   struct fuse_file_info *fi)
+{
+	int fd = dirfd(dirh_of(fi)->dp);
+	int r = datasync ? fdatasync(fd) : fsync(fd);
+
+	(void)ino;
+	ops_reply_err(req, r ? -errno : 0);
+}
+
+static void set_mode(struct inode *in, struct fuse_file_info *fi,
+		     mode_t mode, int *err)
+{
+	char proc[64];
+
+	if (*err)
+		return;
+	inode_procpath(in->fd, proc);
+	if ((fi ? fchmod((int)fi->fh, mode) : chmod(proc, mode)) != 0)
+		*err = -errno;
+}
+
+static void set_owner(struct inode *in, struct stat *attr, int valid,
+		      int *err)
+{
+	uid_t uid = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
+	gid_t gid = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
+
+	if (!*err && fchownat(in->fd, "", uid, gid,
+			      AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
+		*err = -errno;
+}
+
+static void set_times(struct inode *in, struct stat *attr, int valid,
+		      int *err)
+{
+	struct timespec tv[2] = { { .tv_nsec = UTIME_OMIT },
+				  { .tv_nsec = UTIME_OMIT } };
+	char proc[64];
+
+	if (*err)
+		return;
+	if (valid & FUSE_SET_ATTR_ATIME_NOW)
+		tv[0].tv_nsec = UTIME_NOW;
+	else if (valid & FUSE_SET_ATTR_ATIME)
+		tv[0] = attr->st_atim;
+	if (valid & FUSE_SET_ATTR_MTIME_NOW)
+		tv[1].tv_nsec = UTIME_NOW;
+	else if (valid & FUSE_SET_ATTR_MTIME)
+		tv[1] = attr->st_mtim;
+	/* AT_EMPTY_PATH reaches symlinks too; older kernels refuse it. */
+	if (utimensat(in->fd, "", tv, AT_EMPTY_PATH) == 0)
+		return;
+	inode_procpath(in->fd, proc);
+	if (errno != EINVAL || in->type == S_IFLNK ||
+	    utimensat(AT_FDCWD, proc, tv, 0) != 0)
+		*err = -errno;
+}
+
+static int set_size(struct fsd *fs, struct inode *in,
+		    struct fuse_file_info *fi, off_t size)
+{
+	char proc[64];
+	bool unwrapped;
+	int fd, err;
+
+	if (in->type != S_IFREG)
+		return in->type == S_IFDIR ? -EISDIR : -EINVAL;
+	inode_procpath(in->fd, proc);
+	fd = fi ? (int)fi->fh : open(proc, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	pthread_rwlock_wrlock(&in->rw);
+	err = content_open(fs, in, fd, &unwrapped);
+	if (!err) {
+		err = content_truncate(fs, in, fd, size);
+		content_close(in);
+	}
+	pthread_rwlock_unlock(&in->rw);
+	if (!fi)
+		close(fd);
+	return err;
+}
+
+static void hsmfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			  int valid, struct fuse_file_info *fi)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *in = inode_get(fs, ino);
+	struct stat st;
+	int err = 0;
+
+	if (valid & FUSE_SET_ATTR_MODE)
+		set_mode(in, fi, attr->st_mode, &err);
+	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		set_owner(in, attr, valid, &err);
+	if (!err && (valid & FUSE_SET_ATTR_SIZE))
+		err = set_size(fs, in, fi, attr->st_size);
+	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))
+		set_times(in, attr, valid, &err);
+	if (!err)
+		err = ops_stat(fs, in, &st);
+	if (err)
+		return ops_reply_err(req, err);
+	fuse_reply_attr(req, &st, fs->timeout);
+}
+
+static void hsmfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fsd *fs = userdata;
+
+	conn->max_write = FSD_MAX_IO;
+	conn->max_readahead = FSD_MAX_IO;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	if (fs->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		fs->writeback = false;
+	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
+}
+
+const struct fuse_lowlevel_ops ops_table = {
+	.init = hsmfs_init,
+	.lookup = hsmfs_lookup,
+	.forget = hsmfs_forget,
+	.forget_multi = hsmfs_forget_multi,
+	.getattr = hsmfs_getattr,
+	.setattr = hsmfs_setattr,
+	.readlink = hsmfs_readlink,
+	.mknod = hsmfs_mknod,
+	.mkdir = hsmfs_mkdir,
+	.unlink = hsmfs_unlink,
+	.rmdir = hsmfs_rmdir,
+	.symlink = hsmfs_symlink,
+	.rename = hsmfs_rename,
+	.link = hsmfs_link,
+	.statfs = hsmfs_statfs,
+	.opendir = hsmfs_opendir,
+	.readdir = hsmfs_readdir,
+	.readdirplus = hsmfs_readdirplus,
+	.releasedir = hsmfs_releasedir,
+	.fsyncdir = hsmfs_fsyncdir,
+	.open = ops_open,
+	.create = ops_create,
+	.read = ops_read,
+	.write = ops_write,
+	.flush = ops_flush,
+	.release = ops_release,
+	.fsync = ops_fsync,
+	.fallocate = ops_fallocate,
+	.setxattr = ops_setxattr,
+	.getxattr = ops_getxattr,
+	.listxattr = ops_listxattr,
+	.removexattr = ops_removexattr,
+};

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The FUSE low-level operations: one const table (ops.c) of handlers on
+ * names and directories (ops.c), open files (ops_file.c) and extended
+ * attributes (ops_xattr.c). Each handler ends every path with exactly
+ * one reply; the helpers under it return 0 or -errno.
+ */
+#ifndef HSMFS_FUSE_OPS_H
+#define HSMFS_FUSE_OPS_H
+
+#include "fsd.h"
+
+extern const struct fuse_lowlevel_ops ops_table;
+
+/* Fills st for the kernel: plaintext sizes, our inode number. */
+int ops_stat(struct fsd *fs, struct inode *in, struct stat *st);
+/* fuse_reply_err for 0 or -errno. */
+void ops_reply_err(fuse_req_t req, int err);
+
+/* ops_file.c */
+void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		mode_t mode, struct fuse_file_info *fi);
+void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	      struct fuse_file_info *fi);
+void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	       off_t off, struct fuse_file_info *fi);
+void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	       struct fuse_file_info *fi);
+void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+		   off_t len, struct fuse_file_info *fi);
+
+/* ops_xattr.c */
+void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		  const char *value, size_t size, int flags);
+void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		  size_t size);
+void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+#endif

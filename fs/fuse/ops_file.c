@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* FUSE low-level operations on open files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crypto/layout.h"
+#include "content.h"
+#include "ename.h"
+#include "ops.h"
+#include "prefetch.h"
+#include "readahead.h"
+
+/* Backing open flags: always readable, because a partial block write has
+ * to read the block; writable whenever we may write (O_TRUNC truncates
+ * even a read-only open); never O_APPEND (pwrite would ignore offsets) or
+ * O_DIRECT (ciphertext offsets are not aligned). */
+static int backing_flags(int flags, bool writeback)
+{
+	int acc = flags & O_ACCMODE;
+
+	if (acc != O_RDONLY || writeback || (flags & O_TRUNC))
+		acc = O_RDWR;
+	flags &= ~(O_ACCMODE | O_APPEND | O_DIRECT | O_CREAT | O_EXCL |
+		   O_TRUNC | O_NOCTTY | O_NOFOLLOW);
+	return flags | acc | O_CLOEXEC;
+}
+
+/* Loads the file's key and applies O_TRUNC under the content lock, then
+ * lets the prefetcher know (outside the lock: it may start HSM calls). */
+static int open_content(struct fsd *fs, struct inode *in, int fd, int flags)
+{
+	bool unwrapped = false;
+	int err;
+
+	pthread_rwlock_wrlock(&in->rw);
+	err = content_open(fs, in, fd, &unwrapped);
+	if (!err && (flags & O_TRUNC) &&
+	    (err = content_truncate(fs, in, fd, 0)))
+		content_close(in);
+	pthread_rwlock_unlock(&in->rw);
+	if (!err)
+		prefetch_opened(fs, in, unwrapped);
+	return err;
+}
+
+static int open_fd(struct fsd *fs, struct inode *in, int flags)
+{
+	char proc[64];
+	int fd;
+
+	inode_procpath(in->fd, proc);
+	fd = open(proc, backing_flags(flags, fs->writeback));
+	/* A read-only open of a file we may only read, without writeback. */
+	if (fd < 0 && errno == EACCES && (flags & O_ACCMODE) == O_RDONLY)
+		fd = open(proc, backing_flags(flags, false));
+	return fd < 0 ? -errno : fd;
+}
+
+void ops_open(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *in = inode_get(fs, ino);
+	int fd, err;
+
+	/* Every read follows an open: raise the readahead before the first
+	 * (the kernel copies it into the file when the open returns). */
+	readahead_apply(fs);
+	fd = open_fd(fs, in, fi->flags);
+	if (fd < 0)
+		return ops_reply_err(req, fd);
+	if ((err = open_content(fs, in, fd, fi->flags))) {
+		close(fd);
+		return ops_reply_err(req, err);
+	}
+	fi->fh = (uint64_t)fd;
+	/* Only this daemon changes the backing files: pages stay valid. */
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 mode_t mode, struct fuse_file_info *fi)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *dir = inode_get(fs, parent), *in;
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fuse_entry_param e = { 0 };
+	struct bname b;
+	int fd = -1, pfd = -1, err = ename_encode(fs, dir, name, &b);
+	struct stat st;
+
+	readahead_apply(fs);
+	if (!err)
+		err = bname_write_sidecar(dir->fd, &b);
+	if (!err) {
+		fd = openat(dir->fd, b.name, backing_flags(fi->flags,
+			    fs->writeback) | O_CREAT | O_NOFOLLOW |
+			    (fi->flags & O_EXCL),
+			    mode);
+		if (fd < 0)
+			err = -errno;
+	}
+	if (!err && fs->chown_new && fchown(fd, ctx->uid, ctx->gid) != 0)
+		err = -errno;
+	if (!err && fstat(fd, &st) != 0)
+		err = -errno;
+	if (!err && (pfd = openat(dir->fd, b.name, O_PATH | O_NOFOLLOW |
+					     O_CLOEXEC)) < 0)
+		err = -errno;
+	if (err) {
+		if (fd >= 0)
+			close(fd);
+		return ops_reply_err(req, err);
+	}
+	in = inode_ref(fs, pfd, &st);
+	if (in)
+		prefetch_note_entry(in, dir, b.name);
+	if (!in || (err = open_content(fs, in, fd, fi->flags))) {
+		if (in)
+			inode_unref(fs, in, 1);
+		close(fd);
+		return ops_reply_err(req, in ? err : -ENOMEM);
+	}
+	ops_stat(fs, in, &e.attr);
+	e.ino = (fuse_ino_t)(uintptr_t)in;
+	e.attr_timeout = e.entry_timeout = fs->timeout;
+	fi->fh = (uint64_t)fd;
+	fi->keep_cache = 1;
+	fuse_reply_create(req, &e, fi);
+}
+
+void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, struct fuse_file_info *fi)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *in = inode_get(fs, ino);
+	const uint8_t *out = NULL;
+	ssize_t n;
+
+	pthread_rwlock_rdlock(&in->rw);
+	n = content_read(in, (int)fi->fh, size, off, &out);
+	pthread_rwlock_unlock(&in->rw);
+	/* out is this thread's own buffer: safe to send after unlocking. */
+	if (n < 0)
+		return ops_reply_err(req, (int)n);
+	fuse_reply_buf(req, (const char *)out, (size_t)n);
+}
+
+void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+			size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *in = inode_get(fs, ino);
+	ssize_t n;
+
+	pthread_rwlock_wrlock(&in->rw);
+	/* Without writeback caching the kernel's offset for O_APPEND may be
+	 * stale; the end of file is what we know under the lock. */
+	if (!fs->writeback && (fi->flags & O_APPEND))
+		off = in->psize;
+	n = content_write(fs, in, (int)fi->fh, (const uint8_t *)buf, size, off);
+	pthread_rwlock_unlock(&in->rw);
+	if (n < 0)
+		return ops_reply_err(req, (int)n);
+	fuse_reply_write(req, (size_t)n);
+}
+
+void ops_flush(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+void ops_release(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *in = inode_get(fs, ino);
+
+	pthread_rwlock_wrlock(&in->rw);
+	content_close(in);
+	pthread_rwlock_unlock(&in->rw);
+	close((int)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	int fd = (int)fi->fh;
+	int r = datasync ? fdatasync(fd) : fsync(fd);
+
+	(void)ino;
+	ops_reply_err(req, r ? -errno : 0);
+}
+
+/* Mode 0 extends with zeros like truncate; KEEP_SIZE only reserves space
+ * in the backing file. Punching holes would need holes in the format. */
+void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			    off_t off, off_t len, struct fuse_file_info *fi)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *in = inode_get(fs, ino);
+	int fd = (int)fi->fh, err = 0;
+	uint64_t end = (uint64_t)off + (uint64_t)len;
+
+	if (mode & ~FALLOC_FL_KEEP_SIZE)
+		return ops_reply_err(req, -EOPNOTSUPP);
+	if (off < 0 || len <= 0)
+		return ops_reply_err(req, -EINVAL);
+	pthread_rwlock_wrlock(&in->rw);
+	if (mode & FALLOC_FL_KEEP_SIZE) {
+		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0,
+			      (off_t)lay_backing_size(fs->vol.conf.format,
+						      end)) != 0 &&
+		    errno != EOPNOTSUPP)
+			err = -errno;
+	} else if ((int64_t)end > in->psize) {
+		err = content_truncate(fs, in, fd, (off_t)end);
+	}
+	pthread_rwlock_unlock(&in->rw);
+	ops_reply_err(req, err);
+}

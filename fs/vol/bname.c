@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bname.h"
+
+#define CONF_TMP_NAME CONF_NAME ".tmp"
+
+enum bname_kind bname_kind(const struct bdir *d, const char *name)
+{
+	if (d->root && (!strcmp(name, CONF_NAME) || !strcmp(name, CONF_TMP_NAME)))
+		return BNAME_OWN;
+	if (d->plaintext)
+		return BNAME_ENTRY;
+	if (!strcmp(name, DIRIV_NAME) || names_is_sidecar(name))
+		return BNAME_OWN;
+	return names_is_tmp(name) ? BNAME_TMP : BNAME_ENTRY;
+}
+
+int bname_encode(const struct bdir *d, const char *name, struct bname *b)
+{
+	size_t len = strlen(name);
+	int n;
+
+	memset(b, 0, sizeof(*b));
+	if (len > 255)
+		return -ENAMETOOLONG;
+	if (d->plaintext) {
+		if (bname_kind(d, name) != BNAME_ENTRY)
+			return -EPERM;
+		memcpy(b->name, name, len + 1);
+		return 0;
+	}
+	if (!d->nk || !d->iv)
+		return -ENOKEY;
+	n = names_encrypt(d->nk, d->iv, name, len, b->enc);
+	if (n < 0)
+		return -EIO;
+	if (n <= 255) {
+		memcpy(b->name, b->enc, (size_t)n + 1);
+		return 0;
+	}
+	b->is_long = true;
+	names_long(b->enc, (size_t)n, b->name);
+	return 0;
+}
+
+static void sidecar_of(const char *name, char *out, size_t n)
+{
+	snprintf(out, n, "%s%s", name, LONG_SUFFIX);
+}
+
+/* Reads and checks a long name's sidecar into enc: its length, or
+ * -EINVAL with why. */
+static int read_sidecar(int dirfd, const char *name, char enc[NAME_ENC_MAX],
+			const char **why)
+{
+	char side[NAME_ENC_MAX + 8], check[LONG_NAME_LEN + 1];
+	ssize_t n;
+	int fd;
+
+	sidecar_of(name, side, sizeof(side));
+	fd = openat(dirfd, side, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		*why = "long name without its " LONG_SUFFIX " sidecar";
+		return -EINVAL;
+	}
+	n = read(fd, enc, NAME_ENC_MAX - 1);
+	close(fd);
+	if (n <= 255) {
+		*why = "long-name sidecar too short";
+		return -EINVAL;
+	}
+	enc[n] = '\0';
+	names_long(enc, (size_t)n, check);
+	if (strcmp(check, name) != 0) {
+		*why = "long-name sidecar does not match the entry name";
+		return -EINVAL;
+	}
+	return (int)n;
+}
+
+int bname_decode(const struct bdir *d, const char *name, char out[256],
+		 const char **why)
+{
+	char enc[NAME_ENC_MAX];
+	const char *src = name;
+	int n = (int)strlen(name);
+
+	*why = NULL;
+	if (d->plaintext) {
+		snprintf(out, 256, "%s", name);
+		return 0;
+	}
+	if (names_is_long(name)) {
+		if ((n = read_sidecar(d->fd, name, enc, why)) < 0)
+			return n;
+		src = enc;
+	}
+	if (!d->nk || !d->iv)
+		return -ENOKEY;
+	if (names_decrypt(d->nk, d->iv, src, (size_t)n, out) < 0) {
+		*why = "name failed authentication";
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int bname_write_sidecar(int dirfd, const struct bname *b)
+{
+	char side[NAME_ENC_MAX + 8];
+	size_t len = strlen(b->enc);
+	int fd, err = 0;
+
+	if (!b->is_long)
+		return 0;
+	sidecar_of(b->name, side, sizeof(side));
+	fd = openat(dirfd, side, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+				 O_CLOEXEC, 0400);
+	if (fd < 0 && errno == EACCES) {
+		/* An old sidecar of the same name holds the same bytes. */
+		return 0;
+	}
+	if (fd < 0)
+		return -errno;
+	if (write(fd, b->enc, len) != (ssize_t)len)
+		err = errno ? -errno : -EIO;
+	close(fd);
+	return err;
+}
+
+void bname_drop_sidecar(int dirfd, const struct bname *b)
+{
+	char side[NAME_ENC_MAX + 8];
+
+	if (!b->is_long)
+		return;
+	sidecar_of(b->name, side, sizeof(side));
+	unlinkat(dirfd, side, 0);
+}
+
+bool bname_sidecar_orphaned(int dirfd, const char *sidecar)
+{
+	char entry[NAME_ENC_MAX];
+	size_t n = strlen(sidecar) - (sizeof(LONG_SUFFIX) - 1);
+
+	if (n >= sizeof(entry))
+		return false;
+	memcpy(entry, sidecar, n);
+	entry[n] = '\0';
+	return faccessat(dirfd, entry, F_OK, AT_SYMLINK_NOFOLLOW) != 0;
+}
+
+int bname_read_diriv(int dirfd, uint8_t iv[DIRIV_LEN])
+{
+	uint8_t buf[DIRIV_LEN + 1], zero[DIRIV_LEN] = { 0 };
+	ssize_t n;
+	int fd, err;
+
+	fd = openat(dirfd, DIRIV_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf));
+	err = n < 0 ? -errno : 0;
+	close(fd);
+	if (err)
+		return err;
+	if (n != DIRIV_LEN || memcmp(buf, zero, DIRIV_LEN) == 0)
+		return -EINVAL;
+	memcpy(iv, buf, DIRIV_LEN);
+	return 0;
+}
+
+int bname_write_diriv(int dirfd, const uint8_t *iv_in)
+{
+	uint8_t iv[DIRIV_LEN];
+	int fd, err = 0;
+
+	if (iv_in)
+		memcpy(iv, iv_in, DIRIV_LEN);
+	else if (keys_random(iv, sizeof(iv)) != 0)
+		return -EIO;
+	fd = openat(dirfd, DIRIV_NAME, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    0444);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, iv, sizeof(iv)) != sizeof(iv))
+		err = errno ? -errno : -EIO;
+	close(fd);
+	if (err)
+		unlinkat(dirfd, DIRIV_NAME, 0);
+	return err;
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Backing names: what a plaintext name becomes in the backing directory,
+ * and back. The one home of these rules for the daemon, the walk of the
+ * offline tools and the prefetcher, so that they never disagree about
+ * what a backing entry means:
+ *
+ *  - in the root, "hsmfs.conf" and "hsmfs.conf.tmp" are the volume's own;
+ *  - with encrypted names, every directory's "hsmfs.diriv" (its IV) and
+ *    every long name's sidecar "hsmfs.longname.X.name" are the volume's
+ *    own, and "hsmfs.tmp.<16 hex>" is a temporary entry (a directory
+ *    being made or removed, a file being re-encrypted);
+ *  - everything else is an entry: an encrypted name (base64url, or
+ *    "hsmfs.longname.X" with the encrypted name in its sidecar), or with
+ *    plaintext names the name itself.
+ *
+ * Errors are -errno: -EBADMSG a name (or an IV) that is not authentic,
+ * -EINVAL a malformed IV or sidecar, with *why naming what is wrong.
+ */
+#ifndef HSMFS_VOL_BNAME_H
+#define HSMFS_VOL_BNAME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "crypto/names.h"
+
+/* A backing directory as names see it. */
+struct bdir {
+	int fd;                      /* the directory (O_PATH is enough) */
+	bool root;                   /* the volume's root */
+	bool plaintext;              /* a plaintext-names volume */
+	const struct names_keys *nk; /* NULL: names cannot be checked here */
+	const uint8_t *iv;           /* its IV (DIRIV_LEN), NULL if unknown */
+};
+
+/* A name as stored: the backing name, and for a long name the encrypted
+ * name its sidecar holds. */
+struct bname {
+	char name[NAME_ENC_MAX];
+	char enc[NAME_ENC_MAX];
+	bool is_long;
+};
+
+enum bname_kind {
+	BNAME_ENTRY, /* an application's entry */
+	BNAME_OWN,   /* the volume's own: config, IV, sidecar */
+	BNAME_TMP,   /* a temporary entry: never shown */
+};
+
+enum bname_kind bname_kind(const struct bdir *d, const char *name);
+
+/* Name (1..255 bytes) to its backing name. 0, -ENAMETOOLONG, -EPERM
+ * (a name the volume keeps for itself), -ENOKEY (no keys or IV), -EIO. */
+int bname_encode(const struct bdir *d, const char *name, struct bname *b);
+/* The plaintext of an entry's backing name into out. 0; -EBADMSG (not
+ * authentic) or -EINVAL (a long name whose sidecar is missing, short or
+ * for another name), both with *why; -ENOKEY if d has no keys or IV (not
+ * checkable here: *why is NULL). */
+int bname_decode(const struct bdir *d, const char *name, char out[256],
+		 const char **why);
+
+/* A long name's sidecar: written before the entry, removed after it. */
+int bname_write_sidecar(int dirfd, const struct bname *b);
+void bname_drop_sidecar(int dirfd, const struct bname *b);
+/* True for a sidecar whose entry is gone. */
+bool bname_sidecar_orphaned(int dirfd, const char *sidecar);
+
+/* A directory's IV: 0, -ENOENT if it has none, -EINVAL if it is not
+ * DIRIV_LEN bytes or all zero, or the read's -errno. */
+int bname_read_diriv(int dirfd, uint8_t iv[DIRIV_LEN]);
+/* Writes a directory's IV, random when iv is NULL. 0 or -errno. */
+int bname_write_diriv(int dirfd, const uint8_t *iv);
+
+#endif

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* hsmfs init's engine: a new volume in an empty directory. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bname.h"
+#include "pin.h"
+#include "vol.h"
+
+#define CREATOR "hsmfs 0.1"
+
+static int dir_is_empty(int dirfd)
+{
+	DIR *d = fdopendir(dup(dirfd));
+	struct dirent *de;
+	int empty = 1;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
+static int wrap_vk(struct kek *k, struct conf *c, const uint8_t *vk,
+		   char *err, size_t errlen)
+{
+	char kerr[KEK_ERR_MAX];
+
+	if (vol_wrap_slot(k, REC_MAGIC_VK, c->volume_id, vk, &c->vk,
+			  kerr) != KEK_OK) {
+		snprintf(err, errlen, "cannot wrap the volume key: %s", kerr);
+		return -1;
+	}
+	c->vk.gen = 1;
+	return 0;
+}
+
+static int create_in(int dirfd, const char *kek_url, int format,
+		     bool plaintext, const struct vol_opts *o, char *err,
+		     size_t errlen)
+{
+	struct conf c = { 0 };
+	struct kek *k = NULL;
+	struct pin p = { 0 };
+	char kerr[KEK_ERR_MAX];
+	uint8_t *vk = secmem_alloc(KEY_LEN);
+	int ret = -1, e;
+
+	if (!vk || keys_random(vk, KEY_LEN) || keys_random(c.volume_id, ID_LEN)) {
+		snprintf(err, errlen, "out of memory or randomness");
+		goto out;
+	}
+	if (kek_open(kek_url, &o->kek, &k, kerr) != KEK_OK) {
+		snprintf(err, errlen, "cannot use KEK %s: %s", kek_url, kerr);
+		goto out;
+	}
+	c.format = (uint8_t)format;
+	snprintf(c.creator, sizeof(c.creator), CREATOR);
+	snprintf(c.kek, sizeof(c.kek), "%s", kek_url);
+	c.features = plaintext ? FEAT_PLAINTEXT_NAMES
+			       : FEAT_ENCRYPTED_NAMES | FEAT_LONG_NAMES;
+	if (wrap_vk(k, &c, vk, err, errlen) || conf_seal(&c, vk)) {
+		if (!*err)
+			snprintf(err, errlen, "cannot seal the config");
+		goto out;
+	}
+	if (!plaintext && (e = bname_write_diriv(dirfd, NULL)) < 0) {
+		snprintf(err, errlen, "cannot write %s: %s", DIRIV_NAME,
+			 strerror(-e));
+		goto out;
+	}
+	if ((e = conf_store(dirfd, &c)) < 0) {
+		snprintf(err, errlen, "cannot write %s: %s", CONF_NAME,
+			 strerror(-e));
+		goto out;
+	}
+	snprintf(p.kek, sizeof(p.kek), "%s", c.kek);
+	if (!o->no_pin_store &&
+	    (pin_kcv(vk, p.kcv) || pin_write(c.volume_id, &p, err, errlen)))
+		goto out;
+	ret = 0;
+out:
+	kek_close(k);
+	secmem_free(vk, KEY_LEN);
+	return ret;
+}
+
+int vol_create(const char *cipherdir, const char *kek_url, int format,
+	       bool plaintext_names, const struct vol_opts *o, char *err,
+	       size_t errlen)
+{
+	int dirfd, ret = -1, made = 0, empty = 0;
+
+	err[0] = '\0';
+	if (mkdir(cipherdir, 0700) == 0)
+		made = 1;
+	else if (errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", cipherdir,
+			 strerror(errno));
+		return -1;
+	}
+	dirfd = open(cipherdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", cipherdir,
+			 strerror(errno));
+		return -1;
+	}
+	if (faccessat(dirfd, CONF_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		snprintf(err, errlen, "%s is already an hsmfs volume",
+			 cipherdir);
+	else if (!(empty = dir_is_empty(dirfd)))
+		snprintf(err, errlen, "%s is not empty", cipherdir);
+	else
+		ret = create_in(dirfd, kek_url, format, plaintext_names, o, err,
+				errlen);
+	/* A failed init leaves the directory as it found it. */
+	if (ret && empty) {
+		unlinkat(dirfd, DIRIV_NAME, 0);
+		unlinkat(dirfd, CONF_NAME ".tmp", 0);
+	}
+	close(dirfd);
+	if (ret && made)
+		rmdir(cipherdir);
+	return ret;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The per-file key service of an unlocked volume: a fresh DEK for a new
+ * file, and an existing file's DEK from the cache or the HSM (one unwrap
+ * per key however many openers ask at once), always checked against the
+ * header MAC. Errors are -errno as the application sees them: -EACCES
+ * when the HSM refuses the caller, -EIO for the rest.
+ */
+#ifndef HSMFS_VOL_FILEKEY_H
+#define HSMFS_VOL_FILEKEY_H
+
+#include "vol.h"
+
+/* A fresh DEK and file id, wrapped into a new header h. 0 or -errno. */
+int vol_new_file_key(struct vol *v, struct hdr *h, uint8_t dek[KEY_LEN]);
+/* The DEK of a header. what names the file in the log line of a failure
+ * (NULL: no log line, for prefetching); *unwrapped (if not NULL) tells
+ * whether the HSM was asked. 0 or -errno (EIO, EACCES). */
+int vol_load_file_key(struct vol *v, const struct hdr *h,
+		      uint8_t dek[KEY_LEN], const char *what, bool *unwrapped);
+/* The same without logging: returns the slot that gave the DEK (>= 0), or
+ * -errno with why set and *st the last HSM status (KEK_OK if the HSM
+ * answered but the slot did not verify), so callers can retry throttling. */
+int vol_file_key_slot(struct vol *v, const struct hdr *h,
+		      uint8_t dek[KEY_LEN], enum kek_status *st, char *why,
+		      size_t whylen);
+
+#endif

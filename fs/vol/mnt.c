@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <openssl/sha.h>
+
+#include "mnt.h"
+
+/* Undoes the octal escapes (space, tab, newline, backslash) of fields. */
+static void unescape(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++, d++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] &&
+		    s[3]) {
+			*d = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+				    (s[3] - '0'));
+			s += 3;
+		} else {
+			*d = *s;
+		}
+	}
+	*d = '\0';
+}
+
+int mnt_each(mnt_fn fn, void *ctx)
+{
+	char *line = NULL, *save, *f[11];
+	size_t cap = 0;
+	int ret = 0;
+	FILE *fp = fopen("/proc/self/mountinfo", "re");
+
+	if (!fp)
+		return -errno;
+	while (!ret && getline(&line, &cap, fp) > 0) {
+		int nf = 0, dash;
+
+		for (char *t = strtok_r(line, " \n", &save); t && nf < 11;
+		     t = strtok_r(NULL, " \n", &save))
+			f[nf++] = t;
+		/* id parent maj:min root mountpoint opts [optional...] - type src */
+		for (dash = 6; dash < nf && strcmp(f[dash], "-"); dash++)
+			;
+		if (dash + 2 >= nf || strcmp(f[dash + 1], "fuse.hsmfs"))
+			continue;
+		unescape(f[4]);
+		unescape(f[dash + 2]);
+		ret = fn(ctx, f[2], f[4], f[dash + 2]);
+	}
+	free(line);
+	fclose(fp);
+	return ret;
+}
+
+const char *mnt_run_dir(char *buf, size_t n)
+{
+	const char *e = getenv("HSMFS_RUN_DIR");
+
+	if (e && *e)
+		snprintf(buf, n, "%s", e);
+	else if (geteuid() == 0)
+		snprintf(buf, n, "/run/hsmfs");
+	else if ((e = getenv("XDG_RUNTIME_DIR")) && *e)
+		snprintf(buf, n, "%s/hsmfs", e);
+	else
+		snprintf(buf, n, "/tmp/hsmfs-%u", (unsigned)geteuid());
+	return buf;
+}
+
+int mnt_ctl_path(const char *mountpoint, char *buf, size_t n)
+{
+	char *abs = realpath(mountpoint, NULL), dir[80];
+	uint8_t h[SHA256_DIGEST_LENGTH];
+
+	if (!abs)
+		return -errno;
+	SHA256((const uint8_t *)abs, strlen(abs), h);
+	free(abs);
+	snprintf(buf, n, "%s/%02x%02x%02x%02x%02x%02x%02x%02x.sock",
+		 mnt_run_dir(dir, sizeof(dir)), h[0], h[1], h[2], h[3], h[4], h[5],
+		 h[6], h[7]);
+	return 0;
+}
+
+int mnt_call(const char *mountpoint, const char *cmd, char *out, size_t n)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char line[128];
+	size_t got = 0;
+	ssize_t r;
+	int s, err;
+
+	if ((err = mnt_ctl_path(mountpoint, sa.sun_path, sizeof(sa.sun_path))))
+		return err;
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	/* One send: the daemon answers the first line it reads and closes,
+	 * so a second send could fail after the request was served. */
+	snprintf(line, sizeof(line), "%s\n", cmd);
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    send(s, line, strlen(line), MSG_NOSIGNAL) < 0) {
+		err = -errno;
+		close(s);
+		return err;
+	}
+	shutdown(s, SHUT_WR);
+	while (got + 1 < n && (r = read(s, out + got, n - 1 - got)) > 0)
+		got += (size_t)r;
+	out[got] = '\0';
+	close(s);
+	return 0;
+}
+
+/* True if a mount's source (the daemon's fsname: the cipherdir as given
+ * to mount) names the directory real. */
+static int same_dir(const char *src, const char *real)
+{
+	char *r;
+	int same;
+
+	if (strcmp(src, real) == 0)
+		return 1;
+	if (!(r = realpath(src, NULL)))
+		return 0;
+	same = strcmp(r, real) == 0;
+	free(r);
+	return same;
+}
+
+struct find {
+	const char *real;
+	char *mnt;
+	size_t n;
+};
+
+static int match_source(void *ctx, const char *dev, const char *mnt,
+			const char *src)
+{
+	struct find *f = ctx;
+
+	(void)dev;
+	if (!same_dir(src, f->real))
+		return 0;
+	snprintf(f->mnt, f->n, "%s", mnt);
+	return 1;
+}
+
+int mnt_find(const char *cipherdir, char *mnt, size_t n)
+{
+	struct find f = { .real = realpath(cipherdir, NULL), .mnt = mnt, .n = n };
+	int r;
+
+	if (!f.real)
+		return -errno;
+	r = mnt_each(match_source, &f);
+	free((char *)f.real);
+	return r;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A volume's mount seen from outside its daemon: the hsmfs mounts in
+ * /proc/self/mountinfo, and the control socket through which `hsmfs
+ * status`, `hsmfs cache flush` and `hsmfs rekey` talk to the daemon (a
+ * Unix socket, mode 0600, named after the mount point; one request line,
+ * one text answer). The daemon's side is fs/fuse/ctl.c.
+ * Errors are -errno.
+ */
+#ifndef HSMFS_VOL_MNT_H
+#define HSMFS_VOL_MNT_H
+
+#include <stddef.h>
+
+/* One fuse.hsmfs mount: dev as "major:minor", mount point and source
+ * (the cipherdir as given to mount), unescaped. Nonzero stops the walk. */
+typedef int (*mnt_fn)(void *ctx, const char *dev, const char *mnt,
+		      const char *src);
+
+/* Calls fn on each hsmfs mount, in mount order. Returns what fn returned
+ * to stop, 0 after the last mount, or -errno. */
+int mnt_each(mnt_fn fn, void *ctx);
+/* Finds where the volume in cipherdir is mounted (type fuse.hsmfs, source
+ * naming that directory): 1 and mnt set, 0 not mounted, or -errno. */
+int mnt_find(const char *cipherdir, char *mnt, size_t n);
+
+/* Where control sockets live: $HSMFS_RUN_DIR, /run/hsmfs for root, else
+ * the XDG runtime directory. */
+const char *mnt_run_dir(char *buf, size_t n);
+/* The socket path for a mount point (resolved to an absolute path). */
+int mnt_ctl_path(const char *mountpoint, char *buf, size_t n);
+/* Sends cmd to the daemon serving mountpoint, the answer into out
+ * (NUL-terminated). 0, or -errno if the daemon cannot be reached. */
+int mnt_call(const char *mountpoint, const char *cmd, char *out, size_t n);
+
+#endif

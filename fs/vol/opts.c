@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/parse.h"
+#include "opts.h"
+
+void vol_opts_init(struct vol_opts *o)
+{
+	const char *e;
+
+	memset(o, 0, sizeof(*o));
+	o->cache_entries = 100000;
+	o->cache_ttl_s = 300;
+	if ((e = getenv("HSMFS_CA_FILE")) && *e)
+		o->kek.ca_file = e;
+	if ((e = getenv("HSMFS_KEK_SCOPE")) && *e)
+		o->kek.scope = e;
+}
+
+static int add_endpoint(struct kek_opts *k, const char *url)
+{
+	int i = 0;
+
+	while (i < KEK_MAX_ENDPOINTS && k->endpoints[i])
+		i++;
+	if (i == KEK_MAX_ENDPOINTS)
+		return -1;
+	k->endpoints[i] = url;
+	return 0;
+}
+
+int vol_opts_parse(struct vol_opts *o, const char *opt, char *err,
+		   size_t errlen)
+{
+	const char *eq = strchr(opt, '=');
+	const char *val = eq ? eq + 1 : "";
+	size_t klen = eq ? (size_t)(eq - opt) : strlen(opt);
+	int bad = 0;
+
+#define KEY(s) (klen == sizeof(s) - 1 && strncmp(opt, s, klen) == 0)
+	if (KEY("ca_file"))
+		o->kek.ca_file = val;
+	else if (KEY("kek_scope"))
+		o->kek.scope = val;
+	else if (KEY("api_version"))
+		o->kek.api_version = val;
+	else if (KEY("hsm_endpoint"))
+		bad = add_endpoint(&o->kek, val);
+	else if (KEY("hsm_timeout"))
+		bad = parse_uint(val, 600000, &o->kek.total_timeout_ms);
+	else if (KEY("kek"))
+		o->pin_kek = val;
+	else if (KEY("no_pin"))
+		o->no_pin_store = true;
+	else if (KEY("dek_cache_size"))
+		bad = parse_uint(val, 10000000, &o->cache_entries);
+	else if (KEY("dek_cache_ttl"))
+		bad = parse_uint(val, 86400 * 365, &o->cache_ttl_s);
+	else
+		return 0;
+#undef KEY
+	if (bad || !*val) {
+		snprintf(err, errlen, "bad value in option '%s'", opt);
+		return -1;
+	}
+	return 1;
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A volume, opened: its config, its KEKs, the volume key and the keys
+ * derived from it, the DEK cache. The daemon and the offline tools open
+ * volumes only through here, so the trust rules (config MAC, pin, which
+ * KEK may be asked) live in one place.
+ *
+ * Functions that can fail for a reason an operator must read return 0 or
+ * -1 and write one line into err (errlen bytes); nothing here prints.
+ * Calls on the file-key path (filekey.h) return -errno instead.
+ */
+#ifndef HSMFS_VOL_VOL_H
+#define HSMFS_VOL_VOL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "crypto/conf.h"
+#include "crypto/hdr.h"
+#include "crypto/names.h"
+#include "hsmclient/dekcache.h"
+#include "hsmclient/kek.h"
+#include "opts.h"
+
+#define VOL_KEKS_MAX (CONF_PREV_MAX + 2)
+#define VOL_ERR_MAX 768 /* an err buffer that holds any of our lines */
+
+struct vol {
+	int rootfd; /* the backing directory */
+	char *cipherdir;
+	const struct vol_opts *opts;
+	struct conf conf;
+	uint8_t *vk; /* volume key, locked memory */
+	/* kek wraps; it and old[] unwrap (each slot goes to the one that
+	 * owns its kid). Changed only by vol_reload, under kek_lock; a
+	 * handle is never freed before vol_close. */
+	pthread_mutex_t kek_lock;
+	struct kek *kek;
+	struct kek *old[VOL_KEKS_MAX];
+	int nold;
+	struct names_keys *nk; /* names, symlink targets, xattrs */
+	struct dekcache *cache;
+	atomic_ullong unwraps, unwrap_errors, wraps;
+	/* Unwraps in flight, by cache id: a second opener of the same key
+	 * waits for the first instead of asking the HSM again. */
+	pthread_mutex_t sf_lock;
+	pthread_cond_t sf_done;
+	uint8_t sf_ids[32][DEKCACHE_ID_LEN];
+	unsigned sf_n;
+};
+
+/* Creates a volume of the given format (conf.h) in an empty directory. */
+int vol_create(const char *cipherdir, const char *kek_url, int format,
+	       bool plaintext_names, const struct vol_opts *o, char *err,
+	       size_t errlen);
+/* Opens a volume: config, pin check, KEK, volume key. The same as
+ * vol_peek then vol_unlock. */
+int vol_open(struct vol *v, const char *cipherdir, const struct vol_opts *o,
+	     char *err, size_t errlen);
+/* The first half: config, KEK pin, KEK handles; no HSM call and no key.
+ * o must outlive v. */
+int vol_peek(struct vol *v, const char *cipherdir, const struct vol_opts *o,
+	     char *err, size_t errlen);
+/* The second half: unwraps the volume key, checks the config MAC and the
+ * key check value, derives the name keys. */
+int vol_unlock(struct vol *v, char *err, size_t errlen);
+void vol_close(struct vol *v);
+/* Re-reads the config of an unlocked volume after a rekey: checks its MAC
+ * with the volume key held, checks it against the pin, opens a new KEK
+ * (the old one stays, for unwrapping), and refreshes the current KEK
+ * version. Nothing changes on failure. */
+int vol_reload(struct vol *v, char *err, size_t errlen);
+/* The KEK that wraps now. */
+struct kek *vol_kek(struct vol *v);
+/* The handle that owns kid (current or previous KEK), or NULL. */
+struct kek *vol_kek_for(struct vol *v, const char *kid);
+/* Opens a KEK other than the mount's own (a previous one, a rekey
+ * target): the hsm_endpoint list serves only the KEK it was given for. */
+enum kek_status vol_kek_open_other(const char *url, const struct vol_opts *o,
+				   struct kek **k, char kerr[KEK_ERR_MAX]);
+
+/* What an HSM failure is to an application: -EACCES when the caller may
+ * not use the key (credentials, role, disabled key), else -EIO. */
+int vol_kek_errno(enum kek_status st);
+
+/* The one way a key goes into a key slot: the record magic || id || key
+ * wrapped by k (its current version) into s (kid, alg, wrapped bytes;
+ * gen and mac are the caller's). */
+enum kek_status vol_wrap_slot(struct kek *k, const char magic[8],
+			      const uint8_t id[ID_LEN],
+			      const uint8_t key[KEY_LEN], struct hdr_slot *s,
+			      char kerr[KEK_ERR_MAX]);
+/* And the way back: unwraps s with k and checks the record's magic and
+ * id. 0; -EBADMSG if the record is bound to another id; or the HSM's
+ * failure as -EACCES (credentials, role, disabled key) or -EIO, with *st
+ * its status. kerr says why. */
+int vol_unwrap_slot(struct kek *k, const char magic[8],
+		    const uint8_t id[ID_LEN], const struct hdr_slot *s,
+		    uint8_t key[KEY_LEN], enum kek_status *st,
+		    char kerr[KEK_ERR_MAX]);
+
+#endif
