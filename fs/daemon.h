@@ -26,7 +26,7 @@ struct daemon_opts {
 
 void daemon_opts_init(struct daemon_opts *d);
 /* Takes one mount option that is not a volume option (no_writeback,
- * timeout=, ro, ...): 0, or -1 if unknown or its value is bad. */
+ * timeout=, ro, ...): 0, -EINVAL for a bad value, -ENOENT if unknown. */
 int daemon_opt(struct daemon_opts *d, const char *opt);
 /* Opens the volume, mounts it and serves: in the foreground until it is
  * unmounted, or else in a daemon, returning once the mount is ready. */

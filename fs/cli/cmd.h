@@ -21,8 +21,9 @@ int inspect_main(int argc, char *argv[]);
 
 /* True if argv[1] asks for help. */
 int cmd_wants_help(int argc, char *argv[]);
-/* Applies a comma-separated -o list: KEK options to o, the rest to rest
- * (caller's buffer) for FUSE. Returns 0, or -1 after printing why. */
+/* Applies a comma-separated -o list: KEK and cache options to o, the
+ * rest to other (0 taken, -EINVAL bad value, -ENOENT unknown). Returns
+ * 0, or -1 after printing why. */
 int cmd_parse_opts(const char *list, struct vol_opts *o,
 		   int (*other)(void *ctx, const char *opt), void *ctx);
 

@@ -74,7 +74,6 @@ int rekey_main(int argc, char *argv[])
 	enum rekey_result r;
 	bool data = false;
 	const char *why;
-	double num;
 	int c;
 
 	vol_opts_init(&o.vo);
@@ -86,9 +85,8 @@ int rekey_main(int argc, char *argv[])
 			o.to = optarg;
 			break;
 		case 'j':
-			if (parse_double(optarg, 1, 256, &num))
+			if (parse_uint(optarg, 256, &o.jobs) || !o.jobs)
 				goto usage;
-			o.jobs = (unsigned)num;
 			break;
 		case 'r':
 			if (parse_double(optarg, 0.01, 1e9, &o.max_rate))

@@ -3,6 +3,7 @@
  * hsmfs: an encrypted FUSE filesystem whose per-file keys are wrapped by a
  * key in a hardware security module.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,23 @@ int cmd_wants_help(int argc, char *argv[])
 	return 0;
 }
 
+/* One option: the volume's, else other's. 0, or -1 with err set. */
+static int apply_opt(const char *opt, struct vol_opts *o,
+		     int (*other)(void *ctx, const char *opt), void *ctx,
+		     char *err, size_t n)
+{
+	int r = vol_opts_parse(o, opt, err, n);
+
+	if (r != 0)
+		return r < 0 ? -1 : 0;
+	r = other ? other(ctx, opt) : -ENOENT;
+	if (r == -ENOENT)
+		snprintf(err, n, "unknown option '%s'", opt);
+	else if (r)
+		snprintf(err, n, "bad value in option '%s'", opt);
+	return r ? -1 : 0;
+}
+
 int cmd_parse_opts(const char *list, struct vol_opts *o,
 		   int (*other)(void *ctx, const char *opt), void *ctx)
 {
@@ -52,14 +70,9 @@ int cmd_parse_opts(const char *list, struct vol_opts *o,
 	/* Values are kept: vol_opts points into this copy for good. */
 	for (char *opt = strtok_r(copy, ",", &save); opt;
 	     opt = strtok_r(NULL, ",", &save)) {
-		int r = vol_opts_parse(o, opt, err, sizeof(err));
-
-		if (r < 0) {
+		if (apply_opt(opt, o, other, ctx, err, sizeof(err))) {
 			fprintf(stderr, "hsmfs: %s\n", err);
-			return -1;
-		}
-		if (r == 0 && (!other || other(ctx, opt) != 0)) {
-			fprintf(stderr, "hsmfs: unknown option '%s'\n", opt);
+			free(copy);
 			return -1;
 		}
 	}

@@ -50,29 +50,30 @@ static int kernel_opt(struct daemon_opts *d, const char *opt)
 				 ",%s", opt);
 			return 0;
 		}
-	return -1;
+	return -ENOENT;
 }
 
 int daemon_opt(struct daemon_opts *d, const char *opt)
 {
+	int bad = 0;
+
 	if (!strcmp(opt, "no_writeback"))
 		d->writeback = false;
 	else if (!strncmp(opt, "timeout=", 8))
-		return parse_double(opt + 8, 0, 86400, &d->timeout);
+		bad = parse_double(opt + 8, 0, 86400, &d->timeout);
 	else if (!strncmp(opt, "prefetch=", 9))
-		return parse_uint(opt + 9, 64, &d->prefetch);
+		bad = parse_uint(opt + 9, 64, &d->prefetch);
 	else if (!strncmp(opt, "readahead=", 10))
-		return parse_uint(opt + 10, 1024 * 1024, &d->readahead);
+		bad = parse_uint(opt + 10, 1024 * 1024, &d->readahead);
 	else if (!strncmp(opt, "threads=", 8))
-		return parse_uint(opt + 8, 256, &d->threads) || !d->threads ?
-		       -1 : 0;
+		bad = parse_uint(opt + 8, 256, &d->threads) || !d->threads;
 	else if (!strcmp(opt, "allow_other"))
 		d->allow_other = d->default_perms = true;
 	else if (!strcmp(opt, "default_permissions"))
 		d->default_perms = true;
 	else
 		return kernel_opt(d, opt);
-	return 0;
+	return bad ? -EINVAL : 0;
 }
 
 /* Tells the waiting parent how the mount went ("OK" or the reason); in
