@@ -39,6 +39,9 @@ suite() {
 	return 0
 }
 
+for t in tests/lint/*.sh; do
+	suite "lint/$(basename "$t" .sh)" bash "$t"
+done
 for t in "$B"/tests/unit/*_test; do
 	[[ -x $t ]] && suite "unit/$(basename "$t")" "$t"
 done
