@@ -16,8 +16,11 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "hsmclient/azauth.h"
-#include "hsmclient/azure.h"
+#include "common/secmem.h"
+#include "hsmclient/azure/auth.h"
+#include "hsmclient/azure/err.h"
+#include "hsmclient/azure/provider.h"
+#include "hsmclient/azure/url.h"
 
 static const long statuses[] = { 400, 401, 403, 404, 408, 409, 429, 500,
 				 502, 503, 504, 200, 302, 418, 0, 999 };

@@ -31,9 +31,10 @@
 
 #include "common/b64.h"
 #include "common/log.h"
-#include "hsmclient/azauth.h"
-#include "hsmclient/azure.h"
-#include "hsmclient/jwt.h"
+#include "common/secmem.h"
+#include "hsmclient/azure/err.h"
+#include "hsmclient/azure/jwt.h"
+#include "hsmclient/azure/url.h"
 #include "hsmclient/kek.h"
 #include "tests/hsm/fakesrv.h"
 #include "tests/unit/check.h"

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Entra ID credentials from the environment, and a shared token cache. */
 #include <ctype.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,20 +13,22 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "azauth.h"
+#include "common/clock.h"
 #include "common/log.h"
-#include "jwt.h"
+#include "hsmclient/azure/auth.h"
+#include "hsmclient/azure/json.h"
+#include "hsmclient/azure/jwt.h"
 
 #define ID_MAX 128
 #define URL_MAX 512
 #define FILE_MAX (64 * 1024)  /* federated token file */
-#define PEM_MAX (1024 * 1024) /* certificate file */
 #define FORM_MAX (AZAUTH_TOKEN_MAX * 3 + 2048)
 #define BEARER "Authorization: Bearer "
 #define SKEW_MS 30000
 
 struct azauth {
-	struct http *h;
+	struct client *c;
+	struct stats *stats;
 	enum azauth_kind kind;
 	char scope[256], resource[256];
 	char tenant[ID_MAX], client_id[ID_MAX];
@@ -236,8 +237,8 @@ static enum kek_status pick_endpoints(struct azauth *a, char *err)
 	return KEK_OK;
 }
 
-enum kek_status azauth_new(struct http *h, const char *scope,
-			   struct azauth **out, char *err)
+enum kek_status azauth_new(struct client *c, struct stats *stats,
+			   const char *scope, struct azauth **out, char *err)
 {
 	struct azauth *a;
 	enum kek_status st;
@@ -247,7 +248,8 @@ enum kek_status azauth_new(struct http *h, const char *scope,
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return KEK_E_NOMEM;
-	a->h = h;
+	a->c = c;
+	a->stats = stats;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->refresh, NULL);
 	snprintf(a->scope, sizeof(a->scope), "%s", scope);
@@ -308,45 +310,6 @@ static bool form_add(char *buf, size_t cap, size_t *pos, const char *name,
 	return true;
 }
 
-/* Wipes the strings of j, its siblings and all their children. */
-static void json_wipe(cJSON *j)
-{
-	for (; j; j = j->next) {
-		json_wipe(j->child);
-		if (j->valuestring)
-			OPENSSL_cleanse(j->valuestring, strlen(j->valuestring));
-		if (j->string)
-			OPENSSL_cleanse(j->string, strlen(j->string));
-	}
-}
-
-void json_wipe_delete(cJSON *j)
-{
-	if (!j)
-		return;
-	json_wipe(j->child);
-	if (j->valuestring)
-		OPENSSL_cleanse(j->valuestring, strlen(j->valuestring));
-	cJSON_Delete(j);
-}
-
-/* A JSON number, or a number in a JSON string (IMDS), or -1. */
-static long long json_num(const cJSON *o, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-	char *end;
-	long long n;
-
-	if (cJSON_IsNumber(v))
-		return v->valuedouble >= 0 && v->valuedouble < 1e12 ?
-			       (long long)v->valuedouble : -1;
-	if (!cJSON_IsString(v) || !v->valuestring[0])
-		return -1;
-	errno = 0;
-	n = strtoll(v->valuestring, &end, 10);
-	return errno || *end || n < 0 ? -1 : n;
-}
-
 /* Tokens go into a header line: only JWT/base64 characters pass. */
 static bool token_ok(const char *t)
 {
@@ -365,16 +328,13 @@ static bool token_ok(const char *t)
 static enum kek_status token_error(struct azauth *a, const struct http_resp *rs,
 				   char *err)
 {
-	cJSON *j = rs->len ? cJSON_ParseWithLength(rs->body, rs->len) : NULL;
-	const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
-	const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "error_description");
-	char code[64] = "", desc[200] = "";
+	cJSON *j = json_parse(rs->body, rs->len);
+	char code[64], desc[200];
 	enum kek_status st = KEK_E_AUTH;
 
-	if (cJSON_IsString(e))
-		http_text_line(code, sizeof(code), e->valuestring);
-	if (cJSON_IsString(d)) /* Entra appends "Trace ID: ..." lines */
-		http_text_line(desc, sizeof(desc), d->valuestring);
+	json_text(j, "error", code, sizeof(code));
+	/* Entra appends "Trace ID: ..." lines: folded into this one. */
+	json_text(j, "error_description", desc, sizeof(desc));
 	json_wipe_delete(j);
 	if (rs->status == 429)
 		st = KEK_E_THROTTLED;
@@ -491,7 +451,7 @@ static enum kek_status token_request(struct azauth *a, uint64_t deadline,
 		rq.url = url;
 		rq.extra = "Metadata: true";
 		rq.imds = true;
-		return http_do(a->h, &rq, deadline, rs, err);
+		return client_do(a->c, &rq, deadline, rs, err);
 	}
 	st = token_form(a, &form, err);
 	if (st != KEK_OK)
@@ -501,7 +461,7 @@ static enum kek_status token_request(struct azauth *a, uint64_t deadline,
 	rq.body = form;
 	rq.body_len = strlen(form);
 	rq.content_type = "application/x-www-form-urlencoded";
-	st = http_do(a->h, &rq, deadline, rs, err);
+	st = client_do(a->c, &rq, deadline, rs, err);
 	secmem_free(form, FORM_MAX);
 	return st;
 }
@@ -510,7 +470,7 @@ static enum kek_status token_request(struct azauth *a, uint64_t deadline,
 enum kek_status azauth_token_parse(const struct http_resp *rs, char **hdr,
 				   uint64_t *life_ms, char *err)
 {
-	cJSON *j = cJSON_ParseWithLength(rs->body ? rs->body : "", rs->len);
+	cJSON *j = json_parse(rs->body, rs->len);
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "access_token");
 	long long in = json_num(j, "expires_in"), on = json_num(j, "expires_on");
 	long long now = (long long)time(NULL);
@@ -562,7 +522,8 @@ static enum kek_status fetch(struct azauth *a, uint64_t deadline, char *err)
 		st = st == KEK_E_TIMEOUT ? st : KEK_E_AUTH;
 	}
 	http_resp_free(&rs);
-	http_record(a->h, KEK_OP_TOKEN, st, (unsigned)(clock_ms() - t0), err);
+	stats_record(a->stats, KEK_OP_TOKEN, st, (unsigned)(clock_ms() - t0),
+		     err);
 	if (st != KEK_OK)
 		return st;
 	now = clock_ms();

@@ -1,28 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * KEK provider for Azure Managed HSM and Azure Key Vault ("https" URLs):
+ * Azure key URLs and key ids (kids), endpoint bases and token scopes:
  *   https://NAME.managedhsm.azure.net/keys/KEY[/VERSION]
  *   https://NAME.vault.azure.net/keys/KEY[/VERSION]
- *   https://ANY-HOST[:PORT]/keys/KEY[/VERSION]  (with kek_opts.scope)
+ *   https://ANY-HOST[:PORT]/keys/KEY[/VERSION]  (with an explicit scope)
  * KEY is [0-9a-zA-Z-]{1,127}; VERSION is 32 hex digits (what Azure
- * generates). RSA keys wrap locally with the cached public key; unwraps
- * and all oct-key operations go to the HSM.
+ * generates). Kids come back from untrusted file headers and HSM answers,
+ * so anything else is refused. Parsers return a kek_status and, on
+ * failure, write one line into err[KEK_ERR_MAX].
  */
-#ifndef HSMFS_AZURE_H
-#define HSMFS_AZURE_H
+#ifndef HSMFS_AZ_URL_H
+#define HSMFS_AZ_URL_H
 
 #include <stdbool.h>
-#include <stddef.h>
 
-#include "http.h"
-#include "kek.h"
+#include "hsmclient/azure/http.h"
+#include "hsmclient/kek.h"
 
 #define AZ_NAME_MAX 128    /* key name, NUL included */
 #define AZ_VERSION_LEN 32
-#define AZ_DEADLINE_MS 15000
-#define AZ_API_DEFAULT "7.4"
-
-extern const struct kek_provider azure_provider;
+#define AZ_SCOPE_MAX 200   /* explicit token scope, NUL excluded */
 
 /* A parsed key URL or kid. base is canonical: lower case, no ":443". */
 struct az_keyurl {
@@ -31,8 +28,6 @@ struct az_keyurl {
 	char name[AZ_NAME_MAX];
 	char version[AZ_VERSION_LEN + 1]; /* "" if none */
 };
-
-/* The helpers below are exposed for tests. */
 
 /* Parses a KEK URL (kid false: version optional, one trailing slash
  * allowed) or a kid (kid true: base/keys/NAME/VERSION exactly). */
@@ -44,15 +39,8 @@ enum kek_status azure_parse_base(const char *s, char base[HTTP_BASE_MAX],
 				 char err[KEK_ERR_MAX]);
 /* Token scope of a well-known Azure host, or NULL. */
 const char *azure_scope_for_host(const char *host);
-/* Maps a non-2xx HSM answer to a status and one operator-usable line.
- * op is KEK_OP_*; vault selects Key Vault role names over Managed HSM's. */
-enum kek_status azure_http_error(int op, const char *key, long status,
-				 const char *body, size_t len,
-				 const char *www_auth, unsigned retry_after_ms,
-				 bool vault, char err[KEK_ERR_MAX]);
-
-/* Runs the key-bundle and unwrap-result parsers over an HSM answer, for
- * the fuzzer (the bytes are untrusted network input). */
-enum kek_status azure_parse_answers(const char *body, size_t len, char *err);
+/* True if an explicit scope may go into a token request: 1..AZ_SCOPE_MAX
+ * printable characters, no spaces or quotes. */
+bool azure_scope_ok(const char *scope);
 
 #endif

@@ -10,9 +10,9 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#include "azauth.h"
 #include "common/b64.h"
-#include "jwt.h"
+#include "common/secmem.h"
+#include "hsmclient/azure/jwt.h"
 
 #define JWT_LIFETIME_S 600
 #define SIG_MAX 1024 /* RSA-8192 */

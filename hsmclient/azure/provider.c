@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Azure Managed HSM / Key Vault KEK provider: key URLs and kids, describe
- * (GET key), wrap (local RSA-OAEP-256, or remote for oct keys), unwrap,
- * and the mapping of HSM error bodies to operator-usable lines.
+ * Azure Managed HSM / Key Vault KEK provider: open (options, endpoints,
+ * credential), describe (GET key), wrap (local RSA-OAEP-256, or remote for
+ * oct keys), unwrap, owns and stats.
  */
-#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,32 +11,36 @@
 #include <strings.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/param_build.h>
-#include <openssl/rsa.h>
 
-#include "azauth.h"
-#include "azure.h"
 #include "common/b64.h"
+#include "common/clock.h"
 #include "common/log.h"
+#include "common/secmem.h"
+#include "hsmclient/azure/auth.h"
+#include "hsmclient/azure/client.h"
+#include "hsmclient/azure/err.h"
+#include "hsmclient/azure/json.h"
+#include "hsmclient/azure/provider.h"
+#include "hsmclient/azure/rsa.h"
+#include "hsmclient/azure/stats.h"
+#include "hsmclient/azure/text.h"
+#include "hsmclient/azure/url.h"
 
-#define SCOPE_MAX 200
 #define PATH_MAX_ 512
 #define BODY_MAX_ (64 + B64_ENC_LEN(KEK_WRAPPED_MAX))
-#define RSA_N_MAX 512 /* RSA-4096 */
 
 struct azkek {
 	struct kek base;
-	struct http *h;
+	struct client *c;
+	struct stats *stats;
 	struct azauth *auth;
 	char name[AZ_NAME_MAX];
 	char pin[AZ_VERSION_LEN + 1]; /* pinned version, or "" */
 	char api[8];
-	char scope[SCOPE_MAX + 1];
-	char eps[HTTP_MAX_EP][HTTP_BASE_MAX];
+	char scope[AZ_SCOPE_MAX + 1];
+	char eps[CLIENT_MAX_EP][HTTP_BASE_MAX];
 	int nep;
 	bool vault; /* Key Vault role names in hints */
 	enum kek_alg want;
@@ -51,205 +54,27 @@ struct azkek {
 	EVP_PKEY *pub; /* RSA public key */
 };
 
-static const char *const op_verb[] = { "get", "wrapkey", "unwrapkey",
-				       "token" };
+/* ---- kids ------------------------------------------------------------ */
 
-/* ---- URLs and kids ---------------------------------------------------- */
-
-/* Host name or IPv4 literal: [a-z0-9.-], no empty label; or [IPv6]. */
-static bool host_ok(const char *h, size_t n)
+/* True if kid is a well-formed kid of this key, of version ver unless
+ * ver is "" (any); *u is the parsed kid. Kids come from file headers and
+ * HSM answers, both untrusted. */
+static bool kid_names_key(const struct azkek *k, const char *kid,
+			  const char *ver, struct az_keyurl *u)
 {
-	if (n == 0)
-		return false;
-	if (h[0] == '[') {
-		if (n < 3 || h[n - 1] != ']')
-			return false;
-		for (size_t i = 1; i + 1 < n; i++)
-			if (!isxdigit((unsigned char)h[i]) && h[i] != ':' &&
-			    h[i] != '.')
-				return false;
-		return true;
-	}
-	if (h[0] == '.' || h[0] == '-' || h[n - 1] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (!isalnum((unsigned char)h[i]) && h[i] != '-' && h[i] != '.')
-			return false;
-		if (h[i] == '.' && h[i + 1] == '.')
-			return false;
-	}
-	return true;
-}
+	char e[KEK_ERR_MAX];
 
-/* Parses "https://host[:port]" at the start of s; *rest is what follows. */
-static enum kek_status parse_authority(const char *s, const char **rest,
-				       char *base, char *host, char *err)
-{
-	const char *p, *h, *end, *colon = NULL;
-	unsigned long port = 443;
-	size_t hn;
-
-	if (strncasecmp(s, "https://", 8) != 0) {
-		snprintf(err, KEK_ERR_MAX, "HSM URL must start with https:// "
-			 "(bearer tokens never travel over plain HTTP)");
-		return KEK_E_INVAL;
-	}
-	h = s + 8;
-	end = h + strcspn(h, "/?#");
-	if (memchr(h, '@', (size_t)(end - h))) {
-		snprintf(err, KEK_ERR_MAX, "HSM URL must not carry user info");
-		return KEK_E_INVAL;
-	}
-	p = h[0] == '[' ? memchr(h, ']', (size_t)(end - h)) : h;
-	if (!p)
-		goto bad;
-	colon = memchr(p, ':', (size_t)(end - p));
-	hn = (size_t)((colon ? colon : end) - h);
-	if (!host_ok(h, hn) || hn >= HTTP_BASE_MAX - 16)
-		goto bad;
-	if (colon) {
-		char *e;
-		if (colon + 1 == end || colon + 6 < end)
-			goto bad;
-		for (p = colon + 1; p < end; p++)
-			if (!isdigit((unsigned char)*p))
-				goto bad;
-		port = strtoul(colon + 1, &e, 10);
-		if (port == 0 || port > 65535)
-			goto bad;
-	}
-	for (size_t i = 0; i < hn; i++)
-		host[i] = (char)tolower((unsigned char)h[i]);
-	host[hn] = '\0';
-	if (port == 443)
-		snprintf(base, HTTP_BASE_MAX, "https://%s", host);
-	else
-		snprintf(base, HTTP_BASE_MAX, "https://%s:%lu", host, port);
-	*rest = end;
-	return KEK_OK;
-bad:
-	snprintf(err, KEK_ERR_MAX, "bad host or port in HSM URL '%.120s'", s);
-	return KEK_E_INVAL;
-}
-
-enum kek_status azure_parse_base(const char *s, char base[HTTP_BASE_MAX],
-				 char host[HTTP_BASE_MAX], char err[KEK_ERR_MAX])
-{
-	const char *rest;
-	enum kek_status st = parse_authority(s, &rest, base, host, err);
-
-	if (st != KEK_OK)
-		return st;
-	if (rest[0] == '/' && rest[1] == '\0')
-		rest++;
-	if (*rest) {
-		snprintf(err, KEK_ERR_MAX, "HSM endpoint must be "
-			 "https://host[:port], got '%.120s'", s);
-		return KEK_E_INVAL;
-	}
-	return KEK_OK;
-}
-
-/* Copies a segment of at most max chars of the given class; 0 if bad. */
-static size_t segment(const char *p, char *out, size_t max, bool hex)
-{
-	size_t n = 0;
-
-	while (p[n] && p[n] != '/') {
-		unsigned char c = (unsigned char)p[n];
-		if (hex ? !isxdigit(c) : !(isalnum(c) || c == '-'))
-			return 0;
-		if (++n > max)
-			return 0;
-	}
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return n;
-}
-
-enum kek_status azure_parse_key_url(const char *url, bool kid,
-				    struct az_keyurl *u, char err[KEK_ERR_MAX])
-{
-	const char *p;
-	enum kek_status st;
-	size_t n;
-
-	memset(u, 0, sizeof(*u));
-	if (strlen(url) >= KEK_KID_MAX + 8) {
-		snprintf(err, KEK_ERR_MAX, "HSM key URL too long");
-		return KEK_E_INVAL;
-	}
-	st = parse_authority(url, &p, u->base, u->host, err);
-	if (st != KEK_OK)
-		return st;
-	if (strncmp(p, "/keys/", 6) != 0)
-		goto bad;
-	p += 6;
-	n = segment(p, u->name, AZ_NAME_MAX - 1, false);
-	if (!n)
-		goto bad;
-	p += n;
-	if (*p == '/' && p[1]) {
-		n = segment(p + 1, u->version, AZ_VERSION_LEN, true);
-		if (n != AZ_VERSION_LEN)
-			goto bad;
-		p += 1 + n;
-	}
-	if (!kid && *p == '/')
-		p++;
-	if (*p || (kid && !u->version[0]))
-		goto bad;
-	return KEK_OK;
-bad:
-	snprintf(err, KEK_ERR_MAX, "bad HSM key %s '%.120s': want "
-		 "https://HOST/keys/NAME%s (NAME [0-9a-zA-Z-]{1,127}, "
-		 "VERSION 32 hex digits)", kid ? "id" : "URL", url,
-		 kid ? "/VERSION" : "[/VERSION]");
-	return KEK_E_INVAL;
-}
-
-static const struct {
-	const char *suffix, *scope;
-} known_hosts[] = {
-	{ ".managedhsm.azure.net", "https://managedhsm.azure.net/.default" },
-	{ ".vault.azure.net", "https://vault.azure.net/.default" },
-};
-
-const char *azure_scope_for_host(const char *host)
-{
-	size_t n = strlen(host);
-
-	for (size_t i = 0; i < sizeof(known_hosts) / sizeof(known_hosts[0]);
-	     i++) {
-		size_t m = strlen(known_hosts[i].suffix);
-		if (n > m && strcasecmp(host + n - m, known_hosts[i].suffix) == 0)
-			return known_hosts[i].scope;
-	}
-	return NULL;
-}
-
-/* Explicit scopes: printable, no spaces or quotes. */
-static bool scope_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > SCOPE_MAX)
-		return false;
-	for (; *s; s++)
-		if (*s <= ' ' || *s > '~' || *s == '"' || *s == '\\')
-			return false;
-	return true;
+	return azure_parse_key_url(kid, true, u, e) == KEK_OK &&
+	       strcasecmp(u->name, k->name) == 0 &&
+	       (!ver[0] || strcasecmp(u->version, ver) == 0);
 }
 
 /* True if kid names a version of this key on one of its endpoints. */
 static bool owns_kid(const struct azkek *k, const char *kid,
 		     struct az_keyurl *u)
 {
-	char e[KEK_ERR_MAX];
-
 	if (!kid || strnlen(kid, KEK_KID_MAX) >= KEK_KID_MAX ||
-	    azure_parse_key_url(kid, true, u, e) != KEK_OK ||
-	    strcasecmp(u->name, k->name) != 0)
+	    !kid_names_key(k, kid, "", u))
 		return false;
 	for (int i = 0; i < k->nep; i++)
 		if (strcmp(u->base, k->eps[i]) == 0)
@@ -271,146 +96,6 @@ static void out_kid(const struct azkek *k, const char *hsm_kid,
 	if (!base[0])
 		base = k->eps[0];
 	snprintf(kid, KEK_KID_MAX, "%s/keys/%s/%s", base, k->name, version);
-}
-
-/* ---- errors ----------------------------------------------------------- */
-
-
-/* prefix ": " msg suffix, shortening msg so that suffix always fits. */
-static void compose(char *err, const char *prefix, const char *msg,
-		    const char *suffix)
-{
-	size_t pl = strlen(prefix), sl = strlen(suffix), room, ml = strlen(msg);
-
-	if (!ml) {
-		snprintf(err, KEK_ERR_MAX, "%s%s", prefix, suffix);
-		return;
-	}
-	room = pl + sl + 2 < KEK_ERR_MAX - 1 ? KEK_ERR_MAX - 1 - pl - sl - 2 : 0;
-	if (ml > room && room > 3)
-		snprintf(err, KEK_ERR_MAX, "%s: %.*s...%s", prefix,
-			 (int)(room - 3), msg, suffix);
-	else
-		snprintf(err, KEK_ERR_MAX, "%s: %.*s%s", prefix, (int)room,
-			 msg, suffix);
-}
-
-/* Data action and roles that allow op, for a 403 hint. */
-static void role_hint(int op, bool vault, char *out, size_t cap)
-{
-	static const char *const act[] = { "read", "wrap", "unwrap" };
-	const char *a = op >= KEK_OP_GET && op <= KEK_OP_UNWRAP ? act[op] : "read";
-
-	if (vault)
-		snprintf(out, cap, "; the caller needs data action "
-			 "Microsoft.KeyVault/vaults/keys/%s%s, granted by roles "
-			 "'Key Vault Crypto Service Encryption User' or "
-			 "'Key Vault Crypto User'", a,
-			 op == KEK_OP_GET ? "" : "/action");
-	else
-		snprintf(out, cap, "; the caller needs data action "
-			 "Microsoft.KeyVault/managedHsm/keys/%s/action, granted "
-			 "by roles 'Managed HSM Crypto Service Encryption User' "
-			 "or 'Managed HSM Crypto User'%s", a,
-			 op == KEK_OP_GET ? " (or 'Managed HSM Crypto Auditor')"
-					  : "");
-}
-
-/* Quoted parameter p="..." of a WWW-Authenticate value. */
-static void auth_param(const char *v, const char *p, char *out, size_t cap)
-{
-	const char *s = strstr(v, p), *e;
-
-	out[0] = '\0';
-	if (!s || s[strlen(p)] != '=' || s[strlen(p) + 1] != '"')
-		return;
-	s += strlen(p) + 2;
-	e = strchr(s, '"');
-	if (e)
-		snprintf(out, cap, "%.*s", (int)(e - s), s);
-}
-
-enum kek_status azure_http_error(int op, const char *key, long status,
-				 const char *body, size_t len,
-				 const char *www_auth, unsigned retry_after_ms,
-				 bool vault, char err[KEK_ERR_MAX])
-{
-	char code[48] = "", inner[48] = "", msg[KEK_ERR_MAX], cd[100];
-	char prefix[KEK_ERR_MAX], suffix[KEK_ERR_MAX] = "", res[96];
-	const char *verb = op >= 0 && op <= KEK_OP_TOKEN ? op_verb[op] : "call";
-	cJSON *j = len ? cJSON_ParseWithLength(body, len) : NULL;
-	const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error"), *v;
-	enum kek_status st;
-
-	msg[0] = '\0';
-	if (cJSON_IsObject(e)) {
-		v = cJSON_GetObjectItemCaseSensitive(e, "code");
-		if (cJSON_IsString(v))
-			http_text_line(code, sizeof(code), v->valuestring);
-		v = cJSON_GetObjectItemCaseSensitive(e, "message");
-		if (cJSON_IsString(v))
-			http_text_line(msg, sizeof(msg), v->valuestring);
-		v = cJSON_GetObjectItemCaseSensitive(e, "innererror");
-		v = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "code")
-				      : NULL;
-		if (cJSON_IsString(v))
-			http_text_line(inner, sizeof(inner), v->valuestring);
-	} else if (len && status != 401) {
-		snprintf(msg, sizeof(msg), "(response is not an Azure error "
-			 "body)");
-	}
-	json_wipe_delete(j);
-	if (inner[0])
-		snprintf(cd, sizeof(cd), "%s/%s", code, inner);
-	else
-		snprintf(cd, sizeof(cd), "%s", code[0] ? code : "no error code");
-
-	switch (status) {
-	case 400:
-		st = KEK_E_INVAL;
-		snprintf(prefix, sizeof(prefix), "HSM rejected %s on key %.60s "
-			 "as invalid (%s)", verb, key, cd);
-		break;
-	case 401:
-		st = KEK_E_AUTH;
-		snprintf(prefix, sizeof(prefix), "HSM refused the access token "
-			 "for %s on key %.60s (401 %s)", verb, key,
-			 code[0] ? code : "Unauthorized");
-		auth_param(www_auth ? www_auth : "", "resource", res, sizeof(res));
-		http_text_line(res, sizeof(res), res);
-		if (res[0])
-			snprintf(suffix, sizeof(suffix), "; the HSM expects "
-				 "tokens for resource %s", res);
-		break;
-	case 403:
-		st = KEK_E_FORBIDDEN;
-		snprintf(prefix, sizeof(prefix), "HSM refused %s on key %.60s "
-			 "(%s)", verb, key, code[0] ? cd : "Forbidden");
-		if (!inner[0] || strncmp(inner, "ForbiddenBy", 11) == 0)
-			role_hint(op, vault, suffix, sizeof(suffix));
-		break;
-	case 404:
-		st = KEK_E_NOTFOUND;
-		snprintf(prefix, sizeof(prefix), "HSM has no key %.60s or not "
-			 "that version (%s)", key, cd);
-		break;
-	case 429:
-		st = KEK_E_THROTTLED;
-		snprintf(prefix, sizeof(prefix), "HSM throttled %s on key %.60s "
-			 "(%s)", verb, key, cd);
-		if (retry_after_ms)
-			snprintf(suffix, sizeof(suffix), "; Retry-After %u s",
-				 (retry_after_ms + 999) / 1000);
-		break;
-	default:
-		st = status >= 500 ? KEK_E_UNAVAILABLE :
-		     status >= 400 ? KEK_E_INVAL : KEK_E_PROTOCOL;
-		snprintf(prefix, sizeof(prefix), "HSM %s on key %.60s failed "
-			 "with HTTP %ld (%s)", verb, key, status, cd);
-		break;
-	}
-	compose(err, prefix, msg, suffix);
-	return st;
 }
 
 /* ---- calls ------------------------------------------------------------ */
@@ -435,7 +120,7 @@ static enum kek_status az_call(struct azkek *k, int op, const char *method,
 		if (st != KEK_OK)
 			return st;
 		rq.auth = hdr;
-		st = http_do(k->h, &rq, deadline, rs, err);
+		st = client_do(k->c, &rq, deadline, rs, err);
 		secmem_strfree(hdr);
 		if (st != KEK_OK)
 			return st;
@@ -457,8 +142,8 @@ static enum kek_status az_call(struct azkek *k, int op, const char *method,
 static enum kek_status done(struct azkek *k, int op, uint64_t t0,
 			    enum kek_status st, const char *err)
 {
-	http_record(k->h, op, st, (unsigned)(clock_ms() - t0),
-		    st == KEK_OK ? NULL : err);
+	stats_record(k->stats, op, st, (unsigned)(clock_ms() - t0),
+		     st == KEK_OK ? NULL : err);
 	return st;
 }
 
@@ -471,11 +156,10 @@ static enum kek_status op_result(const struct azkek *k,
 {
 	uint8_t tmp[KEK_WRAPPED_MAX];
 	enum kek_status st = KEK_E_PROTOCOL;
-	cJSON *j = cJSON_ParseWithLength(rs->body ? rs->body : "", rs->len);
+	cJSON *j = json_parse(rs->body, rs->len);
 	const cJSON *jk = cJSON_GetObjectItemCaseSensitive(j, "kid");
 	const cJSON *jv = cJSON_GetObjectItemCaseSensitive(j, "value");
 	struct az_keyurl u;
-	char e[KEK_ERR_MAX];
 	long n;
 
 	if (!cJSON_IsString(jk) || !cJSON_IsString(jv)) {
@@ -483,11 +167,10 @@ static enum kek_status op_result(const struct azkek *k,
 			 "{\"kid\",\"value\"} JSON", k->name);
 		goto out;
 	}
-	if (azure_parse_key_url(jk->valuestring, true, &u, e) != KEK_OK ||
-	    strcasecmp(u.name, k->name) != 0 || strcasecmp(u.version, ver) != 0) {
+	if (!kid_names_key(k, jk->valuestring, ver, &u)) {
 		char shown[101];
 
-		http_text_line(shown, sizeof(shown), jk->valuestring);
+		text_line(shown, sizeof(shown), jk->valuestring);
 		snprintf(err, KEK_ERR_MAX, "HSM answered for key id '%s', "
 			 "not for %s version %s", shown, k->name, ver);
 		goto out;
@@ -526,40 +209,6 @@ static char *op_body(enum kek_alg alg, const uint8_t *in, size_t inlen)
 }
 
 /* ---- describe --------------------------------------------------------- */
-
-/* RSA public key from base64url n and e. */
-static EVP_PKEY *rsa_from_jwk(const char *n64, const char *e64)
-{
-	uint8_t n[RSA_N_MAX], e[8];
-	long nl = b64_decode_any(n64, strlen(n64), n, sizeof(n));
-	long el = b64_decode_any(e64, strlen(e64), e, sizeof(e));
-	OSSL_PARAM_BLD *bld = NULL;
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
-	BIGNUM *bn = NULL, *be = NULL;
-	EVP_PKEY *pk = NULL;
-
-	if (nl < 256 || el < 1 || n[0] == 0 || !(e[el - 1] & 1))
-		return NULL;
-	bn = BN_bin2bn(n, (int)nl, NULL);
-	be = BN_bin2bn(e, (int)el, NULL);
-	bld = OSSL_PARAM_BLD_new();
-	if (!bn || !be || !bld || BN_is_one(be) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) ||
-	    !(params = OSSL_PARAM_BLD_to_param(bld)) ||
-	    !(ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) ||
-	    EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
-		pk = NULL;
-	EVP_PKEY_CTX_free(ctx);
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	BN_free(bn);
-	BN_free(be);
-	ERR_clear_error();
-	return pk;
-}
 
 /* True if the JSON array ops lists op (no array: all allowed). */
 static bool has_op(const cJSON *ops, const char *op)
@@ -633,7 +282,7 @@ static enum kek_status parse_bundle(struct azkek *k, const struct http_resp *rs,
 				    struct kek_info *info, char *version,
 				    bool *can_wrap, EVP_PKEY **pub, char *err)
 {
-	cJSON *j = cJSON_ParseWithLength(rs->body ? rs->body : "", rs->len);
+	cJSON *j = json_parse(rs->body, rs->len);
 	const cJSON *key = cJSON_GetObjectItemCaseSensitive(j, "key");
 	const cJSON *attr = cJSON_GetObjectItemCaseSensitive(j, "attributes");
 	const cJSON *kid = cJSON_GetObjectItemCaseSensitive(key, "kid");
@@ -641,7 +290,6 @@ static enum kek_status parse_bundle(struct azkek *k, const struct http_resp *rs,
 	const cJSON *en = cJSON_GetObjectItemCaseSensitive(attr, "enabled");
 	enum kek_status st = KEK_E_PROTOCOL;
 	struct az_keyurl u;
-	char e[KEK_ERR_MAX];
 
 	*pub = NULL;
 	if (!cJSON_IsObject(key) || !cJSON_IsString(kid) ||
@@ -650,12 +298,10 @@ static enum kek_status parse_bundle(struct azkek *k, const struct http_resp *rs,
 			 "bundle", k->name);
 		goto out;
 	}
-	if (azure_parse_key_url(kid->valuestring, true, &u, e) != KEK_OK ||
-	    strcasecmp(u.name, k->name) != 0 ||
-	    (k->pin[0] && strcasecmp(u.version, k->pin) != 0)) {
+	if (!kid_names_key(k, kid->valuestring, k->pin, &u)) {
 		char shown[101];
 
-		http_text_line(shown, sizeof(shown), kid->valuestring);
+		text_line(shown, sizeof(shown), kid->valuestring);
 		snprintf(err, KEK_ERR_MAX, "HSM answered with key id '%s' "
 			 "for key %s%s%s", shown, k->name,
 			 k->pin[0] ? "/" : "", k->pin);
@@ -740,38 +386,6 @@ static enum kek_status az_describe(struct kek *kk, struct kek_info *info,
 
 /* ---- wrap / unwrap ---------------------------------------------------- */
 
-/* RSAES-OAEP with SHA-256 and MGF1-SHA-256, with the cached public key. */
-static enum kek_status wrap_rsa(EVP_PKEY *pub, const uint8_t *in,
-				size_t inlen, uint8_t *out, size_t *outlen,
-				char *err)
-{
-	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
-	enum kek_status st = KEK_E_CRYPTO;
-	size_t ol = KEK_WRAPPED_MAX;
-
-	if (inlen == 0 || inlen + 66 > (size_t)EVP_PKEY_get_size(pub)) {
-		snprintf(err, KEK_ERR_MAX, "cannot wrap %zu bytes with "
-			 "RSA-OAEP-256 and a %d-bit key", inlen,
-			 EVP_PKEY_get_bits(pub));
-		st = KEK_E_INVAL;
-		goto out;
-	}
-	if (!c || EVP_PKEY_encrypt_init(c) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_oaep_md(c, EVP_sha256()) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_mgf1_md(c, EVP_sha256()) != 1 ||
-	    EVP_PKEY_encrypt(c, out, &ol, in, inlen) != 1) {
-		snprintf(err, KEK_ERR_MAX, "RSA-OAEP-256 encryption failed");
-		goto out;
-	}
-	*outlen = ol;
-	st = KEK_OK;
-out:
-	EVP_PKEY_CTX_free(c);
-	ERR_clear_error();
-	return st;
-}
-
 /* Remote wrapkey with version ver (oct keys). */
 static enum kek_status wrap_remote(struct azkek *k, enum kek_alg alg,
 				   const char *ver, const uint8_t *in,
@@ -836,7 +450,7 @@ static enum kek_status az_wrap(struct kek *kk, const uint8_t *in,
 		goto out;
 	}
 	if (info.alg == KEK_ALG_RSA_OAEP_256) {
-		st = pub ? wrap_rsa(pub, in, inlen, out, outlen, err) :
+		st = pub ? rsa_wrap(pub, in, inlen, out, outlen, err) :
 			   KEK_E_PROTOCOL;
 		if (st == KEK_OK)
 			snprintf(kid, KEK_KID_MAX, "%s", info.kid);
@@ -903,7 +517,10 @@ static bool az_owns(struct kek *kk, const char *kid)
 
 static void az_stats(struct kek *kk, struct kek_stats *st)
 {
-	http_stats(((struct azkek *)kk)->h, st);
+	struct azkek *k = (struct azkek *)kk;
+
+	stats_get(k->stats, st);
+	client_endpoint(k->c, st->endpoint, sizeof(st->endpoint));
 }
 
 /* ---- open / close ----------------------------------------------------- */
@@ -915,7 +532,8 @@ static void az_close(struct kek *kk)
 	if (!k)
 		return;
 	azauth_free(k->auth);
-	http_free(k->h);
+	client_free(k->c);
+	stats_free(k->stats);
 	EVP_PKEY_free(k->pub);
 	pthread_mutex_destroy(&k->lock);
 	free(k);
@@ -927,7 +545,7 @@ static enum kek_status add_ep(struct azkek *k, const char *base, char *err)
 	for (int i = 0; i < k->nep; i++)
 		if (strcmp(k->eps[i], base) == 0)
 			return KEK_OK;
-	if (k->nep == HTTP_MAX_EP) {
+	if (k->nep == CLIENT_MAX_EP) {
 		snprintf(err, KEK_ERR_MAX, "at most %d HSM endpoints",
 			 KEK_MAX_ENDPOINTS);
 		return KEK_E_INVAL;
@@ -963,7 +581,7 @@ static enum kek_status apply_opts(struct azkek *k, const struct az_keyurl *u,
 		return st;
 	if (!scope)
 		scope = azure_scope_for_host(u->host);
-	if (!scope || !scope_ok(scope)) {
+	if (!scope || !azure_scope_ok(scope)) {
 		snprintf(err, KEK_ERR_MAX, scope ? "bad token scope" :
 			 "host %.80s is not *.managedhsm.azure.net or "
 			 "*.vault.azure.net: give the token scope explicitly",
@@ -995,8 +613,8 @@ static enum kek_status az_open(const char *url, const struct kek_opts *o,
 			       struct kek **out, char *err)
 {
 	static const struct kek_opts none = { 0 };
-	const char *eps[HTTP_MAX_EP + 1] = { 0 };
-	struct http_cfg cfg = { 0 };
+	const char *eps[CLIENT_MAX_EP + 1] = { 0 };
+	struct client_cfg cfg = { 0 };
 	struct az_keyurl u;
 	struct azkek *k;
 	enum kek_status st;
@@ -1023,9 +641,11 @@ static enum kek_status az_open(const char *url, const struct kek_opts *o,
 	cfg.connect_ms = o->connect_timeout_ms;
 	cfg.total_ms = o->total_timeout_ms;
 	cfg.endpoints = eps;
-	st = http_new(&cfg, &k->h, err);
+	k->stats = stats_new();
+	cfg.stats = k->stats;
+	st = k->stats ? client_new(&cfg, &k->c, err) : KEK_E_NOMEM;
 	if (st == KEK_OK)
-		st = azauth_new(k->h, k->scope, &k->auth, err);
+		st = azauth_new(k->c, k->stats, k->scope, &k->auth, err);
 	if (st != KEK_OK)
 		goto fail;
 	*out = &k->base;

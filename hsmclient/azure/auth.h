@@ -11,18 +11,20 @@
  *   3. ManagedIdentityCredential: IMDS (HSMFS_IMDS_ENDPOINT overrides
  *      http://169.254.169.254; AZURE_CLIENT_ID picks a user-assigned one).
  * AZURE_AUTHORITY_HOST overrides https://login.microsoftonline.com.
- * Secrets live in secure memory and are wiped when dropped.
+ * Secrets live in secure memory and are wiped when dropped. Calls return a
+ * kek_status and on failure write one line into err[KEK_ERR_MAX].
  */
-#ifndef HSMFS_AZAUTH_H
-#define HSMFS_AZAUTH_H
+#ifndef HSMFS_AZ_AUTH_H
+#define HSMFS_AZ_AUTH_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/secmem.h"
-#include "http.h"
-#include "kek.h"
+#include "hsmclient/azure/client.h"
+#include "hsmclient/azure/stats.h"
+#include "hsmclient/kek.h"
 
 #define AZAUTH_TOKEN_MAX (16 * 1024)
 #define AZAUTH_DEFAULT_AUTHORITY "https://login.microsoftonline.com"
@@ -37,15 +39,11 @@ enum azauth_kind {
 
 struct azauth;
 
-/* Wipes every string of a parsed cJSON tree (tokens, unwrapped keys),
- * then frees it. */
-struct cJSON;
-void json_wipe_delete(struct cJSON *j);
-
 /* Reads the environment and picks a credential; no network I/O. scope
- * is "<resource>/.default". http carries token requests. */
-enum kek_status azauth_new(struct http *h, const char *scope,
-			   struct azauth **out, char *err);
+ * is "<resource>/.default". c carries token requests; token requests are
+ * counted in stats. */
+enum kek_status azauth_new(struct client *c, struct stats *stats,
+			   const char *scope, struct azauth **out, char *err);
 void azauth_free(struct azauth *a);
 enum azauth_kind azauth_kind(const struct azauth *a);
 const char *azauth_kind_name(enum azauth_kind k);

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Server text made fit for one error or log line. */
+#include "hsmclient/azure/text.h"
+
+void text_line(char *dst, size_t cap, const char *src)
+{
+	size_t o = 0;
+
+	for (; src && *src && o + 1 < cap; src++) {
+		unsigned char c = (unsigned char)*src;
+		if (c == '\r' || c == '\n') {
+			if (o && dst[o - 1] != ' ')
+				dst[o++] = ' ';
+			continue;
+		}
+		dst[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	while (o && dst[o - 1] == ' ')
+		o--;
+	dst[o] = '\0';
+}
