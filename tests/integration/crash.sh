@@ -182,7 +182,7 @@ dir_usable() {
 }
 
 if command -v gdb >/dev/null; then
-	kill_at mkdir vol_write_diriv mkdir "$M/gdb-mkdir"
+	kill_at mkdir bname_write_diriv mkdir "$M/gdb-mkdir"
 	check "kill -9 inside mkdir: the directory is usable or absent (known bug)" \
 		dir_usable "$M/gdb-mkdir"
 	umount_wait "$M"
