@@ -42,3 +42,18 @@ $(B)/tests/hsmfs-test-san: $(call sanobjs,$(HSMFS_TEST_SRC))
 $(B)/tests/hsmfs-test-tsan: $(call tsanobjs,$(HSMFS_TEST_SRC))
 	@mkdir -p $(dir $@)
 	$(call say,LD-TSAN,$@)$(CC) $(TSAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Unit tests of the volume layer link fs/vol too, and the helper for
+# temporary directories.
+VOL_TESTS := bname_test mnt_test vol_opts_test vol_test
+VOL_TEST_SRC := tests/unit/tmpdir.c $(UNIT_LIB_SRC) $(FS_VOL_SRC)
+
+$(patsubst %,$(B)/tests/unit/%,$(VOL_TESTS)): $(B)/tests/unit/%: \
+		$(call objs,tests/unit/%.c $(VOL_TEST_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(patsubst %,$(B)/tests/san/%,$(VOL_TESTS)): $(B)/tests/san/%: \
+		$(call sanobjs,tests/unit/%.c $(VOL_TEST_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,LD-SAN,$@)$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The options every command that opens a volume shares (fs/vol/opts.c).
+ * Option values come from the command line and fstab: each documented
+ * option is taken, a bad value is refused with a line naming the option
+ * (never read as 0 or as the default), and options that belong to
+ * someone else (mount's own, FUSE's) are left to them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "fs/vol/opts.h"
+
+/* Parses opt into o, which must take it. */
+static void take(struct vol_opts *o, const char *opt)
+{
+	char err[256] = "";
+	int r = vol_opts_parse(o, opt, err, sizeof(err));
+
+	if (r != 1) {
+		fprintf(stderr, "  option '%s' not taken: %d (%s)\n", opt, r,
+			err);
+		check_failed_now = 1;
+	}
+}
+
+/* o must refuse opt, with a message quoting it, and keep the old value
+ * of every number. */
+static void refuse(const char *opt)
+{
+	struct vol_opts o, before;
+	char err[256] = "", quoted[128];
+
+	vol_opts_init(&o);
+	memcpy(&before, &o, sizeof(o));
+	snprintf(quoted, sizeof(quoted), "'%s'", opt);
+	CHECK_EQ_INT(vol_opts_parse(&o, opt, err, sizeof(err)), -1);
+	if (!strstr(err, quoted)) {
+		fprintf(stderr, "  %s: \"%s\" does not name it\n", quoted,
+			err);
+		check_failed_now = 1;
+	}
+	CHECK_EQ_INT(o.cache_entries, before.cache_entries);
+	CHECK_EQ_INT(o.cache_ttl_s, before.cache_ttl_s);
+	CHECK_EQ_INT(o.kek.total_timeout_ms, before.kek.total_timeout_ms);
+}
+
+/* Every documented option lands in its field, values as given. */
+static void parse_each_option(void)
+{
+	struct vol_opts o;
+
+	unsetenv("HSMFS_CA_FILE");
+	unsetenv("HSMFS_KEK_SCOPE");
+	vol_opts_init(&o);
+	take(&o, "ca_file=/etc/hsmfs/ca.pem");
+	take(&o, "kek_scope=https://managedhsm.azure.net/.default");
+	take(&o, "api_version=7.5");
+	take(&o, "hsm_endpoint=https://a.example:8443");
+	take(&o, "hsm_timeout=2500");
+	take(&o, "kek=testkek://k");
+	take(&o, "dek_cache_size=42");
+	take(&o, "dek_cache_ttl=7");
+	CHECK(o.kek.ca_file && !strcmp(o.kek.ca_file, "/etc/hsmfs/ca.pem"));
+	CHECK(o.kek.scope &&
+	      !strcmp(o.kek.scope, "https://managedhsm.azure.net/.default"));
+	CHECK(o.kek.api_version && !strcmp(o.kek.api_version, "7.5"));
+	CHECK(o.kek.endpoints[0] &&
+	      !strcmp(o.kek.endpoints[0], "https://a.example:8443"));
+	CHECK(o.kek.endpoints[1] == NULL);
+	CHECK_EQ_INT(o.kek.total_timeout_ms, 2500);
+	CHECK(o.pin_kek && !strcmp(o.pin_kek, "testkek://k"));
+	CHECK_EQ_INT(o.cache_entries, 42);
+	CHECK_EQ_INT(o.cache_ttl_s, 7);
+	/* Options that are not given leave the volume expectations alone. */
+	CHECK(!o.no_pin_store);
+	CHECK(!o.pin_readonly);
+	CHECK(o.rekey_to == NULL);
+}
+
+/* The bounds are inclusive: the largest documented value is taken. */
+static void parse_limits(void)
+{
+	struct vol_opts o;
+
+	vol_opts_init(&o);
+	take(&o, "hsm_timeout=600000");
+	take(&o, "dek_cache_size=10000000");
+	take(&o, "dek_cache_ttl=31536000");
+	CHECK_EQ_INT(o.kek.total_timeout_ms, 600000);
+	CHECK_EQ_INT(o.cache_entries, 10000000);
+	CHECK_EQ_INT(o.cache_ttl_s, 31536000);
+	/* 0 is a number: no cache, or the provider's own timeout. */
+	take(&o, "dek_cache_size=0");
+	take(&o, "hsm_timeout=0");
+	CHECK_EQ_INT(o.cache_entries, 0);
+	CHECK_EQ_INT(o.kek.total_timeout_ms, 0);
+}
+
+/* A number that is not one, or too large, is refused, not read as 0 or
+ * cut short; so is an option without its value. */
+static void parse_refuses_bad_values(void)
+{
+	static const char *const bad[] = {
+		"hsm_timeout=abc", "hsm_timeout=", "hsm_timeout",
+		"hsm_timeout=-1", "hsm_timeout= 5", "hsm_timeout=5s",
+		"hsm_timeout=600001", "hsm_timeout=99999999999999999999",
+		"dek_cache_size=1e3", "dek_cache_size=+1",
+		"dek_cache_size=10000001", "dek_cache_size=",
+		"dek_cache_ttl=31536001", "dek_cache_ttl=0x10",
+		"dek_cache_ttl=", "ca_file=", "ca_file", "kek_scope=",
+		"api_version=", "hsm_endpoint=", "kek=", "kek",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		refuse(bad[i]);
+}
+
+/* Up to KEK_MAX_ENDPOINTS endpoints, in the order given; one more is
+ * refused rather than dropped, and the list stays terminated. */
+static void parse_endpoints(void)
+{
+	struct vol_opts o;
+	char err[256] = "";
+
+	vol_opts_init(&o);
+	take(&o, "hsm_endpoint=https://h1");
+	take(&o, "hsm_endpoint=https://h2");
+	take(&o, "hsm_endpoint=https://h3");
+	take(&o, "hsm_endpoint=https://h4");
+	CHECK_EQ_INT(vol_opts_parse(&o, "hsm_endpoint=https://h5", err,
+				    sizeof(err)), -1);
+	CHECK(strstr(err, "'hsm_endpoint=https://h5'") != NULL);
+	for (int i = 0; i < KEK_MAX_ENDPOINTS; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "https://h%d", i + 1);
+		CHECK(o.kek.endpoints[i] && !strcmp(o.kek.endpoints[i], want));
+	}
+	CHECK(o.kek.endpoints[KEK_MAX_ENDPOINTS] == NULL);
+}
+
+/* Options that are not ours are 0, untouched: the caller passes them on
+ * to mount or FUSE, or reports them as unknown. Near misses of our names
+ * are not ours either. */
+static void parse_not_ours(void)
+{
+	static const char *const others[] = {
+		"ro", "allow_other", "default_permissions", "max_read=4096",
+		"ca_file_x=/x", "ca=/x", "kek_url=testkek://k", "KEK=x",
+		"hsm_endpoints=https://h", "dek_cache=5", "no_pins", "",
+		"=x",
+	};
+	struct vol_opts o, before;
+	char err[64];
+
+	vol_opts_init(&o);
+	memcpy(&before, &o, sizeof(o));
+	for (size_t i = 0; i < sizeof(others) / sizeof(*others); i++) {
+		strcpy(err, "untouched");
+		CHECK_EQ_INT(vol_opts_parse(&o, others[i], err, sizeof(err)),
+			     0);
+		CHECK(strcmp(err, "untouched") == 0);
+	}
+	CHECK(memcmp(&o, &before, sizeof(o)) == 0);
+}
+
+/* Defaults every command shares, and the environment's CA file and
+ * token scope, which options given later override. An empty variable
+ * is no setting. */
+static void init_defaults_and_env(void)
+{
+	struct vol_opts o;
+
+	unsetenv("HSMFS_CA_FILE");
+	unsetenv("HSMFS_KEK_SCOPE");
+	memset(&o, 0x5a, sizeof(o));
+	vol_opts_init(&o);
+	CHECK_EQ_INT(o.cache_entries, 100000);
+	CHECK_EQ_INT(o.cache_ttl_s, 300);
+	CHECK(o.kek.ca_file == NULL);
+	CHECK(o.kek.scope == NULL);
+	CHECK(o.kek.api_version == NULL);
+	CHECK(o.kek.endpoints[0] == NULL);
+	CHECK_EQ_INT(o.kek.total_timeout_ms, 0);
+	CHECK(o.pin_kek == NULL && o.rekey_to == NULL);
+	CHECK(!o.no_pin_store && !o.pin_readonly);
+
+	setenv("HSMFS_CA_FILE", "/srv/ca.pem", 1);
+	setenv("HSMFS_KEK_SCOPE", "https://hsm.example/.default", 1);
+	vol_opts_init(&o);
+	CHECK(o.kek.ca_file && !strcmp(o.kek.ca_file, "/srv/ca.pem"));
+	CHECK(o.kek.scope &&
+	      !strcmp(o.kek.scope, "https://hsm.example/.default"));
+	take(&o, "ca_file=/etc/other.pem");
+	CHECK(!strcmp(o.kek.ca_file, "/etc/other.pem"));
+
+	setenv("HSMFS_CA_FILE", "", 1);
+	setenv("HSMFS_KEK_SCOPE", "", 1);
+	vol_opts_init(&o);
+	CHECK(o.kek.ca_file == NULL);
+	CHECK(o.kek.scope == NULL);
+	unsetenv("HSMFS_CA_FILE");
+	unsetenv("HSMFS_KEK_SCOPE");
+}
+
+CHECK_MAIN("vol_opts",
+	   T(parse_each_option), T(parse_limits), T(parse_refuses_bad_values),
+	   T(parse_endpoints), T(parse_not_ours), T(init_defaults_and_env))
