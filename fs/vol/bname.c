@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bname.h"
@@ -48,6 +49,25 @@ int bname_encode(const struct bdir *d, const char *name, struct bname *b)
 	return 0;
 }
 
+/* Opens one of the volume's small files for reading: a regular file,
+ * never a symlink, and never waited on (a FIFO put there by whoever
+ * controls the backing directory would block the open or the read).
+ * The fd, -EINVAL if it is not a regular file, or -errno. */
+static int open_small(int dirfd, const char *name)
+{
+	struct stat st;
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+				 O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		return fd;
+	close(fd);
+	return -EINVAL;
+}
+
 static void sidecar_of(const char *name, char *out, size_t n)
 {
 	snprintf(out, n, "%s%s", name, LONG_SUFFIX);
@@ -63,7 +83,7 @@ static int read_sidecar(int dirfd, const char *name, char enc[NAME_ENC_MAX],
 	int fd;
 
 	sidecar_of(name, side, sizeof(side));
-	fd = openat(dirfd, side, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open_small(dirfd, side);
 	if (fd < 0) {
 		*why = "long name without its " LONG_SUFFIX " sidecar";
 		return -EINVAL;
@@ -160,9 +180,9 @@ int bname_read_diriv(int dirfd, uint8_t iv[DIRIV_LEN])
 	ssize_t n;
 	int fd, err;
 
-	fd = openat(dirfd, DIRIV_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open_small(dirfd, DIRIV_NAME);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	n = read(fd, buf, sizeof(buf));
 	err = n < 0 ? -errno : 0;
 	close(fd);

@@ -56,7 +56,8 @@ int bname_encode(const struct bdir *d, const char *name, struct bname *b);
 /* The plaintext of an entry's backing name into out. 0; -EBADMSG (not
  * authentic) or -EINVAL (a long name whose sidecar is missing, short or
  * for another name), both with *why; -ENOKEY if d has no keys or IV (not
- * checkable here: *why is NULL). */
+ * checkable here: *why is NULL). A long name's sidecar is checked first,
+ * so that a walk without keys still reports a bad one. */
 int bname_decode(const struct bdir *d, const char *name, char out[256],
 		 const char **why);
 
@@ -66,8 +67,8 @@ void bname_drop_sidecar(int dirfd, const struct bname *b);
 /* True for a sidecar whose entry is gone. */
 bool bname_sidecar_orphaned(int dirfd, const char *sidecar);
 
-/* A directory's IV: 0, -ENOENT if it has none, -EINVAL if it is not
- * DIRIV_LEN bytes or all zero, or the read's -errno. */
+/* A directory's IV: 0, -ENOENT if it has none, -EINVAL if it is not a
+ * regular file of DIRIV_LEN bytes or all zero, or the read's -errno. */
 int bname_read_diriv(int dirfd, uint8_t iv[DIRIV_LEN]);
 /* Writes a directory's IV, random when iv is NULL. 0 or -errno. */
 int bname_write_diriv(int dirfd, const uint8_t *iv);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,17 +76,19 @@ const char *mnt_run_dir(char *buf, size_t n)
 
 int mnt_ctl_path(const char *mountpoint, char *buf, size_t n)
 {
-	char *abs = realpath(mountpoint, NULL), dir[80];
+	char *abs = realpath(mountpoint, NULL), dir[PATH_MAX];
 	uint8_t h[SHA256_DIGEST_LENGTH];
+	int len;
 
 	if (!abs)
 		return -errno;
 	SHA256((const uint8_t *)abs, strlen(abs), h);
 	free(abs);
-	snprintf(buf, n, "%s/%02x%02x%02x%02x%02x%02x%02x%02x.sock",
-		 mnt_run_dir(dir, sizeof(dir)), h[0], h[1], h[2], h[3], h[4], h[5],
-		 h[6], h[7]);
-	return 0;
+	len = snprintf(buf, n, "%s/%02x%02x%02x%02x%02x%02x%02x%02x.sock",
+		       mnt_run_dir(dir, sizeof(dir)), h[0], h[1], h[2], h[3],
+		       h[4], h[5], h[6], h[7]);
+	/* A socket path longer than sun_path is not cut short elsewhere. */
+	return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
 }
 
 int mnt_call(const char *mountpoint, const char *cmd, char *out, size_t n)

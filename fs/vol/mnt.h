@@ -27,7 +27,8 @@ int mnt_find(const char *cipherdir, char *mnt, size_t n);
 /* Where control sockets live: $HSMFS_RUN_DIR, /run/hsmfs for root, else
  * the XDG runtime directory. */
 const char *mnt_run_dir(char *buf, size_t n);
-/* The socket path for a mount point (resolved to an absolute path). */
+/* The socket path for a mount point (resolved to an absolute path);
+ * -ENAMETOOLONG if it does not fit n (a Unix socket's 108 bytes). */
 int mnt_ctl_path(const char *mountpoint, char *buf, size_t n);
 /* Sends cmd to the daemon serving mountpoint, the answer into out
  * (NUL-terminated). 0, or -errno if the daemon cannot be reached. */

@@ -37,6 +37,7 @@ int vol_opts_parse(struct vol_opts *o, const char *opt, char *err,
 	const char *eq = strchr(opt, '=');
 	const char *val = eq ? eq + 1 : "";
 	size_t klen = eq ? (size_t)(eq - opt) : strlen(opt);
+	bool flag = false;
 	int bad = 0;
 
 #define KEY(s) (klen == sizeof(s) - 1 && strncmp(opt, s, klen) == 0)
@@ -53,7 +54,7 @@ int vol_opts_parse(struct vol_opts *o, const char *opt, char *err,
 	else if (KEY("kek"))
 		o->pin_kek = val;
 	else if (KEY("no_pin"))
-		o->no_pin_store = true;
+		flag = o->no_pin_store = true;
 	else if (KEY("dek_cache_size"))
 		bad = parse_uint(val, 10000000, &o->cache_entries);
 	else if (KEY("dek_cache_ttl"))
@@ -61,7 +62,8 @@ int vol_opts_parse(struct vol_opts *o, const char *opt, char *err,
 	else
 		return 0;
 #undef KEY
-	if (bad || !*val) {
+	/* A flag takes no value; every other option needs one. */
+	if (bad || (flag ? eq != NULL : !*val)) {
 		snprintf(err, errlen, "bad value in option '%s'", opt);
 		return -1;
 	}

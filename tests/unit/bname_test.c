@@ -311,6 +311,34 @@ static void bad_sidecars(void)
 	close(d.fd);
 }
 
+/* Whoever controls the backing directory can put a FIFO where an IV or a
+ * sidecar should be: it is refused at once, never waited on (the alarm
+ * turns a hang into a failed run). */
+static void fifos_refused(void)
+{
+	char name[256], out[256], side[NAME_ENC_MAX + 8];
+	uint8_t iv[DIRIV_LEN];
+	const char *why;
+	struct bname b;
+	struct bdir d;
+
+	if (make_dir("fifos", iv_a, &d) < 0) {
+		CHECK(0);
+		return;
+	}
+	make_name(name, 240, 3);
+	CHECK_EQ_INT(bname_encode(&d, name, &b), 0);
+	sidecar_name(&b, side);
+	unlinkat(d.fd, DIRIV_NAME, 0);
+	CHECK(mkfifoat(d.fd, DIRIV_NAME, 0600) == 0);
+	CHECK(mkfifoat(d.fd, side, 0600) == 0);
+	alarm(20);
+	CHECK_EQ_INT(bname_read_diriv(d.fd, iv), -EINVAL);
+	CHECK_EQ_INT(bname_decode(&d, b.name, out, &why), -EINVAL);
+	alarm(0);
+	close(d.fd);
+}
+
 /* With plaintext names, names are themselves, but the root's config
  * names are not the application's to create. */
 static void plaintext_names(void)
@@ -470,4 +498,4 @@ CHECK_MAIN("bname",
 	   T(kind_of_reserved_names), T(roundtrip_all_lengths),
 	   T(name_from_other_dir), T(flipped_character), T(bad_sidecars),
 	   T(plaintext_names), T(name_too_long), T(without_keys),
-	   T(diriv_files), T(sidecar_lifecycle))
+	   T(diriv_files), T(sidecar_lifecycle), T(fifos_refused))

@@ -79,6 +79,19 @@ static void parse_each_option(void)
 	CHECK(o.rekey_to == NULL);
 }
 
+/* no_pin is a flag, as mount --help documents it; with a value it is
+ * refused rather than read as "on" whatever the value says. */
+static void parse_no_pin_flag(void)
+{
+	struct vol_opts o;
+
+	vol_opts_init(&o);
+	take(&o, "no_pin");
+	CHECK(o.no_pin_store);
+	refuse("no_pin=0");
+	refuse("no_pin=");
+}
+
 /* The bounds are inclusive: the largest documented value is taken. */
 static void parse_limits(void)
 {
@@ -205,6 +218,6 @@ static void init_defaults_and_env(void)
 	unsetenv("HSMFS_KEK_SCOPE");
 }
 
-CHECK_MAIN("vol_opts",
+CHECK_MAIN("vol_opts", T(parse_no_pin_flag),
 	   T(parse_each_option), T(parse_limits), T(parse_refuses_bad_values),
 	   T(parse_endpoints), T(parse_not_ours), T(init_defaults_and_env))
