@@ -19,17 +19,28 @@
 
 #include <stdint.h>
 
-#include "hsmclient/kek.h"
+#include "common/wrap.h"
 #include "keys.h"
 
 #define HDR_LEN 2048
 #define HDR_FIXED_LEN 32
 #define HDR_SLOT_LEN 1008
-#define HDR_SLOT_MACED 776 /* slot bytes covered by the slot MAC */
 #define HDR_SLOTS 2
+_Static_assert(HDR_FIXED_LEN + HDR_SLOTS * HDR_SLOT_LEN == HDR_LEN,
+	       "the fixed part and the slots fill the header");
 #define HDR_VERSION 1
+/* A slot: gen(4) alg(1) kid length(1) wrapped length(2), kid(256),
+ * wrapped key(512), then the MAC(32) over all that, then zeros. */
 #define HDR_KID_MAX 255
+_Static_assert(HDR_KID_MAX + 1 == KEK_KID_MAX,
+	       "a kid the HSM names fits a slot, its length fits a byte");
 #define HDR_WRAPPED_MAX 512
+_Static_assert(HDR_WRAPPED_MAX == KEK_WRAPPED_MAX,
+	       "a key the HSM wraps fits a slot");
+#define HDR_SLOT_MACED 776 /* slot bytes covered by the slot MAC */
+_Static_assert(HDR_SLOT_MACED == 8 + HDR_KID_MAX + 1 + HDR_WRAPPED_MAX &&
+	       HDR_SLOT_MACED + 32 <= HDR_SLOT_LEN,
+	       "kid, wrapped key and MAC lie inside the slot");
 
 /* The record a KEK wraps: magic(8) || id(16) || key(32). Binding the file
  * or volume id means a wrapped key cannot serve in another header. */

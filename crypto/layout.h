@@ -28,9 +28,13 @@
 #define LAY_PACKED 1
 #define LAY_ALIGNED 2
 #define LAY_PAGE 4096
-#define LAY_REC BLK_OVERHEAD                      /* nonce || tag */
+_Static_assert(LAY_PAGE == BLK_PLAIN, "an aligned block fills its page");
+#define LAY_REC 28                                /* nonce || tag */
+_Static_assert(LAY_REC == BLK_OVERHEAD, "a record is a block's overhead");
 #define LAY_G0 ((LAY_PAGE - HDR_LEN) / LAY_REC)   /* 73 blocks */
 #define LAY_G (LAY_PAGE / LAY_REC)                /* 146 blocks */
+_Static_assert(LAY_G0 == 73 && LAY_G == 146,
+	       "the group sizes are part of the format (FORMAT.md)");
 
 /* lay_read_run's errors besides 0. */
 #define LAY_ESHORT (-1) /* the file ends before the block does */

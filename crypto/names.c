@@ -11,6 +11,8 @@
 #define SIV_TAG 16
 #define GCM_NONCE 12
 #define GCM_TAG 16
+_Static_assert(GCM_NONCE + GCM_TAG == XATTR_VAL_OVERHEAD,
+	       "names.h states the GCM overhead");
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static EVP_CIPHER *siv, *gcm;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/b64.h"
 #include "keys.h"
 
 #define DIRIV_LEN 16
@@ -31,9 +32,15 @@
 /* "hsmfs.longname." + base64url(SHA-256) */
 #define LONG_NAME_LEN (sizeof(LONG_PREFIX) - 1 + 43)
 #define NAME_ENC_MAX 400 /* base64 of 16 + 256 bytes, and some */
+_Static_assert(B64_ENC_LEN(16 + 256) + 1 <= NAME_ENC_MAX,
+	       "a SIV tag and the longest padded name, encoded, fit");
+/* nonce(12) || ciphertext || tag(16), for symlink targets and xattrs. */
+#define XATTR_VAL_OVERHEAD 28
 /* The longest target whose encoding fits a 4095-byte backing symlink. */
 #define SYMLINK_MAX 3043
-#define XATTR_VAL_OVERHEAD 28
+_Static_assert(B64_ENC_LEN(SYMLINK_MAX + XATTR_VAL_OVERHEAD) <= 4095 &&
+	       B64_ENC_LEN(SYMLINK_MAX + 1 + XATTR_VAL_OVERHEAD) > 4095,
+	       "SYMLINK_MAX is the longest target that fits PATH_MAX - 1");
 
 struct names_keys {
 	uint8_t names[2 * KEY_LEN]; /* AES-256-SIV takes 512 bits */

@@ -13,6 +13,8 @@
 #include "pin.h"
 #include "volume.h"
 
+_Static_assert(DEKCACHE_KEY_LEN == KEY_LEN, "the DEK cache holds DEKs");
+
 #define CREATOR "hsmfs 0.1"
 
 void vol_opts_init(struct vol_opts *o)

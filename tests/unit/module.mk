@@ -1,18 +1,34 @@
 # Unit tests: each tests/unit/*_test.c is a program, built plainly and with
-# ASan+UBSan. Test programs link the software test KEK, never the shipped
-# provider table.
+# ASan+UBSan. Tests of common/ and crypto/ link those alone (no hsmclient,
+# no libcurl); the tests listed in UNIT_HSM_TESTS link the HSM client and
+# the software test KEK, never the shipped provider table.
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*_test.c))
-UNIT_LIB_SRC := tests/unit/check.c tests/lib/testkek.c $(COMMON_SRC) \
-	$(CRYPTO_SRC) $(HSMCLIENT_SRC)
+UNIT_HSM_TESTS := kek_test dekcache_test
+UNIT_CRYPTO_TESTS := $(filter-out $(UNIT_HSM_TESTS),$(UNIT_TESTS))
+UNIT_CRYPTO_SRC := tests/unit/check.c $(COMMON_SRC) $(CRYPTO_SRC)
+UNIT_HSM_SRC := $(UNIT_CRYPTO_SRC) tests/lib/testkek.c $(HSMCLIENT_SRC)
 
 TEST_BINS += $(patsubst %,$(B)/tests/unit/%,$(UNIT_TESTS)) \
 	$(patsubst %,$(B)/tests/san/%,$(UNIT_TESTS))
 
-$(B)/tests/unit/%: $(call objs,tests/unit/%.c $(UNIT_LIB_SRC))
+$(patsubst %,$(B)/tests/unit/%,$(UNIT_CRYPTO_TESTS)): $(B)/tests/unit/%: \
+		$(call objs,tests/unit/%.c $(UNIT_CRYPTO_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS)
+
+$(patsubst %,$(B)/tests/san/%,$(UNIT_CRYPTO_TESTS)): $(B)/tests/san/%: \
+		$(call sanobjs,tests/unit/%.c $(UNIT_CRYPTO_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,LD-SAN,$@)$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ \
+		$(CRYPTO_LIBS)
+
+$(patsubst %,$(B)/tests/unit/%,$(UNIT_HSM_TESTS)): $(B)/tests/unit/%: \
+		$(call objs,tests/unit/%.c $(UNIT_HSM_SRC))
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/tests/san/%: $(call sanobjs,tests/unit/%.c $(UNIT_LIB_SRC))
+$(patsubst %,$(B)/tests/san/%,$(UNIT_HSM_TESTS)): $(B)/tests/san/%: \
+		$(call sanobjs,tests/unit/%.c $(UNIT_HSM_SRC))
 	@mkdir -p $(dir $@)
 	$(call say,LD-SAN,$@)$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
