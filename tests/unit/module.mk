@@ -5,8 +5,10 @@
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*_test.c))
 UNIT_HSM_TESTS := kek_test dekcache_test
 UNIT_CRYPTO_TESTS := $(filter-out $(UNIT_HSM_TESTS),$(UNIT_TESTS))
-UNIT_CRYPTO_SRC := tests/unit/check.c $(COMMON_SRC) $(CRYPTO_SRC)
-UNIT_HSM_SRC := $(UNIT_CRYPTO_SRC) tests/lib/testkek.c $(HSMCLIENT_SRC)
+UNIT_CRYPTO_SRC := tests/unit/check.c tests/unit/fixtures.c $(COMMON_SRC) \
+	$(CRYPTO_SRC)
+UNIT_HSM_SRC := tests/unit/check.c tests/lib/testkek.c $(COMMON_SRC) \
+	$(CRYPTO_SRC) $(HSMCLIENT_SRC)
 
 TEST_BINS += $(patsubst %,$(B)/tests/unit/%,$(UNIT_TESTS)) \
 	$(patsubst %,$(B)/tests/san/%,$(UNIT_TESTS))
