@@ -391,7 +391,7 @@ int vol_peek(struct vol *v, const char *cipherdir, const struct vol_opts *o,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if ((why = conf_load(v->rootfd, &v->conf))) {
+	if (conf_load(v->rootfd, &v->conf, &why)) {
 		snprintf(err, errlen, "%s/%s: %s", cipherdir, CONF_NAME, why);
 		goto fail;
 	}
@@ -403,6 +403,27 @@ fail:
 	return -1;
 }
 
+/* Puts a MAC check's failure into words: bad when the bytes are not
+ * authentic, else that the MAC of what could not be computed. Returns e. */
+static int mac_result(int e, const char *bad, const char *what, char *out,
+		      size_t n)
+{
+	if (e == -EBADMSG)
+		snprintf(out, n, "%s", bad);
+	else if (e)
+		snprintf(out, n, "cannot check the MAC of %s: %s", what,
+			 strerror(-e));
+	return e;
+}
+
+static int verify_conf(const struct vol *v, const struct conf *c, char *err,
+		       size_t errlen)
+{
+	return mac_result(conf_verify(c, v->vk), CONF_NAME " failed "
+			  "authentication: it has been modified", CONF_NAME,
+			  err, errlen) ? -1 : 0;
+}
+
 int vol_unlock(struct vol *v, char *err, size_t errlen)
 {
 	if (!v->vk && !(v->vk = secmem_alloc(KEY_LEN))) {
@@ -411,11 +432,8 @@ int vol_unlock(struct vol *v, char *err, size_t errlen)
 	}
 	if (unwrap_vk(v, err, errlen))
 		return -1;
-	if (!conf_verify(&v->conf, v->vk)) {
-		snprintf(err, errlen, "%s failed authentication: it has been "
-			 "modified", CONF_NAME);
+	if (verify_conf(v, &v->conf, err, errlen))
 		return -1;
-	}
 	if (check_kcv(v, err, errlen))
 		return -1;
 	if (!(v->nk = names_keys_new(v->vk))) {
@@ -498,10 +516,12 @@ static int reload_check(struct vol *v, const struct conf *c, char *err,
 	int have;
 
 	if (!keys_equal(c->volume_id, v->conf.volume_id, ID_LEN) ||
-	    c->features != v->conf.features || !conf_verify(c, v->vk)) {
+	    c->features != v->conf.features) {
 		snprintf(err, errlen, "%s failed authentication", CONF_NAME);
 		return -1;
 	}
+	if (verify_conf(v, c, err, errlen))
+		return -1;
 	if (o->pin_kek && strcmp(o->pin_kek, c->kek) != 0) {
 		snprintf(err, errlen, "mounted with kek=%s but the config now "
 			 "names %s: remount with the new kek= option",
@@ -532,7 +552,7 @@ int vol_reload(struct vol *v, char *err, size_t errlen)
 	int same;
 
 	err[0] = '\0';
-	if ((why = conf_load(v->rootfd, &c))) {
+	if (conf_load(v->rootfd, &c, &why)) {
 		snprintf(err, errlen, "%s: %s", CONF_NAME, why);
 		return -1;
 	}
@@ -706,11 +726,13 @@ static int file_key_slot(struct vol *v, const struct hdr *h,
 		int e = slot_key(v, h, order[j], dek, st, why, whylen,
 				 unwrapped);
 
-		if (e == 0 && hdr_slot_verify(h, order[j], v->vk, dek))
-			return order[j];
 		if (e == 0)
-			snprintf(why, whylen, "header failed authentication");
-		else if (err != -EACCES)
+			e = mac_result(hdr_slot_verify(h, order[j], v->vk, dek),
+				       "header failed authentication",
+				       "the header", why, whylen);
+		if (e == 0)
+			return order[j];
+		if (e != -EBADMSG && err != -EACCES)
 			err = e;
 		secmem_wipe(dek, KEY_LEN);
 	}

@@ -6,6 +6,7 @@
  * the format (or of what it derives keys from) breaks a test before it
  * breaks a volume.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -51,7 +52,8 @@ static void blk_roundtrip(void)
 		CHECK(memcmp(ct, ct2, 64 + BLK_OVERHEAD) != 0);
 	}
 	/* Sizes outside 1..4096 are refused, not truncated. */
-	CHECK_EQ_INT(blk_encrypt(k, 0, pt, 0, NULL, ct), -1);
+	CHECK_EQ_INT(blk_encrypt(k, 0, pt, 0, NULL, ct), -EINVAL);
+	CHECK_EQ_INT(blk_encrypt(k, 0, pt, BLK_PLAIN + 1, NULL, ct), -EINVAL);
 	blk_key_free(k);
 }
 
@@ -127,22 +129,22 @@ static void blk_rejects_misuse(void)
 	CHECK_EQ_INT(blk_encrypt(k, 5, pt, n, NULL, ct), 0);
 
 	memset(out, 0xee, sizeof(out));
-	CHECK_EQ_INT(blk_decrypt(k, 6, ct, n + BLK_OVERHEAD, out), -1);
+	CHECK_EQ_INT(blk_decrypt(k, 6, ct, n + BLK_OVERHEAD, out), -EBADMSG);
 	CHECK_EQ_INT(same_bytes(out, pt, n), 0);
 	CHECK_EQ_INT(blk_decrypt(k, 5 + (1ull << 32), ct, n + BLK_OVERHEAD,
-				 out), -1);
+				 out), -EBADMSG);
 	CHECK_EQ_INT(same_bytes(out, pt, n), 0);
 	memset(out, 0xee, sizeof(out));
-	CHECK_EQ_INT(blk_decrypt(other_id, 5, ct, n + BLK_OVERHEAD, out), -1);
+	CHECK_EQ_INT(blk_decrypt(other_id, 5, ct, n + BLK_OVERHEAD, out), -EBADMSG);
 	CHECK_EQ_INT(same_bytes(out, pt, n), 0);
 	memset(out, 0xee, sizeof(out));
-	CHECK_EQ_INT(blk_decrypt(other_key, 5, ct, n + BLK_OVERHEAD, out), -1);
+	CHECK_EQ_INT(blk_decrypt(other_key, 5, ct, n + BLK_OVERHEAD, out), -EBADMSG);
 	CHECK_EQ_INT(same_bytes(out, pt, n), 0);
 
 	for (size_t i = 0; i < n + BLK_OVERHEAD; i++) {
 		ct[i] ^= 0x01;
 		memset(out, 0xee, n);
-		if (blk_decrypt(k, 5, ct, n + BLK_OVERHEAD, out) != -1)
+		if (blk_decrypt(k, 5, ct, n + BLK_OVERHEAD, out) != -EBADMSG)
 			bad++;
 		leaked += same_bytes(out, pt, n);
 		ct[i] ^= 0x01;
@@ -151,9 +153,10 @@ static void blk_rejects_misuse(void)
 	CHECK_EQ_INT(leaked, 0);
 
 	/* Truncated or overlong blocks. */
-	CHECK_EQ_INT(blk_decrypt(k, 5, ct, n + BLK_OVERHEAD - 1, out), -1);
-	CHECK_EQ_INT(blk_decrypt(k, 5, ct, BLK_OVERHEAD, out), -1);
-	CHECK_EQ_INT(blk_decrypt(k, 5, ct, BLK_CIPHER + 1, out), -1);
+	CHECK_EQ_INT(blk_decrypt(k, 5, ct, n + BLK_OVERHEAD - 1, out),
+		     -EBADMSG);
+	CHECK_EQ_INT(blk_decrypt(k, 5, ct, BLK_OVERHEAD, out), -EINVAL);
+	CHECK_EQ_INT(blk_decrypt(k, 5, ct, BLK_CIPHER + 1, out), -EINVAL);
 	/* And the untouched block still decrypts. */
 	CHECK_EQ_INT(blk_decrypt(k, 5, ct, n + BLK_OVERHEAD, out), n);
 	CHECK_MEM(out, pt, n);
@@ -161,6 +164,41 @@ out:
 	blk_key_free(k);
 	blk_key_free(other_id);
 	blk_key_free(other_key);
+}
+
+/* The parts API (the aligned layout's): a flipped byte of the data, the
+ * nonce or the tag is -EBADMSG and wipes the output; lengths out of range
+ * are -EINVAL, never "not authentic". */
+static void blk_open_errors(void)
+{
+	static uint8_t pt[BLK_PLAIN], ct[BLK_PLAIN], out[BLK_PLAIN];
+	uint8_t nonce[BLK_NONCE], tag[BLK_TAG];
+	struct blk_key *k = test_blk_key(0, 0xa0);
+	const size_t n = 100;
+
+	CHECK(k != NULL);
+	if (!k)
+		return;
+	fill_seq(pt, n, 0x41);
+	CHECK_EQ_INT(blk_seal(k, 9, pt, n, nonce, ct, tag), 0);
+	CHECK_EQ_INT(blk_open(k, 9, nonce, ct, n, tag, out), 0);
+	CHECK_MEM(out, pt, n);
+	ct[50] ^= 0x10;
+	CHECK_EQ_INT(blk_open(k, 9, nonce, ct, n, tag, out), -EBADMSG);
+	CHECK_EQ_INT(same_bytes(out, pt, n), 0);
+	ct[50] ^= 0x10;
+	nonce[0] ^= 1;
+	CHECK_EQ_INT(blk_open(k, 9, nonce, ct, n, tag, out), -EBADMSG);
+	nonce[0] ^= 1;
+	tag[BLK_TAG - 1] ^= 0x80;
+	CHECK_EQ_INT(blk_open(k, 9, nonce, ct, n, tag, out), -EBADMSG);
+	tag[BLK_TAG - 1] ^= 0x80;
+	CHECK_EQ_INT(blk_open(k, 9, nonce, ct, 0, tag, out), -EINVAL);
+	CHECK_EQ_INT(blk_open(k, 9, nonce, ct, BLK_PLAIN + 1, tag, out),
+		     -EINVAL);
+	CHECK_EQ_INT(blk_seal(k, 9, pt, 0, nonce, ct, tag), -EINVAL);
+	CHECK_EQ_INT(blk_open(k, 9, nonce, ct, n, tag, out), 0);
+	blk_key_free(k);
 }
 
 /* stat() shows the plaintext size of a file from its backing size, and a
@@ -180,11 +218,12 @@ static void blk_sizes(void)
 	}
 	for (uint64_t full = 0; full < 3; full++)
 		for (uint64_t r = 1; r <= BLK_OVERHEAD; r++)
-			CHECK_EQ_INT(blk_plain_size(full * BLK_CIPHER + r), -1);
+			CHECK_EQ_INT(blk_plain_size(full * BLK_CIPHER + r),
+				     -EINVAL);
 	for (uint64_t p = 0; p < 3 * BLK_PLAIN; p += 61)
 		CHECK_EQ_INT(blk_plain_size(blk_cipher_size(p)), p);
 }
 
 CHECK_MAIN("blk",
 	   T(blk_roundtrip), T(blk_known_answer), T(blk_rejects_misuse),
-	   T(blk_sizes))
+	   T(blk_open_errors), T(blk_sizes))

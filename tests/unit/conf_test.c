@@ -3,6 +3,7 @@
  * crypto/conf: the volume config, its parser, its MAC, and storing and
  * loading it.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,29 +47,30 @@ static void conf_roundtrip(void)
 {
 	struct conf c, p;
 	uint8_t vk2[KEY_LEN];
+	const char *why;
 	char *json;
 
 	make_conf(&c);
-	CHECK(conf_verify(&c, test_vk));
+	CHECK_EQ_INT(conf_verify(&c, test_vk), 0);
 	json = conf_serialize(&c);
 	CHECK(json != NULL);
 	if (!json)
 		return;
-	CHECK(conf_parse(json, strlen(json), &p) == NULL);
+	CHECK(conf_parse(json, strlen(json), &p, &why) == 0);
 	CHECK(conf_same(&c, &p));
-	CHECK(conf_verify(&p, test_vk));
+	CHECK_EQ_INT(conf_verify(&p, test_vk), 0);
 	memcpy(vk2, test_vk, KEY_LEN);
 	vk2[5] ^= 4;
-	CHECK(!conf_verify(&p, vk2));
+	CHECK_EQ_INT(conf_verify(&p, vk2), -EBADMSG);
 	free(json);
 
 	/* The other names mode. */
 	c.features = FEAT_PLAINTEXT_NAMES;
 	conf_seal(&c, test_vk);
 	json = conf_serialize(&c);
-	CHECK(json && conf_parse(json, strlen(json), &p) == NULL);
+	CHECK(json && conf_parse(json, strlen(json), &p, &why) == 0);
 	CHECK(conf_same(&c, &p));
-	CHECK(conf_verify(&p, test_vk));
+	CHECK_EQ_INT(conf_verify(&p, test_vk), 0);
 	free(json);
 }
 
@@ -81,6 +83,7 @@ static const char *conf_edit(const char *json, const char *key,
 	cJSON *root = cJSON_Parse(json), *obj = root, *v;
 	const char *why;
 	char *s;
+	int err;
 
 	if (sub)
 		obj = cJSON_GetObjectItemCaseSensitive(root, key);
@@ -101,8 +104,10 @@ static const char *conf_edit(const char *json, const char *key,
 	cJSON_Delete(root);
 	if (!s)
 		return "(test: print failed)";
-	why = conf_parse(s, strlen(s), out);
+	err = conf_parse(s, strlen(s), out, &why);
 	free(s);
+	if (err != (why ? -EINVAL : 0))
+		return "(test: the code and the reason disagree)";
 	return why;
 }
 
@@ -193,14 +198,14 @@ static void conf_rejects(void)
 	}
 
 	/* Not JSON at all, or not an object. */
-	why = conf_parse("hello", 5, &p);
+	CHECK_EQ_INT(conf_parse("hello", 5, &p, &why), -EINVAL);
 	CHECK(why && strstr(why, "JSON"));
-	why = conf_parse("[1,2]", 5, &p);
+	CHECK_EQ_INT(conf_parse("[1,2]", 5, &p, &why), -EINVAL);
 	CHECK(why != NULL);
-	why = conf_parse("", 0, &p);
+	CHECK_EQ_INT(conf_parse("", 0, &p, &why), -EINVAL);
 	CHECK(why != NULL);
 	/* Valid JSON cut short. */
-	why = conf_parse(json, strlen(json) / 2, &p);
+	CHECK_EQ_INT(conf_parse(json, strlen(json) / 2, &p, &why), -EINVAL);
 	CHECK(why != NULL);
 	/* A kek URL longer than any kid. */
 	{
@@ -250,8 +255,8 @@ static void conf_mac_covers_all(void)
 	CHECK(json != NULL);
 	if (!json)
 		return;
-	CHECK(conf_parse(json, strlen(json), &p) == NULL && conf_verify(&p,
-								       test_vk));
+	CHECK(conf_parse(json, strlen(json), &p, &why) == 0 &&
+	      conf_verify(&p, test_vk) == 0);
 	for (size_t i = 0; i < sizeof(edits) / sizeof(*edits); i++) {
 		why = conf_edit(json, edits[i].key, edits[i].sub, edits[i].val,
 				&p);
@@ -261,7 +266,7 @@ static void conf_mac_covers_all(void)
 			check_failed_now = 1;
 			continue;
 		}
-		if (conf_verify(&p, test_vk)) {
+		if (conf_verify(&p, test_vk) != -EBADMSG) {
 			fprintf(stderr, "  %s%s%s = %s: MAC still verifies\n",
 				edits[i].key, edits[i].sub ? "." : "",
 				edits[i].sub ? edits[i].sub : "", edits[i].val);
@@ -269,24 +274,42 @@ static void conf_mac_covers_all(void)
 		}
 	}
 	/* And one flipped bit of the MAC itself. */
-	CHECK(conf_parse(json, strlen(json), &p) == NULL);
+	CHECK(conf_parse(json, strlen(json), &p, &why) == 0);
 	p.mac[31] ^= 1;
-	CHECK(!conf_verify(&p, test_vk));
+	CHECK_EQ_INT(conf_verify(&p, test_vk), -EBADMSG);
 	free(json);
 
 	/* One bit of the wrapped volume key, or of the volume id. */
 	make_conf(&c);
 	c.vk.wrapped[10] ^= 1;
 	json = conf_serialize(&c);
-	CHECK(json && conf_parse(json, strlen(json), &p) == NULL);
-	CHECK(!conf_verify(&p, test_vk));
+	CHECK(json && conf_parse(json, strlen(json), &p, &why) == 0);
+	CHECK_EQ_INT(conf_verify(&p, test_vk), -EBADMSG);
 	free(json);
 	make_conf(&c);
 	c.volume_id[0] ^= 1;
 	json = conf_serialize(&c);
-	CHECK(json && conf_parse(json, strlen(json), &p) == NULL);
-	CHECK(!conf_verify(&p, test_vk));
+	CHECK(json && conf_parse(json, strlen(json), &p, &why) == 0);
+	CHECK_EQ_INT(conf_verify(&p, test_vk), -EBADMSG);
 	free(json);
+}
+
+/* A MAC that cannot be computed (here: no valid format to bind) is an
+ * error of its own, never "the config has been modified". */
+static void conf_mac_errors(void)
+{
+	struct conf c;
+
+	make_conf(&c);
+	CHECK_EQ_INT(conf_verify(&c, test_vk), 0);
+	c.format = 0;
+	CHECK_EQ_INT(conf_verify(&c, test_vk), -EINVAL);
+	CHECK_EQ_INT(conf_seal(&c, test_vk), -EINVAL);
+	c.format = CONF_FORMAT;
+	c.mac[0] ^= 1;
+	CHECK_EQ_INT(conf_verify(&c, test_vk), -EBADMSG);
+	CHECK_EQ_INT(conf_seal(&c, test_vk), 0);
+	CHECK_EQ_INT(conf_verify(&c, test_vk), 0);
 }
 
 /* A config of at most 64 KiB is read; anything larger is refused before
@@ -295,6 +318,7 @@ static void conf_size_limit(void)
 {
 	char *big = malloc(CONF_MAX_BYTES + 2), *json;
 	struct conf c, p;
+	const char *why;
 	size_t n;
 
 	CHECK(big != NULL);
@@ -306,10 +330,10 @@ static void conf_size_limit(void)
 	n = strlen(json);
 	memset(big, ' ', CONF_MAX_BYTES + 1);
 	memcpy(big, json, n);
-	CHECK(conf_parse(big, CONF_MAX_BYTES, &p) == NULL);
-	CHECK(conf_verify(&p, test_vk));
-	CHECK(strstr(conf_parse(big, CONF_MAX_BYTES + 1, &p) ?: "",
-		     "too large") != NULL);
+	CHECK(conf_parse(big, CONF_MAX_BYTES, &p, &why) == 0);
+	CHECK_EQ_INT(conf_verify(&p, test_vk), 0);
+	CHECK_EQ_INT(conf_parse(big, CONF_MAX_BYTES + 1, &p, &why), -EINVAL);
+	CHECK(why && strstr(why, "too large"));
 out:
 	free(big);
 	free(json);
@@ -329,21 +353,21 @@ static void conf_store_load(void)
 	CHECK(dfd >= 0);
 	if (dfd < 0)
 		return;
-	why = conf_load(dfd, &p);
+	CHECK_EQ_INT(conf_load(dfd, &p, &why), -ENOENT);
 	CHECK(why && strstr(why, "no hsmfs.conf"));
 
 	make_conf(&c);
 	CHECK_EQ_INT(conf_store(dfd, &c), 0);
-	CHECK(conf_load(dfd, &p) == NULL);
+	CHECK(conf_load(dfd, &p, &why) == 0);
 	CHECK(conf_same(&c, &p));
-	CHECK(conf_verify(&p, test_vk));
+	CHECK_EQ_INT(conf_verify(&p, test_vk), 0);
 	/* Stored again (a rewrap of the volume key) replaces it. */
 	make_slot(&c.vk, 1, "testkek://k/v2", 72, 0x01);
 	conf_seal(&c, test_vk);
 	CHECK_EQ_INT(conf_store(dfd, &c), 0);
-	CHECK(conf_load(dfd, &p) == NULL);
+	CHECK(conf_load(dfd, &p, &why) == 0);
 	CHECK(conf_same(&c, &p));
-	CHECK(conf_verify(&p, test_vk));
+	CHECK_EQ_INT(conf_verify(&p, test_vk), 0);
 	CHECK(faccessat(dfd, "hsmfs.conf.tmp", F_OK, 0) != 0);
 
 	/* Oversized file. */
@@ -355,7 +379,7 @@ static void conf_store_load(void)
 		CHECK(ftruncate(fd, CONF_MAX_BYTES + 1) == 0);
 		close(fd);
 	}
-	why = conf_load(dfd, &p);
+	CHECK_EQ_INT(conf_load(dfd, &p, &why), -EINVAL);
 	CHECK(why && strstr(why, "too large"));
 	unlink(path);
 	close(dfd);
@@ -364,4 +388,5 @@ static void conf_store_load(void)
 
 CHECK_MAIN("conf",
 	   T(conf_roundtrip), T(conf_rejects), T(conf_mac_covers_all),
+	   T(conf_mac_errors),
 	   T(conf_size_limit), T(conf_store_load))

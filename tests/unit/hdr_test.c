@@ -7,9 +7,12 @@
  * the format (or of what it derives keys from) breaks a test before it
  * breaks a volume.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -25,11 +28,12 @@ static void hdr_roundtrip(void)
 	static uint8_t buf[HDR_LEN], buf2[HDR_LEN];
 	struct hdr h, p;
 	uint8_t dek[KEY_LEN];
+	const char *why;
 
 	fill_seq(dek, sizeof(dek), 0);
 	make_hdr(&h, 1);
 	hdr_encode(&h, buf);
-	CHECK(hdr_parse(buf, &p) == NULL);
+	CHECK_EQ_INT(hdr_parse(buf, &p, &why), 0);
 	CHECK_MEM(p.file_id, h.file_id, ID_LEN);
 	for (int i = 0; i < HDR_SLOTS; i++) {
 		CHECK_EQ_INT(p.slot[i].gen, h.slot[i].gen);
@@ -38,7 +42,7 @@ static void hdr_roundtrip(void)
 		CHECK_EQ_INT(p.slot[i].wlen, h.slot[i].wlen);
 		CHECK_MEM(p.slot[i].wrapped, h.slot[i].wrapped, h.slot[i].wlen);
 		CHECK_MEM(p.slot[i].mac, h.slot[i].mac, 32);
-		CHECK(hdr_slot_verify(&p, i, test_vk, dek));
+		CHECK_EQ_INT(hdr_slot_verify(&p, i, test_vk, dek), 0);
 	}
 	hdr_encode(&p, buf2);
 	CHECK_MEM(buf, buf2, HDR_LEN);
@@ -51,7 +55,7 @@ static void hdr_roundtrip(void)
 	h.slot[1].wlen = HDR_WRAPPED_MAX;
 	memset(h.slot[1].wrapped, 0x5a, HDR_WRAPPED_MAX);
 	hdr_encode(&h, buf);
-	CHECK(hdr_parse(buf, &p) == NULL);
+	CHECK_EQ_INT(hdr_parse(buf, &p, &why), 0);
 	CHECK_EQ_INT(strlen(p.slot[1].kid), HDR_KID_MAX);
 	CHECK_EQ_INT(p.slot[1].wlen, HDR_WRAPPED_MAX);
 }
@@ -163,7 +167,7 @@ static void hdr_rejects_corruption(void)
 
 	make_hdr(&h, 0);
 	hdr_encode(&h, good);
-	CHECK(hdr_parse(good, &p) == NULL);
+	CHECK_EQ_INT(hdr_parse(good, &p, &why), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		memcpy(buf, good, HDR_LEN);
 		buf[bad[i].off] = (uint8_t)bad[i].val;
@@ -171,9 +175,11 @@ static void hdr_rejects_corruption(void)
 			buf[bad[i].off2] = (uint8_t)bad[i].val2;
 		/* The only slot in use broken: the header is refused.
 		 * The empty slot broken: set aside, the other one serves. */
-		why = hdr_parse(buf, &p);
-		if (!why)
+		why = NULL;
+		if (hdr_parse(buf, &p, &why) == 0)
 			why = p.bad[0] ? p.bad[0] : p.bad[1];
+		else
+			CHECK(why != NULL);
 		if (!why || !strstr(why, bad[i].why)) {
 			fprintf(stderr, "  %s: got %s\n", bad[i].what,
 				why ? why : "(accepted)");
@@ -184,34 +190,36 @@ static void hdr_rejects_corruption(void)
 	/* All-zero file id. */
 	memcpy(buf, good, HDR_LEN);
 	memset(buf + 16, 0, ID_LEN);
-	why = hdr_parse(buf, &p);
+	CHECK_EQ_INT(hdr_parse(buf, &p, &why), -EINVAL);
 	CHECK(why && strstr(why, "file id"));
 
 	/* No slot in use. */
 	memcpy(buf, good, HDR_LEN);
 	memset(buf + S0, 0, HDR_SLOT_LEN);
-	why = hdr_parse(buf, &p);
+	CHECK_EQ_INT(hdr_parse(buf, &p, &why), -EINVAL);
 	CHECK(why && strstr(why, "no key slot"));
 
 	/* The same defects in slot 1 next to a good slot 0 (a torn rewrap):
 	 * slot 1 is set aside, slot 0 still serves; both broken: refused. */
 	make_hdr(&h, 1);
 	hdr_encode(&h, good);
-	CHECK(hdr_parse(good, &p) == NULL);
+	CHECK_EQ_INT(hdr_parse(good, &p, &why), 0);
 	CHECK(p.bad[0] == NULL && p.bad[1] == NULL);
 	memcpy(buf, good, HDR_LEN);
 	buf[S1 + 4] = 9;
-	CHECK(hdr_parse(buf, &p) == NULL);
+	CHECK_EQ_INT(hdr_parse(buf, &p, &why), 0);
 	CHECK(p.bad[1] && strstr(p.bad[1], "algorithm"));
 	CHECK(p.slot[1].gen == 0 && p.slot[0].gen != 0);
 	memcpy(buf, good, HDR_LEN);
 	buf[S1 + 900] = 1;
-	CHECK(hdr_parse(buf, &p) == NULL && p.bad[1] != NULL);
+	CHECK(hdr_parse(buf, &p, &why) == 0 && p.bad[1] != NULL);
 	buf[S0 + 4] = 9;
-	CHECK(hdr_parse(buf, &p) != NULL);
+	CHECK_EQ_INT(hdr_parse(buf, &p, &why), -EINVAL);
+	CHECK(why && strstr(why, "algorithm"));
 	/* An all-zero file (a crash before the header was written). */
 	memset(buf, 0, HDR_LEN);
-	CHECK(hdr_parse(buf, &p) != NULL);
+	CHECK_EQ_INT(hdr_parse(buf, &p, &why), -EINVAL);
+	CHECK(why && strstr(why, "magic"));
 }
 
 /* Nobody without the volume key and the DEK can change any header byte
@@ -222,14 +230,16 @@ static void hdr_every_flip_detected(void)
 	static uint8_t good[HDR_LEN], buf[HDR_LEN];
 	static const uint8_t masks[] = { 0x01, 0x80, 0xff };
 	uint8_t dek[KEY_LEN], dek2[KEY_LEN], vk2[KEY_LEN];
-	unsigned missed = 0;
+	unsigned missed = 0, other = 0;
+	const char *why;
 	struct hdr h, p;
+	int err;
 
 	fill_seq(dek, sizeof(dek), 0);
 	make_hdr(&h, 1);
 	hdr_encode(&h, good);
-	CHECK(hdr_parse(good, &p) == NULL);
-	CHECK(hdr_slot_verify(&p, 0, test_vk, dek));
+	CHECK_EQ_INT(hdr_parse(good, &p, &why), 0);
+	CHECK_EQ_INT(hdr_slot_verify(&p, 0, test_vk, dek), 0);
 
 	for (size_t m = 0; m < sizeof(masks); m++) {
 		for (unsigned i = 0; i < HDR_FIXED_LEN + HDR_SLOT_MACED; i++) {
@@ -238,8 +248,12 @@ static void hdr_every_flip_detected(void)
 
 			memcpy(buf, good, HDR_LEN);
 			buf[off] ^= masks[m];
-			if (hdr_parse(buf, &p) == NULL &&
-			    hdr_slot_verify(&p, 0, test_vk, dek)) {
+			if (hdr_parse(buf, &p, &why) != 0)
+				continue;
+			err = hdr_slot_verify(&p, 0, test_vk, dek);
+			/* Past the parser, only the MAC can say no. */
+			other += err != 0 && err != -EBADMSG;
+			if (err == 0) {
 				fprintf(stderr, "  flip ^%02x at %u accepted\n",
 					masks[m], off);
 				missed++;
@@ -249,24 +263,94 @@ static void hdr_every_flip_detected(void)
 		for (unsigned i = 0; i < 32; i++) {
 			memcpy(buf, good, HDR_LEN);
 			buf[S0 + HDR_SLOT_MACED + i] ^= masks[m];
-			CHECK(hdr_parse(buf, &p) == NULL);
-			if (hdr_slot_verify(&p, 0, test_vk, dek))
+			CHECK_EQ_INT(hdr_parse(buf, &p, &why), 0);
+			if (hdr_slot_verify(&p, 0, test_vk, dek) != -EBADMSG)
 				missed++;
 		}
 	}
 	CHECK_EQ_INT(missed, 0);
+	CHECK_EQ_INT(other, 0);
 
 	/* A slot is bound to its volume key and its DEK. */
-	CHECK(hdr_parse(good, &p) == NULL);
+	CHECK_EQ_INT(hdr_parse(good, &p, &why), 0);
 	memcpy(vk2, test_vk, KEY_LEN);
 	vk2[31] ^= 1;
 	memcpy(dek2, dek, KEY_LEN);
 	dek2[0] ^= 1;
-	CHECK(!hdr_slot_verify(&p, 0, vk2, dek));
-	CHECK(!hdr_slot_verify(&p, 0, test_vk, dek2));
+	CHECK_EQ_INT(hdr_slot_verify(&p, 0, vk2, dek), -EBADMSG);
+	CHECK_EQ_INT(hdr_slot_verify(&p, 0, test_vk, dek2), -EBADMSG);
 	/* Slot 1's MAC does not verify as slot 0's and vice versa. */
 	memcpy(&p.slot[0].mac, h.slot[1].mac, 32);
-	CHECK(!hdr_slot_verify(&p, 0, test_vk, dek));
+	CHECK_EQ_INT(hdr_slot_verify(&p, 0, test_vk, dek), -EBADMSG);
+}
+
+/* Writes n bytes of p into a fresh temporary file; its fd, or -1. */
+static int temp_file(const uint8_t *p, size_t n)
+{
+	char path[] = "/tmp/hsmfs-hdr-XXXXXX";
+	int fd = mkstemp(path);
+
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	if (n && pwrite(fd, p, n, 0) != (ssize_t)n) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* hdr_read tells apart what a caller acts on differently: an empty file
+ * (no key yet), bytes that are no header (a short file included), a disk
+ * error, and a good header, which reads as hdr_parse reads it. */
+static void hdr_read_cases(void)
+{
+	static uint8_t good[HDR_LEN + 100];
+	uint8_t dek[KEY_LEN];
+	const char *why;
+	struct hdr h, p;
+	int fd;
+
+	make_hdr(&h, 1);
+	hdr_encode(&h, good);
+	fill_seq(good + HDR_LEN, 100, 0); /* blocks follow the header */
+
+	fd = temp_file(good, 0);
+	why = NULL;
+	CHECK_EQ_INT(hdr_read(fd, &p, &why), -ENOKEY);
+	CHECK(why && strstr(why, "empty"));
+	close(fd);
+
+	fd = temp_file(good, 100);
+	why = NULL;
+	CHECK_EQ_INT(hdr_read(fd, &p, &why), -EINVAL);
+	CHECK(why && strstr(why, "too short"));
+	close(fd);
+
+	fd = temp_file(good, HDR_LEN - 1);
+	CHECK_EQ_INT(hdr_read(fd, &p, &why), -EINVAL);
+	close(fd);
+
+	fd = temp_file(good, sizeof(good));
+	CHECK_EQ_INT(hdr_read(fd, &p, &why), 0);
+	CHECK_MEM(p.file_id, h.file_id, ID_LEN);
+	CHECK_EQ_INT(p.slot[1].gen, 2);
+	fill_seq(dek, sizeof(dek), 0);
+	CHECK_EQ_INT(hdr_slot_verify(&p, 0, test_vk, dek), 0);
+	CHECK_EQ_INT(hdr_slot_verify(&p, 1, test_vk, dek), 0);
+	close(fd);
+
+	good[0] = 'h';
+	fd = temp_file(good, HDR_LEN);
+	why = NULL;
+	CHECK_EQ_INT(hdr_read(fd, &p, &why), -EINVAL);
+	CHECK(why && strstr(why, "magic"));
+	close(fd);
+
+	/* A descriptor that cannot be read: the read's own errno. */
+	fd = open("/dev/null", O_WRONLY);
+	CHECK_EQ_INT(hdr_read(fd, &p, &why), -EBADF);
+	close(fd);
 }
 
 /* Reads pick the newest slot; a rewrap overwrites the older one, never
@@ -323,23 +407,23 @@ static void rec_binding(void)
 	/* A volume-key record is not a DEK record. */
 	rec_pack(REC_MAGIC_VK, id, key, rec);
 	memset(out, 0, sizeof(out));
-	CHECK_EQ_INT(rec_unpack(rec, REC_LEN, REC_MAGIC_DEK, id, out), -1);
+	CHECK_EQ_INT(rec_unpack(rec, REC_LEN, REC_MAGIC_DEK, id, out), -EINVAL);
 	CHECK_MEM(rec, zero, REC_LEN);
 	CHECK(memcmp(out, key, KEY_LEN) != 0);
 
 	rec_pack(REC_MAGIC_DEK, id, key, rec);
-	CHECK_EQ_INT(rec_unpack(rec, REC_LEN, REC_MAGIC_DEK, other, out), -1);
+	CHECK_EQ_INT(rec_unpack(rec, REC_LEN, REC_MAGIC_DEK, other, out), -EINVAL);
 	CHECK_MEM(rec, zero, REC_LEN);
 	CHECK(memcmp(out, key, KEY_LEN) != 0);
 
 	rec_pack(REC_MAGIC_DEK, id, key, rec);
-	CHECK_EQ_INT(rec_unpack(rec, REC_LEN - 1, REC_MAGIC_DEK, id, out), -1);
+	CHECK_EQ_INT(rec_unpack(rec, REC_LEN - 1, REC_MAGIC_DEK, id, out), -EINVAL);
 	CHECK_MEM(rec, zero, REC_LEN - 1);
 	CHECK(memcmp(out, key, KEY_LEN) != 0);
 
 	rec_pack(REC_MAGIC_DEK, id, key, rec);
 	rec[REC_LEN] = 0x55;
-	CHECK_EQ_INT(rec_unpack(rec, REC_LEN + 1, REC_MAGIC_DEK, id, out), -1);
+	CHECK_EQ_INT(rec_unpack(rec, REC_LEN + 1, REC_MAGIC_DEK, id, out), -EINVAL);
 	CHECK_MEM(rec, zero, REC_LEN + 1);
 	CHECK(memcmp(out, key, KEY_LEN) != 0);
 }
@@ -347,4 +431,4 @@ static void rec_binding(void)
 CHECK_MAIN("hdr",
 	   T(hdr_roundtrip), T(hdr_mac_known_answer),
 	   T(hdr_rejects_corruption), T(hdr_every_flip_detected),
-	   T(hdr_slot_choice), T(rec_binding))
+	   T(hdr_read_cases), T(hdr_slot_choice), T(rec_binding))

@@ -3,6 +3,8 @@
  * crypto/layout: where a file's blocks lie in its backing file, both
  * layouts, pinned offsets, and runs of blocks written and read back.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,12 +74,12 @@ static void lay_sizes(void)
 		for (uint64_t p = 1; p < 600 * 4096; p += 4093)
 			CHECK_EQ_INT(lay_plain_size(lay, lay_backing_size(lay, p)),
 				     p);
-		CHECK_EQ_INT(lay_plain_size(lay, 2047), -1);
+		CHECK_EQ_INT(lay_plain_size(lay, 2047), -EINVAL);
 	}
-	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 2049), -1);
-	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 4096), -1);
-	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 74 * 4096 + 28), -1);
-	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 221 * 4096 + 1), -1);
+	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 2049), -EINVAL);
+	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 4096), -EINVAL);
+	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 74 * 4096 + 28), -EINVAL);
+	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 221 * 4096 + 1), -EINVAL);
 }
 
 /* A file written through layout runs reads back through them; a changed
@@ -122,7 +124,7 @@ static void lay_runs(void)
 	c[0] ^= 1;
 	CHECK_EQ_INT(pwrite(fd, c, 1, 74 * 4096 + 7 * LAY_REC + 20), 1);
 	CHECK_EQ_INT(lay_read_run(LAY_ALIGNED, fd, k, 73, 10, BLK_PLAIN, out,
-				  c, r, &bad), LAY_EAUTH);
+				  c, r, &bad), -EBADMSG);
 	CHECK_EQ_INT(bad, 80);
 	CHECK_EQ_INT(lay_read_run(LAY_ALIGNED, fd, k, 81, 1, BLK_PLAIN, out,
 				  c, r, &bad), 0);
@@ -130,11 +132,11 @@ static void lay_runs(void)
 	CHECK_EQ_INT(pread(fd, c, 4096, 3 * 4096), 4096);
 	CHECK_EQ_INT(pwrite(fd, c, 4096, 2 * 4096), 4096);
 	CHECK_EQ_INT(lay_read_run(LAY_ALIGNED, fd, k, 0, 3, BLK_PLAIN, out,
-				  c, r, &bad), LAY_EAUTH);
+				  c, r, &bad), -EBADMSG);
 	CHECK_EQ_INT(bad, 1);
 	/* The last block asked for longer than it is. */
 	CHECK_EQ_INT(lay_read_run(LAY_ALIGNED, fd, k, nb - 1, 1, BLK_PLAIN, out,
-				  c, r, &bad), LAY_ESHORT);
+				  c, r, &bad), -ENODATA);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -145,5 +147,90 @@ out:
 	blk_key_free(k);
 }
 
+/* Writes blocks 0..nb-1 of one layout (the last last bytes) into fd. */
+static int write_file(int lay, int fd, const struct blk_key *k, uint64_t nb,
+		      size_t last, uint8_t *in, uint8_t *c, uint8_t *r)
+{
+	uint64_t n;
+	int err = 0;
+
+	for (uint64_t b = 0; b < nb && !err; b += n) {
+		n = lay_run(lay, b, nb - b);
+		err = lay_write_run(lay, fd, k, b, n,
+				    b + n == nb ? last : BLK_PLAIN,
+				    in + b * BLK_PLAIN, c, r);
+	}
+	return err;
+}
+
+/* A read's three failures stay apart in both layouts: a file cut short
+ * is -ENODATA naming the first block it lacks, a flipped byte -EBADMSG,
+ * a disk error its own errno; each in words for the log. */
+static void lay_read_errors(void)
+{
+	const uint64_t nb = 100;
+	struct blk_key *k = test_blk_key(3, 0x40);
+	uint8_t *in = malloc(nb * BLK_PLAIN), *out = malloc(nb * BLK_PLAIN);
+	uint8_t *c = malloc(nb * BLK_CIPHER), *r = malloc(nb * LAY_REC);
+	char path[] = "/tmp/hsmfs-lay-XXXXXX", msg[64];
+	int fd = mkstemp(path), wfd = -1;
+	uint64_t bad;
+	off_t off;
+
+	CHECK(k && in && out && c && r && fd >= 0);
+	if (!k || !in || !out || !c || !r || fd < 0)
+		goto out;
+	wfd = open(path, O_WRONLY);
+	unlink(path);
+	fill_seq(in, nb * BLK_PLAIN, 7);
+	for (int lay = LAY_PACKED; lay <= LAY_ALIGNED; lay++) {
+		CHECK_EQ_INT(ftruncate(fd, 0), 0);
+		CHECK_EQ_INT(write_file(lay, fd, k, 10, BLK_PLAIN, in, c, r),
+			     0);
+		CHECK_EQ_INT(lay_read_run(lay, fd, k, 0, 10, BLK_PLAIN, out,
+					  c, r, &bad), 0);
+		/* Truncated inside block 6. */
+		CHECK_EQ_INT(ftruncate(fd, lay_data_off(lay, 6) + 100), 0);
+		bad = 99;
+		CHECK_EQ_INT(lay_read_run(lay, fd, k, 0, 10, BLK_PLAIN, out,
+					  c, r, &bad), -ENODATA);
+		CHECK_EQ_INT(bad, 6);
+		CHECK_EQ_INT(lay_read_run(lay, fd, k, 7, 3, BLK_PLAIN, out,
+					  c, r, &bad), -ENODATA);
+		CHECK_EQ_INT(bad, 7);
+		CHECK_EQ_INT(lay_read_run(lay, fd, k, 0, 6, BLK_PLAIN, out,
+					  c, r, &bad), 0);
+		/* One flipped ciphertext byte of block 4. */
+		off = lay_data_off(lay, 4) + (lay == LAY_PACKED ? BLK_NONCE : 0);
+		CHECK_EQ_INT(pread(fd, c, 1, off + 9), 1);
+		c[0] ^= 0x04;
+		CHECK_EQ_INT(pwrite(fd, c, 1, off + 9), 1);
+		CHECK_EQ_INT(lay_read_run(lay, fd, k, 0, 6, BLK_PLAIN, out,
+					  c, r, &bad), -EBADMSG);
+		CHECK_EQ_INT(bad, 4);
+		/* The disk's own error: a descriptor that cannot read. */
+		CHECK(wfd >= 0);
+		CHECK_EQ_INT(lay_read_run(lay, wfd, k, 0, 1, BLK_PLAIN, out,
+					  c, r, &bad), -EBADF);
+		CHECK_EQ_INT(bad, 0);
+	}
+	CHECK(strcmp(lay_strerror(-ENODATA, msg, sizeof(msg)),
+		     "is short") == 0);
+	CHECK(strcmp(lay_strerror(-EBADMSG, msg, sizeof(msg)),
+		     "failed authentication") == 0);
+	CHECK(strcmp(lay_strerror(-EIO, msg, sizeof(msg)),
+		     "read error: Input/output error") == 0);
+out:
+	if (wfd >= 0)
+		close(wfd);
+	if (fd >= 0)
+		close(fd);
+	free(in);
+	free(out);
+	free(c);
+	free(r);
+	blk_key_free(k);
+}
+
 CHECK_MAIN("layout",
-	   T(lay_offsets), T(lay_sizes), T(lay_runs))
+	   T(lay_offsets), T(lay_sizes), T(lay_runs), T(lay_read_errors))

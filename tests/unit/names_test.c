@@ -3,6 +3,7 @@
  * crypto/names: file names, symlink targets and xattrs under keys
  * derived from the volume key.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -101,8 +102,8 @@ static void names_roundtrip(void)
 	{
 		char enc[NAME_ENC_MAX];
 
-		CHECK_EQ_INT(names_encrypt(k, dir_a, name, 256, enc), -1);
-		CHECK_EQ_INT(names_encrypt(k, dir_a, name, 0, enc), -1);
+		CHECK_EQ_INT(names_encrypt(k, dir_a, name, 256, enc), -EINVAL);
+		CHECK_EQ_INT(names_encrypt(k, dir_a, name, 0, enc), -EINVAL);
 	}
 	names_keys_free(k);
 }
@@ -142,12 +143,12 @@ static void names_reject_special(void)
 	for (size_t i = 0; i < sizeof(v) / sizeof(*v); i++) {
 		n = names_encrypt(k, dir_a, v[i], strlen(v[i]), enc);
 		if (i >= 2)
-			CHECK_EQ_INT(n, -1);
-		if (n >= 0)
+			CHECK_EQ_INT(n, -EINVAL);
+		if (n >= 0) /* authentic, but no name */
 			CHECK_EQ_INT(names_decrypt(k, dir_a, enc, (size_t)n,
-						   dec), -1);
+						   dec), -EINVAL);
 	}
-	CHECK_EQ_INT(names_encrypt(k, dir_a, "a\0b", 3, enc), -1);
+	CHECK_EQ_INT(names_encrypt(k, dir_a, "a\0b", 3, enc), -EINVAL);
 	names_keys_free(k);
 }
 
@@ -172,11 +173,11 @@ static void names_bound_to_dir(void)
 	nb = names_encrypt(k, dir_b, "report.txt", 10, eb);
 	CHECK(na > 0 && na == nb);
 	CHECK(strcmp(ea, eb) != 0);
-	CHECK_EQ_INT(names_decrypt(k, dir_b, ea, (size_t)na, dec), -1);
-	CHECK_EQ_INT(names_decrypt(k, dir_a, eb, (size_t)nb, dec), -1);
+	CHECK_EQ_INT(names_decrypt(k, dir_b, ea, (size_t)na, dec), -EBADMSG);
+	CHECK_EQ_INT(names_decrypt(k, dir_a, eb, (size_t)nb, dec), -EBADMSG);
 	CHECK_EQ_INT(names_decrypt(k, dir_a, ea, (size_t)na, dec), 10);
 	/* Another volume's key cannot read it either. */
-	CHECK_EQ_INT(names_decrypt(k2, dir_a, ea, (size_t)na, dec), -1);
+	CHECK_EQ_INT(names_decrypt(k2, dir_a, ea, (size_t)na, dec), -EBADMSG);
 out:
 	names_keys_free(k);
 	names_keys_free(k2);
@@ -212,6 +213,10 @@ static void names_tamper(void)
 		}
 	}
 	CHECK_EQ_INT(accepted, 0);
+	/* The first character always decodes: that edit fails the SIV tag. */
+	memcpy(t, enc, (size_t)n + 1);
+	t[0] = t[0] == 'A' ? 'B' : 'A';
+	CHECK_EQ_INT(names_decrypt(k, dir_a, t, (size_t)n, dec), -EBADMSG);
 
 	/* Characters outside base64url, and '=' padding. */
 	{
@@ -221,13 +226,15 @@ static void names_tamper(void)
 			memcpy(t, enc, (size_t)n + 1);
 			t[n / 2] = bad[b];
 			CHECK_EQ_INT(names_decrypt(k, dir_a, t, (size_t)n, dec),
-				     -1);
+				     -EINVAL);
 		}
 		memcpy(t, enc, (size_t)n);
 		memcpy(t + n, "==", 3);
-		CHECK_EQ_INT(names_decrypt(k, dir_a, t, (size_t)n + 2, dec), -1);
+		CHECK_EQ_INT(names_decrypt(k, dir_a, t, (size_t)n + 2, dec),
+			     -EINVAL);
 		memcpy(t + n, "=", 2);
-		CHECK_EQ_INT(names_decrypt(k, dir_a, t, (size_t)n + 1, dec), -1);
+		CHECK_EQ_INT(names_decrypt(k, dir_a, t, (size_t)n + 1, dec),
+			     -EINVAL);
 	}
 	/* Wrong lengths: every truncation, and extensions. */
 	for (int len = 0; len < n; len++)
@@ -240,8 +247,8 @@ static void names_tamper(void)
 			accepted++;
 	CHECK_EQ_INT(accepted, 0);
 	/* Not base64url of anything SIV made. */
-	CHECK_EQ_INT(names_decrypt(k, dir_a, "", 0, dec), -1);
-	CHECK_EQ_INT(names_decrypt(k, dir_a, "hsmfs.conf", 10, dec), -1);
+	CHECK_EQ_INT(names_decrypt(k, dir_a, "", 0, dec), -EINVAL);
+	CHECK_EQ_INT(names_decrypt(k, dir_a, "hsmfs.conf", 10, dec), -EINVAL);
 out:
 	names_keys_free(k);
 }
@@ -320,11 +327,11 @@ static void names_symlinks(void)
 		CHECK_EQ_INT(dec[lens[i]], '\0');
 	}
 	CHECK_EQ_INT(names_symlink_encrypt(k, target, SYMLINK_MAX + 1, enc,
-					   sizeof(enc)), -1);
+					   sizeof(enc)), -EINVAL);
 	CHECK_EQ_INT(names_symlink_encrypt(k, target, 0, enc, sizeof(enc)),
-		     -1);
+		     -EINVAL);
 	/* Too small an output buffer is refused, not overrun. */
-	CHECK_EQ_INT(names_symlink_encrypt(k, target, 100, enc, 50), -1);
+	CHECK_EQ_INT(names_symlink_encrypt(k, target, 100, enc, 50), -EINVAL);
 
 	for (size_t len = 1; len <= 300; len++) {
 		n = names_symlink_encrypt(k, target, len, enc, sizeof(enc));
@@ -334,12 +341,12 @@ static void names_symlinks(void)
 	CHECK_EQ_INT(wrong, 0);
 	/* Lengths no encrypted target can have: impossible base64 lengths,
 	 * and those too short to hold more than nonce and tag. */
-	CHECK_EQ_INT(names_symlink_plain_len(0), -1);
-	CHECK_EQ_INT(names_symlink_plain_len(1), -1);
-	CHECK_EQ_INT(names_symlink_plain_len(37), -1);
-	CHECK_EQ_INT(names_symlink_plain_len(38), -1); /* 28 bytes: empty */
+	CHECK_EQ_INT(names_symlink_plain_len(0), -EINVAL);
+	CHECK_EQ_INT(names_symlink_plain_len(1), -EINVAL);
+	CHECK_EQ_INT(names_symlink_plain_len(37), -EINVAL);
+	CHECK_EQ_INT(names_symlink_plain_len(38), -EINVAL); /* 28 bytes: empty */
 	CHECK_EQ_INT(names_symlink_plain_len(39), 1);
-	CHECK_EQ_INT(names_symlink_plain_len(41), -1);
+	CHECK_EQ_INT(names_symlink_plain_len(41), -EINVAL);
 
 	/* Tampering: every character of a short target's encoding. */
 	n = names_symlink_encrypt(k, "../shared/data", 14, enc, sizeof(enc));
@@ -354,14 +361,24 @@ static void names_symlinks(void)
 		enc[i] = c;
 	}
 	CHECK_EQ_INT(accepted, 0);
+	/* The first character always decodes: the GCM tag refuses it. */
+	{
+		char c = enc[0];
+
+		enc[0] = c == 'A' ? 'B' : 'A';
+		CHECK_EQ_INT(names_symlink_decrypt(k, enc, (size_t)n, dec,
+						   sizeof(dec)), -EBADMSG);
+		enc[0] = c;
+	}
 	CHECK_EQ_INT(names_symlink_decrypt(k, enc, (size_t)n - 4, dec,
-					   sizeof(dec)), -1);
+					   sizeof(dec)), -EBADMSG);
 	/* An output buffer too small for the target is refused. */
-	CHECK_EQ_INT(names_symlink_decrypt(k, enc, (size_t)n, dec, 14), -1);
+	CHECK_EQ_INT(names_symlink_decrypt(k, enc, (size_t)n, dec, 14),
+		     -EINVAL);
 	CHECK_EQ_INT(names_symlink_decrypt(k, enc, (size_t)n, dec, 15), 14);
 	CHECK(strcmp(dec, "../shared/data") == 0);
 	/* A target is not a name: it does not decrypt as one. */
-	CHECK_EQ_INT(names_decrypt(k, dir_a, enc, (size_t)n, dec), -1);
+	CHECK_EQ_INT(names_decrypt(k, dir_a, enc, (size_t)n, dec), -EINVAL);
 	names_keys_free(k);
 }
 
@@ -389,12 +406,14 @@ static void names_xattrs(void)
 	CHECK_EQ_INT(names_xattr_name_dec(k, eb, dec, sizeof(dec)), 12);
 	CHECK(strcmp(dec, "user.comment") == 0);
 	/* Only the user namespace is encrypted; the rest is refused. */
-	CHECK_EQ_INT(names_xattr_name(k, "trusted.x", dec, sizeof(dec)), -1);
-	CHECK_EQ_INT(names_xattr_name(k, "user.", dec, sizeof(dec)), -1);
+	CHECK_EQ_INT(names_xattr_name(k, "trusted.x", dec, sizeof(dec)),
+		     -EINVAL);
+	CHECK_EQ_INT(names_xattr_name(k, "user.", dec, sizeof(dec)), -EINVAL);
 	CHECK_EQ_INT(names_xattr_name_dec(k, "trusted.x", dec, sizeof(dec)),
-		     -1);
+		     -EINVAL);
 	/* An xattr name is not a file name (different key). */
-	CHECK_EQ_INT(names_decrypt(k, dir_a, ea + 5, (size_t)na - 5, dec), -1);
+	CHECK_EQ_INT(names_decrypt(k, dir_a, ea + 5, (size_t)na - 5, dec),
+		     -EBADMSG);
 
 	for (size_t i = 0; i < sizeof(val); i++)
 		val[i] = (uint8_t)(i * 13 + 1);
@@ -405,16 +424,18 @@ static void names_xattrs(void)
 		memset(back, 0x5a, sizeof(back));
 		CHECK_EQ_INT(names_xattr_val_dec(k, ea, ct, cn, back), n);
 		CHECK_MEM(back, val, n);
-		CHECK_EQ_INT(names_xattr_val_dec(k, eb, ct, cn, back), -1);
+		CHECK_EQ_INT(names_xattr_val_dec(k, eb, ct, cn, back), -EBADMSG);
 		if (n)
 			CHECK_EQ_INT(same_bytes(back, val, n) == n, 0);
 		ct[cn - 1] ^= 1;
-		CHECK_EQ_INT(names_xattr_val_dec(k, ea, ct, cn, back), -1);
-		CHECK_EQ_INT(names_xattr_val_dec(k, ea, ct, cn - 1, back), -1);
+		CHECK_EQ_INT(names_xattr_val_dec(k, ea, ct, cn, back),
+			     -EBADMSG);
+		CHECK_EQ_INT(names_xattr_val_dec(k, ea, ct, cn - 1, back),
+			     n ? -EBADMSG : -EINVAL);
 	}
 	CHECK_EQ_INT(names_xattr_val_dec(k, ea, ct, XATTR_VAL_OVERHEAD - 1,
-					 back), -1);
-	CHECK_EQ_INT(names_xattr_val_dec(k, ea, ct, 0, back), -1);
+					 back), -EINVAL);
+	CHECK_EQ_INT(names_xattr_val_dec(k, ea, ct, 0, back), -EINVAL);
 	names_keys_free(k);
 }
 
