@@ -82,85 +82,109 @@ static void lay_sizes(void)
 	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 221 * 4096 + 1), -EINVAL);
 }
 
-/* A file written through layout runs reads back through them; a changed
- * record (nonce or tag) or a swapped data page is refused. */
-static void lay_runs(void)
+/* What a test of runs works with: a key, nb blocks of plaintext in and
+ * out, the run buffers, and an unlinked temporary backing file. */
+struct run {
+	struct blk_key *k;
+	uint8_t *in, *out, *c, *r;
+	int fd;
+};
+
+static int run_open(struct run *t, uint64_t nb)
 {
 	const uint8_t dek[KEY_LEN] = { 9 }, id[ID_LEN] = { 1, 2, 3 };
-	struct blk_key *k = blk_key_new(dek, id);
-	const uint64_t nb = 300, last = 1000;
-	uint8_t *in = malloc(nb * BLK_PLAIN), *out = malloc(nb * BLK_PLAIN);
-	uint8_t *c = malloc(nb * BLK_CIPHER), *r = malloc(nb * LAY_REC);
 	char path[] = "/tmp/hsmfs-lay-XXXXXX";
-	int fd = mkstemp(path);
-	uint64_t bad, n;
 
-	CHECK(k && in && out && c && r && fd >= 0);
-	if (!k || !in || !out || !c || !r || fd < 0)
-		goto out;
-	unlink(path);
-	for (int lay = LAY_PACKED; lay <= LAY_ALIGNED; lay++) {
-		CHECK_EQ_INT(ftruncate(fd, 0), 0);
-		fill_seq(in, nb * BLK_PLAIN, (uint8_t)lay);
-		for (uint64_t b = 0; b < nb; b += n) {
-			n = lay_run(lay, b, nb - b);
-			CHECK_EQ_INT(lay_write_run(lay, fd, k, b, n,
-						   b + n == nb ? last : BLK_PLAIN,
-						   in + b * BLK_PLAIN, c, r), 0);
-		}
-		CHECK_EQ_INT(lseek(fd, 0, SEEK_END),
-			     lay_backing_size(lay, (nb - 1) * BLK_PLAIN + last));
-		for (uint64_t b = 0; b < nb; b += n) {
-			n = lay_run(lay, b, nb - b);
-			CHECK_EQ_INT(lay_read_run(lay, fd, k, b, n,
-						  b + n == nb ? last : BLK_PLAIN,
-						  out + b * BLK_PLAIN, c, r, &bad), 0);
-		}
-		CHECK_MEM(out, in, (nb - 1) * BLK_PLAIN + last);
-	}
-	/* Aligned: block 80's tag lies in the record page at 74 * 4096. */
-	c[0] = 0;
-	CHECK_EQ_INT(pread(fd, c, 1, 74 * 4096 + 7 * LAY_REC + 20), 1);
-	c[0] ^= 1;
-	CHECK_EQ_INT(pwrite(fd, c, 1, 74 * 4096 + 7 * LAY_REC + 20), 1);
-	CHECK_EQ_INT(lay_read_run(LAY_ALIGNED, fd, k, 73, 10, BLK_PLAIN, out,
-				  c, r, &bad), -EBADMSG);
-	CHECK_EQ_INT(bad, 80);
-	CHECK_EQ_INT(lay_read_run(LAY_ALIGNED, fd, k, 81, 1, BLK_PLAIN, out,
-				  c, r, &bad), 0);
-	/* Block 2's page where block 1's was. */
-	CHECK_EQ_INT(pread(fd, c, 4096, 3 * 4096), 4096);
-	CHECK_EQ_INT(pwrite(fd, c, 4096, 2 * 4096), 4096);
-	CHECK_EQ_INT(lay_read_run(LAY_ALIGNED, fd, k, 0, 3, BLK_PLAIN, out,
-				  c, r, &bad), -EBADMSG);
-	CHECK_EQ_INT(bad, 1);
-	/* The last block asked for longer than it is. */
-	CHECK_EQ_INT(lay_read_run(LAY_ALIGNED, fd, k, nb - 1, 1, BLK_PLAIN, out,
-				  c, r, &bad), -ENODATA);
-out:
-	if (fd >= 0)
-		close(fd);
-	free(in);
-	free(out);
-	free(c);
-	free(r);
-	blk_key_free(k);
+	t->k = blk_key_new(dek, id);
+	t->in = malloc(nb * BLK_PLAIN);
+	t->out = malloc(nb * BLK_PLAIN);
+	t->c = malloc(nb * BLK_CIPHER);
+	t->r = malloc(nb * LAY_REC);
+	t->fd = mkstemp(path);
+	if (t->fd >= 0)
+		unlink(path);
+	CHECK(t->k && t->in && t->out && t->c && t->r && t->fd >= 0);
+	return t->k && t->in && t->out && t->c && t->r && t->fd >= 0 ? 0 : -1;
 }
 
-/* Writes blocks 0..nb-1 of one layout (the last last bytes) into fd. */
-static int write_file(int lay, int fd, const struct blk_key *k, uint64_t nb,
-		      size_t last, uint8_t *in, uint8_t *c, uint8_t *r)
+static void run_close(struct run *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t->in);
+	free(t->out);
+	free(t->c);
+	free(t->r);
+	blk_key_free(t->k);
+}
+
+/* Writes blocks 0..nb-1 of one layout (the last last bytes) into t->fd. */
+static int write_file(int lay, struct run *t, uint64_t nb, size_t last)
 {
 	uint64_t n;
 	int err = 0;
 
 	for (uint64_t b = 0; b < nb && !err; b += n) {
 		n = lay_run(lay, b, nb - b);
-		err = lay_write_run(lay, fd, k, b, n,
+		err = lay_write_run(lay, t->fd, t->k, b, n,
 				    b + n == nb ? last : BLK_PLAIN,
-				    in + b * BLK_PLAIN, c, r);
+				    t->in + b * BLK_PLAIN, t->c, t->r);
 	}
 	return err;
+}
+
+/* Reads blocks b0 .. b0 + n - 1, all whole, from fd. */
+static int read_whole(int lay, struct run *t, int fd, uint64_t b0,
+		      uint64_t n, uint64_t *bad)
+{
+	return lay_read_run(lay, fd, t->k, b0, n, BLK_PLAIN, t->out, t->c,
+			    t->r, bad);
+}
+
+/* A file written through layout runs reads back through them; a changed
+ * record (nonce or tag) or a swapped data page is refused. */
+static void lay_runs(void)
+{
+	const uint64_t nb = 300, last = 1000;
+	uint64_t bad, n;
+	struct run t;
+
+	if (run_open(&t, nb))
+		goto out;
+	for (int lay = LAY_PACKED; lay <= LAY_ALIGNED; lay++) {
+		CHECK_EQ_INT(ftruncate(t.fd, 0), 0);
+		fill_seq(t.in, nb * BLK_PLAIN, (uint8_t)lay);
+		CHECK_EQ_INT(write_file(lay, &t, nb, last), 0);
+		CHECK_EQ_INT(lseek(t.fd, 0, SEEK_END),
+			     lay_backing_size(lay, (nb - 1) * BLK_PLAIN + last));
+		for (uint64_t b = 0; b < nb; b += n) {
+			n = lay_run(lay, b, nb - b);
+			CHECK_EQ_INT(lay_read_run(lay, t.fd, t.k, b, n,
+						  b + n == nb ? last : BLK_PLAIN,
+						  t.out + b * BLK_PLAIN, t.c,
+						  t.r, &bad), 0);
+		}
+		CHECK_MEM(t.out, t.in, (nb - 1) * BLK_PLAIN + last);
+	}
+	/* Aligned: block 80's tag lies in the record page at 74 * 4096. */
+	t.c[0] = 0;
+	CHECK_EQ_INT(pread(t.fd, t.c, 1, 74 * 4096 + 7 * LAY_REC + 20), 1);
+	t.c[0] ^= 1;
+	CHECK_EQ_INT(pwrite(t.fd, t.c, 1, 74 * 4096 + 7 * LAY_REC + 20), 1);
+	CHECK_EQ_INT(read_whole(LAY_ALIGNED, &t, t.fd, 73, 10, &bad),
+		     -EBADMSG);
+	CHECK_EQ_INT(bad, 80);
+	CHECK_EQ_INT(read_whole(LAY_ALIGNED, &t, t.fd, 81, 1, &bad), 0);
+	/* Block 2's page where block 1's was. */
+	CHECK_EQ_INT(pread(t.fd, t.c, 4096, 3 * 4096), 4096);
+	CHECK_EQ_INT(pwrite(t.fd, t.c, 4096, 2 * 4096), 4096);
+	CHECK_EQ_INT(read_whole(LAY_ALIGNED, &t, t.fd, 0, 3, &bad), -EBADMSG);
+	CHECK_EQ_INT(bad, 1);
+	/* The last block asked for longer than it is. */
+	CHECK_EQ_INT(read_whole(LAY_ALIGNED, &t, t.fd, nb - 1, 1, &bad),
+		     -ENODATA);
+out:
+	run_close(&t);
 }
 
 /* A read's three failures stay apart in both layouts: a file cut short
@@ -168,50 +192,36 @@ static int write_file(int lay, int fd, const struct blk_key *k, uint64_t nb,
  * a disk error its own errno; each in words for the log. */
 static void lay_read_errors(void)
 {
-	const uint64_t nb = 100;
-	struct blk_key *k = test_blk_key(3, 0x40);
-	uint8_t *in = malloc(nb * BLK_PLAIN), *out = malloc(nb * BLK_PLAIN);
-	uint8_t *c = malloc(nb * BLK_CIPHER), *r = malloc(nb * LAY_REC);
-	char path[] = "/tmp/hsmfs-lay-XXXXXX", msg[64];
-	int fd = mkstemp(path), wfd = -1;
+	int wfd = open("/dev/null", O_WRONLY);
+	char msg[64];
 	uint64_t bad;
+	struct run t;
 	off_t off;
 
-	CHECK(k && in && out && c && r && fd >= 0);
-	if (!k || !in || !out || !c || !r || fd < 0)
+	if (run_open(&t, 10))
 		goto out;
-	wfd = open(path, O_WRONLY);
-	unlink(path);
-	fill_seq(in, nb * BLK_PLAIN, 7);
+	fill_seq(t.in, 10 * BLK_PLAIN, 7);
 	for (int lay = LAY_PACKED; lay <= LAY_ALIGNED; lay++) {
-		CHECK_EQ_INT(ftruncate(fd, 0), 0);
-		CHECK_EQ_INT(write_file(lay, fd, k, 10, BLK_PLAIN, in, c, r),
-			     0);
-		CHECK_EQ_INT(lay_read_run(lay, fd, k, 0, 10, BLK_PLAIN, out,
-					  c, r, &bad), 0);
+		CHECK_EQ_INT(ftruncate(t.fd, 0), 0);
+		CHECK_EQ_INT(write_file(lay, &t, 10, BLK_PLAIN), 0);
+		CHECK_EQ_INT(read_whole(lay, &t, t.fd, 0, 10, &bad), 0);
 		/* Truncated inside block 6. */
-		CHECK_EQ_INT(ftruncate(fd, lay_data_off(lay, 6) + 100), 0);
+		CHECK_EQ_INT(ftruncate(t.fd, lay_data_off(lay, 6) + 100), 0);
 		bad = 99;
-		CHECK_EQ_INT(lay_read_run(lay, fd, k, 0, 10, BLK_PLAIN, out,
-					  c, r, &bad), -ENODATA);
+		CHECK_EQ_INT(read_whole(lay, &t, t.fd, 0, 10, &bad), -ENODATA);
 		CHECK_EQ_INT(bad, 6);
-		CHECK_EQ_INT(lay_read_run(lay, fd, k, 7, 3, BLK_PLAIN, out,
-					  c, r, &bad), -ENODATA);
+		CHECK_EQ_INT(read_whole(lay, &t, t.fd, 7, 3, &bad), -ENODATA);
 		CHECK_EQ_INT(bad, 7);
-		CHECK_EQ_INT(lay_read_run(lay, fd, k, 0, 6, BLK_PLAIN, out,
-					  c, r, &bad), 0);
+		CHECK_EQ_INT(read_whole(lay, &t, t.fd, 0, 6, &bad), 0);
 		/* One flipped ciphertext byte of block 4. */
 		off = lay_data_off(lay, 4) + (lay == LAY_PACKED ? BLK_NONCE : 0);
-		CHECK_EQ_INT(pread(fd, c, 1, off + 9), 1);
-		c[0] ^= 0x04;
-		CHECK_EQ_INT(pwrite(fd, c, 1, off + 9), 1);
-		CHECK_EQ_INT(lay_read_run(lay, fd, k, 0, 6, BLK_PLAIN, out,
-					  c, r, &bad), -EBADMSG);
+		CHECK_EQ_INT(pread(t.fd, t.c, 1, off + 9), 1);
+		t.c[0] ^= 0x04;
+		CHECK_EQ_INT(pwrite(t.fd, t.c, 1, off + 9), 1);
+		CHECK_EQ_INT(read_whole(lay, &t, t.fd, 0, 6, &bad), -EBADMSG);
 		CHECK_EQ_INT(bad, 4);
 		/* The disk's own error: a descriptor that cannot read. */
-		CHECK(wfd >= 0);
-		CHECK_EQ_INT(lay_read_run(lay, wfd, k, 0, 1, BLK_PLAIN, out,
-					  c, r, &bad), -EBADF);
+		CHECK_EQ_INT(read_whole(lay, &t, wfd, 0, 1, &bad), -EBADF);
 		CHECK_EQ_INT(bad, 0);
 	}
 	CHECK(strcmp(lay_strerror(-ENODATA, msg, sizeof(msg)),
@@ -223,13 +233,7 @@ static void lay_read_errors(void)
 out:
 	if (wfd >= 0)
 		close(wfd);
-	if (fd >= 0)
-		close(fd);
-	free(in);
-	free(out);
-	free(c);
-	free(r);
-	blk_key_free(k);
+	run_close(&t);
 }
 
 CHECK_MAIN("layout",
