@@ -135,10 +135,12 @@ static void blk_rejects_misuse(void)
 				 out), -EBADMSG);
 	CHECK_EQ_INT(same_bytes(out, pt, n), 0);
 	memset(out, 0xee, sizeof(out));
-	CHECK_EQ_INT(blk_decrypt(other_id, 5, ct, n + BLK_OVERHEAD, out), -EBADMSG);
+	CHECK_EQ_INT(blk_decrypt(other_id, 5, ct, n + BLK_OVERHEAD, out),
+		     -EBADMSG);
 	CHECK_EQ_INT(same_bytes(out, pt, n), 0);
 	memset(out, 0xee, sizeof(out));
-	CHECK_EQ_INT(blk_decrypt(other_key, 5, ct, n + BLK_OVERHEAD, out), -EBADMSG);
+	CHECK_EQ_INT(blk_decrypt(other_key, 5, ct, n + BLK_OVERHEAD, out),
+		     -EBADMSG);
 	CHECK_EQ_INT(same_bytes(out, pt, n), 0);
 
 	for (size_t i = 0; i < n + BLK_OVERHEAD; i++) {

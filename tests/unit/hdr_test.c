@@ -412,18 +412,21 @@ static void rec_binding(void)
 	CHECK(memcmp(out, key, KEY_LEN) != 0);
 
 	rec_pack(REC_MAGIC_DEK, id, key, rec);
-	CHECK_EQ_INT(rec_unpack(rec, REC_LEN, REC_MAGIC_DEK, other, out), -EINVAL);
+	CHECK_EQ_INT(rec_unpack(rec, REC_LEN, REC_MAGIC_DEK, other, out),
+		     -EINVAL);
 	CHECK_MEM(rec, zero, REC_LEN);
 	CHECK(memcmp(out, key, KEY_LEN) != 0);
 
 	rec_pack(REC_MAGIC_DEK, id, key, rec);
-	CHECK_EQ_INT(rec_unpack(rec, REC_LEN - 1, REC_MAGIC_DEK, id, out), -EINVAL);
+	CHECK_EQ_INT(rec_unpack(rec, REC_LEN - 1, REC_MAGIC_DEK, id, out),
+		     -EINVAL);
 	CHECK_MEM(rec, zero, REC_LEN - 1);
 	CHECK(memcmp(out, key, KEY_LEN) != 0);
 
 	rec_pack(REC_MAGIC_DEK, id, key, rec);
 	rec[REC_LEN] = 0x55;
-	CHECK_EQ_INT(rec_unpack(rec, REC_LEN + 1, REC_MAGIC_DEK, id, out), -EINVAL);
+	CHECK_EQ_INT(rec_unpack(rec, REC_LEN + 1, REC_MAGIC_DEK, id, out),
+		     -EINVAL);
 	CHECK_MEM(rec, zero, REC_LEN + 1);
 	CHECK(memcmp(out, key, KEY_LEN) != 0);
 }

@@ -214,7 +214,8 @@ static void lay_read_errors(void)
 		CHECK_EQ_INT(bad, 7);
 		CHECK_EQ_INT(read_whole(lay, &t, t.fd, 0, 6, &bad), 0);
 		/* One flipped ciphertext byte of block 4. */
-		off = lay_data_off(lay, 4) + (lay == LAY_PACKED ? BLK_NONCE : 0);
+		off = lay_data_off(lay, 4) +
+		      (lay == LAY_PACKED ? BLK_NONCE : 0);
 		CHECK_EQ_INT(pread(t.fd, t.c, 1, off + 9), 1);
 		t.c[0] ^= 0x04;
 		CHECK_EQ_INT(pwrite(t.fd, t.c, 1, off + 9), 1);

@@ -344,7 +344,8 @@ static void names_symlinks(void)
 	CHECK_EQ_INT(names_symlink_plain_len(0), -EINVAL);
 	CHECK_EQ_INT(names_symlink_plain_len(1), -EINVAL);
 	CHECK_EQ_INT(names_symlink_plain_len(37), -EINVAL);
-	CHECK_EQ_INT(names_symlink_plain_len(38), -EINVAL); /* 28 bytes: empty */
+	/* 28 bytes: nonce and tag of an empty target. */
+	CHECK_EQ_INT(names_symlink_plain_len(38), -EINVAL);
 	CHECK_EQ_INT(names_symlink_plain_len(39), 1);
 	CHECK_EQ_INT(names_symlink_plain_len(41), -EINVAL);
 
@@ -424,7 +425,8 @@ static void names_xattrs(void)
 		memset(back, 0x5a, sizeof(back));
 		CHECK_EQ_INT(names_xattr_val_dec(k, ea, ct, cn, back), n);
 		CHECK_MEM(back, val, n);
-		CHECK_EQ_INT(names_xattr_val_dec(k, eb, ct, cn, back), -EBADMSG);
+		CHECK_EQ_INT(names_xattr_val_dec(k, eb, ct, cn, back),
+			     -EBADMSG);
 		if (n)
 			CHECK_EQ_INT(same_bytes(back, val, n) == n, 0);
 		ct[cn - 1] ^= 1;
