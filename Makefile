@@ -32,6 +32,10 @@ BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(EMU_PKGS) 2>/dev/null)
 LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 EMU_LIBS := $(shell pkg-config --libs $(EMU_PKGS) 2>/dev/null) -lpthread
+# What common/ and crypto/ alone need: programs of the on-disk format (its
+# unit tests, its fuzzers) link these, never libcurl.
+CRYPTO_LIBS := $(shell pkg-config --libs openssl libcjson 2>/dev/null) \
+	-lpthread
 
 ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(WARN) $(CFLAGS)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \

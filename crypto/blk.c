@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -34,26 +35,30 @@ static void init_once(void)
 	gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 }
 
-static struct blk_tls *tls_get(void)
+/* This thread's contexts: 0, -EIO without AES-GCM, or -ENOMEM. */
+static int tls_get(struct blk_tls **out)
 {
 	struct blk_tls *t;
 
 	pthread_once(&once, init_once);
 	if (!gcm)
-		return NULL;
+		return -EIO;
 	t = pthread_getspecific(tls_key);
-	if (t)
-		return t;
+	if (t) {
+		*out = t;
+		return 0;
+	}
 	t = calloc(1, sizeof(*t));
 	if (!t)
-		return NULL;
+		return -ENOMEM;
 	t->enc = EVP_CIPHER_CTX_new();
 	t->dec = EVP_CIPHER_CTX_new();
 	if (!t->enc || !t->dec || pthread_setspecific(tls_key, t) != 0) {
 		tls_free(t);
-		return NULL;
+		return -ENOMEM;
 	}
-	return t;
+	*out = t;
+	return 0;
 }
 
 struct blk_key *blk_key_new(const uint8_t dek[KEY_LEN],
@@ -92,45 +97,49 @@ static int ctx_setup(EVP_CIPHER_CTX *c, uint64_t *serial,
 	if (*serial != k->serial) {
 		if (EVP_CipherInit_ex(c, gcm, NULL, k->key, nonce, enc) != 1) {
 			*serial = 0;
-			return -1;
+			return -EIO;
 		}
 		*serial = k->serial;
 		return 0;
 	}
-	return EVP_CipherInit_ex(c, NULL, NULL, NULL, nonce, enc) == 1 ? 0 : -1;
+	return EVP_CipherInit_ex(c, NULL, NULL, NULL, nonce, enc) == 1 ? 0
+								      : -EIO;
 }
 
-/* Encrypts with the nonce given; ct and tag may lie anywhere, so that
- * one code path serves the packed and the aligned layouts. */
+/* Encrypts n (checked by the caller) bytes with the nonce given; ct and
+ * tag may lie anywhere, so that one code path serves the packed and the
+ * aligned layouts. */
 static int seal(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
 		size_t n, const uint8_t *nonce, uint8_t *ct, uint8_t *tag)
 {
-	struct blk_tls *t = tls_get();
+	struct blk_tls *t;
 	uint8_t aad[ID_LEN + 8];
-	int len, fin;
+	int len, fin, err;
 
-	if (!t || n == 0 || n > BLK_PLAIN)
-		return -1;
+	if ((err = tls_get(&t)) ||
+	    (err = ctx_setup(t->enc, &t->enc_serial, k, nonce, 1)))
+		return err;
 	make_aad(k, blockno, aad);
-	if (ctx_setup(t->enc, &t->enc_serial, k, nonce, 1) != 0 ||
-	    EVP_EncryptUpdate(t->enc, NULL, &len, aad, sizeof(aad)) != 1 ||
+	if (EVP_EncryptUpdate(t->enc, NULL, &len, aad, sizeof(aad)) != 1 ||
 	    EVP_EncryptUpdate(t->enc, ct, &len, in, (int)n) != 1 ||
 	    EVP_EncryptFinal_ex(t->enc, ct + len, &fin) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(t->enc, EVP_CTRL_AEAD_GET_TAG, BLK_TAG,
 				tag) != 1)
-		return -1;
+		return -EIO;
 	return 0;
 }
 
 int blk_encrypt(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
 		size_t n, const uint8_t *nonce, uint8_t *out)
 {
+	int err;
+
 	if (n == 0 || n > BLK_PLAIN)
-		return -1;
+		return -EINVAL;
 	if (nonce)
 		memcpy(out, nonce, BLK_NONCE);
-	else if (keys_random(out, BLK_NONCE) != 0)
-		return -1;
+	else if ((err = keys_random(out, BLK_NONCE)))
+		return err;
 	return seal(k, blockno, in, n, out, out + BLK_NONCE,
 		    out + BLK_NONCE + n);
 }
@@ -138,32 +147,40 @@ int blk_encrypt(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
 int blk_seal(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
 	     size_t n, uint8_t *nonce, uint8_t *ct, uint8_t *tag)
 {
-	if (keys_random(nonce, BLK_NONCE) != 0)
-		return -1;
+	int err;
+
+	if (n == 0 || n > BLK_PLAIN)
+		return -EINVAL;
+	if ((err = keys_random(nonce, BLK_NONCE)))
+		return err;
 	return seal(k, blockno, in, n, nonce, ct, tag);
 }
 
 int blk_open(const struct blk_key *k, uint64_t blockno, const uint8_t *nonce,
 	     const uint8_t *ct, size_t n, const uint8_t *tag, uint8_t *out)
 {
-	struct blk_tls *t = tls_get();
+	struct blk_tls *t;
 	uint8_t aad[ID_LEN + 8], tagc[BLK_TAG];
-	int len, fin;
+	int len, fin, err;
 
-	if (!t || n == 0 || n > BLK_PLAIN)
-		return -1;
+	if (n == 0 || n > BLK_PLAIN)
+		return -EINVAL;
+	if ((err = tls_get(&t)) ||
+	    (err = ctx_setup(t->dec, &t->dec_serial, k, nonce, 0)))
+		return err;
 	make_aad(k, blockno, aad);
 	memcpy(tagc, tag, BLK_TAG);
-	if (ctx_setup(t->dec, &t->dec_serial, k, nonce, 0) != 0 ||
-	    EVP_DecryptUpdate(t->dec, NULL, &len, aad, sizeof(aad)) != 1 ||
+	if (EVP_DecryptUpdate(t->dec, NULL, &len, aad, sizeof(aad)) != 1 ||
 	    EVP_DecryptUpdate(t->dec, out, &len, ct, (int)n) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(t->dec, EVP_CTRL_AEAD_SET_TAG, BLK_TAG,
-				tagc) != 1)
-		return -1;
+				tagc) != 1) {
+		secmem_wipe(out, n);
+		return -EIO;
+	}
 	if (EVP_DecryptFinal_ex(t->dec, out + len, &fin) != 1) {
 		/* Never leave unauthenticated plaintext behind. */
 		secmem_wipe(out, n);
-		return -1;
+		return -EBADMSG;
 	}
 	return 0;
 }
@@ -172,12 +189,13 @@ ssize_t blk_decrypt(const struct blk_key *k, uint64_t blockno,
 		    const uint8_t *in, size_t cn, uint8_t *out)
 {
 	size_t n = cn - BLK_OVERHEAD;
+	int err;
 
-	if (cn <= BLK_OVERHEAD || cn > BLK_CIPHER ||
-	    blk_open(k, blockno, in, in + BLK_NONCE, n, in + BLK_NONCE + n,
-		     out) != 0)
-		return -1;
-	return (ssize_t)n;
+	if (cn <= BLK_OVERHEAD || cn > BLK_CIPHER)
+		return -EINVAL;
+	err = blk_open(k, blockno, in, in + BLK_NONCE, n, in + BLK_NONCE + n,
+		       out);
+	return err ? err : (ssize_t)n;
 }
 
 int64_t blk_plain_size(uint64_t cbytes)
@@ -185,7 +203,7 @@ int64_t blk_plain_size(uint64_t cbytes)
 	uint64_t full = cbytes / BLK_CIPHER, rem = cbytes % BLK_CIPHER;
 
 	if (rem != 0 && rem <= BLK_OVERHEAD)
-		return -1;
+		return -EINVAL;
 	return (int64_t)(full * BLK_PLAIN + (rem ? rem - BLK_OVERHEAD : 0));
 }
 

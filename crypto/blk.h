@@ -3,6 +3,11 @@
  * Content blocks: AES-256-GCM over 4096-byte plaintext blocks.
  * A ciphertext block is nonce(12) || ciphertext(n) || tag(16), n in 1..4096,
  * with AAD = file id(16) || block number (u64 big-endian).
+ *
+ * Errors (the convention of crypto/keys.h): 0 or a length, else -errno;
+ * -EBADMSG for a block that is not authentic and for nothing else,
+ * -EINVAL for a length out of range, -EIO or -ENOMEM if the cipher could
+ * not run.
  */
 #ifndef HSMFS_BLK_H
 #define HSMFS_BLK_H
@@ -34,7 +39,7 @@ struct blk_key *blk_key_new(const uint8_t dek[KEY_LEN],
 void blk_key_free(struct blk_key *k);
 
 /* Encrypts n (1..BLK_PLAIN) bytes into out (n + BLK_OVERHEAD bytes).
- * nonce NULL draws a random one. Returns 0 or -1. */
+ * nonce NULL draws a random one. 0, -EINVAL, -EIO or -ENOMEM. */
 int blk_encrypt(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
 		size_t n, const uint8_t *nonce, uint8_t *out);
 /* The same with the parts apart (the aligned layout keeps nonce and tag
@@ -42,18 +47,18 @@ int blk_encrypt(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
  * BLK_TAG bytes. */
 int blk_seal(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
 	     size_t n, uint8_t *nonce, uint8_t *ct, uint8_t *tag);
-/* Decrypts and authenticates n (1..BLK_PLAIN) bytes. 0, or -1 if the
- * block is not authentic (out is then wiped). */
+/* Decrypts and authenticates n (1..BLK_PLAIN) bytes. 0, or -EBADMSG if
+ * the block is not authentic (out is then wiped), -EINVAL, -EIO, -ENOMEM. */
 int blk_open(const struct blk_key *k, uint64_t blockno,
 	     const uint8_t *nonce, const uint8_t *ct, size_t n,
 	     const uint8_t *tag, uint8_t *out);
 /* Decrypts and authenticates cn bytes (BLK_OVERHEAD+1..BLK_CIPHER).
- * Returns the plaintext length, or -1 if the block is not authentic. */
+ * Returns the plaintext length, or as blk_open. */
 ssize_t blk_decrypt(const struct blk_key *k, uint64_t blockno,
 		    const uint8_t *in, size_t cn, uint8_t *out);
 
 /* Plaintext size of a file whose content (past the header) is cbytes long;
- * -1 if no valid file has that length. */
+ * -EINVAL if no valid file has that length. */
 int64_t blk_plain_size(uint64_t cbytes);
 /* Ciphertext bytes (past the header) holding psize plaintext bytes. */
 uint64_t blk_cipher_size(uint64_t psize);

@@ -199,20 +199,21 @@ static const char *parse_obj(const cJSON *root, struct conf *c)
 							  "previous_keks"), c);
 }
 
-const char *conf_parse(const char *json, size_t n, struct conf *c)
+int conf_parse(const char *json, size_t n, struct conf *c, const char **why)
 {
 	cJSON *root;
-	const char *why;
 
 	memset(c, 0, sizeof(*c));
+	*why = NULL;
 	if (n > CONF_MAX_BYTES)
-		return "config too large";
-	root = cJSON_ParseWithLength(json, n);
-	if (!root)
-		return "config is not valid JSON";
-	why = parse_obj(root, c);
-	cJSON_Delete(root);
-	return why;
+		*why = "config too large";
+	else if (!(root = cJSON_ParseWithLength(json, n)))
+		*why = "config is not valid JSON";
+	else {
+		*why = parse_obj(root, c);
+		cJSON_Delete(root);
+	}
+	return *why ? -EINVAL : 0;
 }
 
 static int add_b64(cJSON *o, const char *k, const uint8_t *p, size_t n)
@@ -289,10 +290,10 @@ static int conf_mac(const struct conf *c, const uint8_t vk[KEY_LEN],
 	uint8_t feat[4] = { 0, 0, 0, (uint8_t)c->features };
 	uint8_t alg = (uint8_t)c->vk.alg, fmt = c->format;
 	size_t o = 0;
-	int ret = -1;
+	int ret;
 
 	if (!lay_valid(c->format))
-		return -1;
+		return -EINVAL;
 	o = put_field(msg, o, "hsmfs.conf v1", 13);
 	o = put_field(msg, o, &fmt, 1);
 	o = put_field(msg, o, c->creator, strlen(c->creator));
@@ -307,9 +308,9 @@ static int conf_mac(const struct conf *c, const uint8_t vk[KEY_LEN],
 		o = put_field(msg, o, "previous_keks", 13);
 	for (int i = 0; i < c->nprev; i++)
 		o = put_field(msg, o, c->prev_kek[i], strlen(c->prev_kek[i]));
-	if (keys_hkdf(vk, KEY_LEN, KDF_CONF_MAC, mk, sizeof(mk)) == 0 &&
-	    keys_hmac(mk, msg, o, mac) == 0)
-		ret = 0;
+	ret = keys_hkdf(vk, KEY_LEN, KDF_CONF_MAC, mk, sizeof(mk));
+	if (!ret)
+		ret = keys_hmac(mk, msg, o, mac);
 	secmem_wipe(mk, sizeof(mk));
 	return ret;
 }
@@ -322,36 +323,43 @@ int conf_seal(struct conf *c, const uint8_t vk[KEY_LEN])
 int conf_verify(const struct conf *c, const uint8_t vk[KEY_LEN])
 {
 	uint8_t mac[32];
+	int err = conf_mac(c, vk, mac);
 
-	return conf_mac(c, vk, mac) == 0 && keys_equal(mac, c->mac, 32);
+	if (err)
+		return err;
+	return keys_equal(mac, c->mac, 32) ? 0 : -EBADMSG;
 }
 
-const char *conf_load(int dirfd, struct conf *c)
+int conf_load(int dirfd, struct conf *c, const char **why)
 {
 	char *buf = malloc(CONF_MAX_BYTES + 1);
-	const char *why = NULL;
 	ssize_t n;
-	int fd;
+	int fd, err = 0;
 
+	*why = "out of memory";
 	if (!buf)
-		return "out of memory";
+		return -ENOMEM;
 	fd = openat(dirfd, CONF_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		why = errno == ENOENT ? "no hsmfs.conf: not an hsmfs volume"
+		err = -errno;
+		*why = err == -ENOENT ? "no hsmfs.conf: not an hsmfs volume"
 				      : "cannot open hsmfs.conf";
 		goto out;
 	}
 	n = read(fd, buf, CONF_MAX_BYTES + 1);
+	if (n < 0) {
+		err = -errno;
+		*why = "cannot read hsmfs.conf";
+	} else if (n > CONF_MAX_BYTES) {
+		err = -EINVAL;
+		*why = "hsmfs.conf too large";
+	} else {
+		err = conf_parse(buf, (size_t)n, c, why);
+	}
 	close(fd);
-	if (n < 0)
-		why = "cannot read hsmfs.conf";
-	else if (n > CONF_MAX_BYTES)
-		why = "hsmfs.conf too large";
-	else
-		why = conf_parse(buf, (size_t)n, c);
 out:
 	free(buf);
-	return why;
+	return err;
 }
 
 int conf_store(int dirfd, const struct conf *c)

@@ -4,6 +4,10 @@
  * JSON with the format version, feature flags, the KEK URL and the volume
  * key wrapped by it, authenticated by an HMAC under a key derived from the
  * volume key. Unknown fields and unknown feature flags are refused.
+ *
+ * Errors (the convention of crypto/keys.h): 0 or -errno; -EINVAL with
+ * *why for a config that does not parse, -EBADMSG for a MAC that does not
+ * verify and for nothing else, a file system error as its own errno.
  */
 #ifndef HSMFS_CONF_H
 #define HSMFS_CONF_H
@@ -40,16 +44,21 @@ struct conf {
 	uint8_t mac[32];
 };
 
-/* Parses and checks structure; NULL on success, else why not. */
-const char *conf_parse(const char *json, size_t n, struct conf *c);
+/* Parses and checks structure: 0, or -EINVAL with *why. */
+int conf_parse(const char *json, size_t n, struct conf *c, const char **why);
 /* Serializes to a malloc'ed NUL-terminated JSON string, NULL on error. */
 char *conf_serialize(const struct conf *c);
-/* Computes the MAC into c->mac, or checks it (1 valid, 0 not). */
+/* Computes the MAC into c->mac: 0, -EINVAL (no valid format), -EIO or
+ * -ENOMEM. */
 int conf_seal(struct conf *c, const uint8_t vk[KEY_LEN]);
+/* Checks it: 0, -EBADMSG if the config has been modified, or as
+ * conf_seal if the MAC could not be computed. */
 int conf_verify(const struct conf *c, const uint8_t vk[KEY_LEN]);
 
-/* Reads dir/hsmfs.conf (via a directory fd); NULL or why not. */
-const char *conf_load(int dirfd, struct conf *c);
+/* Reads dir/hsmfs.conf (via a directory fd): 0, or -errno with *why:
+ * -ENOENT (no hsmfs.conf: not an hsmfs volume), the open or read error,
+ * -EINVAL (too large, or does not parse), -ENOMEM. */
+int conf_load(int dirfd, struct conf *c, const char **why);
 /* Writes it atomically: tmp file, fsync, rename, fsync dir. 0 or -errno. */
 int conf_store(int dirfd, const struct conf *c);
 

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hdr.h"
 
@@ -107,11 +109,8 @@ static const char *parse_slot(const uint8_t *p, struct hdr_slot *s)
 	return NULL;
 }
 
-const char *hdr_parse(const uint8_t buf[HDR_LEN], struct hdr *h)
+static const char *parse_fixed(const uint8_t *buf, struct hdr *h)
 {
-	const char *why;
-	int used = 0;
-
 	if (memcmp(buf, magic, 4) != 0)
 		return "not an hsmfs file (bad magic)";
 	if (get16(buf + 4) != HDR_VERSION)
@@ -122,17 +121,56 @@ const char *hdr_parse(const uint8_t buf[HDR_LEN], struct hdr *h)
 	memcpy(h->file_id, buf + 16, ID_LEN);
 	if (all_zero(h->file_id, ID_LEN))
 		return "all-zero file id";
+	return NULL;
+}
+
+int hdr_parse(const uint8_t buf[HDR_LEN], struct hdr *h, const char **why)
+{
+	int used = 0;
+
+	if ((*why = parse_fixed(buf, h)))
+		return -EINVAL;
 	for (int i = 0; i < HDR_SLOTS; i++) {
-		h->bad[i] = why = parse_slot(buf + hdr_slot_offset(i),
-					     &h->slot[i]);
-		if (why)
+		h->bad[i] = parse_slot(buf + hdr_slot_offset(i), &h->slot[i]);
+		if (h->bad[i])
 			memset(&h->slot[i], 0, sizeof(h->slot[i]));
 		used += h->slot[i].gen != 0;
 	}
 	if (used)
-		return NULL;
-	return h->bad[0] ? h->bad[0] : h->bad[1] ? h->bad[1]
+		return 0;
+	*why = h->bad[0] ? h->bad[0] : h->bad[1] ? h->bad[1]
 						 : "no key slot in use";
+	return -EINVAL;
+}
+
+int hdr_read(int fd, struct hdr *h, const char **why)
+{
+	uint8_t buf[HDR_LEN];
+	size_t got = 0;
+	ssize_t n;
+
+	/* A regular file reads whole; the loop is for the rare short read. */
+	while (got < HDR_LEN) {
+		n = pread(fd, buf + got, HDR_LEN - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*why = "cannot read the header";
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got == 0) {
+		*why = "empty file (no header)";
+		return -ENOKEY;
+	}
+	if (got < HDR_LEN) {
+		*why = "file too short for a header";
+		return -EINVAL;
+	}
+	return hdr_parse(buf, h, why);
 }
 
 /* MAC input: the fixed part, then the slot's first HDR_SLOT_MACED bytes. */
@@ -144,15 +182,15 @@ static int slot_mac(const struct hdr *h, int i, const uint8_t vk[KEY_LEN],
 {
 	uint8_t msg[HDR_FIXED_LEN + HDR_SLOT_LEN], mk[KEY_LEN];
 	uint8_t ikm[2 * KEY_LEN];
-	int ret = -1;
+	int ret;
 
 	encode_fixed(h, msg);
 	encode_slot(&h->slot[i], msg + HDR_FIXED_LEN);
 	memcpy(ikm, vk, KEY_LEN);
 	memcpy(ikm + KEY_LEN, dek, KEY_LEN);
-	if (keys_hkdf(ikm, sizeof(ikm), KDF_HDR_MAC, mk, sizeof(mk)) == 0 &&
-	    keys_hmac(mk, msg, HDR_FIXED_LEN + HDR_SLOT_MACED, mac) == 0)
-		ret = 0;
+	ret = keys_hkdf(ikm, sizeof(ikm), KDF_HDR_MAC, mk, sizeof(mk));
+	if (!ret)
+		ret = keys_hmac(mk, msg, HDR_FIXED_LEN + HDR_SLOT_MACED, mac);
 	secmem_wipe(ikm, sizeof(ikm));
 	secmem_wipe(mk, sizeof(mk));
 	return ret;
@@ -168,10 +206,11 @@ int hdr_slot_verify(const struct hdr *h, int i, const uint8_t vk[KEY_LEN],
 		    const uint8_t dek[KEY_LEN])
 {
 	uint8_t mac[32];
+	int err = slot_mac(h, i, vk, dek, mac);
 
-	if (slot_mac(h, i, vk, dek, mac) != 0)
-		return 0;
-	return keys_equal(mac, h->slot[i].mac, 32);
+	if (err)
+		return err;
+	return keys_equal(mac, h->slot[i].mac, 32) ? 0 : -EBADMSG;
 }
 
 int hdr_slot_order(const struct hdr *h, int order[HDR_SLOTS])
@@ -214,5 +253,5 @@ int rec_unpack(uint8_t *rec, size_t n, const char rmagic[8],
 	if (ok)
 		memcpy(key, rec + 8 + ID_LEN, KEY_LEN);
 	secmem_wipe(rec, n);
-	return ok ? 0 : -1;
+	return ok ? 0 : -EINVAL;
 }

@@ -13,23 +13,40 @@
  * the spare slot while the other stays valid (LUKS style): a torn write
  * never loses the file.
  * Integers are big-endian. See crypto/FORMAT.md.
+ *
+ * Errors (the convention of crypto/keys.h): 0 or -errno; -EINVAL with
+ * *why for bytes that are not a header, -EBADMSG for a slot whose MAC does
+ * not verify and for nothing else, -ENOKEY for an empty file, a disk
+ * error as its own errno.
  */
 #ifndef HSMFS_HDR_H
 #define HSMFS_HDR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "hsmclient/kek.h"
+#include "common/wrap.h"
 #include "keys.h"
 
 #define HDR_LEN 2048
 #define HDR_FIXED_LEN 32
 #define HDR_SLOT_LEN 1008
-#define HDR_SLOT_MACED 776 /* slot bytes covered by the slot MAC */
 #define HDR_SLOTS 2
+_Static_assert(HDR_FIXED_LEN + HDR_SLOTS * HDR_SLOT_LEN == HDR_LEN,
+	       "the fixed part and the slots fill the header");
 #define HDR_VERSION 1
+/* A slot: gen(4) alg(1) kid length(1) wrapped length(2), kid(256),
+ * wrapped key(512), then the MAC(32) over all that, then zeros. */
 #define HDR_KID_MAX 255
+_Static_assert(HDR_KID_MAX + 1 == KEK_KID_MAX,
+	       "a kid the HSM names fits a slot, its length fits a byte");
 #define HDR_WRAPPED_MAX 512
+_Static_assert(HDR_WRAPPED_MAX == KEK_WRAPPED_MAX,
+	       "a key the HSM wraps fits a slot");
+#define HDR_SLOT_MACED 776 /* slot bytes covered by the slot MAC */
+_Static_assert(HDR_SLOT_MACED == 8 + HDR_KID_MAX + 1 + HDR_WRAPPED_MAX &&
+	       HDR_SLOT_MACED + 32 <= HDR_SLOT_LEN,
+	       "kid, wrapped key and MAC lie inside the slot");
 
 /* The record a KEK wraps: magic(8) || id(16) || key(32). Binding the file
  * or volume id means a wrapped key cannot serve in another header. */
@@ -55,19 +72,25 @@ struct hdr {
 	const char *bad[HDR_SLOTS];
 };
 
-/* Parses and checks the structure (not the MACs). NULL on success (at
- * least one well-formed slot in use), else why the bytes are not a valid
- * header. */
-const char *hdr_parse(const uint8_t buf[HDR_LEN], struct hdr *h);
+/* Parses and checks the structure (not the MACs): 0 (at least one
+ * well-formed slot in use), or -EINVAL with *why naming the rule broken. */
+int hdr_parse(const uint8_t buf[HDR_LEN], struct hdr *h, const char **why);
+/* Reads and parses the header at offset 0 of a backing file: 0 with h
+ * filled; -ENOKEY for an empty file (no header, no key yet); -EINVAL for
+ * bytes that are not a header, a file too short for one included; the
+ * read's own -errno for a disk error. *why is set on every error. */
+int hdr_read(int fd, struct hdr *h, const char **why);
 /* Serializes the whole header (MACs as stored in h). */
 void hdr_encode(const struct hdr *h, uint8_t buf[HDR_LEN]);
 /* Byte offset of slot i inside the header. */
 unsigned hdr_slot_offset(int i);
 
-/* Computes slot i's MAC, keyed from the volume key and the DEK, into h. */
+/* Computes slot i's MAC, keyed from the volume key and the DEK, into h.
+ * 0, -EIO or -ENOMEM. */
 int hdr_slot_seal(struct hdr *h, int i, const uint8_t vk[KEY_LEN],
 		  const uint8_t dek[KEY_LEN]);
-/* True if slot i's MAC verifies. */
+/* 0 if slot i's MAC verifies, -EBADMSG if not; -EIO or -ENOMEM if it
+ * could not be computed. */
 int hdr_slot_verify(const struct hdr *h, int i, const uint8_t vk[KEY_LEN],
 		    const uint8_t dek[KEY_LEN]);
 /* Slot indexes with gen != 0, highest generation first; returns count. */
@@ -77,7 +100,8 @@ int hdr_spare_slot(const struct hdr *h);
 
 void rec_pack(const char magic[8], const uint8_t id[ID_LEN],
 	      const uint8_t key[KEY_LEN], uint8_t rec[REC_LEN]);
-/* Checks magic and id, copies the key out. 0, or -1 (and wipes rec). */
+/* Checks length, magic and id, copies the key out. 0, or -EINVAL if rec
+ * is not that kind of record for that id. rec is wiped either way. */
 int rec_unpack(uint8_t *rec, size_t n, const char magic[8],
 	       const uint8_t id[ID_LEN], uint8_t key[KEY_LEN]);
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -12,7 +13,7 @@
 
 int keys_random(void *buf, size_t n)
 {
-	return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
+	return RAND_bytes(buf, (int)n) == 1 ? 0 : -EIO;
 }
 
 int keys_hkdf(const uint8_t *ikm, size_t ikmlen, const char *info,
@@ -21,13 +22,15 @@ int keys_hkdf(const uint8_t *ikm, size_t ikmlen, const char *info,
 	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
 	EVP_KDF_CTX *kctx = NULL;
 	OSSL_PARAM params[4];
-	int ret = -1;
+	int ret = -EIO;
 
 	if (!kdf)
-		return -1;
+		return -EIO;
 	kctx = EVP_KDF_CTX_new(kdf);
-	if (!kctx)
+	if (!kctx) {
+		ret = -ENOMEM;
 		goto out;
+	}
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
 						     (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
@@ -50,7 +53,7 @@ int keys_hmac(const uint8_t key[KEY_LEN], const uint8_t *msg, size_t n,
 	unsigned int len = 32;
 
 	if (!HMAC(EVP_sha256(), key, KEY_LEN, msg, n, out, &len))
-		return -1;
+		return -EIO;
 	return 0;
 }
 

@@ -2,6 +2,22 @@
 /*
  * Key material: randomness, HKDF, HMAC, constant-time comparison. Keys
  * live in common/secmem.h memory and are wiped when dropped.
+ *
+ * Errors, the same in every crypto/ header: a function returns 0 (or a
+ * length or count >= 0) or -errno.
+ *   -EBADMSG  not authentic: a GCM tag, SIV tag or HMAC did not verify.
+ *             Nothing else returns it.
+ *   -EINVAL   malformed input (or an argument out of range); parsers that
+ *             can say why also set *why to a static string naming the rule
+ *             broken.
+ *   -ENODATA  a file ends before what was to be read (a short file), told
+ *             apart from a disk error and from -EBADMSG.
+ *   -ENOKEY   an empty file: no header, so no key yet (hdr_read).
+ *   -ENOMEM   out of memory.
+ *   -EIO      randomness, key derivation or a cipher failed locally.
+ *   other     a disk error keeps its own errno (-EIO, -ENOSPC, ...).
+ * Functions returning a pointer return NULL on error; predicates
+ * (keys_equal, lay_valid, names_is_*) return 1 or 0.
  */
 #ifndef HSMFS_KEYS_H
 #define HSMFS_KEYS_H
@@ -24,12 +40,15 @@
 #define KDF_CONF_MAC "hsmfs v1 config mac"
 #define KDF_KEY_CHECK "hsmfs v1 key check"
 
+/* n random bytes: 0, or -EIO. */
 int keys_random(void *buf, size_t n);
-/* HKDF-SHA256 with an empty salt. Returns 0 or -1. */
+/* HKDF-SHA256 with an empty salt: 0, -ENOMEM or -EIO. */
 int keys_hkdf(const uint8_t *ikm, size_t ikmlen, const char *info,
 	      uint8_t *out, size_t outlen);
+/* HMAC-SHA256: 0 or -EIO. */
 int keys_hmac(const uint8_t key[KEY_LEN], const uint8_t *msg, size_t n,
 	      uint8_t out[32]);
+/* 1 if equal, 0 if not, in time independent of the bytes. */
 int keys_equal(const void *a, const void *b, size_t n);
 
 #endif

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "layout.h"
@@ -95,14 +97,14 @@ int64_t lay_plain_size(int lay, uint64_t n)
 	if (n == 0)
 		return 0;
 	if (n < HDR_LEN)
-		return -1;
+		return -EINVAL;
 	if (lay == LAY_PACKED)
 		return blk_plain_size(n - HDR_LEN);
 	if (n == HDR_LEN)
 		return 0;
 	p = (n - 1) / LAY_PAGE;
 	if ((b = block_of_page(p)) < 0 || b > INT64_MAX / BLK_PLAIN - 1)
-		return -1;
+		return -EINVAL;
 	return b * BLK_PLAIN + (int64_t)(n - p * LAY_PAGE);
 }
 
@@ -130,41 +132,60 @@ static size_t data_len(int lay, uint64_t n, size_t last)
 	return (size_t)(n - 1) * BLK_PLAIN + last;
 }
 
+/* pread of all n bytes: 0, -ENODATA if the file ends first, or -errno.
+ * *got says how many bytes were there. */
+static int get(int fd, uint8_t *p, size_t n, off_t off, size_t *got)
+{
+	ssize_t r = pread(fd, p, n, off);
+
+	*got = r > 0 ? (size_t)r : 0;
+	if (r < 0)
+		return -errno;
+	return (size_t)r == n ? 0 : -ENODATA;
+}
+
 int lay_read_run(int lay, int fd, const struct blk_key *k, uint64_t b0,
 		 uint64_t n, size_t last, uint8_t *out, uint8_t *cbuf,
 		 uint8_t *rbuf, uint64_t *bad)
 {
-	size_t dn = data_len(lay, n, last), rn = (size_t)n * LAY_REC;
+	size_t dn = data_len(lay, n, last), rn = (size_t)n * LAY_REC, got;
 	uint8_t *nonce, *ct, *tag;
-	ssize_t got;
+	int err;
 
 	/* The records lie in another page than the data: start reading them
 	 * now, so that a cold random read waits for one disk read, not two. */
 	if (lay == LAY_ALIGNED)
 		(void)posix_fadvise(fd, rec_off(b0), (off_t)rn,
 				    POSIX_FADV_WILLNEED);
-	got = pread(fd, cbuf, dn, lay_data_off(lay, b0));
+	err = get(fd, cbuf, dn, lay_data_off(lay, b0), &got);
+	/* The first block the file does not hold whole. */
+	*bad = b0 + got / (lay == LAY_PACKED ? BLK_CIPHER : BLK_PLAIN);
+	if (err)
+		return err;
 	*bad = b0;
-	if (got != (ssize_t)dn) {
-		if (got > 0 && lay == LAY_PACKED)
-			*bad = b0 + (uint64_t)got / BLK_CIPHER;
-		else if (got > 0)
-			*bad = b0 + (uint64_t)got / BLK_PLAIN;
-		return LAY_ESHORT;
-	}
-	if (lay == LAY_ALIGNED && pread(fd, rbuf, rn, rec_off(b0)) != (ssize_t)rn)
-		return LAY_ESHORT;
+	if (lay == LAY_ALIGNED &&
+	    (err = get(fd, rbuf, rn, rec_off(b0), &got)))
+		return err;
 	for (uint64_t i = 0; i < n; i++) {
 		size_t len = i + 1 < n ? BLK_PLAIN : last;
 
 		parts(lay, cbuf, rbuf, i, len, &nonce, &ct, &tag);
-		if (blk_open(k, b0 + i, nonce, ct, len, tag,
-			     out + i * BLK_PLAIN) != 0) {
-			*bad = b0 + i;
-			return LAY_EAUTH;
-		}
+		*bad = b0 + i;
+		if ((err = blk_open(k, b0 + i, nonce, ct, len, tag,
+				    out + i * BLK_PLAIN)))
+			return err;
 	}
 	return 0;
+}
+
+const char *lay_strerror(int err, char *buf, size_t n)
+{
+	if (err == -ENODATA)
+		return "is short";
+	if (err == -EBADMSG)
+		return "failed authentication";
+	snprintf(buf, n, "read error: %s", strerror(-err));
+	return buf;
 }
 
 /* pwrite of all n bytes: 0 or -errno. */
@@ -188,9 +209,9 @@ int lay_write_run(int lay, int fd, const struct blk_key *k, uint64_t b0,
 		size_t len = i + 1 < n ? BLK_PLAIN : last;
 
 		parts(lay, cbuf, rbuf, i, len, &nonce, &ct, &tag);
-		if (blk_seal(k, b0 + i, in + i * BLK_PLAIN, len, nonce, ct,
-			     tag) != 0)
-			return -EIO;
+		if ((err = blk_seal(k, b0 + i, in + i * BLK_PLAIN, len, nonce,
+				    ct, tag)))
+			return err;
 	}
 	if ((err = put(fd, cbuf, data_len(lay, n, last),
 		       lay_data_off(lay, b0))))

@@ -15,10 +15,16 @@
  * write to the mount becomes a page-aligned 4 KiB write there, which
  * never makes it read the page from disk first. Only the last block may
  * be short, and then the file ends with it. See crypto/FORMAT.md.
+ *
+ * Errors (the convention of crypto/keys.h): 0 or -errno, and the three
+ * ways a read of blocks fails stay apart: -ENODATA, the file ends before
+ * the block does; -EBADMSG, the block is not authentic; a disk error, its
+ * own errno.
  */
 #ifndef HSMFS_LAYOUT_H
 #define HSMFS_LAYOUT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -28,13 +34,13 @@
 #define LAY_PACKED 1
 #define LAY_ALIGNED 2
 #define LAY_PAGE 4096
-#define LAY_REC BLK_OVERHEAD                      /* nonce || tag */
+_Static_assert(LAY_PAGE == BLK_PLAIN, "an aligned block fills its page");
+#define LAY_REC 28                                /* nonce || tag */
+_Static_assert(LAY_REC == BLK_OVERHEAD, "a record is a block's overhead");
 #define LAY_G0 ((LAY_PAGE - HDR_LEN) / LAY_REC)   /* 73 blocks */
 #define LAY_G (LAY_PAGE / LAY_REC)                /* 146 blocks */
-
-/* lay_read_run's errors besides 0. */
-#define LAY_ESHORT (-1) /* the file ends before the block does */
-#define LAY_EAUTH (-2)  /* the block failed authentication */
+_Static_assert(LAY_G0 == 73 && LAY_G == 146,
+	       "the group sizes are part of the format (FORMAT.md)");
 
 /* True for a layout this build reads and writes. */
 int lay_valid(int lay);
@@ -47,13 +53,14 @@ uint64_t lay_run(int lay, uint64_t b, uint64_t n);
  * alone for 0: a file truncated to 0 keeps its key). */
 uint64_t lay_backing_size(int lay, uint64_t psize);
 /* Plaintext size of a backing file of n bytes: 0 for an empty file or a
- * header alone, -1 for a size no valid file has. */
+ * header alone, -EINVAL for a size no valid file has. */
 int64_t lay_plain_size(int lay, uint64_t n);
 
 /* Reads and authenticates blocks b0 .. b0 + n - 1 (n <= lay_run(b0, n)), all
  * full but the last, which is last bytes long, into out (contiguous
  * plaintext). cbuf holds n * BLK_CIPHER bytes, rbuf n * LAY_REC. Returns
- * 0, or LAY_ESHORT or LAY_EAUTH with *bad set to the block. */
+ * 0; or -ENODATA (short file), -EBADMSG (not authentic), the disk's
+ * -errno, or blk_open's other errors, with *bad set to the block. */
 int lay_read_run(int lay, int fd, const struct blk_key *k, uint64_t b0,
 		 uint64_t n, size_t last, uint8_t *out, uint8_t *cbuf,
 		 uint8_t *rbuf, uint64_t *bad);
@@ -62,5 +69,9 @@ int lay_read_run(int lay, int fd, const struct blk_key *k, uint64_t b0,
 int lay_write_run(int lay, int fd, const struct blk_key *k, uint64_t b0,
 		  uint64_t n, size_t last, const uint8_t *in, uint8_t *cbuf,
 		  uint8_t *rbuf);
+
+/* A lay_read_run error in words, for "block N <this>": "is short",
+ * "failed authentication", or "read error: <strerror>" in buf. */
+const char *lay_strerror(int err, char *buf, size_t n);
 
 #endif

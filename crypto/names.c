@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -11,6 +12,8 @@
 #define SIV_TAG 16
 #define GCM_NONCE 12
 #define GCM_TAG 16
+_Static_assert(GCM_NONCE + GCM_TAG == XATTR_VAL_OVERHEAD,
+	       "names.h states the GCM overhead");
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static EVP_CIPHER *siv, *gcm;
@@ -24,7 +27,7 @@ static void init_once(void)
 static int ciphers(void)
 {
 	pthread_once(&once, init_once);
-	return siv && gcm ? 0 : -1;
+	return siv && gcm ? 0 : -EIO;
 }
 
 struct names_keys *names_keys_new(const uint8_t vk[KEY_LEN])
@@ -56,10 +59,11 @@ static int siv_seal(const uint8_t key[64], const uint8_t *ad, size_t adlen,
 		    const uint8_t *in, size_t n, uint8_t *out)
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int len, ret = -1;
+	int len, ret = c ? ciphers() : -ENOMEM;
 
-	if (!c || ciphers() != 0)
+	if (ret)
 		goto out;
+	ret = -EIO;
 	if (EVP_EncryptInit_ex2(c, siv, key, NULL, NULL) != 1 ||
 	    EVP_EncryptUpdate(c, NULL, &len, ad, (int)adlen) != 1 ||
 	    EVP_EncryptUpdate(c, out + SIV_TAG, &len, in, (int)n) != 1 ||
@@ -76,18 +80,24 @@ static int siv_open(const uint8_t key[64], const uint8_t *ad, size_t adlen,
 		    const uint8_t *in, size_t n, uint8_t *out)
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int len, ret = -1;
+	int len, ret = c ? ciphers() : -ENOMEM;
 
-	if (!c || ciphers() != 0 || n <= SIV_TAG)
+	if (!ret && n <= SIV_TAG)
+		ret = -EINVAL;
+	if (ret)
 		goto out;
+	ret = -EIO;
 	if (EVP_DecryptInit_ex2(c, siv, key, NULL, NULL) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, SIV_TAG,
 				(void *)in) != 1 ||
-	    EVP_DecryptUpdate(c, NULL, &len, ad, (int)adlen) != 1 ||
-	    EVP_DecryptUpdate(c, out, &len, in + SIV_TAG,
+	    EVP_DecryptUpdate(c, NULL, &len, ad, (int)adlen) != 1)
+		goto out;
+	/* SIV checks the tag as it decrypts: either call may refuse. */
+	if (EVP_DecryptUpdate(c, out, &len, in + SIV_TAG,
 			      (int)(n - SIV_TAG)) != 1 ||
 	    EVP_DecryptFinal_ex(c, out + len, &len) != 1) {
 		secmem_wipe(out, n - SIV_TAG);
+		ret = -EBADMSG;
 		goto out;
 	}
 	ret = 0;
@@ -111,13 +121,13 @@ static int unpad16(const uint8_t *in, size_t n)
 	uint8_t p;
 
 	if (n == 0 || n % 16)
-		return -1;
+		return -EINVAL;
 	p = in[n - 1];
 	if (p == 0 || p > 16 || p > n)
-		return -1;
+		return -EINVAL;
 	for (size_t i = n - p; i < n; i++)
 		if (in[i] != p)
-			return -1;
+			return -EINVAL;
 	return (int)(n - p);
 }
 
@@ -126,14 +136,16 @@ static int seal_name(const uint8_t key[64], const uint8_t *ad, size_t adlen,
 {
 	uint8_t padded[272], ct[SIV_TAG + 272];
 	size_t pn;
+	int err;
 
 	if (len == 0 || len > 255 || memchr(name, '/', len) ||
 	    memchr(name, '\0', len))
-		return -1;
+		return -EINVAL;
 	pn = pad16(name, len, padded);
-	if (B64_ENC_LEN(SIV_TAG + pn) + 1 > cap ||
-	    siv_seal(key, ad, adlen, padded, pn, ct) != 0)
-		return -1;
+	if (B64_ENC_LEN(SIV_TAG + pn) + 1 > cap)
+		return -EINVAL;
+	if ((err = siv_seal(key, ad, adlen, padded, pn, ct)))
+		return err;
 	b64url_encode(ct, SIV_TAG + pn, out);
 	return (int)B64_ENC_LEN(SIV_TAG + pn);
 }
@@ -146,14 +158,19 @@ static int open_name(const uint8_t key[64], const uint8_t *ad, size_t adlen,
 	int pl;
 
 	if (n < SIV_TAG + 16 || (n - SIV_TAG) % 16)
-		return -1;
-	if (siv_open(key, ad, adlen, ct, (size_t)n, pt) != 0)
-		return -1;
+		return -EINVAL;
+	if ((pl = siv_open(key, ad, adlen, ct, (size_t)n, pt)))
+		return pl;
+	/* Authentic but no name: made by a holder of the key, still refused. */
 	pl = unpad16(pt, (size_t)n - SIV_TAG);
 	if (pl <= 0 || (size_t)pl >= cap || memchr(pt, '/', (size_t)pl) ||
 	    memchr(pt, '\0', (size_t)pl))
-		return -1;
-	memcpy(out, pt, (size_t)pl);
+		pl = -EINVAL;
+	else
+		memcpy(out, pt, (size_t)pl);
+	secmem_wipe(pt, sizeof(pt));
+	if (pl < 0)
+		return pl;
 	out[pl] = '\0';
 	return pl;
 }
@@ -170,8 +187,10 @@ int names_decrypt(const struct names_keys *k, const uint8_t diriv[DIRIV_LEN],
 {
 	int n = open_name(k->names, diriv, DIRIV_LEN, enc, len, out, 256);
 
-	if (n < 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
-		return -1;
+	if (n < 0)
+		return n;
+	if (strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
+		return -EINVAL;
 	return n;
 }
 
@@ -212,8 +231,10 @@ int names_tmp(char out[TMP_NAME_LEN + 1])
 	uint8_t r[8];
 	size_t p = sizeof(TMP_PREFIX) - 1;
 
-	if (keys_random(r, sizeof(r)) != 0)
-		return -1;
+	int err = keys_random(r, sizeof(r));
+
+	if (err)
+		return err;
 	memcpy(out, TMP_PREFIX, p);
 	for (int i = 0; i < 8; i++) {
 		out[p + 2 * i] = hex[r[i] >> 4];
@@ -228,10 +249,13 @@ static int gcm_seal(const uint8_t key[KEY_LEN], const uint8_t *aad,
 		    size_t aadlen, const uint8_t *in, size_t n, uint8_t *out)
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int len, ret = -1;
+	int len, ret = c ? ciphers() : -ENOMEM;
 
-	if (!c || ciphers() != 0 || keys_random(out, GCM_NONCE) != 0)
+	if (!ret)
+		ret = keys_random(out, GCM_NONCE);
+	if (ret)
 		goto out;
+	ret = -EIO;
 	if (EVP_EncryptInit_ex2(c, gcm, key, out, NULL) != 1 ||
 	    EVP_EncryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1 ||
 	    (n && EVP_EncryptUpdate(c, out + GCM_NONCE, &len, in,
@@ -252,22 +276,29 @@ static ssize_t gcm_open(const uint8_t key[KEY_LEN], const uint8_t *aad,
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	size_t pn = n - GCM_NONCE - GCM_TAG;
-	ssize_t ret = -1;
+	ssize_t ret = c ? ciphers() : -ENOMEM;
 	int len;
 
-	if (!c || ciphers() != 0 || n < GCM_NONCE + GCM_TAG)
+	if (!ret && n < GCM_NONCE + GCM_TAG)
+		ret = -EINVAL;
+	if (ret)
 		goto out;
+	ret = -EIO;
 	if (EVP_DecryptInit_ex2(c, gcm, key, in, NULL) != 1 ||
 	    EVP_DecryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1 ||
 	    (pn && EVP_DecryptUpdate(c, out, &len, in + GCM_NONCE,
 				     (int)pn) != 1) ||
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, GCM_TAG,
-				(void *)(in + GCM_NONCE + pn)) != 1 ||
-	    EVP_DecryptFinal_ex(c, out + pn, &len) != 1) {
-		secmem_wipe(out, pn);
-		goto out;
+				(void *)(in + GCM_NONCE + pn)) != 1)
+		goto wipe;
+	if (EVP_DecryptFinal_ex(c, out + pn, &len) != 1) {
+		ret = -EBADMSG;
+		goto wipe;
 	}
 	ret = (ssize_t)pn;
+	goto out;
+wipe:
+	secmem_wipe(out, pn);
 out:
 	EVP_CIPHER_CTX_free(c);
 	return ret;
@@ -280,12 +311,13 @@ int names_symlink_encrypt(const struct names_keys *k, const char *target,
 {
 	uint8_t ct[SYMLINK_MAX + GCM_NONCE + GCM_TAG];
 	size_t cn = len + GCM_NONCE + GCM_TAG;
+	int err;
 
 	if (len == 0 || len > SYMLINK_MAX || B64_ENC_LEN(cn) + 1 > cap)
-		return -1;
-	if (gcm_seal(k->symlink, symlink_aad, sizeof(symlink_aad),
-		     (const uint8_t *)target, len, ct) != 0)
-		return -1;
+		return -EINVAL;
+	if ((err = gcm_seal(k->symlink, symlink_aad, sizeof(symlink_aad),
+			    (const uint8_t *)target, len, ct)))
+		return err;
 	b64url_encode(ct, cn, out);
 	return (int)B64_ENC_LEN(cn);
 }
@@ -299,11 +331,13 @@ int names_symlink_decrypt(const struct names_keys *k, const char *enc,
 
 	if (n <= GCM_NONCE + GCM_TAG ||
 	    (size_t)n - GCM_NONCE - GCM_TAG >= cap)
-		return -1;
+		return -EINVAL;
 	pn = gcm_open(k->symlink, symlink_aad, sizeof(symlink_aad), ct,
 		      (size_t)n, (uint8_t *)out);
-	if (pn <= 0 || memchr(out, '\0', (size_t)pn))
-		return -1;
+	if (pn < 0)
+		return (int)pn;
+	if (pn == 0 || memchr(out, '\0', (size_t)pn))
+		return -EINVAL;
 	out[pn] = '\0';
 	return (int)pn;
 }
@@ -313,7 +347,7 @@ ssize_t names_symlink_plain_len(size_t len)
 	size_t raw = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
 
 	if (len % 4 == 1 || raw <= GCM_NONCE + GCM_TAG)
-		return -1;
+		return -EINVAL;
 	return (ssize_t)(raw - GCM_NONCE - GCM_TAG);
 }
 
@@ -325,11 +359,11 @@ int names_xattr_name(const struct names_keys *k, const char *name,
 	int n;
 
 	if (strncmp(name, "user.", 5) != 0 || cap < 6)
-		return -1;
+		return -EINVAL;
 	memcpy(out, "user.", 5);
 	n = seal_name(k->xattr_names, xattr_ad, sizeof(xattr_ad), name + 5,
 		      strlen(name + 5), out + 5, cap - 5);
-	return n < 0 ? -1 : n + 5;
+	return n < 0 ? n : n + 5;
 }
 
 int names_xattr_name_dec(const struct names_keys *k, const char *enc,
@@ -338,11 +372,11 @@ int names_xattr_name_dec(const struct names_keys *k, const char *enc,
 	int n;
 
 	if (strncmp(enc, "user.", 5) != 0 || cap < 6)
-		return -1;
+		return -EINVAL;
 	memcpy(out, "user.", 5);
 	n = open_name(k->xattr_names, xattr_ad, sizeof(xattr_ad), enc + 5,
 		      strlen(enc + 5), out + 5, cap - 5);
-	return n < 0 ? -1 : n + 5;
+	return n < 0 ? n : n + 5;
 }
 
 int names_xattr_val_enc(const struct names_keys *k, const char *encname,

@@ -8,6 +8,12 @@
  * encoded name longer than 255 bytes is stored as "hsmfs.longname.<hash>"
  * with a sidecar "<that>.name" holding the encoded name. Symlink targets and
  * xattr values use AES-256-GCM with random nonces.
+ *
+ * Errors (the convention of crypto/keys.h): a length (or 0), else -errno;
+ * -EBADMSG when the SIV or GCM tag does not verify and for nothing else;
+ * -EINVAL for malformed input (not base64url, impossible length, a
+ * forbidden name, too small an output buffer); -EIO or -ENOMEM if the
+ * cipher could not run.
  */
 #ifndef HSMFS_NAMES_H
 #define HSMFS_NAMES_H
@@ -16,6 +22,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/b64.h"
 #include "keys.h"
 
 #define DIRIV_LEN 16
@@ -31,9 +38,15 @@
 /* "hsmfs.longname." + base64url(SHA-256) */
 #define LONG_NAME_LEN (sizeof(LONG_PREFIX) - 1 + 43)
 #define NAME_ENC_MAX 400 /* base64 of 16 + 256 bytes, and some */
+_Static_assert(B64_ENC_LEN(16 + 256) + 1 <= NAME_ENC_MAX,
+	       "a SIV tag and the longest padded name, encoded, fit");
+/* nonce(12) || ciphertext || tag(16), for symlink targets and xattrs. */
+#define XATTR_VAL_OVERHEAD 28
 /* The longest target whose encoding fits a 4095-byte backing symlink. */
 #define SYMLINK_MAX 3043
-#define XATTR_VAL_OVERHEAD 28
+_Static_assert(B64_ENC_LEN(SYMLINK_MAX + XATTR_VAL_OVERHEAD) <= 4095 &&
+	       B64_ENC_LEN(SYMLINK_MAX + 1 + XATTR_VAL_OVERHEAD) > 4095,
+	       "SYMLINK_MAX is the longest target that fits PATH_MAX - 1");
 
 struct names_keys {
 	uint8_t names[2 * KEY_LEN]; /* AES-256-SIV takes 512 bits */
@@ -47,11 +60,12 @@ struct names_keys *names_keys_new(const uint8_t vk[KEY_LEN]);
 void names_keys_free(struct names_keys *k);
 
 /* Encrypts name (1..255 bytes, no '/') into out as a NUL-terminated
- * base64url string; returns its length, or -1. */
+ * base64url string; returns its length, or -errno. */
 int names_encrypt(const struct names_keys *k, const uint8_t diriv[DIRIV_LEN],
 		  const char *name, size_t len, char out[NAME_ENC_MAX]);
 /* Decrypts an encoded name; returns the plaintext length (out is NUL
- * terminated, >= 256 bytes), or -1 if it is not an authentic name. */
+ * terminated, >= 256 bytes), -EBADMSG if it is not authentic, -EINVAL if
+ * it is no name ("." and ".." included). */
 int names_decrypt(const struct names_keys *k, const uint8_t diriv[DIRIV_LEN],
 		  const char *enc, size_t len, char out[256]);
 /* The on-disk name for an encoded name that is longer than 255. */
@@ -59,19 +73,23 @@ void names_long(const char *enc, size_t len, char out[LONG_NAME_LEN + 1]);
 int names_is_long(const char *name);     /* "hsmfs.longname.X" */
 int names_is_sidecar(const char *name);  /* "hsmfs.longname.X.name" */
 int names_is_tmp(const char *name);      /* "hsmfs.tmp.<16 hex>" */
-/* A fresh random temporary name. 0, or -1 without randomness. */
+/* A fresh random temporary name. 0, or -EIO without randomness. */
 int names_tmp(char out[TMP_NAME_LEN + 1]);
 
-/* Symlink targets: plaintext -> base64url(nonce || ct || tag). */
+/* Symlink targets: plaintext -> base64url(nonce || ct || tag). Returns
+ * the encoded length. */
 int names_symlink_encrypt(const struct names_keys *k, const char *target,
 			  size_t len, char *out, size_t cap);
-/* Returns the plaintext length, or -1. out gets a NUL. */
+/* Returns the plaintext length; out gets a NUL. */
 int names_symlink_decrypt(const struct names_keys *k, const char *enc,
 			  size_t len, char *out, size_t cap);
-/* Plaintext length of an encrypted target of len bytes, without a key. */
+/* Plaintext length of an encrypted target of len bytes, without a key;
+ * -EINVAL for a length no encrypted target has. */
 ssize_t names_symlink_plain_len(size_t len);
 
-/* user.* xattrs: "user." + base64url(SIV(name)); value GCM, AAD = name. */
+/* user.* xattrs: "user." + base64url(SIV(name)); value GCM, AAD = name.
+ * Names: the length of the result. Values: 0 (enc, out holds n +
+ * XATTR_VAL_OVERHEAD bytes) or the plaintext length (dec). */
 int names_xattr_name(const struct names_keys *k, const char *name,
 		     char *out, size_t cap);
 int names_xattr_name_dec(const struct names_keys *k, const char *enc,

@@ -14,17 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KEK_KID_MAX 256       /* full versioned key id, NUL included */
-#define KEK_WRAPPED_MAX 512   /* RSA-4096 ciphertext */
+#include "common/wrap.h"
+
 #define KEK_ERR_MAX 512
 #define KEK_MAX_ENDPOINTS 4
-
-enum kek_alg {
-	KEK_ALG_NONE = 0,
-	KEK_ALG_RSA_OAEP_256 = 1,
-	KEK_ALG_A256KW = 2,
-	KEK_ALG_AES_KW_PAD = 3, /* CKM_AES_KEY_WRAP_PAD */
-};
 
 enum kek_status {
 	KEK_OK = 0,
@@ -126,7 +119,5 @@ bool kek_owns(struct kek *k, const char *kid);
 void kek_stats(struct kek *k, struct kek_stats *st);
 
 const char *kek_status_str(enum kek_status st);
-const char *kek_alg_name(enum kek_alg alg);
-enum kek_alg kek_alg_from_name(const char *name);
 
 #endif

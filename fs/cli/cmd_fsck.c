@@ -109,6 +109,8 @@ static void check_blocks(struct fsck *k, const struct walk_ent *e, int fd,
 	struct blk_key *bk = blk_key_new(dek, h->file_id);
 	uint8_t c[BLK_CIPHER], r[LAY_REC], p[BLK_PLAIN];
 	uint64_t nb = ((uint64_t)psize + BLK_PLAIN - 1) / BLK_PLAIN, bad;
+	char msg[128];
+	int err;
 
 	if (!bk)
 		return;
@@ -117,10 +119,11 @@ static void check_blocks(struct fsck *k, const struct walk_ent *e, int fd,
 			     BLK_PLAIN : (size_t)(psize % BLK_PLAIN);
 
 		k->blocks++;
-		if (lay_read_run(k->lay, fd, bk, b, 1, len, p, c, r,
-				 &bad))
-			problem(k, e->bpath, e->ppath, "block %llu failed "
-				"authentication", (unsigned long long)b);
+		if ((err = lay_read_run(k->lay, fd, bk, b, 1, len, p, c, r,
+					&bad)))
+			problem(k, e->bpath, e->ppath, "block %llu %s",
+				(unsigned long long)b,
+				lay_strerror(err, msg, sizeof(msg)));
 	}
 	secmem_wipe(p, sizeof(p));
 	blk_key_free(bk);
@@ -163,11 +166,10 @@ static void check_keys(struct fsck *k, const struct walk_ent *e, int fd,
 
 static void check_file(struct fsck *k, const struct walk_ent *e)
 {
-	uint8_t buf[HDR_LEN];
 	int64_t psize = lay_plain_size(k->lay, (uint64_t)e->st->st_size);
 	const char *why;
 	struct hdr h;
-	int fd;
+	int fd, err;
 
 	k->files++;
 	if (e->st->st_size == 0)
@@ -179,13 +181,19 @@ static void check_file(struct fsck *k, const struct walk_ent *e)
 			return;
 	}
 	fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || pread(fd, buf, HDR_LEN, 0) != HDR_LEN) {
+	if (fd < 0) {
 		problem(k, e->bpath, e->ppath, "cannot read the header: %s",
 			strerror(errno));
 		goto out;
 	}
-	if ((why = hdr_parse(buf, &h))) {
+	if ((err = hdr_read(fd, &h, &why)) == -EINVAL) {
 		problem(k, e->bpath, e->ppath, "bad header: %s", why);
+		goto out;
+	}
+	if (err) {
+		/* A disk error, or the file emptied since the walk saw it. */
+		problem(k, e->bpath, e->ppath, "cannot read the header: %s",
+			err == -ENOKEY ? why : strerror(-err));
 		goto out;
 	}
 	for (int i = 0; i < HDR_SLOTS; i++)
@@ -274,20 +282,20 @@ static int open_volume(struct fsck *k, const struct vol_opts *o)
 	char err[768];
 	struct conf c;
 	const char *why;
-	int fd = open(k->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int e, fd = open(k->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0) {
 		fprintf(stderr, "hsmfs fsck: cannot open %s: %s\n", k->dir,
 			strerror(errno));
 		return FSCK_ERROR;
 	}
-	why = conf_load(fd, &c);
+	e = conf_load(fd, &c, &why);
 	close(fd);
-	if (why && strstr(why, "not an hsmfs volume")) {
+	if (e == -ENOENT) {
 		fprintf(stderr, "hsmfs fsck: %s: %s\n", k->dir, why);
 		return FSCK_ERROR;
 	}
-	if (why) {
+	if (e) {
 		problem(k, CONF_NAME, NULL, "%s", why);
 		return FSCK_PROBLEMS;
 	}

@@ -63,31 +63,32 @@ static void print_slot(const struct hdr *h, int i)
 
 static int show(int fd, const char *path, int lay)
 {
-	uint8_t buf[HDR_LEN];
 	char id[2 * ID_LEN + 1];
 	struct stat st;
 	struct hdr h;
 	const char *why;
 	int64_t psize;
+	int err;
 
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		fprintf(stderr, "hsmfs inspect: %s: not a regular file\n", path);
 		return EXIT_FAIL;
 	}
 	printf("file:            %s\n", path);
-	if (st.st_size == 0) {
+	err = hdr_read(fd, &h, &why);
+	if (err == -ENOKEY) {
 		printf("empty file (no header)\n");
 		return EXIT_OK;
 	}
-	if (st.st_size < HDR_LEN || pread(fd, buf, HDR_LEN, 0) != HDR_LEN) {
+	if (err == -EINVAL && st.st_size < HDR_LEN)
 		printf("bad header: file too short (%lld bytes) for a %d-byte "
 		       "header\n", (long long)st.st_size, HDR_LEN);
-		return EXIT_FAIL;
-	}
-	if ((why = hdr_parse(buf, &h))) {
+	else if (err == -EINVAL)
 		printf("bad header: %s\n", why);
+	else if (err)
+		printf("cannot read the header: %s\n", strerror(-err));
+	if (err)
 		return EXIT_FAIL;
-	}
 	hex(h.file_id, ID_LEN, id);
 	printf("file id:         %s\n", id);
 	printf("header version:  %d\n", HDR_VERSION);
@@ -119,7 +120,7 @@ static int find_layout(const char *file)
 	char dir[PATH_MAX], *slash;
 	struct conf c;
 	const char *why;
-	int fd;
+	int fd, err;
 
 	if (!realpath(file, dir))
 		return 0;
@@ -128,11 +129,11 @@ static int find_layout(const char *file)
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
 			return 0;
-		why = conf_load(fd, &c);
+		err = conf_load(fd, &c, &why);
 		close(fd);
-		if (!why)
+		if (!err)
 			return c.format;
-		if (!strstr(why, "not an hsmfs volume") || !strcmp(dir, "/"))
+		if (err != -ENOENT || !strcmp(dir, "/"))
 			return 0;
 	}
 	return 0;

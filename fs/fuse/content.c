@@ -56,20 +56,22 @@ int64_t content_plain_size(const struct vol *v, uint64_t n)
 	return lay_plain_size(v->conf.format, n);
 }
 
-static int corrupt(int fd, const char *why, uint64_t block)
+/* Logs a failed read of a block; corrupt content is EIO to the reader,
+ * a disk error keeps its own errno. */
+static int block_error(int fd, int err, uint64_t block)
 {
-	char path[512];
+	char path[512], msg[128];
 
 	log_err("%s: block %llu %s", inode_path(fd, path, sizeof(path)),
-		(unsigned long long)block, why);
-	return -EIO;
+		(unsigned long long)block, lay_strerror(err, msg, sizeof(msg)));
+	return err == -ENODATA || err == -EBADMSG ? -EIO : err;
 }
 
 /* Loads header and key on the first open; the caller holds rw for write.
  * *unwrapped says whether that took an HSM call. */
 int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 {
-	uint8_t buf[HDR_LEN], dek[KEY_LEN];
+	uint8_t dek[KEY_LEN];
 	char path[512];
 	struct hdr h;
 	struct stat st;
@@ -92,15 +94,17 @@ int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 			"(truncated?)", path, (long long)st.st_size);
 		return -EIO;
 	}
-	if (pread(fd, buf, HDR_LEN, 0) != HDR_LEN) {
-		in->opens--;
-		log_err("%s: cannot read header", path);
-		return -EIO;
-	}
-	if ((why = hdr_parse(buf, &h))) {
+	if ((err = hdr_read(fd, &h, &why)) == -EINVAL) {
 		in->opens--;
 		log_err("%s: bad header: %s", path, why);
 		return -EIO;
+	}
+	if (err) {
+		/* A disk error, or the file emptied since fstat. */
+		in->opens--;
+		log_err("%s: cannot read header: %s", path,
+			err == -ENOKEY ? why : strerror(-err));
+		return err == -ENOKEY ? -EIO : err;
 	}
 	err = vol_load_file_key(&fs->vol, &h, dek, path, unwrapped);
 	if (!err && !(in->key = blk_key_new(dek, h.file_id)))
@@ -163,8 +167,7 @@ static int read_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1,
 				 blk_len(in->psize, b0 + n - 1), out, io->c,
 				 io->r, &bad);
 		if (r)
-			return corrupt(fd, r == LAY_ESHORT ? "is short" :
-				       "failed authentication", bad);
+			return block_error(fd, r, bad);
 	}
 	return 0;
 }

@@ -121,7 +121,8 @@ void prefetch_free(struct pfstate *pf)
 /* Reads the header of one file and unwraps its key into the cache. */
 static void fetch(struct job *j)
 {
-	uint8_t buf[HDR_LEN], dek[KEY_LEN];
+	uint8_t dek[KEY_LEN];
+	const char *why;
 	struct hdr h;
 	int fd = openat(j->dirfd, j->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	bool unwrapped = false;
@@ -129,7 +130,7 @@ static void fetch(struct job *j)
 
 	if (fd < 0)
 		return;
-	if (pread(fd, buf, HDR_LEN, 0) == HDR_LEN && !hdr_parse(buf, &h))
+	if (hdr_read(fd, &h, &why) == 0)
 		err = vol_load_file_key(&P.fs->vol, &h, dek, NULL, &unwrapped);
 	secmem_wipe(dek, sizeof(dek));
 	close(fd);

@@ -141,15 +141,18 @@ static int copy_blocks(int lay, int src, int dst, int64_t psize,
 {
 	uint8_t c[BLK_CIPHER], r[LAY_REC], p[BLK_PLAIN];
 	uint64_t nblocks = ((uint64_t)psize + BLK_PLAIN - 1) / BLK_PLAIN, bad;
+	char msg[128];
 	int ret = -1, err;
 
 	for (uint64_t b = 0; b < nblocks; b++) {
 		size_t len = b + 1 < nblocks || psize % BLK_PLAIN == 0 ?
 			     BLK_PLAIN : (size_t)(psize % BLK_PLAIN);
 
-		if (lay_read_run(lay, src, ok, b, 1, len, p, c, r, &bad)) {
-			snprintf(why, n, "block %llu failed authentication: "
-				 "file left as it was", (unsigned long long)b);
+		if ((err = lay_read_run(lay, src, ok, b, 1, len, p, c, r,
+					&bad))) {
+			snprintf(why, n, "block %llu %s: file left as it was",
+				 (unsigned long long)b,
+				 lay_strerror(err, msg, sizeof(msg)));
 			goto out;
 		}
 		if ((err = lay_write_run(lay, dst, nk, b, 1, len, p, c, r))) {
@@ -212,16 +215,19 @@ static int write_new(struct rd *d, int src, int dst, const struct stat *st,
 	struct hdr oh, nh;
 	int64_t psize = lay_plain_size(d->v.conf.format, (uint64_t)st->st_size);
 	const char *pwhy;
-	int ret = -1;
+	int ret = -1, err;
 
 	if (!odek || !ndek || psize < 0) {
 		snprintf(why, n, psize < 0 ? "invalid size (truncated?)" :
 			 "out of memory");
 		goto out;
 	}
-	if (pread(src, buf, HDR_LEN, 0) != HDR_LEN ||
-	    (pwhy = hdr_parse(buf, &oh))) {
-		snprintf(why, n, "bad header");
+	if ((err = hdr_read(src, &oh, &pwhy))) {
+		if (err == -EINVAL || err == -ENOKEY)
+			snprintf(why, n, "bad header: %s", pwhy);
+		else
+			snprintf(why, n, "cannot read the header: %s",
+				 strerror(-err));
 		goto out;
 	}
 	if (vol_load_file_key(&d->v, &oh, odek, "rekey --data", NULL) != 0 ||

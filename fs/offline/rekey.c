@@ -176,34 +176,28 @@ static int collect_files(struct rk *r)
 }
 
 /* Reads a file's header: 1 read, 0 empty, -1 gone or not a file, -2
- * unreadable header (why set). fd is opened with flags, or not at all. */
+ * malformed header, -3 file or header unreadable (why set for both). fd
+ * is opened with flags, or not at all. */
 static int read_hdr(struct rk *r, size_t i, int flags, int *fdp,
 		    struct hdr *h, const char **why)
 {
-	uint8_t buf[HDR_LEN];
 	struct stat st;
-	int fd;
+	int fd, err;
 
-	*why = "cannot read the header";
 	fd = openat(r->v.rootfd, r->files[i], flags | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		*why = strerror(errno);
-		return errno == ENOENT ? -1 : -2;
+		return errno == ENOENT ? -1 : -3;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return -1;
 	}
-	if (st.st_size == 0) {
+	if ((err = hdr_read(fd, h, why))) {
 		close(fd);
-		return 0;
-	}
-	if (pread(fd, buf, HDR_LEN, 0) != HDR_LEN ||
-	    (*why = hdr_parse(buf, h)) != NULL) {
-		if (!*why)
-			*why = "header too short";
-		close(fd);
-		return -2;
+		if (err != -EINVAL && err != -ENOKEY)
+			*why = strerror(-err);
+		return err == -ENOKEY ? 0 : err == -EINVAL ? -2 : -3;
 	}
 	if (fdp)
 		*fdp = fd;
@@ -393,8 +387,10 @@ io:
 	return OUT_FAILED;
 }
 
+/* One file's rewrap. *unreadable says that its header could not be read
+ * or parsed (a retry soon may find it whole), not that the HSM failed. */
 static enum outcome do_file(struct rk *r, struct item *it, struct hdr *h,
-			    char *why, size_t n)
+			    char *why, size_t n, bool *unreadable)
 {
 	uint8_t *dek = secmem_alloc(KEY_LEN);
 	const char *pwhy;
@@ -402,13 +398,17 @@ static enum outcome do_file(struct rk *r, struct item *it, struct hdr *h,
 	enum outcome out;
 	int fd = -1, order[HDR_SLOTS], vi, rd;
 
+	*unreadable = false;
 	if (!dek) {
 		snprintf(why, n, "out of memory");
 		return OUT_FAILED;
 	}
 	rd = read_hdr(r, it->file, O_RDWR, &fd, h, &pwhy);
 	if (rd < 1) {
-		snprintf(why, n, "bad header: %s", rd == -2 ? pwhy : "");
+		*unreadable = rd < -1;
+		if (*unreadable)
+			snprintf(why, n, "%s: %s", rd == -2 ? "bad header" :
+				 "cannot read the header", pwhy);
 		out = rd == 0 ? OUT_EMPTY : rd == -1 ? OUT_GONE : OUT_RETRY;
 		goto out;
 	}
@@ -499,12 +499,13 @@ static void *worker(void *arg)
 
 	while (q_take(r, &it)) {
 		enum outcome out;
+		bool unreadable;
 
 		why[0] = '\0';
 		memset(&h, 0, sizeof(h));
-		out = do_file(r, &it, &h, why, sizeof(why));
+		out = do_file(r, &it, &h, why, sizeof(why), &unreadable);
 		finish_file(r, &it, out, &h, why,
-			    out == OUT_RETRY && !strncmp(why, "bad header", 10));
+			    out == OUT_RETRY && unreadable);
 	}
 	return NULL;
 }
@@ -721,7 +722,7 @@ static int drop_previous(struct rk *r)
 	for (size_t i = first; i < r->nfiles; i++) {
 		int rd = read_hdr(r, i, O_RDONLY, NULL, &h, &why);
 
-		if (rd == -2 || (rd == 1 &&
+		if (rd < -1 || (rd == 1 &&
 		    ((h.slot[0].gen && !kek_owns(r->target, h.slot[0].kid)) ||
 		     (h.slot[1].gen && !kek_owns(r->target, h.slot[1].kid)))))
 			return 0;
@@ -809,7 +810,7 @@ static int classify(struct rk *r, bool check)
 			count_kid(r, h.slot[order[0]].kid);
 		} else if (check && rd == 1) {
 			count_hdr(r, &h);
-		} else if (check && rd == -2) {
+		} else if (check && rd < -1) {
 			printf("  unreadable header: %s/%s: %s\n",
 			       r->v.cipherdir, r->files[i], why);
 			count_kid(r, "(unreadable header)");

@@ -11,6 +11,8 @@
 #include "common/log.h"
 #include "filekey.h"
 
+_Static_assert(DEKCACHE_KEY_LEN == KEY_LEN, "the DEK cache holds DEKs");
+
 int vol_new_file_key(struct vol *v, struct hdr *h, uint8_t dek[KEY_LEN])
 {
 	uint8_t id[DEKCACHE_ID_LEN];
@@ -141,9 +143,9 @@ static int file_key_slot(struct vol *v, const struct hdr *h,
 		int e = slot_key(v, h, order[j], dek, st, why, whylen,
 				 unwrapped);
 
-		if (e == 0 && hdr_slot_verify(h, order[j], v->vk, dek))
+		if (e == 0 && (e = hdr_slot_verify(h, order[j], v->vk, dek)) == 0)
 			return order[j];
-		if (e == 0)
+		if (e == -EBADMSG)
 			snprintf(why, whylen, "header failed authentication");
 		else if (err != -EACCES)
 			err = e;

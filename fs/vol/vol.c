@@ -178,7 +178,7 @@ int vol_peek(struct vol *v, const char *cipherdir, const struct vol_opts *o,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if ((why = conf_load(v->rootfd, &v->conf))) {
+	if (conf_load(v->rootfd, &v->conf, &why)) {
 		snprintf(err, errlen, "%s/%s: %s", cipherdir, CONF_NAME, why);
 		goto fail;
 	}
@@ -190,6 +190,22 @@ fail:
 	return -1;
 }
 
+/* The config's MAC: "modified" only when it is not authentic, not when
+ * it could not be computed. */
+static int verify_conf(const struct vol *v, const struct conf *c, char *err,
+		       size_t errlen)
+{
+	int e = conf_verify(c, v->vk);
+
+	if (e == -EBADMSG)
+		snprintf(err, errlen, "%s failed authentication: it has been "
+			 "modified", CONF_NAME);
+	else if (e)
+		snprintf(err, errlen, "cannot check the MAC of %s: %s",
+			 CONF_NAME, strerror(-e));
+	return e ? -1 : 0;
+}
+
 int vol_unlock(struct vol *v, char *err, size_t errlen)
 {
 	if (!v->vk && !(v->vk = secmem_alloc(KEY_LEN))) {
@@ -198,11 +214,8 @@ int vol_unlock(struct vol *v, char *err, size_t errlen)
 	}
 	if (unwrap_vk(v, err, errlen))
 		return -1;
-	if (!conf_verify(&v->conf, v->vk)) {
-		snprintf(err, errlen, "%s failed authentication: it has been "
-			 "modified", CONF_NAME);
+	if (verify_conf(v, &v->conf, err, errlen))
 		return -1;
-	}
 	if (check_kcv(v, err, errlen))
 		return -1;
 	if (!(v->nk = names_keys_new(v->vk))) {
@@ -285,10 +298,12 @@ static int reload_check(struct vol *v, const struct conf *c, char *err,
 	int have;
 
 	if (!keys_equal(c->volume_id, v->conf.volume_id, ID_LEN) ||
-	    c->features != v->conf.features || !conf_verify(c, v->vk)) {
+	    c->features != v->conf.features) {
 		snprintf(err, errlen, "%s failed authentication", CONF_NAME);
 		return -1;
 	}
+	if (verify_conf(v, c, err, errlen))
+		return -1;
 	if (o->pin_kek && strcmp(o->pin_kek, c->kek) != 0) {
 		snprintf(err, errlen, "mounted with kek=%s but the config now "
 			 "names %s: remount with the new kek= option",
@@ -319,7 +334,7 @@ int vol_reload(struct vol *v, char *err, size_t errlen)
 	int same;
 
 	err[0] = '\0';
-	if ((why = conf_load(v->rootfd, &c))) {
+	if (conf_load(v->rootfd, &c, &why)) {
 		snprintf(err, errlen, "%s: %s", CONF_NAME, why);
 		return -1;
 	}

@@ -6,6 +6,7 @@
  * parser accepts one spelling of each header, so nothing it ignored can
  * ride along unauthenticated).
  */
+#include <errno.h>
 #include <string.h>
 
 #include "crypto/hdr.h"
@@ -14,12 +15,16 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t buf[HDR_LEN], again[HDR_LEN];
-	int order[HDR_SLOTS], n, spare;
+	int order[HDR_SLOTS], n, spare, err;
+	const char *why = NULL;
 	struct hdr h;
 
 	memset(buf, 0, sizeof(buf));
 	memcpy(buf, data, size < HDR_LEN ? size : HDR_LEN);
-	if (hdr_parse(buf, &h) != NULL)
+	err = hdr_parse(buf, &h, &why);
+	/* Malformed is -EINVAL with a reason, and nothing else. */
+	FUZZ_ASSERT(err == 0 || (err == -EINVAL && why != NULL));
+	if (err)
 		return 0;
 
 	/* A header with no slot set aside re-encodes to the same bytes. */
@@ -35,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(strlen(h.slot[order[i]].kid) > 0);
 		FUZZ_ASSERT(h.slot[order[i]].wlen >= 1 &&
 			    h.slot[order[i]].wlen <= HDR_WRAPPED_MAX);
-		(void)hdr_slot_verify(&h, order[i], fuzz_vk, fuzz_dek);
+		err = hdr_slot_verify(&h, order[i], fuzz_vk, fuzz_dek);
+		FUZZ_ASSERT(err == 0 || err == -EBADMSG);
 	}
 	if (n == 2)
 		FUZZ_ASSERT(h.slot[order[0]].gen >= h.slot[order[1]].gen);

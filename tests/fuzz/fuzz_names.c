@@ -7,6 +7,7 @@
  * (one spelling per byte string); a decrypted name is a legal name that
  * encrypts back to the same entry; symlink lengths match stat's view.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(in != NULL);
 		memcpy(in, data, size);
 		r = names_decrypt(k, fuzz_diriv, in, size, out);
+		FUZZ_ASSERT(r >= 0 || r == -EINVAL || r == -EBADMSG);
 		if (r >= 0) {
 			FUZZ_ASSERT(r >= 1 && r <= 255);
 			FUZZ_ASSERT(out[r] == '\0');
@@ -55,6 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_ASSERT(memcmp(enc, in, size) == 0);
 		}
 		r = names_symlink_decrypt(k, in, size, out, sizeof(out));
+		FUZZ_ASSERT(r >= 0 || r == -EINVAL || r == -EBADMSG);
 		if (r >= 0) {
 			FUZZ_ASSERT(r >= 1 && r <= SYMLINK_MAX);
 			FUZZ_ASSERT(strlen(out) == (size_t)r);

@@ -16,6 +16,8 @@
 #include "crypto/layout.h"
 #include "crypto/names.h"
 #include "fuzz.h"
+/* For the KEK_OP_ numbers only: nothing of the HSM client is linked. */
+#include "hsmclient/kek.h"
 
 static const char *outdir;
 

@@ -7,10 +7,14 @@
 # and UBSan (so without _FORTIFY_SOURCE, as for the sanitizer unit tests).
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 20
-FUZZ_TARGETS := fuzz_hdr fuzz_conf fuzz_names fuzz_azure_json
+# The format's targets link common/ and crypto/ alone; the HSM client's
+# link it too.
+FUZZ_CRYPTO_TARGETS := fuzz_hdr fuzz_conf fuzz_names
+FUZZ_HSM_TARGETS := fuzz_azure_json
+FUZZ_TARGETS := $(FUZZ_CRYPTO_TARGETS) $(FUZZ_HSM_TARGETS)
 FUZZ_BINS := $(patsubst %,$(B)/fuzz/%,$(FUZZ_TARGETS))
-FUZZ_LIB_SRC := tests/lib/testkek.c $(COMMON_SRC) $(CRYPTO_SRC) \
-	$(HSMCLIENT_SRC)
+FUZZ_CRYPTO_SRC := $(COMMON_SRC) $(CRYPTO_SRC)
+FUZZ_LIB_SRC := $(FUZZ_CRYPTO_SRC) tests/lib/testkek.c $(HSMCLIENT_SRC)
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # clang 14 has no -Wformat-truncation to turn off.
@@ -24,7 +28,14 @@ $(B)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC-FUZZ,$<)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
-$(B)/fuzz/%: $(call fuzzobjs,tests/fuzz/%.c $(FUZZ_LIB_SRC))
+$(patsubst %,$(B)/fuzz/%,$(FUZZ_CRYPTO_TARGETS)): $(B)/fuzz/%: \
+		$(call fuzzobjs,tests/fuzz/%.c $(FUZZ_CRYPTO_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,LD-FUZZ,$@)$(FUZZ_CC) $(FUZZ_SAN) $(LDFLAGS) -o $@ $^ \
+		$(CRYPTO_LIBS)
+
+$(patsubst %,$(B)/fuzz/%,$(FUZZ_HSM_TARGETS)): $(B)/fuzz/%: \
+		$(call fuzzobjs,tests/fuzz/%.c $(FUZZ_LIB_SRC))
 	@mkdir -p $(dir $@)
 	$(call say,LD-FUZZ,$@)$(FUZZ_CC) $(FUZZ_SAN) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -53,11 +64,12 @@ fuzz-smoke: $(FUZZ_BINS)
 		echo; \
 	done
 
-# The seed generator uses the ordinary (gcc) objects.
-FUZZ_SEED_SRC := tests/fuzz/mkseeds.c $(FUZZ_LIB_SRC)
+# The seed generator uses the ordinary (gcc) objects; the Azure seeds are
+# canned JSON, so it needs no more than the format.
+FUZZ_SEED_SRC := tests/fuzz/mkseeds.c $(FUZZ_CRYPTO_SRC)
 $(B)/tests/fuzz-mkseeds: $(call objs,$(FUZZ_SEED_SRC))
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS)
 
 fuzz-seeds: $(B)/tests/fuzz-mkseeds
 	$(Q)$< tests/fuzz/corpus

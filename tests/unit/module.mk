@@ -1,18 +1,38 @@
 # Unit tests: each tests/unit/*_test.c is a program, built plainly and with
-# ASan+UBSan. Test programs link the software test KEK, never the shipped
-# provider table.
+# ASan+UBSan. Tests of common/ and crypto/ link those alone (no hsmclient,
+# no libcurl); the tests listed in UNIT_HSM_TESTS link the HSM client and
+# the software test KEK, never the shipped provider table; those in
+# VOL_TESTS link fs/vol too.
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*_test.c))
-UNIT_LIB_SRC := tests/unit/check.c tests/lib/testkek.c $(COMMON_SRC) \
+UNIT_HSM_TESTS := kek_test dekcache_test
+VOL_TESTS := bname_test mnt_test vol_opts_test vol_test
+UNIT_CRYPTO_TESTS := $(filter-out $(UNIT_HSM_TESTS) $(VOL_TESTS),$(UNIT_TESTS))
+UNIT_CRYPTO_SRC := tests/unit/check.c tests/unit/fixtures.c $(COMMON_SRC) \
+	$(CRYPTO_SRC)
+UNIT_HSM_SRC := tests/unit/check.c tests/lib/testkek.c $(COMMON_SRC) \
 	$(CRYPTO_SRC) $(HSMCLIENT_SRC)
 
 TEST_BINS += $(patsubst %,$(B)/tests/unit/%,$(UNIT_TESTS)) \
 	$(patsubst %,$(B)/tests/san/%,$(UNIT_TESTS))
 
-$(B)/tests/unit/%: $(call objs,tests/unit/%.c $(UNIT_LIB_SRC))
+$(patsubst %,$(B)/tests/unit/%,$(UNIT_CRYPTO_TESTS)): $(B)/tests/unit/%: \
+		$(call objs,tests/unit/%.c $(UNIT_CRYPTO_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS)
+
+$(patsubst %,$(B)/tests/san/%,$(UNIT_CRYPTO_TESTS)): $(B)/tests/san/%: \
+		$(call sanobjs,tests/unit/%.c $(UNIT_CRYPTO_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,LD-SAN,$@)$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ \
+		$(CRYPTO_LIBS)
+
+$(patsubst %,$(B)/tests/unit/%,$(UNIT_HSM_TESTS)): $(B)/tests/unit/%: \
+		$(call objs,tests/unit/%.c $(UNIT_HSM_SRC))
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/tests/san/%: $(call sanobjs,tests/unit/%.c $(UNIT_LIB_SRC))
+$(patsubst %,$(B)/tests/san/%,$(UNIT_HSM_TESTS)): $(B)/tests/san/%: \
+		$(call sanobjs,tests/unit/%.c $(UNIT_HSM_SRC))
 	@mkdir -p $(dir $@)
 	$(call say,LD-SAN,$@)$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -43,10 +63,9 @@ $(B)/tests/hsmfs-test-tsan: $(call tsanobjs,$(HSMFS_TEST_SRC))
 	@mkdir -p $(dir $@)
 	$(call say,LD-TSAN,$@)$(CC) $(TSAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-# Unit tests of the volume layer link fs/vol too, and the helper for
-# temporary directories.
-VOL_TESTS := bname_test mnt_test vol_opts_test vol_test
-VOL_TEST_SRC := tests/unit/tmpdir.c $(UNIT_LIB_SRC) $(FS_VOL_SRC)
+# Unit tests of the volume layer, with the helper for temporary
+# directories.
+VOL_TEST_SRC := tests/unit/tmpdir.c $(UNIT_HSM_SRC) $(FS_VOL_SRC)
 
 $(patsubst %,$(B)/tests/unit/%,$(VOL_TESTS)): $(B)/tests/unit/%: \
 		$(call objs,tests/unit/%.c $(VOL_TEST_SRC))

@@ -136,13 +136,14 @@ static void want_refused(const char *path, const struct vol_opts *o,
 static int load_conf(const char *path, struct conf *c)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	const char *why = fd < 0 ? "cannot open" : conf_load(fd, c);
+	const char *why = "cannot open";
+	int e = fd < 0 ? -1 : conf_load(fd, c, &why);
 
 	if (fd >= 0)
 		close(fd);
-	if (why)
+	if (e)
 		fprintf(stderr, "  %s: %s\n", path, why);
-	return why ? -1 : 0;
+	return e ? -1 : 0;
 }
 
 static int store_conf(const char *path, const struct conf *c)
@@ -600,6 +601,7 @@ static void file_key_roundtrip(void)
 	struct vol v, fresh;
 	struct hdr h, parsed;
 	bool unwrapped = true;
+	const char *why;
 
 	opts(&o, true);
 	if (create("file-keys", KEK_A, true, path) != 0 ||
@@ -611,7 +613,7 @@ static void file_key_roundtrip(void)
 	CHECK_EQ_INT(h.slot[0].gen, 1);
 	CHECK(strcmp(h.slot[0].kid, KEK_A "/v1") == 0);
 	hdr_encode(&h, buf);
-	CHECK(hdr_parse(buf, &parsed) == NULL);
+	CHECK_EQ_INT(hdr_parse(buf, &parsed, &why), 0);
 
 	CHECK_EQ_INT(vol_load_file_key(&v, &parsed, out, NULL, &unwrapped), 0);
 	CHECK_MEM(out, dek, KEY_LEN);
