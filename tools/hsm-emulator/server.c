@@ -320,13 +320,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 		if (cl && strtoull(cl, NULL, 10) > EMU_BODY_MAX)
 			r->too_big = 1;
-		if (!r->too_big)
-			return MHD_YES;
-		/* Refuse early: do not read a body we will never use. */
-		dispatch(r, &rp);
-		ret = finish(r, &rp);
-		free(rp.body);
-		return ret;
+		/* Even a body we refuse is read (and dropped): answering
+		 * before it is read and closing would reset the connection
+		 * under the client, which may then never see the 413. */
+		return MHD_YES;
 	}
 	if (*upload_size) {
 		req_append(r, upload, *upload_size);
