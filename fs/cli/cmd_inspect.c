@@ -1,17 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * hsmfs inspect: prints a backing file's header without any key: nothing
- * here needs the KEK or the volume key, so it works on a copy of one file
- * anywhere (backups, support cases).
+ * hsmfs inspect: prints what fs/offline/inspect.h reads of a backing
+ * file: its header and sizes, without any key.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/sha.h>
 
@@ -20,6 +14,7 @@
 #include "crypto/blk.h"
 #include "crypto/conf.h"
 #include "crypto/layout.h"
+#include "fs/offline/inspect.h"
 
 static void usage(FILE *f)
 {
@@ -61,88 +56,52 @@ static void print_slot(const struct hdr *h, int i)
 	printf("  wrapped key:   %u bytes, sha256 %s\n", s->wlen, fp);
 }
 
-static int show(int fd, const char *path, int lay)
+static int show(const char *path, const struct inspect *in)
 {
 	char id[2 * ID_LEN + 1];
-	struct stat st;
-	struct hdr h;
-	const char *why;
-	int64_t psize;
-	int err;
 
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "hsmfs inspect: %s: not a regular file\n", path);
-		return EXIT_FAIL;
-	}
 	printf("file:            %s\n", path);
-	err = hdr_read(fd, &h, &why);
-	if (err == -ENOKEY) {
+	if (in->hdr_err == -ENOKEY) {
 		printf("empty file (no header)\n");
 		return EXIT_OK;
 	}
-	if (err == -EINVAL && st.st_size < HDR_LEN)
+	if (in->hdr_err == -EINVAL && in->st.st_size < HDR_LEN)
 		printf("bad header: file too short (%lld bytes) for a %d-byte "
-		       "header\n", (long long)st.st_size, HDR_LEN);
-	else if (err == -EINVAL)
-		printf("bad header: %s\n", why);
-	else if (err)
-		printf("cannot read the header: %s\n", strerror(-err));
-	if (err)
+		       "header\n", (long long)in->st.st_size, HDR_LEN);
+	else if (in->hdr_err == -EINVAL)
+		printf("bad header: %s\n", in->why);
+	else if (in->hdr_err)
+		printf("cannot read the header: %s\n", strerror(-in->hdr_err));
+	if (in->hdr_err)
 		return EXIT_FAIL;
-	hex(h.file_id, ID_LEN, id);
+	hex(in->h.file_id, ID_LEN, id);
 	printf("file id:         %s\n", id);
 	printf("header version:  %d\n", HDR_VERSION);
 	for (int i = 0; i < HDR_SLOTS; i++)
-		print_slot(&h, i);
-	if (lay)
-		printf("volume format:   %d (%s blocks)\n", lay,
-		       lay == LAY_PACKED ? "packed" : "page-aligned");
+		print_slot(&in->h, i);
+	if (in->lay_known)
+		printf("volume format:   %d (%s blocks)\n", in->lay,
+		       in->lay == LAY_PACKED ? "packed" : "page-aligned");
 	else
 		printf("volume format:   unknown, no hsmfs.conf above the file: "
-		       "sizes for format %d (see --format)\n", lay = CONF_FORMAT);
-	printf("backing size:    %lld\n", (long long)st.st_size);
-	psize = lay_plain_size(lay, (uint64_t)st.st_size);
-	if (psize < 0) {
+		       "sizes for format %d (see --format)\n", in->lay);
+	printf("backing size:    %lld\n", (long long)in->st.st_size);
+	if (in->psize < 0) {
 		printf("plaintext size:  invalid (not a valid encrypted size: "
 		       "truncated?)\n");
 		return EXIT_FAIL;
 	}
-	printf("plaintext size:  %lld\n", (long long)psize);
+	printf("plaintext size:  %lld\n", (long long)in->psize);
 	printf("blocks:          %lld full + %d partial\n",
-	       (long long)(psize / BLK_PLAIN), psize % BLK_PLAIN ? 1 : 0);
+	       (long long)(in->psize / BLK_PLAIN), in->psize % BLK_PLAIN ? 1 : 0);
 	return EXIT_OK;
-}
-
-/* The block layout of the volume FILE lies in: the format of the nearest
- * hsmfs.conf above it. 0 if there is none (a file copied elsewhere). */
-static int find_layout(const char *file)
-{
-	char dir[PATH_MAX], *slash;
-	struct conf c;
-	const char *why;
-	int fd, err;
-
-	if (!realpath(file, dir))
-		return 0;
-	while ((slash = strrchr(dir, '/'))) {
-		slash[slash == dir] = '\0';
-		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0)
-			return 0;
-		err = conf_load(fd, &c, &why);
-		close(fd);
-		if (!err)
-			return c.format;
-		if (err != -ENOENT || !strcmp(dir, "/"))
-			return 0;
-	}
-	return 0;
 }
 
 int inspect_main(int argc, char *argv[])
 {
+	struct inspect in;
 	unsigned lay = 0;
-	int fd, r;
+	int err;
 
 	if (cmd_wants_help(argc, argv)) {
 		usage(stdout);
@@ -158,13 +117,10 @@ int inspect_main(int argc, char *argv[])
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	fd = open(argv[1], O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	if ((err = inspect_file(argv[1], (int)lay, &in))) {
 		fprintf(stderr, "hsmfs inspect: %s: %s\n", argv[1],
-			strerror(errno));
+			err == -EINVAL ? "not a regular file" : strerror(-err));
 		return EXIT_FAIL;
 	}
-	r = show(fd, argv[1], lay ? (int)lay : find_layout(argv[1]));
-	close(fd);
-	return r;
+	return show(argv[1], &in);
 }

@@ -86,7 +86,7 @@ static int unwrap_vk(struct vol *v, char *err, size_t errlen)
 	if (r) {
 		snprintf(err, errlen, "cannot unwrap the volume key with %s: %s",
 			 v->conf.vk.kid, kerr);
-		return -1;
+		return VOL_EKEK;
 	}
 	return 0;
 }
@@ -208,12 +208,14 @@ static int verify_conf(const struct vol *v, const struct conf *c, char *err,
 
 int vol_unlock(struct vol *v, char *err, size_t errlen)
 {
+	int e;
+
 	if (!v->vk && !(v->vk = secmem_alloc(KEY_LEN))) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (unwrap_vk(v, err, errlen))
-		return -1;
+	if ((e = unwrap_vk(v, err, errlen)))
+		return e;
 	if (verify_conf(v, &v->conf, err, errlen))
 		return -1;
 	if (check_kcv(v, err, errlen))
@@ -235,12 +237,14 @@ int vol_unlock(struct vol *v, char *err, size_t errlen)
 int vol_open(struct vol *v, const char *cipherdir, const struct vol_opts *o,
 	     char *err, size_t errlen)
 {
+	int e;
+
 	if (vol_peek(v, cipherdir, o, err, errlen))
 		return -1;
-	if (vol_unlock(v, err, errlen) == 0)
+	if ((e = vol_unlock(v, err, errlen)) == 0)
 		return 0;
 	vol_close(v);
-	return -1;
+	return e;
 }
 
 void vol_close(struct vol *v)

@@ -7,7 +7,9 @@
  *
  * Functions that can fail for a reason an operator must read return 0 or
  * -1 and write one line into err (errlen bytes); nothing here prints.
- * Calls on the file-key path (filekey.h) return -errno instead.
+ * Opening and unlocking tell apart, as VOL_EKEK, a KEK that could not be
+ * used (unreachable, refusing): an operational failure, not a fault of
+ * the volume. Calls on the file-key path (filekey.h) return -errno.
  */
 #ifndef HSMFS_VOL_VOL_H
 #define HSMFS_VOL_VOL_H
@@ -25,6 +27,7 @@
 
 #define VOL_KEKS_MAX (CONF_PREV_MAX + 2)
 #define VOL_ERR_MAX 768 /* an err buffer that holds any of our lines */
+#define VOL_EKEK (-2)   /* the KEK could not be used; err says why */
 
 struct vol {
 	int rootfd; /* the backing directory */
@@ -55,7 +58,7 @@ int vol_create(const char *cipherdir, const char *kek_url, int format,
 	       bool plaintext_names, const struct vol_opts *o, char *err,
 	       size_t errlen);
 /* Opens a volume: config, pin check, KEK, volume key. The same as
- * vol_peek then vol_unlock. */
+ * vol_peek then vol_unlock. 0, -1 or VOL_EKEK. */
 int vol_open(struct vol *v, const char *cipherdir, const struct vol_opts *o,
 	     char *err, size_t errlen);
 /* The first half: config, KEK pin, KEK handles; no HSM call and no key.
@@ -63,7 +66,8 @@ int vol_open(struct vol *v, const char *cipherdir, const struct vol_opts *o,
 int vol_peek(struct vol *v, const char *cipherdir, const struct vol_opts *o,
 	     char *err, size_t errlen);
 /* The second half: unwraps the volume key, checks the config MAC and the
- * key check value, derives the name keys. */
+ * key check value, derives the name keys. 0, -1, or VOL_EKEK when the
+ * volume key could not be unwrapped. */
 int vol_unlock(struct vol *v, char *err, size_t errlen);
 void vol_close(struct vol *v);
 /* Re-reads the config of an unlocked volume after a rekey: checks its MAC

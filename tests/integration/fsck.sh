@@ -104,6 +104,17 @@ rm -f "$T/keys/k.v1.disabled"
 check "fsck changed nothing" diff -r --no-dereference "$C" "$T/pristine"
 check "usage error: exit 2" bash -c "'$H' fsck 2>/dev/null; test \$? -eq 2"
 
+# A config that fails authentication, in every mode: a problem or an
+# operational error with its reason, never a crash (exit 1 or 8, not a
+# signal's 128+N).
+cp -a "$T/pristine" "$T/badconf"
+chmod u+w "$T/badconf/hsmfs.conf"
+sed -i 's/"creator":\t"hsmfs/"creator":\t"hsmfx/' "$T/badconf/hsmfs.conf"
+for mode in "" --unwrap --deep; do
+	check "a tampered config, fsck $mode: exit 1 or 8 with a reason" \
+		bash -c "out=\$('$H' fsck $mode -o no_pin '$T/badconf' 2>&1); rc=\$?; (( rc == 1 || rc == 8 )) && grep -q 'hsmfs.conf' <<<\"\$out\""
+done
+
 # inspect
 "$H" inspect "$F3" >"$T/insp"
 check "inspect: file id, slot, kid, sizes, blocks" \

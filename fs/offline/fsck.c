@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "crypto/blk.h"
+#include "crypto/layout.h"
+#include "fs/vol/filekey.h"
+#include "fs/vol/vol.h"
+#include "fsck.h"
+#include "walk.h"
+
+struct fsck {
+	struct vol v;
+	const char *dir;
+	const struct fsck_opts *o;
+	struct fsck_counts *n;
+	bool peeked;
+	bool plaintext;
+	int lay; /* block layout, from the config */
+};
+
+static void problem(struct fsck *k, const char *bpath, const char *ppath,
+		    const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void problem(struct fsck *k, const char *bpath, const char *ppath,
+		    const char *fmt, ...)
+{
+	char what[1024];
+	va_list ap;
+
+	k->n->problems++;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (k->o->problem)
+		k->o->problem(k->o->ctx, bpath, ppath, what);
+}
+
+static void walk_problem(struct walk *w, const char *bpath,
+			 const char *ppath, const char *what)
+{
+	problem(w->ctx, bpath, ppath, "%s", what);
+}
+
+/* Slot i alone: unwrapped with the KEK that owns it and MAC-verified. */
+static int check_slot(struct fsck *k, const struct hdr *h, int i,
+		      uint8_t dek[KEY_LEN], char *why, size_t n)
+{
+	struct hdr one = *h;
+	enum kek_status st;
+
+	memset(&one.slot[1 - i], 0, sizeof(one.slot[0]));
+	k->n->slots++;
+	return vol_file_key_slot(&k->v, &one, dek, &st, why, n) == i ? 0 : -1;
+}
+
+/* Every block decrypts under the file's key. */
+static void check_blocks(struct fsck *k, const struct walk_ent *e, int fd,
+			 const struct hdr *h, const uint8_t dek[KEY_LEN],
+			 int64_t psize)
+{
+	struct blk_key *bk = blk_key_new(dek, h->file_id);
+	uint8_t c[BLK_CIPHER], r[LAY_REC], p[BLK_PLAIN];
+	uint64_t nb = ((uint64_t)psize + BLK_PLAIN - 1) / BLK_PLAIN, bad;
+	char msg[128];
+	int err;
+
+	if (!bk)
+		return;
+	for (uint64_t b = 0; b < nb; b++) {
+		size_t len = b + 1 < nb || psize % BLK_PLAIN == 0 ?
+			     BLK_PLAIN : (size_t)(psize % BLK_PLAIN);
+
+		k->n->blocks++;
+		if ((err = lay_read_run(k->lay, fd, bk, b, 1, len, p, c, r,
+					&bad)))
+			problem(k, e->bpath, e->ppath, "block %llu %s",
+				(unsigned long long)b,
+				lay_strerror(err, msg, sizeof(msg)));
+	}
+	secmem_wipe(p, sizeof(p));
+	blk_key_free(bk);
+}
+
+/* Slots: kids of this volume's KEKs, distinct generations; with --unwrap
+ * each one verifies; with --deep every block too. */
+static void check_keys(struct fsck *k, const struct walk_ent *e, int fd,
+		       const struct hdr *h, int64_t psize)
+{
+	uint8_t dek[KEY_LEN];
+	char why[KEK_ERR_MAX + 128];
+	int good = -1;
+
+	if (h->slot[0].gen && h->slot[0].gen == h->slot[1].gen)
+		problem(k, e->bpath, e->ppath, "both key slots have "
+			"generation %u", h->slot[0].gen);
+	for (int i = 0; i < HDR_SLOTS; i++) {
+		const struct hdr_slot *s = &h->slot[i];
+
+		if (!s->gen)
+			continue;
+		if (!vol_kek_for(&k->v, s->kid)) {
+			problem(k, e->bpath, e->ppath, "key slot %d names %s, "
+				"not a version of this volume's KEK", i, s->kid);
+			continue;
+		}
+		/* Unwrapping needs the volume key: it is what the slot
+		 * MACs are keyed from. */
+		if (!k->o->unwrap || !k->n->unlocked)
+			continue;
+		if (check_slot(k, h, i, dek, why, sizeof(why)) != 0) {
+			problem(k, e->bpath, e->ppath, "key slot %d: %s", i, why);
+			continue;
+		}
+		if (good < 0 && k->o->deep)
+			check_blocks(k, e, fd, h, dek, psize);
+		good = i;
+		secmem_wipe(dek, sizeof(dek));
+	}
+}
+
+static void check_file(struct fsck *k, const struct walk_ent *e)
+{
+	int64_t psize = lay_plain_size(k->lay, (uint64_t)e->st->st_size);
+	const char *why;
+	struct hdr h;
+	int fd, err;
+
+	k->n->files++;
+	if (e->st->st_size == 0)
+		return;
+	if (psize < 0) {
+		problem(k, e->bpath, e->ppath, "size %lld is not a valid "
+			"encrypted size (truncated?)", (long long)e->st->st_size);
+		if (e->st->st_size < HDR_LEN)
+			return;
+	}
+	fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		problem(k, e->bpath, e->ppath, "cannot read the header: %s",
+			strerror(errno));
+		goto out;
+	}
+	if ((err = hdr_read(fd, &h, &why)) == -EINVAL) {
+		problem(k, e->bpath, e->ppath, "bad header: %s", why);
+		goto out;
+	}
+	if (err) {
+		/* A disk error, or the file emptied since the walk saw it. */
+		problem(k, e->bpath, e->ppath, "cannot read the header: %s",
+			err == -ENOKEY ? why : strerror(-err));
+		goto out;
+	}
+	for (int i = 0; i < HDR_SLOTS; i++)
+		if (h.bad[i])
+			problem(k, e->bpath, e->ppath, "key slot %d is malformed "
+				"(%s); the other slot serves", i, h.bad[i]);
+	if (k->peeked)
+		check_keys(k, e, fd, &h, psize < 0 ? 0 : psize);
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
+static void check_symlink(struct fsck *k, const struct walk_ent *e)
+{
+	char enc[4096], plain[SYMLINK_MAX + 1];
+	ssize_t n = readlinkat(e->dirfd, e->name, enc, sizeof(enc) - 1);
+
+	k->n->links++;
+	if (n < 0) {
+		problem(k, e->bpath, e->ppath, "cannot read the symlink");
+		return;
+	}
+	if (k->n->unlocked && names_symlink_decrypt(k->v.nk, enc, (size_t)n,
+						 plain, sizeof(plain)) < 0)
+		problem(k, e->bpath, e->ppath,
+			"symlink target failed authentication");
+}
+
+/* user.* xattrs: names (encrypted-names volumes) and values decrypt. */
+static void check_xattrs(struct fsck *k, const struct walk_ent *e)
+{
+	char path[8192], names[65536], plain[512];
+	uint8_t val[65536], out[65536];
+	ssize_t len;
+
+	if (!k->n->unlocked)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", k->dir, e->bpath);
+	len = llistxattr(path, names, sizeof(names));
+	for (ssize_t i = 0; i < len; i += (ssize_t)strlen(names + i) + 1) {
+		const char *nm = names + i;
+		ssize_t vl;
+
+		if (strncmp(nm, "user.", 5) != 0)
+			continue;
+		if (!k->plaintext &&
+		    names_xattr_name_dec(k->v.nk, nm, plain, sizeof(plain)) < 0) {
+			problem(k, e->bpath, e->ppath, "xattr name %s failed "
+				"authentication", nm);
+			continue;
+		}
+		vl = lgetxattr(path, nm, val, sizeof(val));
+		if (vl < 0 || names_xattr_val_dec(k->v.nk, nm, val, (size_t)vl,
+						  out) < 0)
+			problem(k, e->bpath, e->ppath, "xattr %s: value failed "
+				"authentication", k->plaintext ? nm : plain);
+	}
+}
+
+static int entry(struct walk *w, const struct walk_ent *e)
+{
+	struct fsck *k = w->ctx;
+
+	if (e->tmp) {
+		problem(k, e->bpath, NULL, "temporary file of an interrupted "
+			"rekey --data (the original is intact; safe to "
+			"delete)");
+		return 0;
+	}
+	if (S_ISREG(e->st->st_mode))
+		check_file(k, e);
+	else if (S_ISLNK(e->st->st_mode))
+		check_symlink(k, e);
+	else if (S_ISDIR(e->st->st_mode))
+		k->n->dirs++;
+	if (!S_ISLNK(e->st->st_mode))
+		check_xattrs(k, e);
+	return 0;
+}
+
+/* Opens as much of the volume as can be: config (a problem if bad),
+ * KEK handles, volume key (operational if the KEK is unreachable). */
+static enum fsck_result open_volume(struct fsck *k, char *err, size_t errlen)
+{
+	struct conf c;
+	const char *why;
+	int e, fd = open(k->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", k->dir,
+			 strerror(errno));
+		return FSCK_ERROR;
+	}
+	e = conf_load(fd, &c, &why);
+	close(fd);
+	if (e == -ENOENT) {
+		snprintf(err, errlen, "%s: %s", k->dir, why);
+		return FSCK_ERROR;
+	}
+	if (e) {
+		problem(k, CONF_NAME, NULL, "%s", why);
+		return FSCK_PROBLEMS;
+	}
+	k->plaintext = c.features & FEAT_PLAINTEXT_NAMES;
+	k->lay = c.format;
+	if (vol_peek(&k->v, k->dir, &k->o->vo, err, errlen) != 0) {
+		problem(k, CONF_NAME, NULL, "%s", err);
+		err[0] = '\0';
+		return FSCK_PROBLEMS;
+	}
+	k->peeked = true;
+	e = vol_unlock(&k->v, err, errlen);
+	k->n->unlocked = e == 0;
+	if (e == VOL_EKEK)
+		return k->o->unwrap ? FSCK_ERROR : FSCK_CLEAN;
+	if (e) {
+		problem(k, CONF_NAME, NULL, "%s", err);
+		err[0] = '\0';
+	}
+	return FSCK_CLEAN;
+}
+
+static enum fsck_result run(struct fsck *k, char *err, size_t errlen)
+{
+	struct walk w = { .entry = entry, .problem = walk_problem, .ctx = k };
+	enum fsck_result r = open_volume(k, err, errlen);
+	int fd;
+
+	if (r == FSCK_ERROR)
+		return r;
+	w.nk = k->n->unlocked ? k->v.nk : NULL;
+	w.plaintext_names = k->plaintext;
+	fd = k->peeked ? dup(k->v.rootfd) :
+		open(k->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || walk_tree(&w, fd) != 0) {
+		snprintf(err, errlen, "cannot walk %s", k->dir);
+		if (fd >= 0)
+			close(fd);
+		return FSCK_ERROR;
+	}
+	close(fd);
+	return k->n->problems ? FSCK_PROBLEMS : FSCK_CLEAN;
+}
+
+enum fsck_result fsck_volume(const char *dir, const struct fsck_opts *o,
+			     struct fsck_counts *n, char *err, size_t errlen)
+{
+	struct fsck *k = calloc(1, sizeof(*k));
+	enum fsck_result r;
+
+	err[0] = '\0';
+	memset(n, 0, sizeof(*n));
+	if (!k) {
+		snprintf(err, errlen, "out of memory");
+		return FSCK_ERROR;
+	}
+	k->dir = dir;
+	k->o = o;
+	k->n = n;
+	r = run(k, err, errlen);
+	if (k->peeked)
+		vol_close(&k->v);
+	free(k);
+	return r;
+}
