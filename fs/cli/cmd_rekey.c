@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "common/log.h"
@@ -51,6 +52,94 @@ static void usage(FILE *f)
 		"usage.\n");
 }
 
+static void say(void *ctx, const char *line)
+{
+	(void)ctx;
+	printf("%s\n", line);
+}
+
+static void error(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "hsmfs rekey: %s\n", line);
+}
+
+/* A bar on the terminal, redrawn in place. */
+static void bar(void *ctx, unsigned long done, unsigned long total,
+		double secs, bool last)
+{
+	double rate = secs > 0 ? (double)done / secs : 0;
+	int fill = total ? (int)(30 * done / total) : 30;
+	char b[31];
+
+	(void)ctx;
+	memset(b, '#', (size_t)fill);
+	memset(b + fill, '-', (size_t)(30 - fill));
+	b[30] = '\0';
+	fprintf(stderr, "\r[%s] %lu/%lu files  %.1f/s  ETA ", b, done, total,
+		rate);
+	if (rate > 0 && done < total)
+		fprintf(stderr, "%lus\033[K",
+			(unsigned long)((double)(total - done) / rate));
+	else
+		fprintf(stderr, "-\033[K");
+	if (last)
+		fputc('\n', stderr);
+}
+
+static void print_kids(const struct rekey_report *rp)
+{
+	printf("KEK versions referenced:\n");
+	for (size_t i = 0; i < rp->nkids; i++)
+		printf("  %-7s %8lu files%s  %s\n",
+		       rp->kids[i].current ? "current" : "old",
+		       rp->kids[i].files, rp->kids[i].vk ? " + volume key" : "",
+		       rp->kids[i].kid);
+}
+
+static void print_check(const struct rekey_report *rp)
+{
+	printf("target: %s\n", rp->target_kid);
+	printf("volume key: %s (%s)\n", rp->vk_kid,
+	       rp->vk_current ? "current" : "old");
+	for (int i = 0; i < rp->nprev; i++)
+		printf("previous KEK still listed: %s\n", rp->prev_keks[i]);
+	printf("files: %lu, with the current version only %lu\n", rp->files,
+	       rp->current);
+	print_kids(rp);
+	printf("%s\n", rp->old_needed ? "older KEK versions are still needed: "
+	       "run hsmfs rekey" : "only the current KEK version is needed");
+}
+
+static void print_run(const struct rekey_report *rp, bool had_bar)
+{
+	const struct rekey_failure *f;
+
+	if (!had_bar)
+		fprintf(stderr, "hsmfs rekey: %lu/%lu files done\n", rp->done,
+			rp->files);
+	printf("files: %lu, rewrapped %lu, already current %lu, empty %lu, "
+	       "gone %lu, failed %lu (%.1f s)\n", rp->files, rp->rewrapped,
+	       rp->current, rp->empty, rp->gone, rp->failed, rp->secs);
+	for (size_t i = 0; i < rp->nfails; i++) {
+		f = &rp->fails[i];
+		printf("  FAILED %s/%s%s%s%s: %s\n", rp->cipherdir, f->bpath,
+		       f->ppath ? " (" : "", f->ppath ? f->ppath : "",
+		       f->ppath ? ")" : "", f->why);
+	}
+	print_kids(rp);
+}
+
+static void report(void *ctx, const struct rekey_report *rp)
+{
+	const struct rekey_opts *o = ctx;
+
+	if (o->check)
+		print_check(rp);
+	else
+		print_run(rp, o->ui.progress != NULL);
+}
+
 static const int exit_code[] = {
 	[REKEY_OK] = EXIT_OK,
 	[REKEY_FAILED] = EXIT_FAIL,
@@ -70,7 +159,11 @@ int rekey_main(int argc, char *argv[])
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct rekey_opts o = { .jobs = 8 };
+	struct rekey_opts o = {
+		.jobs = 8,
+		.ui = { .say = say, .error = error, .report = report },
+	};
+	bool quiet = false;
 	enum rekey_result r;
 	bool data = false;
 	const char *why;
@@ -99,7 +192,7 @@ int rekey_main(int argc, char *argv[])
 			data = true;
 			break;
 		case 'q':
-			o.quiet = true;
+			quiet = true;
 			break;
 		case 'o':
 			if (cmd_parse_opts(optarg, &o.vo, NULL, NULL))
@@ -119,6 +212,9 @@ int rekey_main(int argc, char *argv[])
 		fprintf(stderr, "hsmfs rekey: %s: keys stay in ordinary "
 			"memory\n", why);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	o.ui.ctx = &o;
+	if (!quiet && isatty(2))
+		o.ui.progress = bar;
 	if (data)
 		r = rekey_data(argv[optind], &o, argv + optind + 1,
 			       argc - optind - 1);

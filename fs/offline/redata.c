@@ -38,6 +38,7 @@ struct dfile {
 
 struct rd {
 	struct vol v;
+	const struct rekey_ui *ui;
 	struct dfile *f;
 	size_t n, cap;
 	unsigned long rekeyed, names, empty, failed, tmps;
@@ -109,8 +110,8 @@ static int select_paths(struct rd *d, char **paths, int npaths)
 			if (d->f[i].ppath && !strcmp(d->f[i].ppath, want))
 				found = d->f[i].selected = true;
 		if (!found) {
-			fprintf(stderr, "hsmfs rekey: %s: no such regular file "
-				"in the volume\n", want);
+			rekey_error(d->ui, "%s: no such regular file in "
+				    "the volume", want);
 			bad = 1;
 		}
 	}
@@ -357,14 +358,14 @@ static void one_group(struct rd *d, size_t first, size_t *idx)
 	if (r == 0) {
 		d->rekeyed++;
 		d->names += k;
-		printf("rekeyed %s%s\n", f->ppath ? f->ppath : f->bpath,
-		       k > 1 ? " (and its other links)" : "");
+		rekey_say(d->ui, "rekeyed %s%s", f->ppath ? f->ppath : f->bpath,
+			  k > 1 ? " (and its other links)" : "");
 		return;
 	}
 	d->failed++;
-	printf("FAILED %s/%s%s%s%s: %s\n", d->v.cipherdir, f->bpath,
-	       f->ppath ? " (" : "", f->ppath ? f->ppath : "",
-	       f->ppath ? ")" : "", why);
+	rekey_say(d->ui, "FAILED %s/%s%s%s%s: %s", d->v.cipherdir, f->bpath,
+		  f->ppath ? " (" : "", f->ppath ? f->ppath : "",
+		  f->ppath ? ")" : "", why);
 }
 
 static enum rekey_result run(struct rd *d, char **paths, int npaths)
@@ -379,13 +380,12 @@ static enum rekey_result run(struct rd *d, char **paths, int npaths)
 	int e = walk_tree(&w, d->v.rootfd);
 
 	if (e) {
-		fprintf(stderr, "hsmfs rekey: cannot walk the volume: %s\n",
-			strerror(-e));
+		rekey_error(d->ui, "cannot walk the volume: %s", strerror(-e));
 		return REKEY_FAILED;
 	}
 	if (d->tmps)
-		printf("removed %lu temporary files of an interrupted run\n",
-		       d->tmps);
+		rekey_say(d->ui, "removed %lu temporary files of an "
+			  "interrupted run", d->tmps);
 	if (select_paths(d, paths, npaths) != 0 ||
 	    !(idx = calloc(d->n + 1, sizeof(*idx))))
 		return REKEY_FAILED;
@@ -399,32 +399,31 @@ static enum rekey_result run(struct rd *d, char **paths, int npaths)
 		if (d->f[i].selected && !d->f[i].done)
 			one_group(d, i, idx);
 	free(idx);
-	printf("files: rekeyed %lu (%lu names), empty %lu, failed %lu\n",
-	       d->rekeyed, d->names, d->empty, d->failed);
+	rekey_say(d->ui, "files: rekeyed %lu (%lu names), empty %lu, "
+		  "failed %lu", d->rekeyed, d->names, d->empty, d->failed);
 	return d->failed ? REKEY_FAILED : REKEY_OK;
 }
 
 enum rekey_result rekey_data(const char *cipherdir, struct rekey_opts *o,
 			      char **paths, int npaths)
 {
-	struct rd d = { 0 };
-	char err[768], mnt[4096];
+	struct rd d = { .ui = &o->ui };
+	char err[VOL_ERR_MAX], mnt[4096];
 	enum rekey_result ret;
 	int m = mnt_find(cipherdir, mnt, sizeof(mnt));
 
 	if (m == 1) {
-		fprintf(stderr, "hsmfs rekey: %s is mounted on %s: rekey --data "
-			"rewrites whole files and needs the volume unmounted "
-			"(hsmfs umount %s)\n", cipherdir, mnt, mnt);
+		rekey_error(d.ui, "%s is mounted on %s: rekey --data rewrites "
+			    "whole files and needs the volume unmounted (hsmfs "
+			    "umount %s)", cipherdir, mnt, mnt);
 		return REKEY_FAILED;
 	}
 	if (m < 0) {
-		fprintf(stderr, "hsmfs rekey: %s: %s\n", cipherdir,
-			strerror(-m));
+		rekey_error(d.ui, "%s: %s", cipherdir, strerror(-m));
 		return REKEY_FAILED;
 	}
 	if (vol_open(&d.v, cipherdir, &o->vo, err, sizeof(err)) != 0) {
-		fprintf(stderr, "hsmfs rekey: %s\n", err);
+		rekey_error(d.ui, "%s", err);
 		return REKEY_FAILED;
 	}
 	ret = run(&d, paths, npaths);

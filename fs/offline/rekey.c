@@ -16,21 +16,20 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
-#include "common/log.h"
-#include "fs/vol/mnt.h"
 #include "fs/vol/filekey.h"
+#include "fs/vol/mnt.h"
 #include "fs/vol/pin.h"
 #include "rekey.h"
 #include "walk.h"
+#include "workq.h"
 
 #define PARSE_TRIES 5       /* a header being written right now */
 #define PARSE_DELAY_MS 200
@@ -41,21 +40,9 @@
 enum outcome { OUT_DONE, OUT_CURRENT, OUT_EMPTY, OUT_GONE, OUT_RETRY,
 	       OUT_FAILED };
 
-struct item {
-	size_t file;
-	unsigned tries;
-	uint64_t not_before; /* ms */
-};
-
-struct kidcount {
-	char kid[KEK_KID_MAX];
-	unsigned long files;
-	bool vk; /* the config's volume key too */
-};
-
 struct failure {
 	size_t file;
-	char why[300];
+	char why[sizeof(((struct rekey_failure *)0)->why)];
 };
 
 struct rk {
@@ -70,18 +57,12 @@ struct rk {
 	/* the files: backing paths from the walk */
 	char **files;
 	size_t nfiles, capfiles;
-	/* the work queue */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct item *work, *retry;
-	size_t nwork, head, nretry, capretry;
-	unsigned inflight;
-	/* unwrap rate: a token bucket, and a pause after throttling */
-	double tokens;
-	uint64_t last_ms, hold_until;
+	struct workq q;
+	struct rate rate;
 	/* results, under lock */
+	pthread_mutex_t lock;
 	unsigned long done, rewrapped, current, empty, gone, failed;
-	struct kidcount *kids;
+	struct rekey_kid *kids;
 	size_t nkids;
 	struct failure *fails;
 	size_t nfails;
@@ -89,8 +70,35 @@ struct rk {
 	bool stop_progress;
 };
 
-const char *rekey_kid_version(const char *kid)
+static void emit(const struct rekey_ui *ui, void (*fn)(void *, const char *),
+		 const char *fmt, va_list ap)
 {
+	char line[1500];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (fn)
+		fn(ui->ctx, line);
+}
+
+void rekey_say(const struct rekey_ui *ui, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit(ui, ui->say, fmt, ap);
+	va_end(ap);
+}
+
+void rekey_error(const struct rekey_ui *ui, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit(ui, ui->error, fmt, ap);
+	va_end(ap);
+}
+
+static const char *kid_version(const char *kid){
 	const char *s = strrchr(kid, '/');
 
 	return s ? s + 1 : kid;
@@ -102,14 +110,14 @@ const char *rekey_kid_version(const char *kid)
 static bool kid_current(struct rk *r, const char *kid)
 {
 	return kek_owns(r->target, kid) &&
-	       strcasecmp(rekey_kid_version(kid),
-			  rekey_kid_version(r->target_kid)) == 0;
+	       strcasecmp(kid_version(kid),
+			  kid_version(r->target_kid)) == 0;
 }
 
 /* Counts one more file (or the volume key) referencing kid. Under lock. */
 static void count_ref(struct rk *r, const char *kid, bool vk)
 {
-	struct kidcount *n;
+	struct rekey_kid *n;
 
 	for (size_t i = 0; i < r->nkids; i++)
 		if (!strcmp(r->kids[i].kid, kid)) {
@@ -122,6 +130,7 @@ static void count_ref(struct rk *r, const char *kid, bool vk)
 	r->kids = n;
 	snprintf(n[r->nkids].kid, KEK_KID_MAX, "%s", kid);
 	n[r->nkids].vk = vk;
+	n[r->nkids].current = false;
 	n[r->nkids++].files = !vk;
 }
 
@@ -170,8 +179,7 @@ static int collect_files(struct rk *r)
 	int e = walk_tree(&w, r->v.rootfd);
 
 	if (e)
-		fprintf(stderr, "hsmfs rekey: cannot walk %s: %s\n",
-			r->v.cipherdir, strerror(-e));
+		rekey_error(&r->o->ui, "cannot walk %s: %s", r->v.cipherdir, strerror(-e));
 	return e ? -1 : 0;
 }
 
@@ -206,103 +214,6 @@ static int read_hdr(struct rk *r, size_t i, int flags, int *fdp,
 	return 1;
 }
 
-/* ---- the queue --------------------------------------------------------- */
-
-static int q_take(struct rk *r, struct item *out)
-{
-	int got = 0;
-
-	pthread_mutex_lock(&r->lock);
-	for (;;) {
-		uint64_t now = clock_ms();
-		size_t best = r->nretry;
-
-		for (size_t i = 0; i < r->nretry; i++)
-			if (best == r->nretry ||
-			    r->retry[i].not_before < r->retry[best].not_before)
-				best = i;
-		if (best < r->nretry && r->retry[best].not_before <= now) {
-			*out = r->retry[best];
-			r->retry[best] = r->retry[--r->nretry];
-			got = 1;
-		} else if (r->head < r->nwork) {
-			*out = r->work[r->head++];
-			got = 1;
-		}
-		if (got || (best == r->nretry && r->inflight == 0))
-			break;
-		if (best < r->nretry) {
-			struct timespec ts;
-			uint64_t wait = r->retry[best].not_before - now;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			wait = wait > 200 ? 200 : wait;
-			ts.tv_nsec += (long)(wait * 1000000);
-			ts.tv_sec += ts.tv_nsec / 1000000000;
-			ts.tv_nsec %= 1000000000;
-			pthread_cond_timedwait(&r->cond, &r->lock, &ts);
-		} else {
-			pthread_cond_wait(&r->cond, &r->lock);
-		}
-	}
-	if (got)
-		r->inflight++;
-	pthread_mutex_unlock(&r->lock);
-	return got;
-}
-
-/* Puts a file back for later; false when it has had its tries. */
-static bool q_retry(struct rk *r, struct item *it, unsigned max,
-		    uint64_t delay)
-{
-	struct item *n;
-
-	if (++it->tries >= max)
-		return false;
-	if (r->nretry == r->capretry) {
-		r->capretry = r->capretry ? r->capretry * 2 : 64;
-		if (!(n = realloc(r->retry, r->capretry * sizeof(*n))))
-			return false;
-		r->retry = n;
-	}
-	it->not_before = clock_ms() + delay;
-	r->retry[r->nretry++] = *it;
-	return true;
-}
-
-/* ---- rate ------------------------------------------------------------- */
-
-/* One token per unwrap, refilled at max_rate with a burst of one second;
- * after throttling every worker waits out hold_until. */
-static void rate_take(struct rk *r)
-{
-	pthread_mutex_lock(&r->lock);
-	for (;;) {
-		uint64_t now = clock_ms(), wait = 0;
-		double rate = r->o->max_rate, cap = rate > 1 ? rate : 1;
-
-		if (r->hold_until > now) {
-			wait = r->hold_until - now;
-		} else if (rate > 0) {
-			r->tokens += (double)(now - r->last_ms) * rate / 1000;
-			r->last_ms = now;
-			if (r->tokens > cap)
-				r->tokens = cap;
-			if (r->tokens < 1)
-				wait = (uint64_t)ceil((1 - r->tokens) * 1000 /
-						      rate);
-		}
-		if (!wait)
-			break;
-		pthread_mutex_unlock(&r->lock);
-		clock_sleep_ms(wait);
-		pthread_mutex_lock(&r->lock);
-	}
-	if (r->o->max_rate > 0)
-		r->tokens -= 1;
-	pthread_mutex_unlock(&r->lock);
-}
-
 /* ---- one file ---------------------------------------------------------- */
 
 static bool retryable(enum kek_status st)
@@ -334,19 +245,13 @@ static enum kek_status fill_slot(struct rk *r, struct hdr *h, int j,
 	struct hdr_slot *s = &h->slot[j];
 	uint32_t g = h->slot[0].gen > h->slot[1].gen ? h->slot[0].gen
 						     : h->slot[1].gen;
-	uint8_t rec[REC_LEN];
-	size_t wl = 0;
 	enum kek_status st;
 
 	memset(s, 0, sizeof(*s));
-	rec_pack(REC_MAGIC_DEK, h->file_id, dek, rec);
-	st = kek_wrap(r->target, rec, sizeof(rec), s->wrapped, &wl, s->kid,
-		      &s->alg, kerr);
-	secmem_wipe(rec, sizeof(rec));
+	st = vol_wrap_slot(r->target, REC_MAGIC_DEK, h->file_id, dek, s, kerr);
 	if (st != KEK_OK)
 		return st;
 	s->gen = g + 1;
-	s->wlen = (uint16_t)wl;
 	if (hdr_slot_seal(h, j, r->v.vk, dek) != 0) {
 		snprintf(kerr, KEK_ERR_MAX, "cannot seal the slot");
 		return KEK_E_CRYPTO;
@@ -389,7 +294,7 @@ io:
 
 /* One file's rewrap. *unreadable says that its header could not be read
  * or parsed (a retry soon may find it whole), not that the HSM failed. */
-static enum outcome do_file(struct rk *r, struct item *it, struct hdr *h,
+static enum outcome do_file(struct rk *r, struct workq_item *it, struct hdr *h,
 			    char *why, size_t n, bool *unreadable)
 {
 	uint8_t *dek = secmem_alloc(KEY_LEN);
@@ -403,7 +308,7 @@ static enum outcome do_file(struct rk *r, struct item *it, struct hdr *h,
 		snprintf(why, n, "out of memory");
 		return OUT_FAILED;
 	}
-	rd = read_hdr(r, it->file, O_RDWR, &fd, h, &pwhy);
+	rd = read_hdr(r, it->id, O_RDWR, &fd, h, &pwhy);
 	if (rd < 1) {
 		*unreadable = rd < -1;
 		if (*unreadable)
@@ -417,7 +322,7 @@ static enum outcome do_file(struct rk *r, struct item *it, struct hdr *h,
 		out = OUT_CURRENT;
 		goto out;
 	}
-	rate_take(r);
+	rate_take(&r->rate);
 	vi = vol_file_key_slot(&r->v, h, dek, &st, why, n);
 	if (vi < 0)
 		out = retryable(st) ? OUT_RETRY : OUT_FAILED;
@@ -425,9 +330,7 @@ static enum outcome do_file(struct rk *r, struct item *it, struct hdr *h,
 		out = rewrap(r, fd, h, vi, dek, &st, why, n);
 	if (out == OUT_RETRY && retryable(st)) {
 		/* Everyone slows down, not only this worker. */
-		pthread_mutex_lock(&r->lock);
-		r->hold_until = clock_ms() + HOLD_MS;
-		pthread_mutex_unlock(&r->lock);
+		rate_hold(&r->rate, HOLD_MS);
 	}
 out:
 	if (fd >= 0)
@@ -437,24 +340,25 @@ out:
 }
 
 /* Records a file's outcome; retries go back into the queue. */
-static void finish_file(struct rk *r, struct item *it, enum outcome out,
-			const struct hdr *h, const char *why, bool parse)
+static void finish_file(struct rk *r, struct workq_item *it,
+			enum outcome out, const struct hdr *h, const char *why,
+			bool parse)
 {
 	struct failure *f;
 	uint64_t delay;
 
-	pthread_mutex_lock(&r->lock);
-	r->inflight--;
 	if (out == OUT_RETRY) {
 		delay = parse ? PARSE_DELAY_MS :
 			(uint64_t)1000 << (it->tries < 5 ? it->tries : 5);
 		if (delay > HSM_DELAY_MAX_MS)
 			delay = HSM_DELAY_MAX_MS;
 		delay += (uint64_t)(rand() % 250);
-		if (q_retry(r, it, parse ? PARSE_TRIES : HSM_TRIES, delay))
-			goto out;
+		if (workq_retry(&r->q, it, parse ? PARSE_TRIES : HSM_TRIES,
+				delay))
+			return;
 		out = OUT_FAILED;
 	}
+	pthread_mutex_lock(&r->lock);
 	r->done++;
 	switch (out) {
 	case OUT_DONE:
@@ -481,23 +385,22 @@ static void finish_file(struct rk *r, struct item *it, enum outcome out,
 		if (!f)
 			break;
 		r->fails = f;
-		f[r->nfails].file = it->file;
+		f[r->nfails].file = it->id;
 		snprintf(f[r->nfails].why, sizeof(f->why), "%s", why);
 		r->nfails++;
 	}
-out:
-	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
+	workq_done(&r->q);
 }
 
 static void *worker(void *arg)
 {
 	struct rk *r = arg;
-	struct item it;
+	struct workq_item it;
 	char why[KEK_ERR_MAX + 128];
 	struct hdr h;
 
-	while (q_take(r, &it)) {
+	while (workq_take(&r->q, &it)) {
 		enum outcome out;
 		bool unreadable;
 
@@ -512,41 +415,25 @@ static void *worker(void *arg)
 
 /* ---- progress ---------------------------------------------------------- */
 
-/* At most five redraws a second, on a terminal only. */
+/* Files done so far, to the caller's progress about five times a second,
+ * and once more at the end. */
 static void *progress(void *arg)
 {
 	struct rk *r = arg;
+	const struct rekey_ui *ui = &r->o->ui;
+	unsigned long done;
+	bool stop;
 
-	for (;;) {
-		unsigned long done, total = r->nfiles;
-		double secs, rate;
-		char bar[31];
-		int fill;
-		bool stop;
-
+	do {
 		clock_sleep_ms(200);
 		pthread_mutex_lock(&r->lock);
 		done = r->done;
 		stop = r->stop_progress;
 		pthread_mutex_unlock(&r->lock);
-		secs = (double)(clock_ms() - r->start_ms) / 1000;
-		rate = secs > 0 ? (double)done / secs : 0;
-		fill = total ? (int)(30 * done / total) : 30;
-		memset(bar, '#', (size_t)fill);
-		memset(bar + fill, '-', (size_t)(30 - fill));
-		bar[30] = '\0';
-		fprintf(stderr, "\r[%s] %lu/%lu files  %.1f/s  ETA ", bar, done,
-			total, rate);
-		if (rate > 0 && done < total)
-			fprintf(stderr, "%lus\033[K",
-				(unsigned long)((double)(total - done) / rate));
-		else
-			fprintf(stderr, "-\033[K");
-		if (stop) {
-			fputc('\n', stderr);
-			return NULL;
-		}
-	}
+		ui->progress(ui->ctx, done, r->nfiles,
+			     (double)(clock_ms() - r->start_ms) / 1000, stop);
+	} while (!stop);
+	return NULL;
 }
 
 /* ---- config, pin, daemon ---------------------------------------------- */
@@ -558,7 +445,7 @@ static int unlock(struct rk *r)
 	if (r->unlocked)
 		return 0;
 	if (vol_unlock(&r->v, err, sizeof(err)) != 0) {
-		fprintf(stderr, "hsmfs rekey: %s\n", err);
+		rekey_error(&r->o->ui, "%s", err);
 		return -1;
 	}
 	r->unlocked = true;
@@ -569,9 +456,6 @@ static int unlock(struct rk *r)
 static int new_conf(struct rk *r, struct conf *c)
 {
 	char kerr[KEK_ERR_MAX];
-	uint8_t rec[REC_LEN];
-	size_t wl = 0;
-	enum kek_status st;
 
 	*c = r->v.conf;
 	if (strcmp(c->kek, r->target_url) != 0) {
@@ -583,25 +467,20 @@ static int new_conf(struct rk *r, struct conf *c)
 				memmove(c->prev_kek[k - 1], c->prev_kek[i],
 					sizeof(c->prev_kek[i]));
 		if (k == CONF_PREV_MAX) {
-			fprintf(stderr, "hsmfs rekey: the volume already has %d "
-				"previous KEKs: finish an earlier rekey first "
-				"(hsmfs rekey --check)\n", k);
+			rekey_error(&r->o->ui, "the volume already has %d previous KEKs: "
+			     "finish an earlier rekey first (hsmfs rekey "
+			     "--check)", k);
 			return -1;
 		}
 		snprintf(c->prev_kek[k++], HDR_KID_MAX + 1, "%s", c->kek);
 		c->nprev = k;
 		snprintf(c->kek, sizeof(c->kek), "%s", r->target_url);
 	}
-	rec_pack(REC_MAGIC_VK, c->volume_id, r->v.vk, rec);
-	st = kek_wrap(r->target, rec, sizeof(rec), c->vk.wrapped, &wl,
-		      c->vk.kid, &c->vk.alg, kerr);
-	secmem_wipe(rec, sizeof(rec));
-	if (st != KEK_OK) {
-		fprintf(stderr, "hsmfs rekey: cannot wrap the volume key: %s\n",
-			kerr);
+	if (vol_wrap_slot(r->target, REC_MAGIC_VK, c->volume_id, r->v.vk,
+			  &c->vk, kerr) != KEK_OK) {
+		rekey_error(&r->o->ui, "cannot wrap the volume key: %s", kerr);
 		return -1;
 	}
-	c->vk.wlen = (uint16_t)wl;
 	return conf_seal(c, r->v.vk);
 }
 
@@ -623,11 +502,11 @@ static int update_pin(struct rk *r, const char *kek)
 		return 0;
 	snprintf(p.kek, sizeof(p.kek), "%s", kek);
 	if (pin_write(r->v.conf.volume_id, &p, err, sizeof(err)) == 0) {
-		printf("pin: now names KEK %s\n", p.kek);
+		rekey_say(&r->o->ui, "pin: now names KEK %s", p.kek);
 		return 0;
 	}
 fail:
-	fprintf(stderr, "hsmfs rekey: %s\n", err);
+	rekey_error(&r->o->ui, "%s", err);
 	return -1;
 }
 
@@ -639,15 +518,14 @@ static int store_conf(struct rk *r, struct conf *c, const char *what)
 	int e;
 
 	if ((e = conf_store(r->v.rootfd, c)) < 0) {
-		fprintf(stderr, "hsmfs rekey: cannot write %s: %s\n", CONF_NAME,
-			strerror(-e));
+		rekey_error(&r->o->ui, "cannot write %s: %s", CONF_NAME, strerror(-e));
 		return -1;
 	}
-	printf("config: %s\n", what);
+	rekey_say(&r->o->ui, "config: %s", what);
 	if (update_pin(r, c->kek) != 0)
 		return -1;
 	if (vol_reload(&r->v, err, sizeof(err)) != 0) {
-		fprintf(stderr, "hsmfs rekey: %s\n", err);
+		rekey_error(&r->o->ui, "%s", err);
 		return -1;
 	}
 	r->target = vol_kek(&r->v);
@@ -663,7 +541,7 @@ static int rewrap_conf(struct rk *r)
 		pthread_mutex_lock(&r->lock);
 		count_ref(r, r->v.conf.vk.kid, true);
 		pthread_mutex_unlock(&r->lock);
-		printf("volume key: already wrapped by %s\n", r->v.conf.vk.kid);
+		rekey_say(&r->o->ui, "volume key: already wrapped by %s", r->v.conf.vk.kid);
 		return update_pin(r, r->v.conf.kek);
 	}
 	if (unlock(r) || new_conf(r, &c))
@@ -673,7 +551,7 @@ static int rewrap_conf(struct rk *r)
 	pthread_mutex_lock(&r->lock);
 	count_ref(r, r->v.conf.vk.kid, true);
 	pthread_mutex_unlock(&r->lock);
-	printf("volume key: rewrapped by %s\n", r->v.conf.vk.kid);
+	rekey_say(&r->o->ui, "volume key: rewrapped by %s", r->v.conf.vk.kid);
 	return 0;
 }
 
@@ -688,17 +566,16 @@ static int tell_daemon(struct rk *r, bool must)
 	if (!r->mounted)
 		return 0;
 	e = mnt_call(r->mnt, "reload", ans, sizeof(ans));
+	ans[strcspn(ans, "\n")] = '\0';
 	if (e == 0 && !strncmp(ans, "reloaded", 8)) {
-		printf("mount %s: %s", r->mnt, ans);
+		rekey_say(&r->o->ui, "mount %s: %s", r->mnt, ans);
 		return 0;
 	}
-	fprintf(stderr, "hsmfs rekey: %s: the daemon did not reload the "
-		"config: %s%s", r->mnt, e ? strerror(-e) : ans,
-		e ? "\n" : "");
+	rekey_error(&r->o->ui, "%s: the daemon did not reload the config: %s", r->mnt,
+	     e ? strerror(-e) : ans);
 	if (must)
-		fprintf(stderr, "hsmfs rekey: files are not rewrapped while "
-			"the mount cannot read them; unmount, or fix and "
-			"re-run\n");
+		rekey_error(&r->o->ui, "files are not rewrapped while the mount cannot read "
+		     "them; unmount, or fix and re-run");
 	return must ? -1 : 0;
 }
 
@@ -739,16 +616,6 @@ static int drop_previous(struct rk *r)
 
 /* ---- reports ----------------------------------------------------------- */
 
-static void print_kids(struct rk *r)
-{
-	printf("KEK versions referenced:\n");
-	for (size_t i = 0; i < r->nkids; i++)
-		printf("  %-7s %8lu files%s  %s\n",
-		       kid_current(r, r->kids[i].kid) ? "current" : "old",
-		       r->kids[i].files, r->kids[i].vk ? " + volume key" : "",
-		       r->kids[i].kid);
-}
-
 static bool old_referenced(struct rk *r)
 {
 	for (size_t i = 0; i < r->nkids; i++)
@@ -757,35 +624,63 @@ static bool old_referenced(struct rk *r)
 	return false;
 }
 
-static void print_failures(struct rk *r)
+/* The failures with their plaintext paths, where the names decrypt; the
+ * paths are freed by free_failures. */
+static struct rekey_failure *failures(struct rk *r)
 {
 	struct walk w = {
 		.nk = r->v.nk,
 		.plaintext_names = r->v.conf.features & FEAT_PLAINTEXT_NAMES,
 	};
+	struct rekey_failure *f = calloc(r->nfails + 1, sizeof(*f));
 	char plain[4096];
 
-	for (size_t i = 0; i < r->nfails; i++) {
-		const char *bp = r->files[r->fails[i].file];
-		bool have = (w.nk || w.plaintext_names) &&
-			    walk_plain_path(&w, r->v.rootfd, bp, plain,
-					    sizeof(plain)) == 0;
-
-		printf("  FAILED %s/%s%s%s%s: %s\n", r->v.cipherdir, bp,
-		       have ? " (" : "", have ? plain : "", have ? ")" : "",
-		       r->fails[i].why);
+	for (size_t i = 0; f && i < r->nfails; i++) {
+		f[i].bpath = r->files[r->fails[i].file];
+		if ((w.nk || w.plaintext_names) &&
+		    walk_plain_path(&w, r->v.rootfd, f[i].bpath, plain,
+				    sizeof(plain)) == 0)
+			f[i].ppath = strdup(plain);
+		memcpy(f[i].why, r->fails[i].why, sizeof(f[i].why));
 	}
+	return f;
 }
 
+static void free_failures(struct rk *r, struct rekey_failure *f)
+{
+	for (size_t i = 0; f && i < r->nfails; i++)
+		free((char *)f[i].ppath);
+	free(f);
+}
+
+/* Hands the caller what the run found and did. */
 static void report(struct rk *r)
 {
-	double secs = (double)(clock_ms() - r->start_ms) / 1000;
+	struct rekey_report rep = {
+		.cipherdir = r->v.cipherdir,
+		.target_kid = r->target_kid,
+		.files = r->nfiles, .done = r->done, .rewrapped = r->rewrapped,
+		.current = r->current, .empty = r->empty, .gone = r->gone,
+		.failed = r->failed,
+		.secs = (double)(clock_ms() - r->start_ms) / 1000,
+		.kids = r->kids, .nkids = r->nkids,
+		.nfails = r->nfails,
+		.vk_kid = r->v.conf.vk.kid,
+		.vk_current = kid_current(r, r->v.conf.vk.kid),
+		.prev_keks = r->v.conf.prev_kek, .nprev = r->v.conf.nprev,
+		.old_needed = old_referenced(r) ||
+			      strcmp(r->v.conf.kek, r->target_url),
+	};
+	struct rekey_failure *f = failures(r);
 
-	printf("files: %zu, rewrapped %lu, already current %lu, empty %lu, "
-	       "gone %lu, failed %lu (%.1f s)\n", r->nfiles, r->rewrapped,
-	       r->current, r->empty, r->gone, r->failed, secs);
-	print_failures(r);
-	print_kids(r);
+	for (size_t i = 0; i < r->nkids; i++)
+		r->kids[i].current = kid_current(r, r->kids[i].kid);
+	rep.fails = f;
+	if (!f)
+		rep.nfails = 0;
+	if (r->o->ui.report)
+		r->o->ui.report(r->o->ui.ctx, &rep);
+	free_failures(r, f);
 }
 
 /* ---- the run ----------------------------------------------------------- */
@@ -797,7 +692,7 @@ static int classify(struct rk *r, bool check)
 	const char *why;
 	struct hdr h;
 
-	if (!(r->work = calloc(r->nfiles + 1, sizeof(*r->work))))
+	if (workq_init(&r->q, r->nfiles))
 		return -1;
 	for (size_t i = 0; i < r->nfiles; i++) {
 		int order[HDR_SLOTS], rd;
@@ -811,8 +706,8 @@ static int classify(struct rk *r, bool check)
 		} else if (check && rd == 1) {
 			count_hdr(r, &h);
 		} else if (check && rd < -1) {
-			printf("  unreadable header: %s/%s: %s\n",
-			       r->v.cipherdir, r->files[i], why);
+			rekey_say(&r->o->ui, "  unreadable header: %s/%s: %s",
+			    r->v.cipherdir, r->files[i], why);
 			count_kid(r, "(unreadable header)");
 		} else if (rd == 0 || rd == -1) {
 			/* Empty (no key) or gone: nothing to do. */
@@ -820,23 +715,21 @@ static int classify(struct rk *r, bool check)
 			r->gone += rd == -1;
 			r->done++;
 		} else if (!check) {
-			r->work[r->nwork++].file = i;
+			workq_add(&r->q, i);
 		}
 	}
 	return 0;
 }
 
-static int run_workers(struct rk *r)
+static void run_workers(struct rk *r)
 {
 	pthread_t *t = calloc(r->o->jobs, sizeof(*t)), prog;
-	bool bar = !r->o->quiet && isatty(2);
+	bool bar = r->o->ui.progress != NULL;
 	unsigned n = 0;
 
-	if (!t)
-		return -1;
 	if (bar && pthread_create(&prog, NULL, progress, r) != 0)
 		bar = false;
-	for (; n < r->o->jobs; n++)
+	for (; t && n < r->o->jobs; n++)
 		if (pthread_create(&t[n], NULL, worker, r) != 0)
 			break;
 	if (n == 0)
@@ -850,7 +743,6 @@ static int run_workers(struct rk *r)
 		pthread_join(prog, NULL);
 	}
 	free(t);
-	return 0;
 }
 
 /* The target KEK and its current version; vol_peek has checked the pin
@@ -859,15 +751,14 @@ static int open_target(struct rk *r)
 {
 	char kerr[KEK_ERR_MAX];
 	struct kek_info info;
-	struct kek_opts ko = r->o->vo.kek;
 
 	snprintf(r->target_url, sizeof(r->target_url), "%s",
 		 r->o->to ? r->o->to : r->v.conf.kek);
 	if (!strcmp(r->target_url, r->v.conf.kek)) {
 		r->target = vol_kek(&r->v);
 	} else {
-		memset(ko.endpoints, 0, sizeof(ko.endpoints));
-		if (kek_open(r->target_url, &ko, &r->own_target, kerr) != KEK_OK)
+		if (vol_kek_open_other(r->target_url, &r->o->vo,
+				       &r->own_target, kerr) != KEK_OK)
 			goto fail;
 		r->target = r->own_target;
 	}
@@ -876,52 +767,35 @@ static int open_target(struct rk *r)
 	snprintf(r->target_kid, sizeof(r->target_kid), "%s", info.kid);
 	return 0;
 fail:
-	fprintf(stderr, "hsmfs rekey: cannot use KEK %s: %s\n", r->target_url,
-		kerr);
+	rekey_error(&r->o->ui, "cannot use KEK %s: %s", r->target_url, kerr);
 	return -1;
 }
 
-static enum rekey_result check_report(struct rk *r)
+static enum rekey_result check(struct rk *r)
 {
-	bool old;
-
+	if (collect_files(r) || classify(r, true))
+		return REKEY_CANNOT_TELL;
 	pthread_mutex_lock(&r->lock);
 	count_ref(r, r->v.conf.vk.kid, true);
 	pthread_mutex_unlock(&r->lock);
-	printf("target: %s\n", r->target_kid);
-	printf("volume key: %s (%s)\n", r->v.conf.vk.kid,
-	       kid_current(r, r->v.conf.vk.kid) ? "current" : "old");
-	for (int i = 0; i < r->v.conf.nprev; i++)
-		printf("previous KEK still listed: %s\n", r->v.conf.prev_kek[i]);
-	printf("files: %zu, with the current version only %lu\n", r->nfiles,
-	       r->current);
-	print_kids(r);
-	old = old_referenced(r) || strcmp(r->v.conf.kek, r->target_url);
-	printf("%s\n", old ? "older KEK versions are still needed: run "
-			     "hsmfs rekey" :
-			     "only the current KEK version is needed");
-	return old ? REKEY_OLD_NEEDED : REKEY_OK;
+	report(r);
+	return old_referenced(r) || strcmp(r->v.conf.kek, r->target_url) ?
+	       REKEY_OLD_NEEDED : REKEY_OK;
 }
 
 static enum rekey_result run(struct rk *r)
 {
-	if (r->o->check) {
-		if (collect_files(r) || classify(r, true))
-			return REKEY_CANNOT_TELL;
-		return check_report(r);
-	}
-	printf("target: %s\n", r->target_kid);
+	if (r->o->check)
+		return check(r);
+	rekey_say(&r->o->ui, "target: %s", r->target_kid);
 	if (rewrap_conf(r) || tell_daemon(r, r->v.nold > 0))
 		return REKEY_FAILED;
 	if (collect_files(r) || classify(r, false))
 		return REKEY_FAILED;
-	if (r->nwork > 0 && unlock(r))
+	if (r->q.nwork > 0 && unlock(r))
 		return REKEY_FAILED;
-	if (r->nwork > 0)
+	if (r->q.nwork > 0)
 		run_workers(r);
-	if (!isatty(2) || r->o->quiet)
-		fprintf(stderr, "hsmfs rekey: %lu/%zu files done\n", r->done,
-			r->nfiles);
 	report(r);
 	if (drop_previous(r) != 0)
 		return REKEY_FAILED;
@@ -931,24 +805,23 @@ static enum rekey_result run(struct rk *r)
 enum rekey_result rekey_kek(const char *cipherdir, struct rekey_opts *o)
 {
 	struct rk *r = calloc(1, sizeof(*r));
-	char err[768];
+	char err[VOL_ERR_MAX];
 	enum rekey_result ret = o->check ? REKEY_CANNOT_TELL : REKEY_FAILED;
 	int m;
 
 	if (!r)
 		return ret;
 	r->o = o;
-	r->start_ms = r->last_ms = clock_ms();
+	r->start_ms = clock_ms();
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->cond, NULL);
+	rate_init(&r->rate, o->max_rate);
 	o->vo.rekey_to = o->to;
 	if (vol_peek(&r->v, cipherdir, &o->vo, err, sizeof(err)) != 0) {
-		fprintf(stderr, "hsmfs rekey: %s\n", err);
+		rekey_error(&r->o->ui, "%s", err);
 		goto out;
 	}
 	if ((m = mnt_find(cipherdir, r->mnt, sizeof(r->mnt))) < 0) {
-		fprintf(stderr, "hsmfs rekey: cannot read the mount table: "
-			"%s\n", strerror(-m));
+		rekey_error(&r->o->ui, "cannot read the mount table: %s", strerror(-m));
 		goto out;
 	}
 	r->mounted = m == 1;
@@ -960,8 +833,9 @@ out:
 	for (size_t i = 0; i < r->nfiles; i++)
 		free(r->files[i]);
 	free(r->files);
-	free(r->work);
-	free(r->retry);
+	workq_destroy(&r->q);
+	rate_destroy(&r->rate);
+	pthread_mutex_destroy(&r->lock);
 	free(r->kids);
 	free(r->fails);
 	free(r);
