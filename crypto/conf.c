@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -333,17 +334,26 @@ int conf_verify(const struct conf *c, const uint8_t vk[KEY_LEN])
 int conf_load(int dirfd, struct conf *c, const char **why)
 {
 	char *buf = malloc(CONF_MAX_BYTES + 1);
+	struct stat st;
 	ssize_t n;
 	int fd, err = 0;
 
 	*why = "out of memory";
 	if (!buf)
 		return -ENOMEM;
-	fd = openat(dirfd, CONF_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* Never waited on: a FIFO in its place must not hang the mount. */
+	fd = openat(dirfd, CONF_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+				      O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
 		*why = err == -ENOENT ? "no hsmfs.conf: not an hsmfs volume"
 				      : "cannot open hsmfs.conf";
+		goto out;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		err = -EINVAL;
+		*why = "hsmfs.conf is not a regular file";
+		close(fd);
 		goto out;
 	}
 	n = read(fd, buf, CONF_MAX_BYTES + 1);

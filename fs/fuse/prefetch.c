@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,6 +32,7 @@
 #define PF_CARRY_MAX 8
 #define PF_QUEUE 256
 #define PF_MAX_ENTRIES 200000
+#define PF_LOG_MS 10000
 
 enum { ORD_DIR, ORD_NAME, NORD };
 
@@ -118,26 +120,65 @@ void prefetch_free(struct pfstate *pf)
 	free(pf);
 }
 
+/* A failed prefetch only costs its unwrap (the open that needs the key
+ * tries again, and logs its own failure), but an HSM that throttles or
+ * fails must show in the log: one line, with its cause, every
+ * PF_LOG_MS at most, counting the failures not logged. */
+static void log_failure(const struct job *j, const char *why)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static uint64_t last;
+	static unsigned long quiet;
+	char path[512];
+	uint64_t now = clock_ms();
+
+	pthread_mutex_lock(&lock);
+	if (last && now - last < PF_LOG_MS) {
+		quiet++;
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	log_warn("prefetch: %s/%s: %s (%lu more prefetch failures not "
+		 "logged)", inode_path(j->dirfd, path, sizeof(path)), j->name,
+		 why, quiet);
+	last = now;
+	quiet = 0;
+	pthread_mutex_unlock(&lock);
+}
+
 /* Reads the header of one file and unwraps its key into the cache. */
 static void fetch(struct job *j)
 {
 	uint8_t dek[KEY_LEN];
-	const char *why;
+	char why[KEK_ERR_MAX + 128];
+	const char *hwhy;
+	enum kek_status st;
 	struct hdr h;
-	int fd = openat(j->dirfd, j->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	bool unwrapped = false;
-	int err = -1;
+	int err, fd;
 
+	/* Never waited on: whoever controls the backing directory could
+	 * put a FIFO where a file was listed. */
+	fd = openat(j->dirfd, j->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+				       O_CLOEXEC);
 	if (fd < 0)
 		return;
-	if (hdr_read(fd, &h, &why) == 0)
-		err = vol_load_file_key(&P.fs->vol, &h, dek, NULL, &unwrapped);
+	if ((err = hdr_read(fd, &h, &hwhy)) == 0) {
+		err = vol_file_key_slot(&P.fs->vol, &h, dek, &st, &unwrapped,
+					why, sizeof(why));
+	} else {
+		snprintf(why, sizeof(why), "cannot read the header: %s",
+			 err == -EINVAL || err == -ENOKEY ? hwhy
+							 : strerror(-err));
+	}
 	secmem_wipe(dek, sizeof(dek));
 	close(fd);
-	if (err)
+	if (err < 0 && err != -ENOKEY) {
 		atomic_fetch_add(&P.fs->prefetch_failed, 1);
-	else if (unwrapped)
+		log_failure(j, why);
+	} else if (err >= 0 && unwrapped) {
 		atomic_fetch_add(&P.fs->prefetched, 1);
+	}
 }
 
 static void *worker(void *arg)

@@ -58,7 +58,8 @@ static int check_slot(struct fsck *k, const struct hdr *h, int i,
 
 	memset(&one.slot[1 - i], 0, sizeof(one.slot[0]));
 	k->n->slots++;
-	return vol_file_key_slot(&k->v, &one, dek, &st, why, n) == i ? 0 : -1;
+	return vol_file_key_slot(&k->v, &one, dek, &st, NULL, why, n) == i ?
+	       0 : -1;
 }
 
 /* Every block decrypts under the file's key. */

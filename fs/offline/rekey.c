@@ -323,7 +323,7 @@ static enum outcome do_file(struct rk *r, struct workq_item *it, struct hdr *h,
 		goto out;
 	}
 	rate_take(&r->rate);
-	vi = vol_file_key_slot(&r->v, h, dek, &st, why, n);
+	vi = vol_file_key_slot(&r->v, h, dek, &st, NULL, why, n);
 	if (vi < 0)
 		out = retryable(st) ? OUT_RETRY : OUT_FAILED;
 	else

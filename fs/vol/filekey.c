@@ -155,12 +155,13 @@ static int file_key_slot(struct vol *v, const struct hdr *h,
 }
 
 int vol_file_key_slot(struct vol *v, const struct hdr *h,
-		      uint8_t dek[KEY_LEN], enum kek_status *st, char *why,
-		      size_t whylen)
+		      uint8_t dek[KEY_LEN], enum kek_status *st,
+		      bool *unwrapped, char *why, size_t whylen)
 {
-	bool unwrapped;
+	bool asked;
 
-	return file_key_slot(v, h, dek, st, why, whylen, &unwrapped);
+	return file_key_slot(v, h, dek, st, why, whylen,
+			     unwrapped ? unwrapped : &asked);
 }
 
 int vol_load_file_key(struct vol *v, const struct hdr *h,

@@ -114,6 +114,23 @@ check "a changed directory IV hides the directory's names" \
 	bash -c "! ls '$T/m/ivdir' 2>/dev/null | grep -q inside"
 umount_wait "$T/m"
 
+# The key prefetcher logs what it cannot do, with the cause: a scan in
+# directory order reaches a file whose header was damaged ahead of the
+# scan's own open of it.
+mount_fg "$T/c" "$T/m" || { bad "mount for the scan"; finish; }
+mkdir "$T/m/scan"
+for i in $(seq 12); do echo "file $i" >"$T/m/scan/f$i"; done
+mapfile -t order < <(ls -U "$T/m/scan")
+victim=$(find "$T/c" -inum "$(stat -c %i "$T/m/scan/${order[8]}")")
+umount_wait "$T/m"
+flip "$victim" 0
+mount_fg "$T/c" "$T/m" || { bad "mount for the scan"; finish; }
+for f in "${order[@]:0:6}"; do cat "$T/m/scan/$f" >/dev/null; done
+sleep 0.5
+check "a prefetch that fails is logged with the file and its cause" \
+	grep -q "prefetch: .*${victim##*/}: cannot read the header: " "$T/m.log"
+umount_wait "$T/m"
+
 chmod u+w "$T/c/hsmfs.conf"
 sed -i 's/"creator":\t"hsmfs/"creator":\t"hsmfx/' "$T/c/hsmfs.conf"
 check "a changed config refuses the mount" \

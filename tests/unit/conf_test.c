@@ -382,6 +382,15 @@ static void conf_store_load(void)
 	CHECK_EQ_INT(conf_load(dfd, &p, &why), -EINVAL);
 	CHECK(why && strstr(why, "too large"));
 	unlink(path);
+
+	/* A FIFO in its place is refused at once, never waited on (the
+	 * alarm turns a hang into a failed run). */
+	CHECK(mkfifo(path, 0600) == 0);
+	alarm(20);
+	CHECK_EQ_INT(conf_load(dfd, &p, &why), -EINVAL);
+	CHECK(why && strstr(why, "not a regular file"));
+	alarm(0);
+	unlink(path);
 	close(dfd);
 	rmdir(dir);
 }
