@@ -7,6 +7,8 @@
 #ifndef HSMFS_CMD_H
 #define HSMFS_CMD_H
 
+#include <stdio.h>
+
 #include "exitcodes.h"
 #include "fs/vol/opts.h"
 
@@ -26,5 +28,11 @@ int cmd_wants_help(int argc, char *argv[]);
  * 0, or -1 after printing why. */
 int cmd_parse_opts(const char *list, struct vol_opts *o,
 		   int (*other)(void *ctx, const char *opt), void *ctx);
+
+/* The options every subcommand that opens a volume takes, for the
+ * default: of its getopt switch: -o LIST and -h; anything else is a
+ * usage error. CMD_GO_ON, or the exit code to return. */
+#define CMD_GO_ON (-1)
+int cmd_other_opt(int c, struct vol_opts *o, void (*usage)(FILE *f));
 
 #endif

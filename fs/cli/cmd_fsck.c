@@ -77,7 +77,7 @@ int fsck_main(int argc, char *argv[])
 	struct fsck_opts o = { .problem = print_problem };
 	const char *why;
 	char *dir;
-	int c;
+	int c, r;
 
 	vol_opts_init(&o.vo);
 	o.vo.cache_entries = 1024;
@@ -91,16 +91,9 @@ int fsck_main(int argc, char *argv[])
 		case 'd':
 			o.deep = o.unwrap = true;
 			break;
-		case 'o':
-			if (cmd_parse_opts(optarg, &o.vo, NULL, NULL))
-				return EXIT_USAGE;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			if ((r = cmd_other_opt(c, &o.vo, usage)) != CMD_GO_ON)
+				return r;
 		}
 	}
 	if (optind != argc - 1) {

@@ -48,7 +48,7 @@ int init_main(int argc, char *argv[])
 	bool plaintext = false;
 	char err[512];
 	unsigned format = CONF_FORMAT;
-	int c;
+	int c, r;
 
 	vol_opts_init(&o);
 	log_init("hsmfs", 0, LOG_LVL_WARN);
@@ -68,16 +68,9 @@ int init_main(int argc, char *argv[])
 				return EXIT_USAGE;
 			}
 			break;
-		case 'o':
-			if (cmd_parse_opts(optarg, &o, NULL, NULL))
-				return EXIT_USAGE;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			if ((r = cmd_other_opt(c, &o, usage)) != CMD_GO_ON)
+				return r;
 		}
 	}
 	if (!kek || optind != argc - 1) {

@@ -167,7 +167,7 @@ int rekey_main(int argc, char *argv[])
 	enum rekey_result r;
 	bool data = false;
 	const char *why;
-	int c;
+	int c, ret;
 
 	vol_opts_init(&o.vo);
 	o.vo.cache_entries = 1024;
@@ -194,15 +194,9 @@ int rekey_main(int argc, char *argv[])
 		case 'q':
 			quiet = true;
 			break;
-		case 'o':
-			if (cmd_parse_opts(optarg, &o.vo, NULL, NULL))
-				return EXIT_USAGE;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
 		default:
-			goto usage;
+			if ((ret = cmd_other_opt(c, &o.vo, usage)) != CMD_GO_ON)
+				return ret;
 		}
 	}
 	if (optind >= argc || (!data && optind != argc - 1) ||

@@ -4,6 +4,7 @@
  * key in a hardware security module.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,21 @@ int cmd_parse_opts(const char *list, struct vol_opts *o,
 		}
 	}
 	return 0;
+}
+
+int cmd_other_opt(int c, struct vol_opts *o, void (*cmd_usage)(FILE *f))
+{
+	switch (c) {
+	case 'o':
+		return cmd_parse_opts(optarg, o, NULL, NULL) ? EXIT_USAGE
+							      : CMD_GO_ON;
+	case 'h':
+		cmd_usage(stdout);
+		return EXIT_OK;
+	default:
+		cmd_usage(stderr);
+		return EXIT_USAGE;
+	}
 }
 
 int main(int argc, char *argv[])
