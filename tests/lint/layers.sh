@@ -50,5 +50,12 @@ check "libfuse is included only in fs/fuse" \
 	"$(grep -rlE '#include <fuse' --include='*.[ch]' common crypto hsmclient fs | grep -v '^fs/fuse/' || true)"
 check "libcurl is included only in hsmclient" \
 	"$(grep -rlE '#include <curl/' --include='*.[ch]' common crypto fs || true)"
+# crypto links without libcurl: its unit tests are built from common and
+# crypto alone.
+B=${B:-build}
+if [[ -x $B/tests/unit/hdr_test ]]; then
+	check "the format's tests link common and crypto only (no libcurl)" \
+		"$(ldd "$B/tests/unit/hdr_test" | grep -E 'libcurl|libfuse' || true)"
+fi
 echo "$pass passed, $fail failed"
 ((fail == 0))
