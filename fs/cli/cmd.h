@@ -4,8 +4,8 @@
  * returning an exit code (exitcodes.h). The CLI is the only layer that
  * prints results for the operator and knows exit codes.
  */
-#ifndef HSMFS_CMD_H
-#define HSMFS_CMD_H
+#ifndef HSMFS_CLI_CMD_H
+#define HSMFS_CLI_CMD_H
 
 #include <stdio.h>
 

@@ -5,10 +5,11 @@
  * each read request is decrypted serially, so bigger readahead (bigger,
  * overlapped requests) reads much faster. Only the mount's bdi in sysfs
  * goes higher, and only once the INIT reply has been processed (the
- * kernel lowers ra_pages to the reply then).
+ * kernel lowers ra_pages to the reply then). Best effort: failures are
+ * logged once, never returned.
  */
-#ifndef HSMFS_READAHEAD_H
-#define HSMFS_READAHEAD_H
+#ifndef HSMFS_FUSE_READAHEAD_H
+#define HSMFS_FUSE_READAHEAD_H
 
 struct fsd;
 

@@ -4,10 +4,12 @@
  * entry with its backing path and, where the names decrypt, its plaintext
  * path. Shared by rekey and fsck. It reports what it finds wrong about
  * names on the way (directory IVs, long-name sidecars, names that fail
- * authentication) and never changes anything.
+ * authentication) and never changes anything. Problems go to the
+ * caller's problem(); the walk itself fails only with -errno when the
+ * root cannot be read, or with what the caller's entry() returned.
  */
-#ifndef HSMFS_WALK_H
-#define HSMFS_WALK_H
+#ifndef HSMFS_OFFLINE_WALK_H
+#define HSMFS_OFFLINE_WALK_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -5,9 +5,11 @@
  * backing directory. The backing directory is untrusted: without a pin an
  * attacker could point the config at a KEK of their own, or, with an RSA
  * KEK whose public half anyone has, wrap a volume key of their choosing.
+ * Reads and writes return 1/0 or -1 with one line in err naming the pin
+ * file.
  */
-#ifndef HSMFS_PIN_H
-#define HSMFS_PIN_H
+#ifndef HSMFS_VOL_PIN_H
+#define HSMFS_VOL_PIN_H
 
 #include <stddef.h>
 #include <stdint.h>
