@@ -99,8 +99,10 @@ unsigned retry_after_parse(const char *v, unsigned mult)
 	 * sloppy server still counts, and a huge value is clamped. */
 	if (isdigit((unsigned char)*v)) {
 		n = strtoul(v, NULL, 10);
-		if (n > 86400UL * 1000)
-			n = 86400UL * 1000;
+		/* At most a day, clamped before the multiplication so that
+		 * a huge value never wraps to a short wait. */
+		if (n > 86400UL * 1000 / mult)
+			n = 86400UL * 1000 / mult;
 		return (unsigned)(n * mult);
 	}
 	if (mult != 1000)
