@@ -28,6 +28,10 @@
 #define DIRIV_LEN 16
 #define DIRIV_NAME "hsmfs.diriv"
 #define CONF_NAME "hsmfs.conf"
+/* In the root: the file a daemon or rekey --data holds a lock on while it
+ * uses the volume (fs/vol/claim.c). Its content says who holds it, for
+ * messages only; a reader ignores the file. */
+#define LOCK_NAME "hsmfs.lock"
 #define LONG_PREFIX "hsmfs.longname."
 /* A temporary entry ("hsmfs.tmp." and 16 hex digits): a directory being
  * made or removed, a file being re-encrypted. Never shown; fsck reports

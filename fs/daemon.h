@@ -19,6 +19,8 @@ struct daemon_opts {
 	bool debug;
 	bool writeback;
 	bool allow_other, default_perms;
+	bool ro;       /* -o ro: a shared claim on the volume, not alone */
+	bool nonempty; /* mount over a directory that has entries */
 	double timeout;
 	unsigned threads, prefetch, readahead;
 	char kernel_opts[512]; /* ro, noatime, ...: ",opt" each */
@@ -28,8 +30,11 @@ void daemon_opts_init(struct daemon_opts *d);
 /* Takes one mount option that is not a volume option (no_writeback,
  * timeout=, ro, ...): 0, -EINVAL for a bad value, -ENOENT if unknown. */
 int daemon_opt(struct daemon_opts *d, const char *opt);
-/* Opens the volume, mounts it and serves: in the foreground until it is
- * unmounted, or else in a daemon, returning once the mount is ready. */
+/* Checks the mount point (a directory, not a mount of hsmfs, not dead,
+ * empty unless nonempty), opens and claims the volume (one read-write
+ * mount at a time, or any number of read-only ones), mounts it and
+ * serves: in the foreground until it is unmounted, or else in a daemon,
+ * returning once the mount is ready. */
 int daemon_mount(struct daemon_opts *d, char *err, size_t errlen);
 
 #endif

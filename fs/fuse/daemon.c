@@ -5,12 +5,14 @@
  * ready, leaving a daemon that logs to syslog; in the foreground it
  * serves until unmounted, logging to stderr.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,6 +59,9 @@ int daemon_opt(struct daemon_opts *d, const char *opt)
 {
 	int bad = 0;
 
+	/* Noted, and on to the kernel: ro takes a shared claim. */
+	if (!strcmp(opt, "ro") || !strcmp(opt, "rw"))
+		d->ro = !strcmp(opt, "ro");
 	if (!strcmp(opt, "no_writeback"))
 		d->writeback = false;
 	else if (!strncmp(opt, "timeout=", 8))
@@ -71,6 +76,8 @@ int daemon_opt(struct daemon_opts *d, const char *opt)
 		d->allow_other = d->default_perms = true;
 	else if (!strcmp(opt, "default_permissions"))
 		d->default_perms = true;
+	else if (!strcmp(opt, "nonempty"))
+		d->nonempty = true;
 	else
 		return kernel_opt(d, opt);
 	return bad ? -EINVAL : 0;
@@ -183,6 +190,138 @@ out:
 	return ret;
 }
 
+struct mounted {
+	const char *real;
+	char src[1024];
+};
+
+static int match_mnt(void *ctx, const char *dev, const char *mnt,
+		     const char *src)
+{
+	struct mounted *m = ctx;
+
+	(void)dev;
+	if (strcmp(mnt, m->real))
+		return 0;
+	snprintf(m->src, sizeof(m->src), "%s", src);
+	return 1;
+}
+
+/* A second hsmfs mount stacked on a first hides it and its daemon. */
+static int already_mounted(const char *mountpoint, char *err, size_t errlen)
+{
+	struct mounted m = { .real = realpath(mountpoint, NULL) };
+	int r = m.real ? mnt_each(match_mnt, &m) : 0;
+
+	if (r == 1)
+		snprintf(err, errlen, "%s is already an hsmfs mount of %s",
+			 mountpoint, m.src);
+	free((char *)m.real);
+	return r == 1;
+}
+
+/* 1 if dir has an entry, 0 if not, -errno if it cannot be listed. */
+static int has_entries(const char *dir)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	int found = 0;
+
+	if (!dp)
+		return -errno;
+	while (!found && (de = readdir(dp)))
+		found = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(dp);
+	return found;
+}
+
+static int dead(const char *mp, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s is a dead mount (its daemon is gone): run "
+		 "'hsmfs umount %s' first", mp, mp);
+	return -1;
+}
+
+/* What libfuse would let through but an operator would not want: a
+ * file, a stack of mounts, files hidden under the mount. A dead mount
+ * (its daemon killed) answers ENOTCONN to whatever reaches the daemon:
+ * stat only once the root's cached attributes expire, a listing always. */
+static int check_mountpoint(const struct daemon_opts *d, char *err,
+			    size_t errlen)
+{
+	const char *mp = d->mountpoint;
+	struct stat st;
+	int e;
+
+	if (stat(mp, &st) != 0) {
+		if (errno == ENOTCONN)
+			return dead(mp, err, errlen);
+		snprintf(err, errlen, "mount point %s: %s", mp,
+			 strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "mount point %s is not a directory", mp);
+		return -1;
+	}
+	if ((e = has_entries(mp)) == -ENOTCONN)
+		return dead(mp, err, errlen);
+	if (already_mounted(mp, err, errlen))
+		return -1;
+	if (d->nonempty || e == 0)
+		return 0;
+	if (e > 0)
+		snprintf(err, errlen, "mount point %s is not empty (mounting "
+			 "would hide its files; -o nonempty allows it)", mp);
+	else
+		snprintf(err, errlen, "mount point %s: cannot list it: %s", mp,
+			 strerror(-e));
+	return -1;
+}
+
+/* Peeks, claims, then unlocks: a volume in use is refused before any
+ * request to the HSM. */
+static int open_claimed(struct vol *v, const struct daemon_opts *d,
+			const char *mp, char *err, size_t errlen)
+{
+	char what[1200];
+	int c;
+
+	if (vol_peek(v, d->cipherdir, &d->vol, err, errlen))
+		return -1;
+	snprintf(what, sizeof(what), "mounted %s on %s",
+		 d->ro ? "read-only" : "read-write", mp);
+	c = vol_claim(v, !d->ro, what, err, errlen);
+	if (c < 0)
+		goto fail;
+	if (c == 1)
+		log_warn("%s", err);
+	if (vol_unlock(v, err, errlen) == 0)
+		return 0;
+fail:
+	vol_close(v);
+	return -1;
+}
+
+/* The mount point checked and resolved (now: once mounted, resolving it
+ * would be a request to ourselves), the volume opened and claimed. */
+static int prepare(struct fsd *fs, const struct daemon_opts *d, char *err,
+		   size_t errlen)
+{
+	if (check_mountpoint(d, err, errlen))
+		return -1;
+	if (!(fs->mountpoint = realpath(d->mountpoint, NULL))) {
+		snprintf(err, errlen, "mount point %s: %s", d->mountpoint,
+			 strerror(errno));
+		return -1;
+	}
+	if (open_claimed(&fs->vol, d, fs->mountpoint, err, errlen) == 0)
+		return 0;
+	free(fs->mountpoint);
+	fs->mountpoint = NULL;
+	return -1;
+}
+
 /* Every inode the kernel knows holds a descriptor of its backing file, so
  * the daemon takes as many descriptors as it may (root: up to nr_open). */
 static void raise_nofile(void)
@@ -218,7 +357,7 @@ static int run(const struct daemon_opts *d, int notify_fd, char *err,
 	raise_nofile();
 	if (secmem_init(heap_size(d->vol.cache_entries), &why))
 		log_warn("%s: keys stay in ordinary memory", why);
-	if (vol_open(&fs.vol, d->cipherdir, &d->vol, verr, sizeof(verr))) {
+	if (prepare(&fs, d, verr, sizeof(verr))) {
 		notify(notify_fd, verr, err, errlen);
 		return -1;
 	}
@@ -227,8 +366,6 @@ static int run(const struct daemon_opts *d, int notify_fd, char *err,
 	fs.timeout = d->timeout;
 	fs.chown_new = geteuid() == 0;
 	fs.readahead_kb = d->readahead;
-	/* Resolved now: once mounted, that would be a request to ourselves. */
-	fs.mountpoint = realpath(d->mountpoint, NULL);
 	if (inode_root_init(&fs, fs.vol.cipherdir) || inode_table_init(&fs)) {
 		snprintf(verr, sizeof(verr), "cannot open %s: %s",
 			 fs.vol.cipherdir, strerror(errno));

@@ -9,7 +9,9 @@
  * links are kept: every other name of the file is pointed at the new
  * inode (a link under a temporary name, renamed over it) before the
  * first one. Only on an unmounted volume: the daemon caches pages and
- * keys of the files it has open.
+ * keys of the files it has open. The run holds the volume's lock
+ * (vol_claim) as a read-write mount would, so that neither starts while
+ * the other runs, on this host or another.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -422,8 +424,16 @@ enum rekey_result rekey_data(const char *cipherdir, struct rekey_opts *o,
 		rekey_error(d.ui, "%s: %s", cipherdir, strerror(-m));
 		return REKEY_FAILED;
 	}
-	if (vol_open(&d.v, cipherdir, &o->vo, err, sizeof(err)) != 0) {
+	/* The same lock as a read-write mount: held by a daemon on another
+	 * host (NFS), the volume is in use though no mount here says so. */
+	if (vol_peek(&d.v, cipherdir, &o->vo, err, sizeof(err)) != 0) {
 		rekey_error(d.ui, "%s", err);
+		return REKEY_FAILED;
+	}
+	if (vol_claim(&d.v, true, "hsmfs rekey --data", err, sizeof(err)) ||
+	    vol_unlock(&d.v, err, sizeof(err))) {
+		rekey_error(d.ui, "%s", err);
+		vol_close(&d.v);
 		return REKEY_FAILED;
 	}
 	ret = run(&d, paths, npaths);

@@ -12,7 +12,9 @@
 
 enum bname_kind bname_kind(const struct bdir *d, const char *name)
 {
-	if (d->root && (!strcmp(name, CONF_NAME) || !strcmp(name, CONF_TMP_NAME)))
+	if (d->root && (!strcmp(name, CONF_NAME) ||
+			!strcmp(name, CONF_TMP_NAME) ||
+			!strcmp(name, LOCK_NAME)))
 		return BNAME_OWN;
 	if (d->plaintext)
 		return BNAME_ENTRY;

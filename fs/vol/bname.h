@@ -5,7 +5,8 @@
  * offline tools and the prefetcher, so that they never disagree about
  * what a backing entry means:
  *
- *  - in the root, "hsmfs.conf" and "hsmfs.conf.tmp" are the volume's own;
+ *  - in the root, "hsmfs.conf", "hsmfs.conf.tmp" and "hsmfs.lock" (the
+ *    lock a daemon holds while mounted) are the volume's own;
  *  - with encrypted names, every directory's "hsmfs.diriv" (its IV) and
  *    every long name's sidecar "hsmfs.longname.X.name" are the volume's
  *    own, and "hsmfs.tmp.<16 hex>" is a temporary entry (a directory
@@ -44,7 +45,7 @@ struct bname {
 
 enum bname_kind {
 	BNAME_ENTRY, /* an application's entry */
-	BNAME_OWN,   /* the volume's own: config, IV, sidecar */
+	BNAME_OWN,   /* the volume's own: config, lock, IV, sidecar */
 	BNAME_TMP,   /* a temporary entry: never shown */
 };
 

@@ -262,6 +262,12 @@ void vol_close(struct vol *v)
 	free(v->cipherdir);
 	if (v->rootfd > 0)
 		close(v->rootfd);
+	/* Alone, the holder's line is ours: a stale one would name us to
+	 * whoever next finds the lock taken by something that wrote none. */
+	if (v->claimfd > 0 && v->claim_alone)
+		(void)!ftruncate(v->claimfd, 0);
+	if (v->claimfd > 0)
+		close(v->claimfd);
 	pthread_mutex_destroy(&v->kek_lock);
 	memset(v, 0, sizeof(*v));
 	v->rootfd = -1;

@@ -31,6 +31,8 @@
 
 struct vol {
 	int rootfd; /* the backing directory */
+	int claimfd; /* holds the lock of vol_claim, if taken */
+	bool claim_alone; /* exclusively */
 	char *cipherdir;
 	const struct vol_opts *opts;
 	struct conf conf;
@@ -70,6 +72,18 @@ int vol_peek(struct vol *v, const char *cipherdir, const struct vol_opts *o,
  * volume key could not be unwrapped. */
 int vol_unlock(struct vol *v, char *err, size_t errlen);
 void vol_close(struct vol *v);
+/* Claims a peeked volume until vol_close: exclusive for a writer (a
+ * read-write mount, rekey --data), shared for a reader (read-only
+ * mounts: any number of them, never with a writer). The lock is flock on
+ * LOCK_NAME in the root, which NFS clients share and which the kernel
+ * drops when the holder exits, however it exits. what ("mounted
+ * read-write on /mnt") goes into the file, for the line another claimant
+ * gets: "<cipherdir> is in use: <what> by pid N on HOST". 0; -1, err
+ * naming the holder or why the lock could not be tried; or, for a shared
+ * claim on a root that cannot be written and has no lock file yet, 1:
+ * not claimed, err says so. */
+int vol_claim(struct vol *v, bool exclusive, const char *what, char *err,
+	      size_t errlen);
 /* Re-reads the config of an unlocked volume after a rekey: checks its MAC
  * with the volume key held, checks it against the pin, opens a new KEK
  * (the old one stays, for unwrapping), and refreshes the current KEK
