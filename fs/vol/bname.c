@@ -51,17 +51,13 @@ int bname_encode(const struct bdir *d, const char *name, struct bname *b)
 	return 0;
 }
 
-/* Opens one of the volume's small files for reading: a regular file,
- * never a symlink, and never waited on (a FIFO put there by whoever
- * controls the backing directory would block the open or the read).
- * The fd, -EINVAL if it is not a regular file, or -errno. */
-static int open_small(int dirfd, const char *name)
+int bname_open_own(int dirfd, const char *name, int flags, mode_t mode)
 {
 	struct stat st;
 	int fd;
 
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-				 O_CLOEXEC);
+	fd = openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+		    mode);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
@@ -85,7 +81,7 @@ static int read_sidecar(int dirfd, const char *name, char enc[NAME_ENC_MAX],
 	int fd;
 
 	sidecar_of(name, side, sizeof(side));
-	fd = open_small(dirfd, side);
+	fd = bname_open_own(dirfd, side, O_RDONLY, 0);
 	if (fd < 0) {
 		*why = "long name without its " LONG_SUFFIX " sidecar";
 		return -EINVAL;
@@ -182,7 +178,7 @@ int bname_read_diriv(int dirfd, uint8_t iv[DIRIV_LEN])
 	ssize_t n;
 	int fd, err;
 
-	fd = open_small(dirfd, DIRIV_NAME);
+	fd = bname_open_own(dirfd, DIRIV_NAME, O_RDONLY, 0);
 	if (fd < 0)
 		return fd;
 	n = read(fd, buf, sizeof(buf));

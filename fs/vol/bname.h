@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "crypto/names.h"
 
@@ -61,6 +62,12 @@ int bname_encode(const struct bdir *d, const char *name, struct bname *b);
  * so that a walk without keys still reports a bad one. */
 int bname_decode(const struct bdir *d, const char *name, char out[256],
 		 const char **why);
+
+/* Opens one of the volume's own files (IV, sidecar, lock): a regular
+ * file, never a symlink, and never waited on (a FIFO put there by whoever
+ * controls the backing directory would block the open or the read). The
+ * fd; -EINVAL if it is not a regular file, or the open's -errno. */
+int bname_open_own(int dirfd, const char *name, int flags, mode_t mode);
 
 /* A long name's sidecar: written before the entry, removed after it. */
 int bname_write_sidecar(int dirfd, const struct bname *b);

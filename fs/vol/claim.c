@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bname.h"
 #include "vol.h"
 
 #define HOLDER_MAX 512
@@ -27,18 +28,11 @@
  * cannot be written (a read-only snapshot or export). */
 static int open_lockfile(int rootfd, bool exclusive)
 {
-	int flags = O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, fd;
-	struct stat st;
+	int fd = bname_open_own(rootfd, LOCK_NAME, O_RDWR | O_CREAT, 0644);
 
-	fd = openat(rootfd, LOCK_NAME, flags | O_RDWR | O_CREAT, 0644);
-	if (fd < 0 && !exclusive && (errno == EROFS || errno == EACCES))
-		fd = openat(rootfd, LOCK_NAME, flags | O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-		return fd;
-	close(fd);
-	return -EINVAL;
+	if (!exclusive && (fd == -EROFS || fd == -EACCES))
+		fd = bname_open_own(rootfd, LOCK_NAME, O_RDONLY, 0);
+	return fd;
 }
 
 /* The holder's own line, with whatever is not printable replaced: it
