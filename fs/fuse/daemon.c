@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,33 +191,16 @@ out:
 	return ret;
 }
 
-struct mounted {
-	const char *real;
-	char src[1024];
-};
-
-static int match_mnt(void *ctx, const char *dev, const char *mnt,
-		     const char *src)
-{
-	struct mounted *m = ctx;
-
-	(void)dev;
-	if (strcmp(mnt, m->real))
-		return 0;
-	snprintf(m->src, sizeof(m->src), "%s", src);
-	return 1;
-}
-
 /* A second hsmfs mount stacked on a first hides it and its daemon. */
 static int already_mounted(const char *mountpoint, char *err, size_t errlen)
 {
-	struct mounted m = { .real = realpath(mountpoint, NULL) };
-	int r = m.real ? mnt_each(match_mnt, &m) : 0;
+	char *real = realpath(mountpoint, NULL), dev[32], src[PATH_MAX];
+	int r = real ? mnt_at(real, dev, sizeof(dev), src, sizeof(src)) : 0;
 
 	if (r == 1)
 		snprintf(err, errlen, "%s is already an hsmfs mount of %s",
-			 mountpoint, m.src);
-	free((char *)m.real);
+			 mountpoint, src);
+	free(real);
 	return r == 1;
 }
 

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,24 +21,6 @@
 
 static struct fsd *_Atomic ra_fs;
 static pthread_once_t ra_once = PTHREAD_ONCE_INIT;
-
-struct want {
-	const char *mnt;
-	char dev[32];
-};
-
-/* Keeps the device of the mount on w->mnt; the last match wins (the
- * topmost mount: ours, just made). */
-static int match_mnt(void *ctx, const char *dev, const char *mnt,
-		     const char *src)
-{
-	struct want *w = ctx;
-
-	(void)src;
-	if (!strcmp(mnt, w->mnt))
-		snprintf(w->dev, sizeof(w->dev), "%s", dev);
-	return 0;
-}
 
 /* Writes kb to the bdi of device dev. 0, or -errno. */
 static int write_ra(const char *dev, unsigned kb)
@@ -59,7 +42,7 @@ static int write_ra(const char *dev, unsigned kb)
 static void apply_once(void)
 {
 	struct fsd *fs = ra_fs;
-	struct want w = { .mnt = fs->mountpoint };
+	char dev[32], src[PATH_MAX];
 	int err;
 
 	if (!fs->mountpoint) {
@@ -67,22 +50,22 @@ static void apply_once(void)
 			 "unknown");
 		return;
 	}
-	if ((err = mnt_each(match_mnt, &w)) == 0 && !w.dev[0])
-		err = -ENOENT;
-	if (err) {
+	err = mnt_at(fs->mountpoint, dev, sizeof(dev), src, sizeof(src));
+	if (err <= 0) {
+		err = err ? err : -ENOENT;
 		log_info("readahead stays at the kernel default: %s not found "
 			 "in /proc/self/mountinfo: %s", fs->mountpoint,
 			 strerror(-err));
 		return;
 	}
-	if ((err = write_ra(w.dev, fs->readahead_kb))) {
+	if ((err = write_ra(dev, fs->readahead_kb))) {
 		log_info("readahead stays at the kernel default: cannot write "
-			 "/sys/class/bdi/%s/read_ahead_kb: %s", w.dev,
+			 "/sys/class/bdi/%s/read_ahead_kb: %s", dev,
 			 strerror(-err));
 		return;
 	}
 	log_debug("readahead of %s (bdi %s) set to %u KiB", fs->mountpoint,
-		  w.dev, fs->readahead_kb);
+		  dev, fs->readahead_kb);
 }
 
 void readahead_apply(struct fsd *fs)

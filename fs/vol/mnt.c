@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,4 +166,35 @@ int mnt_find(const char *cipherdir, char *mnt, size_t n)
 	r = mnt_each(match_source, &f);
 	free((char *)f.real);
 	return r;
+}
+
+struct at {
+	const char *mnt;
+	char *dev, *src;
+	size_t devlen, srclen;
+	bool found;
+};
+
+/* The last match wins: the topmost of mounts stacked on one point. */
+static int match_point(void *ctx, const char *dev, const char *mnt,
+		       const char *src)
+{
+	struct at *a = ctx;
+
+	if (strcmp(mnt, a->mnt))
+		return 0;
+	snprintf(a->dev, a->devlen, "%s", dev);
+	snprintf(a->src, a->srclen, "%s", src);
+	a->found = true;
+	return 0;
+}
+
+int mnt_at(const char *mountpoint, char *dev, size_t devlen, char *src,
+	   size_t srclen)
+{
+	struct at a = { .mnt = mountpoint, .dev = dev, .src = src,
+			.devlen = devlen, .srclen = srclen };
+	int r = mnt_each(match_point, &a);
+
+	return r < 0 ? r : a.found;
 }

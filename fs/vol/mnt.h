@@ -24,6 +24,12 @@ int mnt_each(mnt_fn fn, void *ctx);
  * naming that directory): 1 and mnt set, 0 not mounted, or -errno. */
 int mnt_find(const char *cipherdir, char *mnt, size_t n);
 
+/* The hsmfs mount on mountpoint (canonical, as mountinfo shows it; the
+ * topmost if several are stacked): 1 with its device ("major:minor")
+ * and source, 0 if there is none, or -errno. */
+int mnt_at(const char *mountpoint, char *dev, size_t devlen, char *src,
+	   size_t srclen);
+
 /* Where control sockets live: $HSMFS_RUN_DIR, /run/hsmfs for root, else
  * the XDG runtime directory. */
 const char *mnt_run_dir(char *buf, size_t n);
