@@ -16,11 +16,19 @@ int secmem_init(size_t heap_size, const char **why)
 	}
 	if (CRYPTO_secure_malloc_initialized())
 		return 0;
-	if (!CRYPTO_secure_malloc_init(heap_size, 32)) {
-		*why = "cannot lock memory for keys (raise RLIMIT_MEMLOCK)";
+	switch (CRYPTO_secure_malloc_init(heap_size, 32)) {
+	case 1:
+		return 0;
+	case 2:
+		/* The heap exists but mlock failed: keys would be in
+		 * memory that can be swapped out. */
+		*why = "cannot lock memory for keys (RLIMIT_MEMLOCK too low "
+		       "and no CAP_IPC_LOCK)";
+		return -1;
+	default:
+		*why = "cannot set up the secure heap for keys";
 		return -1;
 	}
-	return 0;
 }
 
 void *secmem_alloc(size_t n)

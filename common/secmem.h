@@ -14,7 +14,8 @@
 
 #include <stddef.h>
 
-/* 0, or -1 with the reason in *why. */
+/* 0, or -1 with the reason in *why: also when the heap could be made
+ * but not locked (then secmem_alloc serves unlocked memory). */
 int secmem_init(size_t heap_size, const char **why);
 /* Zeroed memory; NULL when out of memory. */
 void *secmem_alloc(size_t n);

@@ -25,6 +25,8 @@ static void usage(FILE *f)
 		"                       together, never beside a read-write one\n"
 		"  -o nonempty          mount over a directory that has files (they\n"
 		"                       are hidden while mounted)\n"
+		"  -o allow_unlocked_keys  mount even when key memory cannot be locked\n"
+		"                       (otherwise refused, with the limit to raise)\n"
 		"  -o allow_other       let other users in (implies default_permissions)\n"
 		"  -o default_permissions  let the kernel check permissions\n"
 		"  -o no_writeback      no kernel write-back cache\n"

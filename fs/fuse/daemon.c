@@ -79,6 +79,8 @@ int daemon_opt(struct daemon_opts *d, const char *opt)
 		d->default_perms = true;
 	else if (!strcmp(opt, "nonempty"))
 		d->nonempty = true;
+	else if (!strcmp(opt, "allow_unlocked_keys"))
+		d->allow_unlocked_keys = true;
 	else
 		return kernel_opt(d, opt);
 	return bad ? -EINVAL : 0;
@@ -339,8 +341,19 @@ static int run(const struct daemon_opts *d, int notify_fd, char *err,
 	log_init("hsmfs", !d->foreground, d->debug ? LOG_LVL_DEBUG
 						   : LOG_LVL_INFO);
 	raise_nofile();
-	if (secmem_init(heap_size(d->vol.cache_entries), &why))
-		log_warn("%s: keys stay in ordinary memory", why);
+	if (secmem_init(heap_size(d->vol.cache_entries), &why)) {
+		if (!d->allow_unlocked_keys) {
+			snprintf(verr, sizeof(verr), "%s: %zu KiB needed; raise "
+				 "the limit (ulimit -l, LimitMEMLOCK= in a "
+				 "systemd unit), lower dek_cache_size, or mount "
+				 "with -o allow_unlocked_keys", why,
+				 heap_size(d->vol.cache_entries) / 1024);
+			notify(notify_fd, verr, err, errlen);
+			return -1;
+		}
+		log_warn("%s: keys stay in memory that can be swapped out "
+			 "(allow_unlocked_keys)", why);
+	}
 	if (prepare(&fs, d, verr, sizeof(verr))) {
 		notify(notify_fd, verr, err, errlen);
 		return -1;

@@ -31,6 +31,26 @@ check "pins and control sockets hold no secret" \
 check "key memory is locked (VmLck > 0)" \
 	bash -c "awk '/^VmLck:/ { exit !(\$2 > 0) }' /proc/$pid/status"
 
+# Key memory that cannot be locked (a small RLIMIT_MEMLOCK, no
+# CAP_IPC_LOCK): the mount is refused with the reason and the fix, unless
+# the operator says otherwise.
+testkek k
+"$HSMFS_TEST" init --kek testkek://k "$T/c2" >/dev/null
+nolock() {
+	setpriv --bounding-set -ipc_lock --inh-caps -ipc_lock \
+		prlimit --memlock=65536:65536 "$@"
+}
+mkdir -p "$T/m2"
+out=$(nolock "$HSMFS_TEST" mount "$T/c2" "$T/m2" 2>&1)
+check "unlockable key memory refuses the mount, saying why and what to do" \
+	bash -c "! mountpoint -q '$T/m2' && grep -q 'cannot lock memory for keys' <<<\"\$1\" && grep -q 'allow_unlocked_keys' <<<\"\$1\"" _ "$out"
+nolock "$HSMFS_TEST" mount -f -o allow_unlocked_keys "$T/c2" "$T/m2" >"$T/m2.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do mountpoint -q "$T/m2" && break; sleep 0.05; done
+check "-o allow_unlocked_keys mounts anyway, with a warning" \
+	bash -c "mountpoint -q '$T/m2' && grep -q 'swapped out' '$T/m2.log'"
+umount_wait "$T/m2"
+
 if [[ $(cat /proc/sys/kernel/core_pattern) == core ]]; then
 	# Control: an ordinary process in the same directory leaves a core.
 	(cd "$T/cwd" && ulimit -c unlimited && sleep 60 & echo $! >"$T/sleep.pid"; wait) 2>/dev/null &
