@@ -31,7 +31,14 @@ static void unescape(char *s)
 	*d = '\0';
 }
 
-int mnt_each(mnt_fn fn, void *ctx)
+/* One fuse.hsmfs mount: dev as "major:minor", mount point and source
+ * (the cipherdir as given to mount), unescaped. Nonzero stops the walk. */
+typedef int (*mnt_fn)(void *ctx, const char *dev, const char *mnt,
+		      const char *src);
+
+/* Calls fn on each hsmfs mount, in mount order. Returns what fn returned
+ * to stop, 0 after the last mount, or -errno. */
+static int mnt_each(mnt_fn fn, void *ctx)
 {
 	char *line = NULL, *save, *f[11];
 	size_t cap = 0;

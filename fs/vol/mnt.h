@@ -12,14 +12,6 @@
 
 #include <stddef.h>
 
-/* One fuse.hsmfs mount: dev as "major:minor", mount point and source
- * (the cipherdir as given to mount), unescaped. Nonzero stops the walk. */
-typedef int (*mnt_fn)(void *ctx, const char *dev, const char *mnt,
-		      const char *src);
-
-/* Calls fn on each hsmfs mount, in mount order. Returns what fn returned
- * to stop, 0 after the last mount, or -errno. */
-int mnt_each(mnt_fn fn, void *ctx);
 /* Finds where the volume in cipherdir is mounted (type fuse.hsmfs, source
  * naming that directory): 1 and mnt set, 0 not mounted, or -errno. */
 int mnt_find(const char *cipherdir, char *mnt, size_t n);
