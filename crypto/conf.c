@@ -180,7 +180,8 @@ static const char *parse_obj(const cJSON *root, struct conf *c)
 			return "unknown field";
 	fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
 	if (!cJSON_IsNumber(fmt) || (fmt->valuedouble != LAY_PACKED &&
-				      fmt->valuedouble != LAY_ALIGNED))
+				      fmt->valuedouble != LAY_ALIGNED &&
+				      fmt->valuedouble != LAY_V3))
 		return "unsupported format version";
 	c->format = (uint8_t)fmt->valueint;
 	if ((why = get_str(root, "creator", sizeof(c->creator) - 1,

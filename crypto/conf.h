@@ -17,8 +17,10 @@
 
 #include "hdr.h"
 
-/* Formats: 1, blocks packed after the header; 2 (what init writes),
- * blocks page-aligned (crypto/layout.h). */
+/* Formats: 1, blocks packed after the header; 2, blocks page-aligned
+ * (crypto/layout.h); 3 (what init writes), page-aligned with each file's
+ * state (write count, holes) and with symlink targets, xattrs and
+ * directory IVs bound to where they belong (crypto/names.h). */
 #define CONF_FORMAT 2
 #define CONF_MAX_BYTES 65536
 /* KEKs a rekey --to moved away from, still needed to unwrap file keys

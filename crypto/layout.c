@@ -7,17 +7,30 @@
 
 #include "layout.h"
 
-/* First page of group g >= 1 (its record page). */
+/* First page of group g >= 1 (its record page): format 2. */
 #define GROUP_PAGE(g) (1 + LAY_G0 + ((g) - 1) * (uint64_t)(LAY_G + 1))
+/* Format 3: group g >= 0 starts at page 1. */
+#define GROUP3_PAGE(g) (1 + (g) * (uint64_t)(LAY_G + 1))
 
 int lay_valid(int lay)
 {
-	return lay == LAY_PACKED || lay == LAY_ALIGNED;
+	return lay == LAY_PACKED || lay == LAY_ALIGNED || lay == LAY_V3;
 }
 
-/* Aligned layout: block b's group (0 is the header's) and index in it. */
-static void group_of(uint64_t b, uint64_t *g, uint64_t *i)
+uint64_t lay_header_len(int lay)
 {
+	return lay == LAY_V3 ? LAY_PAGE : HDR_LEN;
+}
+
+/* Aligned layouts: block b's group and index in it (format 2's group 0
+ * is the header's). */
+static void group_of(int lay, uint64_t b, uint64_t *g, uint64_t *i)
+{
+	if (lay == LAY_V3) {
+		*g = b / LAY_G;
+		*i = b % LAY_G;
+		return;
+	}
 	if (b < LAY_G0) {
 		*g = 0;
 		*i = b;
@@ -27,12 +40,14 @@ static void group_of(uint64_t b, uint64_t *g, uint64_t *i)
 	*i = (b - LAY_G0) % LAY_G;
 }
 
-/* Aligned layout: offset of block b's record. */
-static off_t rec_off(uint64_t b)
+/* Aligned layouts: offset of block b's record. */
+static off_t rec_off(int lay, uint64_t b)
 {
 	uint64_t g, i;
 
-	group_of(b, &g, &i);
+	group_of(lay, b, &g, &i);
+	if (lay == LAY_V3)
+		return (off_t)(GROUP3_PAGE(g) * LAY_PAGE + i * LAY_REC);
 	if (g == 0)
 		return (off_t)(HDR_LEN + i * LAY_REC);
 	return (off_t)(GROUP_PAGE(g) * LAY_PAGE + i * LAY_REC);
@@ -44,7 +59,9 @@ off_t lay_data_off(int lay, uint64_t b)
 
 	if (lay == LAY_PACKED)
 		return (off_t)(HDR_LEN + b * BLK_CIPHER);
-	group_of(b, &g, &i);
+	group_of(lay, b, &g, &i);
+	if (lay == LAY_V3)
+		return (off_t)((GROUP3_PAGE(g) + 1 + i) * LAY_PAGE);
 	if (g == 0)
 		return (off_t)((1 + i) * LAY_PAGE);
 	return (off_t)((GROUP_PAGE(g) + 1 + i) * LAY_PAGE);
@@ -56,8 +73,8 @@ uint64_t lay_run(int lay, uint64_t b, uint64_t n)
 
 	if (lay == LAY_PACKED)
 		return n;
-	group_of(b, &g, &i);
-	left = (g == 0 ? LAY_G0 : LAY_G) - i;
+	group_of(lay, b, &g, &i);
+	left = (lay == LAY_ALIGNED && g == 0 ? LAY_G0 : LAY_G) - i;
 	return left < n ? left : n;
 }
 
@@ -66,21 +83,27 @@ uint64_t lay_backing_size(int lay, uint64_t psize)
 	uint64_t lb;
 
 	if (psize == 0)
-		return HDR_LEN;
+		return lay_header_len(lay);
 	lb = (psize - 1) / BLK_PLAIN;
 	if (lay == LAY_PACKED)
 		return HDR_LEN + blk_cipher_size(psize);
 	return (uint64_t)lay_data_off(lay, lb) + (psize - lb * BLK_PLAIN);
 }
 
-/* Aligned layout: the block in page p, or -1 for the header or a record
+/* Aligned layouts: the block in page p, or -1 for the header or a record
  * page. */
-static int64_t block_of_page(uint64_t p)
+static int64_t block_of_page(int lay, uint64_t p)
 {
 	uint64_t q;
 
 	if (p == 0)
 		return -1;
+	if (lay == LAY_V3) {
+		q = p - 1;
+		if (q % (LAY_G + 1) == 0)
+			return -1;
+		return (int64_t)(q / (LAY_G + 1) * LAY_G + q % (LAY_G + 1) - 1);
+	}
 	if (p <= LAY_G0)
 		return (int64_t)(p - 1);
 	q = p - (1 + LAY_G0);
@@ -100,10 +123,10 @@ int64_t lay_plain_size(int lay, uint64_t n)
 		return -EINVAL;
 	if (lay == LAY_PACKED)
 		return blk_plain_size(n - HDR_LEN);
-	if (n == HDR_LEN)
+	if (n == lay_header_len(lay))
 		return 0;
 	p = (n - 1) / LAY_PAGE;
-	if ((b = block_of_page(p)) < 0 || b > INT64_MAX / BLK_PLAIN - 1)
+	if ((b = block_of_page(lay, p)) < 0 || b > INT64_MAX / BLK_PLAIN - 1)
 		return -EINVAL;
 	return b * BLK_PLAIN + (int64_t)(n - p * LAY_PAGE);
 }
@@ -144,9 +167,17 @@ static int get(int fd, uint8_t *p, size_t n, off_t off, size_t *got)
 	return (size_t)r == n ? 0 : -ENODATA;
 }
 
-int lay_read_run(int lay, int fd, const struct blk_key *k, uint64_t b0,
-		 uint64_t n, size_t last, uint8_t *out, uint8_t *cbuf,
-		 uint8_t *rbuf, uint64_t *bad)
+/* A format-3 hole: a record of zeros where the file state lists one. */
+static int is_hole(const struct fmeta *m, const uint8_t *rec, uint64_t b)
+{
+	static const uint8_t zero[LAY_REC];
+
+	return m && memcmp(rec, zero, LAY_REC) == 0 && fmeta_in_hole(m, b);
+}
+
+int lay_read_run(int lay, int fd, const struct blk_key *k,
+		 const struct fmeta *m, uint64_t b0, uint64_t n, size_t last,
+		 uint8_t *out, uint8_t *cbuf, uint8_t *rbuf, uint64_t *bad)
 {
 	size_t dn = data_len(lay, n, last), rn = (size_t)n * LAY_REC, got;
 	uint8_t *nonce, *ct, *tag;
@@ -154,8 +185,8 @@ int lay_read_run(int lay, int fd, const struct blk_key *k, uint64_t b0,
 
 	/* The records lie in another page than the data: start reading them
 	 * now, so that a cold random read waits for one disk read, not two. */
-	if (lay == LAY_ALIGNED)
-		(void)posix_fadvise(fd, rec_off(b0), (off_t)rn,
+	if (lay != LAY_PACKED)
+		(void)posix_fadvise(fd, rec_off(lay, b0), (off_t)rn,
 				    POSIX_FADV_WILLNEED);
 	err = get(fd, cbuf, dn, lay_data_off(lay, b0), &got);
 	/* The first block the file does not hold whole. */
@@ -163,14 +194,19 @@ int lay_read_run(int lay, int fd, const struct blk_key *k, uint64_t b0,
 	if (err)
 		return err;
 	*bad = b0;
-	if (lay == LAY_ALIGNED &&
-	    (err = get(fd, rbuf, rn, rec_off(b0), &got)))
+	if (lay != LAY_PACKED &&
+	    (err = get(fd, rbuf, rn, rec_off(lay, b0), &got)))
 		return err;
 	for (uint64_t i = 0; i < n; i++) {
 		size_t len = i + 1 < n ? BLK_PLAIN : last;
 
 		parts(lay, cbuf, rbuf, i, len, &nonce, &ct, &tag);
 		*bad = b0 + i;
+		if (lay == LAY_V3 && len == BLK_PLAIN &&
+		    is_hole(m, nonce, b0 + i)) {
+			memset(out + i * BLK_PLAIN, 0, BLK_PLAIN);
+			continue;
+		}
 		if ((err = blk_open(k, b0 + i, nonce, ct, len, tag,
 				    out + i * BLK_PLAIN)))
 			return err;
@@ -216,7 +252,7 @@ int lay_write_run(int lay, int fd, const struct blk_key *k, uint64_t b0,
 	if ((err = put(fd, cbuf, data_len(lay, n, last),
 		       lay_data_off(lay, b0))))
 		return err;
-	if (lay == LAY_ALIGNED)
-		return put(fd, rbuf, (size_t)n * LAY_REC, rec_off(b0));
+	if (lay != LAY_PACKED)
+		return put(fd, rbuf, (size_t)n * LAY_REC, rec_off(lay, b0));
 	return 0;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Where a file's blocks lie in its backing file. The volume config's
- * format picks one of two layouts for every file of the volume:
+ * format picks one of three layouts for every file of the volume:
  *
  *  1, packed:  the 2048-byte header, then each block as nonce(12) ||
  *              ciphertext || tag(16), back to back (4124-byte strides).
@@ -10,6 +10,10 @@
  *              page 0 is the header and the records of blocks 0..72,
  *              pages 1..73 blocks 0..72; then groups of one record page
  *              (146 records) followed by the 146 pages of its blocks.
+ *  3, aligned with state: page 0 is the header and the file's state
+ *              (crypto/fmeta.h); from page 1 on, groups as in 2. A
+ *              whole block whose record is all zero and which the state
+ *              lists as a hole reads as zeros.
  *
  * The aligned layout exists for the backing file system's sake: a 4 KiB
  * write to the mount becomes a page-aligned 4 KiB write there, which
@@ -29,10 +33,12 @@
 #include <sys/types.h>
 
 #include "blk.h"
+#include "fmeta.h"
 #include "hdr.h"
 
 #define LAY_PACKED 1
 #define LAY_ALIGNED 2
+#define LAY_V3 3
 #define LAY_PAGE 4096
 _Static_assert(LAY_PAGE == BLK_PLAIN, "an aligned block fills its page");
 #define LAY_REC 28                                /* nonce || tag */
@@ -44,6 +50,9 @@ _Static_assert(LAY_G0 == 73 && LAY_G == 146,
 
 /* True for a layout this build reads and writes. */
 int lay_valid(int lay);
+/* Bytes before the first block's data that a file with a key always has:
+ * the header (formats 1, 2), or page 0 (3). */
+uint64_t lay_header_len(int lay);
 /* Offset of block b: its nonce (packed) or its page (aligned). */
 off_t lay_data_off(int lay, uint64_t b);
 /* Of the n blocks from b on, how many one read or write can cover: all
@@ -58,12 +67,13 @@ int64_t lay_plain_size(int lay, uint64_t n);
 
 /* Reads and authenticates blocks b0 .. b0 + n - 1 (n <= lay_run(b0, n)), all
  * full but the last, which is last bytes long, into out (contiguous
- * plaintext). cbuf holds n * BLK_CIPHER bytes, rbuf n * LAY_REC. Returns
- * 0; or -ENODATA (short file), -EBADMSG (not authentic), the disk's
- * -errno, or blk_open's other errors, with *bad set to the block. */
-int lay_read_run(int lay, int fd, const struct blk_key *k, uint64_t b0,
-		 uint64_t n, size_t last, uint8_t *out, uint8_t *cbuf,
-		 uint8_t *rbuf, uint64_t *bad);
+ * plaintext). m is the file's state (format 3; NULL: no holes). cbuf holds
+ * n * BLK_CIPHER bytes, rbuf n * LAY_REC. Returns 0; or -ENODATA (short
+ * file), -EBADMSG (not authentic), the disk's -errno, or blk_open's other
+ * errors, with *bad set to the block. */
+int lay_read_run(int lay, int fd, const struct blk_key *k,
+		 const struct fmeta *m, uint64_t b0, uint64_t n, size_t last,
+		 uint8_t *out, uint8_t *cbuf, uint8_t *rbuf, uint64_t *bad);
 /* Encrypts and writes the same, from in. Data goes before records, so
  * that the file never ends in a record page. 0 or -errno. */
 int lay_write_run(int lay, int fd, const struct blk_key *k, uint64_t b0,

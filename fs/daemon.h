@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "fs/vol/opts.h"
 
@@ -24,6 +25,9 @@ struct daemon_opts {
 	bool allow_unlocked_keys; /* go on when key memory cannot be locked */
 	double timeout;
 	unsigned threads, prefetch, readahead;
+	/* Format 3: block encryptions one file key may make before writes
+	 * to that file are refused (at most, and by default, 2^32). */
+	uint64_t write_limit;
 	char kernel_opts[512]; /* ro, noatime, ...: ",opt" each */
 };
 

@@ -4,8 +4,15 @@
  * empty (an empty file) or a header followed by blocks; only the last block
  * may be short. Gaps are filled with encrypted zero blocks, never holes, so
  * that a zeroed block is detected like any other change.
+ *
+ * In format 3 every block a file key encrypts is counted against the
+ * budget of one AES-GCM key with random nonces (crypto/fmeta.h): the
+ * file's state holds a count that stays ahead of what was encrypted (it
+ * is raised in steps before the blocks are written, and set to the exact
+ * count when a writer closes), so that a crash can only overcount.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +22,10 @@
 #include "crypto/layout.h"
 #include "fs/vol/filekey.h"
 #include "content.h"
+
+/* How far ahead of the blocks encrypted the stored count is raised: one
+ * state write per 256 MiB written. */
+#define STATE_STEP (1u << 16)
 
 /* Blocks per I/O: a whole maximal request, plus one at either end. */
 #define IO_BLOCKS (FSD_MAX_IO / BLK_PLAIN + 2)
@@ -67,6 +78,44 @@ static int block_error(int fd, int err, uint64_t block)
 	return err == -ENODATA || err == -EBADMSG ? -EIO : err;
 }
 
+static void drop_keys(struct inode *in)
+{
+	blk_key_free(in->key);
+	in->key = NULL;
+	secmem_free(in->state_key, KEY_LEN);
+	in->state_key = NULL;
+	free(in->state);
+	in->state = NULL;
+}
+
+/* Format 3: the state's key from the DEK, and the state (a fresh one for
+ * a file made by a build that wrote none yet: all zero). */
+static int new_state(struct inode *in, const uint8_t dek[KEY_LEN])
+{
+	if (!(in->state = calloc(1, sizeof(*in->state))) ||
+	    !(in->state_key = secmem_alloc(KEY_LEN)))
+		return -ENOMEM;
+	return fmeta_key(dek, in->state_key) ? -EIO : 0;
+}
+
+static int load_state(struct inode *in, int fd, const uint8_t dek[KEY_LEN],
+		      const char *path)
+{
+	const char *why;
+	int err;
+
+	if ((err = new_state(in, dek)))
+		return err;
+	err = fmeta_read(fd, in->state_key, in->key->file_id, in->state, &why);
+	if (err) {
+		log_err("%s: %s", path, why);
+		return err == -EBADMSG || err == -EINVAL || err == -ENODATA ?
+		       -EIO : err;
+	}
+	in->used = in->state->writes;
+	return 0;
+}
+
 /* Loads header and key on the first open; the caller holds rw for write.
  * *unwrapped says whether that took an HSM call. */
 int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
@@ -84,6 +133,7 @@ int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 	if (fstat(fd, &st) != 0)
 		return in->opens--, -errno;
 	in->lay = fs->vol.conf.format;
+	in->write_limit = fs->write_limit;
 	in->psize = lay_plain_size(in->lay, (uint64_t)st.st_size);
 	if (in->psize == 0 && st.st_size == 0)
 		return 0;
@@ -109,41 +159,123 @@ int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 	err = vol_load_file_key(&fs->vol, &h, dek, path, unwrapped);
 	if (!err && !(in->key = blk_key_new(dek, h.file_id)))
 		err = -ENOMEM;
+	if (!err && in->lay == LAY_V3)
+		err = load_state(in, fd, dek, path);
 	secmem_wipe(dek, sizeof(dek));
 	if (err)
-		in->opens--;
+		drop_keys(in), in->opens--;
 	return err;
 }
 
-void content_close(struct inode *in)
+/* Writes the exact count back if it differs from what the file says. A
+ * descriptor that cannot write leaves it for a writer's close. */
+static void save_state(struct inode *in, int fd)
 {
+	struct fmeta m;
+	char path[512];
+	int err, fl = fcntl(fd, F_GETFL);
+
+	if (!in->state || in->used == in->state->writes || fl < 0 ||
+	    (fl & O_ACCMODE) == O_RDONLY)
+		return;
+	m = *in->state;
+	m.writes = in->used;
+	if ((err = fmeta_write(fd, in->state_key, in->key->file_id, &m)))
+		log_err("%s: cannot write the file's state: %s",
+			inode_path(fd, path, sizeof(path)), strerror(-err));
+	else
+		*in->state = m;
+}
+
+void content_close(struct inode *in, int fd)
+{
+	if (in->key)
+		save_state(in, fd);
 	if (in->opens > 0 && --in->opens > 0)
 		return;
-	blk_key_free(in->key);
-	in->key = NULL;
+	drop_keys(in);
 	in->psize = 0;
 }
 
 /* The first write to an empty file: a new DEK, wrapped into a header. */
+/* Format 3: a new file's state, both copies, after its header in buf. */
+static int first_state(struct inode *in, const struct hdr *h,
+		       const uint8_t dek[KEY_LEN], uint8_t *buf)
+{
+	int err = new_state(in, dek);
+
+	if (err)
+		return err;
+	in->used = 0;
+	in->state->writes = STATE_STEP < in->write_limit ? STATE_STEP :
+			    in->write_limit;
+	if ((err = fmeta_encode(in->state, 1, in->state_key, h->file_id,
+				buf + FMETA_OFF)))
+		return err;
+	memcpy(buf + FMETA_OFF + FMETA_LEN, buf + FMETA_OFF, FMETA_LEN);
+	in->state->gen = 1;
+	return 0;
+}
+
 static int make_header(struct fsd *fs, struct inode *in, int fd)
 {
-	uint8_t buf[HDR_LEN], dek[KEY_LEN];
+	uint8_t buf[LAY_PAGE] = { 0 }, dek[KEY_LEN];
+	size_t n;
 	struct hdr h;
 	int err;
 
 	if ((err = vol_new_file_key(&fs->vol, &h, dek)))
 		return err;
 	in->lay = fs->vol.conf.format;
+	in->write_limit = fs->write_limit;
+	n = (size_t)lay_header_len(in->lay);
 	hdr_encode(&h, buf);
-	if (pwrite(fd, buf, HDR_LEN, 0) != HDR_LEN)
-		err = errno ? -errno : -EIO;
-	else if (!(in->key = blk_key_new(dek, h.file_id)))
+	if (!(in->key = blk_key_new(dek, h.file_id)))
 		err = -ENOMEM;
+	else if (in->lay == LAY_V3)
+		err = first_state(in, &h, dek, buf);
+	errno = 0;
+	if (!err && pwrite(fd, buf, n, 0) != (ssize_t)n)
+		err = errno ? -errno : -EIO;
 	secmem_wipe(dek, sizeof(dek));
-	if (err)
+	if (err) {
+		drop_keys(in);
 		(void)!ftruncate(fd, 0);
+	}
 	in->psize = 0;
 	return err;
+}
+
+/* Counts n block encryptions against the key's budget, raising the count
+ * the file stores before the blocks exist. */
+static int spend(struct inode *in, int fd, uint64_t n)
+{
+	char path[512];
+	struct fmeta m;
+	int err;
+
+	if (!in->state)
+		return 0;
+	if (in->used + n > in->write_limit) {
+		log_err("%s: its key has encrypted %llu blocks, the most one "
+			"key may (write_limit): refusing to write; "
+			"`hsmfs rekey --data` gives it a fresh key",
+			inode_path(fd, path, sizeof(path)),
+			(unsigned long long)in->used);
+		return -EIO;
+	}
+	if (in->used + n > in->state->writes) {
+		m = *in->state;
+		m.writes = in->used + n + STATE_STEP;
+		if (m.writes > in->write_limit)
+			m.writes = in->write_limit;
+		if ((err = fmeta_write(fd, in->state_key, in->key->file_id,
+				       &m)))
+			return err;
+		*in->state = m;
+	}
+	in->used += n;
+	return 0;
 }
 
 /* Length of block b (which starts before psize) in a file of psize. */
@@ -163,7 +295,7 @@ static int read_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1,
 
 	for (; b0 <= b1; b0 += n, out += n * BLK_PLAIN) {
 		n = lay_run(in->lay, b0, b1 - b0 + 1);
-		r = lay_read_run(in->lay, fd, in->key, b0, n,
+		r = lay_read_run(in->lay, fd, in->key, in->state, b0, n,
 				 blk_len(in->psize, b0 + n - 1), out, io->c,
 				 io->r, &bad);
 		if (r)
@@ -180,6 +312,8 @@ static int write_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1,
 	uint64_t n;
 	int err;
 
+	if ((err = spend(in, fd, b1 - b0 + 1)))
+		return err;
 	for (; b0 <= b1; b0 += n, p += n * BLK_PLAIN) {
 		n = lay_run(in->lay, b0, b1 - b0 + 1);
 		err = lay_write_run(in->lay, fd, in->key, b0, n,
@@ -348,7 +482,7 @@ int content_truncate(struct fsd *fs, struct inode *in, int fd, off_t size)
 	}
 	if (size == 0) {
 		/* The header stays: the next write needs no new DEK. */
-		if (ftruncate(fd, HDR_LEN) != 0)
+		if (ftruncate(fd, (off_t)lay_header_len(in->lay)) != 0)
 			return -errno;
 		in->psize = 0;
 		return 0;

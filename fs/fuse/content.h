@@ -15,8 +15,9 @@
 /* Loads header and key on the first open; *unwrapped says whether that
  * took an HSM call. */
 int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped);
-/* The last close drops the key. */
-void content_close(struct inode *in);
+/* Every close through a writable fd saves the file's state (format 3);
+ * the last close drops the key. */
+void content_close(struct inode *in, int fd);
 /* Up to size bytes at off into this thread's buffer (*out); the count. */
 ssize_t content_read(struct inode *in, int fd, size_t size, off_t off,
 		     const uint8_t **out);

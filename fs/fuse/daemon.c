@@ -40,6 +40,7 @@ void daemon_opts_init(struct daemon_opts *d)
 	d->threads = 16;
 	d->prefetch = 8;
 	d->readahead = 4096;
+	d->write_limit = FMETA_WRITES_MAX;
 }
 
 static int kernel_opt(struct daemon_opts *d, const char *opt)
@@ -71,6 +72,9 @@ int daemon_opt(struct daemon_opts *d, const char *opt)
 		bad = parse_uint(opt + 9, 64, &d->prefetch);
 	else if (!strncmp(opt, "readahead=", 10))
 		bad = parse_uint(opt + 10, 1024 * 1024, &d->readahead);
+	else if (!strncmp(opt, "write_limit=", 12))
+		bad = parse_u64(opt + 12, FMETA_WRITES_MAX, &d->write_limit) ||
+		      !d->write_limit;
 	else if (!strncmp(opt, "threads=", 8))
 		bad = parse_uint(opt + 8, 256, &d->threads) || !d->threads;
 	else if (!strcmp(opt, "allow_other"))
@@ -363,6 +367,7 @@ static int run(const struct daemon_opts *d, int notify_fd, char *err,
 	fs.timeout = d->timeout;
 	fs.chown_new = geteuid() == 0;
 	fs.readahead_kb = d->readahead;
+	fs.write_limit = d->write_limit;
 	if (inode_root_init(&fs, fs.vol.cipherdir) || inode_table_init(&fs)) {
 		snprintf(verr, sizeof(verr), "cannot open %s: %s",
 			 fs.vol.cipherdir, strerror(errno));

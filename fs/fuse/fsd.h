@@ -20,6 +20,7 @@ struct fsd {
 	bool chown_new; /* running as root: new files belong to the caller */
 	double timeout; /* attr and entry cache, seconds */
 	unsigned readahead_kb; /* the mount's readahead; 0: kernel default */
+	uint64_t write_limit; /* block encryptions one file key may make */
 	char *mountpoint; /* canonical, as mountinfo shows it; or NULL */
 	struct fuse_session *se;
 	atomic_ullong prefetched, prefetch_failed;

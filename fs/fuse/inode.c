@@ -56,6 +56,8 @@ static void inode_init(struct inode *in, int fd, const struct stat *st)
 static void inode_destroy(struct inode *in)
 {
 	blk_key_free(in->key);
+	secmem_free(in->state_key, KEY_LEN);
+	free(in->state);
 	prefetch_free(in->pf);
 	close(in->fd);
 	pthread_mutex_destroy(&in->iv_lock);

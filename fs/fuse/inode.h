@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "crypto/blk.h"
+#include "crypto/fmeta.h"
 #include "crypto/names.h"
 
 struct fsd;
@@ -42,6 +43,12 @@ struct inode {
 	struct blk_key *key; /* NULL: not loaded, or the file has no header */
 	int64_t psize;
 	uint8_t lay; /* the volume's block layout */
+	/* Format 3: the file's state, its MAC key (locked memory), and how
+	 * many blocks its key has encrypted; state->writes is what the file
+	 * says, which stays ahead of used until the state is written back. */
+	struct fmeta *state;
+	uint8_t *state_key;
+	uint64_t used, write_limit;
 
 	/* Where the kernel last found this file (parent and a hash of the
 	 * backing name), for the prefetcher; and, on directories, its

@@ -681,7 +681,7 @@ static int set_size(struct fsd *fs, struct inode *in,
 	err = content_open(fs, in, fd, &unwrapped);
 	if (!err) {
 		err = content_truncate(fs, in, fd, size);
-		content_close(in);
+		content_close(in, fd);
 	}
 	pthread_rwlock_unlock(&in->rw);
 	if (!fi)

@@ -39,7 +39,7 @@ static int open_content(struct fsd *fs, struct inode *in, int fd, int flags)
 	err = content_open(fs, in, fd, &unwrapped);
 	if (!err && (flags & O_TRUNC) &&
 	    (err = content_truncate(fs, in, fd, 0)))
-		content_close(in);
+		content_close(in, fd);
 	pthread_rwlock_unlock(&in->rw);
 	if (!err)
 		prefetch_opened(fs, in, unwrapped);
@@ -184,7 +184,7 @@ void ops_release(fuse_req_t req, fuse_ino_t ino,
 	struct inode *in = inode_get(fs, ino);
 
 	pthread_rwlock_wrlock(&in->rw);
-	content_close(in);
+	content_close(in, (int)fi->fh);
 	pthread_rwlock_unlock(&in->rw);
 	close((int)fi->fh);
 	fuse_reply_err(req, 0);

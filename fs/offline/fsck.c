@@ -80,7 +80,7 @@ static void check_blocks(struct fsck *k, const struct walk_ent *e, int fd,
 			     BLK_PLAIN : (size_t)(psize % BLK_PLAIN);
 
 		k->n->blocks++;
-		if ((err = lay_read_run(k->lay, fd, bk, b, 1, len, p, c, r,
+		if ((err = lay_read_run(k->lay, fd, bk, NULL, b, 1, len, p, c, r,
 					&bad)))
 			problem(k, e->bpath, e->ppath, "block %llu %s",
 				(unsigned long long)b,

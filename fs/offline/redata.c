@@ -151,7 +151,7 @@ static int copy_blocks(int lay, int src, int dst, int64_t psize,
 		size_t len = b + 1 < nblocks || psize % BLK_PLAIN == 0 ?
 			     BLK_PLAIN : (size_t)(psize % BLK_PLAIN);
 
-		if ((err = lay_read_run(lay, src, ok, b, 1, len, p, c, r,
+		if ((err = lay_read_run(lay, src, ok, NULL, b, 1, len, p, c, r,
 					&bad))) {
 			snprintf(why, n, "block %llu %s: file left as it was",
 				 (unsigned long long)b,

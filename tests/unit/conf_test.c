@@ -131,7 +131,7 @@ static void conf_rejects(void)
 		  "duplicate" },
 		{ "features", NULL, "[1]", "not a string" },
 		{ "features", NULL, "\"encrypted-names\"", "features" },
-		{ "format", NULL, "3", "format" },
+		{ "format", NULL, "4", "format" },
 		{ "format", NULL, "0", "format" },
 		{ "format", NULL, "1.5", "format" },
 		{ "format", NULL, "\"1\"", "format" },

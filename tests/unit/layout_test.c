@@ -34,12 +34,24 @@ static void lay_offsets(void)
 	CHECK_EQ_INT(lay_run(LAY_ALIGNED, 100, UINT64_MAX), 119);
 	CHECK_EQ_INT(lay_run(LAY_PACKED, 5, 1u << 30), 1u << 30);
 	CHECK_EQ_INT(lay_run(LAY_ALIGNED, 100, 7), 7);
+	/* Format 3: page 0 is the header and the file's state; group g's
+	 * record page is page 1 + 147 g. */
+	CHECK_EQ_INT(lay_header_len(LAY_V3), 4096);
+	CHECK_EQ_INT(lay_header_len(LAY_ALIGNED), 2048);
+	CHECK_EQ_INT(lay_data_off(LAY_V3, 0), 2 * 4096);
+	CHECK_EQ_INT(lay_data_off(LAY_V3, 145), 147 * 4096);
+	CHECK_EQ_INT(lay_data_off(LAY_V3, 146), 149 * 4096);
+	CHECK_EQ_INT(lay_data_off(LAY_V3, 292), 296 * 4096);
+	CHECK_EQ_INT(lay_run(LAY_V3, 0, UINT64_MAX), 146);
+	CHECK_EQ_INT(lay_run(LAY_V3, 145, UINT64_MAX), 1);
+	CHECK_EQ_INT(lay_run(LAY_V3, 150, UINT64_MAX), 142);
 	/* Every data page aligned, each block after the last. */
-	for (uint64_t b = 1; b < 2000; b++) {
-		off_t o = lay_data_off(LAY_ALIGNED, b);
+	for (int lay = LAY_ALIGNED; lay <= LAY_V3; lay++)
+		for (uint64_t b = 1; b < 2000; b++) {
+			off_t o = lay_data_off(lay, b);
 
-		CHECK(o % 4096 == 0 && o > lay_data_off(LAY_ALIGNED, b - 1));
-	}
+			CHECK(o % 4096 == 0 && o > lay_data_off(lay, b - 1));
+		}
 }
 
 /* Sizes map both ways in both layouts, and a size that ends in the
@@ -67,7 +79,7 @@ static void lay_sizes(void)
 			     v[i].plain);
 	}
 	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 0), 0);
-	for (int lay = LAY_PACKED; lay <= LAY_ALIGNED; lay++) {
+	for (int lay = LAY_PACKED; lay <= LAY_V3; lay++) {
 		for (size_t i = 0; i < sizeof(edges) / sizeof(*edges); i++)
 			CHECK_EQ_INT(lay_plain_size(lay, lay_backing_size(
 					     lay, edges[i])), edges[i]);
@@ -80,6 +92,13 @@ static void lay_sizes(void)
 	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 4096), -EINVAL);
 	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 74 * 4096 + 28), -EINVAL);
 	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 221 * 4096 + 1), -EINVAL);
+	CHECK_EQ_INT(lay_plain_size(LAY_V3, 0), 0);
+	CHECK_EQ_INT(lay_plain_size(LAY_V3, 4096), 0);
+	CHECK_EQ_INT(lay_plain_size(LAY_V3, 2048), -EINVAL);
+	CHECK_EQ_INT(lay_plain_size(LAY_V3, 4097), -EINVAL);
+	CHECK_EQ_INT(lay_plain_size(LAY_V3, 8192 + 1), 1);
+	CHECK_EQ_INT(lay_plain_size(LAY_V3, 148 * 4096 + 5), -EINVAL);
+	CHECK_EQ_INT(lay_plain_size(LAY_V3, 149 * 4096 + 5), 146 * 4096 + 5);
 }
 
 /* What a test of runs works with: a key, nb blocks of plaintext in and
@@ -137,8 +156,8 @@ static int write_file(int lay, struct run *t, uint64_t nb, size_t last)
 static int read_whole(int lay, struct run *t, int fd, uint64_t b0,
 		      uint64_t n, uint64_t *bad)
 {
-	return lay_read_run(lay, fd, t->k, b0, n, BLK_PLAIN, t->out, t->c,
-			    t->r, bad);
+	return lay_read_run(lay, fd, t->k, NULL, b0, n, BLK_PLAIN, t->out,
+			    t->c, t->r, bad);
 }
 
 /* A file written through layout runs reads back through them; a changed
@@ -151,7 +170,7 @@ static void lay_runs(void)
 
 	if (run_open(&t, nb))
 		goto out;
-	for (int lay = LAY_PACKED; lay <= LAY_ALIGNED; lay++) {
+	for (int lay = LAY_PACKED; lay <= LAY_V3; lay++) {
 		CHECK_EQ_INT(ftruncate(t.fd, 0), 0);
 		fill_seq(t.in, nb * BLK_PLAIN, (uint8_t)lay);
 		CHECK_EQ_INT(write_file(lay, &t, nb, last), 0);
@@ -159,7 +178,7 @@ static void lay_runs(void)
 			     lay_backing_size(lay, (nb - 1) * BLK_PLAIN + last));
 		for (uint64_t b = 0; b < nb; b += n) {
 			n = lay_run(lay, b, nb - b);
-			CHECK_EQ_INT(lay_read_run(lay, t.fd, t.k, b, n,
+			CHECK_EQ_INT(lay_read_run(lay, t.fd, t.k, NULL, b, n,
 						  b + n == nb ? last : BLK_PLAIN,
 						  t.out + b * BLK_PLAIN, t.c,
 						  t.r, &bad), 0);
@@ -168,6 +187,8 @@ static void lay_runs(void)
 	}
 	/* Aligned: block 80's tag lies in the record page at 74 * 4096. */
 	t.c[0] = 0;
+	CHECK_EQ_INT(ftruncate(t.fd, 0), 0);
+	CHECK_EQ_INT(write_file(LAY_ALIGNED, &t, nb, last), 0);
 	CHECK_EQ_INT(pread(t.fd, t.c, 1, 74 * 4096 + 7 * LAY_REC + 20), 1);
 	t.c[0] ^= 1;
 	CHECK_EQ_INT(pwrite(t.fd, t.c, 1, 74 * 4096 + 7 * LAY_REC + 20), 1);
@@ -201,7 +222,7 @@ static void lay_read_errors(void)
 	if (run_open(&t, 10))
 		goto out;
 	fill_seq(t.in, 10 * BLK_PLAIN, 7);
-	for (int lay = LAY_PACKED; lay <= LAY_ALIGNED; lay++) {
+	for (int lay = LAY_PACKED; lay <= LAY_V3; lay++) {
 		CHECK_EQ_INT(ftruncate(t.fd, 0), 0);
 		CHECK_EQ_INT(write_file(lay, &t, 10, BLK_PLAIN), 0);
 		CHECK_EQ_INT(read_whole(lay, &t, t.fd, 0, 10, &bad), 0);
@@ -237,5 +258,55 @@ out:
 	run_close(&t);
 }
 
+/* Format 3 holes: a zeroed block and record read as zeros only where
+ * the file's state lists a hole; anywhere else, and for a record that is
+ * not all zero, the block fails as before. */
+static void lay_holes(void)
+{
+	struct fmeta m = { .gen = 1, .nholes = 2,
+			   .hole = { { 3, 2 }, { 200, 50 } } };
+	static const uint8_t zero[BLK_PLAIN];
+	uint64_t bad;
+	struct run t;
+
+	if (run_open(&t, 300))
+		goto out;
+	fill_seq(t.in, 300 * BLK_PLAIN, 5);
+	CHECK_EQ_INT(write_file(LAY_V3, &t, 300, BLK_PLAIN), 0);
+	CHECK_EQ_INT(fmeta_in_hole(&m, 2), 0);
+	CHECK_EQ_INT(fmeta_in_hole(&m, 3), 1);
+	CHECK_EQ_INT(fmeta_in_hole(&m, 4), 1);
+	CHECK_EQ_INT(fmeta_in_hole(&m, 5), 0);
+	CHECK_EQ_INT(fmeta_in_hole(&m, 249), 1);
+	CHECK_EQ_INT(fmeta_in_hole(&m, 250), 0);
+	/* Blocks 3, 5 and 210 zeroed, data and record. */
+	for (uint64_t b = 3; b <= 210; b += (b == 3 ? 2 : 205)) {
+		CHECK_EQ_INT(pwrite(t.fd, zero, BLK_PLAIN,
+				    lay_data_off(LAY_V3, b)), BLK_PLAIN);
+		CHECK_EQ_INT(pwrite(t.fd, zero, LAY_REC,
+				    (b < 146 ? 4096 : 148 * 4096) +
+				    (b % 146) * LAY_REC), LAY_REC);
+	}
+	CHECK_EQ_INT(lay_read_run(LAY_V3, t.fd, t.k, &m, 0, 5, BLK_PLAIN,
+				  t.out, t.c, t.r, &bad), 0);
+	CHECK_MEM(t.out, t.in, 3 * BLK_PLAIN);
+	CHECK_MEM(t.out + 3 * BLK_PLAIN, zero, BLK_PLAIN);
+	CHECK_MEM(t.out + 4 * BLK_PLAIN, t.in + 4 * BLK_PLAIN, BLK_PLAIN);
+	CHECK_EQ_INT(lay_read_run(LAY_V3, t.fd, t.k, &m, 5, 1, BLK_PLAIN,
+				  t.out, t.c, t.r, &bad), -EBADMSG);
+	CHECK_EQ_INT(lay_read_run(LAY_V3, t.fd, t.k, NULL, 3, 1, BLK_PLAIN,
+				  t.out, t.c, t.r, &bad), -EBADMSG);
+	CHECK_EQ_INT(lay_read_run(LAY_V3, t.fd, t.k, &m, 210, 1, BLK_PLAIN,
+				  t.out, t.c, t.r, &bad), 0);
+	CHECK_MEM(t.out, zero, BLK_PLAIN);
+	/* The same record with one bit set is no hole. */
+	CHECK_EQ_INT(pwrite(t.fd, "\1", 1, 4096 + 3 * LAY_REC + 27), 1);
+	CHECK_EQ_INT(lay_read_run(LAY_V3, t.fd, t.k, &m, 3, 1, BLK_PLAIN,
+				  t.out, t.c, t.r, &bad), -EBADMSG);
+out:
+	run_close(&t);
+}
+
 CHECK_MAIN("layout",
-	   T(lay_offsets), T(lay_sizes), T(lay_runs), T(lay_read_errors))
+	   T(lay_offsets), T(lay_sizes), T(lay_runs), T(lay_read_errors),
+	   T(lay_holes))
