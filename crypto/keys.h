@@ -14,6 +14,7 @@
  *             apart from a disk error and from -EBADMSG.
  *   -ENOKEY   an empty file: no header, so no key yet (hdr_read).
  *   -ENOMEM   out of memory.
+ *   -ERANGE   an xattr value larger than the buffer given for it.
  *   -EIO      randomness, key derivation or a cipher failed locally.
  *   other     a disk error keeps its own errno (-EIO, -ENOSPC, ...).
  * Functions returning a pointer return NULL on error; predicates
@@ -39,6 +40,9 @@
 #define KDF_SYMLINK "hsmfs v1 symlinks"
 #define KDF_CONF_MAC "hsmfs v1 config mac"
 #define KDF_KEY_CHECK "hsmfs v1 key check"
+/* Format 3 */
+#define KDF_XATTR_HASH "hsmfs v3 xattr names"
+#define KDF_DIRIV_MAC "hsmfs v3 directory iv"
 
 /* n random bytes: 0, or -EIO. */
 int keys_random(void *buf, size_t n);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -42,7 +43,11 @@ struct names_keys *names_keys_new(const uint8_t vk[KEY_LEN])
 	    keys_hkdf(vk, KEY_LEN, KDF_XATTR_VAL, k->xattr_vals,
 		      sizeof(k->xattr_vals)) ||
 	    keys_hkdf(vk, KEY_LEN, KDF_SYMLINK, k->symlink,
-		      sizeof(k->symlink))) {
+		      sizeof(k->symlink)) ||
+	    keys_hkdf(vk, KEY_LEN, KDF_XATTR_HASH, k->xattr_hash,
+		      sizeof(k->xattr_hash)) ||
+	    keys_hkdf(vk, KEY_LEN, KDF_DIRIV_MAC, k->diriv_mac,
+		      sizeof(k->diriv_mac))) {
 		secmem_free(k, sizeof(*k));
 		return NULL;
 	}
@@ -391,4 +396,187 @@ ssize_t names_xattr_val_dec(const struct names_keys *k, const char *encname,
 {
 	return gcm_open(k->xattr_vals, (const uint8_t *)encname,
 			strlen(encname), in, n, out);
+}
+
+/* Format 3. */
+
+int names_diriv_tag(const struct names_keys *k, const uint8_t iv[DIRIV_LEN],
+		    uint8_t tag[DIRIV_LEN])
+{
+	uint8_t mac[32];
+
+	if (keys_hmac(k->diriv_mac, iv, DIRIV_LEN, mac))
+		return -EIO;
+	memcpy(tag, mac, DIRIV_LEN);
+	return 0;
+}
+
+static const char symlink3_label[16] = "hsmfs symlink v3";
+
+/* label || IV || name: the AAD of a format-3 symlink target. */
+static size_t symlink3_aad(const uint8_t diriv[DIRIV_LEN], const char *name,
+			   uint8_t aad[16 + DIRIV_LEN + 255])
+{
+	size_t n = strnlen(name, 255);
+
+	memcpy(aad, symlink3_label, 16);
+	memcpy(aad + 16, diriv, DIRIV_LEN);
+	memcpy(aad + 16 + DIRIV_LEN, name, n);
+	return 16 + DIRIV_LEN + n;
+}
+
+int names_symlink3_encrypt(const struct names_keys *k,
+			   const uint8_t diriv[DIRIV_LEN], const char *name,
+			   const char *target, size_t len, char *out,
+			   size_t cap)
+{
+	uint8_t ct[SYMLINK_MAX + GCM_NONCE + GCM_TAG], aad[16 + DIRIV_LEN + 255];
+	size_t cn = len + GCM_NONCE + GCM_TAG, an = symlink3_aad(diriv, name, aad);
+	int err;
+
+	if (len == 0 || len > SYMLINK_MAX || B64_ENC_LEN(cn) + 1 > cap)
+		return -EINVAL;
+	if ((err = gcm_seal(k->symlink, aad, an, (const uint8_t *)target, len,
+			    ct)))
+		return err;
+	b64url_encode(ct, cn, out);
+	return (int)B64_ENC_LEN(cn);
+}
+
+int names_symlink3_decrypt(const struct names_keys *k,
+			   const uint8_t diriv[DIRIV_LEN], const char *name,
+			   const char *enc, size_t len, char *out, size_t cap)
+{
+	uint8_t ct[SYMLINK_MAX + GCM_NONCE + GCM_TAG], aad[16 + DIRIV_LEN + 255];
+	size_t an = symlink3_aad(diriv, name, aad);
+	long n = b64url_decode(enc, len, ct, sizeof(ct));
+	ssize_t pn;
+
+	if (n <= GCM_NONCE + GCM_TAG ||
+	    (size_t)n - GCM_NONCE - GCM_TAG >= cap)
+		return -EINVAL;
+	pn = gcm_open(k->symlink, aad, an, ct, (size_t)n, (uint8_t *)out);
+	if (pn < 0)
+		return (int)pn;
+	if (pn == 0 || memchr(out, '\0', (size_t)pn))
+		return -EINVAL;
+	out[pn] = '\0';
+	return (int)pn;
+}
+
+/* The part of an xattr name after "user.": its length, or -EINVAL. */
+static int xattr3_rest(const char *name)
+{
+	size_t n;
+
+	if (strncmp(name, "user.", 5) != 0)
+		return -EINVAL;
+	n = strnlen(name + 5, XATTR3_NAME_MAX + 1);
+	return n == 0 || n > XATTR3_NAME_MAX ? -EINVAL : (int)n;
+}
+
+int names_xattr3_name(const struct names_keys *k, int plaintext,
+		      const uint8_t eid[ID_LEN], const char *name, char *out,
+		      size_t cap)
+{
+	uint8_t msg[ID_LEN + XATTR3_NAME_MAX], mac[32];
+	int n = xattr3_rest(name);
+
+	if (n < 0)
+		return n;
+	if (plaintext) {
+		if ((size_t)n + 6 > cap)
+			return -EINVAL;
+		memcpy(out, name, (size_t)n + 6);
+		return n + 5;
+	}
+	if (cap < XATTR3_HASH_NAME_LEN + 1)
+		return -EINVAL;
+	memcpy(msg, eid, ID_LEN);
+	memcpy(msg + ID_LEN, name + 5, (size_t)n);
+	if (keys_hmac(k->xattr_hash, msg, ID_LEN + (size_t)n, mac))
+		return -EIO;
+	memcpy(out, "user.", 5);
+	b64url_encode(mac, 16, out + 5);
+	return XATTR3_HASH_NAME_LEN;
+}
+
+static const char xattr3_label[14] = "hsmfs xattr v3";
+
+/* label || eid || bname: the AAD of a format-3 xattr value. */
+static size_t xattr3_aad(const uint8_t eid[ID_LEN], const char *bname,
+			 uint8_t aad[14 + ID_LEN + 256])
+{
+	size_t n = strnlen(bname, 255);
+
+	memcpy(aad, xattr3_label, 14);
+	memcpy(aad + 14, eid, ID_LEN);
+	memcpy(aad + 14 + ID_LEN, bname, n);
+	return 14 + ID_LEN + n;
+}
+
+ssize_t names_xattr3_seal(const struct names_keys *k,
+			  const uint8_t eid[ID_LEN], const char *bname,
+			  const char *name, const uint8_t *val, size_t n,
+			  uint8_t *out, size_t cap)
+{
+	uint8_t aad[14 + ID_LEN + 256], *pt;
+	int nl = xattr3_rest(name);
+	size_t pn, an = xattr3_aad(eid, bname, aad);
+	int err;
+
+	if (nl < 0)
+		return nl;
+	pn = 1 + (size_t)nl + n;
+	if (pn + XATTR_VAL_OVERHEAD > cap)
+		return -ERANGE;
+	if (!(pt = malloc(pn)))
+		return -ENOMEM;
+	pt[0] = (uint8_t)nl;
+	memcpy(pt + 1, name + 5, (size_t)nl);
+	if (n)
+		memcpy(pt + 1 + nl, val, n);
+	err = gcm_seal(k->xattr_vals, aad, an, pt, pn, out);
+	secmem_wipe(pt, pn);
+	free(pt);
+	return err ? err : (ssize_t)(pn + XATTR_VAL_OVERHEAD);
+}
+
+ssize_t names_xattr3_open(const struct names_keys *k,
+			  const uint8_t eid[ID_LEN], const char *bname,
+			  const uint8_t *in, size_t n, char name[256],
+			  uint8_t *val, size_t cap)
+{
+	uint8_t aad[14 + ID_LEN + 256], *pt;
+	size_t an = xattr3_aad(eid, bname, aad), pn, nl;
+	ssize_t r;
+
+	if (n < XATTR_VAL_OVERHEAD + 2)
+		return -EINVAL;
+	pn = n - XATTR_VAL_OVERHEAD;
+	if (!(pt = malloc(pn)))
+		return -ENOMEM;
+	r = gcm_open(k->xattr_vals, aad, an, in, n, pt);
+	if (r < 0)
+		goto out;
+	nl = pt[0];
+	if (nl == 0 || nl > XATTR3_NAME_MAX || nl + 1 > pn ||
+	    memchr(pt + 1, '\0', nl)) {
+		r = -EINVAL;
+		goto out;
+	}
+	r = (ssize_t)(pn - 1 - nl);
+	if ((size_t)r > cap) {
+		r = -ERANGE;
+		goto out;
+	}
+	memcpy(name, "user.", 5);
+	memcpy(name + 5, pt + 1, nl);
+	name[5 + nl] = '\0';
+	if (r)
+		memcpy(val, pt + 1 + nl, (size_t)r);
+out:
+	secmem_wipe(pt, pn);
+	free(pt);
+	return r;
 }

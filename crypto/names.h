@@ -57,6 +57,8 @@ struct names_keys {
 	uint8_t xattr_names[2 * KEY_LEN];
 	uint8_t xattr_vals[KEY_LEN];
 	uint8_t symlink[KEY_LEN];
+	uint8_t xattr_hash[KEY_LEN]; /* format 3 */
+	uint8_t diriv_mac[KEY_LEN];  /* format 3 */
 };
 
 /* Derives all of them from the volume key into locked memory. */
@@ -102,5 +104,56 @@ int names_xattr_val_enc(const struct names_keys *k, const char *encname,
 			const uint8_t *val, size_t n, uint8_t *out);
 ssize_t names_xattr_val_dec(const struct names_keys *k, const char *encname,
 			    const uint8_t *in, size_t n, uint8_t *out);
+
+/*
+ * Format 3 binds what format 2 left free to move:
+ *  - a directory's IV file holds IV(16) || tag(16), the tag the first 16
+ *    bytes of HMAC-SHA256(diriv key, IV), so that a changed IV is refused
+ *    even in an empty directory;
+ *  - a symlink target's AAD is "hsmfs symlink v3" || the directory's IV ||
+ *    the link's own (plaintext) name: moved to another name, copied over
+ *    another link, it no longer authenticates;
+ *  - an xattr belongs to an entry id (a regular file's file id, a
+ *    directory's IV): its backing name is "user." + base64url(the first
+ *    16 bytes of HMAC-SHA256(xattr hash key, entry id || name)) (or, with
+ *    plaintext names, the name itself), and its backing value is
+ *    nonce || GCM(xattr values key, AAD = "hsmfs xattr v3" || entry id ||
+ *    backing name, len(name) || name || value) || tag, name being all
+ *    that follows "user." (1..250 bytes, any byte but NUL).
+ */
+#define DIRIV3_LEN (2 * DIRIV_LEN)
+#define XATTR3_NAME_MAX 250 /* after "user.": XATTR_NAME_MAX is 255 */
+#define XATTR3_HASH_NAME_LEN (5 + 22) /* "user." + base64url(16 bytes) */
+#define XATTR3_OVERHEAD(namelen) (XATTR_VAL_OVERHEAD + 1 + (namelen))
+
+/* The tag of a directory IV: 0, -EIO. */
+int names_diriv_tag(const struct names_keys *k, const uint8_t iv[DIRIV_LEN],
+		    uint8_t tag[DIRIV_LEN]);
+/* Symlink targets bound to (directory IV, name); as the functions above. */
+int names_symlink3_encrypt(const struct names_keys *k,
+			   const uint8_t diriv[DIRIV_LEN], const char *name,
+			   const char *target, size_t len, char *out,
+			   size_t cap);
+int names_symlink3_decrypt(const struct names_keys *k,
+			   const uint8_t diriv[DIRIV_LEN], const char *name,
+			   const char *enc, size_t len, char *out, size_t cap);
+/* The backing name of xattr name ("user.X") of entry eid: its length, or
+ * -EINVAL (not user.*, or X empty, too long or holding a NUL). */
+int names_xattr3_name(const struct names_keys *k, int plaintext,
+		      const uint8_t eid[ID_LEN], const char *name, char *out,
+		      size_t cap);
+/* Seals value (n bytes) for backing name bname: out gets
+ * XATTR3_OVERHEAD(strlen(name) - 5) + n bytes; returns that length. */
+ssize_t names_xattr3_seal(const struct names_keys *k,
+			  const uint8_t eid[ID_LEN], const char *bname,
+			  const char *name, const uint8_t *val, size_t n,
+			  uint8_t *out, size_t cap);
+/* Opens a backing value: the value's length, with its name ("user.X",
+ * NUL-terminated) in name[256] and the value in val (cap bytes; -ERANGE
+ * if it does not fit); -EBADMSG if not authentic for (eid, bname). */
+ssize_t names_xattr3_open(const struct names_keys *k,
+			  const uint8_t eid[ID_LEN], const char *bname,
+			  const uint8_t *in, size_t n, char name[256],
+			  uint8_t *val, size_t cap);
 
 #endif

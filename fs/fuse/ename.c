@@ -6,13 +6,15 @@
 #include "ename.h"
 
 /* Reads a directory's IV once; later calls copy it from the inode. */
-static int dir_iv(struct inode *dir, uint8_t iv[DIRIV_LEN])
+int ename_iv(struct fsd *fs, struct inode *dir, uint8_t iv[DIRIV_LEN])
 {
 	char path[512];
 	int err = 0;
 
 	pthread_mutex_lock(&dir->iv_lock);
-	if (!dir->have_iv && (err = bname_read_diriv(dir->fd, dir->iv))) {
+	if (!dir->have_iv &&
+	    (err = bname_read_diriv(dir->fd, fs->vol.conf.format, fs->vol.nk,
+				    dir->iv))) {
 		log_err("%s: missing or invalid %s",
 			inode_path(dir->fd, path, sizeof(path)), DIRIV_NAME);
 		err = -EIO;
@@ -31,6 +33,7 @@ static void bdir_of(struct fsd *fs, struct inode *dir, int fd,
 	d->fd = fd;
 	d->root = dir == &fs->root;
 	d->plaintext = fs->plaintext_names;
+	d->format = fs->vol.conf.format;
 	d->nk = fs->vol.nk;
 	d->iv = NULL;
 }
@@ -55,7 +58,7 @@ int ename_encode(struct fsd *fs, struct inode *dir, const char *name,
 	if (strlen(name) > 255)
 		return -ENAMETOOLONG;
 	if (!d.plaintext) {
-		if ((err = dir_iv(dir, iv)))
+		if ((err = ename_iv(fs, dir, iv)))
 			return err;
 		d.iv = iv;
 	}
@@ -75,7 +78,7 @@ int ename_decode(struct fsd *fs, struct inode *dir, int dirfd,
 	if (bname_kind(&d, bname) != BNAME_ENTRY)
 		return 0;
 	if (!d.plaintext) {
-		if (dir_iv(dir, iv))
+		if (ename_iv(fs, dir, iv))
 			return -1;
 		d.iv = iv;
 	}

@@ -10,6 +10,9 @@
 #include "fs/vol/bname.h"
 #include "fsd.h"
 
+/* The directory's IV (kept in its inode after the first read): 0, or
+ * -EIO for one that is missing or invalid. */
+int ename_iv(struct fsd *fs, struct inode *dir, uint8_t iv[DIRIV_LEN]);
 /* -ENAMETOOLONG, -EPERM (reserved), -EIO, or 0. */
 int ename_encode(struct fsd *fs, struct inode *dir, const char *name,
 		 struct bname *b);

@@ -193,7 +193,7 @@ static int make_dir(struct fsd *fs, struct inode *dir, const struct bname *b,
 	char tmp[TMP_NAME_LEN + 1];
 	int fd, err = 0;
 
-	if (fs->plaintext_names)
+	if (!bname_has_ivs(fs->vol.conf.format, fs->plaintext_names))
 		return mkdirat(dir->fd, b->name, mode) ? -errno : 0;
 	if (names_tmp(tmp) != 0)
 		return -EIO;
@@ -204,7 +204,8 @@ static int make_dir(struct fsd *fs, struct inode *dir, const struct bname *b,
 	if (fd < 0)
 		err = -errno;
 	if (!err)
-		err = bname_write_diriv(fd, NULL);
+		err = bname_write_diriv(fd, fs->vol.conf.format, fs->vol.nk,
+					NULL);
 	if (!err && (fchmod(fd, mode) != 0 || fsync(fd) != 0))
 		err = -errno;
 	if (fd >= 0)
@@ -394,7 +395,7 @@ static void hsmfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct bname b;
 	int err = ename_encode(fs, dir, name, &b);
 
-	if (!err && fs->plaintext_names) {
+	if (!err && !bname_has_ivs(fs->vol.conf.format, fs->plaintext_names)) {
 		err = unlinkat(dir->fd, b.name, AT_REMOVEDIR) ? -errno : 0;
 	} else if (!err) {
 		if (fstatat(dir->fd, b.name, &st, AT_SYMLINK_NOFOLLOW) != 0)
@@ -437,7 +438,8 @@ static void hsmfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if ((err = bname_write_sidecar(d2->fd, &b)))
 			return ops_reply_err(req, err);
 		/* Over an empty directory: move it aside first. */
-		if (!fs->plaintext_names && !(flags & RENAME_NOREPLACE) &&
+		if (bname_has_ivs(fs->vol.conf.format, fs->plaintext_names) &&
+		    !(flags & RENAME_NOREPLACE) &&
 		    fstatat(d1->fd, a.name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISDIR(st.st_mode) &&
 		    fstatat(d2->fd, b.name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&

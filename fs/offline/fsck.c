@@ -290,6 +290,7 @@ static enum fsck_result run(struct fsck *k, char *err, size_t errlen)
 		return r;
 	w.nk = k->n->unlocked ? k->v.nk : NULL;
 	w.plaintext_names = k->plaintext;
+	w.format = k->lay;
 	fd = k->peeked ? dup(k->v.rootfd) :
 		open(k->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || walk_tree(&w, fd) != 0) {

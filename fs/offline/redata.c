@@ -375,6 +375,7 @@ static enum rekey_result run(struct rd *d, char **paths, int npaths)
 	struct walk w = {
 		.nk = d->v.nk,
 		.plaintext_names = d->v.conf.features & FEAT_PLAINTEXT_NAMES,
+		.format = d->v.conf.format,
 		.entry = collect,
 		.ctx = d,
 	};

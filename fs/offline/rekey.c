@@ -173,6 +173,7 @@ static int collect_files(struct rk *r)
 {
 	struct walk w = {
 		.plaintext_names = r->v.conf.features & FEAT_PLAINTEXT_NAMES,
+		.format = r->v.conf.format,
 		.entry = collect,
 		.ctx = r,
 	};
@@ -585,6 +586,7 @@ static int drop_previous(struct rk *r)
 {
 	struct walk w = {
 		.plaintext_names = r->v.conf.features & FEAT_PLAINTEXT_NAMES,
+		.format = r->v.conf.format,
 		.entry = collect, .ctx = r,
 	};
 	const char *why;
@@ -631,6 +633,7 @@ static struct rekey_failure *failures(struct rk *r)
 	struct walk w = {
 		.nk = r->v.nk,
 		.plaintext_names = r->v.conf.features & FEAT_PLAINTEXT_NAMES,
+		.format = r->v.conf.format,
 	};
 	struct rekey_failure *f = calloc(r->nfails + 1, sizeof(*f));
 	char plain[4096];

@@ -49,6 +49,7 @@ static void bdir_of(const struct walk *w, const struct level *l, int fd,
 	d->fd = fd;
 	d->root = l ? l->root : false;
 	d->plaintext = w->plaintext_names;
+	d->format = w->format;
 	d->nk = w->nk;
 	d->iv = have_iv ? iv : NULL;
 }
@@ -154,8 +155,10 @@ static int walk_dir(struct walk *w, struct level *l)
 			"cannot read directory");
 		return 0;
 	}
-	if (!w->plaintext_names) {
-		l->have_iv = bname_read_diriv(l->fd, l->iv) == 0;
+	if (bname_has_ivs(w->format, w->plaintext_names)) {
+		int e = bname_read_diriv(l->fd, w->format, w->nk, l->iv);
+
+		l->have_iv = e == 0;
 		if (!l->have_iv) {
 			char bp[PATH_MAX];
 
@@ -163,9 +166,13 @@ static int walk_dir(struct walk *w, struct level *l)
 				 *l->bpath ? "/" : "", DIRIV_NAME);
 			problem(w, bp, l->plain_ok ? (*l->ppath ? l->ppath :
 						      "/") : NULL,
-				"missing or invalid directory IV: the names in "
-				"this directory cannot be decrypted");
-			l->plain_ok = false;
+				e == -EBADMSG ? "directory IV failed "
+				"authentication: the names in this directory "
+				"cannot be decrypted" : "missing or invalid "
+				"directory IV: the names in this directory "
+				"cannot be decrypted");
+			if (!w->plaintext_names)
+				l->plain_ok = false;
 		}
 	}
 	bdir_of(w, l, l->fd, l->have_iv, l->iv, &d);
@@ -210,7 +217,8 @@ int walk_plain_path(const struct walk *w, int rootfd, const char *bpath,
 	out[0] = '\0';
 	for (char *c = strtok_r(copy, "/", &save); c;
 	     c = strtok_r(NULL, "/", &save)) {
-		bool have = w->plaintext_names || bname_read_diriv(fd, iv) == 0;
+		bool have = w->plaintext_names ||
+			    bname_read_diriv(fd, w->format, w->nk, iv) == 0;
 		struct bdir d;
 		int next;
 

@@ -29,6 +29,7 @@ struct walk_ent {
 struct walk {
 	const struct names_keys *nk; /* NULL: names are not decrypted */
 	bool plaintext_names;
+	int format; /* the volume's (conf.h) */
 	/* Every entry but the volume's own files (config, IVs, sidecars);
 	 * a directory comes before its children. Nonzero stops the walk. */
 	int (*entry)(struct walk *w, const struct walk_ent *e);

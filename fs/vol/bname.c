@@ -16,11 +16,19 @@ enum bname_kind bname_kind(const struct bdir *d, const char *name)
 			!strcmp(name, CONF_TMP_NAME) ||
 			!strcmp(name, LOCK_NAME)))
 		return BNAME_OWN;
+	if (!strcmp(name, DIRIV_NAME) && bname_has_ivs(d->format, d->plaintext))
+		return BNAME_OWN;
 	if (d->plaintext)
-		return BNAME_ENTRY;
-	if (!strcmp(name, DIRIV_NAME) || names_is_sidecar(name))
+		return d->format >= 3 && names_is_tmp(name) ? BNAME_TMP :
+							     BNAME_ENTRY;
+	if (names_is_sidecar(name))
 		return BNAME_OWN;
 	return names_is_tmp(name) ? BNAME_TMP : BNAME_ENTRY;
+}
+
+bool bname_has_ivs(int format, bool plaintext)
+{
+	return format >= 3 || !plaintext;
 }
 
 int bname_encode(const struct bdir *d, const char *name, struct bname *b)
@@ -172,9 +180,15 @@ bool bname_sidecar_orphaned(int dirfd, const char *sidecar)
 	return faccessat(dirfd, entry, F_OK, AT_SYMLINK_NOFOLLOW) != 0;
 }
 
-int bname_read_diriv(int dirfd, uint8_t iv[DIRIV_LEN])
+static size_t diriv_len(int format)
 {
-	uint8_t buf[DIRIV_LEN + 1], zero[DIRIV_LEN] = { 0 };
+	return format >= 3 ? DIRIV3_LEN : DIRIV_LEN;
+}
+
+int bname_read_diriv(int dirfd, int format, const struct names_keys *nk,
+		     uint8_t iv[DIRIV_LEN])
+{
+	uint8_t buf[DIRIV3_LEN + 1], zero[DIRIV_LEN] = { 0 }, tag[DIRIV_LEN];
 	ssize_t n;
 	int fd, err;
 
@@ -186,26 +200,38 @@ int bname_read_diriv(int dirfd, uint8_t iv[DIRIV_LEN])
 	close(fd);
 	if (err)
 		return err;
-	if (n != DIRIV_LEN || memcmp(buf, zero, DIRIV_LEN) == 0)
+	if ((size_t)n != diriv_len(format) ||
+	    memcmp(buf, zero, DIRIV_LEN) == 0)
 		return -EINVAL;
+	if (format >= 3 && nk) {
+		if (names_diriv_tag(nk, buf, tag))
+			return -EIO;
+		if (!keys_equal(tag, buf + DIRIV_LEN, DIRIV_LEN))
+			return -EBADMSG;
+	}
 	memcpy(iv, buf, DIRIV_LEN);
 	return 0;
 }
 
-int bname_write_diriv(int dirfd, const uint8_t *iv_in)
+int bname_write_diriv(int dirfd, int format, const struct names_keys *nk,
+		      const uint8_t *iv_in)
 {
-	uint8_t iv[DIRIV_LEN];
+	uint8_t iv[DIRIV3_LEN];
+	size_t n = diriv_len(format);
 	int fd, err = 0;
 
 	if (iv_in)
 		memcpy(iv, iv_in, DIRIV_LEN);
-	else if (keys_random(iv, sizeof(iv)) != 0)
+	else if (keys_random(iv, DIRIV_LEN) != 0)
 		return -EIO;
+	if (format >= 3 && (!nk || names_diriv_tag(nk, iv, iv + DIRIV_LEN)))
+		return nk ? -EIO : -ENOKEY;
 	fd = openat(dirfd, DIRIV_NAME, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		    0444);
 	if (fd < 0)
 		return -errno;
-	if (write(fd, iv, sizeof(iv)) != sizeof(iv))
+	errno = 0;
+	if (write(fd, iv, n) != (ssize_t)n)
 		err = errno ? -errno : -EIO;
 	close(fd);
 	if (err)

@@ -11,6 +11,8 @@
  *    every long name's sidecar "hsmfs.longname.X.name" are the volume's
  *    own, and "hsmfs.tmp.<16 hex>" is a temporary entry (a directory
  *    being made or removed, a file being re-encrypted);
+ *  - with plaintext names, format 3 keeps "hsmfs.diriv" and
+ *    "hsmfs.tmp.<16 hex>" too (its directories have IVs in both modes);
  *  - everything else is an entry: an encrypted name (base64url, or
  *    "hsmfs.longname.X" with the encrypted name in its sidecar), or with
  *    plaintext names the name itself.
@@ -32,6 +34,7 @@ struct bdir {
 	int fd;                      /* the directory (O_PATH is enough) */
 	bool root;                   /* the volume's root */
 	bool plaintext;              /* a plaintext-names volume */
+	int format;                  /* the volume's format (conf.h) */
 	const struct names_keys *nk; /* NULL: names cannot be checked here */
 	const uint8_t *iv;           /* its IV (DIRIV_LEN), NULL if unknown */
 };
@@ -75,10 +78,17 @@ void bname_drop_sidecar(int dirfd, const struct bname *b);
 /* True for a sidecar whose entry is gone. */
 bool bname_sidecar_orphaned(int dirfd, const char *sidecar);
 
+/* True if directories of this volume have IVs. */
+bool bname_has_ivs(int format, bool plaintext);
 /* A directory's IV: 0, -ENOENT if it has none, -EINVAL if it is not a
- * regular file of DIRIV_LEN bytes or all zero, or the read's -errno. */
-int bname_read_diriv(int dirfd, uint8_t iv[DIRIV_LEN]);
-/* Writes a directory's IV, random when iv is NULL. 0 or -errno. */
-int bname_write_diriv(int dirfd, const uint8_t *iv);
+ * regular file of the format's size or all zero, -EBADMSG if its tag
+ * (format 3) does not verify, or the read's -errno. nk NULL reads a
+ * format-3 IV without checking its tag (a walk without keys). */
+int bname_read_diriv(int dirfd, int format, const struct names_keys *nk,
+		     uint8_t iv[DIRIV_LEN]);
+/* Writes a directory's IV, random when iv is NULL (format 3 needs nk for
+ * its tag). 0 or -errno. */
+int bname_write_diriv(int dirfd, int format, const struct names_keys *nk,
+		      const uint8_t *iv);
 
 #endif

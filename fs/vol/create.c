@@ -44,6 +44,19 @@ static int wrap_vk(struct kek *k, struct conf *c, const uint8_t *vk,
 	return 0;
 }
 
+/* The root's IV; format 3 tags it with a key from the volume key. */
+static int write_root_iv(int dirfd, int format, const uint8_t vk[KEY_LEN])
+{
+	struct names_keys *nk = format >= 3 ? names_keys_new(vk) : NULL;
+	int e;
+
+	if (format >= 3 && !nk)
+		return -ENOMEM;
+	e = bname_write_diriv(dirfd, format, nk, NULL);
+	names_keys_free(nk);
+	return e;
+}
+
 static int create_in(int dirfd, const char *kek_url, int format,
 		     bool plaintext, const struct vol_opts *o, char *err,
 		     size_t errlen)
@@ -73,7 +86,8 @@ static int create_in(int dirfd, const char *kek_url, int format,
 			snprintf(err, errlen, "cannot seal the config");
 		goto out;
 	}
-	if (!plaintext && (e = bname_write_diriv(dirfd, NULL)) < 0) {
+	if (bname_has_ivs(format, plaintext) &&
+	    (e = write_root_iv(dirfd, format, vk)) < 0) {
 		snprintf(err, errlen, "cannot write %s: %s", DIRIV_NAME,
 			 strerror(-e));
 		goto out;

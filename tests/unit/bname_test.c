@@ -337,7 +337,7 @@ static void fifos_refused(void)
 	CHECK(mkfifoat(d.fd, DIRIV_NAME, 0600) == 0);
 	CHECK(mkfifoat(d.fd, side, 0600) == 0);
 	alarm(20);
-	CHECK_EQ_INT(bname_read_diriv(d.fd, iv), -EINVAL);
+	CHECK_EQ_INT(bname_read_diriv(d.fd, 2, NULL, iv), -EINVAL);
 	CHECK_EQ_INT(bname_decode(&d, b.name, out, &why), -EINVAL);
 	alarm(0);
 	close(d.fd);
@@ -365,6 +365,16 @@ static void plaintext_names(void)
 	CHECK_EQ_INT(bname_encode(&sub, "hsmfs.tmp.0123456789abcdef", &b), 0);
 	CHECK_EQ_INT(bname_decode(&sub, "notes.txt", out, &why), 0);
 	CHECK(strcmp(out, "notes.txt") == 0);
+	/* Format 3 gives every directory an IV, and makes directories under
+	 * temporary names, in both modes: those names are its own. */
+	root.format = sub.format = 3;
+	CHECK_EQ_INT(bname_encode(&root, "hsmfs.diriv", &b), -EPERM);
+	CHECK_EQ_INT(bname_encode(&sub, "hsmfs.diriv", &b), -EPERM);
+	CHECK_EQ_INT(bname_encode(&sub, "hsmfs.tmp.0123456789abcdef", &b),
+		     -EPERM);
+	CHECK_EQ_INT(bname_encode(&sub, "hsmfs.longname.x.name", &b), 0);
+	CHECK_EQ_INT(bname_kind(&sub, "hsmfs.diriv"), BNAME_OWN);
+	CHECK_EQ_INT(bname_kind(&sub, "hsmfs.tmp.0123456789abcdef"), BNAME_TMP);
 }
 
 /* 255 bytes is the longest name, in both modes; 256 is refused before
@@ -426,33 +436,57 @@ static void diriv_files(void)
 		CHECK(0);
 		return;
 	}
-	CHECK_EQ_INT(bname_read_diriv(d.fd, iv), -ENOENT);
+	CHECK_EQ_INT(bname_read_diriv(d.fd, 2, NULL, iv), -ENOENT);
 	CHECK(tmpdir_write_at(d.fd, DIRIV_NAME, zero, sizeof(zero)) == 0);
-	CHECK_EQ_INT(bname_read_diriv(d.fd, iv), -EINVAL);
+	CHECK_EQ_INT(bname_read_diriv(d.fd, 2, NULL, iv), -EINVAL);
 	CHECK(tmpdir_write_at(d.fd, DIRIV_NAME, iv_a, DIRIV_LEN - 1) == 0);
-	CHECK_EQ_INT(bname_read_diriv(d.fd, iv), -EINVAL);
+	CHECK_EQ_INT(bname_read_diriv(d.fd, 2, NULL, iv), -EINVAL);
 	CHECK(tmpdir_write_at(d.fd, DIRIV_NAME, "0123456789abcdefg", 17) == 0);
-	CHECK_EQ_INT(bname_read_diriv(d.fd, iv), -EINVAL);
+	CHECK_EQ_INT(bname_read_diriv(d.fd, 2, NULL, iv), -EINVAL);
 	CHECK(tmpdir_write_at(d.fd, DIRIV_NAME, "", 0) == 0);
-	CHECK_EQ_INT(bname_read_diriv(d.fd, iv), -EINVAL);
+	CHECK_EQ_INT(bname_read_diriv(d.fd, 2, NULL, iv), -EINVAL);
 
 	CHECK(unlinkat(d.fd, DIRIV_NAME, 0) == 0);
-	CHECK_EQ_INT(bname_write_diriv(d.fd, iv_b), 0);
-	CHECK_EQ_INT(bname_read_diriv(d.fd, got), 0);
+	CHECK_EQ_INT(bname_write_diriv(d.fd, 2, NULL, iv_b), 0);
+	CHECK_EQ_INT(bname_read_diriv(d.fd, 2, NULL, got), 0);
 	CHECK_MEM(got, iv_b, DIRIV_LEN);
-	CHECK_EQ_INT(bname_write_diriv(d.fd, iv_a), -EEXIST);
-	CHECK_EQ_INT(bname_write_diriv(d.fd, NULL), -EEXIST);
-	CHECK_EQ_INT(bname_read_diriv(d.fd, got), 0);
+	CHECK_EQ_INT(bname_write_diriv(d.fd, 2, NULL, iv_a), -EEXIST);
+	CHECK_EQ_INT(bname_write_diriv(d.fd, 2, NULL, NULL), -EEXIST);
+	CHECK_EQ_INT(bname_read_diriv(d.fd, 2, NULL, got), 0);
 	CHECK_MEM(got, iv_b, DIRIV_LEN);
 
 	/* Random IVs: valid, and not the same twice. */
 	CHECK(unlinkat(d.fd, DIRIV_NAME, 0) == 0);
-	CHECK_EQ_INT(bname_write_diriv(d.fd, NULL), 0);
-	CHECK_EQ_INT(bname_read_diriv(d.fd, iv), 0);
+	CHECK_EQ_INT(bname_write_diriv(d.fd, 2, NULL, NULL), 0);
+	CHECK_EQ_INT(bname_read_diriv(d.fd, 2, NULL, iv), 0);
 	CHECK(unlinkat(d.fd, DIRIV_NAME, 0) == 0);
-	CHECK_EQ_INT(bname_write_diriv(d.fd, NULL), 0);
-	CHECK_EQ_INT(bname_read_diriv(d.fd, got), 0);
+	CHECK_EQ_INT(bname_write_diriv(d.fd, 2, NULL, NULL), 0);
+	CHECK_EQ_INT(bname_read_diriv(d.fd, 2, NULL, got), 0);
 	CHECK(memcmp(iv, got, DIRIV_LEN) != 0);
+
+	/* Format 3: IV || tag; a changed IV or tag is not authentic, and
+	 * without keys the IV is read unchecked. */
+	CHECK(setup() == 0);
+	CHECK(unlinkat(d.fd, DIRIV_NAME, 0) == 0);
+	CHECK_EQ_INT(bname_write_diriv(d.fd, 3, NULL, iv_b), -ENOKEY);
+	CHECK_EQ_INT(bname_write_diriv(d.fd, 3, nk, iv_b), 0);
+	CHECK_EQ_INT(bname_read_diriv(d.fd, 3, nk, got), 0);
+	CHECK_MEM(got, iv_b, DIRIV_LEN);
+	CHECK_EQ_INT(bname_read_diriv(d.fd, 2, nk, got), -EINVAL);
+	for (int i = 0; i < DIRIV3_LEN; i++) {
+		uint8_t buf[DIRIV3_LEN];
+		int fd = openat(d.fd, DIRIV_NAME, O_RDONLY);
+
+		CHECK_EQ_INT(read(fd, buf, sizeof(buf)), DIRIV3_LEN);
+		close(fd);
+		buf[i] ^= 0x10;
+		CHECK(tmpdir_write_at(d.fd, DIRIV_NAME, buf, sizeof(buf)) == 0);
+		CHECK_EQ_INT(bname_read_diriv(d.fd, 3, nk, got), -EBADMSG);
+		CHECK_EQ_INT(bname_read_diriv(d.fd, 3, NULL, got), 0);
+		buf[i] ^= 0x10;
+		CHECK(tmpdir_write_at(d.fd, DIRIV_NAME, buf, sizeof(buf)) == 0);
+	}
+	CHECK_EQ_INT(bname_read_diriv(d.fd, 3, nk, got), 0);
 	close(d.fd);
 }
 

@@ -441,7 +441,90 @@ static void names_xattrs(void)
 	names_keys_free(k);
 }
 
+/* Format 3: a symlink target reads back only under the directory and the
+ * name it was written for. */
+static void names_symlinks_bound(void)
+{
+	struct names_keys *k = test_names_keys();
+	char enc[4096], dec[SYMLINK_MAX + 1];
+	int n;
+
+	n = names_symlink3_encrypt(k, dir_a, "link", "../target", 9, enc,
+				   sizeof(enc));
+	CHECK(n > 0);
+	CHECK_EQ_INT(names_symlink3_decrypt(k, dir_a, "link", enc, (size_t)n,
+					    dec, sizeof(dec)), 9);
+	CHECK(strcmp(dec, "../target") == 0);
+	CHECK_EQ_INT(names_symlink3_decrypt(k, dir_b, "link", enc, (size_t)n,
+					    dec, sizeof(dec)), -EBADMSG);
+	CHECK_EQ_INT(names_symlink3_decrypt(k, dir_a, "link2", enc, (size_t)n,
+					    dec, sizeof(dec)), -EBADMSG);
+	CHECK_EQ_INT(names_symlink3_decrypt(k, dir_a, "lin", enc, (size_t)n,
+					    dec, sizeof(dec)), -EBADMSG);
+	/* A format-2 target is not a format-3 one, nor the other way. */
+	CHECK_EQ_INT(names_symlink_decrypt(k, enc, (size_t)n, dec,
+					   sizeof(dec)), -EBADMSG);
+	names_keys_free(k);
+}
+
+/* Format 3 xattrs: names of any byte up to 250 after "user.", hashed per
+ * entry; values bound to the entry and to their backing name. */
+static void names_xattrs_bound(void)
+{
+	struct names_keys *k = test_names_keys();
+	const uint8_t e1[ID_LEN] = { 1 }, e2[ID_LEN] = { 2 };
+	char name[260] = "user.", b1[256], b2[256], bp[260], got[256];
+	uint8_t ct[600], val[300];
+	ssize_t cn;
+
+	memset(name + 5, '/', 250);
+	name[255] = '\0';
+	CHECK_EQ_INT(names_xattr3_name(k, 0, e1, name, b1, sizeof(b1)),
+		     XATTR3_HASH_NAME_LEN);
+	CHECK_EQ_INT(names_xattr3_name(k, 0, e2, name, b2, sizeof(b2)),
+		     XATTR3_HASH_NAME_LEN);
+	CHECK(strcmp(b1, b2) != 0);
+	CHECK(strncmp(b1, "user.", 5) == 0 && is_b64url(b1 + 5, 22));
+	CHECK_EQ_INT(names_xattr3_name(k, 1, e1, name, bp, sizeof(bp)), 255);
+	CHECK(strcmp(bp, name) == 0);
+	name[5 + 250] = 'x';
+	name[5 + 251] = '\0';
+	CHECK_EQ_INT(names_xattr3_name(k, 0, e1, name, bp, sizeof(bp)),
+		     -EINVAL);
+	CHECK_EQ_INT(names_xattr3_name(k, 0, e1, "user.", bp, sizeof(bp)),
+		     -EINVAL);
+	CHECK_EQ_INT(names_xattr3_name(k, 0, e1, "trusted.x", bp, sizeof(bp)),
+		     -EINVAL);
+	name[5 + 250] = '\0';
+
+	cn = names_xattr3_seal(k, e1, b1, name, (const uint8_t *)"v", 1, ct,
+			       sizeof(ct));
+	CHECK_EQ_INT(cn, XATTR3_OVERHEAD(250) + 1);
+	CHECK_EQ_INT(names_xattr3_open(k, e1, b1, ct, (size_t)cn, got, val,
+				       sizeof(val)), 1);
+	CHECK(strcmp(got, name) == 0 && val[0] == 'v');
+	CHECK_EQ_INT(names_xattr3_open(k, e1, b1, ct, (size_t)cn, got, val, 0),
+		     -ERANGE);
+	CHECK_EQ_INT(names_xattr3_open(k, e2, b1, ct, (size_t)cn, got, val,
+				       sizeof(val)), -EBADMSG);
+	CHECK_EQ_INT(names_xattr3_open(k, e1, b2, ct, (size_t)cn, got, val,
+				       sizeof(val)), -EBADMSG);
+	ct[20] ^= 1;
+	CHECK_EQ_INT(names_xattr3_open(k, e1, b1, ct, (size_t)cn, got, val,
+				       sizeof(val)), -EBADMSG);
+	CHECK_EQ_INT(names_xattr3_seal(k, e1, b1, name, val, 10, ct, 100),
+		     -ERANGE);
+	/* An empty value is a value. */
+	cn = names_xattr3_seal(k, e1, b1, "user.e", NULL, 0, ct, sizeof(ct));
+	CHECK_EQ_INT(cn, XATTR3_OVERHEAD(1));
+	CHECK_EQ_INT(names_xattr3_open(k, e1, b1, ct, (size_t)cn, got, val,
+				       sizeof(val)), 0);
+	CHECK(strcmp(got, "user.e") == 0);
+	names_keys_free(k);
+}
+
 CHECK_MAIN("names",
 	   T(names_roundtrip), T(names_any_bytes), T(names_reject_special),
 	   T(names_bound_to_dir), T(names_tamper), T(names_long_names),
-	   T(names_symlinks), T(names_xattrs))
+	   T(names_symlinks), T(names_xattrs), T(names_symlinks_bound),
+	   T(names_xattrs_bound))

@@ -217,7 +217,7 @@ static void create_then_open(void)
 	CHECK(vol_kek(&v) != NULL);
 	CHECK(vol_kek_for(&v, KEK_A "/v1") == vol_kek(&v));
 	CHECK(vol_kek_for(&v, KEK_B "/v1") == NULL);
-	CHECK_EQ_INT(bname_read_diriv(v.rootfd, iv), 0);
+	CHECK_EQ_INT(bname_read_diriv(v.rootfd, v.conf.format, v.nk, iv), 0);
 	CHECK_EQ_INT(pin_read(v.conf.volume_id, &p, err, sizeof(err)), 1);
 	CHECK(strcmp(p.kek, KEK_A) == 0);
 	CHECK_EQ_INT(pin_kcv(v.vk, kcv), 0);
