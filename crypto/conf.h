@@ -21,7 +21,7 @@
  * (crypto/layout.h); 3 (what init writes), page-aligned with each file's
  * state (write count, holes) and with symlink targets, xattrs and
  * directory IVs bound to where they belong (crypto/names.h). */
-#define CONF_FORMAT 2
+#define CONF_FORMAT 3
 #define CONF_MAX_BYTES 65536
 /* KEKs a rekey --to moved away from, still needed to unwrap file keys
  * not yet rewrapped. */

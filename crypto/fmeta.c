@@ -175,6 +175,16 @@ int fmeta_read(int fd, const uint8_t mkey[KEY_LEN],
 	return fmeta_parse(area, mkey, file_id, m, why);
 }
 
+int fmeta_encode_first(const struct fmeta *m, const uint8_t mkey[KEY_LEN],
+		       const uint8_t file_id[ID_LEN], uint8_t *area)
+{
+	int err = fmeta_encode(m, 1, mkey, file_id, area);
+
+	if (!err)
+		memcpy(area + FMETA_LEN, area, FMETA_LEN);
+	return err;
+}
+
 int fmeta_write(int fd, const uint8_t mkey[KEY_LEN],
 		const uint8_t file_id[ID_LEN], struct fmeta *m)
 {
@@ -184,12 +194,12 @@ int fmeta_write(int fd, const uint8_t mkey[KEY_LEN],
 
 	if (m->gen == UINT32_MAX)
 		return -EOVERFLOW;
-	if ((err = fmeta_encode(m, m->gen + 1, mkey, file_id, buf)))
-		return err;
 	/* The first state goes into both copies at once: until then the
 	 * area is all zero, which means the same as generation 1. */
-	if (first)
-		memcpy(buf + FMETA_LEN, buf, FMETA_LEN);
+	err = first ? fmeta_encode_first(m, mkey, file_id, buf) :
+		      fmeta_encode(m, m->gen + 1, mkey, file_id, buf);
+	if (err)
+		return err;
 	errno = 0;
 	if (pwrite(fd, buf, n, FMETA_OFF + to * FMETA_LEN) != (ssize_t)n)
 		return errno ? -errno : -EIO;

@@ -74,6 +74,10 @@ int fmeta_write(int fd, const uint8_t mkey[KEY_LEN],
 int fmeta_encode(const struct fmeta *m, uint32_t gen,
 		 const uint8_t mkey[KEY_LEN], const uint8_t file_id[ID_LEN],
 		 uint8_t *out);
+/* A new file's first state: generation 1 of m in both copies of area
+ * (FMETA_AREA bytes), as fmeta_write would write it. */
+int fmeta_encode_first(const struct fmeta *m, const uint8_t mkey[KEY_LEN],
+		       const uint8_t file_id[ID_LEN], uint8_t *area);
 /* 1 if block b lies in one of m's holes. */
 int fmeta_in_hole(const struct fmeta *m, uint64_t b);
 

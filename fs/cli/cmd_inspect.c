@@ -80,8 +80,10 @@ static int show(const char *path, const struct inspect *in)
 	for (int i = 0; i < HDR_SLOTS; i++)
 		print_slot(&in->h, i);
 	if (in->lay_known)
-		printf("volume format:   %d (%s blocks)\n", in->lay,
-		       in->lay == LAY_PACKED ? "packed" : "page-aligned");
+		printf("volume format:   %d (%s)\n", in->lay,
+		       in->lay == LAY_PACKED ? "packed blocks" :
+		       in->lay == LAY_ALIGNED ? "page-aligned blocks" :
+		       "page-aligned blocks, file state in page 0");
 	else
 		printf("volume format:   unknown, no hsmfs.conf above the file: "
 		       "sizes for format %d (see --format)\n", in->lay);

@@ -209,10 +209,9 @@ static int first_state(struct inode *in, const struct hdr *h,
 	in->used = 0;
 	in->state->writes = STATE_STEP < in->write_limit ? STATE_STEP :
 			    in->write_limit;
-	if ((err = fmeta_encode(in->state, 1, in->state_key, h->file_id,
-				buf + FMETA_OFF)))
+	if ((err = fmeta_encode_first(in->state, in->state_key, h->file_id,
+				      buf + FMETA_OFF)))
 		return err;
-	memcpy(buf + FMETA_OFF + FMETA_LEN, buf + FMETA_OFF, FMETA_LEN);
 	in->state->gen = 1;
 	return 0;
 }

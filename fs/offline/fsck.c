@@ -62,6 +62,24 @@ static int check_slot(struct fsck *k, const struct hdr *h, int i,
 	       0 : -1;
 }
 
+/* Format 3: the file's state authenticates and keeps its rules. 0, or
+ * -1 with the problem reported (its holes cannot be trusted then). */
+static int check_state(struct fsck *k, const struct walk_ent *e, int fd,
+		       const struct hdr *h, const uint8_t dek[KEY_LEN],
+		       struct fmeta *m)
+{
+	uint8_t mkey[KEY_LEN];
+	const char *why = "cannot derive its key";
+	int err = fmeta_key(dek, mkey);
+
+	if (!err)
+		err = fmeta_read(fd, mkey, h->file_id, m, &why);
+	secmem_wipe(mkey, sizeof(mkey));
+	if (err)
+		problem(k, e->bpath, e->ppath, "file state: %s", why);
+	return err ? -1 : 0;
+}
+
 /* Every block decrypts under the file's key. */
 static void check_blocks(struct fsck *k, const struct walk_ent *e, int fd,
 			 const struct hdr *h, const uint8_t dek[KEY_LEN],
@@ -70,17 +88,20 @@ static void check_blocks(struct fsck *k, const struct walk_ent *e, int fd,
 	struct blk_key *bk = blk_key_new(dek, h->file_id);
 	uint8_t c[BLK_CIPHER], r[LAY_REC], p[BLK_PLAIN];
 	uint64_t nb = ((uint64_t)psize + BLK_PLAIN - 1) / BLK_PLAIN, bad;
+	struct fmeta m, *mp = NULL;
 	char msg[128];
 	int err;
 
 	if (!bk)
 		return;
+	if (k->lay == LAY_V3 && check_state(k, e, fd, h, dek, &m) == 0)
+		mp = &m;
 	for (uint64_t b = 0; b < nb; b++) {
 		size_t len = b + 1 < nb || psize % BLK_PLAIN == 0 ?
 			     BLK_PLAIN : (size_t)(psize % BLK_PLAIN);
 
 		k->n->blocks++;
-		if ((err = lay_read_run(k->lay, fd, bk, NULL, b, 1, len, p, c, r,
+		if ((err = lay_read_run(k->lay, fd, bk, mp, b, 1, len, p, c, r,
 					&bad)))
 			problem(k, e->bpath, e->ppath, "block %llu %s",
 				(unsigned long long)b,

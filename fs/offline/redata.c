@@ -139,8 +139,8 @@ static int open_parent(int rootfd, const char *bpath, const char **base)
 /* Every block of src decrypted with the old key and encrypted with the
  * new one into dst, after dst's header. */
 static int copy_blocks(int lay, int src, int dst, int64_t psize,
-		       const struct blk_key *ok, const struct blk_key *nk,
-		       char *why, size_t n)
+		       const struct blk_key *ok, const struct fmeta *om,
+		       const struct blk_key *nk, char *why, size_t n)
 {
 	uint8_t c[BLK_CIPHER], r[LAY_REC], p[BLK_PLAIN];
 	uint64_t nblocks = ((uint64_t)psize + BLK_PLAIN - 1) / BLK_PLAIN, bad;
@@ -151,7 +151,7 @@ static int copy_blocks(int lay, int src, int dst, int64_t psize,
 		size_t len = b + 1 < nblocks || psize % BLK_PLAIN == 0 ?
 			     BLK_PLAIN : (size_t)(psize % BLK_PLAIN);
 
-		if ((err = lay_read_run(lay, src, ok, NULL, b, 1, len, p, c, r,
+		if ((err = lay_read_run(lay, src, ok, om, b, 1, len, p, c, r,
 					&bad))) {
 			snprintf(why, n, "block %llu %s: file left as it was",
 				 (unsigned long long)b,
@@ -208,18 +208,46 @@ static int copy_meta(int src, int dst, const struct stat *st, char *why,
 	return 0;
 }
 
+/* Format 3: the old file's state (for its holes) into om, and the new
+ * file's first state into buf after its header: the exact count of the
+ * blocks about to be encrypted, no holes. */
+static int states(int src, const struct hdr *oh, const uint8_t *odek,
+		  struct fmeta *om, const struct hdr *nh, const uint8_t *ndek,
+		  int64_t psize, uint8_t *buf, char *why, size_t n)
+{
+	struct fmeta nm = { .writes = ((uint64_t)psize + BLK_PLAIN - 1) /
+				      BLK_PLAIN };
+	uint8_t mkey[KEY_LEN];
+	const char *pwhy;
+	int err = fmeta_key(odek, mkey);
+
+	if (!err && (err = fmeta_read(src, mkey, oh->file_id, om, &pwhy)))
+		snprintf(why, n, "%s", pwhy);
+	if (!err && (err = fmeta_key(ndek, mkey)) == 0)
+		err = fmeta_encode_first(&nm, mkey, nh->file_id,
+					 buf + FMETA_OFF);
+	secmem_wipe(mkey, sizeof(mkey));
+	if (err && !*why)
+		snprintf(why, n, "cannot derive the file's state key");
+	return err ? -1 : 0;
+}
+
 /* Writes the new file into tmp: header, blocks, metadata, synced. */
 static int write_new(struct rd *d, int src, int dst, const struct stat *st,
 		     char *why, size_t n)
 {
-	uint8_t buf[HDR_LEN], *odek = secmem_alloc(KEY_LEN),
-			      *ndek = secmem_alloc(KEY_LEN);
+	uint8_t buf[LAY_PAGE] = { 0 }, *odek = secmem_alloc(KEY_LEN),
+				    *ndek = secmem_alloc(KEY_LEN);
 	struct blk_key *ok = NULL, *nk = NULL;
 	struct hdr oh, nh;
-	int64_t psize = lay_plain_size(d->v.conf.format, (uint64_t)st->st_size);
+	struct fmeta om;
+	int lay = d->v.conf.format;
+	size_t hl = (size_t)lay_header_len(lay);
+	int64_t psize = lay_plain_size(lay, (uint64_t)st->st_size);
 	const char *pwhy;
 	int ret = -1, err;
 
+	why[0] = '\0';
 	if (!odek || !ndek || psize < 0) {
 		snprintf(why, n, psize < 0 ? "invalid size (truncated?)" :
 			 "out of memory");
@@ -240,12 +268,20 @@ static int write_new(struct rd *d, int src, int dst, const struct stat *st,
 	}
 	ok = blk_key_new(odek, oh.file_id);
 	nk = blk_key_new(ndek, nh.file_id);
+	if (!ok || !nk || (lay == LAY_V3 &&
+			   states(src, &oh, odek, &om, &nh, ndek, psize, buf,
+				  why, n))) {
+		if (!*why)
+			snprintf(why, n, "out of memory");
+		goto out;
+	}
 	hdr_encode(&nh, buf);
-	if (!ok || !nk || pwrite(dst, buf, HDR_LEN, 0) != HDR_LEN) {
+	if (pwrite(dst, buf, hl, 0) != (ssize_t)hl) {
 		snprintf(why, n, "cannot write the header");
 		goto out;
 	}
-	if (copy_blocks(d->v.conf.format, src, dst, psize, ok, nk, why, n) == 0 &&
+	if (copy_blocks(lay, src, dst, psize, ok, lay == LAY_V3 ? &om : NULL,
+			nk, why, n) == 0 &&
 	    copy_meta(src, dst, st, why, n) == 0)
 		ret = 0;
 out:
