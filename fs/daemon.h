@@ -23,6 +23,7 @@ struct daemon_opts {
 	bool ro;       /* -o ro: a shared claim on the volume, not alone */
 	bool nonempty; /* mount over a directory that has entries */
 	bool allow_unlocked_keys; /* go on when key memory cannot be locked */
+	bool skip_bad_names; /* list a directory without its bad names */
 	double timeout;
 	unsigned threads, prefetch, readahead;
 	/* Format 3: block encryptions one file key may make before writes

@@ -85,6 +85,8 @@ int daemon_opt(struct daemon_opts *d, const char *opt)
 		d->nonempty = true;
 	else if (!strcmp(opt, "allow_unlocked_keys"))
 		d->allow_unlocked_keys = true;
+	else if (!strcmp(opt, "skip_bad_names"))
+		d->skip_bad_names = true;
 	else
 		return kernel_opt(d, opt);
 	return bad ? -EINVAL : 0;
@@ -368,6 +370,7 @@ static int run(const struct daemon_opts *d, int notify_fd, char *err,
 	fs.chown_new = geteuid() == 0;
 	fs.readahead_kb = d->readahead;
 	fs.write_limit = d->write_limit;
+	fs.skip_bad_names = d->skip_bad_names;
 	if (inode_root_init(&fs, fs.vol.cipherdir) || inode_table_init(&fs)) {
 		snprintf(verr, sizeof(verr), "cannot open %s: %s",
 			 fs.vol.cipherdir, strerror(errno));

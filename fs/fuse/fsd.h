@@ -18,6 +18,9 @@ struct fsd {
 	bool plaintext_names;
 	bool writeback;
 	bool chown_new; /* running as root: new files belong to the caller */
+	/* A name that does not decode is left out of its directory's
+	 * listing (logged) instead of failing it with EIO. */
+	bool skip_bad_names;
 	double timeout; /* attr and entry cache, seconds */
 	unsigned readahead_kb; /* the mount's readahead; 0: kernel default */
 	uint64_t write_limit; /* block encryptions one file key may make */

@@ -22,6 +22,12 @@
 struct fsd;
 struct pfstate;
 
+enum inode_iv {
+	INODE_IV_UNKNOWN, /* not judged yet (zero: a fresh inode) */
+	INODE_IV_OK,
+	INODE_IV_BAD,     /* missing, invalid, or names do not decrypt */
+};
+
 struct inode {
 	struct inode *hnext;
 	int fd; /* O_PATH | O_NOFOLLOW */
@@ -30,10 +36,12 @@ struct inode {
 	mode_t type;
 	uint64_t nlookup; /* guarded by the table lock */
 
-	/* Directories: the IV that binds encrypted names to them. */
+	/* Directories: the IV that binds encrypted names to them, and the
+	 * verdict on it. An inode's IV never changes while it lives, so
+	 * the verdict is settled once (under iv_lock) and then only read. */
 	pthread_mutex_t iv_lock;
-	bool have_iv;
-	uint8_t iv[DIRIV_LEN];
+	_Atomic int iv_state; /* enum inode_iv */
+	uint8_t iv[DIRIV_LEN]; /* set once iv_state is INODE_IV_OK */
 
 	/* Regular files: content lock (writers exclusive, so that partial
 	 * block read-modify-writes never race), and while open the content

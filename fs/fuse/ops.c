@@ -77,18 +77,29 @@ static int entry_of(struct fsd *fs, struct inode *dir, const char *bname,
 	return 0;
 }
 
-static void hsmfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* The entry of name in dir. A long name's entry found without its own
+ * sidecar is an error, not a miss: the sidecar is what the listing shows. */
+static int lookup_entry(struct fsd *fs, struct inode *dir, const char *name,
+			struct fuse_entry_param *e)
 {
-	struct fsd *fs = fsd_of(req);
-	struct inode *dir = inode_get(fs, parent);
-	struct fuse_entry_param e;
 	struct bname b;
 	int err = ename_encode(fs, dir, name, &b);
 
-	if (err == -EPERM)
-		err = -ENOENT;
-	if (!err)
-		err = entry_of(fs, dir, b.name, &e);
+	if (err)
+		return err == -EPERM ? -ENOENT : err;
+	if ((err = entry_of(fs, dir, b.name, e)))
+		return err;
+	if ((err = ename_check_sidecar(dir, &b)))
+		inode_unref(fs, inode_get(fs, e->ino), 1);
+	return err;
+}
+
+static void hsmfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fsd *fs = fsd_of(req);
+	struct fuse_entry_param e;
+	int err = lookup_entry(fs, inode_get(fs, parent), name, &e);
+
 	if (err == -ENOENT) {
 		/* A negative entry: the kernel remembers the miss. */
 		memset(&e, 0, sizeof(e));
@@ -483,6 +494,7 @@ struct dirh {
 	DIR *dp;
 	struct dirent *entry;
 	off_t offset;
+	int err; /* the entry at offset is refused: the next reply */
 };
 
 static void hsmfs_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -522,9 +534,29 @@ static struct dirent *next_entry(struct dirh *d)
 	return d->entry;
 }
 
-/* Adds one entry to a READDIR(PLUS) reply: 0 added, 1 full, -1 skipped.
- * With plus, the entry is looked up like LOOKUP would (a reference the
- * kernel will FORGET), which saves `ls -l` and `find` a round trip each. */
+/* The plaintext name of backing entry bname: 1; 0 to leave it out (the
+ * volume's own, or under skip_bad_names a name that does not decode);
+ * -EIO for a name that does not decode, or for the directory's bad IV. */
+static int entry_name(struct fsd *fs, struct inode *dir, struct dirh *d,
+		      const char *bname, char name[256])
+{
+	const char *why;
+	char path[512];
+	int r = ename_decode(fs, dir, dirfd(d->dp), bname, name, &why);
+
+	if (r >= 0 || r == -EIO)
+		return r;
+	log_err("%s/%s: %s; %s", inode_path(dir->fd, path, sizeof(path)),
+		bname, why, fs->skip_bad_names ?
+		"left out of the listing (skip_bad_names)" :
+		"the listing fails with EIO");
+	return fs->skip_bad_names ? 0 : -EIO;
+}
+
+/* Adds one entry to a READDIR(PLUS) reply: 0 added or left out, 1 full,
+ * or -errno. With plus, the entry is looked up like LOOKUP would (a
+ * reference the kernel will FORGET), which saves `ls -l` and `find` a
+ * round trip each. */
 static int add_entry(fuse_req_t req, struct inode *dir, struct dirh *d,
 		     const struct dirent *de, char *buf, size_t size,
 		     size_t *used, bool plus)
@@ -535,17 +567,18 @@ static int add_entry(fuse_req_t req, struct inode *dir, struct dirh *d,
 	bool dot = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
 	char name[256];
 	size_t n;
+	int r;
 
 	if (dot)
 		snprintf(name, sizeof(name), "%s", de->d_name);
-	else if (ename_decode(fs, dir, dirfd(d->dp), de->d_name, name) != 1)
-		return -1;
+	else if ((r = entry_name(fs, dir, d, de->d_name, name)) <= 0)
+		return r;
 	if (!plus) {
 		n = fuse_add_direntry(req, buf + *used, size - *used, name,
 				      &e.attr, de->d_off);
 	} else {
 		if (!dot && entry_of(fs, dir, de->d_name, &e) != 0)
-			return -1; /* gone meanwhile */
+			return 0; /* gone meanwhile */
 		n = fuse_add_direntry_plus(req, buf + *used, size - *used,
 					   name, &e, de->d_off);
 		if (n > size - *used && e.ino)
@@ -557,30 +590,54 @@ static int add_entry(fuse_req_t req, struct inode *dir, struct dirh *d,
 	return 0;
 }
 
+/* Fills buf from offset d->offset on: the bytes used. A refused entry
+ * ends the reply and is kept in d->err for the next one, so that what was
+ * listed before it still reaches the application, and nothing after. */
+static size_t fill_dir(fuse_req_t req, struct inode *dir, struct dirh *d,
+		       char *buf, size_t size, bool plus)
+{
+	struct dirent *de;
+	size_t used = 0;
+	int r = 0;
+
+	while ((de = next_entry(d))) {
+		if ((r = add_entry(req, dir, d, de, buf, size, &used, plus)))
+			break;
+		d->entry = NULL;
+		d->offset = de->d_off;
+	}
+	if (r < 0)
+		d->err = r;
+	return used;
+}
+
+/* A directory whose names cannot be read lists nothing at all, not even
+ * "." and "..": an empty listing would look like an empty directory. */
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		       off_t off, struct fuse_file_info *fi, bool plus)
 {
 	struct fsd *fs = fsd_of(req);
 	struct inode *dir = inode_get(fs, ino);
 	struct dirh *d = dirh_of(fi);
-	char *buf = malloc(size);
-	size_t used = 0;
-	struct dirent *de;
+	int err = ename_dir(fs, dir);
+	size_t used;
+	char *buf;
 
-	if (!buf)
-		return ops_reply_err(req, -ENOMEM);
 	if (off != d->offset) {
 		seekdir(d->dp, off);
 		d->entry = NULL;
 		d->offset = off;
+		d->err = 0;
 	}
-	while ((de = next_entry(d))) {
-		if (add_entry(req, dir, d, de, buf, size, &used, plus) > 0)
-			break;
-		d->entry = NULL;
-		d->offset = de->d_off;
-	}
-	fuse_reply_buf(req, buf, used);
+	if (err || (err = d->err))
+		return ops_reply_err(req, err);
+	if (!(buf = malloc(size)))
+		return ops_reply_err(req, -ENOMEM);
+	used = fill_dir(req, dir, d, buf, size, plus);
+	if (used || !d->err)
+		fuse_reply_buf(req, buf, used);
+	else
+		ops_reply_err(req, d->err);
 	free(buf);
 }
 

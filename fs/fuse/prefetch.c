@@ -264,6 +264,7 @@ static int by_plain(const void *a, const void *b, void *arg)
 static int make_orders(struct fsd *fs, struct pfstate *pf, struct inode *dir,
 		       int dfd)
 {
+	const char *why;
 	char plain[256];
 
 	for (int o = 0; o < NORD; o++) {
@@ -274,8 +275,10 @@ static int make_orders(struct fsd *fs, struct pfstate *pf, struct inode *dir,
 		for (unsigned i = 0; i < pf->n; i++)
 			pf->order[o][i] = i;
 	}
+	/* A name that does not decode sorts first; the listing reports it. */
 	for (unsigned i = 0; i < pf->n; i++)
-		if (ename_decode(fs, dir, dfd, pf->e[i].bname, plain) == 1)
+		if (ename_decode(fs, dir, dfd, pf->e[i].bname, plain,
+				 &why) == 1)
 			pf->e[i].plain = strdup(plain);
 	qsort_r(pf->order[ORD_NAME], pf->n, sizeof(unsigned), by_plain, pf->e);
 	for (unsigned i = 0; i < pf->n; i++) {

@@ -142,6 +142,31 @@ out:
 	return r;
 }
 
+/* Reads l's IV, and reports it as the daemon would refuse it: missing or
+ * invalid (its names are not decrypted), or not decrypting any of the
+ * names it binds (they are still checked one by one). */
+static void read_iv(struct walk *w, struct level *l)
+{
+	const char *why = NULL;
+	char bp[PATH_MAX];
+	struct bdir d;
+	int err = bname_read_diriv(l->fd, w->format, w->nk, l->iv);
+
+	l->have_iv = err == 0;
+	if (err && !(why = bname_diriv_why(err)))
+		why = "cannot read the directory IV";
+	bdir_of(w, l, l->fd, l->have_iv, l->iv, &d);
+	if (!err && w->problem)
+		bname_check_diriv(&d, &why);
+	if (!why)
+		return;
+	snprintf(bp, sizeof(bp), "%s%s%s", l->bpath, *l->bpath ? "/" : "",
+		 DIRIV_NAME);
+	problem(w, bp, l->plain_ok ? (*l->ppath ? l->ppath : "/") : NULL, why);
+	if (err && !w->plaintext_names)
+		l->plain_ok = false;
+}
+
 static int walk_dir(struct walk *w, struct level *l)
 {
 	struct bdir d;
@@ -155,26 +180,8 @@ static int walk_dir(struct walk *w, struct level *l)
 			"cannot read directory");
 		return 0;
 	}
-	if (bname_has_ivs(w->format, w->plaintext_names)) {
-		int e = bname_read_diriv(l->fd, w->format, w->nk, l->iv);
-
-		l->have_iv = e == 0;
-		if (!l->have_iv) {
-			char bp[PATH_MAX];
-
-			snprintf(bp, sizeof(bp), "%s%s%s", l->bpath,
-				 *l->bpath ? "/" : "", DIRIV_NAME);
-			problem(w, bp, l->plain_ok ? (*l->ppath ? l->ppath :
-						      "/") : NULL,
-				e == -EBADMSG ? "directory IV failed "
-				"authentication: the names in this directory "
-				"cannot be decrypted" : "missing or invalid "
-				"directory IV: the names in this directory "
-				"cannot be decrypted");
-			if (!w->plaintext_names)
-				l->plain_ok = false;
-		}
-	}
+	if (bname_has_ivs(w->format, w->plaintext_names))
+		read_iv(w, l);
 	bdir_of(w, l, l->fd, l->have_iv, l->iv, &d);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		if (bname_kind(&d, names[i]) != BNAME_OWN)

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -135,6 +136,22 @@ int bname_decode(const struct bdir *d, const char *name, char out[256],
 	return 0;
 }
 
+int bname_check_sidecar(int dirfd, const struct bname *b, const char **why)
+{
+	char enc[NAME_ENC_MAX];
+	int n;
+
+	*why = NULL;
+	if (!b->is_long)
+		return 0;
+	if ((n = read_sidecar(dirfd, b->name, enc, why)) < 0)
+		return n;
+	if (strcmp(enc, b->enc) == 0)
+		return 0;
+	*why = "long-name sidecar does not match the entry name";
+	return -EINVAL;
+}
+
 int bname_write_sidecar(int dirfd, const struct bname *b)
 {
 	char side[NAME_ENC_MAX + 8];
@@ -211,6 +228,65 @@ int bname_read_diriv(int dirfd, int format, const struct names_keys *nk,
 	}
 	memcpy(iv, buf, DIRIV_LEN);
 	return 0;
+}
+
+const char *bname_diriv_why(int err)
+{
+	switch (err) {
+	case -ENOENT:
+	case -EINVAL:
+	case -ELOOP: /* a symlink */
+		return "missing or invalid directory IV: the names in this "
+		       "directory cannot be decrypted";
+	case -EBADMSG:
+		return "directory IV failed authentication: the names in this "
+		       "directory cannot be decrypted";
+	}
+	return NULL;
+}
+
+/* The next entry of dp that is an application's, or NULL. */
+static struct dirent *next_entry(const struct bdir *d, DIR *dp)
+{
+	struct dirent *de;
+
+	while ((de = readdir(dp)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    bname_kind(d, de->d_name) == BNAME_ENTRY)
+			return de;
+	return NULL;
+}
+
+int bname_check_diriv(const struct bdir *d, const char **why)
+{
+	int fd, r, tried = 0, ok = 0, bad = 0;
+	const char *ignored; /* a name's own reason */
+	struct dirent *de;
+	char out[256];
+	DIR *dp;
+
+	*why = NULL;
+	if (d->plaintext || !d->nk || !d->iv)
+		return 0;
+	fd = openat(d->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (!(dp = fdopendir(fd))) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	while (!ok && tried++ < BNAME_IV_SAMPLE && (de = next_entry(d, dp))) {
+		r = bname_decode(d, de->d_name, out, &ignored);
+		ok = r == 0;
+		bad += r == -EBADMSG;
+	}
+	closedir(dp);
+	if (ok || !bad)
+		return 0;
+	*why = "no name in this directory decrypts with its IV: the IV, or "
+	       "every name tried, was changed";
+	return -EBADMSG;
 }
 
 int bname_write_diriv(int dirfd, int format, const struct names_keys *nk,

@@ -78,6 +78,11 @@ void bname_drop_sidecar(int dirfd, const struct bname *b);
 /* True for a sidecar whose entry is gone. */
 bool bname_sidecar_orphaned(int dirfd, const char *sidecar);
 
+/* A long name's sidecar, for an entry found through its plaintext name:
+ * 0 if b is short or its sidecar holds b's encrypted name; -EINVAL with
+ * *why if the sidecar is missing or holds anything else. */
+int bname_check_sidecar(int dirfd, const struct bname *b, const char **why);
+
 /* True if directories of this volume have IVs. */
 bool bname_has_ivs(int format, bool plaintext);
 /* A directory's IV: 0, -ENOENT if it has none, -EINVAL if it is not a
@@ -86,6 +91,19 @@ bool bname_has_ivs(int format, bool plaintext);
  * format-3 IV without checking its tag (a walk without keys). */
 int bname_read_diriv(int dirfd, int format, const struct names_keys *nk,
 		     uint8_t iv[DIRIV_LEN]);
+/* Why a directory's IV is refused after bname_read_diriv failed with
+ * err: the words the daemon's log and fsck share; NULL for an error that
+ * says nothing about the IV itself (it could not be read just now). */
+const char *bname_diriv_why(int err);
+/* How many of a directory's entries judge its IV. */
+#define BNAME_IV_SAMPLE 3
+/* Judges the IV d->iv, read well-formed, by the names it binds (an IV of
+ * formats 1 and 2 has no MAC of its own): 0 if one of the directory's
+ * first BNAME_IV_SAMPLE entries decodes with it, or none can tell (no
+ * entries, no keys, or long names whose sidecar is bad); -EBADMSG with
+ * *why if none decodes and one fails authentication; or -errno if the
+ * directory cannot be listed. */
+int bname_check_diriv(const struct bdir *d, const char **why);
 /* Writes a directory's IV, random when iv is NULL (format 3 needs nk for
  * its tag). 0 or -errno. */
 int bname_write_diriv(int dirfd, int format, const struct names_keys *nk,

@@ -84,6 +84,13 @@ touch "$(dirname "$SIDE")/hsmfs.longname.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 expect "an orphan sidecar" "hsmfs.longname.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.name"
 chmod u+w "$DIR_E/hsmfs.diriv" && rm -f "$DIR_E/hsmfs.diriv"
 expect "a missing directory IV" "$DIR_E/hsmfs.diriv"
+# A changed IV is well-formed: it shows in the names it no longer
+# decrypts, reported in the words the daemon logs.
+chmod u+w "$DIR_E/hsmfs.diriv" && corrupt "$DIR_E/hsmfs.diriv" 3
+"$H" fsck "$C" >"$T/ivout" 2>&1
+check "a changed directory IV, in the daemon's words" \
+	bash -c "grep -F '$DIR_E/hsmfs.diriv' '$T/ivout' | grep -qF 'no name in this directory decrypts with its IV'"
+expect "a changed directory IV" "$DIR_E/hsmfs.diriv"
 chmod u+w "$C/hsmfs.conf" && sed -i 's/"creator":.*"hsmfs 0.1"/"creator": "hsmfs 0.2"/' "$C/hsmfs.conf"
 expect "a changed config (MAC)" "$C/hsmfs.conf"
 chmod u+w "$C/hsmfs.conf" && echo '{' >"$C/hsmfs.conf"

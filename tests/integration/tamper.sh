@@ -12,11 +12,15 @@ for f in hdr_magic hdr_kid hdr_wrapped hdr_mac hdr_fileid block0 block1 \
 	head -c 20000 /dev/urandom >"$T/m/$f"
 	cp "$T/m/$f" "$T/ref_$f"
 done
-mkdir "$T/m/d" "$T/m/ivdir"
+mkdir "$T/m/d" "$T/m/ld" "$T/m/ivdir"
+# Each damaged name has an intact neighbour: its directory's IV still
+# decrypts a name there, so the name is what is refused, not the IV.
 echo hello >"$T/m/d/renamed"
+echo kept >"$T/m/d/kept"
 echo hi >"$T/m/ivdir/inside"
 long=$(printf 'L%.0s' $(seq 200))
-echo long >"$T/m/d/$long"
+echo long >"$T/m/ld/$long"
+echo kept >"$T/m/ld/kept"
 ln -s target "$T/m/link"
 echo x >"$T/m/xattr" && setfattr -n user.k -v secretvalue "$T/m/xattr"
 umount_wait "$T/m"
@@ -30,6 +34,7 @@ for f in hdr_magic hdr_kid hdr_wrapped hdr_mac hdr_fileid block0 block1 \
 	B[$f]=$(find "$T/c" -inum "$(stat -c %i "$T/m/$f")" | head -n 1)
 done
 B[d]=$(find "$T/c" -inum "$(stat -c %i "$T/m/d")")
+B[ld]=$(find "$T/c" -inum "$(stat -c %i "$T/m/ld")")
 B[renamed]=$(find "$T/c" -inum "$(stat -c %i "$T/m/d/renamed")")
 B[ivdir]=$(find "$T/c" -inum "$(stat -c %i "$T/m/ivdir")")
 umount_wait "$T/m"
@@ -73,7 +78,8 @@ dd if="$T/ha" of="${B[swaphdr_b]}" bs=2048 count=1 conv=notrunc status=none
 n=${B[renamed]##*/}
 c=${n:5:1}
 [[ $c == A ]] && r=B || r=A
-mv "${B[renamed]}" "${B[d]}/${n:0:5}$r${n:6}"
+changed=${n:0:5}$r${n:6}
+mv "${B[renamed]}" "${B[d]}/$changed"
 t=$(readlink "${B[link]}")
 ln -sfn -- "${t:0:10}$([[ ${t:10:1} == A ]] && echo B || echo A)${t:11}" "${B[link]}"
 xn=$(getfattr -m user. -d "${B[xattr]}" 2>/dev/null | grep '^user' | cut -d= -f1)
@@ -85,7 +91,7 @@ head -c 16 /dev/urandom >"${B[ivdir]}/hsmfs.diriv"
 # A rewrap torn by a power cut: garbage in the spare slot (slot 1).
 head -c 700 /dev/urandom | dd of="${B[torn]}" bs=1 seek=$((32 + 1008 + 100)) conv=notrunc status=none
 # A long name whose sidecar is gone.
-rm -f "${B[d]}"/hsmfs.longname.*.name
+rm -f "${B[ld]}"/hsmfs.longname.*.name
 
 mount_fg "$T/c" "$T/m" || { bad "remount after tampering"; finish; }
 L=$T/m.log
@@ -100,18 +106,21 @@ check "a torn spare key slot is set aside: the file reads exactly" \
 	cmp -s "$T/m/torn" "$T/ref_torn"
 check "block0: the untouched second block still reads" \
 	bash -c "dd if='$T/m/block0' bs=4096 skip=1 count=1 status=none | cmp -s - <(dd if='$T/ref_block0' bs=4096 skip=1 count=1 status=none)"
-check "a changed name is hidden from listings" \
-	bash -c "! ls '$T/m/d' | grep -q renamed"
+check "a changed name fails its directory's listing with EIO" \
+	bash -c "! ls '$T/m/d' 2>&1 | grep -q renamed && ls '$T/m/d' 2>&1 | grep -q 'Input/output error'"
 check "and its original name is gone" bash -c "! test -e '$T/m/d/renamed'"
-check "the changed name is logged" grep -q "name failed authentication" "$L"
-check "a long name without its sidecar is hidden and logged" \
-	bash -c "! ls '$T/m/d' | grep -q LLLL && grep -q 'hsmfs.longname' '$L'"
+check "the changed name is logged" \
+	grep -q -F -- "$changed: name failed authentication" "$L"
+check "a long name without its sidecar fails the listing with EIO" \
+	bash -c "ls '$T/m/ld' 2>&1 | grep -q 'Input/output error'"
+check "and its lookup with EIO, logged" \
+	bash -c "stat '$T/m/ld/$long' 2>&1 | grep -q 'Input/output error' && grep -q 'hsmfs.longname.*sidecar' '$L'"
 check "a changed symlink target gives EIO" \
 	bash -c "readlink '$T/m/link' 2>&1 | grep -q 'Input/output error' || ! readlink '$T/m/link'"
 check "a changed xattr value gives EIO" \
 	bash -c "getfattr -n user.k '$T/m/xattr' 2>&1 | grep -q 'Input/output error'"
-check "a changed directory IV hides the directory's names" \
-	bash -c "! ls '$T/m/ivdir' 2>/dev/null | grep -q inside"
+check "a changed directory IV fails the directory's listing with EIO" \
+	bash -c "ls '$T/m/ivdir' 2>&1 | grep -q 'Input/output error'"
 umount_wait "$T/m"
 
 # The key prefetcher logs what it cannot do, with the cause: a scan in

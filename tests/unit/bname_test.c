@@ -532,8 +532,134 @@ static void sidecar_lifecycle(void)
 	close(d.fd);
 }
 
+/* Writes an entry named name (encoded with d's IV) into d, with its
+ * sidecar when it is long. */
+static void put_entry(const struct bdir *d, const char *name)
+{
+	struct bname b;
+
+	CHECK_EQ_INT(bname_encode(d, name, &b), 0);
+	CHECK_EQ_INT(bname_write_sidecar(d->fd, &b), 0);
+	CHECK(tmpdir_write_at(d->fd, b.name, "x", 1) == 0);
+}
+
+/* An IV of formats 1 and 2 has no MAC: it is judged by the names it
+ * binds. One of them decrypting is enough; none decrypting (another
+ * directory's IV, or a changed one) refuses it; a directory with nothing
+ * to judge by, or only long names whose sidecar is gone, keeps it. The
+ * descriptor may be O_PATH, as the daemon holds its directories. */
+static void diriv_judged_by_names(void)
+{
+	char name[256], side[NAME_ENC_MAX + 8];
+	const char *why;
+	struct bdir d, other;
+	struct bname b;
+	int fd;
+
+	if (make_dir("judge", iv_a, &d) < 0 ||
+	    make_dir("judge-empty", iv_b, &other) < 0) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ_INT(bname_check_diriv(&other, &why), 0);
+	CHECK(tmpdir_write_at(other.fd, DIRIV_NAME, iv_b, DIRIV_LEN) == 0);
+	CHECK(tmpdir_write_at(other.fd, "hsmfs.tmp.0123456789abcdef", "", 0)
+	      == 0);
+	CHECK_EQ_INT(bname_check_diriv(&other, &why), 0);
+
+	make_name(name, 220, 4);
+	put_entry(&d, name);
+	put_entry(&d, "one");
+	put_entry(&d, "two");
+	put_entry(&d, "three");
+	CHECK_EQ_INT(bname_check_diriv(&d, &why), 0);
+	CHECK(why == NULL);
+	fd = open(top, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	d.fd = openat(fd, "judge", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	close(fd);
+	CHECK_EQ_INT(bname_check_diriv(&d, &why), 0);
+	d.iv = iv_b;
+	CHECK_EQ_INT(bname_check_diriv(&d, &why), -EBADMSG);
+	CHECK(why != NULL);
+	d.nk = NULL;
+	CHECK_EQ_INT(bname_check_diriv(&d, &why), 0);
+	d.nk = nk;
+	d.plaintext = true;
+	CHECK_EQ_INT(bname_check_diriv(&d, &why), 0);
+	close(d.fd);
+
+	/* Other names beside one of its own: kept. */
+	put_entry(&other, "mine");
+	other.iv = iv_a;
+	put_entry(&other, "moved in");
+	put_entry(&other, "moved in too");
+	other.iv = iv_b;
+	CHECK_EQ_INT(bname_check_diriv(&other, &why), 0);
+	close(other.fd);
+
+	/* Only a long name without its sidecar: nothing to judge by. */
+	if (make_dir("judge-long", iv_a, &d) < 0) {
+		CHECK(0);
+		return;
+	}
+	put_entry(&d, name);
+	CHECK_EQ_INT(bname_encode(&d, name, &b), 0);
+	sidecar_name(&b, side);
+	CHECK(unlinkat(d.fd, side, 0) == 0);
+	d.iv = iv_b;
+	CHECK_EQ_INT(bname_check_diriv(&d, &why), 0);
+	close(d.fd);
+}
+
+/* Why an IV is refused is said the same way by the daemon and fsck; an
+ * error that says nothing about the IV (it could not be read just now)
+ * is no verdict. */
+static void diriv_reasons(void)
+{
+	CHECK(bname_diriv_why(-ENOENT) != NULL);
+	CHECK(bname_diriv_why(-EINVAL) != NULL);
+	CHECK(bname_diriv_why(-ELOOP) != NULL);
+	CHECK(bname_diriv_why(-EBADMSG) != NULL);
+	CHECK(bname_diriv_why(-EIO) == NULL);
+	CHECK(bname_diriv_why(-EMFILE) == NULL);
+}
+
+/* A lookup reaches a long name's entry by its hash: the sidecar must be
+ * there and hold that very name. */
+static void sidecar_checked_for_lookup(void)
+{
+	char name[256];
+	const char *why;
+	struct bname b, other;
+	struct bdir d;
+
+	if (make_dir("lookups", iv_a, &d) < 0) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ_INT(bname_encode(&d, "short", &b), 0);
+	CHECK_EQ_INT(bname_check_sidecar(d.fd, &b, &why), 0);
+	make_name(name, 230, 5);
+	CHECK_EQ_INT(bname_encode(&d, name, &b), 0);
+	make_name(name, 230, 6);
+	CHECK_EQ_INT(bname_encode(&d, name, &other), 0);
+	why = NULL;
+	CHECK_EQ_INT(bname_check_sidecar(d.fd, &b, &why), -EINVAL);
+	CHECK(why != NULL);
+	CHECK_EQ_INT(bname_write_sidecar(d.fd, &b), 0);
+	CHECK_EQ_INT(bname_check_sidecar(d.fd, &b, &why), 0);
+	CHECK(why == NULL);
+	/* Another name's sidecar under this one's name. */
+	memcpy(other.name, b.name, sizeof(b.name));
+	CHECK_EQ_INT(bname_check_sidecar(d.fd, &other, &why), -EINVAL);
+	CHECK(why != NULL);
+	close(d.fd);
+}
+
 CHECK_MAIN("bname",
 	   T(kind_of_reserved_names), T(roundtrip_all_lengths),
 	   T(name_from_other_dir), T(flipped_character), T(bad_sidecars),
 	   T(plaintext_names), T(name_too_long), T(without_keys),
-	   T(diriv_files), T(sidecar_lifecycle), T(fifos_refused))
+	   T(diriv_files), T(sidecar_lifecycle), T(fifos_refused),
+	   T(diriv_judged_by_names), T(diriv_reasons),
+	   T(sidecar_checked_for_lookup))
