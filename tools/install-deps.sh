@@ -8,7 +8,7 @@ PKGS=(
 	libfuse3-dev fuse3 libssl-dev openssl libcurl4-openssl-dev libcjson-dev
 	libmicrohttpd-dev
 	# tests and tools
-	attr xxd python3 curl jq util-linux procps psmisc
+	attr xxd python3 python3-cryptography curl jq util-linux procps psmisc
 	clang libclang-rt-14-dev valgrind gdb perl tar coreutils
 )
 

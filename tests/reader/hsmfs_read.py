@@ -1,0 +1,957 @@
+#!/usr/bin/python3
+"""An independent reader of hsmfs volumes, written from crypto/FORMAT.md.
+
+    hsmfs_read.py [options] BACKINGDIR OUTDIR
+
+Checks everything the format authenticates (config MAC, key records,
+header slot MACs, every block's GCM tag, names, long-name sidecars,
+symlink targets, xattrs) and writes the decrypted tree to OUTDIR, which
+must be missing or empty. Any authentication or format failure stops it
+with exit status 1 and a message naming the backing file.
+
+Keys are unwrapped by the HSM's REST "unwrapkey" operation, with a bearer
+token from the OAuth2 client-credentials grant (AZURE_AUTHORITY_HOST,
+AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET). A key version
+can instead be given as a local AES key file (--local-kek KID=FILE) for
+volumes wrapped by a software key. The config is untrusted until its MAC
+checks, which takes an unwrap at the KEK it names: give --kek to refuse
+any other.
+
+This is a test artifact: it shares no code with hsmfs and is never
+installed. Each function below implements one rule of the format; the
+section numbers refer to FORMAT.md.
+"""
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import re
+import ssl
+import stat
+import struct
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.keywrap import (
+    InvalidUnwrap, aes_key_unwrap, aes_key_unwrap_with_padding)
+
+
+class FormatError(Exception):
+    """A backing file that fails authentication or breaks a format rule."""
+
+    def __init__(self, path, why):
+        super().__init__(f"{path}: {why}")
+
+
+class HsmError(Exception):
+    """The HSM (or the token endpoint) refused or could not be reached."""
+
+
+# ---------------------------------------------------------------------------
+# Encodings (preamble)
+
+B64URL_ALPHABET = (b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                   b"0123456789-_")
+B64URL_VALUE = {c: i for i, c in enumerate(B64URL_ALPHABET)}
+
+
+def b64url_decode(text):
+    """Strict base64url without padding: no '=', nothing outside the URL
+    alphabet, no length that cannot be, unused trailing bits zero.
+    Returns None when the text is not such an encoding."""
+    if isinstance(text, str):
+        try:
+            text = text.encode("ascii")
+        except UnicodeEncodeError:
+            return None
+    if len(text) % 4 == 1:
+        return None
+    bits = 0
+    nbits = 0
+    out = bytearray()
+    for c in text:
+        v = B64URL_VALUE.get(c)
+        if v is None:
+            return None
+        bits = (bits << 6) | v
+        nbits += 6
+        if nbits >= 8:
+            nbits -= 8
+            out.append((bits >> nbits) & 0xFF)
+            bits &= (1 << nbits) - 1
+    if bits != 0:
+        return None
+    return bytes(out)
+
+
+def b64url_encode(data):
+    """base64url without padding."""
+    out = []
+    for i in range(0, len(data), 3):
+        chunk = data[i:i + 3]
+        n = int.from_bytes(chunk.ljust(3, b"\0"), "big")
+        chars = [B64URL_ALPHABET[(n >> s) & 63] for s in (18, 12, 6, 0)]
+        out.extend(chars[:len(chunk) + 1])
+    return bytes(out).decode("ascii")
+
+
+def hkdf(ikm, info, length=32):
+    """HKDF-SHA256 with an empty salt."""
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=b"",
+                info=info.encode("ascii")).derive(ikm)
+
+
+# ---------------------------------------------------------------------------
+# Section 1: keys
+
+ALG_NAMES = {1: "RSA-OAEP-256", 2: "A256KW", 3: "CKM_AES_KEY_WRAP_PAD"}
+ALG_NUMBERS = {name: n for n, name in ALG_NAMES.items()}
+VK_MAGIC = b"HSMFSVK1"
+DEK_MAGIC = b"HSMFSDK1"
+
+
+def volume_keys(vk):
+    """The keys derived from the volume key."""
+    return {
+        "names": hkdf(vk, "hsmfs v1 names", 64),
+        "xattr names": hkdf(vk, "hsmfs v1 xattr names", 64),
+        "xattr values": hkdf(vk, "hsmfs v1 xattr values"),
+        "symlinks": hkdf(vk, "hsmfs v1 symlinks"),
+        "config mac": hkdf(vk, "hsmfs v1 config mac"),
+    }
+
+
+def content_key(dek):
+    return hkdf(dek, "hsmfs v1 content")
+
+
+def header_mac_key(vk, dek):
+    return hkdf(vk + dek, "hsmfs v1 header mac")
+
+
+def open_key_record(record, magic, ident, path, what):
+    """A wrapped key is a 56-byte record magic (8) || id (16) || key (32);
+    returns the key once magic and id match."""
+    if len(record) != 56:
+        raise FormatError(path, f"{what}: unwrapped record is {len(record)} "
+                          "bytes, not 56")
+    if record[:8] != magic:
+        raise FormatError(path, f"{what}: unwrapped record has magic "
+                          f"{record[:8]!r}, not {magic!r}")
+    if record[8:24] != ident:
+        raise FormatError(path, f"{what}: unwrapped record belongs to "
+                          "another id")
+    return record[24:56]
+
+
+def parse_azure_key_url(url, need_version):
+    """(base, name, version) of https://HOST[:PORT]/keys/NAME[/VERSION],
+    with the host lower-cased and port 443 left out; None if it is not
+    one. A kid always has a version (32 hex digits)."""
+    m = re.fullmatch(r"(?i:https)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])"
+                     r"(?::([0-9]{1,5}))?/keys/([0-9A-Za-z-]{1,127})"
+                     r"(?:/([0-9A-Fa-f]{32}))?(/?)", url)
+    if not m:
+        return None
+    host, port, name, version, slash = m.groups()
+    if (need_version and (version is None or slash)):
+        return None
+    port = int(port) if port else 443
+    if not 0 < port < 65536:
+        return None
+    base = "https://" + host.lower() + ("" if port == 443 else f":{port}")
+    return base, name, version
+
+
+def parse_endpoint(url):
+    """The base of an HSM endpoint https://HOST[:PORT][/], or None."""
+    k = parse_azure_key_url(url.rstrip("/") + "/keys/k", False)
+    return k[0] if k else None
+
+
+def kid_is_version_of(kid, kek, endpoints=()):
+    """A kid names a version of a KEK: for an HSM key URL, any version of
+    the key of that name (compared without regard to case) on the same
+    host and port, or on one of the further endpoints (bases) the volume
+    is used with, even when the KEK URL itself names a version. For
+    other KEK URLs: the URL itself or the URL and one more segment."""
+    k = parse_azure_key_url(kek, False)
+    if k is not None:
+        v = parse_azure_key_url(kid, True)
+        return (v is not None and (v[0] == k[0] or v[0] in endpoints)
+                and v[1].lower() == k[1].lower())
+    if kid == kek:
+        return True
+    base = kek.rstrip("/") + "/"
+    rest = kid[len(base):] if kid.startswith(base) else ""
+    return rest != "" and "/" not in rest
+
+
+# ---------------------------------------------------------------------------
+# Key unwrapping: in the HSM over REST, or with a local AES key
+
+class Unwrapper:
+    """Unwraps records with the KEK version named by a kid."""
+
+    API_VERSION = "7.4"
+
+    def __init__(self, ca_file, scope, local_keks, endpoints=()):
+        self.ca_file = ca_file
+        self.scope = scope
+        self.local = local_keks
+        self.endpoints = list(endpoints)
+        self.token = None
+        self.calls = 0
+
+    def unwrap(self, kid, alg, wrapped):
+        if kid in self.local:
+            return self._unwrap_local(self.local[kid], alg, wrapped)
+        return self._unwrap_remote(kid, alg, wrapped)
+
+    @staticmethod
+    def _unwrap_local(key, alg, wrapped):
+        try:
+            if alg == 2:
+                return aes_key_unwrap(key, wrapped)
+            if alg == 3:
+                return aes_key_unwrap_with_padding(key, wrapped)
+        except InvalidUnwrap:
+            raise HsmError("local unwrap failed") from None
+        raise HsmError(f"no local unwrap for alg {ALG_NAMES[alg]}")
+
+    def _context(self):
+        if self.ca_file is None:
+            return ssl.create_default_context()
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    def _post(self, url, body, headers):
+        if not url.startswith("https://"):
+            raise HsmError(f"refusing a non-HTTPS URL: {url}")
+        req = urllib.request.Request(url, data=body, headers=headers,
+                                     method="POST")
+        try:
+            with urllib.request.urlopen(req, context=self._context(),
+                                        timeout=30) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            detail = e.read().decode("utf-8", "replace")[:300]
+            raise HsmError(f"{url}: HTTP {e.code}: {detail}") from None
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise HsmError(f"{url}: {e}") from None
+
+    def _bearer(self):
+        if self.token is None:
+            env = os.environ
+            try:
+                authority = env["AZURE_AUTHORITY_HOST"].rstrip("/")
+                tenant = env["AZURE_TENANT_ID"]
+                client = env["AZURE_CLIENT_ID"]
+                secret = env["AZURE_CLIENT_SECRET"]
+            except KeyError as e:
+                raise HsmError(f"{e.args[0]} is not set") from None
+            form = urllib.parse.urlencode({
+                "grant_type": "client_credentials",
+                "client_id": client,
+                "client_secret": secret,
+                "scope": self.scope,
+            }).encode("ascii")
+            answer = self._post(
+                f"{authority}/{urllib.parse.quote(tenant)}/oauth2/v2.0/token",
+                form, {"Content-Type": "application/x-www-form-urlencoded"})
+            self.token = answer.get("access_token")
+            if not isinstance(self.token, str):
+                raise HsmError("token endpoint gave no access_token")
+        return self.token
+
+    def _unwrap_remote(self, kid, alg, wrapped):
+        """At the kid's own URL; if that fails, at the same key version on
+        each further endpoint."""
+        body = json.dumps({"alg": ALG_NAMES[alg],
+                           "value": b64url_encode(wrapped)}).encode()
+        urls = [kid]
+        parsed = parse_azure_key_url(kid, True)
+        if parsed is not None:
+            urls += [f"{ep}/keys/{parsed[1]}/{parsed[2]}"
+                     for ep in self.endpoints if ep != parsed[0]]
+        first = None
+        for url in urls:
+            try:
+                answer = self._post(
+                    f"{url}/unwrapkey?api-version={self.API_VERSION}", body,
+                    {"Content-Type": "application/json",
+                     "Authorization": f"Bearer {self._bearer()}"})
+                break
+            except HsmError as e:
+                first = first or e
+        else:
+            raise first
+        self.calls += 1
+        value = answer.get("value")
+        out = b64url_decode(value) if isinstance(value, str) else None
+        if out is None:
+            raise HsmError(f"{kid}: unwrapkey answered no base64url value")
+        return out
+
+
+# ---------------------------------------------------------------------------
+# Section 2: the volume config
+
+CONFIG_MEMBERS = {"creator", "format", "volume_id", "features", "kek",
+                  "volume_key", "mac"}
+CONFIG_OPTIONAL = {"previous_keks"}
+FEATURE_BITS = {"encrypted-names": 1, "long-names": 2, "plaintext-names": 4}
+
+
+class Config:
+    pass
+
+
+def unique_members(pairs):
+    """A JSON object whose members each appear once."""
+    obj = {}
+    for k, v in pairs:
+        if k in obj:
+            raise ValueError(f"member {k!r} appears twice")
+        obj[k] = v
+    return obj
+
+
+def parse_config(path, endpoints=()):
+    """Reads hsmfs.conf and checks its shape (not yet its MAC)."""
+    try:
+        with open(path, "rb") as f:
+            raw = json.loads(f.read().decode("utf-8"),
+                             object_pairs_hook=unique_members)
+    except (OSError, ValueError) as e:
+        raise FormatError(path, f"not a JSON config: {e}") from None
+
+    def bad(why):
+        return FormatError(path, why)
+
+    if not isinstance(raw, dict):
+        raise bad("not a JSON object")
+    names = set(raw)
+    if not CONFIG_MEMBERS <= names:
+        raise bad(f"missing members {sorted(CONFIG_MEMBERS - names)}")
+    if names - CONFIG_MEMBERS - CONFIG_OPTIONAL:
+        raise bad(f"unknown members "
+                  f"{sorted(names - CONFIG_MEMBERS - CONFIG_OPTIONAL)}")
+    c = Config()
+    c.creator = raw["creator"]
+    c.kek = raw["kek"]
+    if not isinstance(c.creator, str) or not isinstance(c.kek, str):
+        raise bad("creator and kek must be strings")
+    c.format = raw["format"]
+    if type(c.format) not in (int, float) or c.format not in LAYOUTS:
+        raise bad(f"unknown format {c.format!r}")
+    c.format = int(c.format)
+    c.volume_id = b64url_decode(raw["volume_id"]) \
+        if isinstance(raw["volume_id"], str) else None
+    if c.volume_id is None or len(c.volume_id) != 16:
+        raise bad("volume_id is not base64url of 16 bytes")
+    c.feature_bits = parse_features(raw["features"], path)
+    c.encrypted_names = bool(c.feature_bits & FEATURE_BITS["encrypted-names"])
+    vk = raw["volume_key"]
+    if not isinstance(vk, dict) or set(vk) != {"alg", "kid", "wrapped"}:
+        raise bad("volume_key must have exactly alg, kid, wrapped")
+    c.alg = ALG_NUMBERS.get(vk["alg"])
+    if c.alg is None:
+        raise bad(f"unknown volume_key alg {vk['alg']!r}")
+    c.kid = vk["kid"]
+    if not isinstance(c.kid, str) or not c.kid:
+        raise bad("volume_key kid is not a string")
+    c.wrapped = b64url_decode(vk["wrapped"]) \
+        if isinstance(vk["wrapped"], str) else None
+    if not c.wrapped or len(c.wrapped) > 512:
+        raise bad("volume_key wrapped is not base64url of 1..512 bytes")
+    c.previous_keks = parse_previous_keks(raw, c.kek, path)
+    c.mac = b64url_decode(raw["mac"]) if isinstance(raw["mac"], str) else None
+    if c.mac is None or len(c.mac) != 32:
+        raise bad("mac is not base64url of 32 bytes")
+    c.endpoints = tuple(endpoints)
+    if not kid_is_version_of(c.kid, c.kek, c.endpoints):
+        raise bad(f"volume_key kid {c.kid} is not a version of {c.kek}")
+    return c
+
+
+def parse_features(features, path):
+    """Known flags only; exactly one of encrypted-names and plaintext-names."""
+    if not isinstance(features, list):
+        raise FormatError(path, "features is not a list")
+    bits = 0
+    for f in features:
+        if f not in FEATURE_BITS:
+            raise FormatError(path, f"unknown feature {f!r}")
+        if bits & FEATURE_BITS[f]:
+            raise FormatError(path, f"feature {f!r} listed twice")
+        bits |= FEATURE_BITS[f]
+    modes = bits & (FEATURE_BITS["encrypted-names"] |
+                    FEATURE_BITS["plaintext-names"])
+    if modes not in (FEATURE_BITS["encrypted-names"],
+                     FEATURE_BITS["plaintext-names"]):
+        raise FormatError(path, "need exactly one of encrypted-names and "
+                          "plaintext-names")
+    return bits
+
+
+def parse_previous_keks(raw, kek, path):
+    """Optional: 1 to 4 distinct URLs, none equal to kek."""
+    if "previous_keks" not in raw:
+        return None
+    prev = raw["previous_keks"]
+    if (not isinstance(prev, list) or not 1 <= len(prev) <= 4
+            or not all(isinstance(u, str) and u for u in prev)
+            or len(set(prev)) != len(prev) or kek in prev):
+        raise FormatError(path, "previous_keks must be 1..4 distinct URLs "
+                          "other than kek")
+    return prev
+
+
+def config_mac_message(c):
+    """The fields the config MAC covers, each as a 4-byte length then its
+    bytes."""
+    fields = [b"hsmfs.conf v1", bytes([c.format]), c.creator.encode(),
+              c.volume_id, struct.pack(">I", c.feature_bits), c.kek.encode(),
+              bytes([c.alg]), c.kid.encode(), c.wrapped]
+    if c.previous_keks is not None:
+        fields.append(b"previous_keks")
+        fields.extend(u.encode() for u in c.previous_keks)
+    return b"".join(struct.pack(">I", len(f)) + f for f in fields)
+
+
+def check_config_mac(c, keys, path):
+    want = hmac.new(keys["config mac"], config_mac_message(c),
+                    hashlib.sha256).digest()
+    if not hmac.compare_digest(want, c.mac):
+        raise FormatError(path, "config MAC does not match")
+
+
+def open_volume(root, unwrapper, want_kek=None, endpoints=()):
+    """Unwraps the volume key, checks its record, then the config MAC."""
+    path = os.path.join(root, "hsmfs.conf")
+    c = parse_config(path, endpoints)
+    if want_kek is not None and c.kek != want_kek:
+        raise FormatError(path, f"uses KEK {c.kek}, not {want_kek}")
+    try:
+        record = unwrapper.unwrap(c.kid, c.alg, c.wrapped)
+    except HsmError as e:
+        raise FormatError(path, f"cannot unwrap the volume key: {e}") from None
+    vk = open_key_record(record, VK_MAGIC, c.volume_id, path, "volume key")
+    keys = volume_keys(vk)
+    check_config_mac(c, keys, path)
+    c.vk = vk
+    c.keys = keys
+    return c
+
+
+# ---------------------------------------------------------------------------
+# Section 3.1: the file header
+
+HEADER_LEN = 2048
+BLOCK_SIZE = 4096
+SLOT_OFFSETS = (32, 1040)
+SLOT_LEN = 1008
+SLOT_MAC_AT = 776
+
+
+def parse_header_fields(hdr, want_version, path):
+    """The fixed fields; returns the file id."""
+    magic, version, flags, hlen, bsize = struct.unpack(">4sHHII", hdr[:16])
+    if magic != b"HSMF":
+        raise FormatError(path, "header magic is not HSMF")
+    if (version != want_version or flags != 0 or hlen != HEADER_LEN
+            or bsize != BLOCK_SIZE):
+        raise FormatError(path, f"header fields differ (version {version}, "
+                          f"flags {flags}, length {hlen}, block {bsize})")
+    file_id = hdr[16:32]
+    if file_id == bytes(16):
+        raise FormatError(path, "header file id is all zero")
+    return file_id
+
+
+def parse_slot(slot):
+    """A well-formed slot in use as a dict; None for an empty slot or one
+    whose own fields are malformed (set aside as if empty)."""
+    if slot == bytes(SLOT_LEN):
+        return None
+    gen, alg, kid_len, wr_len = struct.unpack(">IBBH", slot[:8])
+    kid = slot[8:264]
+    wrapped = slot[264:776]
+    if (gen == 0 or alg not in ALG_NAMES or kid_len == 0
+            or not 1 <= wr_len <= 512
+            or any(b < 0x21 or b > 0x7E for b in kid[:kid_len])
+            or any(kid[kid_len:]) or any(wrapped[wr_len:])
+            or any(slot[808:])):
+        return None
+    return {"generation": gen, "alg": alg,
+            "kid": kid[:kid_len].decode("ascii"),
+            "wrapped": wrapped[:wr_len], "mac": slot[776:808],
+            "raw": slot}
+
+
+def slot_mac_ok(hdr, slot, vk, dek):
+    mac = hmac.new(header_mac_key(vk, dek),
+                   hdr[:32] + slot["raw"][:SLOT_MAC_AT], hashlib.sha256)
+    return hmac.compare_digest(mac.digest(), slot["mac"])
+
+
+def kid_allowed(kid, vol):
+    keks = [vol.kek] + (vol.previous_keks or [])
+    return any(kid_is_version_of(kid, k, vol.endpoints) for k in keks)
+
+
+def file_dek(hdr, vol, unwrapper, path):
+    """Tries the slots in decreasing generation; the first that unwraps to a
+    record of this file and whose MAC checks gives the DEK."""
+    file_id = parse_header_fields(hdr, HEADER_VERSIONS[vol.format], path)
+    slots = [parse_slot(hdr[o:o + SLOT_LEN]) for o in SLOT_OFFSETS]
+    slots = sorted((s for s in slots if s), key=lambda s: -s["generation"])
+    if not slots:
+        raise FormatError(path, "header has no well-formed key slot")
+    why = []
+    for s in slots:
+        if not kid_allowed(s["kid"], vol):
+            why.append(f"slot kid {s['kid']} is not a version of the "
+                       "volume's KEKs")
+            continue
+        try:
+            record = unwrapper.unwrap(s["kid"], s["alg"], s["wrapped"])
+            dek = open_key_record(record, DEK_MAGIC, file_id, path, "DEK")
+        except (HsmError, FormatError) as e:
+            why.append(str(e))
+            continue
+        if slot_mac_ok(hdr, s, vol.vk, dek):
+            return file_id, dek
+        why.append(f"slot of generation {s['generation']}: MAC does not "
+                   "match")
+    raise FormatError(path, "no key slot passes: " + "; ".join(why))
+
+
+# ---------------------------------------------------------------------------
+# Section 3.2: block layouts, one class per format number
+
+class PackedLayout:
+    """Format 1: block n at 2048 + n * 4124 as nonce || ciphertext || tag."""
+
+    STRIDE = 12 + BLOCK_SIZE + 16
+
+    @classmethod
+    def plaintext_size(cls, size):
+        """The plaintext size of a backing file of this size, or None when no
+        valid file has it. size > 0."""
+        if size < HEADER_LEN:
+            return None
+        full, rem = divmod(size - HEADER_LEN, cls.STRIDE)
+        if rem == 0:
+            return full * BLOCK_SIZE
+        if rem <= 28:
+            return None
+        return full * BLOCK_SIZE + rem - 28
+
+    @classmethod
+    def block_location(cls, n, length):
+        """(nonce offset, ciphertext offset, tag offset) of block n."""
+        at = HEADER_LEN + n * cls.STRIDE
+        return at, at + 12, at + 12 + length
+
+
+class AlignedLayout:
+    """Format 2: each block's ciphertext on a page of its own; nonce and tag
+    in 28-byte records, 73 in page 0 after the header and 146 in each
+    record page, which precedes the pages of its group."""
+
+    PAGE = 4096
+    FIRST = 73     # records in page 0
+    GROUP = 146    # records in each later record page
+
+    @classmethod
+    def page_block(cls, page):
+        """The block whose ciphertext is on this page, or None for page 0
+        and record pages."""
+        if page == 0:
+            return None
+        if page <= cls.FIRST:
+            return page - 1
+        g, i = divmod(page - (cls.FIRST + 1), cls.GROUP + 1)
+        if i == 0:
+            return None
+        return cls.FIRST + g * cls.GROUP + i - 1
+
+    @classmethod
+    def plaintext_size(cls, size):
+        if size == HEADER_LEN:
+            return 0
+        page, length = divmod(size - 1, cls.PAGE)
+        n = cls.page_block(page)
+        if n is None:
+            return None
+        return n * BLOCK_SIZE + length + 1
+
+    @classmethod
+    def block_location(cls, n, length):
+        if n < cls.FIRST:
+            record = HEADER_LEN + 28 * n
+            data = cls.PAGE * (n + 1)
+        else:
+            g, i = divmod(n - cls.FIRST, cls.GROUP)
+            r = cls.FIRST + 1 + (cls.GROUP + 1) * g
+            record = cls.PAGE * r + 28 * i
+            data = cls.PAGE * (r + 1 + i)
+        return record, data, record + 12
+
+
+# Per format number (hsmfs.conf "format"): the block layout of its files
+# and the version field of their headers. A new format adds a line to each.
+LAYOUTS = {1: PackedLayout, 2: AlignedLayout}
+HEADER_VERSIONS = {1: 1, 2: 1}
+
+
+def block_aad(file_id, n):
+    return file_id + struct.pack(">Q", n)
+
+
+def decrypt_file(path, vol, unwrapper, out):
+    """Writes the plaintext of one backing file to the open file out."""
+    size = os.stat(path).st_size
+    if size == 0:
+        return
+    layout = LAYOUTS[vol.format]
+    plain = layout.plaintext_size(size)
+    if plain is None:
+        raise FormatError(path, f"backing size {size} is not one a file of "
+                          f"format {vol.format} can have")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        hdr = os.pread(fd, HEADER_LEN, 0)
+        file_id, dek = file_dek(hdr, vol, unwrapper, path)
+        gcm = AESGCM(content_key(dek))
+        nblocks = (plain + BLOCK_SIZE - 1) // BLOCK_SIZE
+        for n in range(nblocks):
+            length = min(BLOCK_SIZE, plain - n * BLOCK_SIZE)
+            nonce_at, data_at, tag_at = layout.block_location(n, length)
+            nonce = os.pread(fd, 12, nonce_at)
+            data = os.pread(fd, length, data_at)
+            tag = os.pread(fd, 16, tag_at)
+            try:
+                out.write(gcm.decrypt(nonce, data + tag,
+                                      block_aad(file_id, n)))
+            except InvalidTag:
+                raise FormatError(path, f"block {n} fails authentication") \
+                    from None
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------
+# Section 4: names
+
+DIRIV = "hsmfs.diriv"
+LONGNAME = "hsmfs.longname."
+LONGNAME_SIDECAR = ".name"
+# Entries of the volume itself, never user files.
+ROOT_ONLY = {"hsmfs.conf", "hsmfs.conf.tmp", "hsmfs.lock"}
+
+
+def pkcs7_unpad(data):
+    if not data or len(data) % 16:
+        return None
+    n = data[-1]
+    if not 1 <= n <= 16 or data[-n:] != bytes([n]) * n:
+        return None
+    return data[:-n]
+
+
+def valid_plain_name(name):
+    return (1 <= len(name) <= 255 and name not in (b".", b"..")
+            and b"/" not in name and b"\0" not in name)
+
+
+def siv_open(key, ad, blob):
+    try:
+        return AESSIV(key).decrypt(blob, [ad])
+    except (InvalidTag, ValueError):
+        return None
+
+
+def decrypt_name(encoded, diriv, keys):
+    """base64url(AES-256-SIV(names key, AD = the directory IV, N padded)):
+    the plaintext name, or None when it does not authenticate."""
+    blob = b64url_decode(encoded)
+    if blob is None or len(blob) < 32:
+        return None
+    padded = siv_open(keys["names"], diriv, blob)
+    name = pkcs7_unpad(padded) if padded is not None else None
+    if name is None or not valid_plain_name(name):
+        return None
+    return name
+
+
+def read_dir_iv(dirpath):
+    path = os.path.join(dirpath, DIRIV)
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise FormatError(path, "not a regular file")
+        with open(path, "rb") as f:
+            iv = f.read()
+    except FileNotFoundError:
+        raise FormatError(path, "directory has no IV") from None
+    if len(iv) != 16:
+        raise FormatError(path, f"directory IV is {len(iv)} bytes, not 16")
+    return iv
+
+
+def long_name_string(dirpath, entry):
+    """The encrypted name held by the sidecar of a hsmfs.longname. entry,
+    after checking that its SHA-256 is the entry's name."""
+    digest = b64url_decode(entry[len(LONGNAME):])
+    if digest is None or len(digest) != 32:
+        raise FormatError(os.path.join(dirpath, entry),
+                          "long-name entry is not named by a SHA-256")
+    side = os.path.join(dirpath, entry + LONGNAME_SIDECAR)
+    try:
+        with open(side, "rb") as f:
+            text = f.read()
+    except OSError as e:
+        raise FormatError(side, f"long-name sidecar: {e.strerror}") from None
+    if not hmac.compare_digest(hashlib.sha256(text).digest(), digest):
+        raise FormatError(side, "long-name sidecar does not hash to the "
+                          "entry's name")
+    if len(text) <= 255:
+        raise FormatError(side, "long-name sidecar holds a name short "
+                          "enough for a plain entry")
+    return text.decode("ascii", "replace")
+
+
+def is_volume_entry(entry, at_root, vol):
+    """Backing entries that are part of the volume, not user files."""
+    if at_root and entry in ROOT_ONLY:
+        return True
+    if not vol.encrypted_names:
+        return False
+    return (entry == DIRIV or entry.startswith("hsmfs.tmp.")
+            or (entry.startswith(LONGNAME)
+                and entry.endswith(LONGNAME_SIDECAR)))
+
+
+def entry_name(dirpath, entry, diriv, vol):
+    """The plaintext name of a backing directory entry."""
+    path = os.path.join(dirpath, entry)
+    if not vol.encrypted_names:
+        name = os.fsencode(entry)
+        if not valid_plain_name(name):
+            raise FormatError(path, "invalid plaintext name")
+        return name
+    encoded = entry
+    if entry.startswith(LONGNAME):
+        encoded = long_name_string(dirpath, entry)
+    elif len(entry) > 255:
+        raise FormatError(path, "name too long for a backing entry")
+    name = decrypt_name(encoded, diriv, vol.keys)
+    if name is None:
+        raise FormatError(path, "name fails authentication")
+    return name
+
+
+# ---------------------------------------------------------------------------
+# Section 5: symlinks and extended attributes
+
+SYMLINK_AAD = b"hsmfs symlink\0"
+XATTR_NAME_AD = b"hsmfs xattr name\0"
+XATTR_PREFIX = "user."
+
+
+def gcm_open(key, blob, aad):
+    """nonce (12) || ciphertext || tag (16)."""
+    if len(blob) < 28:
+        return None
+    try:
+        return AESGCM(key).decrypt(blob[:12], blob[12:], aad)
+    except InvalidTag:
+        return None
+
+
+def decrypt_symlink(path, vol):
+    target = b64url_decode(os.readlink(path))
+    plain = gcm_open(vol.keys["symlinks"], target, SYMLINK_AAD) \
+        if target is not None else None
+    if plain is None or not 1 <= len(plain) <= 3043:
+        raise FormatError(path, "symlink target fails authentication")
+    return plain
+
+
+def decrypt_xattr_name(backing_name, vol):
+    """The plaintext user.* name of a backing xattr name, or None."""
+    if not vol.encrypted_names:
+        return backing_name
+    blob = b64url_decode(backing_name[len(XATTR_PREFIX):])
+    if blob is None or len(blob) < 32:
+        return None
+    padded = siv_open(vol.keys["xattr names"], XATTR_NAME_AD, blob)
+    rest = pkcs7_unpad(padded) if padded is not None else None
+    if not rest or b"\0" in rest:
+        return None
+    return XATTR_PREFIX + rest.decode("utf-8", "surrogateescape")
+
+
+def decrypt_xattrs(path, vol):
+    """[(plaintext name, value)] of the user.* xattrs of a backing entry."""
+    out = []
+    for backing in os.listxattr(path, follow_symlinks=False):
+        if not backing.startswith(XATTR_PREFIX):
+            continue
+        name = decrypt_xattr_name(backing, vol)
+        if name is None:
+            raise FormatError(path, f"xattr name {backing} fails "
+                              "authentication")
+        stored = os.getxattr(path, backing, follow_symlinks=False)
+        value = gcm_open(vol.keys["xattr values"], stored,
+                         os.fsencode(backing))
+        if value is None:
+            raise FormatError(path, f"xattr {backing} value fails "
+                              "authentication")
+        out.append((name, value))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The tree
+
+class Reader:
+    def __init__(self, vol, unwrapper):
+        self.vol = vol
+        self.unwrapper = unwrapper
+        self.links = {}   # (dev, ino) of a backing file -> output path
+        self.counts = {"files": 0, "dirs": 0, "symlinks": 0, "xattrs": 0,
+                       "special": 0}
+
+    def copy_tree(self, src, dst, at_root=True):
+        diriv = read_dir_iv(src) if self.vol.encrypted_names else None
+        seen = set()
+        for entry in sorted(os.listdir(src)):
+            if is_volume_entry(entry, at_root, self.vol):
+                continue
+            name = entry_name(src, entry, diriv, self.vol)
+            if name in seen:
+                raise FormatError(os.path.join(src, entry),
+                                  "two entries decrypt to the same name")
+            seen.add(name)
+            self.copy_entry(os.path.join(src, entry),
+                            os.path.join(dst, os.fsdecode(name)))
+        self.copy_xattrs(src, dst)
+
+    def copy_entry(self, src, dst):
+        st = os.lstat(src)
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(dst, 0o700)
+            self.copy_tree(src, dst, at_root=False)
+            os.chmod(dst, mode)
+            self.counts["dirs"] += 1
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(decrypt_symlink(src, self.vol), dst)
+            self.counts["symlinks"] += 1
+        elif stat.S_ISREG(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in self.links:
+                os.link(self.links[key], dst)
+                return
+            with open(dst, "xb") as out:
+                decrypt_file(src, self.vol, self.unwrapper, out)
+            self.copy_xattrs(src, dst)
+            os.chmod(dst, mode)
+            self.links[key] = dst
+            self.counts["files"] += 1
+        elif (stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode)
+              or stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            # Special files are backing nodes of the same kind; they have
+            # no content. A device keeps its number.
+            os.mknod(dst, stat.S_IFMT(st.st_mode) | mode, st.st_rdev)
+            os.chmod(dst, mode)
+            self.copy_xattrs(src, dst)
+            self.counts["special"] += 1
+        else:
+            raise FormatError(src, "unsupported file type")
+
+    def copy_xattrs(self, src, dst):
+        for name, value in decrypt_xattrs(src, self.vol):
+            os.setxattr(dst, name, value, follow_symlinks=False)
+            self.counts["xattrs"] += 1
+
+
+def parse_local_keks(items):
+    keys = {}
+    for item in items or []:
+        kid, sep, path = item.rpartition("=")
+        if not sep or not kid:
+            raise SystemExit(f"--local-kek wants KID=FILE, not {item}")
+        with open(path, "rb") as f:
+            keys[kid] = f.read()
+    return keys
+
+
+def main(argv):
+    p = argparse.ArgumentParser(
+        prog="hsmfs_read.py",
+        description="Decrypts an hsmfs backing directory into OUTDIR, "
+                    "checking everything the format authenticates.")
+    p.add_argument("backing")
+    p.add_argument("outdir")
+    p.add_argument("--ca-file", help="trust this CA for the HSM and the "
+                   "token endpoint")
+    p.add_argument("--scope", default="https://managedhsm.azure.net/.default",
+                   help="token scope (default %(default)s)")
+    p.add_argument("--kek",
+                   help="refuse the volume unless its KEK is this URL")
+    p.add_argument("--hsm-endpoint", action="append", metavar="URL",
+                   help="another HSM (https://HOST[:PORT]) holding the "
+                        "same key, whose kids are accepted (repeatable)")
+    p.add_argument("--local-kek", action="append", metavar="KID=FILE",
+                   help="unwrap what this key version wrapped locally with "
+                        "the raw AES key in FILE (repeatable)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    args = p.parse_args(argv)
+
+    if os.path.exists(args.outdir) and os.listdir(args.outdir):
+        print(f"hsmfs_read: {args.outdir} is not empty", file=sys.stderr)
+        return 2
+    endpoints = []
+    for url in args.hsm_endpoint or []:
+        base = parse_endpoint(url)
+        if base is None:
+            print(f"hsmfs_read: bad HSM endpoint {url}", file=sys.stderr)
+            return 2
+        endpoints.append(base)
+    unwrapper = Unwrapper(args.ca_file, args.scope,
+                          parse_local_keks(args.local_kek), endpoints)
+    try:
+        vol = open_volume(args.backing, unwrapper, args.kek, endpoints)
+        os.makedirs(args.outdir, exist_ok=True)
+        reader = Reader(vol, unwrapper)
+        reader.copy_tree(args.backing, args.outdir)
+    except FormatError as e:
+        print(f"hsmfs_read: {e}", file=sys.stderr)
+        return 1
+    except HsmError as e:
+        print(f"hsmfs_read: HSM: {e}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        c = reader.counts
+        print(f"hsmfs_read: format {vol.format}, "
+              f"{'encrypted' if vol.encrypted_names else 'plaintext'} names: "
+              f"{c['files']} files, {c['dirs']} directories, "
+              f"{c['symlinks']} symlinks, {c['xattrs']} xattrs, "
+              f"{c['special']} special, {unwrapper.calls} HSM unwraps")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
