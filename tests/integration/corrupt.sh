@@ -92,8 +92,10 @@ check "untouched: nothing is logged as wrong" \
 umount_wait "$M"
 
 # The root's IV with one bit flipped: the whole volume refuses, loudly.
-root_iv_case() { # root_iv_case LABEL
-	local t=$1
+# Format 3 IVs carry a tag, which refuses a changed IV before any name is
+# tried; older formats learn it from the names the IV no longer decrypts.
+root_iv_case() { # root_iv_case LABEL WHY
+	local t=$1 why=$2
 	flip_bit "$C/hsmfs.diriv" 7
 	snap .
 	mount_fg "$C" "$M" || { bad "$t: mount"; return; }
@@ -103,16 +105,16 @@ root_iv_case() { # root_iv_case LABEL
 	fails_eio "$t: mkdir is refused with EIO" mkdir "$M/newdir"
 	check "$t: nothing was created" same_entries .
 	logged "$t: one log line names the root's IV" "$CR/hsmfs.diriv:" \
-		"decrypts with its IV"
+		"$why"
 	check "$t: logged once" test "$(grep -c -F "$CR/hsmfs.diriv" "$L")" -eq 1
 	umount_wait "$M"
 }
 fresh
-root_iv_case "root IV"
+root_iv_case "root IV" "directory IV failed authentication"
 # The same on a volume of format 1.
 rm -rf "$C"
 make_volume "$C" --format 1 || bad "make a format-1 volume"
-root_iv_case "format 1, root IV"
+root_iv_case "format 1, root IV" "decrypts with its IV"
 
 # A subdirectory's IV flipped: that directory refuses, the rest works.
 fresh
@@ -128,13 +130,27 @@ fails_eio "sub IV: a rename into it is refused with EIO" mv "$M/a" "$M/sub/a"
 fails_eio "sub IV: a hard link into it is refused with EIO" ln "$M/b" "$M/sub/b"
 check "sub IV: nothing was created in it" same_entries "${B[sub]}"
 logged "sub IV: one log line names its backing IV" \
-	"$CR/${B[sub]}/hsmfs.diriv:" "decrypts with its IV"
+	"$CR/${B[sub]}/hsmfs.diriv:" "directory IV failed authentication"
 check "sub IV: the root still lists everything" \
 	test "$(ls -A "$M" | tr '\n' ' ')" = "a b c empty long names sub "
 check "sub IV: other directories still list and read" \
 	bash -c "test \"\$(ls '$M/names' | wc -l)\" -eq 4 && test \"\$(cat '$M/names/n1')\" = n1"
 check "sub IV: new files elsewhere still work" \
 	bash -c "echo new >'$M/fine' && test \"\$(cat '$M/fine')\" = new"
+umount_wait "$M"
+
+# An empty directory's IV with one bit flipped: no name can tell, its
+# tag does (format 3).
+fresh
+flip_bit "$C/${B[empty]}/hsmfs.diriv" 5
+snap "${B[empty]}"
+mount_fg "$C" "$M" || { bad mount; finish; }
+fails_eio "empty dir IV: ls of it fails with EIO" ls "$M/empty"
+fails_eio "empty dir IV: touch in it is refused with EIO" touch "$M/empty/f"
+fails_eio "empty dir IV: mkdir in it is refused with EIO" mkdir "$M/empty/d"
+check "empty dir IV: nothing was created in it" same_entries "${B[empty]}"
+logged "empty dir IV: one log line names its backing IV" \
+	"$CR/${B[empty]}/hsmfs.diriv:" "directory IV failed authentication"
 umount_wait "$M"
 
 # An empty directory's IV replaced with a file of the wrong size.

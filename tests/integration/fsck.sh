@@ -69,7 +69,7 @@ corrupt "$F3" 100
 expect "a header byte (in a key slot's kid)" "$F3"
 corrupt "$F3" 900
 expect "a header byte (in a wrapped key, --unwrap)" "$F3" --unwrap
-corrupt "$F4" 5000
+corrupt "$F4" $(($(blk_data 0) + 100))
 check "a block byte is invisible without --deep" "$H" fsck --unwrap "$C"
 expect "a block byte (--deep)" "$F4" --deep
 truncate -s 1000 "$F5"
@@ -84,12 +84,12 @@ touch "$(dirname "$SIDE")/hsmfs.longname.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 expect "an orphan sidecar" "hsmfs.longname.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.name"
 chmod u+w "$DIR_E/hsmfs.diriv" && rm -f "$DIR_E/hsmfs.diriv"
 expect "a missing directory IV" "$DIR_E/hsmfs.diriv"
-# A changed IV is well-formed: it shows in the names it no longer
-# decrypts, reported in the words the daemon logs.
+# A changed IV fails its tag (format 3), reported in the words the
+# daemon logs.
 chmod u+w "$DIR_E/hsmfs.diriv" && corrupt "$DIR_E/hsmfs.diriv" 3
 "$H" fsck "$C" >"$T/ivout" 2>&1
 check "a changed directory IV, in the daemon's words" \
-	bash -c "grep -F '$DIR_E/hsmfs.diriv' '$T/ivout' | grep -qF 'no name in this directory decrypts with its IV'"
+	bash -c "grep -F '$DIR_E/hsmfs.diriv' '$T/ivout' | grep -qF 'directory IV failed authentication'"
 expect "a changed directory IV" "$DIR_E/hsmfs.diriv"
 chmod u+w "$C/hsmfs.conf" && sed -i 's/"creator":.*"hsmfs 0.1"/"creator": "hsmfs 0.2"/' "$C/hsmfs.conf"
 expect "a changed config (MAC)" "$C/hsmfs.conf"
@@ -126,14 +126,18 @@ done
 "$H" inspect "$F3" >"$T/insp"
 check "inspect: file id, slot, kid, sizes, blocks" \
 	bash -c "grep -Eq '^file id: +[0-9a-f]{32}$' '$T/insp' && grep -q 'generation 1, CKM_AES_KEY_WRAP_PAD' '$T/insp' && grep -q 'kid: *testkek://k/v1' '$T/insp' && grep -q 'plaintext size:  9000' '$T/insp' && grep -q 'blocks: *2 full + 1 partial' '$T/insp' && grep -q 'slot 1: *empty' '$T/insp'"
-check "inspect: the volume's format, from its config" grep -q 'volume format:   2 (page-aligned blocks)' "$T/insp"
+check "inspect: the volume's format, from its config" grep -q 'volume format:   3 (page-aligned blocks, file state in page 0)' "$T/insp"
 cp "$F3" "$T/copied"
-check "inspect: a copy out of its volume assumes format 2, says so" \
+check "inspect: a copy out of its volume assumes format 3, says so" \
 	bash -c "'$H' inspect '$T/copied' | grep -q 'unknown, no hsmfs.conf' && '$H' inspect '$T/copied' | grep -q 'plaintext size:  9000'"
+# Packed: 4124-byte blocks after a 2048-byte header, 28 bytes of each
+# being nonce and tag.
+s=$(stat -c %s "$T/copied")
+packed=$(((s - 2048) / 4124 * 4096 + (s - 2048) % 4124 - 28))
 check "inspect --format 1 reads the sizes as packed" \
-	bash -c "'$H' inspect --format 1 '$T/copied' | grep -q 'plaintext size:  10964'"
-check "inspect --format 3 is a usage error" \
-	bash -c "'$H' inspect --format 3 '$T/copied' 2>/dev/null; test \$? -eq 2"
+	bash -c "'$H' inspect --format 1 '$T/copied' | grep -q 'plaintext size:  $packed'"
+check "inspect --format 4 is a usage error" \
+	bash -c "'$H' inspect --format 4 '$T/copied' 2>/dev/null; test \$? -eq 2"
 EMPTY=$(find "$C" -type f -size 0 ! -name 'hsmfs.*' | head -n 1)
 check "inspect: an empty file" bash -c "'$H' inspect '$EMPTY' | grep -q 'empty file (no header)'"
 head -c 4000 /dev/urandom >"$T/garbage"

@@ -88,6 +88,12 @@ umount_wait() {
 	done
 }
 
+# Where block N of a format-3 file lies (crypto/FORMAT.md section 7.1):
+# its ciphertext page, and its 28-byte record (nonce, tag) in the record
+# page of its group of 146.
+blk_data() { echo $((4096 * (2 + 147 * ($1 / 146) + $1 % 146))); }
+blk_rec() { echo $((4096 * (1 + 147 * ($1 / 146)) + 28 * ($1 % 146))); }
+
 # manifest DIR: one line per entry: path, type, size, content hash or link
 # target, user xattrs; sorted. Two trees with equal manifests look alike
 # to an application.

@@ -50,10 +50,8 @@ flip "${B[hdr_fileid]}" 20
 flip "${B[hdr_kid]}" 50
 flip "${B[hdr_wrapped]}" 300
 flip "${B[hdr_mac]}" 830
-# The aligned layout (crypto/FORMAT.md): block b's ciphertext fills page
-# b + 1, its nonce and tag (28 bytes) lie at 2048 + 28 b in the header page.
-data() { echo $((4096 * ($1 + 1))); }
-rec() { echo $((2048 + 28 * $1)); }
+data() { blk_data "$1"; }
+rec() { blk_rec "$1"; }
 flip "${B[block0]}" $(($(data 0) + 100))
 flip "${B[block1]}" $(($(data 1) + 5))
 flip "${B[record0]}" $(($(rec 0) + 20))

@@ -21,9 +21,9 @@ for f in rollback blockroll cut swap1 swap2 deleted meta; do
 done
 umount_wait "$T/m"
 cp -p "$B_rollback" "$T/rollback.old"
-# Block 1 in the aligned layout: page 2, and its nonce and tag at 2048 + 28.
-dd if="$B_blockroll" of="$T/block1.old" bs=1 skip=8192 count=4096 status=none
-dd if="$B_blockroll" of="$T/rec1.old" bs=1 skip=$((2048 + 28)) count=28 status=none
+# Block 1: its page and its nonce and tag (crypto/FORMAT.md section 7.1).
+dd if="$B_blockroll" of="$T/block1.old" bs=1 skip="$(blk_data 1)" count=4096 status=none
+dd if="$B_blockroll" of="$T/rec1.old" bs=1 skip="$(blk_rec 1)" count=28 status=none
 
 mount_fg "$T/c" "$T/m"
 yes new | head -c 12288 >"$T/m/rollback"
@@ -33,9 +33,9 @@ umount_wait "$T/m"
 
 # The attacker's changes.
 cp -p "$T/rollback.old" "$B_rollback"
-dd if="$T/block1.old" of="$B_blockroll" bs=1 seek=8192 conv=notrunc status=none
-dd if="$T/rec1.old" of="$B_blockroll" bs=1 seek=$((2048 + 28)) conv=notrunc status=none
-truncate -s 8192 "$B_cut"
+dd if="$T/block1.old" of="$B_blockroll" bs=1 seek="$(blk_data 1)" conv=notrunc status=none
+dd if="$T/rec1.old" of="$B_blockroll" bs=1 seek="$(blk_rec 1)" conv=notrunc status=none
+truncate -s $(($(blk_data 0) + 4096)) "$B_cut"
 mv "$B_swap1" "$T/s" && mv "$B_swap2" "$B_swap1" && mv "$T/s" "$B_swap2"
 rm "$B_deleted"
 chmod 600 "$B_meta" && touch -d 2001-01-01 "$B_meta"
