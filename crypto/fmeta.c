@@ -208,6 +208,15 @@ int fmeta_write(int fd, const uint8_t mkey[KEY_LEN],
 	return 0;
 }
 
+int fmeta_overlap(const struct fmeta *m, uint64_t first, uint64_t count)
+{
+	for (unsigned i = 0; m && i < m->nholes; i++)
+		if (m->hole[i].first < first + count &&
+		    first < m->hole[i].first + m->hole[i].count)
+			return (int)i;
+	return -1;
+}
+
 int fmeta_in_hole(const struct fmeta *m, uint64_t b)
 {
 	unsigned lo = 0, hi = m ? m->nholes : 0;
@@ -223,5 +232,84 @@ int fmeta_in_hole(const struct fmeta *m, uint64_t b)
 		else
 			return 1;
 	}
+	return 0;
+}
+
+/* Inserts h at index i. */
+static void insert(struct fmeta *m, unsigned i, struct fmeta_hole h)
+{
+	memmove(&m->hole[i + 1], &m->hole[i],
+		(m->nholes - i) * sizeof(m->hole[0]));
+	m->hole[i] = h;
+	m->nholes++;
+}
+
+static void drop(struct fmeta *m, unsigned i)
+{
+	memmove(&m->hole[i], &m->hole[i + 1],
+		(m->nholes - i - 1) * sizeof(m->hole[0]));
+	m->nholes--;
+}
+
+int fmeta_add_hole(struct fmeta *m, uint64_t first, uint64_t count)
+{
+	struct fmeta t = *m;
+	uint64_t lo = first, hi;
+	unsigned i = 0;
+
+	if (count == 0)
+		return 0;
+	if (first > UINT64_MAX - count)
+		return -EINVAL;
+	hi = first + count;
+	while (i < t.nholes && t.hole[i].first + t.hole[i].count < lo)
+		i++;
+	/* Swallow every hole that overlaps or touches [lo, hi). */
+	while (i < t.nholes && t.hole[i].first <= hi) {
+		uint64_t end = t.hole[i].first + t.hole[i].count;
+
+		lo = t.hole[i].first < lo ? t.hole[i].first : lo;
+		hi = end > hi ? end : hi;
+		drop(&t, i);
+	}
+	if (t.nholes == FMETA_HOLES_MAX)
+		return -ENOSPC;
+	insert(&t, i, (struct fmeta_hole){ lo, hi - lo });
+	*m = t;
+	return 0;
+}
+
+int fmeta_cut(struct fmeta *m, uint64_t first, uint64_t count)
+{
+	uint64_t end = count && first <= UINT64_MAX - count ? first + count :
+							    UINT64_MAX;
+	struct fmeta t = *m;
+
+	for (unsigned i = 0; i < t.nholes; i++) {
+		struct fmeta_hole *h = &t.hole[i];
+		uint64_t he = h->first + h->count;
+
+		if (he <= first || h->first >= end)
+			continue;
+		if (h->first < first && he > end) {
+			/* The cut lies inside: two holes from one. */
+			if (t.nholes == FMETA_HOLES_MAX)
+				return -ENOSPC;
+			insert(&t, i + 1,
+			       (struct fmeta_hole){ end, he - end });
+			h = &t.hole[i];
+			h->count = first - h->first;
+			break;
+		}
+		if (h->first < first) {
+			h->count = first - h->first;
+		} else if (he > end) {
+			h->count = he - end;
+			h->first = end;
+		} else {
+			drop(&t, i--);
+		}
+	}
+	*m = t;
 	return 0;
 }

@@ -78,6 +78,15 @@ int fmeta_encode(const struct fmeta *m, uint32_t gen,
  * (FMETA_AREA bytes), as fmeta_write would write it. */
 int fmeta_encode_first(const struct fmeta *m, const uint8_t mkey[KEY_LEN],
 		       const uint8_t file_id[ID_LEN], uint8_t *area);
+/* Lists blocks [first, first + count) as a hole, merged with holes they
+ * touch. 0, or -ENOSPC if the state has no room (m unchanged). */
+int fmeta_add_hole(struct fmeta *m, uint64_t first, uint64_t count);
+/* Takes blocks [first, first + count) out of every hole (count 0: to the
+ * end). 0, or -ENOSPC if a hole would split and there is no room for
+ * the second half (m unchanged). */
+int fmeta_cut(struct fmeta *m, uint64_t first, uint64_t count);
+/* The index of the first hole that meets [first, first + count), or -1. */
+int fmeta_overlap(const struct fmeta *m, uint64_t first, uint64_t count);
 /* 1 if block b lies in one of m's holes. */
 int fmeta_in_hole(const struct fmeta *m, uint64_t b);
 

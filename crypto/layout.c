@@ -40,8 +40,7 @@ static void group_of(int lay, uint64_t b, uint64_t *g, uint64_t *i)
 	*i = (b - LAY_G0) % LAY_G;
 }
 
-/* Aligned layouts: offset of block b's record. */
-static off_t rec_off(int lay, uint64_t b)
+off_t lay_rec_off(int lay, uint64_t b)
 {
 	uint64_t g, i;
 
@@ -186,7 +185,7 @@ int lay_read_run(int lay, int fd, const struct blk_key *k,
 	/* The records lie in another page than the data: start reading them
 	 * now, so that a cold random read waits for one disk read, not two. */
 	if (lay != LAY_PACKED)
-		(void)posix_fadvise(fd, rec_off(lay, b0), (off_t)rn,
+		(void)posix_fadvise(fd, lay_rec_off(lay, b0), (off_t)rn,
 				    POSIX_FADV_WILLNEED);
 	err = get(fd, cbuf, dn, lay_data_off(lay, b0), &got);
 	/* The first block the file does not hold whole. */
@@ -195,7 +194,7 @@ int lay_read_run(int lay, int fd, const struct blk_key *k,
 		return err;
 	*bad = b0;
 	if (lay != LAY_PACKED &&
-	    (err = get(fd, rbuf, rn, rec_off(lay, b0), &got)))
+	    (err = get(fd, rbuf, rn, lay_rec_off(lay, b0), &got)))
 		return err;
 	for (uint64_t i = 0; i < n; i++) {
 		size_t len = i + 1 < n ? BLK_PLAIN : last;
@@ -253,6 +252,6 @@ int lay_write_run(int lay, int fd, const struct blk_key *k, uint64_t b0,
 		       lay_data_off(lay, b0))))
 		return err;
 	if (lay != LAY_PACKED)
-		return put(fd, rbuf, (size_t)n * LAY_REC, rec_off(lay, b0));
+		return put(fd, rbuf, (size_t)n * LAY_REC, lay_rec_off(lay, b0));
 	return 0;
 }

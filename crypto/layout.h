@@ -55,6 +55,8 @@ int lay_valid(int lay);
 uint64_t lay_header_len(int lay);
 /* Offset of block b: its nonce (packed) or its page (aligned). */
 off_t lay_data_off(int lay, uint64_t b);
+/* Offset of block b's record (aligned layouts). */
+off_t lay_rec_off(int lay, uint64_t b);
 /* Of the n blocks from b on, how many one read or write can cover: all
  * of them (packed), or up to the end of b's group (aligned). */
 uint64_t lay_run(int lay, uint64_t b, uint64_t n);

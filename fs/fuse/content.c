@@ -5,27 +5,21 @@
  * may be short. Gaps are filled with encrypted zero blocks, never holes, so
  * that a zeroed block is detected like any other change.
  *
- * In format 3 every block a file key encrypts is counted against the
- * budget of one AES-GCM key with random nonces (crypto/fmeta.h): the
- * file's state holds a count that stays ahead of what was encrypted (it
- * is raised in steps before the blocks are written, and set to the exact
- * count when a writer closes), so that a crash can only overcount.
+ * In format 3 every block a file key encrypts is counted (fstate.h), and
+ * a gap of whole blocks becomes a hole the file's state lists.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "crypto/layout.h"
 #include "fs/vol/filekey.h"
 #include "content.h"
-
-/* How far ahead of the blocks encrypted the stored count is raised: one
- * state write per 256 MiB written. */
-#define STATE_STEP (1u << 16)
+#include "fstate.h"
 
 /* Blocks per I/O: a whole maximal request, plus one at either end. */
 #define IO_BLOCKS (FSD_MAX_IO / BLK_PLAIN + 2)
@@ -82,38 +76,7 @@ static void drop_keys(struct inode *in)
 {
 	blk_key_free(in->key);
 	in->key = NULL;
-	secmem_free(in->state_key, KEY_LEN);
-	in->state_key = NULL;
-	free(in->state);
-	in->state = NULL;
-}
-
-/* Format 3: the state's key from the DEK, and the state (a fresh one for
- * a file made by a build that wrote none yet: all zero). */
-static int new_state(struct inode *in, const uint8_t dek[KEY_LEN])
-{
-	if (!(in->state = calloc(1, sizeof(*in->state))) ||
-	    !(in->state_key = secmem_alloc(KEY_LEN)))
-		return -ENOMEM;
-	return fmeta_key(dek, in->state_key) ? -EIO : 0;
-}
-
-static int load_state(struct inode *in, int fd, const uint8_t dek[KEY_LEN],
-		      const char *path)
-{
-	const char *why;
-	int err;
-
-	if ((err = new_state(in, dek)))
-		return err;
-	err = fmeta_read(fd, in->state_key, in->key->file_id, in->state, &why);
-	if (err) {
-		log_err("%s: %s", path, why);
-		return err == -EBADMSG || err == -EINVAL || err == -ENODATA ?
-		       -EIO : err;
-	}
-	in->used = in->state->writes;
-	return 0;
+	fstate_drop(in);
 }
 
 /* Loads header and key on the first open; the caller holds rw for write.
@@ -159,38 +122,18 @@ int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 	err = vol_load_file_key(&fs->vol, &h, dek, path, unwrapped);
 	if (!err && !(in->key = blk_key_new(dek, h.file_id)))
 		err = -ENOMEM;
-	if (!err && in->lay == LAY_V3)
-		err = load_state(in, fd, dek, path);
+	if (!err)
+		err = fstate_load(in, fd, dek, path);
 	secmem_wipe(dek, sizeof(dek));
 	if (err)
 		drop_keys(in), in->opens--;
 	return err;
 }
 
-/* Writes the exact count back if it differs from what the file says. A
- * descriptor that cannot write leaves it for a writer's close. */
-static void save_state(struct inode *in, int fd)
-{
-	struct fmeta m;
-	char path[512];
-	int err, fl = fcntl(fd, F_GETFL);
-
-	if (!in->state || in->used == in->state->writes || fl < 0 ||
-	    (fl & O_ACCMODE) == O_RDONLY)
-		return;
-	m = *in->state;
-	m.writes = in->used;
-	if ((err = fmeta_write(fd, in->state_key, in->key->file_id, &m)))
-		log_err("%s: cannot write the file's state: %s",
-			inode_path(fd, path, sizeof(path)), strerror(-err));
-	else
-		*in->state = m;
-}
-
 void content_close(struct inode *in, int fd)
 {
 	if (in->key)
-		save_state(in, fd);
+		fstate_save(in, fd);
 	if (in->opens > 0 && --in->opens > 0)
 		return;
 	drop_keys(in);
@@ -198,24 +141,6 @@ void content_close(struct inode *in, int fd)
 }
 
 /* The first write to an empty file: a new DEK, wrapped into a header. */
-/* Format 3: a new file's state, both copies, after its header in buf. */
-static int first_state(struct inode *in, const struct hdr *h,
-		       const uint8_t dek[KEY_LEN], uint8_t *buf)
-{
-	int err = new_state(in, dek);
-
-	if (err)
-		return err;
-	in->used = 0;
-	in->state->writes = STATE_STEP < in->write_limit ? STATE_STEP :
-			    in->write_limit;
-	if ((err = fmeta_encode_first(in->state, in->state_key, h->file_id,
-				      buf + FMETA_OFF)))
-		return err;
-	in->state->gen = 1;
-	return 0;
-}
-
 static int make_header(struct fsd *fs, struct inode *in, int fd)
 {
 	uint8_t buf[LAY_PAGE] = { 0 }, dek[KEY_LEN];
@@ -231,8 +156,8 @@ static int make_header(struct fsd *fs, struct inode *in, int fd)
 	hdr_encode(&h, buf);
 	if (!(in->key = blk_key_new(dek, h.file_id)))
 		err = -ENOMEM;
-	else if (in->lay == LAY_V3)
-		err = first_state(in, &h, dek, buf);
+	else
+		err = fstate_first(in, dek, buf + FMETA_OFF);
 	errno = 0;
 	if (!err && pwrite(fd, buf, n, 0) != (ssize_t)n)
 		err = errno ? -errno : -EIO;
@@ -243,38 +168,6 @@ static int make_header(struct fsd *fs, struct inode *in, int fd)
 	}
 	in->psize = 0;
 	return err;
-}
-
-/* Counts n block encryptions against the key's budget, raising the count
- * the file stores before the blocks exist. */
-static int spend(struct inode *in, int fd, uint64_t n)
-{
-	char path[512];
-	struct fmeta m;
-	int err;
-
-	if (!in->state)
-		return 0;
-	if (in->used + n > in->write_limit) {
-		log_err("%s: its key has encrypted %llu blocks, the most one "
-			"key may (write_limit): refusing to write; "
-			"`hsmfs rekey --data` gives it a fresh key",
-			inode_path(fd, path, sizeof(path)),
-			(unsigned long long)in->used);
-		return -EIO;
-	}
-	if (in->used + n > in->state->writes) {
-		m = *in->state;
-		m.writes = in->used + n + STATE_STEP;
-		if (m.writes > in->write_limit)
-			m.writes = in->write_limit;
-		if ((err = fmeta_write(fd, in->state_key, in->key->file_id,
-				       &m)))
-			return err;
-		*in->state = m;
-	}
-	in->used += n;
-	return 0;
 }
 
 /* Length of block b (which starts before psize) in a file of psize. */
@@ -303,15 +196,13 @@ static int read_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1,
 	return 0;
 }
 
-/* Encrypts and writes blocks b0..b1 from in, all whole but the last
- * (last bytes), one layout run at a time. */
-static int write_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1,
-			size_t last, const uint8_t *p, struct iobuf *io)
+static int put_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1,
+		      size_t last, const uint8_t *p, struct iobuf *io)
 {
 	uint64_t n;
 	int err;
 
-	if ((err = spend(in, fd, b1 - b0 + 1)))
+	if ((err = fstate_spend(in, fd, b1 - b0 + 1)))
 		return err;
 	for (; b0 <= b1; b0 += n, p += n * BLK_PLAIN) {
 		n = lay_run(in->lay, b0, b1 - b0 + 1);
@@ -322,6 +213,46 @@ static int write_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1,
 			return err;
 	}
 	return 0;
+}
+
+/* Format 3: blocks b0..b1 now hold data, so they leave the holes (a
+ * listed block would read as zeros if its data and record were zeroed).
+ * A hole that would split when the state has no room for another loses
+ * its tail instead, filled with encrypted zeros first. */
+static int uncover(struct inode *in, int fd, uint64_t b0, uint64_t b1,
+		   struct iobuf *io)
+{
+	struct fmeta m;
+	uint64_t end, n;
+	int i, err;
+
+	if (!in->state || (i = fmeta_overlap(in->state, b0, b1 - b0 + 1)) < 0)
+		return 0;
+	m = *in->state;
+	if (fmeta_cut(&m, b0, b1 - b0 + 1) == 0)
+		return fstate_set(in, fd, &m);
+	end = in->state->hole[i].first + in->state->hole[i].count;
+	for (uint64_t b = b1 + 1; b < end; b += n) {
+		n = end - b < sizeof(zeros) / BLK_PLAIN ?
+		    end - b : sizeof(zeros) / BLK_PLAIN;
+		if ((err = put_blocks(in, fd, b, b + n - 1, BLK_PLAIN, zeros,
+				      io)))
+			return err;
+	}
+	m = *in->state;
+	if ((err = fmeta_cut(&m, b0, end - b0)))
+		return err;
+	return fstate_set(in, fd, &m);
+}
+
+/* Encrypts and writes blocks b0..b1 from p, all whole but the last (last
+ * bytes), one layout run at a time. */
+static int write_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1,
+			size_t last, const uint8_t *p, struct iobuf *io)
+{
+	int err = put_blocks(in, fd, b0, b1, last, p, io);
+
+	return err ? err : uncover(in, fd, b0, b1, io);
 }
 
 ssize_t content_read(struct inode *in, int fd, size_t size, off_t off,
@@ -399,14 +330,74 @@ static int write_range(struct inode *in, int fd, const uint8_t *data,
 	return 0;
 }
 
-/* Extends the file with zeros up to size (no holes, see above). */
+/* Format 3: the records of blocks [b0, b1) that lie in the backing file
+ * (a shrink leaves those of its last group behind) are zeroed, so that
+ * the blocks read as the hole they are about to be. */
+static int clear_records(struct inode *in, int fd, uint64_t b0, uint64_t b1)
+{
+	static const uint8_t zrec[LAY_G * LAY_REC];
+	uint64_t n = lay_run(in->lay, b0, b1 - b0);
+	off_t at = lay_rec_off(in->lay, b0);
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (at >= st.st_size)
+		return 0;
+	return pwrite(fd, zrec, n * LAY_REC, at) == (ssize_t)(n * LAY_REC) ?
+	       0 : -errno;
+}
+
+/* Format 3: a gap of whole blocks becomes a hole, listed in the state
+ * before the new last block makes the file longer; what is written costs
+ * time and space, not the new size. 1 if there is no such gap or no room
+ * in the state: the caller fills it. */
+static int extend_sparse(struct inode *in, int fd, uint64_t size,
+			 struct iobuf *io)
+{
+	uint64_t first = ((uint64_t)in->psize + BLK_PLAIN - 1) / BLK_PLAIN;
+	uint64_t last = (size - 1) / BLK_PLAIN;
+	struct fmeta m;
+	int err;
+
+	if (!in->state || last <= first)
+		return 1;
+	m = *in->state;
+	if (fmeta_add_hole(&m, first, last - first))
+		return 1;
+	/* The old last block, whole: it is no longer the last. */
+	if ((uint64_t)in->psize < first * BLK_PLAIN &&
+	    (err = write_range(in, fd, zeros,
+			       (size_t)(first * BLK_PLAIN - (uint64_t)in->psize),
+			       (uint64_t)in->psize, io)))
+		return err;
+	if ((err = clear_records(in, fd, first, last)) ||
+	    (err = fstate_set(in, fd, &m)))
+		return err;
+	in->psize = (int64_t)(last * BLK_PLAIN);
+	err = write_range(in, fd, zeros, (size_t)(size - last * BLK_PLAIN),
+			  last * BLK_PLAIN, io);
+	if (err) {
+		/* Not longer after all (EFBIG, ENOSPC): the hole goes. */
+		in->psize = (int64_t)(first * BLK_PLAIN);
+		m = *in->state;
+		if (fmeta_cut(&m, first, 0) == 0)
+			(void)fstate_set(in, fd, &m);
+	}
+	return err;
+}
+
+/* Extends the file with zeros up to size: a hole where the format has
+ * them, else encrypted zero blocks. */
 static int extend(struct inode *in, int fd, uint64_t size, struct iobuf *io)
 {
+	int err = extend_sparse(in, fd, size, io);
 	uint64_t off = (uint64_t)in->psize;
 
+	if (err <= 0)
+		return err;
 	while (off < size) {
 		uint64_t n = size - off;
-		int err;
 
 		if (n > sizeof(zeros))
 			n = sizeof(zeros);
@@ -439,13 +430,27 @@ ssize_t content_write(struct fsd *fs, struct inode *in, int fd,
 	return (ssize_t)size;
 }
 
+/* Format 3: holes past block b (the new end) leave the state. */
+static int drop_holes(struct inode *in, int fd, uint64_t b)
+{
+	struct fmeta m;
+
+	if (!in->state || fmeta_overlap(in->state, b, UINT64_MAX - b) < 0)
+		return 0;
+	m = *in->state;
+	if (fmeta_cut(&m, b, 0))
+		return -EIO; /* a tail cut never splits */
+	return fstate_set(in, fd, &m);
+}
+
 static int shrink(struct inode *in, int fd, uint64_t size, struct iobuf *io)
 {
 	uint64_t lb = (size - 1) / BLK_PLAIN;
 	size_t keep = (size_t)(size - lb * BLK_PLAIN);
 	int err;
 
-	if (keep < BLK_PLAIN) {
+	/* The last block is never a hole: it holds the file's size. */
+	if (keep < BLK_PLAIN || fmeta_in_hole(in->state, lb)) {
 		if ((err = read_blocks(in, fd, lb, lb, io->p, io)))
 			return err;
 		/* Cut before rewriting: a crash in between leaves a shorter
@@ -460,7 +465,7 @@ static int shrink(struct inode *in, int fd, uint64_t size, struct iobuf *io)
 		return -errno;
 	}
 	in->psize = (int64_t)size;
-	return 0;
+	return drop_holes(in, fd, lb + 1);
 }
 
 int content_truncate(struct fsd *fs, struct inode *in, int fd, off_t size)
@@ -484,7 +489,7 @@ int content_truncate(struct fsd *fs, struct inode *in, int fd, off_t size)
 		if (ftruncate(fd, (off_t)lay_header_len(in->lay)) != 0)
 			return -errno;
 		in->psize = 0;
-		return 0;
+		return drop_holes(in, fd, 0);
 	}
 	return shrink(in, fd, (uint64_t)size, io);
 }

@@ -169,5 +169,42 @@ static void fmeta_file(void)
 	close(fd);
 }
 
+/* Holes merge with what they touch, cuts shorten or split them, and a
+ * state with no room says so and stays as it was. */
+static void fmeta_hole_lists(void)
+{
+	struct fmeta m = { 0 }, before;
+
+	CHECK_EQ_INT(fmeta_add_hole(&m, 10, 5), 0);
+	CHECK_EQ_INT(fmeta_add_hole(&m, 20, 5), 0);
+	CHECK_EQ_INT(fmeta_add_hole(&m, 15, 5), 0); /* touches both */
+	CHECK_EQ_INT(m.nholes, 1);
+	CHECK(m.hole[0].first == 10 && m.hole[0].count == 15);
+	CHECK_EQ_INT(fmeta_add_hole(&m, 0, 2), 0);
+	CHECK_EQ_INT(m.nholes, 2);
+	CHECK(m.hole[0].first == 0 && m.hole[1].first == 10);
+	CHECK_EQ_INT(fmeta_cut(&m, 12, 3), 0); /* split */
+	CHECK_EQ_INT(m.nholes, 3);
+	CHECK(m.hole[1].first == 10 && m.hole[1].count == 2);
+	CHECK(m.hole[2].first == 15 && m.hole[2].count == 10);
+	CHECK_EQ_INT(fmeta_cut(&m, 15, 1), 0); /* front */
+	CHECK(m.hole[2].first == 16 && m.hole[2].count == 9);
+	CHECK_EQ_INT(fmeta_cut(&m, 20, 0), 0); /* the tail, to the end */
+	CHECK(m.nholes == 3 && m.hole[2].count == 4);
+	CHECK_EQ_INT(fmeta_cut(&m, 0, 100), 0);
+	CHECK_EQ_INT(m.nholes, 0);
+	for (uint64_t i = 0; i < FMETA_HOLES_MAX; i++)
+		CHECK_EQ_INT(fmeta_add_hole(&m, 10 * i, 5), 0);
+	before = m;
+	CHECK_EQ_INT(fmeta_add_hole(&m, 10000, 1), -ENOSPC);
+	CHECK_EQ_INT(fmeta_cut(&m, 1, 1), -ENOSPC);
+	CHECK_MEM(&m, &before, sizeof(m));
+	CHECK_EQ_INT(fmeta_add_hole(&m, 5, 5), 0); /* joins two: room */
+	CHECK_EQ_INT(m.nholes, FMETA_HOLES_MAX - 1);
+	CHECK_EQ_INT(fmeta_in_hole(&m, 7), 1);
+	CHECK_EQ_INT(fmeta_in_hole(&m, 16), 0);
+}
+
 CHECK_MAIN("fmeta", T(fmeta_mac_known_answer), T(fmeta_copies),
-	   T(fmeta_every_flip_detected), T(fmeta_rules), T(fmeta_file))
+	   T(fmeta_every_flip_detected), T(fmeta_rules), T(fmeta_file),
+	   T(fmeta_hole_lists))
