@@ -14,18 +14,54 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_key_t tls_key;
 static EVP_CIPHER *gcm;
 
-/* Per-thread cipher contexts, keyed for the last blk_key they saw. */
+/* Per-thread cipher contexts, keyed for the last blk_key they saw. A
+ * keyed context holds the file's key schedule in ordinary memory, so
+ * every context is on a list where blk_key_free and blk_wipe_all find
+ * it. Its thread holds lock while it ciphers; a wiper only for the
+ * reset, so the lock is all but never contended. */
 struct blk_tls {
+	pthread_mutex_t lock;
 	EVP_CIPHER_CTX *enc, *dec;
-	uint64_t enc_serial, dec_serial;
+	uint64_t enc_serial, dec_serial; /* 0: the context holds no key */
+	struct blk_tls *prev, *next;
 };
 
+/* Lock order: reg_lock, then a context's lock. */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct blk_tls *reg;
+
+static void tls_link(struct blk_tls *t)
+{
+	pthread_mutex_lock(&reg_lock);
+	t->next = reg;
+	if (reg)
+		reg->prev = t;
+	reg = t;
+	pthread_mutex_unlock(&reg_lock);
+}
+
+static void tls_unlink(struct blk_tls *t)
+{
+	pthread_mutex_lock(&reg_lock);
+	if (t->prev)
+		t->prev->next = t->next;
+	else if (reg == t)
+		reg = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	t->prev = t->next = NULL;
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* Runs at thread exit: off the list first, so no wiper can reach it. */
 static void tls_free(void *p)
 {
 	struct blk_tls *t = p;
 
+	tls_unlink(t);
 	EVP_CIPHER_CTX_free(t->enc); /* cleanses the key schedule */
 	EVP_CIPHER_CTX_free(t->dec);
+	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
 
@@ -51,6 +87,8 @@ static int tls_get(struct blk_tls **out)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
+	pthread_mutex_init(&t->lock, NULL);
+	tls_link(t);
 	t->enc = EVP_CIPHER_CTX_new();
 	t->dec = EVP_CIPHER_CTX_new();
 	if (!t->enc || !t->dec || pthread_setspecific(tls_key, t) != 0) {
@@ -59,6 +97,33 @@ static int tls_get(struct blk_tls **out)
 	}
 	*out = t;
 	return 0;
+}
+
+/* Resets (which cleanses) a context keyed for serial, or keyed at all
+ * when serial is 0. */
+static void ctx_wipe(EVP_CIPHER_CTX *c, uint64_t *cserial, uint64_t serial)
+{
+	if (*cserial == 0 || (serial && *cserial != serial))
+		return;
+	EVP_CIPHER_CTX_reset(c);
+	*cserial = 0;
+}
+
+static void wipe(uint64_t serial)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (struct blk_tls *t = reg; t; t = t->next) {
+		pthread_mutex_lock(&t->lock);
+		ctx_wipe(t->enc, &t->enc_serial, serial);
+		ctx_wipe(t->dec, &t->dec_serial, serial);
+		pthread_mutex_unlock(&t->lock);
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+void blk_wipe_all(void)
+{
+	wipe(0);
 }
 
 struct blk_key *blk_key_new(const uint8_t dek[KEY_LEN],
@@ -79,6 +144,9 @@ struct blk_key *blk_key_new(const uint8_t dek[KEY_LEN],
 
 void blk_key_free(struct blk_key *k)
 {
+	if (!k)
+		return;
+	wipe(k->serial);
 	secmem_free(k, sizeof(*k));
 }
 
@@ -90,34 +158,32 @@ static void make_aad(const struct blk_key *k, uint64_t blockno,
 		aad[ID_LEN + i] = (uint8_t)(blockno >> (56 - 8 * i));
 }
 
-/* Sets key (only when the context last saw another key) and nonce. */
+/* Sets key (only when the context last saw another key) and nonce. A
+ * failed init may have keyed the context partly: it is reset then. */
 static int ctx_setup(EVP_CIPHER_CTX *c, uint64_t *serial,
 		     const struct blk_key *k, const uint8_t *nonce, int enc)
 {
-	if (*serial != k->serial) {
-		if (EVP_CipherInit_ex(c, gcm, NULL, k->key, nonce, enc) != 1) {
-			*serial = 0;
-			return -EIO;
-		}
-		*serial = k->serial;
-		return 0;
+	if (*serial == k->serial)
+		return EVP_CipherInit_ex(c, NULL, NULL, NULL, nonce, enc) == 1 ?
+		       0 : -EIO;
+	*serial = 0;
+	if (EVP_CipherInit_ex(c, gcm, NULL, k->key, nonce, enc) != 1) {
+		EVP_CIPHER_CTX_reset(c);
+		return -EIO;
 	}
-	return EVP_CipherInit_ex(c, NULL, NULL, NULL, nonce, enc) == 1 ? 0
-								      : -EIO;
+	*serial = k->serial;
+	return 0;
 }
 
-/* Encrypts n (checked by the caller) bytes with the nonce given; ct and
- * tag may lie anywhere, so that one code path serves the packed and the
- * aligned layouts. */
-static int seal(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
-		size_t n, const uint8_t *nonce, uint8_t *ct, uint8_t *tag)
+/* seal with this thread's encryption context, its lock held. */
+static int seal_locked(struct blk_tls *t, const struct blk_key *k,
+		       uint64_t blockno, const uint8_t *in, size_t n,
+		       const uint8_t *nonce, uint8_t *ct, uint8_t *tag)
 {
-	struct blk_tls *t;
 	uint8_t aad[ID_LEN + 8];
 	int len, fin, err;
 
-	if ((err = tls_get(&t)) ||
-	    (err = ctx_setup(t->enc, &t->enc_serial, k, nonce, 1)))
+	if ((err = ctx_setup(t->enc, &t->enc_serial, k, nonce, 1)))
 		return err;
 	make_aad(k, blockno, aad);
 	if (EVP_EncryptUpdate(t->enc, NULL, &len, aad, sizeof(aad)) != 1 ||
@@ -127,6 +193,23 @@ static int seal(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
 				tag) != 1)
 		return -EIO;
 	return 0;
+}
+
+/* Encrypts n (checked by the caller) bytes with the nonce given; ct and
+ * tag may lie anywhere, so that one code path serves the packed and the
+ * aligned layouts. */
+static int seal(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
+		size_t n, const uint8_t *nonce, uint8_t *ct, uint8_t *tag)
+{
+	struct blk_tls *t;
+	int err;
+
+	if ((err = tls_get(&t)))
+		return err;
+	pthread_mutex_lock(&t->lock);
+	err = seal_locked(t, k, blockno, in, n, nonce, ct, tag);
+	pthread_mutex_unlock(&t->lock);
+	return err;
 }
 
 int blk_encrypt(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
@@ -156,17 +239,16 @@ int blk_seal(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
 	return seal(k, blockno, in, n, nonce, ct, tag);
 }
 
-int blk_open(const struct blk_key *k, uint64_t blockno, const uint8_t *nonce,
-	     const uint8_t *ct, size_t n, const uint8_t *tag, uint8_t *out)
+/* blk_open with this thread's decryption context, its lock held. */
+static int open_locked(struct blk_tls *t, const struct blk_key *k,
+		       uint64_t blockno, const uint8_t *nonce,
+		       const uint8_t *ct, size_t n, const uint8_t *tag,
+		       uint8_t *out)
 {
-	struct blk_tls *t;
 	uint8_t aad[ID_LEN + 8], tagc[BLK_TAG];
 	int len, fin, err;
 
-	if (n == 0 || n > BLK_PLAIN)
-		return -EINVAL;
-	if ((err = tls_get(&t)) ||
-	    (err = ctx_setup(t->dec, &t->dec_serial, k, nonce, 0)))
+	if ((err = ctx_setup(t->dec, &t->dec_serial, k, nonce, 0)))
 		return err;
 	make_aad(k, blockno, aad);
 	memcpy(tagc, tag, BLK_TAG);
@@ -183,6 +265,22 @@ int blk_open(const struct blk_key *k, uint64_t blockno, const uint8_t *nonce,
 		return -EBADMSG;
 	}
 	return 0;
+}
+
+int blk_open(const struct blk_key *k, uint64_t blockno, const uint8_t *nonce,
+	     const uint8_t *ct, size_t n, const uint8_t *tag, uint8_t *out)
+{
+	struct blk_tls *t;
+	int err;
+
+	if (n == 0 || n > BLK_PLAIN)
+		return -EINVAL;
+	if ((err = tls_get(&t)))
+		return err;
+	pthread_mutex_lock(&t->lock);
+	err = open_locked(t, k, blockno, nonce, ct, n, tag, out);
+	pthread_mutex_unlock(&t->lock);
+	return err;
 }
 
 ssize_t blk_decrypt(const struct blk_key *k, uint64_t blockno,

@@ -26,7 +26,8 @@
 
 /* A file's content key, derived from its DEK once per open inode. The
  * serial lets each thread keep one GCM context keyed for the last file it
- * touched instead of re-running the key schedule for every block. */
+ * touched instead of re-running the key schedule for every block; those
+ * contexts are in ordinary memory, so they are wiped with the key. */
 struct blk_key {
 	uint8_t key[KEY_LEN];
 	uint8_t file_id[ID_LEN];
@@ -36,7 +37,12 @@ struct blk_key {
 /* Allocates a blk_key in locked memory, derived from dek. NULL on error. */
 struct blk_key *blk_key_new(const uint8_t dek[KEY_LEN],
 			    const uint8_t file_id[ID_LEN]);
+/* Wipes k and every thread's cipher context keyed with it; NULL is a
+ * no-op. No thread may be using k. */
 void blk_key_free(struct blk_key *k);
+/* Wipes every thread's cipher contexts, whatever key they hold (a cache
+ * flush, an unmount); keys still in use re-key them on their next block. */
+void blk_wipe_all(void);
 
 /* Encrypts n (1..BLK_PLAIN) bytes into out (n + BLK_OVERHEAD bytes).
  * nonce NULL draws a random one. 0, -EINVAL, -EIO or -ENOMEM. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "crypto/blk.h"
 #include "ctl.h"
 #include "fs/vol/mnt.h"
 
@@ -96,6 +97,9 @@ static void serve_one(struct fsd *fs, int c)
 
 		dekcache_stats(fs->vol.cache, &st);
 		dekcache_flush(fs->vol.cache);
+		/* Threads' cipher contexts keep the schedule of the last
+		 * file key they used, closed or not. */
+		blk_wipe_all();
 		log_info("DEK cache flushed on request (%u keys wiped)",
 			 st.entries);
 		fprintf(f, "flushed %u cached keys\n", st.entries);

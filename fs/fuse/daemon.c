@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "common/parse.h"
+#include "crypto/blk.h"
 #include "ctl.h"
 #include "fs/daemon.h"
 #include "fs/vol/mnt.h"
@@ -379,6 +380,7 @@ static int run(const struct daemon_opts *d, int notify_fd, char *err,
 		ret = serve(&fs, d, notify_fd, err, errlen);
 	}
 	inode_table_free(&fs);
+	blk_wipe_all();
 	prefetch_free(fs.root.pf);
 	if (fs.root.fd > 0)
 		close(fs.root.fd);

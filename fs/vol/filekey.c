@@ -21,8 +21,10 @@ int vol_new_file_key(struct vol *v, struct hdr *h, uint8_t dek[KEY_LEN])
 	enum kek_status st;
 
 	memset(h, 0, sizeof(*h));
-	if (keys_random(h->file_id, ID_LEN) || keys_random(dek, KEY_LEN))
+	if (keys_random(h->file_id, ID_LEN) || keys_random(dek, KEY_LEN)) {
+		secmem_wipe(dek, KEY_LEN);
 		return -EIO;
+	}
 	st = vol_wrap_slot(vol_kek(v), REC_MAGIC_DEK, h->file_id, dek, s, kerr);
 	if (st != KEK_OK) {
 		log_err("cannot wrap a new file key: %s", kerr);

@@ -45,8 +45,11 @@ int vol_unwrap_slot(struct kek *k, const char magic[8],
 
 	*st = kek_unwrap(k, s->kid, s->alg, s->wrapped, s->wlen, rec, &rl,
 			 kerr);
-	if (*st != KEK_OK)
+	if (*st != KEK_OK) {
+		/* A provider may have written part of a key before failing. */
+		secmem_wipe(rec, sizeof(rec));
 		return vol_kek_errno(*st);
+	}
 	/* rec_unpack wipes rec whatever it finds. */
 	if (rec_unpack(rec, rl, magic, id, key) != 0) {
 		snprintf(kerr, KEK_ERR_MAX, "the wrapped key is bound to "

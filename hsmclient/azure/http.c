@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libcurl transport: pooled handles, CA trust, one exchange per attempt. */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,10 +36,37 @@ struct http {
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc;
 
+/* curl's heap holds what goes to and comes from the HSM: bearer tokens,
+ * and keys unwrapped, in base64. Whatever curl frees is wiped first. */
+static void wipe_free(void *p)
+{
+	if (!p)
+		return;
+	OPENSSL_cleanse(p, malloc_usable_size(p));
+	free(p);
+}
+
+/* A copy, so that the old block is wiped too (realloc would free it as
+ * it is). */
+static void *wipe_realloc(void *p, size_t n)
+{
+	size_t old = p ? malloc_usable_size(p) : 0;
+	void *q = malloc(n ? n : 1);
+
+	if (!q)
+		return NULL;
+	if (p)
+		memcpy(q, p, old < n ? old : n);
+	wipe_free(p);
+	return q;
+}
+
 /* curl_global_init is not thread-safe: run it exactly once. */
 static void global_init(void)
 {
-	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	global_rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc,
+					 wipe_free, wipe_realloc, strdup,
+					 calloc);
 }
 
 static void share_lock_cb(CURL *c, curl_lock_data d, curl_lock_access a,
@@ -85,13 +113,16 @@ static STACK_OF(X509) *load_cas(const char *path, char *err)
 	return sk;
 }
 
-/* Adds the extra CAs to each new TLS context (OpenSSL backend). */
+/* Each new TLS context (OpenSSL backend) wipes the plaintext of the
+ * records it receives once curl has read it (answers hold unwrapped
+ * keys), and trusts the extra CAs. */
 static CURLcode ssl_ctx_cb(CURL *c, void *sslctx, void *arg)
 {
 	struct http *h = arg;
 	X509_STORE *store = SSL_CTX_get_cert_store(sslctx);
 
 	(void)c;
+	SSL_CTX_set_options(sslctx, SSL_OP_CLEANSE_PLAINTEXT);
 	for (int i = 0; i < sk_X509_num(h->cas); i++)
 		X509_STORE_add_cert(store, sk_X509_value(h->cas, i));
 	ERR_clear_error();
@@ -314,10 +345,8 @@ static void setup(struct http *h, CURL *c, const char *url,
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	if (h->cas) {
-		curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
-		curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, h);
-	}
+	curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+	curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, h);
 	curl_easy_setopt(c, CURLOPT_SHARE, h->share);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)conn);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);

@@ -13,8 +13,15 @@ quietly() {
 }
 
 # exercise LABEL MNT: the workload; its own results count as checks.
+# Cache flushes run all along: each one wipes every thread's cipher
+# context while the threads use them.
 exercise() {
-	local out
+	local out flusher
+	(while :; do
+		"$HSMFS_TEST" cache flush "$2" >/dev/null 2>&1
+		sleep 0.2
+	done) &
+	flusher=$!
 	mkdir -p "$2/$1"
 	out=$("$FSCHECK" -x readdir_large,readers_writer "$2/$1" 2>&1)
 	check "$1: fscheck passes" grep -q "fscheck: [0-9]* passed, 0 failed" <<<"$out" ||
@@ -23,7 +30,10 @@ exercise() {
 	mkdir -p "$2/$1/torture"
 	check "$1: torture passes" quietly "$TORTURE" -n 3000 -j 2 \
 		"$2/$1/torture" "$T/ref-$1"
-	"$HSMFS_TEST" status "$2" >/dev/null
+	kill "$flusher"
+	wait "$flusher" 2>/dev/null
+	check "$1: caches were flushed during the workload" bash -c \
+		"'$HSMFS_TEST' status '$2' | grep -Eq ' ([2-9]|[1-9][0-9]+) flushes'"
 	"$HSMFS_TEST" cache flush "$2" >/dev/null
 }
 
