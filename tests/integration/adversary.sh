@@ -99,7 +99,7 @@ check "and the attacker heard nothing" quiet
 
 # 2. The same on a new machine given the volume's fingerprint.
 check "new machine, -o volume=: refused by the fingerprint" \
-	refused "$T/new2" "does not match the fingerprint" "$O,volume=$FPR"
+	refused "$T/new2" "volume in .* does not match the fingerprint" "$O,volume=$FPR"
 check "and the attacker heard nothing" quiet
 
 # 3. The same on a new machine with a token scope but nothing that names
@@ -131,7 +131,7 @@ n0=$(hsm_requests)
 check "pinned machine: the attacker's volume under the real KEK is refused" \
 	refused "$PINNED" "pinned volume"
 check "new machine, -o volume=: refused by the fingerprint" \
-	refused "$T/new4" "does not match the fingerprint" "$O,volume=$FPR"
+	refused "$T/new4" "volume in .* does not match the fingerprint" "$O,volume=$FPR"
 check "both before any request to the HSM" test "$(hsm_requests)" -eq "$n0"
 check "fsck with -o volume= refuses it too" \
 	tool_refused "$T/new4" "does not match the fingerprint" fsck -o "$O,volume=$FPR" "$C"
