@@ -49,6 +49,13 @@ struct kek_opts {
 	/* Bound on one whole call, all retries and endpoints included;
 	 * 0: provider default. */
 	unsigned deadline_ms;
+	/* The operator named the URL's host (the caller knows how: a URL
+	 * given on the command line, one it pinned or verified). If not, a
+	 * provider sends a token or a wrapped key only to endpoints[] and to
+	 * hosts within the official domain of the token's audience, and
+	 * refuses any other at open, before any request: a KEK URL may come
+	 * from untrusted storage. */
+	bool host_named;
 };
 
 struct kek_info {

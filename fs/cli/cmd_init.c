@@ -32,7 +32,11 @@ static void usage(FILE *f)
 		"  -o kek_scope=SCOPE   token scope (private endpoints, emulator)\n"
 		"  -o hsm_endpoint=URL  another HSM holding the same key (repeatable)\n"
 		"\n"
-		"Credentials come from the Azure environment variables (see README).\n");
+		"Credentials come from the Azure environment variables (see README).\n"
+		"\n"
+		"Prints the volume's fingerprint: give it to a first mount on another\n"
+		"machine (-o volume=FINGERPRINT), which then refuses any other volume.\n"
+		"This machine pins the volume in CIPHERDIR at once.\n");
 }
 
 int init_main(int argc, char *argv[])
@@ -47,7 +51,7 @@ int init_main(int argc, char *argv[])
 	const char *kek = NULL;
 	struct vol_opts o;
 	bool plaintext = false;
-	char err[512];
+	char err[VOL_ERR_MAX], fpr[PIN_FPR_TEXT];
 	unsigned format = CONF_FORMAT;
 	int c, r;
 
@@ -78,13 +82,13 @@ int init_main(int argc, char *argv[])
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (vol_create(argv[optind], kek, (int)format, plaintext, &o, err,
-		       sizeof(err))) {
+	if (vol_create(argv[optind], kek, (int)format, plaintext, &o, fpr,
+		       err, sizeof(err))) {
 		fprintf(stderr, "hsmfs init: %s\n", err);
 		return EXIT_FAIL;
 	}
 	printf("Created an hsmfs volume in %s\n  KEK: %s\n  names: %s\n"
-	       "  format: %u\n", argv[optind], kek,
-	       plaintext ? "plaintext" : "encrypted", format);
+	       "  format: %u\n  fingerprint: %s\n", argv[optind], kek,
+	       plaintext ? "plaintext" : "encrypted", format, fpr);
 	return EXIT_OK;
 }

@@ -40,11 +40,17 @@ static void usage(FILE *f)
 		"  -o readahead=KB      kernel readahead of the mount (default 4096,\n"
 		"                       0 leaves the kernel's; needs root)\n"
 		"  -o kek=URL           refuse the volume unless it uses this KEK\n"
+		"  -o volume=FINGERPRINT  refuse the volume unless it is the one\n"
+		"                       hsmfs init printed this fingerprint for\n"
 		"  -o no_pin            do not check or record the local pin\n"
 		"  -o dek_cache_size=N  unwrapped file keys kept (default 100000)\n"
 		"  -o dek_cache_ttl=S   how long one is kept (default 300)\n"
 		"  -o ca_file=PATH, kek_scope=SCOPE, hsm_endpoint=URL, api_version=V,\n"
 		"     hsm_timeout=MS    HSM access (see hsmfs init --help)\n"
+		"\n"
+		"This machine pins the volume it finds in CIPHERDIR on first use (its\n"
+		"id, KEK and key) and refuses any other there, before any request.\n"
+		"On a new machine, -o volume= makes that first use safe too.\n"
 		"\n"
 		"Unmount with 'hsmfs umount MOUNTPOINT' or 'fusermount3 -u MOUNTPOINT'.\n");
 }

@@ -46,7 +46,10 @@ static void usage(FILE *f)
 		"                  are kept. The volume must NOT be mounted.\n"
 		"  -o OPT,...      HSM access as for mount: ca_file=, kek_scope=,\n"
 		"                  hsm_endpoint= (for the config's KEK), hsm_timeout=,\n"
-		"                  no_pin\n"
+		"                  kek=, volume=, no_pin\n"
+		"\n"
+		"With --to, the volume's fingerprint changes (it covers the KEK URL):\n"
+		"the new one is printed.\n"
 		"\n"
 		"Exit status: 0 done, 1 some files failed (listed with the reason), 2\n"
 		"usage.\n");

@@ -26,7 +26,7 @@ static void status(struct fsd *fs, FILE *f)
 	struct kek_stats ks;
 	static const char *const ops[] = { "get", "wrap", "unwrap", "token" };
 
-	char kek[sizeof(fs->vol.conf.kek)];
+	char kek[sizeof(fs->vol.conf.kek)], fpr[PIN_FPR_TEXT];
 
 	dekcache_stats(fs->vol.cache, &cs);
 	kek_stats(vol_kek(&fs->vol), &ks);
@@ -35,6 +35,8 @@ static void status(struct fsd *fs, FILE *f)
 	pthread_mutex_unlock(&fs->vol.kek_lock);
 	fprintf(f, "volume:      %s\n", fs->vol.cipherdir);
 	fprintf(f, "kek:         %s\n", kek);
+	if (vol_fingerprint(&fs->vol, fpr) == 0)
+		fprintf(f, "fingerprint: %s\n", fpr);
 	fprintf(f, "hsm:         %s\n", ks.endpoint[0] ? ks.endpoint : "-");
 	fprintf(f, "inodes:      %zu known to the kernel\n", fs->ninodes);
 	fprintf(f, "dek cache:   %u/%u entries, max age %u s, %llu hits, "

@@ -26,7 +26,6 @@
 #include "common/clock.h"
 #include "fs/vol/filekey.h"
 #include "fs/vol/mnt.h"
-#include "fs/vol/pin.h"
 #include "rekey.h"
 #include "walk.h"
 #include "workq.h"
@@ -489,26 +488,14 @@ static int new_conf(struct rk *r, struct conf *c)
  * key check value stays, the volume key being the same. */
 static int update_pin(struct rk *r, const char *kek)
 {
-	struct pin p;
-	char err[768];
-	int have;
+	char err[VOL_ERR_MAX];
+	int e = vol_pin_follow(&r->v, kek, err, sizeof(err));
 
-	if (r->o->vo.no_pin_store)
-		return 0;
-	have = pin_read(r->v.conf.volume_id, &p, err, sizeof(err));
-	if (have < 0)
-		goto fail;
-	/* No pin yet: the first mount makes one. */
-	if (!have || !strcmp(p.kek, kek))
-		return 0;
-	snprintf(p.kek, sizeof(p.kek), "%s", kek);
-	if (pin_write(r->v.conf.volume_id, &p, err, sizeof(err)) == 0) {
-		rekey_say(&r->o->ui, "pin: now names KEK %s", p.kek);
-		return 0;
-	}
-fail:
-	rekey_error(&r->o->ui, "%s", err);
-	return -1;
+	if (e < 0)
+		rekey_error(&r->o->ui, "%s", err);
+	else if (e > 0)
+		rekey_say(&r->o->ui, "pin: now names KEK %s", kek);
+	return e < 0 ? -1 : 0;
 }
 
 /* Writes the new config and reloads it into our own volume (which then
@@ -530,6 +517,22 @@ static int store_conf(struct rk *r, struct conf *c, const char *what)
 		return -1;
 	}
 	r->target = vol_kek(&r->v);
+	return 0;
+}
+
+/* After --to: the fingerprint covers the KEK URL, so it changed. */
+static int say_fingerprint(struct rk *r)
+{
+	char fpr[PIN_FPR_TEXT];
+
+	if (!r->o->to)
+		return 0;
+	if (unlock(r) || vol_fingerprint(&r->v, fpr)) {
+		rekey_error(&r->o->ui, "cannot tell the volume's fingerprint");
+		return -1;
+	}
+	rekey_say(&r->o->ui, "volume fingerprint: %s (for -o volume= from "
+		  "now on)", fpr);
 	return 0;
 }
 
@@ -760,8 +763,8 @@ static int open_target(struct rk *r)
 	if (!strcmp(r->target_url, r->v.conf.kek)) {
 		r->target = vol_kek(&r->v);
 	} else {
-		if (vol_kek_open_other(r->target_url, &r->o->vo,
-				       &r->own_target, kerr) != KEK_OK)
+		if (vol_kek_open_other(&r->v, r->target_url, &r->own_target,
+				       kerr) != KEK_OK)
 			goto fail;
 		r->target = r->own_target;
 	}
@@ -791,7 +794,8 @@ static enum rekey_result run(struct rk *r)
 	if (r->o->check)
 		return check(r);
 	rekey_say(&r->o->ui, "target: %s", r->target_kid);
-	if (rewrap_conf(r) || tell_daemon(r, r->v.nold > 0))
+	if (rewrap_conf(r) || say_fingerprint(r) ||
+	    tell_daemon(r, r->v.nold > 0))
 		return REKEY_FAILED;
 	if (collect_files(r) || classify(r, false))
 		return REKEY_FAILED;

@@ -57,13 +57,47 @@ static int write_root_iv(int dirfd, int format, const uint8_t vk[KEY_LEN])
 	return e;
 }
 
-static int create_in(int dirfd, const char *kek_url, int format,
-		     bool plaintext, const struct vol_opts *o, char *err,
-		     size_t errlen)
+/* The pin of the new volume (init knows the truth: it made it), and its
+ * fingerprint. */
+static int pin_new(int dirfd, const char *cipherdir, const struct conf *c,
+		   const uint8_t *vk, const struct vol_opts *o,
+		   char fpr[PIN_FPR_TEXT], char *err, size_t errlen)
 {
+	struct pin p = { 0 };
+	struct pin_fpr f;
+	char *dir = NULL;
+	int ret = -1;
+
+	if (pin_kcv(vk, p.kcv)) {
+		snprintf(err, errlen, "cannot derive the key check value");
+		return -1;
+	}
+	pin_fpr_a(c->volume_id, c->kek, f.a);
+	pin_fpr_b(p.kcv, f.b);
+	if (fpr)
+		pin_fpr_format(&f, fpr);
+	if (o->no_pin_store)
+		return 0;
+	if (!(dir = pin_canonical(dirfd, cipherdir))) {
+		snprintf(err, errlen, "cannot resolve %s: %s", cipherdir,
+			 strerror(errno));
+		goto out;
+	}
+	memcpy(p.volume_id, c->volume_id, ID_LEN);
+	snprintf(p.kek, sizeof(p.kek), "%s", c->kek);
+	ret = pin_write(dir, &p, err, errlen);
+out:
+	free(dir);
+	return ret;
+}
+
+static int create_in(int dirfd, const char *cipherdir, const char *kek_url,
+		     int format, bool plaintext, const struct vol_opts *o,
+		     char fpr[PIN_FPR_TEXT], char *err, size_t errlen)
+{
+	struct kek_opts ko = o->kek;
 	struct conf c = { 0 };
 	struct kek *k = NULL;
-	struct pin p = { 0 };
 	char kerr[KEK_ERR_MAX];
 	uint8_t *vk = secmem_alloc(KEY_LEN);
 	int ret = -1, e;
@@ -72,7 +106,9 @@ static int create_in(int dirfd, const char *kek_url, int format,
 		snprintf(err, errlen, "out of memory or randomness");
 		goto out;
 	}
-	if (kek_open(kek_url, &o->kek, &k, kerr) != KEK_OK) {
+	/* The operator typed this URL. */
+	ko.host_named = true;
+	if (kek_open(kek_url, &ko, &k, kerr) != KEK_OK) {
 		snprintf(err, errlen, "cannot use KEK %s: %s", kek_url, kerr);
 		goto out;
 	}
@@ -97,9 +133,7 @@ static int create_in(int dirfd, const char *kek_url, int format,
 			 strerror(-e));
 		goto out;
 	}
-	snprintf(p.kek, sizeof(p.kek), "%s", c.kek);
-	if (!o->no_pin_store &&
-	    (pin_kcv(vk, p.kcv) || pin_write(c.volume_id, &p, err, errlen)))
+	if (pin_new(dirfd, cipherdir, &c, vk, o, fpr, err, errlen))
 		goto out;
 	ret = 0;
 out:
@@ -109,8 +143,8 @@ out:
 }
 
 int vol_create(const char *cipherdir, const char *kek_url, int format,
-	       bool plaintext_names, const struct vol_opts *o, char *err,
-	       size_t errlen)
+	       bool plaintext_names, const struct vol_opts *o,
+	       char fpr[PIN_FPR_TEXT], char *err, size_t errlen)
 {
 	int dirfd, ret = -1, made = 0, empty = 0;
 
@@ -134,8 +168,8 @@ int vol_create(const char *cipherdir, const char *kek_url, int format,
 	else if (!(empty = dir_is_empty(dirfd)))
 		snprintf(err, errlen, "%s is not empty", cipherdir);
 	else
-		ret = create_in(dirfd, kek_url, format, plaintext_names, o, err,
-				errlen);
+		ret = create_in(dirfd, cipherdir, kek_url, format,
+				plaintext_names, o, fpr, err, errlen);
 	/* A failed init leaves the directory as it found it. */
 	if (ret && empty) {
 		unlinkat(dirfd, DIRIV_NAME, 0);

@@ -53,6 +53,8 @@ int vol_opts_parse(struct vol_opts *o, const char *opt, char *err,
 		bad = parse_uint(val, 600000, &o->kek.total_timeout_ms);
 	else if (KEY("kek"))
 		o->pin_kek = val;
+	else if (KEY("volume"))
+		o->have_fpr = !(bad = pin_fpr_parse(val, &o->fpr));
 	else if (KEY("no_pin"))
 		flag = o->no_pin_store = true;
 	else if (KEY("dek_cache_size"))

@@ -2,7 +2,7 @@
 /*
  * The options every command that opens a volume shares: how to reach the
  * KEK (ca_file=, kek_scope=, hsm_endpoint=, ...), what to expect of the
- * volume (kek=, no_pin) and the DEK cache's bounds. Option values are
+ * volume (kek=, volume=, no_pin) and the DEK cache's bounds. Option values are
  * untrusted input: a bad one is refused with a line saying which.
  */
 #ifndef HSMFS_VOL_OPTS_H
@@ -12,10 +12,14 @@
 #include <stddef.h>
 
 #include "hsmclient/kek.h"
+#include "pin.h"
 
 struct vol_opts {
 	struct kek_opts kek;
 	const char *pin_kek;   /* mount -o kek=URL: the KEK this volume must use */
+	/* -o volume=FINGERPRINT: the volume this must be (pin.h). */
+	bool have_fpr;
+	struct pin_fpr fpr;
 	/* rekey --to URL: when the config already names URL, a pin naming
 	 * one of its previous_keks is accepted (a run that stopped between
 	 * writing the config and updating the pin). */

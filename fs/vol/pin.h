@@ -1,39 +1,78 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The local pin store: what this machine saw of a volume on first use
- * (its KEK URL and a check value of its volume key), kept outside the
- * backing directory. The backing directory is untrusted: without a pin an
- * attacker could point the config at a KEK of their own, or, with an RSA
- * KEK whose public half anyone has, wrap a volume key of their choosing.
- * Reads and writes return 1/0 or -1 with one line in err naming the pin
- * file.
+ * What the operator expects of a volume, kept outside the backing
+ * directory, which is untrusted: without it an attacker could point the
+ * config at a KEK of their own, or, with an RSA KEK whose public half
+ * anyone has, wrap a volume key of their choosing.
+ *
+ * The pin store: what this machine saw of the volume in a backing
+ * directory on first use (its volume id, KEK URL and a check value of its
+ * volume key), keyed by the directory's canonical path, never by anything
+ * read from the directory. Earlier versions kept pins by volume id; those
+ * are still read, for a directory that has no pin of its own.
+ *
+ * The volume fingerprint: the same expectation carried by hand to a new
+ * machine (-o volume=). Half A covers where requests go (volume id, KEK
+ * URL) and is checked before any; half B covers the volume key.
+ *
+ * Pin reads and writes return as documented below, with one line in err
+ * naming the pin file; the fingerprint helpers cannot fail but to parse.
  */
 #ifndef HSMFS_VOL_PIN_H
 #define HSMFS_VOL_PIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "crypto/keys.h"
 
 #define PIN_KCV_LEN 16
+#define PIN_PATH_MAX 640
+#define PIN_FPR_HALF 10   /* bytes in each half of a fingerprint */
+#define PIN_FPR_TEXT 40   /* 32 base32 chars, 7 dashes, NUL */
 
 struct pin {
+	uint8_t volume_id[ID_LEN];
 	char kek[256];
 	uint8_t kcv[PIN_KCV_LEN];
 };
 
+enum pin_found { PIN_NONE, PIN_DIR, PIN_LEGACY };
+
 /* Where pins live: $HSMFS_STATE_DIR, /var/lib/hsmfs for root, else the
  * XDG state directory. */
 const char *pin_dir(char *buf, size_t n);
-/* 1 found, 0 none, -1 unreadable (err set). */
-int pin_read(const uint8_t volume_id[ID_LEN], struct pin *p, char *err,
-	     size_t errlen);
-int pin_write(const uint8_t volume_id[ID_LEN], const struct pin *p,
-	      char *err, size_t errlen);
-/* The key check value of a volume key. */
+/* The canonical path of the directory open as dirfd (given is its name,
+ * for when /proc is not mounted): what its pin is keyed by. malloc'd, or
+ * NULL with errno set. */
+char *pin_canonical(int dirfd, const char *given);
+/* The pin file of a canonical directory path, and the pin an earlier
+ * version kept by volume id. */
+void pin_path(const char *dir, char *buf, size_t n);
+void pin_legacy_path(const uint8_t volume_id[ID_LEN], char *buf, size_t n);
+/* The pin of directory dir; failing that, the legacy pin of volume_id.
+ * path gets the file read (the directory's pin file if none). PIN_DIR,
+ * PIN_LEGACY, PIN_NONE, or -1 if a pin exists but cannot be read or is
+ * malformed. */
+int pin_find(const char *dir, const uint8_t volume_id[ID_LEN], struct pin *p,
+	     char path[PIN_PATH_MAX], char *err, size_t errlen);
+/* Writes the pin of directory dir, atomically: 0 or -1. */
+int pin_write(const char *dir, const struct pin *p, char *err, size_t errlen);
+/* The key check value of a volume key: 0 or -errno (crypto/keys.h). */
 int pin_kcv(const uint8_t vk[KEY_LEN], uint8_t kcv[PIN_KCV_LEN]);
-/* The pin file's path, for messages. */
-void pin_path(const uint8_t volume_id[ID_LEN], char *buf, size_t n);
+
+struct pin_fpr {
+	uint8_t a[PIN_FPR_HALF]; /* volume id and KEK URL */
+	uint8_t b[PIN_FPR_HALF]; /* volume key check value */
+};
+
+void pin_fpr_a(const uint8_t volume_id[ID_LEN], const char *kek,
+	       uint8_t a[PIN_FPR_HALF]);
+void pin_fpr_b(const uint8_t kcv[PIN_KCV_LEN], uint8_t b[PIN_FPR_HALF]);
+/* "xxxx-xxxx-...": base32, lower case, in groups of 4. */
+void pin_fpr_format(const struct pin_fpr *f, char out[PIN_FPR_TEXT]);
+/* Reads a fingerprint, dashes optional, any case: 0, or -1. */
+int pin_fpr_parse(const char *s, struct pin_fpr *f);
 
 #endif

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Opening a volume, and the trust rules that go with it: a config is used
- * only if its KEK is the one the operator expects (kek=, the pin) before
- * any request goes to it, and its MAC and the volume key's check value
- * verify after.
+ * only if it is the volume the operator expects (kek=, volume=, this
+ * machine's pin of the directory) before any request goes anywhere, and
+ * its MAC, the volume key's check value and the fingerprint's second half
+ * verify after the unwrap. A KEK host gets a request only if the
+ * operator vouched for it (kek_named) or it lies within the official
+ * domain of the token's audience (the provider's rule).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,55 +15,164 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/b64.h"
 #include "common/log.h"
 #include "pin.h"
 #include "vol.h"
 
-/* A pin naming one of the config's previous KEKs is accepted only for
- * the rekey --to that wrote that config: it stopped before the pin. */
-static int pin_is_previous(const struct vol *v, const struct vol_opts *o,
-			   const struct pin *p)
+/* The rekey --to that wrote config c stopped before updating the pin
+ * or the operator's fingerprint: what they name may be one of c's
+ * previous KEKs, where the volume came from. */
+static bool rekey_left(const struct conf *c, const struct vol_opts *o,
+		       const char *kek)
 {
-	if (!o->rekey_to || strcmp(o->rekey_to, v->conf.kek) != 0)
-		return 0;
-	for (int i = 0; i < v->conf.nprev; i++)
-		if (strcmp(p->kek, v->conf.prev_kek[i]) == 0)
-			return 1;
-	return 0;
+	if (!o->rekey_to || strcmp(o->rekey_to, c->kek) != 0)
+		return false;
+	for (int i = 0; i < c->nprev; i++)
+		if (strcmp(kek, c->prev_kek[i]) == 0)
+			return true;
+	return false;
 }
 
-/* Refuses a config whose KEK differs from what the operator expects,
- * before any request is sent to the KEK it names. */
-static int check_kek_pin(struct vol *v, const struct vol_opts *o,
+/* Half A of the fingerprint given: the volume id and the KEK URL. */
+static bool fpr_a_matches(const struct conf *c, const struct vol_opts *o)
+{
+	uint8_t a[PIN_FPR_HALF];
+
+	pin_fpr_a(c->volume_id, c->kek, a);
+	if (keys_equal(a, o->fpr.a, PIN_FPR_HALF))
+		return true;
+	for (int i = 0; i < c->nprev; i++) {
+		pin_fpr_a(c->volume_id, c->prev_kek[i], a);
+		if (keys_equal(a, o->fpr.a, PIN_FPR_HALF) &&
+		    rekey_left(c, o, c->prev_kek[i]))
+			return true;
+	}
+	return false;
+}
+
+/* kek= and volume=: what the operator said for this run. */
+static int check_options(const struct vol *v, const struct vol_opts *o,
 			 char *err, size_t errlen)
 {
-	struct pin p;
-	char path[640];
-	int have;
+	char id[B64_ENC_LEN(ID_LEN) + 1];
 
 	if (o->pin_kek && strcmp(o->pin_kek, v->conf.kek) != 0) {
 		snprintf(err, errlen,
 			 "the volume names KEK %s, not the expected %s "
-			 "(kek= option): refusing to use it",
+			 "(kek= option): refusing it before any request",
 			 v->conf.kek, o->pin_kek);
 		return -1;
 	}
-	if (o->no_pin_store)
-		return 0;
-	have = pin_read(v->conf.volume_id, &p, err, errlen);
-	if (have < 0)
-		return -1;
-	if (have && strcmp(p.kek, v->conf.kek) != 0 &&
-	    !pin_is_previous(v, o, &p)) {
-		pin_path(v->conf.volume_id, path, sizeof(path));
+	if (o->have_fpr && !fpr_a_matches(&v->conf, o)) {
+		b64url_encode(v->conf.volume_id, ID_LEN, id);
 		snprintf(err, errlen,
-			 "the volume config names KEK %s but this machine "
-			 "pinned %s (%s): the config may have been tampered "
-			 "with; if the change is intended, update the pin",
-			 v->conf.kek, p.kek, path);
+			 "the volume in %s does not match the fingerprint "
+			 "given (volume= option): its config names volume %s "
+			 "and KEK %s; refusing it before any request",
+			 v->cipherdir, id, v->conf.kek);
 		return -1;
 	}
 	return 0;
+}
+
+/* This machine's pin of the directory: the same volume, the same KEK.
+ * Keyed by the directory, so a config with a fresh volume id finds the
+ * pin all the same. */
+static int check_pin(struct vol *v, const struct vol_opts *o, char *err,
+		     size_t errlen)
+{
+	char have[B64_ENC_LEN(ID_LEN) + 1], want[B64_ENC_LEN(ID_LEN) + 1];
+	int found;
+
+	if (o->no_pin_store)
+		return 0;
+	found = pin_find(v->cipherdir, v->conf.volume_id, &v->pin,
+			 v->pin_file, err, errlen);
+	if (found <= PIN_NONE)
+		return found;
+	v->pin_found = found;
+	if (!keys_equal(v->pin.volume_id, v->conf.volume_id, ID_LEN)) {
+		b64url_encode(v->conf.volume_id, ID_LEN, have);
+		b64url_encode(v->pin.volume_id, ID_LEN, want);
+		snprintf(err, errlen,
+			 "the config in %s names volume %s but this machine "
+			 "pinned volume %s there (%s): refusing it before any "
+			 "request; if a new volume was made there on purpose, "
+			 "delete that pin file", v->cipherdir, have, want,
+			 v->pin_file);
+		return -1;
+	}
+	if (strcmp(v->pin.kek, v->conf.kek) != 0 &&
+	    !rekey_left(&v->conf, o, v->pin.kek)) {
+		snprintf(err, errlen,
+			 "the volume config names KEK %s but this machine "
+			 "pinned %s (%s): refusing it before any request; if "
+			 "the KEK was changed on purpose, delete that pin file",
+			 v->conf.kek, v->pin.kek, v->pin_file);
+		return -1;
+	}
+	return 0;
+}
+
+/* True if the operator vouched for url's host: named it (kek=, rekey
+ * --to), pinned it, or vouched for the volume whose config c lists it.
+ * c is then authenticated by vol_unlock before a previous KEK is asked
+ * anything; the config's own KEK is what the pin or fingerprint names. */
+static bool kek_named(const struct vol *v, const struct conf *c,
+		      const char *url)
+{
+	const struct vol_opts *o = v->opts;
+
+	if ((o->pin_kek && strcmp(url, o->pin_kek) == 0) ||
+	    (o->rekey_to && strcmp(url, o->rekey_to) == 0) ||
+	    (v->pin_found && strcmp(url, v->pin.kek) == 0))
+		return true;
+	if (!v->vouched)
+		return false;
+	if (strcmp(url, c->kek) == 0)
+		return true;
+	for (int i = 0; i < c->nprev; i++)
+		if (strcmp(url, c->prev_kek[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Opens url, a KEK of config c, with the endpoint list if it is the one
+ * it was given for. */
+static enum kek_status open_kek(const struct vol *v, const struct conf *c,
+				const char *url, bool endpoints,
+				struct kek **k, char kerr[KEK_ERR_MAX])
+{
+	struct kek_opts ko = v->opts->kek;
+
+	if (!endpoints)
+		memset(ko.endpoints, 0, sizeof(ko.endpoints));
+	ko.host_named = kek_named(v, c, url);
+	return kek_open(url, &ko, k, kerr);
+}
+
+/* The line for a KEK that cannot be opened; when only the host rule
+ * stood in the way (it opens once named: opening sends nothing), how to
+ * vouch for it. */
+static void open_failed(const struct vol *v, const char *what,
+			const char *url, bool main, const char *kerr,
+			char *err, size_t errlen)
+{
+	struct kek_opts ko = v->opts->kek;
+	char e2[KEK_ERR_MAX];
+	struct kek *k = NULL;
+	bool hint;
+
+	ko.host_named = true;
+	hint = !kek_named(v, &v->conf, url) &&
+	       kek_open(url, &ko, &k, e2) == KEK_OK;
+	kek_close(k);
+	snprintf(err, errlen, "cannot use %s %s: %s%s", what, url, kerr,
+		 !hint ? "" : main ? " (if it is yours, say so: -o kek=URL, "
+				     "or -o volume=FINGERPRINT)" :
+				     " (if the volume is yours, say so: "
+				     "-o volume=FINGERPRINT)");
 }
 
 static int unwrap_vk(struct vol *v, char *err, size_t errlen)
@@ -91,54 +203,105 @@ static int unwrap_vk(struct vol *v, char *err, size_t errlen)
 	return 0;
 }
 
-/* Checks the volume key against the pin, or pins it on first use. */
-static int check_kcv(struct vol *v, char *err, size_t errlen)
+/* After the unwrap: the volume key is the one the fingerprint and the
+ * pin name. On first use, or with only a pin by volume id of an earlier
+ * version, this machine then pins the directory. */
+static int check_key(struct vol *v, char *err, size_t errlen)
+{
+	const struct vol_opts *o = v->opts;
+	uint8_t kcv[PIN_KCV_LEN], b[PIN_FPR_HALF];
+	struct pin p = { 0 };
+	bool legacy = v->pin_found == PIN_LEGACY;
+
+	if (pin_kcv(v->vk, kcv) != 0) {
+		snprintf(err, errlen, "cannot derive the key check value");
+		return -1;
+	}
+	pin_fpr_b(kcv, b);
+	if (o->have_fpr && !keys_equal(b, o->fpr.b, PIN_FPR_HALF)) {
+		snprintf(err, errlen, "the volume key of %s does not match the "
+			 "fingerprint given (volume= option): the config has "
+			 "been replaced", v->cipherdir);
+		return -1;
+	}
+	if (v->pin_found && !keys_equal(kcv, v->pin.kcv, PIN_KCV_LEN)) {
+		snprintf(err, errlen, "the volume key differs from the one "
+			 "pinned in %s: the config has been replaced",
+			 v->pin_file);
+		return -1;
+	}
+	if (v->pin_found == PIN_DIR || o->no_pin_store || o->pin_readonly)
+		return 0;
+	memcpy(p.volume_id, v->conf.volume_id, ID_LEN);
+	snprintf(p.kek, sizeof(p.kek), "%s", v->conf.kek);
+	memcpy(p.kcv, kcv, PIN_KCV_LEN);
+	if (pin_write(v->cipherdir, &p, err, errlen))
+		return -1;
+	v->pin = p;
+	v->pin_found = PIN_DIR;
+	pin_path(v->cipherdir, v->pin_file, sizeof(v->pin_file));
+	if (legacy)
+		log_info("pinned %s in %s, as the pin by volume id said",
+			 v->cipherdir, v->pin_file);
+	else
+		log_info("first use of this volume on this machine: pinned its "
+			 "id, KEK and volume key in %s", v->pin_file);
+	return 0;
+}
+
+int vol_fingerprint(struct vol *v, char out[PIN_FPR_TEXT])
 {
 	uint8_t kcv[PIN_KCV_LEN];
-	char path[640];
+	struct pin_fpr f;
+
+	if (!v->nk || pin_kcv(v->vk, kcv) != 0)
+		return -1;
+	pthread_mutex_lock(&v->kek_lock);
+	pin_fpr_a(v->conf.volume_id, v->conf.kek, f.a);
+	pthread_mutex_unlock(&v->kek_lock);
+	pin_fpr_b(kcv, f.b);
+	pin_fpr_format(&f, out);
+	return 0;
+}
+
+int vol_pin_follow(struct vol *v, const char *kek, char *err, size_t errlen)
+{
+	char path[PIN_PATH_MAX];
 	struct pin p;
-	int have;
+	int found;
 
 	if (v->opts->no_pin_store)
 		return 0;
-	if ((have = pin_read(v->conf.volume_id, &p, err, errlen)) < 0 ||
-	    pin_kcv(v->vk, kcv) != 0)
+	found = pin_find(v->cipherdir, v->conf.volume_id, &p, path, err,
+			 errlen);
+	if (found <= PIN_NONE || strcmp(p.kek, kek) == 0)
+		return found < 0 ? -1 : 0;
+	snprintf(p.kek, sizeof(p.kek), "%s", kek);
+	if (pin_write(v->cipherdir, &p, err, errlen))
 		return -1;
-	pin_path(v->conf.volume_id, path, sizeof(path));
-	if (have && !keys_equal(kcv, p.kcv, PIN_KCV_LEN)) {
-		snprintf(err, errlen,
-			 "the volume key differs from the one pinned in %s: "
-			 "the config has been replaced", path);
-		return -1;
-	}
-	if (have || v->opts->pin_readonly)
-		return 0;
-	snprintf(p.kek, sizeof(p.kek), "%s", v->conf.kek);
-	memcpy(p.kcv, kcv, PIN_KCV_LEN);
-	log_info("first use of this volume on this machine: pinned its KEK "
-		 "and volume key in %s", path);
-	return pin_write(v->conf.volume_id, &p, err, errlen);
+	v->pin = p;
+	v->pin_found = PIN_DIR;
+	pin_path(v->cipherdir, v->pin_file, sizeof(v->pin_file));
+	return 1;
 }
 
 /* The mount's hsm_endpoint list serves the KEK it was given for; any
  * other KEK (a previous one, or the target of a rekey --to) is reached
  * at its own host. */
-enum kek_status vol_kek_open_other(const char *url, const struct vol_opts *o,
+enum kek_status vol_kek_open_other(const struct vol *v, const char *url,
 				   struct kek **k, char kerr[KEK_ERR_MAX])
 {
-	struct kek_opts ko = o->kek;
-
-	memset(ko.endpoints, 0, sizeof(ko.endpoints));
-	return kek_open(url, &ko, k, kerr);
+	return open_kek(v, &v->conf, url, false, k, kerr);
 }
 
-static int open_keks(struct vol *v, const struct vol_opts *o, char *err,
-		     size_t errlen)
+static int open_keks(struct vol *v, char *err, size_t errlen)
 {
 	char kerr[KEK_ERR_MAX];
+	const char *url;
 
-	if (kek_open(v->conf.kek, &o->kek, &v->kek, kerr) != KEK_OK) {
-		snprintf(err, errlen, "cannot use KEK %s: %s", v->conf.kek, kerr);
+	url = v->conf.kek;
+	if (open_kek(v, &v->conf, url, true, &v->kek, kerr) != KEK_OK) {
+		open_failed(v, "KEK", url, true, kerr, err, errlen);
 		return -1;
 	}
 	if (!kek_owns(v->kek, v->conf.vk.kid)) {
@@ -147,10 +310,11 @@ static int open_keks(struct vol *v, const struct vol_opts *o, char *err,
 		return -1;
 	}
 	for (int i = 0; i < v->conf.nprev; i++) {
-		if (vol_kek_open_other(v->conf.prev_kek[i], o, &v->old[v->nold],
-			       kerr) != KEK_OK) {
-			snprintf(err, errlen, "cannot use previous KEK %s: %s",
-				 v->conf.prev_kek[i], kerr);
+		url = v->conf.prev_kek[i];
+		if (vol_kek_open_other(v, url, &v->old[v->nold], kerr) !=
+		    KEK_OK) {
+			open_failed(v, "previous KEK", url, false, kerr, err,
+				    errlen);
 			return -1;
 		}
 		v->nold++;
@@ -173,16 +337,20 @@ int vol_peek(struct vol *v, const char *cipherdir, const struct vol_opts *o,
 			 strerror(errno));
 		return -1;
 	}
-	v->cipherdir = realpath(cipherdir, NULL);
+	v->cipherdir = pin_canonical(v->rootfd, cipherdir);
 	if (!v->cipherdir) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(err, errlen, "cannot resolve %s: %s", cipherdir,
+			 strerror(errno));
 		goto fail;
 	}
 	if (conf_load(v->rootfd, &v->conf, &why)) {
 		snprintf(err, errlen, "%s/%s: %s", cipherdir, CONF_NAME, why);
 		goto fail;
 	}
-	if (check_kek_pin(v, o, err, errlen) || open_keks(v, o, err, errlen))
+	if (check_options(v, o, err, errlen) || check_pin(v, o, err, errlen))
+		goto fail;
+	v->vouched = v->pin_found != PIN_NONE || o->have_fpr;
+	if (open_keks(v, err, errlen))
 		goto fail;
 	return 0;
 fail:
@@ -218,7 +386,7 @@ int vol_unlock(struct vol *v, char *err, size_t errlen)
 		return e;
 	if (verify_conf(v, &v->conf, err, errlen))
 		return -1;
-	if (check_kcv(v, err, errlen))
+	if (check_key(v, err, errlen))
 		return -1;
 	if (!(v->nk = names_keys_new(v->vk))) {
 		snprintf(err, errlen, "cannot derive the name keys");
@@ -298,14 +466,16 @@ struct kek *vol_kek_for(struct vol *v, const char *kid)
 }
 
 /* A reloaded config must be this volume's, sealed by its volume key, and
- * agree with the pin: the same rules as at mount time. */
+ * agree with kek=, volume= and the pin: the same rules as at mount time.
+ * The pin re-read becomes the volume's. */
 static int reload_check(struct vol *v, const struct conf *c, char *err,
 			size_t errlen)
 {
 	const struct vol_opts *o = v->opts;
 	uint8_t kcv[PIN_KCV_LEN];
+	char path[PIN_PATH_MAX];
 	struct pin p;
-	int have;
+	int found;
 
 	if (!keys_equal(c->volume_id, v->conf.volume_id, ID_LEN) ||
 	    c->features != v->conf.features) {
@@ -320,16 +490,27 @@ static int reload_check(struct vol *v, const struct conf *c, char *err,
 			 o->pin_kek, c->kek);
 		return -1;
 	}
+	if (o->have_fpr && !fpr_a_matches(c, o)) {
+		snprintf(err, errlen, "mounted with volume= but the config now "
+			 "names KEK %s, which that fingerprint does not cover: "
+			 "remount with the volume's new fingerprint", c->kek);
+		return -1;
+	}
 	if (o->no_pin_store)
 		return 0;
-	if ((have = pin_read(c->volume_id, &p, err, errlen)) < 0 ||
-	    pin_kcv(v->vk, kcv) != 0)
+	found = pin_find(v->cipherdir, c->volume_id, &p, path, err, errlen);
+	if (found < 0 || pin_kcv(v->vk, kcv) != 0)
 		return -1;
-	if (have && (strcmp(p.kek, c->kek) != 0 ||
-		     !keys_equal(kcv, p.kcv, PIN_KCV_LEN))) {
+	if (found && (strcmp(p.kek, c->kek) != 0 ||
+		      !keys_equal(kcv, p.kcv, PIN_KCV_LEN))) {
 		snprintf(err, errlen, "the config names KEK %s but the pin "
-			 "names %s: refusing it", c->kek, p.kek);
+			 "names %s (%s): refusing it", c->kek, p.kek, path);
 		return -1;
+	}
+	if (found) {
+		v->pin = p;
+		v->pin_found = found;
+		memcpy(v->pin_file, path, sizeof(path));
 	}
 	return 0;
 }
@@ -357,7 +538,7 @@ int vol_reload(struct vol *v, char *err, size_t errlen)
 		snprintf(err, errlen, "too many KEKs in use: remount");
 		return -1;
 	}
-	if (!same && vol_kek_open_other(c.kek, v->opts, &nk, kerr) != KEK_OK) {
+	if (!same && open_kek(v, &c, c.kek, false, &nk, kerr) != KEK_OK) {
 		snprintf(err, errlen, "cannot use KEK %s: %s", c.kek, kerr);
 		return -1;
 	}

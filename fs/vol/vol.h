@@ -44,6 +44,14 @@ struct vol {
 	struct kek *kek;
 	struct kek *old[VOL_KEKS_MAX];
 	int nold;
+	/* What the operator expects of the volume, found at peek: this
+	 * machine's pin of the directory, and whether a pin or a
+	 * fingerprint vouches for the volume (its config's KEKs may then be
+	 * asked, once vol_unlock has authenticated it). */
+	struct pin pin;
+	int pin_found; /* enum pin_found */
+	char pin_file[PIN_PATH_MAX];
+	bool vouched;
 	struct names_keys *nk; /* names, symlink targets, xattrs */
 	struct dekcache *cache;
 	atomic_ullong unwraps, unwrap_errors, wraps;
@@ -55,22 +63,35 @@ struct vol {
 	unsigned sf_n;
 };
 
-/* Creates a volume of the given format (conf.h) in an empty directory. */
+/* Creates a volume of the given format (conf.h) in an empty directory
+ * and pins it there (unless no_pin); fpr, if not NULL, gets its
+ * fingerprint. */
 int vol_create(const char *cipherdir, const char *kek_url, int format,
-	       bool plaintext_names, const struct vol_opts *o, char *err,
-	       size_t errlen);
+	       bool plaintext_names, const struct vol_opts *o,
+	       char fpr[PIN_FPR_TEXT], char *err, size_t errlen);
 /* Opens a volume: config, pin check, KEK, volume key. The same as
  * vol_peek then vol_unlock. 0, -1 or VOL_EKEK. */
 int vol_open(struct vol *v, const char *cipherdir, const struct vol_opts *o,
 	     char *err, size_t errlen);
-/* The first half: config, KEK pin, KEK handles; no HSM call and no key.
- * o must outlive v. */
+/* The first half: the config, checked against what the operator expects
+ * (kek=, volume=, this machine's pin of the directory), then the KEK
+ * handles; no HSM call and no key. A config naming another volume or
+ * KEK than expected is refused here, before any request. o must
+ * outlive v. */
 int vol_peek(struct vol *v, const char *cipherdir, const struct vol_opts *o,
 	     char *err, size_t errlen);
-/* The second half: unwraps the volume key, checks the config MAC and the
- * key check value, derives the name keys. 0, -1, or VOL_EKEK when the
- * volume key could not be unwrapped. */
+/* The second half: unwraps the volume key, checks the config MAC, the
+ * key check value against the pin and the fingerprint, pins the volume
+ * on first use, derives the name keys. 0, -1, or VOL_EKEK when the
+ * volume key could not be unwrapped. Only after it may a previous KEK
+ * of the config be asked anything. */
 int vol_unlock(struct vol *v, char *err, size_t errlen);
+/* The fingerprint of an unlocked volume (pin.h): 0, or -1. */
+int vol_fingerprint(struct vol *v, char out[PIN_FPR_TEXT]);
+/* rekey --to moved the volume to kek: this machine's pin of the
+ * directory follows (same volume, same key check value). 1 updated, 0
+ * nothing to update (no pin: the first mount makes one), -1 err. */
+int vol_pin_follow(struct vol *v, const char *kek, char *err, size_t errlen);
 void vol_close(struct vol *v);
 /* Claims a peeked volume until vol_close: exclusive for a writer (a
  * read-write mount, rekey --data), shared for a reader (read-only
@@ -94,8 +115,11 @@ struct kek *vol_kek(struct vol *v);
 /* The handle that owns kid (current or previous KEK), or NULL. */
 struct kek *vol_kek_for(struct vol *v, const char *kid);
 /* Opens a KEK other than the mount's own (a previous one, a rekey
- * target): the hsm_endpoint list serves only the KEK it was given for. */
-enum kek_status vol_kek_open_other(const char *url, const struct vol_opts *o,
+ * target): the hsm_endpoint list serves only the KEK it was given for.
+ * Its host counts as named if the operator named url (kek=, rekey --to,
+ * the pin), or if url is a KEK of the config and a pin or fingerprint
+ * vouched for the volume. */
+enum kek_status vol_kek_open_other(const struct vol *v, const char *url,
 				   struct kek **k, char kerr[KEK_ERR_MAX]);
 
 /* What an HSM failure is to an application: -EACCES when the caller may

@@ -561,6 +561,35 @@ static enum kek_status add_ep(struct azkek *k, const char *base, char *err)
 	return KEK_OK;
 }
 
+/* The challenge-resource rule of the Azure SDKs: a token goes to a host
+ * within the official domain of its audience, or to one the operator
+ * named (the endpoints, and the URL's own host if host_named). named is
+ * how many of k->eps came from the endpoints option. */
+static enum kek_status check_host(const struct azkek *k, int named,
+				  const struct az_keyurl *u,
+				  const struct kek_opts *o, const char *scope,
+				  char *err)
+{
+	const char *own = azure_scope_for_host(u->host);
+	const char *domain = azure_domain_for_scope(scope);
+
+	if (o->host_named || (own && strcmp(own, scope) == 0))
+		return KEK_OK;
+	for (int i = 0; i < named; i++)
+		if (strcmp(k->eps[i], u->base) == 0)
+			return KEK_OK;
+	if (domain)
+		snprintf(err, KEK_ERR_MAX, "host %.80s is not within *%s, the "
+			 "domain of token scope %s, and was not named by the "
+			 "operator: nothing is sent to it", u->host, domain,
+			 scope);
+	else
+		snprintf(err, KEK_ERR_MAX, "host %.80s was not named by the "
+			 "operator, and token scope %.80s has no Azure domain "
+			 "of its own: nothing is sent to it", u->host, scope);
+	return KEK_E_INVAL;
+}
+
 /* Options: endpoints, scope, api-version, algorithm, deadline. */
 static enum kek_status apply_opts(struct azkek *k, const struct az_keyurl *u,
 				  const struct kek_opts *o, char *err)
@@ -568,6 +597,7 @@ static enum kek_status apply_opts(struct azkek *k, const struct az_keyurl *u,
 	char base[HTTP_BASE_MAX], host[HTTP_BASE_MAX];
 	const char *scope = o->scope;
 	enum kek_status st;
+	int named;
 
 	for (int i = 0; i < KEK_MAX_ENDPOINTS && o->endpoints[i]; i++) {
 		st = azure_parse_base(o->endpoints[i], base, host, err);
@@ -576,6 +606,7 @@ static enum kek_status apply_opts(struct azkek *k, const struct az_keyurl *u,
 		if (st != KEK_OK)
 			return st;
 	}
+	named = k->nep;
 	st = add_ep(k, u->base, err); /* the URL's own host, last if listed */
 	if (st != KEK_OK)
 		return st;
@@ -588,6 +619,9 @@ static enum kek_status apply_opts(struct azkek *k, const struct az_keyurl *u,
 			 u->host);
 		return KEK_E_INVAL;
 	}
+	st = check_host(k, named, u, o, scope, err);
+	if (st != KEK_OK)
+		return st;
 	strcpy(k->scope, scope);
 	k->vault = strstr(scope, "vault.azure") != NULL;
 	if (o->api_version && strcmp(o->api_version, "7.4") != 0 &&

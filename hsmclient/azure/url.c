@@ -184,6 +184,15 @@ const char *azure_scope_for_host(const char *host)
 	return NULL;
 }
 
+const char *azure_domain_for_scope(const char *scope)
+{
+	for (size_t i = 0; i < sizeof(known_hosts) / sizeof(known_hosts[0]);
+	     i++)
+		if (strcmp(scope, known_hosts[i].scope) == 0)
+			return known_hosts[i].suffix;
+	return NULL;
+}
+
 bool azure_scope_ok(const char *s)
 {
 	size_t n = strlen(s);

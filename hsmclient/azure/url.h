@@ -39,6 +39,9 @@ enum kek_status azure_parse_base(const char *s, char base[HTTP_BASE_MAX],
 				 char err[KEK_ERR_MAX]);
 /* Token scope of a well-known Azure host, or NULL. */
 const char *azure_scope_for_host(const char *host);
+/* The domain whose hosts a token of this scope may go to unasked
+ * (".managedhsm.azure.net"), or NULL for a scope of no Azure domain. */
+const char *azure_domain_for_scope(const char *scope);
 /* True if an explicit scope may go into a token request: 1..AZ_SCOPE_MAX
  * printable characters, no spaces or quotes. */
 bool azure_scope_ok(const char *scope);

@@ -179,6 +179,7 @@ static void test_scope_rules(void)
 		     KEK_E_INVAL);
 	CHECK(strstr(err, "scope") != NULL);
 	o.scope = "https://managedhsm.azure.net/.default";
+	o.host_named = true; /* see test_host_rule */
 	CHECK_EQ_INT(kek_open("https://127.0.0.1:1/keys/k", &o, &k, err),
 		     KEK_OK);
 	kek_close(k);
@@ -199,6 +200,100 @@ static void test_scope_rules(void)
 	setenv("AZURE_AUTHORITY_HOST", "http://login.example", 1);
 	CHECK_EQ_INT(kek_open("https://h.managedhsm.azure.net/keys/k", NULL,
 			      &k, err), KEK_E_INVAL);
+	clear_azure_env();
+}
+
+/* The Azure SDKs' challenge-resource rule: a token (and with it any
+ * wrapped key) goes only to a host within the official domain of the
+ * token's audience, unless the operator named the host: the URL's own
+ * (host_named) or an endpoint's. Anything else is refused at open,
+ * before any request, the token's included: a KEK URL may come from an
+ * untrusted volume config, and an explicit scope is no licence to send
+ * its token anywhere. */
+static void test_host_rule(void)
+{
+	static const char *const mhsm = "https://managedhsm.azure.net/.default";
+	static const char *const kv = "https://vault.azure.net/.default";
+	static const struct {
+		const char *url, *scope;
+		int named;
+	} cases[] = {
+		{ "https://h.managedhsm.azure.net/keys/k", NULL, 1 },
+		{ "https://h.managedhsm.azure.net/keys/k", "mhsm", 1 },
+		{ "https://h.vault.azure.net/keys/k", NULL, 1 },
+		{ "https://h.vault.azure.net/keys/k", "kv", 1 },
+		{ "https://h.privatelink.managedhsm.azure.net/keys/k", "mhsm", 1 },
+		{ "https://127.0.0.1:1/keys/k", "mhsm", 0 },
+		{ "https://evil.example/keys/k", "mhsm", 0 },
+		{ "https://h.managedhsm.azure.net.evil.com/keys/k", "mhsm", 0 },
+		{ "https://managedhsm.azure.net/keys/k", "mhsm", 0 },
+		{ "https://h.vault.azure.net/keys/k", "mhsm", 0 },
+		{ "https://h.managedhsm.azure.net/keys/k", "kv", 0 },
+		{ "https://h.managedhsm.azure.net/keys/k", "api://hsm/.default", 0 },
+	};
+	char err[KEK_ERR_MAX], ca[300], url[200];
+	struct kek *k = NULL;
+	struct fakesrv *s;
+
+	clear_azure_env();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		const char *sc = cases[i].scope;
+		struct kek_opts o = {
+			.scope = !sc ? NULL : !strcmp(sc, "mhsm") ? mhsm :
+				 !strcmp(sc, "kv") ? kv : sc,
+		};
+		enum kek_status st = kek_open(cases[i].url, &o, &k, err);
+
+		kek_close(k);
+		k = NULL;
+		if (st != (cases[i].named ? KEK_OK : KEK_E_INVAL) ||
+		    (!cases[i].named && !strstr(err, "not named"))) {
+			fprintf(stderr, "  %s, scope %s: %s\n", cases[i].url,
+				sc ? sc : "(host's)", kek_status_str(st));
+			check_failed_now = 1;
+		}
+		/* Named by the operator, any host takes its token. */
+		o.host_named = true;
+		CHECK_EQ_INT(kek_open(cases[i].url, &o, &k, err), KEK_OK);
+		kek_close(k);
+		k = NULL;
+	}
+
+	/* An endpoint the operator listed names its host, port included. */
+	struct kek_opts o = { .scope = mhsm,
+			      .endpoints = { "https://127.0.0.1:1" } };
+	CHECK_EQ_INT(kek_open("https://127.0.0.1:1/keys/k", &o, &k, err),
+		     KEK_OK);
+	kek_close(k);
+	k = NULL;
+	CHECK_EQ_INT(kek_open("https://127.0.0.1:2/keys/k", &o, &k, err),
+		     KEK_E_INVAL);
+	CHECK(strstr(err, "127.0.0.1") && strstr(err, "*.managedhsm.azure.net"));
+
+	/* Refused before any request: a server standing for the attacker's
+	 * host (and its token endpoint) hears nothing, describe included. */
+	path_in_tmp(ca, sizeof(ca), "rule-ca.pem");
+	s = fake_start(ca);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	set_secret_env(fake_base(s), "c1", "s1");
+	struct kek_opts f = { .ca_file = ca, .scope = mhsm,
+			      .deadline_ms = 3000 };
+	snprintf(url, sizeof(url), "%s/keys/kek", fake_base(s));
+	CHECK_EQ_INT(kek_open(url, &f, &k, err), KEK_E_INVAL);
+	CHECK(k == NULL);
+	CHECK_EQ_INT(fake_count(s), 0);
+	f.host_named = true;
+	CHECK_EQ_INT(kek_open(url, &f, &k, err), KEK_OK);
+	if (k) {
+		struct kek_info info;
+
+		kek_describe(k, &info, err);
+		CHECK(fake_count(s) > 0);
+		kek_close(k);
+	}
+	fake_stop(s);
 	clear_azure_env();
 }
 
@@ -462,7 +557,8 @@ static void test_protocol_faults(void)
 		return;
 	set_secret_env(fake_base(s), "c1", "s1");
 	struct kek_opts o = { .ca_file = ca, .scope = "api://hsm/.default",
-			      .total_timeout_ms = 2000, .deadline_ms = 3000 };
+			      .total_timeout_ms = 2000, .deadline_ms = 3000,
+			      .host_named = true };
 	snprintf(url, sizeof(url), "%s/keys/kek", fake_base(s));
 	CHECK_EQ_INT(kek_open(url, &o, &k, err), KEK_OK);
 	if (!k)
@@ -776,6 +872,7 @@ static struct kek *open_key(const struct emu *e, const char *name,
 		o = &def;
 	o->ca_file = e->ca;
 	o->scope = SCOPE;
+	o->host_named = true; /* the emulator: named, as by a pin */
 	snprintf(url, sizeof(url), "%s/keys/%s", e->base, name);
 	if (kek_open(url, o, &k, err) != KEK_OK)
 		fprintf(stderr, "  kek_open %s: %s\n", url, err);
@@ -1143,6 +1240,7 @@ static void test_emu_auth_errors(void)
 		CHECK_EQ_INT(system(cmd), 0);
 		o.ca_file = both;
 		o.scope = SCOPE;
+		o.host_named = true;
 		char url[300];
 		snprintf(url, sizeof(url), "%s/keys/rsa2048", E1.base);
 		CHECK_EQ_INT(kek_open(url, &o, &k, err), KEK_OK);
@@ -1381,7 +1479,7 @@ static void test_emu_timeouts(void)
 	snprintf(url, sizeof(url), "https://127.0.0.1:%u/keys/rsa2048",
 		 ntohs(a.sin_port));
 	struct kek_opts o2 = { .ca_file = E1.ca, .scope = SCOPE,
-			       .deadline_ms = 3000 };
+			       .deadline_ms = 3000, .host_named = true };
 	CHECK_EQ_INT(kek_open(url, &o2, &k, err), KEK_OK);
 	if (!k)
 		return;
@@ -1609,7 +1707,8 @@ __attribute__((constructor)) static void setup(void)
 }
 
 CHECK_MAIN("hsmclient",
-	   T(test_url_parse), T(test_scope_rules), T(test_owns),
+	   T(test_url_parse), T(test_scope_rules), T(test_host_rule),
+	   T(test_owns),
 	   T(test_error_lines), T(test_jwt_ps256), T(test_protocol_faults),
 	   T(test_emu_secret_rsa), T(test_emu_oct), T(test_emu_rotate),
 	   T(test_emu_cert), T(test_emu_workload), T(test_emu_imds),

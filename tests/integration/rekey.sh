@@ -19,7 +19,8 @@ R() { "$HSMFS" rekey -q -o "$O" "$@"; }
 vk_version() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["volume_key"]["kid"].rsplit("/",1)[1])' "$C/hsmfs.conf"; }
 conf_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$C/hsmfs.conf" "$1"; }
 
-check "init" "$HSMFS" init --kek "$KEK" -o "$O" "$C"
+check "init" bash -c "'$HSMFS' init --kek '$KEK' -o '$O' '$C' >'$T/init.out'"
+FPR1=$(sed -n 's/^  fingerprint: //p' "$T/init.out")
 check "mount" mount_hsm "$C" "$M" -o "$O"
 for d in a b c; do
 	mkdir -p "$M/$d/sub"
@@ -92,6 +93,18 @@ umount_wait "$M"
 check "the volume mounts with the new KEK (pin updated)" mount_hsm "$C" "$M" -o "$O"
 manifest "$M" >"$T/man2b"
 check "and reads back" diff -u "$T/man0" "$T/man2b"
+# The fingerprint covers the KEK URL: --to printed the new one, which a
+# new machine now needs; the old one is refused before any request.
+FPR2=$(sed -n 's/^volume fingerprint: \([a-z2-7-]*\).*/\1/p' "$T/rk3")
+check "rekey --to printed the new fingerprint" \
+	bash -c "[[ -n '$FPR2' && '$FPR2' != '$FPR1' ]] && '$HSMFS' status '$M' | grep -q 'fingerprint: $FPR2'"
+umount_wait "$M"
+check "a new machine refuses the volume with the old fingerprint" \
+	bash -c "HSMFS_STATE_DIR='$T/new' '$HSMFS' mount -o '$O,volume=$FPR1' '$C' '$M' 2>&1 | grep -q 'does not match the fingerprint'"
+check "and mounts it with the new one" \
+	env HSMFS_STATE_DIR="$T/new" "$HSMFS" mount -o "$O,volume=$FPR2" "$C" "$M"
+umount_wait "$M"
+mount_hsm "$C" "$M" -o "$O"
 
 # 4. A writer during a rekey: no write lost.
 emu_ctl "$E" key rotate fskek2 >/dev/null

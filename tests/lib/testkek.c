@@ -6,6 +6,9 @@
  *     NAME.current             the current version's name
  *     NAME.VERSION             32 key bytes
  *     NAME.VERSION.disabled    present: the version refuses to unwrap
+ * A NAME starting with "far-" stands for a KEK on a host outside the
+ * token's domain: it opens only if kek_opts.host_named says the operator
+ * named it, as the Azure provider's rule has it.
  *
  * Wraps with AES key wrap with padding (RFC 5649), like an oct-HSM key.
  */
@@ -92,7 +95,6 @@ static enum kek_status t_open(const char *url, const struct kek_opts *o,
 	struct tkek *t = calloc(1, sizeof(*t));
 	const char *p = url + strlen("testkek://"), *slash;
 
-	(void)o;
 	if (!t)
 		return KEK_E_NOMEM;
 	slash = strchr(p, '/');
@@ -103,6 +105,13 @@ static enum kek_status t_open(const char *url, const struct kek_opts *o,
 	if (!t->name[0]) {
 		free(t);
 		snprintf(err, KEK_ERR_MAX, "bad test KEK URL %s", url);
+		return KEK_E_INVAL;
+	}
+	if (strncmp(t->name, "far-", 4) == 0 && !(o && o->host_named)) {
+		free(t);
+		snprintf(err, KEK_ERR_MAX, "test KEK %s is far away and was "
+			 "not named by the operator: nothing is sent to it",
+			 url);
 		return KEK_E_INVAL;
 	}
 	t->base.prov = &testkek_provider;

@@ -76,7 +76,77 @@ static void parse_each_option(void)
 	/* Options that are not given leave the volume expectations alone. */
 	CHECK(!o.no_pin_store);
 	CHECK(!o.pin_readonly);
+	CHECK(!o.have_fpr);
 	CHECK(o.rekey_to == NULL);
+	/* No option vouches for a host by itself: the volume layer decides
+	 * what the operator named. */
+	CHECK(!o.kek.host_named);
+}
+
+/* The derivation of crypto/FORMAT.md section 2.1, computed there by
+ * hand (Python's hashlib and base32): a change to it is a format change. */
+static void fingerprint_known_answer(void)
+{
+	uint8_t id[ID_LEN], kcv[PIN_KCV_LEN];
+	struct pin_fpr f;
+	char text[PIN_FPR_TEXT];
+
+	for (int i = 0; i < ID_LEN; i++)
+		id[i] = (uint8_t)i;
+	for (int i = 0; i < PIN_KCV_LEN; i++)
+		kcv[i] = (uint8_t)(16 + i);
+	pin_fpr_a(id, "https://h.managedhsm.azure.net/keys/k", f.a);
+	pin_fpr_b(kcv, f.b);
+	pin_fpr_format(&f, text);
+	CHECK(strcmp(text, "q3gl-rw7v-3hjf-334j-z6zp-xhiv-orns-4x25") == 0);
+}
+
+/* volume=FINGERPRINT: what hsmfs init printed, with or without its
+ * dashes, in any case; anything else is refused, not half-read. */
+static void parse_volume_fingerprint(void)
+{
+	struct pin_fpr f, g;
+	struct vol_opts o;
+	char text[PIN_FPR_TEXT], opt[128], bare[40];
+	size_t n = 0;
+
+	for (int i = 0; i < PIN_FPR_HALF; i++) {
+		f.a[i] = (uint8_t)(0x11 * i + 3);
+		f.b[i] = (uint8_t)(0xf0 - 7 * i);
+	}
+	pin_fpr_format(&f, text);
+	CHECK_EQ_INT(strlen(text), 39);
+	for (int i = 0; i < 39; i++)
+		CHECK((i % 5 == 4) == (text[i] == '-'));
+	CHECK_EQ_INT(pin_fpr_parse(text, &g), 0);
+	CHECK_MEM(&g, &f, sizeof(f));
+
+	vol_opts_init(&o);
+	snprintf(opt, sizeof(opt), "volume=%s", text);
+	take(&o, opt);
+	CHECK(o.have_fpr);
+	CHECK_MEM(&o.fpr, &f, sizeof(f));
+	for (const char *p = text; *p; p++)
+		if (*p != '-')
+			bare[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+	bare[n] = '\0';
+	vol_opts_init(&o);
+	snprintf(opt, sizeof(opt), "volume=%s", bare);
+	take(&o, opt);
+	CHECK_MEM(&o.fpr, &f, sizeof(f));
+
+	refuse("volume=");
+	refuse("volume");
+	snprintf(opt, sizeof(opt), "volume=%.31s", bare);
+	refuse(opt);
+	snprintf(opt, sizeof(opt), "volume=%sa", bare);
+	refuse(opt);
+	snprintf(opt, sizeof(opt), "volume=0%.31s", bare);
+	refuse(opt);
+	snprintf(opt, sizeof(opt), "volume=%.31s=", bare);
+	refuse(opt);
+	snprintf(opt, sizeof(opt), "volume= %s", bare);
+	refuse(opt);
 }
 
 /* no_pin is a flag, as mount --help documents it; with a value it is
@@ -163,7 +233,7 @@ static void parse_not_ours(void)
 		"ro", "allow_other", "default_permissions", "max_read=4096",
 		"ca_file_x=/x", "ca=/x", "kek_url=testkek://k", "KEK=x",
 		"hsm_endpoints=https://h", "dek_cache=5", "no_pins", "",
-		"=x",
+		"=x", "volumes=x", "vol=x",
 	};
 	struct vol_opts o, before;
 	char err[64];
@@ -198,7 +268,7 @@ static void init_defaults_and_env(void)
 	CHECK(o.kek.endpoints[0] == NULL);
 	CHECK_EQ_INT(o.kek.total_timeout_ms, 0);
 	CHECK(o.pin_kek == NULL && o.rekey_to == NULL);
-	CHECK(!o.no_pin_store && !o.pin_readonly);
+	CHECK(!o.no_pin_store && !o.pin_readonly && !o.have_fpr);
 
 	setenv("HSMFS_CA_FILE", "/srv/ca.pem", 1);
 	setenv("HSMFS_KEK_SCOPE", "https://hsm.example/.default", 1);
@@ -219,5 +289,7 @@ static void init_defaults_and_env(void)
 }
 
 CHECK_MAIN("vol_opts", T(parse_no_pin_flag),
-	   T(parse_each_option), T(parse_limits), T(parse_refuses_bad_values),
+	   T(parse_each_option), T(fingerprint_known_answer),
+	   T(parse_volume_fingerprint), T(parse_limits),
+	   T(parse_refuses_bad_values),
 	   T(parse_endpoints), T(parse_not_ours), T(init_defaults_and_env))

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Volumes (fs/vol): create, open, and the trust checks that stand between
- * an untrusted backing directory and the HSM: the pinned KEK (checked
- * before any request goes to the KEK a config names), the kek= option,
+ * an untrusted backing directory and the HSM: the pin of the directory
+ * (its volume and KEK checked before any request goes to the KEK a config
+ * names), the kek= and volume= options, which KEK hosts count as named,
  * the config MAC, the volume key's check value; then the per-file keys.
  * Runs against the software test KEK, with keys, pins and volumes in
  * temporary directories.
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "common/b64.h"
 #include "common/log.h"
 #include "fs/vol/bname.h"
 #include "fs/vol/filekey.h"
@@ -64,7 +66,8 @@ static int setup(void)
 	setenv("HSMFS_STATE_DIR", statedir, 1);
 	/* Quiet about first uses: they are what the tests expect. */
 	log_init("vol_test", 0, LOG_LVL_WARN);
-	if (make_key("a") || make_key("b"))
+	if (make_key("a") || make_key("b") || make_key("far-a") ||
+	    make_key("far-b"))
 		return -1;
 	ready = 1;
 	return 0;
@@ -77,10 +80,11 @@ static void opts(struct vol_opts *o, bool pin)
 	o->no_pin_store = !pin;
 }
 
-/* A new volume under voldir with KEK kek, its path into path; with pin,
- * init pins it, like hsmfs init does. */
-static int create(const char *name, const char *kek, bool pin,
-		  char path[TMPDIR_MAX + 32])
+/* A new volume under voldir with KEK kek, its path into path and its
+ * fingerprint into fpr (if not NULL); with pin, init pins it, like hsmfs
+ * init does. */
+static int create_fpr(const char *name, const char *kek, bool pin,
+		      char path[TMPDIR_MAX + 32], char fpr[PIN_FPR_TEXT])
 {
 	struct vol_opts o;
 	char err[VOL_ERR_MAX];
@@ -89,11 +93,17 @@ static int create(const char *name, const char *kek, bool pin,
 		return -1;
 	opts(&o, pin);
 	snprintf(path, TMPDIR_MAX + 32, "%s/%s", voldir, name);
-	if (vol_create(path, kek, CONF_FORMAT, false, &o, err,
+	if (vol_create(path, kek, CONF_FORMAT, false, &o, fpr, err,
 		       sizeof(err)) == 0)
 		return 0;
 	fprintf(stderr, "  vol_create %s: %s\n", name, err);
 	return -1;
+}
+
+static int create(const char *name, const char *kek, bool pin,
+		  char path[TMPDIR_MAX + 32])
+{
+	return create_fpr(name, kek, pin, path, NULL);
 }
 
 /* Opens path with o: 0 or -1, err set. */
@@ -184,12 +194,33 @@ static int forge_conf(const char *path, const char *kek,
 	return r;
 }
 
-static int pin_exists(const uint8_t volume_id[ID_LEN])
+/* The pin file of volume directory dir. */
+static void dir_pin(const char *dir, char path[PIN_PATH_MAX])
 {
-	char path[640];
+	char *canon = realpath(dir, NULL);
 
-	pin_path(volume_id, path, sizeof(path));
+	pin_path(canon ? canon : dir, path, PIN_PATH_MAX);
+	free(canon);
+}
+
+static int pin_exists(const char *dir)
+{
+	char path[PIN_PATH_MAX];
+
+	dir_pin(dir, path);
 	return access(path, F_OK) == 0;
+}
+
+/* The pin of directory dir (its own, not one by volume id): 1, or 0. */
+static int read_dir_pin(const char *dir, struct pin *p)
+{
+	char path[PIN_PATH_MAX], err[VOL_ERR_MAX];
+	char *canon = realpath(dir, NULL);
+	uint8_t none[ID_LEN] = { 0 };
+	int r = canon ? pin_find(canon, none, p, path, err, sizeof(err)) : -1;
+
+	free(canon);
+	return r == PIN_DIR;
 }
 
 /* A volume made by init opens with its KEK; init pinned it. */
@@ -218,8 +249,9 @@ static void create_then_open(void)
 	CHECK(vol_kek_for(&v, KEK_A "/v1") == vol_kek(&v));
 	CHECK(vol_kek_for(&v, KEK_B "/v1") == NULL);
 	CHECK_EQ_INT(bname_read_diriv(v.rootfd, v.conf.format, v.nk, iv), 0);
-	CHECK_EQ_INT(pin_read(v.conf.volume_id, &p, err, sizeof(err)), 1);
+	CHECK(read_dir_pin(path, &p));
 	CHECK(strcmp(p.kek, KEK_A) == 0);
+	CHECK_MEM(p.volume_id, v.conf.volume_id, ID_LEN);
 	CHECK_EQ_INT(pin_kcv(v.vk, kcv), 0);
 	CHECK_MEM(p.kcv, kcv, PIN_KCV_LEN);
 	vol_close(&v);
@@ -238,8 +270,8 @@ static void create_refuses(void)
 		return;
 	}
 	opts(&o, false);
-	CHECK_EQ_INT(vol_create(path, KEK_A, CONF_FORMAT, false, &o, err,
-				sizeof(err)), -1);
+	CHECK_EQ_INT(vol_create(path, KEK_A, CONF_FORMAT, false, &o, NULL,
+				err, sizeof(err)), -1);
 	CHECK(strstr(err, "already") != NULL);
 
 	snprintf(path, sizeof(path), "%s/busy", voldir);
@@ -247,8 +279,8 @@ static void create_refuses(void)
 	snprintf(path, sizeof(path), "%s/busy/file", voldir);
 	CHECK(tmpdir_write_at(AT_FDCWD, path, "x", 1) == 0);
 	snprintf(path, sizeof(path), "%s/busy", voldir);
-	CHECK_EQ_INT(vol_create(path, KEK_A, CONF_FORMAT, false, &o, err,
-				sizeof(err)), -1);
+	CHECK_EQ_INT(vol_create(path, KEK_A, CONF_FORMAT, false, &o, NULL,
+				err, sizeof(err)), -1);
 	CHECK(strstr(err, "not empty") != NULL);
 	snprintf(path, sizeof(path), "%s/busy/" CONF_NAME, voldir);
 	CHECK(access(path, F_OK) != 0);
@@ -256,12 +288,12 @@ static void create_refuses(void)
 	/* No such test key: nothing is left behind. */
 	snprintf(path, sizeof(path), "%s/nokey", voldir);
 	CHECK_EQ_INT(vol_create(path, "testkek://missing", CONF_FORMAT, false,
-				&o, err, sizeof(err)), -1);
+				&o, NULL, err, sizeof(err)), -1);
 	CHECK(err[0] != '\0');
 	CHECK(stat(path, &st) != 0);
 	CHECK(mkdir(path, 0700) == 0);
 	CHECK_EQ_INT(vol_create(path, "testkek://missing", CONF_FORMAT, false,
-				&o, err, sizeof(err)), -1);
+				&o, NULL, err, sizeof(err)), -1);
 	snprintf(path, sizeof(path), "%s/nokey/" DIRIV_NAME, voldir);
 	CHECK(access(path, F_OK) != 0);
 }
@@ -282,19 +314,20 @@ static void first_open_pins(void)
 		CHECK(0);
 		return;
 	}
-	CHECK(!pin_exists(c.volume_id));
+	CHECK(!pin_exists(path));
 	opts(&o, true);
 	CHECK_EQ_INT(vol_open(&v, path, &o, err, sizeof(err)), 0);
 	if (v.rootfd < 0)
 		return;
-	CHECK_EQ_INT(pin_read(c.volume_id, &p, err, sizeof(err)), 1);
+	CHECK(read_dir_pin(path, &p));
 	CHECK(strcmp(p.kek, KEK_A) == 0);
+	CHECK_MEM(p.volume_id, c.volume_id, ID_LEN);
 	CHECK_EQ_INT(pin_kcv(v.vk, kcv), 0);
 	CHECK_MEM(p.kcv, kcv, PIN_KCV_LEN);
 	vol_close(&v);
 
 	CHECK_EQ_INT(try_open(path, &o, err), 0);
-	CHECK_EQ_INT(pin_read(c.volume_id, &p2, err, sizeof(err)), 1);
+	CHECK(read_dir_pin(path, &p2));
 	CHECK(memcmp(&p, &p2, sizeof(p)) == 0);
 }
 
@@ -313,12 +346,12 @@ static void pin_readonly_never_writes(void)
 	opts(&o, true);
 	o.pin_readonly = true;
 	CHECK_EQ_INT(try_open(path, &o, err), 0);
-	CHECK(!pin_exists(c.volume_id));
+	CHECK(!pin_exists(path));
 
 	/* With a pin, a config naming another KEK is refused all the same. */
 	o.pin_readonly = false;
 	CHECK_EQ_INT(try_open(path, &o, err), 0);
-	CHECK(pin_exists(c.volume_id));
+	CHECK(pin_exists(path));
 	CHECK(forge_conf(path, KEK_B, c.volume_id) == 0);
 	o.pin_readonly = true;
 	REFUSED(path, &o, "pinned " KEK_A);
@@ -348,7 +381,7 @@ static void other_kek_refused_by_pin(void)
 	CHECK(strstr(err, "names KEK " KEK_B) != NULL);
 	REFUSED(path, &o, "pinned " KEK_A, KEK_B);
 	/* The pin still names the original. */
-	CHECK_EQ_INT(pin_read(c.volume_id, &p, err, sizeof(err)), 1);
+	CHECK(read_dir_pin(path, &p));
 	CHECK(strcmp(p.kek, KEK_A) == 0);
 	/* no_pin skips the pin store: the operator takes this config as
 	 * it is. */
@@ -398,15 +431,14 @@ static void new_volume_key_refused_by_kcv(void)
 	struct pin before, after;
 
 	if (create("vk-swap", KEK_A, true, path) != 0 ||
-	    load_conf(path, &c) != 0 ||
-	    pin_read(c.volume_id, &before, err, sizeof(err)) != 1 ||
+	    load_conf(path, &c) != 0 || !read_dir_pin(path, &before) ||
 	    forge_conf(path, KEK_A, c.volume_id) != 0) {
 		CHECK(0);
 		return;
 	}
 	opts(&o, true);
 	REFUSED(path, &o, "volume key differs", "replaced");
-	CHECK_EQ_INT(pin_read(c.volume_id, &after, err, sizeof(err)), 1);
+	CHECK(read_dir_pin(path, &after));
 	CHECK(memcmp(&before, &after, sizeof(before)) == 0);
 	/* no_pin skips the pin store, and this is what it lets through. */
 	opts(&o, false);
@@ -527,12 +559,14 @@ static void config_byte_flips(void)
 	CHECK_EQ_INT(try_open(path, &o, err), 0);
 }
 
-/* The pin store: what is written reads back; a missing pin is none; a
- * malformed one is an error naming the file, and a volume whose pin is
- * unreadable is not opened (nor silently re-pinned). */
+/* The pin store: what is written reads back, keyed by the directory; a
+ * missing pin is none; a malformed one is an error naming the file, and
+ * a volume whose pin is unreadable is not opened (nor silently
+ * re-pinned). */
 static void pin_store(void)
 {
-	char path[TMPDIR_MAX + 32], ppath[640], dir[512], err[VOL_ERR_MAX];
+	char path[TMPDIR_MAX + 32], ppath[PIN_PATH_MAX], got[PIN_PATH_MAX];
+	char dir[512], err[VOL_ERR_MAX];
 	static const char *const bad[] = {
 		"", "garbage\n", "kek=testkek://a\n",
 		"kcv=AAAAAAAAAAAAAAAAAAAAAA\n",
@@ -540,43 +574,318 @@ static void pin_store(void)
 		"kek=testkek://a\nkcv=AAAA\n",
 		"kek=testkek://a\nkcv=AAAAAAAAAAAAAAAAAAAAAAAA\n",
 		"kek=testkek://a\nkcv=!!!!!!!!!!!!!!!!!!!!!!\n",
+		/* a directory's pin names its volume */
+		"kek=testkek://a\nkcv=AAAAAAAAAAAAAAAAAAAAAA\n",
+		"volume=AAAA\nkek=testkek://a\nkcv=AAAAAAAAAAAAAAAAAAAAAA\n",
 	};
+	const char *vdir = "/srv/some volume\nwith a newline";
 	uint8_t id[ID_LEN];
 	struct pin p = { .kek = KEK_B }, q;
 	struct vol_opts o;
 	struct conf c;
 
 	if (setup() != 0 || keys_random(id, sizeof(id)) ||
-	    keys_random(p.kcv, sizeof(p.kcv))) {
+	    keys_random(p.kcv, sizeof(p.kcv)) ||
+	    keys_random(p.volume_id, sizeof(p.volume_id))) {
 		CHECK(0);
 		return;
 	}
-	pin_path(id, ppath, sizeof(ppath));
-	snprintf(dir, sizeof(dir), "%s/pins/", statedir);
+	pin_path(vdir, ppath, sizeof(ppath));
+	snprintf(dir, sizeof(dir), "%s/pins/dir-", statedir);
 	CHECK(strncmp(ppath, dir, strlen(dir)) == 0);
-	CHECK_EQ_INT(pin_read(id, &q, err, sizeof(err)), 0);
-	CHECK_EQ_INT(pin_write(id, &p, err, sizeof(err)), 0);
-	CHECK_EQ_INT(pin_read(id, &q, err, sizeof(err)), 1);
+	CHECK_EQ_INT(strlen(ppath), strlen(dir) + 32);
+	CHECK_EQ_INT(pin_find(vdir, id, &q, got, err, sizeof(err)), PIN_NONE);
+	CHECK(strcmp(got, ppath) == 0);
+	CHECK_EQ_INT(pin_write(vdir, &p, err, sizeof(err)), 0);
+	CHECK_EQ_INT(pin_find(vdir, id, &q, got, err, sizeof(err)), PIN_DIR);
 	CHECK(strcmp(q.kek, KEK_B) == 0);
 	CHECK_MEM(q.kcv, p.kcv, PIN_KCV_LEN);
+	CHECK_MEM(q.volume_id, p.volume_id, ID_LEN);
+	/* Another directory is another pin. */
+	CHECK_EQ_INT(pin_find("/srv/some volume", id, &q, got, err,
+			      sizeof(err)), PIN_NONE);
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		err[0] = '\0';
 		CHECK(tmpdir_write_at(AT_FDCWD, ppath, bad[i],
 				      strlen(bad[i])) == 0);
-		CHECK_EQ_INT(pin_read(id, &q, err, sizeof(err)), -1);
+		CHECK_EQ_INT(pin_find(vdir, id, &q, got, err, sizeof(err)), -1);
 		CHECK(strstr(err, ppath) != NULL);
 	}
+	unlink(ppath);
 
 	if (create("bad-pin", KEK_A, true, path) != 0 ||
 	    load_conf(path, &c) != 0) {
 		CHECK(0);
 		return;
 	}
-	pin_path(c.volume_id, ppath, sizeof(ppath));
+	dir_pin(path, ppath);
 	CHECK(tmpdir_write_at(AT_FDCWD, ppath, "kek=" KEK_A "\n", 16) == 0);
 	opts(&o, true);
 	REFUSED(path, &o, ppath, "malformed");
+}
+
+/* The attack the directory's pin is for: a config with a fresh volume id
+ * (nothing pinned under that id) naming the attacker's KEK, or the real
+ * KEK with a volume key of the attacker's (an RSA KEK wraps for anyone).
+ * Both are refused by vol_peek, before any request. Deleting the pin
+ * file, the documented step for an intended change, lets a new volume
+ * there be used, and pinned. */
+static void new_volume_id_refused_by_dir_pin(void)
+{
+	char path[TMPDIR_MAX + 32], ppath[PIN_PATH_MAX];
+	char err[VOL_ERR_MAX] = "";
+	uint8_t fresh[ID_LEN];
+	struct vol_opts o;
+	struct conf c;
+	struct pin p;
+	struct vol v;
+
+	if (create("fresh-id", KEK_A, true, path) != 0 ||
+	    load_conf(path, &c) != 0 || keys_random(fresh, ID_LEN) ||
+	    forge_conf(path, KEK_B, fresh) != 0) {
+		CHECK(0);
+		return;
+	}
+	dir_pin(path, ppath);
+	opts(&o, true);
+	CHECK_EQ_INT(vol_peek(&v, path, &o, err, sizeof(err)), -1);
+	CHECK(strstr(err, "pinned volume") != NULL);
+	CHECK(strstr(err, ppath) != NULL);
+	CHECK(strstr(err, "delete that pin file") != NULL);
+	CHECK(forge_conf(path, KEK_A, fresh) == 0);
+	CHECK_EQ_INT(vol_peek(&v, path, &o, err, sizeof(err)), -1);
+	CHECK(strstr(err, "pinned volume") != NULL);
+	CHECK(read_dir_pin(path, &p));
+	CHECK_MEM(p.volume_id, c.volume_id, ID_LEN);
+
+	/* An intended new volume: the operator deletes the pin file. */
+	CHECK(unlink(ppath) == 0);
+	CHECK_EQ_INT(try_open(path, &o, err), 0);
+	CHECK(read_dir_pin(path, &p));
+	CHECK_MEM(p.volume_id, fresh, ID_LEN);
+	/* and the old volume is now the stranger */
+	CHECK(store_conf(path, &c) == 0);
+	REFUSED(path, &o, "pinned volume");
+}
+
+/* A pin by volume id, as earlier versions kept: still checked for a
+ * directory without a pin of its own (KEK before any request, volume key
+ * after), and carried over to the directory's pin on first use. */
+static void legacy_pin(void)
+{
+	char path[TMPDIR_MAX + 32], lpath[PIN_PATH_MAX], line[256];
+	char err[VOL_ERR_MAX], kcv[B64_ENC_LEN(PIN_KCV_LEN) + 1];
+	uint8_t k[PIN_KCV_LEN];
+	struct vol_opts o;
+	struct conf c;
+	struct pin p;
+	struct vol v;
+
+	opts(&o, false);
+	if (create("legacy", KEK_A, false, path) != 0 ||
+	    load_conf(path, &c) != 0 ||
+	    vol_open(&v, path, &o, err, sizeof(err)) != 0) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ_INT(pin_kcv(v.vk, k), 0);
+	vol_close(&v);
+	b64url_encode(k, PIN_KCV_LEN, kcv);
+	pin_legacy_path(c.volume_id, lpath, sizeof(lpath));
+	snprintf(line, sizeof(line), "kek=%s\nkcv=%s\n", KEK_B, kcv);
+	CHECK(tmpdir_write_at(AT_FDCWD, lpath, line, strlen(line)) == 0);
+	opts(&o, true);
+	REFUSED(path, &o, "pinned " KEK_B, lpath);
+	CHECK(!pin_exists(path));
+
+	k[0] ^= 1;
+	b64url_encode(k, PIN_KCV_LEN, kcv);
+	snprintf(line, sizeof(line), "kek=%s\nkcv=%s\n", KEK_A, kcv);
+	CHECK(tmpdir_write_at(AT_FDCWD, lpath, line, strlen(line)) == 0);
+	REFUSED(path, &o, "volume key differs", lpath);
+	CHECK(!pin_exists(path));
+
+	k[0] ^= 1;
+	b64url_encode(k, PIN_KCV_LEN, kcv);
+	snprintf(line, sizeof(line), "kek=%s\nkcv=%s\n", KEK_A, kcv);
+	CHECK(tmpdir_write_at(AT_FDCWD, lpath, line, strlen(line)) == 0);
+	o.pin_readonly = true;
+	CHECK_EQ_INT(try_open(path, &o, err), 0);
+	CHECK(!pin_exists(path));
+	o.pin_readonly = false;
+	CHECK_EQ_INT(try_open(path, &o, err), 0);
+	CHECK(read_dir_pin(path, &p));
+	CHECK(strcmp(p.kek, KEK_A) == 0);
+	CHECK_MEM(p.kcv, k, PIN_KCV_LEN);
+	CHECK_MEM(p.volume_id, c.volume_id, ID_LEN);
+	/* Migrated, the directory's pin now holds even against a fresh id. */
+	CHECK(forge_conf(path, KEK_B, (const uint8_t[ID_LEN]){ 1 }) == 0);
+	REFUSED(path, &o, "pinned volume");
+}
+
+/* A state directory of its own: a machine that never saw the volumes. */
+static void new_machine(char dir[TMPDIR_MAX])
+{
+	if (tmpdir_make(dir, "machine") == 0)
+		setenv("HSMFS_STATE_DIR", dir, 1);
+}
+
+static void old_machine(char dir[TMPDIR_MAX])
+{
+	setenv("HSMFS_STATE_DIR", statedir, 1);
+	tmpdir_remove(dir);
+}
+
+/* -o volume=FINGERPRINT on a machine with no pin: half A (volume id and
+ * KEK URL) is checked by vol_peek, before any request; half B (the
+ * volume key) after the unwrap. The volume is then pinned. With a pin,
+ * both must agree. */
+static void fingerprint(void)
+{
+	char path[TMPDIR_MAX + 32], other[TMPDIR_MAX + 32];
+	char fpr[PIN_FPR_TEXT], ofpr[PIN_FPR_TEXT], got[PIN_FPR_TEXT];
+	char err[VOL_ERR_MAX] = "", machine[TMPDIR_MAX];
+	uint8_t fresh[ID_LEN];
+	struct vol_opts o;
+	struct conf c;
+	struct vol v;
+
+	if (create_fpr("fpr", KEK_A, true, path, fpr) != 0 ||
+	    create_fpr("fpr-other", KEK_A, true, other, ofpr) != 0 ||
+	    load_conf(path, &c) != 0 || keys_random(fresh, ID_LEN)) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ_INT(strlen(fpr), PIN_FPR_TEXT - 1);
+	CHECK(fpr[4] == '-' && fpr[34] == '-');
+	CHECK(strcmp(fpr, ofpr) != 0);
+	opts(&o, true);
+	if (vol_open(&v, path, &o, err, sizeof(err)) == 0) {
+		CHECK_EQ_INT(vol_fingerprint(&v, got), 0);
+		CHECK(strcmp(got, fpr) == 0);
+		vol_close(&v);
+	}
+
+	new_machine(machine);
+	opts(&o, true);
+	CHECK_EQ_INT(pin_fpr_parse(ofpr, &o.fpr), 0);
+	o.have_fpr = true;
+	CHECK_EQ_INT(vol_peek(&v, path, &o, err, sizeof(err)), -1);
+	CHECK(strstr(err, "fingerprint") != NULL);
+	CHECK(!pin_exists(path));
+
+	CHECK_EQ_INT(pin_fpr_parse(fpr, &o.fpr), 0);
+	/* Another volume id, or the attacker's KEK: half A. */
+	CHECK(forge_conf(path, KEK_A, fresh) == 0);
+	CHECK_EQ_INT(vol_peek(&v, path, &o, err, sizeof(err)), -1);
+	CHECK(strstr(err, "fingerprint") != NULL);
+	CHECK(forge_conf(path, KEK_B, c.volume_id) == 0);
+	CHECK_EQ_INT(vol_peek(&v, path, &o, err, sizeof(err)), -1);
+	CHECK(strstr(err, "fingerprint") != NULL);
+	/* The same id and KEK, the attacker's volume key: half B. */
+	CHECK(forge_conf(path, KEK_A, c.volume_id) == 0);
+	if (vol_peek(&v, path, &o, err, sizeof(err)) == 0) {
+		CHECK_EQ_INT(vol_unlock(&v, err, sizeof(err)), -1);
+		CHECK(strstr(err, "volume key") != NULL &&
+		      strstr(err, "fingerprint") != NULL);
+		vol_close(&v);
+	} else {
+		CHECK(0);
+	}
+	CHECK(!pin_exists(path));
+
+	/* The genuine volume opens, and is pinned. */
+	CHECK(store_conf(path, &c) == 0);
+	CHECK_EQ_INT(try_open(path, &o, err), 0);
+	CHECK(pin_exists(path));
+	o.have_fpr = false;
+	CHECK_EQ_INT(try_open(path, &o, err), 0);
+	old_machine(machine);
+
+	/* Pin and fingerprint: both must agree. */
+	CHECK_EQ_INT(pin_fpr_parse(ofpr, &o.fpr), 0);
+	o.have_fpr = true;
+	REFUSED(path, &o, "fingerprint");
+	CHECK_EQ_INT(pin_fpr_parse(fpr, &o.fpr), 0);
+	CHECK_EQ_INT(try_open(path, &o, err), 0);
+}
+
+/* Which KEK hosts count as named. A "far-" test KEK stands for one
+ * outside the token's domain (testkek.c): it opens only if the operator
+ * named it (init's --kek, kek=, the pin, a fingerprint). The previous
+ * KEKs of a config inherit the volume's vouch (pin or fingerprint), not
+ * a kek= naming only the current one: with an RSA KEK anyone can make a
+ * config that names the real KEK and lists a previous one of theirs. */
+static void named_hosts(void)
+{
+	char path[TMPDIR_MAX + 32], fpr[PIN_FPR_TEXT], err[VOL_ERR_MAX] = "";
+	char machine[TMPDIR_MAX];
+	struct vol_opts o;
+	struct conf c;
+	struct vol v;
+	struct kek *k = NULL;
+	char kerr[KEK_ERR_MAX];
+	uint8_t kcv[PIN_KCV_LEN];
+	struct pin_fpr nf;
+
+	if (create_fpr("far", "testkek://far-a", true, path, fpr) != 0) {
+		CHECK(0);
+		return;
+	}
+	opts(&o, true);
+	CHECK_EQ_INT(try_open(path, &o, err), 0);
+	new_machine(machine);
+	REFUSED(path, &o, "testkek://far-a", "not named", "-o kek=URL",
+		"-o volume=");
+	o.pin_kek = "testkek://far-a";
+	CHECK_EQ_INT(try_open(path, &o, err), 0);
+	old_machine(machine);
+
+	new_machine(machine);
+	opts(&o, true);
+	CHECK_EQ_INT(pin_fpr_parse(fpr, &o.fpr), 0);
+	o.have_fpr = true;
+	CHECK_EQ_INT(try_open(path, &o, err), 0);
+	old_machine(machine);
+
+	/* A config moved (as by rekey --to) from far-a to a, far-a listed as
+	 * previous: sealed by the volume key, as rekey writes it. */
+	opts(&o, true);
+	if (vol_open(&v, path, &o, err, sizeof(err)) != 0) {
+		CHECK(0);
+		return;
+	}
+	c = v.conf;
+	snprintf(c.prev_kek[0], sizeof(c.prev_kek[0]), "testkek://far-a");
+	c.nprev = 1;
+	snprintf(c.kek, sizeof(c.kek), KEK_A);
+	CHECK_EQ_INT(kek_open(KEK_A, NULL, &k, kerr), KEK_OK);
+	CHECK(k && vol_wrap_slot(k, REC_MAGIC_VK, c.volume_id, v.vk, &c.vk,
+				 kerr) == KEK_OK);
+	CHECK_EQ_INT(conf_seal(&c, v.vk), 0);
+	CHECK_EQ_INT(pin_kcv(v.vk, kcv), 0);
+	pin_fpr_a(c.volume_id, c.kek, nf.a);
+	pin_fpr_b(kcv, nf.b);
+	CHECK(store_conf(path, &c) == 0);
+	CHECK_EQ_INT(vol_pin_follow(&v, KEK_A, err, sizeof(err)), 1);
+	kek_close(k);
+	vol_close(&v);
+
+	/* Pinned here: the previous KEK is the volume's. */
+	CHECK_EQ_INT(try_open(path, &o, err), 0);
+	new_machine(machine);
+	o.pin_kek = KEK_A;
+	REFUSED(path, &o, "previous KEK testkek://far-a", "-o volume=");
+	o.pin_kek = NULL;
+	/* The old fingerprint no longer fits (it covers the KEK URL); the
+	 * new one vouches for the volume and what its config lists. */
+	o.have_fpr = true;
+	CHECK_EQ_INT(pin_fpr_parse(fpr, &o.fpr), 0);
+	REFUSED(path, &o, "fingerprint");
+	o.fpr = nf;
+	CHECK_EQ_INT(try_open(path, &o, err), 0);
+	old_machine(machine);
 }
 
 /* Opens path for the file-key tests, or returns -1. */
@@ -769,5 +1078,7 @@ CHECK_MAIN("vol",
 	   T(pin_readonly_never_writes), T(other_kek_refused_by_pin),
 	   T(kek_option), T(new_volume_key_refused_by_kcv),
 	   T(other_volume_config), T(config_changes_fail_mac),
-	   T(config_byte_flips), T(pin_store), T(file_key_roundtrip),
+	   T(config_byte_flips), T(pin_store),
+	   T(new_volume_id_refused_by_dir_pin), T(legacy_pin), T(fingerprint),
+	   T(named_hosts), T(file_key_roundtrip),
 	   T(file_key_tamper), T(file_key_other_volume), T(slot_binding))
