@@ -133,8 +133,6 @@ int fmeta_parse(const uint8_t *area, const uint8_t mkey[KEY_LEN],
 
 	memset(m, 0, sizeof(*m));
 	*why = NULL;
-	if (all_zero(area, FMETA_AREA))
-		return 0;
 	for (int i = 0; i < FMETA_COPIES; i++) {
 		err = open_copy(area + i * FMETA_LEN, mkey, file_id, &c[i],
 				&cwhy[i]);
@@ -145,7 +143,9 @@ int fmeta_parse(const uint8_t *area, const uint8_t mkey[KEY_LEN],
 			best = i;
 	}
 	if (best < 0) {
-		*why = "neither copy of the file state is authentic";
+		*why = all_zero(area, FMETA_AREA) ?
+		       "the file state is missing (all zero)" :
+		       "neither copy of the file state is authentic";
 		return -EBADMSG;
 	}
 	if (cwhy[best]) {
@@ -194,8 +194,7 @@ int fmeta_write(int fd, const uint8_t mkey[KEY_LEN],
 
 	if (m->gen == UINT32_MAX)
 		return -EOVERFLOW;
-	/* The first state goes into both copies at once: until then the
-	 * area is all zero, which means the same as generation 1. */
+	/* A state written for the first time goes into both copies. */
 	err = first ? fmeta_encode_first(m, mkey, file_id, buf) :
 		      fmeta_encode(m, m->gen + 1, mkey, file_id, buf);
 	if (err)

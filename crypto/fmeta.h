@@ -4,18 +4,20 @@
  * blocks its key has encrypted (so that the 2^32 random-nonce budget of
  * one AES-GCM key is counted, not assumed) and which blocks are holes.
  *
- *   page 0:  header (2048) | copy 0 (1024) | copy 1 (1024)
+ *   page 0:  header (2048) | copy 0 (512) | copy 1 (512) | records of
+ *            blocks 0..35 (crypto/layout.h)
  *
  * A copy: magic "HSMM"(4) gen(4) writes(8) nholes(2) zero(6),
- * 60 holes of first block(8) || block count(8), zero(8), then an
+ * 28 holes of first block(8) || block count(8), zero(8), then an
  * HMAC-SHA256 (32) under HKDF(DEK, "hsmfs v3 file meta") over the file id
- * and the copy's first 992 bytes. Two copies for the reason the header has
+ * and the copy's first 480 bytes. Two copies for the reason the header has
  * two slots: an update writes the spare one, so a torn write never loses
- * the state. Both copies all zero is a file that never wrote any: no
- * writes, no holes. Integers are big-endian. See crypto/FORMAT.md.
+ * the state. Every file with a header has one (it is written with the
+ * header): zeroing both copies would otherwise reset the count and drop
+ * the holes. Integers are big-endian. See crypto/FORMAT.md.
  *
  * Errors (the convention of crypto/keys.h): 0 or -errno; -EBADMSG when
- * neither copy is authentic (and the area is not all zero), -EINVAL with
+ * neither copy is authentic, -EINVAL with
  * *why for a copy that authenticates but breaks a rule, -ENODATA for a
  * file too short to hold the area, a disk error as its own errno.
  */
@@ -29,11 +31,11 @@
 #include "keys.h"
 
 #define FMETA_OFF 2048
-#define FMETA_LEN 1024
+#define FMETA_LEN 512
 #define FMETA_COPIES 2
 #define FMETA_AREA (FMETA_COPIES * FMETA_LEN)
-#define FMETA_HOLES_MAX 60
-#define FMETA_MACED 992
+#define FMETA_HOLES_MAX 28
+#define FMETA_MACED 480
 _Static_assert(24 + FMETA_HOLES_MAX * 16 + 8 == FMETA_MACED &&
 	       FMETA_MACED + 32 == FMETA_LEN, "a copy's fields fill it");
 /* NIST SP 800-38D: at most 2^32 encryptions with random 96-bit nonces

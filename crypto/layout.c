@@ -7,10 +7,19 @@
 
 #include "layout.h"
 
-/* First page of group g >= 1 (its record page): format 2. */
-#define GROUP_PAGE(g) (1 + LAY_G0 + ((g) - 1) * (uint64_t)(LAY_G + 1))
-/* Format 3: group g >= 0 starts at page 1. */
-#define GROUP3_PAGE(g) (1 + (g) * (uint64_t)(LAY_G + 1))
+/* The aligned layouts differ in page 0: format 2 keeps the records of
+ * blocks 0..72 after the header, format 3 those of blocks 0..35 after the
+ * header and the file's state. From page 1 on both are the same. */
+static uint64_t g0(int lay)
+{
+	return lay == LAY_V3 ? LAY_G0_V3 : LAY_G0;
+}
+
+/* First page of group g >= 1 (its record page). */
+static uint64_t group_page(int lay, uint64_t g)
+{
+	return 1 + g0(lay) + (g - 1) * (uint64_t)(LAY_G + 1);
+}
 
 int lay_valid(int lay)
 {
@@ -19,25 +28,19 @@ int lay_valid(int lay)
 
 uint64_t lay_header_len(int lay)
 {
-	return lay == LAY_V3 ? LAY_PAGE : HDR_LEN;
+	return lay == LAY_V3 ? LAY_V3_REC0 : HDR_LEN;
 }
 
-/* Aligned layouts: block b's group and index in it (format 2's group 0
- * is the header's). */
+/* Aligned layouts: block b's group (0 is page 0's) and index in it. */
 static void group_of(int lay, uint64_t b, uint64_t *g, uint64_t *i)
 {
-	if (lay == LAY_V3) {
-		*g = b / LAY_G;
-		*i = b % LAY_G;
-		return;
-	}
-	if (b < LAY_G0) {
+	if (b < g0(lay)) {
 		*g = 0;
 		*i = b;
 		return;
 	}
-	*g = 1 + (b - LAY_G0) / LAY_G;
-	*i = (b - LAY_G0) % LAY_G;
+	*g = 1 + (b - g0(lay)) / LAY_G;
+	*i = (b - g0(lay)) % LAY_G;
 }
 
 off_t lay_rec_off(int lay, uint64_t b)
@@ -45,11 +48,9 @@ off_t lay_rec_off(int lay, uint64_t b)
 	uint64_t g, i;
 
 	group_of(lay, b, &g, &i);
-	if (lay == LAY_V3)
-		return (off_t)(GROUP3_PAGE(g) * LAY_PAGE + i * LAY_REC);
 	if (g == 0)
-		return (off_t)(HDR_LEN + i * LAY_REC);
-	return (off_t)(GROUP_PAGE(g) * LAY_PAGE + i * LAY_REC);
+		return (off_t)(lay_header_len(lay) + i * LAY_REC);
+	return (off_t)(group_page(lay, g) * LAY_PAGE + i * LAY_REC);
 }
 
 off_t lay_data_off(int lay, uint64_t b)
@@ -59,11 +60,9 @@ off_t lay_data_off(int lay, uint64_t b)
 	if (lay == LAY_PACKED)
 		return (off_t)(HDR_LEN + b * BLK_CIPHER);
 	group_of(lay, b, &g, &i);
-	if (lay == LAY_V3)
-		return (off_t)((GROUP3_PAGE(g) + 1 + i) * LAY_PAGE);
 	if (g == 0)
 		return (off_t)((1 + i) * LAY_PAGE);
-	return (off_t)((GROUP_PAGE(g) + 1 + i) * LAY_PAGE);
+	return (off_t)((group_page(lay, g) + 1 + i) * LAY_PAGE);
 }
 
 uint64_t lay_run(int lay, uint64_t b, uint64_t n)
@@ -73,7 +72,7 @@ uint64_t lay_run(int lay, uint64_t b, uint64_t n)
 	if (lay == LAY_PACKED)
 		return n;
 	group_of(lay, b, &g, &i);
-	left = (lay == LAY_ALIGNED && g == 0 ? LAY_G0 : LAY_G) - i;
+	left = (g == 0 ? g0(lay) : LAY_G) - i;
 	return left < n ? left : n;
 }
 
@@ -89,7 +88,7 @@ uint64_t lay_backing_size(int lay, uint64_t psize)
 	return (uint64_t)lay_data_off(lay, lb) + (psize - lb * BLK_PLAIN);
 }
 
-/* Aligned layouts: the block in page p, or -1 for the header or a record
+/* Aligned layouts: the block in page p, or -1 for page 0 or a record
  * page. */
 static int64_t block_of_page(int lay, uint64_t p)
 {
@@ -97,18 +96,13 @@ static int64_t block_of_page(int lay, uint64_t p)
 
 	if (p == 0)
 		return -1;
-	if (lay == LAY_V3) {
-		q = p - 1;
-		if (q % (LAY_G + 1) == 0)
-			return -1;
-		return (int64_t)(q / (LAY_G + 1) * LAY_G + q % (LAY_G + 1) - 1);
-	}
-	if (p <= LAY_G0)
+	if (p <= g0(lay))
 		return (int64_t)(p - 1);
-	q = p - (1 + LAY_G0);
+	q = p - (1 + g0(lay));
 	if (q % (LAY_G + 1) == 0)
 		return -1;
-	return (int64_t)(LAY_G0 + q / (LAY_G + 1) * LAY_G + q % (LAY_G + 1) - 1);
+	return (int64_t)(g0(lay) + q / (LAY_G + 1) * LAY_G + q % (LAY_G + 1) -
+			 1);
 }
 
 int64_t lay_plain_size(int lay, uint64_t n)

@@ -10,8 +10,9 @@
  *              page 0 is the header and the records of blocks 0..72,
  *              pages 1..73 blocks 0..72; then groups of one record page
  *              (146 records) followed by the 146 pages of its blocks.
- *  3, aligned with state: page 0 is the header and the file's state
- *              (crypto/fmeta.h); from page 1 on, groups as in 2. A
+ *  3, aligned with state: as 2, but page 0 holds the header, the
+ *              file's state (crypto/fmeta.h, 1024 bytes) and the records
+ *              of blocks 0..35 only, so the first group is 36 blocks. A
  *              whole block whose record is all zero and which the state
  *              lists as a hole reads as zeros.
  *
@@ -45,13 +46,16 @@ _Static_assert(LAY_PAGE == BLK_PLAIN, "an aligned block fills its page");
 _Static_assert(LAY_REC == BLK_OVERHEAD, "a record is a block's overhead");
 #define LAY_G0 ((LAY_PAGE - HDR_LEN) / LAY_REC)   /* 73 blocks */
 #define LAY_G (LAY_PAGE / LAY_REC)                /* 146 blocks */
-_Static_assert(LAY_G0 == 73 && LAY_G == 146,
+/* Format 3: the header and the state, then 36 records. */
+#define LAY_V3_REC0 (HDR_LEN + FMETA_AREA)
+#define LAY_G0_V3 ((LAY_PAGE - LAY_V3_REC0) / LAY_REC) /* 36 blocks */
+_Static_assert(LAY_G0 == 73 && LAY_G == 146 && LAY_G0_V3 == 36,
 	       "the group sizes are part of the format (FORMAT.md)");
 
 /* True for a layout this build reads and writes. */
 int lay_valid(int lay);
-/* Bytes before the first block's data that a file with a key always has:
- * the header (formats 1, 2), or page 0 (3). */
+/* Bytes that a file with a key and no content has: the header (formats
+ * 1, 2), or the header and the state (3). */
 uint64_t lay_header_len(int lay);
 /* Offset of block b: its nonce (packed) or its page (aligned). */
 off_t lay_data_off(int lay, uint64_t b);

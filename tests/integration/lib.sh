@@ -89,10 +89,17 @@ umount_wait() {
 }
 
 # Where block N of a format-3 file lies (crypto/FORMAT.md section 7.1):
-# its ciphertext page, and its 28-byte record (nonce, tag) in the record
-# page of its group of 146.
-blk_data() { echo $((4096 * (2 + 147 * ($1 / 146) + $1 % 146))); }
-blk_rec() { echo $((4096 * (1 + 147 * ($1 / 146)) + 28 * ($1 % 146))); }
+# its ciphertext page, and its 28-byte record (nonce, tag): in page 0
+# after the header and the file's state for blocks 0..35, then in the
+# record page of its group of 146.
+blk_data() {
+	if (($1 < 36)); then echo $((4096 * ($1 + 1))); else
+		echo $((4096 * (38 + 147 * (($1 - 36) / 146) + ($1 - 36) % 146))); fi
+}
+blk_rec() {
+	if (($1 < 36)); then echo $((3072 + 28 * $1)); else
+		echo $((4096 * (37 + 147 * (($1 - 36) / 146)) + 28 * (($1 - 36) % 146))); fi
+}
 
 # manifest DIR: one line per entry: path, type, size, content hash or link
 # target, user xattrs; sorted. Two trees with equal manifests look alike

@@ -85,7 +85,7 @@ check "the holes around it still read as zeros" \
 umount_wait "$T/sm"
 umount "$T/small"
 
-# The state's two copies (bytes 2048..3071 and 3072..4095 of page 0).
+# The state's two copies (bytes 2048..2559 and 2560..3071 of page 0).
 flip() { # flip FILE OFFSET
 	local b
 	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
@@ -99,12 +99,20 @@ mount_fg "$T/c" "$T/m" || { bad remount; finish; }
 check "one damaged copy of the state: the other serves" \
 	bash -c "head -c $((200 * 4096)) '$T/m/f' | cmp - '$T/ref'"
 umount_wait "$T/m"
-flip "$B" 3200
+flip "$B" 2600
 : >"$L"
 mount_fg "$T/c" "$T/m" || { bad remount; finish; }
 check "both copies damaged: the file is refused" \
 	bash -c "! cat '$T/m/f' >/dev/null 2>&1"
 check "with a line naming it" \
 	bash -c "grep -F '$B' '$L' | grep -q 'file state'"
+echo small >"$T/m/z"
+Z=$(bfile z)
+umount_wait "$T/m"
+# Zeroing both copies would reset the count and drop the holes: refused.
+dd if=/dev/zero of="$Z" bs=1 seek=2048 count=1024 conv=notrunc status=none
+mount_fg "$T/c" "$T/m" || { bad remount; finish; }
+check "a state zeroed in both copies: the file is refused" \
+	bash -c "! cat '$T/m/z' >/dev/null 2>&1"
 umount_wait "$T/m"
 finish

@@ -57,8 +57,9 @@ static void fmeta_mac_known_answer(void)
 	CHECK_MEM(copy + FMETA_MACED, mac, 32);
 }
 
-/* All zero is a fresh state; written states come back with the newest
- * copy winning, and a torn newer copy leaves the older one serving. */
+/* All zero is no state (a file that has a header has one); written states
+ * come back with the newest copy winning, and a torn newer copy leaves the
+ * older one serving. */
 static void fmeta_copies(void)
 {
 	uint8_t area[FMETA_AREA] = { 0 };
@@ -66,9 +67,7 @@ static void fmeta_copies(void)
 	const char *why;
 
 	setup();
-	CHECK_EQ_INT(fmeta_parse(area, mkey, id, &r, &why), 0);
-	CHECK_EQ_INT(r.gen, 0);
-	CHECK_EQ_INT(r.writes, 0);
+	CHECK_EQ_INT(fmeta_parse(area, mkey, id, &r, &why), -EBADMSG);
 	m.writes = 10;
 	CHECK_EQ_INT(fmeta_encode(&m, 1, mkey, id, area), 0);
 	m.writes = 20;
@@ -150,7 +149,7 @@ static void fmeta_file(void)
 	CHECK_EQ_INT(ftruncate(fd, 3000), 0);
 	CHECK_EQ_INT(fmeta_read(fd, mkey, id, &r, &why), -ENODATA);
 	CHECK_EQ_INT(ftruncate(fd, 4096), 0);
-	CHECK_EQ_INT(fmeta_read(fd, mkey, id, &r, &why), 0);
+	CHECK_EQ_INT(fmeta_read(fd, mkey, id, &r, &why), -EBADMSG);
 	m.writes = 5;
 	CHECK_EQ_INT(fmeta_write(fd, mkey, id, &m), 0);
 	CHECK_EQ_INT(m.gen, 1);

@@ -34,17 +34,22 @@ static void lay_offsets(void)
 	CHECK_EQ_INT(lay_run(LAY_ALIGNED, 100, UINT64_MAX), 119);
 	CHECK_EQ_INT(lay_run(LAY_PACKED, 5, 1u << 30), 1u << 30);
 	CHECK_EQ_INT(lay_run(LAY_ALIGNED, 100, 7), 7);
-	/* Format 3: page 0 is the header and the file's state; group g's
-	 * record page is page 1 + 147 g. */
-	CHECK_EQ_INT(lay_header_len(LAY_V3), 4096);
+	/* Format 3: page 0 holds the header, the file's state and the
+	 * records of blocks 0..35; then groups of 146 as in format 2. */
+	CHECK_EQ_INT(lay_header_len(LAY_V3), 3072);
 	CHECK_EQ_INT(lay_header_len(LAY_ALIGNED), 2048);
-	CHECK_EQ_INT(lay_data_off(LAY_V3, 0), 2 * 4096);
-	CHECK_EQ_INT(lay_data_off(LAY_V3, 145), 147 * 4096);
-	CHECK_EQ_INT(lay_data_off(LAY_V3, 146), 149 * 4096);
-	CHECK_EQ_INT(lay_data_off(LAY_V3, 292), 296 * 4096);
-	CHECK_EQ_INT(lay_run(LAY_V3, 0, UINT64_MAX), 146);
-	CHECK_EQ_INT(lay_run(LAY_V3, 145, UINT64_MAX), 1);
-	CHECK_EQ_INT(lay_run(LAY_V3, 150, UINT64_MAX), 142);
+	CHECK_EQ_INT(lay_data_off(LAY_V3, 0), 4096);
+	CHECK_EQ_INT(lay_data_off(LAY_V3, 35), 36 * 4096);
+	CHECK_EQ_INT(lay_data_off(LAY_V3, 36), 38 * 4096);
+	CHECK_EQ_INT(lay_data_off(LAY_V3, 182), 185 * 4096);
+	CHECK_EQ_INT(lay_rec_off(LAY_V3, 0), 3072);
+	CHECK_EQ_INT(lay_rec_off(LAY_V3, 35), 3072 + 35 * 28);
+	CHECK_EQ_INT(lay_rec_off(LAY_V3, 36), 37 * 4096);
+	CHECK_EQ_INT(lay_rec_off(LAY_V3, 182), 184 * 4096);
+	CHECK_EQ_INT(lay_rec_off(LAY_ALIGNED, 73), 74 * 4096);
+	CHECK_EQ_INT(lay_run(LAY_V3, 0, UINT64_MAX), 36);
+	CHECK_EQ_INT(lay_run(LAY_V3, 35, UINT64_MAX), 1);
+	CHECK_EQ_INT(lay_run(LAY_V3, 40, UINT64_MAX), 142);
 	/* Every data page aligned, each block after the last. */
 	for (int lay = LAY_ALIGNED; lay <= LAY_V3; lay++)
 		for (uint64_t b = 1; b < 2000; b++) {
@@ -93,12 +98,12 @@ static void lay_sizes(void)
 	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 74 * 4096 + 28), -EINVAL);
 	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 221 * 4096 + 1), -EINVAL);
 	CHECK_EQ_INT(lay_plain_size(LAY_V3, 0), 0);
-	CHECK_EQ_INT(lay_plain_size(LAY_V3, 4096), 0);
+	CHECK_EQ_INT(lay_plain_size(LAY_V3, 3072), 0);
 	CHECK_EQ_INT(lay_plain_size(LAY_V3, 2048), -EINVAL);
-	CHECK_EQ_INT(lay_plain_size(LAY_V3, 4097), -EINVAL);
-	CHECK_EQ_INT(lay_plain_size(LAY_V3, 8192 + 1), 1);
-	CHECK_EQ_INT(lay_plain_size(LAY_V3, 148 * 4096 + 5), -EINVAL);
-	CHECK_EQ_INT(lay_plain_size(LAY_V3, 149 * 4096 + 5), 146 * 4096 + 5);
+	CHECK_EQ_INT(lay_plain_size(LAY_V3, 4096), -EINVAL);
+	CHECK_EQ_INT(lay_plain_size(LAY_V3, 4097), 1);
+	CHECK_EQ_INT(lay_plain_size(LAY_V3, 37 * 4096 + 5), -EINVAL);
+	CHECK_EQ_INT(lay_plain_size(LAY_V3, 38 * 4096 + 5), 36 * 4096 + 5);
 }
 
 /* What a test of runs works with: a key, nb blocks of plaintext in and
@@ -284,8 +289,7 @@ static void lay_holes(void)
 		CHECK_EQ_INT(pwrite(t.fd, zero, BLK_PLAIN,
 				    lay_data_off(LAY_V3, b)), BLK_PLAIN);
 		CHECK_EQ_INT(pwrite(t.fd, zero, LAY_REC,
-				    (b < 146 ? 4096 : 148 * 4096) +
-				    (b % 146) * LAY_REC), LAY_REC);
+				    lay_rec_off(LAY_V3, b)), LAY_REC);
 	}
 	CHECK_EQ_INT(lay_read_run(LAY_V3, t.fd, t.k, &m, 0, 5, BLK_PLAIN,
 				  t.out, t.c, t.r, &bad), 0);
@@ -300,7 +304,7 @@ static void lay_holes(void)
 				  t.out, t.c, t.r, &bad), 0);
 	CHECK_MEM(t.out, zero, BLK_PLAIN);
 	/* The same record with one bit set is no hole. */
-	CHECK_EQ_INT(pwrite(t.fd, "\1", 1, 4096 + 3 * LAY_REC + 27), 1);
+	CHECK_EQ_INT(pwrite(t.fd, "\1", 1, lay_rec_off(LAY_V3, 3) + 27), 1);
 	CHECK_EQ_INT(lay_read_run(LAY_V3, t.fd, t.k, &m, 3, 1, BLK_PLAIN,
 				  t.out, t.c, t.r, &bad), -EBADMSG);
 out:
