@@ -5,9 +5,11 @@
 
 Checks everything the format authenticates (config MAC, key records,
 header slot MACs, every block's GCM tag, names, long-name sidecars,
-symlink targets, xattrs) and writes the decrypted tree to OUTDIR, which
+symlink targets, xattrs; in format 3 also each file's state and holes,
+and the directory IV tags) and writes the decrypted tree to OUTDIR, which
 must be missing or empty. Any authentication or format failure stops it
-with exit status 1 and a message naming the backing file.
+with exit status 1 and a message naming the backing file. --show-state
+prints the state in use of every format-3 file (section 7.2).
 
 Keys are unwrapped by the HSM's REST "unwrapkey" operation, with a bearer
 token from the OAuth2 client-credentials grant (AZURE_AUTHORITY_HOST,
@@ -126,6 +128,9 @@ def volume_keys(vk):
         "xattr values": hkdf(vk, "hsmfs v1 xattr values"),
         "symlinks": hkdf(vk, "hsmfs v1 symlinks"),
         "config mac": hkdf(vk, "hsmfs v1 config mac"),
+        # Format 3 (section 7)
+        "directory iv": hkdf(vk, "hsmfs v3 directory iv"),
+        "xattr names v3": hkdf(vk, "hsmfs v3 xattr names"),
     }
 
 
@@ -135,6 +140,11 @@ def content_key(dek):
 
 def header_mac_key(vk, dek):
     return hkdf(vk + dek, "hsmfs v1 header mac")
+
+
+def file_meta_key(dek):
+    """Format 3: the key of the file state's MAC (section 7.2)."""
+    return hkdf(dek, "hsmfs v3 file meta")
 
 
 def open_key_record(record, magic, ident, path, what):
@@ -571,6 +581,8 @@ class AlignedLayout:
     PAGE = 4096
     FIRST = 73     # records in page 0
     GROUP = 146    # records in each later record page
+    RECORDS0 = HEADER_LEN  # where page 0's records start
+    EMPTY = HEADER_LEN     # a file with a key and no content
 
     @classmethod
     def page_block(cls, page):
@@ -587,7 +599,7 @@ class AlignedLayout:
 
     @classmethod
     def plaintext_size(cls, size):
-        if size == HEADER_LEN:
+        if size == cls.EMPTY:
             return 0
         page, length = divmod(size - 1, cls.PAGE)
         n = cls.page_block(page)
@@ -596,9 +608,13 @@ class AlignedLayout:
         return n * BLOCK_SIZE + length + 1
 
     @classmethod
+    def record_at(cls, n):
+        return cls.block_location(n, BLOCK_SIZE)[0]
+
+    @classmethod
     def block_location(cls, n, length):
         if n < cls.FIRST:
-            record = HEADER_LEN + 28 * n
+            record = cls.RECORDS0 + 28 * n
             data = cls.PAGE * (n + 1)
         else:
             g, i = divmod(n - cls.FIRST, cls.GROUP)
@@ -608,21 +624,110 @@ class AlignedLayout:
         return record, data, record + 12
 
 
+class PagedLayout(AlignedLayout):
+    """Format 3 (section 7.1): as format 2, but page 0 holds the header, the
+    two state copies (1024 bytes) and then the records of blocks 0..35."""
+
+    FIRST = 36
+    RECORDS0 = 3072
+    EMPTY = 3072
+
+
 # Per format number (hsmfs.conf "format"): the block layout of its files
 # and the version field of their headers. A new format adds a line to each.
-LAYOUTS = {1: PackedLayout, 2: AlignedLayout}
-HEADER_VERSIONS = {1: 1, 2: 1}
+LAYOUTS = {1: PackedLayout, 2: AlignedLayout, 3: PagedLayout}
+HEADER_VERSIONS = {1: 1, 2: 1, 3: 1}
+
+
+# ---------------------------------------------------------------------------
+# Section 7.2: the state of a format-3 file
+
+STATE_AT = (2048, 2560)
+STATE_LEN = 512
+STATE_MAC_AT = 480
+STATE_MAGIC = b"HSMM"
+MAX_HOLES = 28
+MAX_WRITES = 1 << 32
+
+
+class FileState:
+    """The state in use: generation (0 when the file has written none),
+    writes, holes as [(first, count)] and which copy serves (None if
+    none)."""
+
+    def __init__(self, generation, writes, holes, copy):
+        self.generation = generation
+        self.writes = writes
+        self.holes = holes
+        self.copy = copy
+
+    def in_hole(self, n):
+        # The holes are sorted and disjoint; there are at most 28.
+        return any(first <= n < first + count for first, count in self.holes)
+
+
+def parse_state_copy(raw, i, path):
+    """The fields of the state in use, after the rules it must keep; a
+    state in use that breaks one makes the file invalid."""
+    def bad(why):
+        return FormatError(path, f"state copy {i}: {why}")
+
+    gen, writes, h = struct.unpack(">IQH", raw[4:18])
+    if gen == 0:
+        raise bad("generation 0")
+    if writes > MAX_WRITES:
+        raise bad(f"writes {writes} is above 2^32")
+    if h > MAX_HOLES:
+        raise bad(f"{h} holes, more than {MAX_HOLES}")
+    if any(raw[18:24]) or any(raw[24 + 16 * h:STATE_MAC_AT]):
+        raise bad("bytes that must be zero are not")
+    holes = [struct.unpack(">QQ", raw[24 + 16 * k:40 + 16 * k])
+             for k in range(h)]
+    for k, (first, count) in enumerate(holes):
+        if count == 0:
+            raise bad(f"hole {k} has no blocks")
+        if first + count >= 1 << 64:
+            raise bad(f"hole {k} ends past the last block number")
+        if k + 1 < h and not first + count < holes[k + 1][0]:
+            raise bad(f"hole {k} overlaps, touches or follows hole {k + 1}")
+    return FileState(gen, writes, holes, i)
+
+
+def file_state(page0, file_id, dek, path):
+    """The state in use: the authentic copy of higher generation (copy 0 if
+    equal). Every file with a header has one: all zero is none. Only the
+    copy in use must keep the rules of a state."""
+    copies = [page0[o:o + STATE_LEN] for o in STATE_AT]
+    key = file_meta_key(dek)
+    best = None
+    for i, raw in enumerate(copies):
+        if raw[:4] != STATE_MAGIC:
+            continue
+        mac = hmac.new(key, file_id + raw[:STATE_MAC_AT], hashlib.sha256)
+        if not hmac.compare_digest(mac.digest(), raw[STATE_MAC_AT:]):
+            continue
+        gen = struct.unpack(">I", raw[4:8])[0]
+        if best is None or gen > best[0]:
+            best = (gen, i)
+    if best is None:
+        raise FormatError(path, "no state copy is authentic")
+    return parse_state_copy(copies[best[1]], best[1], path)
 
 
 def block_aad(file_id, n):
     return file_id + struct.pack(">Q", n)
 
 
+ZERO_RECORD = bytes(28)
+
+
 def decrypt_file(path, vol, unwrapper, out):
-    """Writes the plaintext of one backing file to the open file out."""
+    """Writes the plaintext of one backing file to the open file out.
+    Returns (file id, state): (None, None) for an empty backing file, a
+    state for format 3 only."""
     size = os.stat(path).st_size
     if size == 0:
-        return
+        return None, None
     layout = LAYOUTS[vol.format]
     plain = layout.plaintext_size(size)
     if plain is None:
@@ -632,14 +737,23 @@ def decrypt_file(path, vol, unwrapper, out):
     try:
         hdr = os.pread(fd, HEADER_LEN, 0)
         file_id, dek = file_dek(hdr, vol, unwrapper, path)
+        state = None
+        if vol.format == 3:
+            state = file_state(os.pread(fd, PagedLayout.PAGE, 0), file_id,
+                               dek, path)
         gcm = AESGCM(content_key(dek))
         nblocks = (plain + BLOCK_SIZE - 1) // BLOCK_SIZE
         for n in range(nblocks):
             length = min(BLOCK_SIZE, plain - n * BLOCK_SIZE)
             nonce_at, data_at, tag_at = layout.block_location(n, length)
             nonce = os.pread(fd, 12, nonce_at)
-            data = os.pread(fd, length, data_at)
             tag = os.pread(fd, 16, tag_at)
+            if (state is not None and nonce + tag == ZERO_RECORD
+                    and length == BLOCK_SIZE and state.in_hole(n)):
+                # An authenticated hole: its page is not read.
+                out.write(bytes(BLOCK_SIZE))
+                continue
+            data = os.pread(fd, length, data_at)
             try:
                 out.write(gcm.decrypt(nonce, data + tag,
                                       block_aad(file_id, n)))
@@ -648,6 +762,7 @@ def decrypt_file(path, vol, unwrapper, out):
                     from None
     finally:
         os.close(fd)
+    return file_id, state
 
 
 # ---------------------------------------------------------------------------
@@ -694,7 +809,9 @@ def decrypt_name(encoded, diriv, keys):
     return name
 
 
-def read_dir_iv(dirpath):
+def read_dir_iv(dirpath, vol):
+    """The directory's IV: 16 bytes, or in format 3 (section 7.3) 16 bytes
+    not all zero followed by their 16-byte tag, which is checked."""
     path = os.path.join(dirpath, DIRIV)
     try:
         st = os.lstat(path)
@@ -704,6 +821,18 @@ def read_dir_iv(dirpath):
             iv = f.read()
     except FileNotFoundError:
         raise FormatError(path, "directory has no IV") from None
+    if vol.format == 3:
+        if len(iv) != 32:
+            raise FormatError(path, f"directory IV is {len(iv)} bytes, "
+                              "not 32")
+        iv, tag = iv[:16], iv[16:]
+        want = hmac.new(vol.keys["directory iv"], iv,
+                        hashlib.sha256).digest()[:16]
+        if not hmac.compare_digest(want, tag):
+            raise FormatError(path, "directory IV tag does not match")
+        if iv == bytes(16):
+            raise FormatError(path, "directory IV is all zero")
+        return iv
     if len(iv) != 16:
         raise FormatError(path, f"directory IV is {len(iv)} bytes, not 16")
     return iv
@@ -731,12 +860,17 @@ def long_name_string(dirpath, entry):
     return text.decode("ascii", "replace")
 
 
+TMP_ENTRY = re.compile(r"hsmfs\.tmp\.[0-9a-f]{16}")
+
+
 def is_volume_entry(entry, at_root, vol):
     """Backing entries that are part of the volume, not user files."""
     if at_root and entry in ROOT_ONLY:
         return True
     if not vol.encrypted_names:
-        return False
+        # Format 3 has directory IVs in both name modes (section 7.3).
+        return vol.format == 3 and (entry == DIRIV
+                                    or TMP_ENTRY.fullmatch(entry) is not None)
     return (entry == DIRIV or entry.startswith("hsmfs.tmp.")
             or (entry.startswith(LONGNAME)
                 and entry.endswith(LONGNAME_SIDECAR)))
@@ -765,6 +899,8 @@ def entry_name(dirpath, entry, diriv, vol):
 # Section 5: symlinks and extended attributes
 
 SYMLINK_AAD = b"hsmfs symlink\0"
+SYMLINK_AAD_V3 = b"hsmfs symlink v3"
+XATTR_AAD_V3 = b"hsmfs xattr v3"
 XATTR_NAME_AD = b"hsmfs xattr name\0"
 XATTR_PREFIX = "user."
 
@@ -779,9 +915,18 @@ def gcm_open(key, blob, aad):
         return None
 
 
-def decrypt_symlink(path, vol):
+def symlink_aad(vol, diriv, name):
+    """Formats 1 and 2: a constant. Format 3 (section 7.4): bound to the
+    IV of the directory holding the link and the link's plaintext name."""
+    if vol.format == 3:
+        return SYMLINK_AAD_V3 + diriv + name
+    return SYMLINK_AAD
+
+
+def decrypt_symlink(path, vol, diriv, name):
     target = b64url_decode(os.readlink(path))
-    plain = gcm_open(vol.keys["symlinks"], target, SYMLINK_AAD) \
+    plain = gcm_open(vol.keys["symlinks"], target,
+                     symlink_aad(vol, diriv, name)) \
         if target is not None else None
     if plain is None or not 1 <= len(plain) <= 3043:
         raise FormatError(path, "symlink target fails authentication")
@@ -802,8 +947,48 @@ def decrypt_xattr_name(backing_name, vol):
     return XATTR_PREFIX + rest.decode("utf-8", "surrogateescape")
 
 
-def decrypt_xattrs(path, vol):
-    """[(plaintext name, value)] of the user.* xattrs of a backing entry."""
+def xattr_backing_name_v3(vol, entry_id, x):
+    """Format 3: the backing name of user.X on the entry of this id."""
+    if not vol.encrypted_names:
+        return XATTR_PREFIX.encode() + x
+    mac = hmac.new(vol.keys["xattr names v3"], entry_id + x,
+                   hashlib.sha256).digest()[:16]
+    return (XATTR_PREFIX + b64url_encode(mac)).encode("ascii")
+
+
+def decrypt_xattrs_v3(path, vol, entry_id):
+    """Format 3 (section 7.5): each value holds its name; the value is
+    bound to the entry id and the backing name, which must be the one the
+    name inside gives."""
+    out = []
+    for backing in os.listxattr(path, follow_symlinks=False):
+        if not backing.startswith(XATTR_PREFIX):
+            continue
+        if entry_id is None:
+            raise FormatError(path, f"xattr {backing} on an entry without "
+                              "an id (an empty file has no header)")
+        raw_name = os.fsencode(backing)
+        stored = os.getxattr(path, backing, follow_symlinks=False)
+        plain = gcm_open(vol.keys["xattr values"], stored,
+                         XATTR_AAD_V3 + entry_id + raw_name)
+        if plain is None:
+            raise FormatError(path, f"xattr {backing} fails authentication")
+        n = plain[0] if plain else 0
+        x = plain[1:1 + n]
+        if not 1 <= n <= 250 or len(x) != n or b"\0" in x:
+            raise FormatError(path, f"xattr {backing} holds an invalid name")
+        if xattr_backing_name_v3(vol, entry_id, x) != raw_name:
+            raise FormatError(path, f"xattr {backing} holds the name of "
+                              "another backing name")
+        out.append((XATTR_PREFIX + os.fsdecode(x), plain[1 + n:]))
+    return out
+
+
+def decrypt_xattrs(path, vol, entry_id=None):
+    """[(plaintext name, value)] of the user.* xattrs of a backing entry;
+    entry_id (format 3 only): the entry's file id or directory IV."""
+    if vol.format == 3:
+        return decrypt_xattrs_v3(path, vol, entry_id)
     out = []
     for backing in os.listxattr(path, follow_symlinks=False):
         if not backing.startswith(XATTR_PREFIX):
@@ -826,15 +1011,21 @@ def decrypt_xattrs(path, vol):
 # The tree
 
 class Reader:
-    def __init__(self, vol, unwrapper):
+    def __init__(self, vol, unwrapper, show_state=False):
         self.vol = vol
         self.unwrapper = unwrapper
+        self.show_state = show_state
+        self.out_root = None
         self.links = {}   # (dev, ino) of a backing file -> output path
         self.counts = {"files": 0, "dirs": 0, "symlinks": 0, "xattrs": 0,
                        "special": 0}
 
     def copy_tree(self, src, dst, at_root=True):
-        diriv = read_dir_iv(src) if self.vol.encrypted_names else None
+        if at_root:
+            self.out_root = dst
+        diriv = None
+        if self.vol.encrypted_names or self.vol.format == 3:
+            diriv = read_dir_iv(src, self.vol)
         seen = set()
         for entry in sorted(os.listdir(src)):
             if is_volume_entry(entry, at_root, self.vol):
@@ -845,10 +1036,10 @@ class Reader:
                                   "two entries decrypt to the same name")
             seen.add(name)
             self.copy_entry(os.path.join(src, entry),
-                            os.path.join(dst, os.fsdecode(name)))
-        self.copy_xattrs(src, dst)
+                            os.path.join(dst, os.fsdecode(name)), diriv, name)
+        self.copy_xattrs(src, dst, diriv)
 
-    def copy_entry(self, src, dst):
+    def copy_entry(self, src, dst, diriv, name):
         st = os.lstat(src)
         mode = stat.S_IMODE(st.st_mode)
         if stat.S_ISDIR(st.st_mode):
@@ -857,7 +1048,7 @@ class Reader:
             os.chmod(dst, mode)
             self.counts["dirs"] += 1
         elif stat.S_ISLNK(st.st_mode):
-            os.symlink(decrypt_symlink(src, self.vol), dst)
+            os.symlink(decrypt_symlink(src, self.vol, diriv, name), dst)
             self.counts["symlinks"] += 1
         elif stat.S_ISREG(st.st_mode):
             key = (st.st_dev, st.st_ino)
@@ -865,8 +1056,11 @@ class Reader:
                 os.link(self.links[key], dst)
                 return
             with open(dst, "xb") as out:
-                decrypt_file(src, self.vol, self.unwrapper, out)
-            self.copy_xattrs(src, dst)
+                file_id, state = decrypt_file(src, self.vol, self.unwrapper,
+                                              out)
+            if self.show_state and self.vol.format == 3:
+                self.print_state(dst, state)
+            self.copy_xattrs(src, dst, file_id)
             os.chmod(dst, mode)
             self.links[key] = dst
             self.counts["files"] += 1
@@ -881,10 +1075,22 @@ class Reader:
         else:
             raise FormatError(src, "unsupported file type")
 
-    def copy_xattrs(self, src, dst):
-        for name, value in decrypt_xattrs(src, self.vol):
+    def copy_xattrs(self, src, dst, entry_id=None):
+        for name, value in decrypt_xattrs(src, self.vol, entry_id):
             os.setxattr(dst, name, value, follow_symlinks=False)
             self.counts["xattrs"] += 1
+
+    def print_state(self, dst, state):
+        """One line: the file's path in the output tree, then its state in
+        use (none for an empty backing file, which has no header)."""
+        rel = os.path.relpath(dst, self.out_root)
+        if state is None:
+            print(f"state {rel}: none (no header)")
+            return
+        holes = ",".join(f"{f}+{c}" for f, c in state.holes) or "-"
+        copy = "-" if state.copy is None else state.copy
+        print(f"state {rel}: generation {state.generation} copy {copy} "
+              f"writes {state.writes} holes {holes}")
 
 
 def parse_local_keks(items):
@@ -917,6 +1123,9 @@ def main(argv):
     p.add_argument("--local-kek", action="append", metavar="KID=FILE",
                    help="unwrap what this key version wrapped locally with "
                         "the raw AES key in FILE (repeatable)")
+    p.add_argument("--show-state", action="store_true",
+                   help="print the state in use of each file of a format-3 "
+                        "volume: generation, writes, holes")
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
 
@@ -935,7 +1144,7 @@ def main(argv):
     try:
         vol = open_volume(args.backing, unwrapper, args.kek, endpoints)
         os.makedirs(args.outdir, exist_ok=True)
-        reader = Reader(vol, unwrapper)
+        reader = Reader(vol, unwrapper, args.show_state)
         reader.copy_tree(args.backing, args.outdir)
     except FormatError as e:
         print(f"hsmfs_read: {e}", file=sys.stderr)
