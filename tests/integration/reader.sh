@@ -143,7 +143,7 @@ zero() {
 ciphertext_at() {
 	local n=$2
 	if (($1 == 1)); then
-		echo $((2048 + n * 4124 + 12))
+		echo $((2048 + n * 4124 + 12)); return
 	fi
 	# Formats 2 and 3: page 0 holds the records of the first g0 blocks.
 	local g0=$((($1 == 3) ? 36 : 73))
@@ -278,11 +278,16 @@ write_counts() {
 		return
 	fi
 	local path w blocks short=0 files=0
-	while read -r _ path _ _ _ _ _ w _; do
+	local holes h
+	while read -r _ path _ _ _ _ _ w _ holes; do
 		path=${path%:}
 		[[ -f $REF/$path ]] || continue
 		files=$((files + 1))
 		blocks=$((($(stat -c %s "$REF/$path") + 4095) / 4096))
+		# Blocks in holes were never encrypted.
+		[[ $holes == - ]] || for h in ${holes//,/ }; do
+			blocks=$((blocks - ${h#*+}))
+		done
 		if ((w < blocks)); then
 			echo "    $path: writes $w, $blocks blocks"
 			short=$((short + 1))
