@@ -30,6 +30,8 @@ static void usage(FILE *f)
 		"  -o skip_bad_names    list a directory without the names in it that fail\n"
 		"                       authentication (each is logged) instead of\n"
 		"                       failing the listing with EIO\n"
+		"  -o write_limit=N     block writes one file key may make (format 3;\n"
+		"                       at most and by default 2^32)\n"
 		"  -o allow_other       let other users in (implies default_permissions)\n"
 		"  -o default_permissions  let the kernel check permissions\n"
 		"  -o no_writeback      no kernel write-back cache\n"
