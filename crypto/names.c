@@ -411,18 +411,19 @@ int names_diriv_tag(const struct names_keys *k, const uint8_t iv[DIRIV_LEN],
 	return 0;
 }
 
-static const char symlink3_label[16] = "hsmfs symlink v3";
-
-/* label || IV || name: the AAD of a format-3 symlink target. */
-static size_t symlink3_aad(const uint8_t diriv[DIRIV_LEN], const char *name,
-			   uint8_t aad[16 + DIRIV_LEN + 255])
+/* Format 3's associated data: label || a 16-byte id (a directory IV, an
+ * entry id) || a name (up to 255 bytes), the name last so that its length
+ * needs no field. aad holds BOUND_AAD_MAX bytes; returns the length. */
+#define BOUND_AAD_MAX (16 + 16 + 255)
+static size_t bound_aad(const char *label, const uint8_t id[16],
+			const char *name, uint8_t *aad)
 {
-	size_t n = strnlen(name, 255);
+	size_t l = strlen(label), n = strnlen(name, 255);
 
-	memcpy(aad, symlink3_label, 16);
-	memcpy(aad + 16, diriv, DIRIV_LEN);
-	memcpy(aad + 16 + DIRIV_LEN, name, n);
-	return 16 + DIRIV_LEN + n;
+	memcpy(aad, label, l);
+	memcpy(aad + l, id, 16);
+	memcpy(aad + l + 16, name, n);
+	return l + 16 + n;
 }
 
 int names_symlink3_encrypt(const struct names_keys *k,
@@ -430,8 +431,9 @@ int names_symlink3_encrypt(const struct names_keys *k,
 			   const char *target, size_t len, char *out,
 			   size_t cap)
 {
-	uint8_t ct[SYMLINK_MAX + GCM_NONCE + GCM_TAG], aad[16 + DIRIV_LEN + 255];
-	size_t cn = len + GCM_NONCE + GCM_TAG, an = symlink3_aad(diriv, name, aad);
+	uint8_t ct[SYMLINK_MAX + GCM_NONCE + GCM_TAG], aad[BOUND_AAD_MAX];
+	size_t cn = len + GCM_NONCE + GCM_TAG;
+	size_t an = bound_aad("hsmfs symlink v3", diriv, name, aad);
 	int err;
 
 	if (len == 0 || len > SYMLINK_MAX || B64_ENC_LEN(cn) + 1 > cap)
@@ -447,8 +449,8 @@ int names_symlink3_decrypt(const struct names_keys *k,
 			   const uint8_t diriv[DIRIV_LEN], const char *name,
 			   const char *enc, size_t len, char *out, size_t cap)
 {
-	uint8_t ct[SYMLINK_MAX + GCM_NONCE + GCM_TAG], aad[16 + DIRIV_LEN + 255];
-	size_t an = symlink3_aad(diriv, name, aad);
+	uint8_t ct[SYMLINK_MAX + GCM_NONCE + GCM_TAG], aad[BOUND_AAD_MAX];
+	size_t an = bound_aad("hsmfs symlink v3", diriv, name, aad);
 	long n = b64url_decode(enc, len, ct, sizeof(ct));
 	ssize_t pn;
 
@@ -501,28 +503,14 @@ int names_xattr3_name(const struct names_keys *k, int plaintext,
 	return XATTR3_HASH_NAME_LEN;
 }
 
-static const char xattr3_label[14] = "hsmfs xattr v3";
-
-/* label || eid || bname: the AAD of a format-3 xattr value. */
-static size_t xattr3_aad(const uint8_t eid[ID_LEN], const char *bname,
-			 uint8_t aad[14 + ID_LEN + 256])
-{
-	size_t n = strnlen(bname, 255);
-
-	memcpy(aad, xattr3_label, 14);
-	memcpy(aad + 14, eid, ID_LEN);
-	memcpy(aad + 14 + ID_LEN, bname, n);
-	return 14 + ID_LEN + n;
-}
-
 ssize_t names_xattr3_seal(const struct names_keys *k,
 			  const uint8_t eid[ID_LEN], const char *bname,
 			  const char *name, const uint8_t *val, size_t n,
 			  uint8_t *out, size_t cap)
 {
-	uint8_t aad[14 + ID_LEN + 256], *pt;
+	uint8_t aad[BOUND_AAD_MAX], *pt;
 	int nl = xattr3_rest(name);
-	size_t pn, an = xattr3_aad(eid, bname, aad);
+	size_t pn, an = bound_aad("hsmfs xattr v3", eid, bname, aad);
 	int err;
 
 	if (nl < 0)
@@ -547,8 +535,8 @@ ssize_t names_xattr3_open(const struct names_keys *k,
 			  const uint8_t *in, size_t n, char name[256],
 			  uint8_t *val, size_t cap)
 {
-	uint8_t aad[14 + ID_LEN + 256], *pt;
-	size_t an = xattr3_aad(eid, bname, aad), pn, nl;
+	uint8_t aad[BOUND_AAD_MAX], *pt;
+	size_t an = bound_aad("hsmfs xattr v3", eid, bname, aad), pn, nl;
 	ssize_t r;
 
 	if (n < XATTR_VAL_OVERHEAD + 2)

@@ -88,6 +88,16 @@ umount_wait() {
 	done
 }
 
+# flip FILE OFFSET [MASK]: flips bits (MASK, default 1) of one byte of a
+# backing file in place, as an attacker with write access would.
+flip() {
+	local b
+	chmod u+w "$1"
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $(((b ^ ${3:-1}) & 0xff)))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
 # Where block N of a format-3 file lies (crypto/FORMAT.md section 7.1):
 # its ciphertext page, and its 28-byte record (nonce, tag): in page 0
 # after the header and the file's state for blocks 0..35, then in the

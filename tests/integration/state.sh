@@ -86,20 +86,14 @@ umount_wait "$T/sm"
 umount "$T/small"
 
 # The state's two copies (bytes 2048..2559 and 2560..3071 of page 0).
-flip() { # flip FILE OFFSET
-	local b
-	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-	printf "$(printf '\\%03o' $(((b ^ 0x10) & 0xff)))" |
-		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
 B=$(find "$T/c" -type f -size +100k | head -n 1)
 chmod u+w "$B"
-flip "$B" 2100
+flip "$B" 2100 0x10
 mount_fg "$T/c" "$T/m" || { bad remount; finish; }
 check "one damaged copy of the state: the other serves" \
 	bash -c "head -c $((200 * 4096)) '$T/m/f' | cmp - '$T/ref'"
 umount_wait "$T/m"
-flip "$B" 2600
+flip "$B" 2600 0x10
 : >"$L"
 mount_fg "$T/c" "$T/m" || { bad remount; finish; }
 check "both copies damaged: the file is refused" \

@@ -39,12 +39,6 @@ B[renamed]=$(find "$T/c" -inum "$(stat -c %i "$T/m/d/renamed")")
 B[ivdir]=$(find "$T/c" -inum "$(stat -c %i "$T/m/ivdir")")
 umount_wait "$T/m"
 
-flip() { # flip FILE OFFSET
-	local b
-	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-	printf "$(printf '\\%03o' $(((b ^ 0x01) & 0xff)))" |
-		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
 flip "${B[hdr_magic]}" 0
 flip "${B[hdr_fileid]}" 20
 flip "${B[hdr_kid]}" 50
