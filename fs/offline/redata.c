@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Data rekey: a fresh DEK and file id for a file, every block
- * re-encrypted. The new file is written in full to a temporary file next
- * to the old one, synced, and renamed over it, so that each name holds
- * the old file or the new one, never a mix. Metadata follows: mode,
- * owner, access and modification times, user.* xattrs (their encryption
- * depends on the volume key only, so they are copied as stored). Hard
- * links are kept: every other name of the file is pointed at the new
- * inode (a link under a temporary name, renamed over it) before the
- * first one. Only on an unmounted volume: the daemon caches pages and
- * keys of the files it has open. The run holds the volume's lock
- * (vol_claim) as a read-write mount would, so that neither starts while
- * the other runs, on this host or another.
+ * Data rekey: a fresh DEK for a file, every block re-encrypted. The file
+ * keeps its id, which format 3 binds the file's xattrs to: blocks are
+ * sealed under the new key (with id || block number as associated data,
+ * as before), and the wrapped record and the header MAC bind the id to
+ * the new DEK, so nothing needs a new id. The new file is written in full
+ * to a temporary file next to the old one, synced, and renamed over it,
+ * so that each name holds the old file or the new one, never a mix.
+ * Metadata follows: mode, owner, access and modification times, user.*
+ * xattrs (bound to the volume key and, in format 3, the file id: copied
+ * as stored). In format 3, page 0 gets a fresh state that counts the
+ * blocks the new key encrypted. Hard links are kept: every other name of
+ * the file is pointed at the new inode (a link under a temporary name,
+ * renamed over it) before the first one. Only on an unmounted volume: the
+ * daemon caches pages and keys of the files it has open. The run holds
+ * the volume's lock (vol_claim) as a read-write mount would, so that
+ * neither starts while the other runs, on this host or another.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -169,8 +173,8 @@ out:
 	return ret;
 }
 
-/* user.* xattrs as stored: names and values are bound to the volume key
- * and the xattr name, not to the file's DEK. */
+/* user.* xattrs as stored: names and values are bound to the volume key,
+ * the xattr name and (format 3) the file id, not to the file's DEK. */
 static int copy_xattrs(int src, int dst, char *why, size_t n)
 {
 	char names[65536];
@@ -208,12 +212,32 @@ static int copy_meta(int src, int dst, const struct stat *st, char *why,
 	return 0;
 }
 
+/* Page 0 of the new file: its header, and in format 3 its state, which
+ * counts the blocks the new key is about to encrypt. */
+static int write_page0(int lay, int dst, const struct hdr *h,
+		       const uint8_t dek[KEY_LEN], int64_t psize)
+{
+	uint8_t buf[LAY_PAGE] = { 0 }, mkey[KEY_LEN];
+	struct fmeta m = { .writes = ((uint64_t)psize + BLK_PLAIN - 1) /
+				     BLK_PLAIN };
+	size_t n = (size_t)lay_header_len(lay);
+	int err = 0;
+
+	hdr_encode(h, buf);
+	if (lay == LAY_V3) {
+		err = fmeta_key(dek, mkey) ||
+		      fmeta_encode(&m, 1, mkey, h->file_id, buf + FMETA_OFF);
+		memcpy(buf + FMETA_OFF + FMETA_LEN, buf + FMETA_OFF, FMETA_LEN);
+		secmem_wipe(mkey, sizeof(mkey));
+	}
+	return !err && pwrite(dst, buf, n, 0) == (ssize_t)n ? 0 : -1;
+}
+
 /* Writes the new file into tmp: header, blocks, metadata, synced. */
 static int write_new(struct rd *d, int src, int dst, const struct stat *st,
 		     char *why, size_t n)
 {
-	uint8_t buf[HDR_LEN], *odek = secmem_alloc(KEY_LEN),
-			      *ndek = secmem_alloc(KEY_LEN);
+	uint8_t *odek = secmem_alloc(KEY_LEN), *ndek = secmem_alloc(KEY_LEN);
 	struct blk_key *ok = NULL, *nk = NULL;
 	struct hdr oh, nh;
 	int64_t psize = lay_plain_size(d->v.conf.format, (uint64_t)st->st_size);
@@ -234,14 +258,14 @@ static int write_new(struct rd *d, int src, int dst, const struct stat *st,
 		goto out;
 	}
 	if (vol_load_file_key(&d->v, &oh, odek, "rekey --data", NULL) != 0 ||
-	    vol_new_file_key(&d->v, &nh, ndek) != 0) {
+	    vol_new_file_key_for(&d->v, oh.file_id, &nh, ndek) != 0) {
 		snprintf(why, n, "cannot unwrap or wrap its key (see above)");
 		goto out;
 	}
 	ok = blk_key_new(odek, oh.file_id);
 	nk = blk_key_new(ndek, nh.file_id);
-	hdr_encode(&nh, buf);
-	if (!ok || !nk || pwrite(dst, buf, HDR_LEN, 0) != HDR_LEN) {
+	if (!ok || !nk ||
+	    write_page0(d->v.conf.format, dst, &nh, ndek, psize) != 0) {
 		snprintf(why, n, "cannot write the header");
 		goto out;
 	}
