@@ -246,6 +246,27 @@ static int make_header(struct fsd *fs, struct inode *in, int fd)
 	return err;
 }
 
+int content_file_id(struct fsd *fs, struct inode *in, int fd, bool create,
+		    uint8_t id[ID_LEN])
+{
+	bool unwrapped;
+	int err;
+
+	pthread_rwlock_wrlock(&in->rw);
+	if ((err = content_open(fs, in, fd, &unwrapped)))
+		goto out;
+	if (!in->key && create)
+		err = make_header(fs, in, fd);
+	if (!err && !in->key)
+		err = -ENODATA;
+	if (!err)
+		memcpy(id, in->key->file_id, ID_LEN);
+	content_close(in, fd);
+out:
+	pthread_rwlock_unlock(&in->rw);
+	return err;
+}
+
 /* Counts n block encryptions against the key's budget, raising the count
  * the file stores before the blocks exist. */
 static int spend(struct inode *in, int fd, uint64_t n)
