@@ -130,8 +130,8 @@ check "inspect: a copy out of its volume assumes format 2, says so" \
 	bash -c "'$H' inspect '$T/copied' | grep -q 'unknown, no hsmfs.conf' && '$H' inspect '$T/copied' | grep -q 'plaintext size:  9000'"
 check "inspect --format 1 reads the sizes as packed" \
 	bash -c "'$H' inspect --format 1 '$T/copied' | grep -q 'plaintext size:  10964'"
-check "inspect --format 3 is a usage error" \
-	bash -c "'$H' inspect --format 3 '$T/copied' 2>/dev/null; test \$? -eq 2"
+check "inspect --format 4 is a usage error" \
+	bash -c "'$H' inspect --format 4 '$T/copied' 2>/dev/null; test \$? -eq 2"
 EMPTY=$(find "$C" -type f -size 0 ! -name 'hsmfs.*' | head -n 1)
 check "inspect: an empty file" bash -c "'$H' inspect '$EMPTY' | grep -q 'empty file (no header)'"
 head -c 4000 /dev/urandom >"$T/garbage"
