@@ -170,6 +170,27 @@ static int make_header(struct fsd *fs, struct inode *in, int fd)
 	return err;
 }
 
+int content_file_id(struct fsd *fs, struct inode *in, int fd, bool create,
+		    uint8_t id[ID_LEN])
+{
+	bool unwrapped;
+	int err;
+
+	pthread_rwlock_wrlock(&in->rw);
+	if ((err = content_open(fs, in, fd, &unwrapped)))
+		goto out;
+	if (!in->key && create)
+		err = make_header(fs, in, fd);
+	if (!err && !in->key)
+		err = -ENODATA;
+	if (!err)
+		memcpy(id, in->key->file_id, ID_LEN);
+	content_close(in, fd);
+out:
+	pthread_rwlock_unlock(&in->rw);
+	return err;
+}
+
 /* Length of block b (which starts before psize) in a file of psize. */
 static size_t blk_len(int64_t psize, uint64_t b)
 {

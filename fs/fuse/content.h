@@ -24,6 +24,12 @@ ssize_t content_read(struct inode *in, int fd, size_t size, off_t off,
 ssize_t content_write(struct fsd *fs, struct inode *in, int fd,
 		      const uint8_t *buf, size_t size, off_t off);
 int content_truncate(struct fsd *fs, struct inode *in, int fd, off_t size);
+/* The file id (format 3 binds a file's xattrs to it), from the header as
+ * an open checks it; takes the rw lock itself. A file without a header
+ * gets one if create is set (a new key, as its first write would), else
+ * is -ENODATA. fd is a descriptor of the file, writable for create. */
+int content_file_id(struct fsd *fs, struct inode *in, int fd, bool create,
+		    uint8_t id[ID_LEN]);
 /* The plaintext size of a backing file of n bytes in volume v; -1 if no
  * valid file has that size. */
 int64_t content_plain_size(const struct vol *v, uint64_t n);

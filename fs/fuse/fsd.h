@@ -34,4 +34,10 @@ static inline struct fsd *fsd_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* Format 3 binds symlink targets and xattrs to where they are. */
+static inline bool fsd_bound(const struct fsd *fs)
+{
+	return fs->vol.conf.format >= 3;
+}
+
 #endif

@@ -59,6 +59,7 @@ static void inode_destroy(struct inode *in)
 	secmem_free(in->state_key, KEY_LEN);
 	free(in->state);
 	prefetch_free(in->pf);
+	free(in->target);
 	close(in->fd);
 	pthread_mutex_destroy(&in->iv_lock);
 	pthread_rwlock_destroy(&in->rw);
@@ -86,6 +87,26 @@ struct inode *inode_get(struct fsd *fs, fuse_ino_t ino)
 	return (struct inode *)(uintptr_t)ino;
 }
 
+/* The table lock held: the inode of (ino, dev), or NULL. */
+static struct inode *lookup(struct fsd *fs, ino_t ino, dev_t dev)
+{
+	struct inode *in = fs->table[slot(fs, ino, dev)];
+
+	while (in && (in->ino != ino || in->dev != dev))
+		in = in->hnext;
+	return in;
+}
+
+static void unhash(struct fsd *fs, struct inode *in)
+{
+	struct inode **pp = &fs->table[slot(fs, in->ino, in->dev)];
+
+	while (*pp && *pp != in)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = in->hnext;
+}
+
 struct inode *inode_ref(struct fsd *fs, int fd, const struct stat *st)
 {
 	struct inode *in, *fresh = NULL;
@@ -96,9 +117,7 @@ struct inode *inode_ref(struct fsd *fs, int fd, const struct stat *st)
 		return &fs->root; /* never forgotten */
 	}
 	pthread_mutex_lock(&fs->table_lock);
-	for (in = fs->table[s]; in; in = in->hnext)
-		if (in->ino == st->st_ino && in->dev == st->st_dev)
-			break;
+	in = lookup(fs, st->st_ino, st->st_dev);
 	if (!in) {
 		fresh = calloc(1, sizeof(*fresh));
 		if (fresh) {
@@ -125,19 +144,38 @@ struct inode *inode_find(struct fsd *fs, ino_t ino, dev_t dev)
 	if (ino == fs->root.ino && dev == fs->root.dev)
 		return &fs->root;
 	pthread_mutex_lock(&fs->table_lock);
-	for (in = fs->table[slot(fs, ino, dev)]; in; in = in->hnext)
-		if (in->ino == ino && in->dev == dev)
-			break;
+	in = lookup(fs, ino, dev);
 	if (in)
 		in->nlookup++;
 	pthread_mutex_unlock(&fs->table_lock);
 	return in;
 }
 
+void inode_rebind(struct fsd *fs, const struct stat *old, int fd,
+		  const struct stat *new)
+{
+	struct inode *in;
+	size_t s = slot(fs, new->st_ino, new->st_dev);
+
+	pthread_mutex_lock(&fs->table_lock);
+	in = lookup(fs, old->st_ino, old->st_dev);
+	if (in && !lookup(fs, new->st_ino, new->st_dev)) {
+		/* dup3 swaps the descriptor in place: a request using the
+		 * inode meanwhile sees the old file or the new one. */
+		if (dup3(fd, in->fd, O_CLOEXEC) >= 0) {
+			unhash(fs, in);
+			in->ino = new->st_ino;
+			in->dev = new->st_dev;
+			in->hnext = fs->table[s];
+			fs->table[s] = in;
+		}
+	}
+	pthread_mutex_unlock(&fs->table_lock);
+	close(fd);
+}
+
 void inode_unref(struct fsd *fs, struct inode *in, uint64_t n)
 {
-	struct inode **pp;
-
 	if (in == &fs->root)
 		return;
 	pthread_mutex_lock(&fs->table_lock);
@@ -146,11 +184,7 @@ void inode_unref(struct fsd *fs, struct inode *in, uint64_t n)
 		pthread_mutex_unlock(&fs->table_lock);
 		return;
 	}
-	pp = &fs->table[slot(fs, in->ino, in->dev)];
-	while (*pp && *pp != in)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = in->hnext;
+	unhash(fs, in);
 	fs->ninodes--;
 	pthread_mutex_unlock(&fs->table_lock);
 	inode_destroy(in);

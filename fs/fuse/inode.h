@@ -42,6 +42,10 @@ struct inode {
 	pthread_mutex_t iv_lock;
 	_Atomic int iv_state; /* enum inode_iv */
 	uint8_t iv[DIRIV_LEN]; /* set once iv_state is INODE_IV_OK */
+	/* Symlinks of format 3: the target, checked for the name the entry
+	 * was looked up by (symlink.h); set once under iv_lock, since a
+	 * backing symlink never changes. */
+	char *target;
 
 	/* Regular files: content lock (writers exclusive, so that partial
 	 * block read-modify-writes never race), and while open the content
@@ -75,6 +79,11 @@ struct inode *inode_ref(struct fsd *fs, int fd, const struct stat *st);
 void inode_unref(struct fsd *fs, struct inode *in, uint64_t n);
 /* The inode of (ino, dev) if the kernel knows it, nlookup + 1; or NULL. */
 struct inode *inode_find(struct fsd *fs, ino_t ino, dev_t dev);
+/* Points the inode of old (if the kernel knows it) at fd's file, new,
+ * which replaced it under its name: the kernel keeps the inode's number
+ * for the renamed entry. Takes over fd. Nothing if new is known already. */
+void inode_rebind(struct fsd *fs, const struct stat *old, int fd,
+		  const struct stat *new);
 /* The backing path of an fd, for log lines. */
 const char *inode_path(int fd, char *buf, size_t n);
 /* /proc/self/fd/N for calls that take no O_PATH descriptor. */

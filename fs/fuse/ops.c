@@ -17,8 +17,7 @@
 #include "ename.h"
 #include "ops.h"
 #include "prefetch.h"
-
-#define SYMLINK_ENC_MAX 4096
+#include "symlink.h"
 
 void ops_reply_err(fuse_req_t req, int err)
 {
@@ -47,26 +46,31 @@ int ops_stat(struct fsd *fs, struct inode *in, struct stat *st)
 	return 0;
 }
 
-/* The entry of backing name b in dir, registered with nlookup + 1. */
+/* The entry of backing name b (plaintext name) in dir, registered with
+ * nlookup + 1. */
 static int entry_of(struct fsd *fs, struct inode *dir, const char *bname,
-		    struct fuse_entry_param *e)
+		    const char *name, struct fuse_entry_param *e)
 {
 	struct inode *in;
 	struct stat st;
-	int fd;
+	int fd, err;
 
 	memset(e, 0, sizeof(*e));
 	fd = openat(dir->fd, bname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
-		int err = -errno;
+		err = -errno;
 		close(fd);
 		return err;
 	}
 	in = inode_ref(fs, fd, &st);
 	if (!in)
 		return -ENOMEM;
+	if (S_ISLNK(st.st_mode) && (err = symlink_found(fs, dir, name, in))) {
+		inode_unref(fs, in, 1);
+		return err;
+	}
 	if (S_ISREG(st.st_mode))
 		prefetch_note_entry(in, dir, bname);
 	fix_stat(fs, &st);
@@ -87,7 +91,7 @@ static int lookup_entry(struct fsd *fs, struct inode *dir, const char *name,
 
 	if (err)
 		return err == -EPERM ? -ENOENT : err;
-	if ((err = entry_of(fs, dir, b.name, e)))
+	if ((err = entry_of(fs, dir, b.name, name, e)))
 		return err;
 	if ((err = ename_check_sidecar(dir, &b)))
 		inode_unref(fs, inode_get(fs, e->ino), 1);
@@ -164,14 +168,14 @@ static int chown_new(fuse_req_t req, struct inode *dir, const char *bname)
 
 /* Replies with the entry of a just-made object, or undoes it. */
 static void reply_new(fuse_req_t req, struct inode *dir, const struct bname *b,
-		      int isdir)
+		      const char *name, int isdir)
 {
 	struct fsd *fs = fsd_of(req);
 	struct fuse_entry_param e;
 	int err = chown_new(req, dir, b->name);
 
 	if (!err)
-		err = entry_of(fs, dir, b->name, &e);
+		err = entry_of(fs, dir, b->name, name, &e);
 	if (!err)
 		return (void)fuse_reply_entry(req, &e);
 	if (isdir)
@@ -262,7 +266,7 @@ static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		bname_drop_sidecar(dir->fd, &b);
 	if (err)
 		return ops_reply_err(req, err);
-	reply_new(req, dir, &b, S_ISDIR(o->mode));
+	reply_new(req, dir, &b, name, S_ISDIR(o->mode));
 }
 
 static void hsmfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -287,28 +291,21 @@ static void hsmfs_symlink(fuse_req_t req, const char *target,
 	struct fsd *fs = fsd_of(req);
 	char enc[SYMLINK_ENC_MAX];
 	struct newobj o = { .mode = S_IFLNK | 0777, .target = enc };
+	int err = symlink_encode(fs, inode_get(fs, parent), name, target, enc);
 
-	if (names_symlink_encrypt(fs->vol.nk, target, strlen(target), enc,
-				  sizeof(enc)) < 0)
-		return ops_reply_err(req, -ENAMETOOLONG);
+	if (err)
+		return ops_reply_err(req, err);
 	new_entry(req, parent, name, &o);
 }
 
 static void hsmfs_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fsd *fs = fsd_of(req);
-	struct inode *in = inode_get(fs, ino);
-	char enc[SYMLINK_ENC_MAX], out[SYMLINK_MAX + 1], path[512];
-	ssize_t n = readlinkat(in->fd, "", enc, sizeof(enc) - 1);
+	char out[SYMLINK_MAX + 1];
+	int err = symlink_read(fs, inode_get(fs, ino), out);
 
-	if (n < 0)
-		return ops_reply_err(req, -errno);
-	if (names_symlink_decrypt(fs->vol.nk, enc, (size_t)n, out,
-				  sizeof(out)) < 0) {
-		log_err("%s: symlink target failed authentication",
-			inode_path(in->fd, path, sizeof(path)));
-		return ops_reply_err(req, -EIO);
-	}
+	if (err)
+		return ops_reply_err(req, err);
 	fuse_reply_readlink(req, out);
 }
 
@@ -320,8 +317,10 @@ static void hsmfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	struct fuse_entry_param e;
 	char proc[64];
 	struct bname b;
-	int err = ename_encode(fs, dir, newname, &b);
+	int err = symlink_may_link(fs, in);
 
+	if (!err)
+		err = ename_encode(fs, dir, newname, &b);
 	inode_procpath(in->fd, proc);
 	if (!err)
 		err = bname_write_sidecar(dir->fd, &b);
@@ -331,7 +330,7 @@ static void hsmfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		bname_drop_sidecar(dir->fd, &b);
 	}
 	if (!err)
-		err = entry_of(fs, dir, b.name, &e);
+		err = entry_of(fs, dir, b.name, newname, &e);
 	if (err)
 		return ops_reply_err(req, err);
 	fuse_reply_entry(req, &e);
@@ -463,8 +462,13 @@ static void hsmfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			stashed = 1;
 		}
 	}
-	if (renameat2(d1->fd, a.name, d2->fd, b.name, flags) != 0) {
+	/* A format-3 symlink is re-encrypted for its new name. */
+	err = symlink_rename(fs, d1, a.name, name, d2, b.name, newname, flags);
+	if (err > 0 && renameat2(d1->fd, a.name, d2->fd, b.name, flags) != 0)
 		err = -errno;
+	if (err > 0)
+		err = 0;
+	if (err) {
 		if (stashed)
 			renameat(d2->fd, tmp, d2->fd, b.name);
 		if (!had_side && !(flags & RENAME_EXCHANGE))
@@ -577,8 +581,14 @@ static int add_entry(fuse_req_t req, struct inode *dir, struct dirh *d,
 		n = fuse_add_direntry(req, buf + *used, size - *used, name,
 				      &e.attr, de->d_off);
 	} else {
-		if (!dot && entry_of(fs, dir, de->d_name, &e) != 0)
-			return 0; /* gone meanwhile */
+		if (!dot && (r = entry_of(fs, dir, de->d_name, name, &e))) {
+			if (r == -ENOENT)
+				return 0; /* gone meanwhile */
+			/* Named without attributes (a symlink whose target
+			 * fails authentication): its lookup gets the error. */
+			e.attr.st_ino = de->d_ino;
+			e.attr.st_mode = (mode_t)de->d_type << 12;
+		}
 		n = fuse_add_direntry_plus(req, buf + *used, size - *used,
 					   name, &e, de->d_off);
 		if (n > size - *used && e.ino)

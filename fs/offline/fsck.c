@@ -191,33 +191,43 @@ out:
 		close(fd);
 }
 
+/* Format 3 binds a target to the directory's IV and the link's name: a
+ * link whose name or directory IV does not decrypt was reported as such
+ * and has nothing to check its target against. */
 static void check_symlink(struct fsck *k, const struct walk_ent *e)
 {
 	char enc[4096], plain[SYMLINK_MAX + 1];
 	ssize_t n = readlinkat(e->dirfd, e->name, enc, sizeof(enc) - 1);
+	int r;
 
 	k->n->links++;
 	if (n < 0) {
 		problem(k, e->bpath, e->ppath, "cannot read the symlink");
 		return;
 	}
-	if (k->n->unlocked && names_symlink_decrypt(k->v.nk, enc, (size_t)n,
-						 plain, sizeof(plain)) < 0)
-		problem(k, e->bpath, e->ppath,
-			"symlink target failed authentication");
-}
-
-/* user.* xattrs: names (encrypted-names volumes) and values decrypt. */
-static void check_xattrs(struct fsck *k, const struct walk_ent *e)
-{
-	char path[8192], names[65536], plain[512];
-	uint8_t val[65536], out[65536];
-	ssize_t len;
-
 	if (!k->n->unlocked)
 		return;
-	snprintf(path, sizeof(path), "%s/%s", k->dir, e->bpath);
-	len = llistxattr(path, names, sizeof(names));
+	if (k->lay < 3)
+		r = names_symlink_decrypt(k->v.nk, enc, (size_t)n, plain,
+					  sizeof(plain));
+	else if (e->diriv && e->plain)
+		r = names_symlink3_decrypt(k->v.nk, e->diriv, e->plain, enc,
+					   (size_t)n, plain, sizeof(plain));
+	else
+		return;
+	if (r < 0)
+		problem(k, e->bpath, e->ppath, "symlink target failed "
+			"authentication%s", k->lay < 3 ? "" :
+			" for its name and directory");
+}
+
+/* Formats 1 and 2: names (encrypted-names volumes) and values decrypt. */
+static void check_xattrs2(struct fsck *k, const struct walk_ent *e,
+			  const char *path, const char *names, ssize_t len)
+{
+	char plain[512];
+	uint8_t val[65536], out[65536];
+
 	for (ssize_t i = 0; i < len; i += (ssize_t)strlen(names + i) + 1) {
 		const char *nm = names + i;
 		ssize_t vl;
@@ -238,10 +248,90 @@ static void check_xattrs(struct fsck *k, const struct walk_ent *e)
 	}
 }
 
+/* Format 3: the id an entry's xattrs are bound to: 0; 1 for a regular
+ * file without a header; -1 if there is none to be had (a bad header or
+ * IV, reported on its own). */
+static int entry_id(struct fsck *k, const struct walk_ent *e,
+		    uint8_t eid[ID_LEN])
+{
+	int fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	const char *why;
+	struct hdr h;
+	int r = -1;
+
+	if (fd < 0)
+		return -1;
+	if (S_ISDIR(e->st->st_mode)) {
+		r = bname_read_diriv(fd, k->lay, k->v.nk, eid) ? -1 : 0;
+	} else if (S_ISREG(e->st->st_mode)) {
+		r = hdr_read(fd, &h, &why);
+		if (!r)
+			memcpy(eid, h.file_id, ID_LEN);
+		r = r == -ENOKEY ? 1 : r ? -1 : 0;
+	}
+	close(fd);
+	return r;
+}
+
+/* Format 3: every value opens for its entry and backing name. */
+static void check_xattrs3(struct fsck *k, const struct walk_ent *e,
+			  const char *path, const char *names, ssize_t len)
+{
+	uint8_t eid[ID_LEN], val[65536], out[65536];
+	char name[256];
+	int r = entry_id(k, e, eid);
+
+	if (r == 1)
+		problem(k, e->bpath, e->ppath, "user xattrs on a file without "
+			"a header: not authentic");
+	if (r != 0)
+		return;
+	for (ssize_t i = 0; i < len; i += (ssize_t)strlen(names + i) + 1) {
+		const char *nm = names + i;
+		ssize_t vl;
+
+		if (strncmp(nm, "user.", 5) != 0)
+			continue;
+		vl = lgetxattr(path, nm, val, sizeof(val));
+		if (vl < 0 || names_xattr3_open(k->v.nk, eid, nm, val,
+						(size_t)vl, name, out,
+						sizeof(out)) < 0)
+			problem(k, e->bpath, e->ppath, "xattr %s: value failed "
+				"authentication for its entry", nm);
+	}
+}
+
+/* user.* xattrs, if there are any. */
+static void check_xattrs(struct fsck *k, const struct walk_ent *e)
+{
+	char path[8192], names[65536];
+	ssize_t len, i;
+
+	if (!k->n->unlocked)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", k->dir, e->bpath);
+	len = llistxattr(path, names, sizeof(names));
+	for (i = 0; i < len && strncmp(names + i, "user.", 5) != 0;
+	     i += (ssize_t)strlen(names + i) + 1)
+		;
+	if (i >= len)
+		return;
+	if (k->lay < 3)
+		check_xattrs2(k, e, path, names, len);
+	else
+		check_xattrs3(k, e, path, names, len);
+}
+
 static int entry(struct walk *w, const struct walk_ent *e)
 {
 	struct fsck *k = w->ctx;
 
+	if (e->tmp && S_ISLNK(e->st->st_mode)) {
+		problem(k, e->bpath, NULL, "temporary symlink of an "
+			"interrupted rename (the link is intact under its "
+			"name; safe to delete)");
+		return 0;
+	}
 	if (e->tmp) {
 		problem(k, e->bpath, NULL, "temporary file of an interrupted "
 			"rekey --data (the original is intact; safe to "

@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Data rekey: a fresh DEK and file id for a file, every block
- * re-encrypted. The new file is written in full to a temporary file next
- * to the old one, synced, and renamed over it, so that each name holds
- * the old file or the new one, never a mix. Metadata follows: mode,
- * owner, access and modification times, user.* xattrs (their encryption
- * depends on the volume key only, so they are copied as stored). Hard
- * links are kept: every other name of the file is pointed at the new
- * inode (a link under a temporary name, renamed over it) before the
- * first one. Only on an unmounted volume: the daemon caches pages and
- * keys of the files it has open. The run holds the volume's lock
- * (vol_claim) as a read-write mount would, so that neither starts while
- * the other runs, on this host or another.
+ * Data rekey: a fresh DEK for a file, every block re-encrypted. The file
+ * keeps its id, which format 3 binds the file's xattrs to: blocks are
+ * sealed under the new key (with id || block number as associated data,
+ * as before), and the wrapped record and the header MAC bind the id to
+ * the new DEK, so nothing needs a new id. The new file is written in full
+ * to a temporary file next to the old one, synced, and renamed over it,
+ * so that each name holds the old file or the new one, never a mix.
+ * Metadata follows: mode, owner, access and modification times, user.*
+ * xattrs (bound to the volume key and, in format 3, the file id: copied
+ * as stored). In format 3, page 0 gets a fresh state that counts the
+ * blocks the new key encrypted. Hard links are kept: every other name of
+ * the file is pointed at the new inode (a link under a temporary name,
+ * renamed over it) before the first one. Only on an unmounted volume: the
+ * daemon caches pages and keys of the files it has open. The run holds
+ * the volume's lock (vol_claim) as a read-write mount would, so that
+ * neither starts while the other runs, on this host or another.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -169,8 +173,8 @@ out:
 	return ret;
 }
 
-/* user.* xattrs as stored: names and values are bound to the volume key
- * and the xattr name, not to the file's DEK. */
+/* user.* xattrs as stored: names and values are bound to the volume key,
+ * the xattr name and (format 3) the file id, not to the file's DEK. */
 static int copy_xattrs(int src, int dst, char *why, size_t n)
 {
 	char names[65536];
@@ -262,7 +266,7 @@ static int write_new(struct rd *d, int src, int dst, const struct stat *st,
 		goto out;
 	}
 	if (vol_load_file_key(&d->v, &oh, odek, "rekey --data", NULL) != 0 ||
-	    vol_new_file_key(&d->v, &nh, ndek) != 0) {
+	    vol_new_file_key_for(&d->v, oh.file_id, &nh, ndek) != 0) {
 		snprintf(why, n, "cannot unwrap or wrap its key (see above)");
 		goto out;
 	}

@@ -112,10 +112,12 @@ static int visit(struct walk *w, struct level *l, const char *name)
 	e.st = &st;
 	bdir_of(w, l, l->fd, l->have_iv, l->iv, &d);
 	e.tmp = bname_kind(&d, name) == BNAME_TMP;
+	e.diriv = l->have_iv ? l->iv : NULL;
 	/* Decoded even under an undecryptable parent: sidecars and names
 	 * are still checked (each directory has its own IV). */
-	ok = !e.tmp && bname_decode(&d, name, plain, &why) == 0 &&
-	     l->plain_ok;
+	if (!e.tmp && bname_decode(&d, name, plain, &why) == 0)
+		e.plain = plain;
+	ok = e.plain && l->plain_ok;
 	if (!e.tmp && why)
 		problem(w, bp, NULL, why);
 	if (!(c = calloc(1, sizeof(*c))))

@@ -21,9 +21,12 @@ struct walk_ent {
 	const char *bpath; /* from the backing root, e.g. "AbC/xYz" */
 	const char *ppath; /* "/dir/file", or NULL: a name did not decrypt */
 	const char *name;  /* the backing name */
+	const char *plain; /* its plaintext name, or NULL: it does not decrypt */
 	int dirfd;         /* the directory holding it */
+	const uint8_t *diriv; /* that directory's IV, or NULL: none valid */
 	const struct stat *st;
-	bool tmp;          /* a leftover rekey --data temporary file */
+	bool tmp;          /* a leftover temporary entry (rekey --data, a
+			    * symlink's rename in format 3) */
 };
 
 struct walk {

@@ -15,13 +15,24 @@ _Static_assert(DEKCACHE_KEY_LEN == KEY_LEN, "the DEK cache holds DEKs");
 
 int vol_new_file_key(struct vol *v, struct hdr *h, uint8_t dek[KEY_LEN])
 {
+	uint8_t id[ID_LEN];
+
+	if (keys_random(id, ID_LEN))
+		return -EIO;
+	return vol_new_file_key_for(v, id, h, dek);
+}
+
+int vol_new_file_key_for(struct vol *v, const uint8_t fid[ID_LEN],
+			 struct hdr *h, uint8_t dek[KEY_LEN])
+{
 	uint8_t id[DEKCACHE_ID_LEN];
 	char kerr[KEK_ERR_MAX];
 	struct hdr_slot *s = &h->slot[0];
 	enum kek_status st;
 
 	memset(h, 0, sizeof(*h));
-	if (keys_random(h->file_id, ID_LEN) || keys_random(dek, KEY_LEN)) {
+	memcpy(h->file_id, fid, ID_LEN);
+	if (keys_random(dek, KEY_LEN)) {
 		secmem_wipe(dek, KEY_LEN);
 		return -EIO;
 	}

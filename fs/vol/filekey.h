@@ -13,6 +13,10 @@
 
 /* A fresh DEK and file id, wrapped into a new header h. 0 or -errno. */
 int vol_new_file_key(struct vol *v, struct hdr *h, uint8_t dek[KEY_LEN]);
+/* The same for a given file id: rekey --data keeps a file's id, which
+ * format 3 binds the file's xattrs to. */
+int vol_new_file_key_for(struct vol *v, const uint8_t id[ID_LEN],
+			 struct hdr *h, uint8_t dek[KEY_LEN]);
 /* The DEK of a header. what names the file in the log line of a failure
  * (NULL: no log line, for prefetching); *unwrapped (if not NULL) tells
  * whether the HSM was asked. 0 or -errno (EIO, EACCES). */

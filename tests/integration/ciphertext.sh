@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Nothing of a file's name, content, symlink target or xattr reaches the
 # backing directory in plaintext, for short and long names, in nested
-# directories; and the backing files have the documented sizes.
+# directories; and the backing files have the documented sizes. Format 3
+# too, where xattr names are hashed and travel inside the values.
 . "$(dirname "$0")/lib.sh"
 
 testkek k
@@ -35,5 +36,22 @@ check "a long name is stored under a hashed name with a sidecar" \
 	bash -c "ls '$T/c' | grep -q '^hsmfs.longname\..\{43\}$' && ls '$T/c' | grep -q '^hsmfs.longname\..\{43\}\.name$'"
 check "the long name reads back" test "$(cat "$T/m/$long")" = "$MARK"
 check "an empty file stays empty on disk" bash -c "touch '$T/m/empty' && test \$(find '$T/c' -maxdepth 1 -type f -empty | wc -l) -eq 1"
+umount_wait "$T/m"
 
+"$HSMFS_TEST" init --kek testkek://k --format 3 "$T/c3" >/dev/null
+mount_fg "$T/c3" "$T/m3" || { bad "format 3 mount"; finish; }
+mkdir "$T/m3/dir_$MARK"
+ln -s "target_$MARK" "$T/m3/dir_$MARK/link_$MARK"
+touch "$T/m3/empty_$MARK"
+setfattr -n "user.name_$MARK" -v "value_$MARK" "$T/m3/empty_$MARK"
+setfattr -n "user.dir_$MARK" -v "dvalue_$MARK" "$T/m3/dir_$MARK"
+sync
+check "format 3: no name, target or xattr in the backing dir" \
+	bash -c "! grep -r -a -q '$MARK' '$T/c3' && ! find '$T/c3' -name '*$MARK*' | grep -q . && ! find '$T/c3' -type l -lname '*$MARK*' | grep -q . && ! getfattr -R -d -m - '$T/c3' 2>/dev/null | grep -q '$MARK'"
+check "format 3: an xattr's backing name is a 22-character hash" \
+	bash -c "getfattr -R -d -m - '$T/c3' 2>/dev/null | grep -q '^user\.[A-Za-z0-9_-]\{22\}='"
+check "format 3: an empty file given an xattr gets its header page" \
+	bash -c "find '$T/c3' -maxdepth 1 -type f -size 4096c ! -name 'hsmfs.*' | grep -q ."
+check "format 3: and still reads as empty" \
+	test "$(stat -c %s "$T/m3/empty_$MARK")" -eq 0
 finish

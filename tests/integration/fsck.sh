@@ -97,6 +97,11 @@ chmod u+w "$C/hsmfs.conf" && echo '{' >"$C/hsmfs.conf"
 expect "a config that does not parse" "$C/hsmfs.conf"
 touch "$(dirname "$F3")/hsmfs.tmp.0123456789abcdef"
 expect "a leftover rekey --data temporary file" "hsmfs.tmp.0123456789abcdef"
+ln -s x "$(dirname "$F3")/hsmfs.tmp.0123456789abcdef"
+"$H" fsck "$C" >"$T/out" 2>&1
+check "a leftover temporary symlink is one of a rename" \
+	grep -q "hsmfs.tmp.0123456789abcdef.*temporary symlink of an interrupted rename" "$T/out"
+restore
 
 check "a directory that does not exist: exit 8" \
 	bash -c "'$H' fsck '$T/nope' 2>/dev/null; test \$? -eq 8"

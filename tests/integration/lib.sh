@@ -59,6 +59,14 @@ testkek() {
 	echo "$v" >"$T/keys/$1.current"
 }
 
+# vol_init [INIT OPTS...] CIPHERDIR: a volume under the test KEK "k", of
+# hsmfs's default format or of $HSMFS_TEST_FORMAT (e.g. 3), for suites
+# that run on any format (a --format among the options wins).
+vol_init() {
+	"$HSMFS_TEST" init --kek testkek://k \
+		${HSMFS_TEST_FORMAT:+--format "$HSMFS_TEST_FORMAT"} "$@"
+}
+
 # run_daemon BIN CIPHERDIR MNT [OPTS...]: mounts in the foreground (in the
 # background of this shell), logging to MNT.log; waits until it is up.
 run_daemon() {

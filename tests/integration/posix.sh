@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # POSIX behaviour through a real mount, checked by tests/posix/fscheck
 # (which passes on ext4 too): with the kernel write-back cache (default),
-# without it, on a volume of format 1 and on a plaintext-names volume.
+# without it, on a volume of format 1, on a plaintext-names volume, and
+# on format 3 (bound symlinks and xattrs) with either kind of names.
+# HSMFS_TEST_FORMAT=N runs the default-format volumes in format N.
 . "$(dirname "$0")/lib.sh"
 FSCHECK=$ROOT/$B/tests/fscheck
 # Documented limits (README): encrypted symlink targets must fit a
@@ -22,7 +24,7 @@ run_fscheck() {
 }
 
 testkek k
-"$HSMFS_TEST" init --kek testkek://k "$T/c" >/dev/null
+vol_init "$T/c" >/dev/null
 mount_fg "$T/c" "$T/m" && run_fscheck writeback "$T/m"
 umount_wait "$T/m"
 check "no error was logged" bash -c "! grep -E 'error|warning' '$T/m.log'"
@@ -43,10 +45,23 @@ if mount_fg "$T/f1" "$T/m1"; then
 fi
 umount_wait "$T/m1"
 
-"$HSMFS_TEST" init --kek testkek://k --plaintext-names "$T/p" >/dev/null
+vol_init --plaintext-names "$T/p" >/dev/null
 if mount_fg "$T/p" "$T/mp"; then
 	FSCHECK_RANDOM_MB=8 run_fscheck plaintext_names "$T/mp"
 	check "plaintext names are visible, content is not" \
 		bash -c "ls '$T/p' | grep -q . && ! grep -rqa 'fscheck' '$T/p' --exclude=hsmfs.conf"
 fi
+umount_wait "$T/mp"
+
+for n in names plaintext_names; do
+	o=
+	[[ $n == plaintext_names ]] && o=--plaintext-names
+	"$HSMFS_TEST" init --kek testkek://k --format 3 $o "$T/f3$n" >/dev/null
+	if mount_fg "$T/f3$n" "$T/m3$n"; then
+		FSCHECK_RANDOM_MB=8 run_fscheck "format3 $n" "$T/m3$n"
+	fi
+	umount_wait "$T/m3$n"
+	check "format 3, $n: no error was logged" \
+		bash -c "! grep -E 'error|warning' '$T/m3$n.log'"
+done
 finish

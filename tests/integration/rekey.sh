@@ -206,7 +206,8 @@ oldid=$(sed -n 's/^file id: *//p' <<<"$before")
 oldfp=$(sed -n 's/.*sha256 //p' <<<"$before" | head -n 1)
 check "rekey --data /b/dat" bash -c "'$HSMFS' rekey --data -o '$O' '$C' /b/dat >'$T/rk7' 2>&1"
 after=$("$HSMFS" inspect "$bfile")
-check "a new file id" bash -c "test -n '$oldid' && ! grep -q '$oldid' <<<'$after'"
+check "the file keeps its id (format 3 binds xattrs to it), with a new key" \
+	bash -c "test -n '$oldid' && grep -q 'file id: *$oldid' <<<'$after' && ! grep -q 'sha256 $oldfp' <<<'$after'"
 check "the old wrapped DEK is gone from every backing file" \
 	bash -c "! (for f in \$(find '$C' -type f ! -name 'hsmfs.*'); do '$HSMFS' inspect \"\$f\"; done | grep -q 'sha256 $oldfp')"
 mount_hsm "$C" "$M" -o "$O"

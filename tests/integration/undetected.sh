@@ -14,9 +14,16 @@ echo "first" >"$T/m/swap1"
 echo "second" >"$T/m/swap2"
 echo "doomed" >"$T/m/deleted"
 echo "meta" >"$T/m/meta"
+# Formats 1 and 2 bind a symlink target to nothing and an xattr value to
+# its name only (format 3 binds both: tests/integration/bindings.sh).
+ln -s first "$T/m/link1"
+ln -s second "$T/m/link2"
+echo x >"$T/m/xattr1" && setfattr -n user.k -v first "$T/m/xattr1"
+echo x >"$T/m/xattr2" && setfattr -n user.k -v second "$T/m/xattr2"
 sync
 bn() { find "$T/c" -inum "$(stat -c %i "$T/m/$1")" | head -n 1; }
-for f in rollback blockroll cut swap1 swap2 deleted meta; do
+for f in rollback blockroll cut swap1 swap2 deleted meta link1 link2 xattr1 \
+	xattr2; do
 	declare "B_$f=$(bn "$f")"
 done
 umount_wait "$T/m"
@@ -39,6 +46,11 @@ truncate -s $(($(blk_data 0) + 4096)) "$B_cut"
 mv "$B_swap1" "$T/s" && mv "$B_swap2" "$B_swap1" && mv "$T/s" "$B_swap2"
 rm "$B_deleted"
 chmod 600 "$B_meta" && touch -d 2001-01-01 "$B_meta"
+t1=$(readlink "$B_link1")
+ln -sfn -- "$(readlink "$B_link2")" "$B_link1"
+ln -sfn -- "$t1" "$B_link2"
+xn=$(getfattr -m user. -d "$B_xattr1" 2>/dev/null | grep '^user' | cut -d= -f1)
+setfattr -n "$xn" -v "$(getfattr -e hex -n "$xn" --only-values "$B_xattr1" 2>/dev/null)" "$B_xattr2"
 
 mount_fg "$T/c" "$T/m"
 check "a whole file rolled back to an older version reads the old content" \
@@ -52,5 +64,9 @@ check "two files swapped by name read each other's content" \
 check "a deleted file is simply gone" bash -c "! test -e '$T/m/deleted'"
 check "permissions and times changed in the backing dir show through" \
 	bash -c "test \$(stat -c %a '$T/m/meta') = 600 && stat -c %y '$T/m/meta' | grep -q ^2001"
+check "format 2: two symlinks' targets swapped read as each other's" \
+	test "$(readlink "$T/m/link1") $(readlink "$T/m/link2")" = "second first"
+check "format 2: an xattr copied to the same name of another file reads" \
+	test "$(getfattr --absolute-names --only-values -n user.k "$T/m/xattr2")" = first
 check "none of this was logged as an error" bash -c "! grep -q error '$T/m.log'"
 finish

@@ -502,6 +502,25 @@ static int op_mmap(struct ctx *c)
 	return same(c);
 }
 
+/* The reference's inode at p if it is a symlink, else 0 (-b). */
+static ino_t ref_symlink(struct ctx *c, const char *p)
+{
+	struct stat st;
+
+	if (!bound_symlinks ||
+	    fstatat(c->dir[1], p, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return 0;
+	return S_ISLNK(st.st_mode) ? st.st_ino : 0;
+}
+
+/* What the reference did and the mount refuses (-b): undone there, and
+ * given the mount's error. */
+static void ref_refused(struct ctx *c, int err)
+{
+	c->r[1] = -1;
+	c->e[1] = err;
+}
+
 static int op_rename(struct ctx *c)
 {
 	static const unsigned flags[] = { 0, 0, 0, RENAME_NOREPLACE,
@@ -509,23 +528,39 @@ static int op_rename(struct ctx *c)
 	static const char *fn[] = { "", "", "", " NOREPLACE", " EXCHANGE" };
 	struct path a, b;
 	int f = (int)below(c, 5);
+	ino_t la, lb;
 
 	pick_path(c, &a);
 	pick_path(c, &b);
 	note(c, "rename %s -> %s%s", a.show, b.show, fn[f]);
+	la = ref_symlink(c, a.p);
+	lb = ref_symlink(c, b.p);
 	BOTH(c, syscall(SYS_renameat2, c->dir[s], a.p, c->dir[s], b.p,
 			flags[f]));
+	/* An exchange of a link with itself never reaches the file system. */
+	if (flags[f] == RENAME_EXCHANGE && (la || lb) && la != lb &&
+	    c->r[1] == 0) {
+		syscall(SYS_renameat2, c->dir[1], a.p, c->dir[1], b.p,
+			RENAME_EXCHANGE);
+		ref_refused(c, EINVAL);
+	}
 	return same(c);
 }
 
 static int op_link(struct ctx *c)
 {
 	struct path a, b;
+	bool link;
 
 	pick_path(c, &a);
 	pick_path(c, &b);
 	note(c, "link %s -> %s", a.show, b.show);
+	link = ref_symlink(c, a.p) != 0;
 	BOTH(c, linkat(c->dir[s], a.p, c->dir[s], b.p, 0));
+	if (link && c->r[1] == 0) {
+		unlinkat(c->dir[1], b.p, 0);
+		ref_refused(c, EPERM);
+	}
 	return same(c);
 }
 

@@ -8,7 +8,8 @@
  * the whole trees. A thread's choices depend only on its seed and on the
  * reference side, so a run replays exactly with the same -s and -j.
  * OPS is the total over all threads. -x rdonly-trunc avoids a known bug
- * (open O_RDONLY|O_TRUNC fails with EINVAL without writeback caching).
+ * (open O_RDONLY|O_TRUNC fails with EINVAL without writeback caching);
+ * -b holds the reference to format 3's rules for symlinks (torture.h).
  * Exit status: 0 alike, 1 a mismatch,
  * 2 usage or setup.
  */
@@ -29,6 +30,7 @@
 
 static atomic_bool stop;
 unsigned avoid;
+bool bound_symlinks;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
 uint64_t rnd(struct ctx *c)
@@ -188,6 +190,8 @@ static void usage(void)
 			"  -j THREADS  threads, each in its own directory tN (1)\n"
 			"  -k K        compare whole trees every K operations (1000; 0: at the end)\n"
 			"  -x BUG      steer around a known bug: rdonly-trunc\n"
+			"  -b          symlinks are bound to their names (format 3):\n"
+			"              no hard links to them, no exchanges with them\n"
 			"  -v          print every operation\n");
 	exit(2);
 }
@@ -217,7 +221,7 @@ int main(int argc, char *argv[])
 	unsigned long nsucc = 0, nfail = 0;
 	int opt, bad = 0;
 
-	while ((opt = getopt(argc, argv, "s:n:j:k:x:v")) != -1) {
+	while ((opt = getopt(argc, argv, "s:n:j:k:x:bv")) != -1) {
 		switch (opt) {
 		case 's':
 			seed = strtoull(optarg, NULL, 0);
@@ -234,6 +238,9 @@ int main(int argc, char *argv[])
 			break;
 		case 'v':
 			verbose = true;
+			break;
+		case 'b':
+			bound_symlinks = true;
 			break;
 		case 'x':
 			if (strcmp(optarg, "rdonly-trunc"))

@@ -55,6 +55,10 @@ struct ctx {
  * goes on finding others; torture.sh checks each one on its own. */
 enum { AVOID_RDONLY_TRUNC = 1 };
 extern unsigned avoid;
+/* -b: the mount binds symlink targets to their names (hsmfs format 3), so
+ * link(2) of a symlink is EPERM there and RENAME_EXCHANGE with one EINVAL;
+ * where the reference did either, it is undone and given that error. */
+extern bool bound_symlinks;
 
 /* torture.c */
 uint64_t rnd(struct ctx *c);

@@ -990,6 +990,31 @@ static void file_key_tamper(void)
 	vol_close(&v);
 }
 
+/* rekey --data keeps a file's id: a new key for the same id is a fresh
+ * DEK, wrapped and sealed for that id, and loads like any other. */
+static void file_key_for_id(void)
+{
+	char path[TMPDIR_MAX + 32];
+	uint8_t dek[KEY_LEN], dek2[KEY_LEN], out[KEY_LEN];
+	struct vol_opts o;
+	struct vol v;
+	struct hdr h, h2;
+
+	opts(&o, true);
+	if (create("file-id", KEK_A, true, path) != 0 ||
+	    open_vol(&v, path, &o) != 0) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ_INT(vol_new_file_key(&v, &h, dek), 0);
+	CHECK_EQ_INT(vol_new_file_key_for(&v, h.file_id, &h2, dek2), 0);
+	CHECK_MEM(h2.file_id, h.file_id, ID_LEN);
+	CHECK(memcmp(dek, dek2, KEY_LEN) != 0);
+	CHECK_EQ_INT(vol_load_file_key(&v, &h2, out, NULL, NULL), 0);
+	CHECK_MEM(out, dek2, KEY_LEN);
+	vol_close(&v);
+}
+
 /* A file copied into another volume under the same KEK: the HSM unwraps
  * its key, but the header MAC (keyed from the volume key) refuses it. */
 static void file_key_other_volume(void)
@@ -1080,5 +1105,5 @@ CHECK_MAIN("vol",
 	   T(other_volume_config), T(config_changes_fail_mac),
 	   T(config_byte_flips), T(pin_store),
 	   T(new_volume_id_refused_by_dir_pin), T(legacy_pin), T(fingerprint),
-	   T(named_hosts), T(file_key_roundtrip),
-	   T(file_key_tamper), T(file_key_other_volume), T(slot_binding))
+	   T(named_hosts), T(file_key_roundtrip), T(file_key_tamper),
+	   T(file_key_for_id), T(file_key_other_volume), T(slot_binding))
