@@ -275,7 +275,7 @@ EOF
 	check "$m: a file keeps its id under a new key" \
 		bash -c "'$H' inspect '$bdata' | grep -q 'file id: *$id0' && ! '$H' inspect '$bdata' | grep -q 'sha256 $fp0'"
 	check "$m: an empty file with xattrs is a valid header-only file" \
-		test "$(stat -c %s "$bempty")" = 4096
+		test "$(stat -c %s "$bempty")" = 3072
 	check "$m: fsck --deep is clean after the rekey" \
 		bash -c "'$H' fsck --deep '$C' >/dev/null"
 	mount_fg "$C" "$M" || { bad "$m: remount after rekey"; return; }

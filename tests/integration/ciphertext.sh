@@ -50,8 +50,8 @@ check "format 3: no name, target or xattr in the backing dir" \
 	bash -c "! grep -r -a -q '$MARK' '$T/c3' && ! find '$T/c3' -name '*$MARK*' | grep -q . && ! find '$T/c3' -type l -lname '*$MARK*' | grep -q . && ! getfattr -R -d -m - '$T/c3' 2>/dev/null | grep -q '$MARK'"
 check "format 3: an xattr's backing name is a 22-character hash" \
 	bash -c "getfattr -R -d -m - '$T/c3' 2>/dev/null | grep -q '^user\.[A-Za-z0-9_-]\{22\}='"
-check "format 3: an empty file given an xattr gets its header page" \
-	bash -c "find '$T/c3' -maxdepth 1 -type f -size 4096c ! -name 'hsmfs.*' | grep -q ."
+check "format 3: an empty file given an xattr gets its header and state" \
+	bash -c "find '$T/c3' -maxdepth 1 -type f -size 3072c ! -name 'hsmfs.*' | grep -q ."
 check "format 3: and still reads as empty" \
 	test "$(stat -c %s "$T/m3/empty_$MARK")" -eq 0
 finish

@@ -513,6 +513,36 @@ static ino_t ref_symlink(struct ctx *c, const char *p)
 	return S_ISLNK(st.st_mode) ? st.st_ino : 0;
 }
 
+/* Undoes an exchange of the reference's entries at paths pa and pb. Each
+ * parent is opened first by the path as it was (one path may run through
+ * the other entry, e.g. "b/x" and "b" when b was a symlink to a
+ * directory), then the two last components are exchanged back. */
+struct parent {
+	int fd;
+	const char *base;
+};
+
+/* The reference's directory holding path p, opened as the syscall would
+ * resolve it, and p's last component. */
+static struct parent ref_parent(struct ctx *c, const char *p)
+{
+	const char *slash = strrchr(p, '/');
+	char dir[PATH_MAX];
+	struct parent r = { -1, slash ? slash + 1 : p };
+
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - p) : 1,
+		 slash ? p : ".");
+	r.fd = openat(c->dir[1], dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return r;
+}
+
+static void undo_exchange(const struct parent *a, const struct parent *b)
+{
+	if (a->fd >= 0 && b->fd >= 0)
+		syscall(SYS_renameat2, a->fd, a->base, b->fd, b->base,
+			RENAME_EXCHANGE);
+}
+
 /* What the reference did and the mount refuses (-b): undone there, and
  * given the mount's error. */
 static void ref_refused(struct ctx *c, int err)
@@ -528,6 +558,7 @@ static int op_rename(struct ctx *c)
 	static const char *fn[] = { "", "", "", " NOREPLACE", " EXCHANGE" };
 	struct path a, b;
 	int f = (int)below(c, 5);
+	struct parent pa, pb;
 	ino_t la, lb;
 
 	pick_path(c, &a);
@@ -535,15 +566,23 @@ static int op_rename(struct ctx *c)
 	note(c, "rename %s -> %s%s", a.show, b.show, fn[f]);
 	la = ref_symlink(c, a.p);
 	lb = ref_symlink(c, b.p);
+	pa = ref_parent(c, a.p);
+	pb = ref_parent(c, b.p);
 	BOTH(c, syscall(SYS_renameat2, c->dir[s], a.p, c->dir[s], b.p,
 			flags[f]));
-	/* An exchange of a link with itself never reaches the file system. */
+	/* An exchange of a link with itself never reaches the file system.
+	 * Any other is undone in the reference through the parents found
+	 * before it: one path may run through the other's entry ("b/x" and
+	 * "b", b a link to a directory), so the same paths would not. */
 	if (flags[f] == RENAME_EXCHANGE && (la || lb) && la != lb &&
 	    c->r[1] == 0) {
-		syscall(SYS_renameat2, c->dir[1], a.p, c->dir[1], b.p,
-			RENAME_EXCHANGE);
+		undo_exchange(&pa, &pb);
 		ref_refused(c, EINVAL);
 	}
+	if (pa.fd >= 0)
+		close(pa.fd);
+	if (pb.fd >= 0)
+		close(pb.fd);
 	return same(c);
 }
 
