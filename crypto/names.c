@@ -311,8 +311,10 @@ out:
 
 static const uint8_t symlink_aad[] = "hsmfs symlink";
 
-int names_symlink_encrypt(const struct names_keys *k, const char *target,
-			  size_t len, char *out, size_t cap)
+/* A target sealed under aad (both formats' one path). */
+static int symlink_seal(const struct names_keys *k, const uint8_t *aad,
+			size_t an, const char *target, size_t len, char *out,
+			size_t cap)
 {
 	uint8_t ct[SYMLINK_MAX + GCM_NONCE + GCM_TAG];
 	size_t cn = len + GCM_NONCE + GCM_TAG;
@@ -320,15 +322,16 @@ int names_symlink_encrypt(const struct names_keys *k, const char *target,
 
 	if (len == 0 || len > SYMLINK_MAX || B64_ENC_LEN(cn) + 1 > cap)
 		return -EINVAL;
-	if ((err = gcm_seal(k->symlink, symlink_aad, sizeof(symlink_aad),
-			    (const uint8_t *)target, len, ct)))
+	if ((err = gcm_seal(k->symlink, aad, an, (const uint8_t *)target, len,
+			    ct)))
 		return err;
 	b64url_encode(ct, cn, out);
 	return (int)B64_ENC_LEN(cn);
 }
 
-int names_symlink_decrypt(const struct names_keys *k, const char *enc,
-			  size_t len, char *out, size_t cap)
+static int symlink_open(const struct names_keys *k, const uint8_t *aad,
+			size_t an, const char *enc, size_t len, char *out,
+			size_t cap)
 {
 	uint8_t ct[SYMLINK_MAX + GCM_NONCE + GCM_TAG];
 	long n = b64url_decode(enc, len, ct, sizeof(ct));
@@ -337,14 +340,27 @@ int names_symlink_decrypt(const struct names_keys *k, const char *enc,
 	if (n <= GCM_NONCE + GCM_TAG ||
 	    (size_t)n - GCM_NONCE - GCM_TAG >= cap)
 		return -EINVAL;
-	pn = gcm_open(k->symlink, symlink_aad, sizeof(symlink_aad), ct,
-		      (size_t)n, (uint8_t *)out);
+	pn = gcm_open(k->symlink, aad, an, ct, (size_t)n, (uint8_t *)out);
 	if (pn < 0)
 		return (int)pn;
 	if (pn == 0 || memchr(out, '\0', (size_t)pn))
 		return -EINVAL;
 	out[pn] = '\0';
 	return (int)pn;
+}
+
+int names_symlink_encrypt(const struct names_keys *k, const char *target,
+			  size_t len, char *out, size_t cap)
+{
+	return symlink_seal(k, symlink_aad, sizeof(symlink_aad), target, len,
+			    out, cap);
+}
+
+int names_symlink_decrypt(const struct names_keys *k, const char *enc,
+			  size_t len, char *out, size_t cap)
+{
+	return symlink_open(k, symlink_aad, sizeof(symlink_aad), enc, len, out,
+			    cap);
 }
 
 ssize_t names_symlink_plain_len(size_t len)
@@ -431,39 +447,20 @@ int names_symlink3_encrypt(const struct names_keys *k,
 			   const char *target, size_t len, char *out,
 			   size_t cap)
 {
-	uint8_t ct[SYMLINK_MAX + GCM_NONCE + GCM_TAG], aad[BOUND_AAD_MAX];
-	size_t cn = len + GCM_NONCE + GCM_TAG;
+	uint8_t aad[BOUND_AAD_MAX];
 	size_t an = bound_aad("hsmfs symlink v3", diriv, name, aad);
-	int err;
 
-	if (len == 0 || len > SYMLINK_MAX || B64_ENC_LEN(cn) + 1 > cap)
-		return -EINVAL;
-	if ((err = gcm_seal(k->symlink, aad, an, (const uint8_t *)target, len,
-			    ct)))
-		return err;
-	b64url_encode(ct, cn, out);
-	return (int)B64_ENC_LEN(cn);
+	return symlink_seal(k, aad, an, target, len, out, cap);
 }
 
 int names_symlink3_decrypt(const struct names_keys *k,
 			   const uint8_t diriv[DIRIV_LEN], const char *name,
 			   const char *enc, size_t len, char *out, size_t cap)
 {
-	uint8_t ct[SYMLINK_MAX + GCM_NONCE + GCM_TAG], aad[BOUND_AAD_MAX];
+	uint8_t aad[BOUND_AAD_MAX];
 	size_t an = bound_aad("hsmfs symlink v3", diriv, name, aad);
-	long n = b64url_decode(enc, len, ct, sizeof(ct));
-	ssize_t pn;
 
-	if (n <= GCM_NONCE + GCM_TAG ||
-	    (size_t)n - GCM_NONCE - GCM_TAG >= cap)
-		return -EINVAL;
-	pn = gcm_open(k->symlink, aad, an, ct, (size_t)n, (uint8_t *)out);
-	if (pn < 0)
-		return (int)pn;
-	if (pn == 0 || memchr(out, '\0', (size_t)pn))
-		return -EINVAL;
-	out[pn] = '\0';
-	return (int)pn;
+	return symlink_open(k, aad, an, enc, len, out, cap);
 }
 
 /* The part of an xattr name after "user.": its length, or -EINVAL. */

@@ -207,6 +207,21 @@ static int entry_id(struct fsd *fs, struct inode *in, bool create,
 	return n;
 }
 
+/* The entry id of in and the backing name of xattr name for it: 0, or
+ * -errno (-EINVAL for a name format 3 cannot hold). */
+static int where3(struct fsd *fs, struct inode *in, const char *name,
+		  bool create, uint8_t eid[ID_LEN], char bname[XNAME_MAX])
+{
+	int err = entry_id(fs, in, create, eid);
+
+	if (err)
+		return err;
+	if (names_xattr3_name(fs->vol.nk, fs->plaintext_names, eid, name,
+			      bname, XNAME_MAX) < 0)
+		return -EINVAL;
+	return 0;
+}
+
 static int set3(struct fsd *fs, struct inode *in, const char *name,
 		const char *value, size_t size, int flags)
 {
@@ -220,11 +235,8 @@ static int set3(struct fsd *fs, struct inode *in, const char *name,
 	if (size > XSIZE_MAX)
 		return -E2BIG;
 	/* A replace needs an xattr, so a header, already there. */
-	if ((err = entry_id(fs, in, !(flags & XATTR_REPLACE), eid)))
+	if ((err = where3(fs, in, name, !(flags & XATTR_REPLACE), eid, bname)))
 		return err;
-	if (names_xattr3_name(fs->vol.nk, fs->plaintext_names, eid, name,
-			      bname, sizeof(bname)) < 0)
-		return -EINVAL;
 	n = (ssize_t)(XATTR3_OVERHEAD(strlen(name) - 5) + size);
 	if (!(enc = malloc((size_t)n)))
 		return -ENOMEM;
@@ -267,11 +279,8 @@ static ssize_t get3(struct fsd *fs, struct inode *in, const char *name,
 	if (strncmp(name, "user.", 5) != 0 ||
 	    (in->type != S_IFREG && in->type != S_IFDIR))
 		return -ENODATA;
-	if ((n = entry_id(fs, in, false, eid)))
+	if ((n = where3(fs, in, name, false, eid, bname)))
 		return n;
-	if (names_xattr3_name(fs->vol.nk, fs->plaintext_names, eid, name,
-			      bname, sizeof(bname)) < 0)
-		return -EINVAL;
 	if (!(enc = malloc(XSIZE_MAX)))
 		return -ENOMEM;
 	inode_procpath(in->fd, proc);
@@ -351,11 +360,8 @@ static int remove3(struct fsd *fs, struct inode *in, const char *name)
 	if (strncmp(name, "user.", 5) != 0 ||
 	    (in->type != S_IFREG && in->type != S_IFDIR))
 		return -ENODATA;
-	if ((err = entry_id(fs, in, false, eid)))
+	if ((err = where3(fs, in, name, false, eid, bname)))
 		return err;
-	if (names_xattr3_name(fs->vol.nk, fs->plaintext_names, eid, name,
-			      bname, sizeof(bname)) < 0)
-		return -EINVAL;
 	inode_procpath(in->fd, proc);
 	return removexattr(proc, bname) != 0 ? -errno : 0;
 }
