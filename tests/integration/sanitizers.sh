@@ -28,7 +28,7 @@ exercise() {
 		echo "$out" | grep FAIL
 	mkdir -p "$T/ref-$1"
 	mkdir -p "$2/$1/torture"
-	check "$1: torture passes" quietly "$TORTURE" -n 3000 -j 2 \
+	check "$1: torture passes" quietly "$TORTURE" -n 3000 -j 2 -b \
 		"$2/$1/torture" "$T/ref-$1"
 	kill "$flusher"
 	wait "$flusher" 2>/dev/null
@@ -47,7 +47,8 @@ if run_daemon "$ROOT/$B/tests/hsmfs-test-san" "$T/c" "$T/a"; then
 	umount_wait "$T/a"
 	sleep 1
 	check "asan: no AddressSanitizer, LeakSanitizer or UBSan report" \
-		bash -c "! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$T/a.log'"
+		bash -c "! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$T/a.log'" ||
+		grep -A40 -m 1 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/a.log"
 else
 	bad "asan: the daemon mounts"
 fi
@@ -73,7 +74,8 @@ if tsan_mount; then
 	umount_wait "$T/t"
 	sleep 1
 	check "tsan: no ThreadSanitizer report" \
-		bash -c "! grep -q 'WARNING: ThreadSanitizer' '$T/t.log'"
+		bash -c "! grep -q 'WARNING: ThreadSanitizer' '$T/t.log'" ||
+		grep -A40 -m 1 'WARNING: ThreadSanitizer' "$T/t.log"
 else
 	bad "tsan: the daemon mounts"
 fi

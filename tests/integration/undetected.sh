@@ -14,19 +14,25 @@ echo "first" >"$T/m/swap1"
 echo "second" >"$T/m/swap2"
 echo "doomed" >"$T/m/deleted"
 echo "meta" >"$T/m/meta"
-# Formats 1 and 2 bind a symlink target to nothing and an xattr value to
-# its name only (format 3 binds both: tests/integration/bindings.sh).
-ln -s first "$T/m/link1"
-ln -s second "$T/m/link2"
-echo x >"$T/m/xattr1" && setfattr -n user.k -v first "$T/m/xattr1"
-echo x >"$T/m/xattr2" && setfattr -n user.k -v second "$T/m/xattr2"
 sync
 bn() { find "$T/c" -inum "$(stat -c %i "$T/m/$1")" | head -n 1; }
-for f in rollback blockroll cut swap1 swap2 deleted meta link1 link2 xattr1 \
-	xattr2; do
+for f in rollback blockroll cut swap1 swap2 deleted meta; do
 	declare "B_$f=$(bn "$f")"
 done
 umount_wait "$T/m"
+
+# Formats 1 and 2 bind a symlink target to nothing and an xattr value to
+# its name only (format 3 binds both: tests/integration/bindings.sh).
+"$HSMFS_TEST" init --kek testkek://k --format 2 "$T/c2" >/dev/null
+mount_fg "$T/c2" "$T/m2" || { bad "format 2 mount"; finish; }
+ln -s first "$T/m2/link1"
+ln -s second "$T/m2/link2"
+echo x >"$T/m2/xattr1" && setfattr -n user.k -v first "$T/m2/xattr1"
+echo x >"$T/m2/xattr2" && setfattr -n user.k -v second "$T/m2/xattr2"
+for f in link1 link2 xattr1 xattr2; do
+	declare "B_$f=$(find "$T/c2" -inum "$(stat -c %i "$T/m2/$f")")"
+done
+umount_wait "$T/m2"
 cp -p "$B_rollback" "$T/rollback.old"
 # Block 1: its page and its nonce and tag (crypto/FORMAT.md section 7.1).
 dd if="$B_blockroll" of="$T/block1.old" bs=1 skip="$(blk_data 1)" count=4096 status=none
@@ -53,6 +59,7 @@ xn=$(getfattr -m user. -d "$B_xattr1" 2>/dev/null | grep '^user' | cut -d= -f1)
 setfattr -n "$xn" -v "$(getfattr -e hex -n "$xn" --only-values "$B_xattr1" 2>/dev/null)" "$B_xattr2"
 
 mount_fg "$T/c" "$T/m"
+mount_fg "$T/c2" "$T/m2"
 check "a whole file rolled back to an older version reads the old content" \
 	bash -c "head -n 1 '$T/m/rollback' | grep -qx old"
 check "a single block rolled back reads the old block" \
@@ -65,8 +72,9 @@ check "a deleted file is simply gone" bash -c "! test -e '$T/m/deleted'"
 check "permissions and times changed in the backing dir show through" \
 	bash -c "test \$(stat -c %a '$T/m/meta') = 600 && stat -c %y '$T/m/meta' | grep -q ^2001"
 check "format 2: two symlinks' targets swapped read as each other's" \
-	test "$(readlink "$T/m/link1") $(readlink "$T/m/link2")" = "second first"
+	test "$(readlink "$T/m2/link1") $(readlink "$T/m2/link2")" = "second first"
 check "format 2: an xattr copied to the same name of another file reads" \
-	test "$(getfattr --absolute-names --only-values -n user.k "$T/m/xattr2")" = first
-check "none of this was logged as an error" bash -c "! grep -q error '$T/m.log'"
+	test "$(getfattr --absolute-names --only-values -n user.k "$T/m2/xattr2")" = first
+check "none of this was logged as an error" \
+	bash -c "! grep -q error '$T/m.log' '$T/m2.log'"
 finish
