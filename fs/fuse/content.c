@@ -9,6 +9,8 @@
  * a gap of whole blocks becomes a hole the file's state lists.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,25 +410,31 @@ static int extend_sparse(struct inode *in, int fd, uint64_t size,
 	return err;
 }
 
+/* Zeros over [from, to) of a file that holds them already. */
+static int write_zeros(struct inode *in, int fd, uint64_t from, uint64_t to,
+		       struct iobuf *io)
+{
+	while (from < to) {
+		uint64_t n = to - from < sizeof(zeros) ? to - from :
+							 sizeof(zeros);
+		int err = write_range(in, fd, zeros, (size_t)n, from, io);
+
+		if (err)
+			return err;
+		from += n;
+	}
+	return 0;
+}
+
 /* Extends the file with zeros up to size: a hole where the format has
  * them, else encrypted zero blocks. */
 static int extend(struct inode *in, int fd, uint64_t size, struct iobuf *io)
 {
 	int err = extend_sparse(in, fd, size, io);
-	uint64_t off = (uint64_t)in->psize;
 
 	if (err <= 0)
 		return err;
-	while (off < size) {
-		uint64_t n = size - off;
-
-		if (n > sizeof(zeros))
-			n = sizeof(zeros);
-		if ((err = write_range(in, fd, zeros, (size_t)n, off, io)))
-			return err;
-		off += n;
-	}
-	return 0;
+	return write_zeros(in, fd, (uint64_t)in->psize, size, io);
 }
 
 ssize_t content_write(struct fsd *fs, struct inode *in, int fd,
@@ -487,6 +495,88 @@ static int shrink(struct inode *in, int fd, uint64_t size, struct iobuf *io)
 	}
 	in->psize = (int64_t)size;
 	return drop_holes(in, fd, lb + 1);
+}
+
+/* Format 3: blocks [b0, b1) become a hole: listed first (while their data
+ * still reads), then their records zeroed and their pages given back. */
+static int punch_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1)
+{
+	static const uint8_t zrec[LAY_G * LAY_REC];
+	struct fmeta m = *in->state;
+	uint64_t n;
+	int err;
+
+	if (fmeta_add_hole(&m, b0, b1 - b0))
+		return 1;
+	if ((err = fstate_set(in, fd, &m)))
+		return err;
+	for (; b0 < b1; b0 += n) {
+		n = lay_run(in->lay, b0, b1 - b0);
+		if (pwrite(fd, zrec, n * LAY_REC, lay_rec_off(in->lay, b0)) !=
+		    (ssize_t)(n * LAY_REC))
+			return -errno;
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      lay_data_off(in->lay, b0),
+			      (off_t)(n * BLK_PLAIN)) != 0 &&
+		    errno != EOPNOTSUPP)
+			return -errno;
+	}
+	return 0;
+}
+
+int content_punch(struct inode *in, int fd, uint64_t off, uint64_t len)
+{
+	struct iobuf *io = iobuf();
+	uint64_t end = off + len, b0, b1, last;
+	int err;
+
+	if (!io)
+		return -ENOMEM;
+	if (!in->state && in->lay != LAY_V3)
+		return -EOPNOTSUPP;
+	if (end > (uint64_t)in->psize || end < off)
+		end = (uint64_t)in->psize;
+	if (off >= end)
+		return 0;
+	/* Whole blocks in between, never the last: it holds the size. */
+	last = ((uint64_t)in->psize - 1) / BLK_PLAIN;
+	b0 = (off + BLK_PLAIN - 1) / BLK_PLAIN;
+	b1 = end / BLK_PLAIN < last ? end / BLK_PLAIN : last;
+	if (b0 >= b1 || (err = punch_blocks(in, fd, b0, b1)) > 0)
+		b0 = b1 = end / BLK_PLAIN + 1; /* no room: zeros throughout */
+	else if (err)
+		return err;
+	/* The edges, and everything if no hole could be listed: zeros. */
+	if (b0 > b1)
+		return write_zeros(in, fd, off, end, io);
+	if ((err = write_zeros(in, fd, off, b0 * BLK_PLAIN < end ?
+				   b0 * BLK_PLAIN : end, io)))
+		return err;
+	return write_zeros(in, fd, b1 * BLK_PLAIN > off ? b1 * BLK_PLAIN : off,
+			   end, io);
+}
+
+off_t content_seek(struct inode *in, off_t off, int whence)
+{
+	uint64_t b = (uint64_t)off / BLK_PLAIN, at = (uint64_t)off;
+	const struct fmeta_hole *h = NULL;
+
+	if (off < 0 || off >= in->psize)
+		return -ENXIO;
+	/* The first hole that ends after b (holes never touch: the block
+	 * after one is data). The end of the file is a hole too. */
+	for (unsigned i = 0; in->state && i < in->state->nholes && !h; i++)
+		if (in->state->hole[i].first + in->state->hole[i].count > b)
+			h = &in->state->hole[i];
+	if (whence == SEEK_DATA) {
+		if (h && h->first <= b)
+			at = (h->first + h->count) * BLK_PLAIN;
+		return at < (uint64_t)in->psize ? (off_t)at : -ENXIO;
+	}
+	if (!h)
+		return in->psize;
+	at = h->first <= b ? at : h->first * BLK_PLAIN;
+	return at < (uint64_t)in->psize ? (off_t)at : in->psize;
 }
 
 int content_truncate(struct fsd *fs, struct inode *in, int fd, off_t size)

@@ -825,6 +825,7 @@ const struct fuse_lowlevel_ops ops_table = {
 	.release = ops_release,
 	.fsync = ops_fsync,
 	.fallocate = ops_fallocate,
+	.lseek = ops_lseek,
 	.setxattr = ops_setxattr,
 	.getxattr = ops_getxattr,
 	.listxattr = ops_listxattr,

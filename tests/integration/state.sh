@@ -70,6 +70,25 @@ check "shrinking and growing again reads zeros where data was" \
 echo data >"$T/sm/sp" && truncate -s 100M "$T/sm/sp"
 dd if="$T/mid" of="$T/sm/sp" bs=4096 seek=1000 conv=notrunc status=none
 SP=$(find "$T/small/c" -inum "$(stat -c %i "$T/sm/sp")")
+# Punch hole and SEEK_DATA/SEEK_HOLE: whole blocks become a hole, edges
+# zeros, the size stays.
+head -c $((64 * 4096)) /dev/urandom >"$T/ph.ref"
+cp "$T/ph.ref" "$T/sm/ph"
+check "fallocate --punch-hole in the middle of a file" \
+	fallocate -p -o $((10 * 4096 + 100)) -l $((20 * 4096)) "$T/sm/ph"
+dd if=/dev/zero of="$T/ph.ref" bs=1 seek=$((10 * 4096 + 100)) count=$((20 * 4096)) \
+	conv=notrunc status=none
+check "it reads as the same file with that range zeroed" cmp "$T/ph.ref" "$T/sm/ph"
+check "its size is unchanged" test "$(stat -c %s "$T/sm/ph")" -eq $((64 * 4096))
+seek() { /usr/bin/python3 -c "import os,sys; f=os.open(sys.argv[1],os.O_RDONLY); print(os.lseek(f,int(sys.argv[2]),getattr(os,'SEEK_'+sys.argv[3])))" "$@"; }
+check "SEEK_HOLE from 0 finds the first whole block punched" \
+	test "$(seek "$T/sm/ph" 0 HOLE)" -eq $((11 * 4096))
+check "SEEK_DATA from there finds the block after the hole" \
+	test "$(seek "$T/sm/ph" $((11 * 4096)) DATA)" -eq $((30 * 4096))
+check "SEEK_HOLE in data past the hole finds the end of the file" \
+	test "$(seek "$T/sm/ph" $((40 * 4096)) HOLE)" -eq $((64 * 4096))
+check "SEEK_DATA in the 10 GiB file's hole finds the data written in it" \
+	test "$(seek "$T/sm/sp" 8192 DATA)" -eq $((1000 * 4096))
 umount_wait "$T/sm"
 check "fsck --deep: the sparse volume is clean" \
 	"$HSMFS_TEST" fsck --deep "$T/small/c"

@@ -428,6 +428,7 @@ static int op_fallocate(struct ctx *c)
 {
 	int i, mode = chance(c, 50) ? FALLOC_FL_KEEP_SIZE : 0;
 	struct slot *sl = pick_open(c, &i);
+	static const char *const modes[] = { "0", "KEEP_SIZE", "PUNCH_HOLE" };
 	long long size = ref_size(sl);
 	unsigned long long off;
 	size_t len;
@@ -437,8 +438,11 @@ static int op_fallocate(struct ctx *c)
 	off = pick_off(c, (unsigned long long)size);
 	len = pick_len(c);
 	clamp(c, &off, &len);
+	if (punch_holes && chance(c, 40))
+		mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 	note(c, "fallocate [%d] %s %s off %llu len %zu (size %lld)", i, sl->what,
-	     mode ? "KEEP_SIZE" : "0", off, len, size);
+	     modes[(mode & FALLOC_FL_PUNCH_HOLE) ? 2 : mode ? 1 : 0], off, len,
+	     size);
 	BOTH(c, fallocate(sl->fd[s], mode, (off_t)off, (off_t)len));
 	return same(c) || same_fsize(c, sl);
 }

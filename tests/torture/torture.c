@@ -31,6 +31,7 @@
 static atomic_bool stop;
 unsigned avoid;
 bool bound_symlinks;
+bool punch_holes;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
 uint64_t rnd(struct ctx *c)
@@ -192,6 +193,8 @@ static void usage(void)
 			"  -x BUG      steer around a known bug: rdonly-trunc\n"
 			"  -b          symlinks are bound to their names (format 3):\n"
 			"              no hard links to them, no exchanges with them\n"
+			"  -p          the mount punches holes (format 3): fallocate\n"
+			"              PUNCH_HOLE is tried too\n"
 			"  -v          print every operation\n");
 	exit(2);
 }
@@ -221,7 +224,7 @@ int main(int argc, char *argv[])
 	unsigned long nsucc = 0, nfail = 0;
 	int opt, bad = 0;
 
-	while ((opt = getopt(argc, argv, "s:n:j:k:x:bv")) != -1) {
+	while ((opt = getopt(argc, argv, "s:n:j:k:x:bpv")) != -1) {
 		switch (opt) {
 		case 's':
 			seed = strtoull(optarg, NULL, 0);
@@ -241,6 +244,9 @@ int main(int argc, char *argv[])
 			break;
 		case 'b':
 			bound_symlinks = true;
+			break;
+		case 'p':
+			punch_holes = true;
 			break;
 		case 'x':
 			if (strcmp(optarg, "rdonly-trunc"))

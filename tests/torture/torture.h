@@ -59,6 +59,7 @@ extern unsigned avoid;
  * link(2) of a symlink is EPERM there and RENAME_EXCHANGE with one EINVAL;
  * where the reference did either, it is undone and given that error. */
 extern bool bound_symlinks;
+extern bool punch_holes; /* -p */
 
 /* torture.c */
 uint64_t rnd(struct ctx *c);
