@@ -9,8 +9,6 @@
  * a gap of whole blocks becomes a hole the file's state lists.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/falloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,63 +351,6 @@ static int write_range(struct inode *in, int fd, const uint8_t *data,
 	return 0;
 }
 
-/* Format 3: the records of blocks [b0, b1) that lie in the backing file
- * (a shrink leaves those of its last group behind) are zeroed, so that
- * the blocks read as the hole they are about to be. */
-static int clear_records(struct inode *in, int fd, uint64_t b0, uint64_t b1)
-{
-	static const uint8_t zrec[LAY_G * LAY_REC];
-	uint64_t n = lay_run(in->lay, b0, b1 - b0);
-	off_t at = lay_rec_off(in->lay, b0);
-	struct stat st;
-
-	if (fstat(fd, &st) != 0)
-		return -errno;
-	if (at >= st.st_size)
-		return 0;
-	return pwrite(fd, zrec, n * LAY_REC, at) == (ssize_t)(n * LAY_REC) ?
-	       0 : -errno;
-}
-
-/* Format 3: a gap of whole blocks becomes a hole, listed in the state
- * before the new last block makes the file longer; what is written costs
- * time and space, not the new size. 1 if there is no such gap or no room
- * in the state: the caller fills it. */
-static int extend_sparse(struct inode *in, int fd, uint64_t size,
-			 struct iobuf *io)
-{
-	uint64_t first = ((uint64_t)in->psize + BLK_PLAIN - 1) / BLK_PLAIN;
-	uint64_t last = (size - 1) / BLK_PLAIN;
-	struct fmeta m;
-	int err;
-
-	if (!in->state || last <= first)
-		return 1;
-	m = *in->state;
-	if (fmeta_add_hole(&m, first, last - first))
-		return 1;
-	/* The old last block, whole: it is no longer the last. */
-	if ((uint64_t)in->psize < first * BLK_PLAIN &&
-	    (err = write_range(in, fd, zeros,
-			       (size_t)(first * BLK_PLAIN - (uint64_t)in->psize),
-			       (uint64_t)in->psize, io)))
-		return err;
-	if ((err = clear_records(in, fd, first, last)) ||
-	    (err = fstate_set(in, fd, &m)))
-		return err;
-	in->psize = (int64_t)(last * BLK_PLAIN);
-	err = write_range(in, fd, zeros, (size_t)(size - last * BLK_PLAIN),
-			  last * BLK_PLAIN, io);
-	if (err) {
-		/* Not longer after all (EFBIG, ENOSPC): the hole goes. */
-		in->psize = (int64_t)(first * BLK_PLAIN);
-		m = *in->state;
-		if (fmeta_cut(&m, first, 0) == 0)
-			(void)fstate_set(in, fd, &m);
-	}
-	return err;
-}
-
 /* Zeros over [from, to) of a file that holds them already. */
 static int write_zeros(struct inode *in, int fd, uint64_t from, uint64_t to,
 		       struct iobuf *io)
@@ -426,14 +367,11 @@ static int write_zeros(struct inode *in, int fd, uint64_t from, uint64_t to,
 	return 0;
 }
 
-/* Extends the file with zeros up to size: a hole where the format has
- * them, else encrypted zero blocks. */
+/* Extends the file with encrypted zero blocks up to size. Format 3 could
+ * list the gap as a hole instead; this version does not make holes yet,
+ * it only reads (and fills) those the format allows. */
 static int extend(struct inode *in, int fd, uint64_t size, struct iobuf *io)
 {
-	int err = extend_sparse(in, fd, size, io);
-
-	if (err <= 0)
-		return err;
 	return write_zeros(in, fd, (uint64_t)in->psize, size, io);
 }
 
@@ -495,65 +433,6 @@ static int shrink(struct inode *in, int fd, uint64_t size, struct iobuf *io)
 	}
 	in->psize = (int64_t)size;
 	return drop_holes(in, fd, lb + 1);
-}
-
-/* Format 3: blocks [b0, b1) become a hole: listed first (while their data
- * still reads), then their records zeroed and their pages given back. */
-static int punch_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1)
-{
-	static const uint8_t zrec[LAY_G * LAY_REC];
-	struct fmeta m = *in->state;
-	uint64_t n;
-	int err;
-
-	if (fmeta_add_hole(&m, b0, b1 - b0))
-		return 1;
-	if ((err = fstate_set(in, fd, &m)))
-		return err;
-	for (; b0 < b1; b0 += n) {
-		n = lay_run(in->lay, b0, b1 - b0);
-		if (pwrite(fd, zrec, n * LAY_REC, lay_rec_off(in->lay, b0)) !=
-		    (ssize_t)(n * LAY_REC))
-			return -errno;
-		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      lay_data_off(in->lay, b0),
-			      (off_t)(n * BLK_PLAIN)) != 0 &&
-		    errno != EOPNOTSUPP)
-			return -errno;
-	}
-	return 0;
-}
-
-int content_punch(struct inode *in, int fd, uint64_t off, uint64_t len)
-{
-	struct iobuf *io = iobuf();
-	uint64_t end = off + len, b0, b1, last;
-	int err;
-
-	if (!io)
-		return -ENOMEM;
-	if (!in->state && in->lay != LAY_V3)
-		return -EOPNOTSUPP;
-	if (end > (uint64_t)in->psize || end < off)
-		end = (uint64_t)in->psize;
-	if (off >= end)
-		return 0;
-	/* Whole blocks in between, never the last: it holds the size. */
-	last = ((uint64_t)in->psize - 1) / BLK_PLAIN;
-	b0 = (off + BLK_PLAIN - 1) / BLK_PLAIN;
-	b1 = end / BLK_PLAIN < last ? end / BLK_PLAIN : last;
-	if (b0 >= b1 || (err = punch_blocks(in, fd, b0, b1)) > 0)
-		b0 = b1 = end / BLK_PLAIN + 1; /* no room: zeros throughout */
-	else if (err)
-		return err;
-	/* The edges, and everything if no hole could be listed: zeros. */
-	if (b0 > b1)
-		return write_zeros(in, fd, off, end, io);
-	if ((err = write_zeros(in, fd, off, b0 * BLK_PLAIN < end ?
-				   b0 * BLK_PLAIN : end, io)))
-		return err;
-	return write_zeros(in, fd, b1 * BLK_PLAIN > off ? b1 * BLK_PLAIN : off,
-			   end, io);
 }
 
 off_t content_seek(struct inode *in, off_t off, int whence)
