@@ -45,14 +45,6 @@ CR=$(realpath -m "$C")
 
 fresh() { rm -rf "$C" && cp -a "$T/pristine" "$C"; }
 
-flip_bit() { # flip_bit FILE OFFSET: one bit of one byte
-	local b
-	chmod u+w "$1"
-	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-	printf "$(printf '\\%03o' $(((b ^ 0x08) & 0xff)))" |
-		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
-
 # fails_eio NAME CMD...: CMD fails, saying EIO.
 fails_eio() {
 	local name=$1 out rc=0
@@ -96,7 +88,7 @@ umount_wait "$M"
 # tried; older formats learn it from the names the IV no longer decrypts.
 root_iv_case() { # root_iv_case LABEL WHY
 	local t=$1 why=$2
-	flip_bit "$C/hsmfs.diriv" 7
+	flip "$C/hsmfs.diriv" 7 0x08
 	snap .
 	mount_fg "$C" "$M" || { bad "$t: mount"; return; }
 	fails_eio "$t: ls of the root fails with EIO" ls "$M"
@@ -121,7 +113,7 @@ rm -f "$HSMFS_STATE_DIR"/pins/dir-*
 
 # A subdirectory's IV flipped: that directory refuses, the rest works.
 fresh
-flip_bit "$C/${B[sub]}/hsmfs.diriv" 0
+flip "$C/${B[sub]}/hsmfs.diriv" 0 0x08
 snap "${B[sub]}"
 mount_fg "$C" "$M" || { bad mount; finish; }
 fails_eio "sub IV: ls of it fails with EIO" ls "$M/sub"
@@ -145,7 +137,7 @@ umount_wait "$M"
 # An empty directory's IV with one bit flipped: no name can tell, its
 # tag does (format 3).
 fresh
-flip_bit "$C/${B[empty]}/hsmfs.diriv" 5
+flip "$C/${B[empty]}/hsmfs.diriv" 5 0x08
 snap "${B[empty]}"
 mount_fg "$C" "$M" || { bad mount; finish; }
 fails_eio "empty dir IV: ls of it fails with EIO" ls "$M/empty"
@@ -194,7 +186,7 @@ logged "changed name, skip_bad_names: the log still names it" \
 	"$CR/${B[names]}/$changed:" "name failed authentication"
 umount_wait "$M"
 fresh
-flip_bit "$C/${B[sub]}/hsmfs.diriv" 3
+flip "$C/${B[sub]}/hsmfs.diriv" 3 0x08
 mount_fg "$C" "$M" -o skip_bad_names || { bad "mount -o skip_bad_names"; finish; }
 fails_eio "skip_bad_names: a changed IV still fails the listing with EIO" \
 	ls "$M/sub"
