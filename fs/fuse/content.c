@@ -2,13 +2,17 @@
 /*
  * File content: plaintext offsets to encrypted blocks. A backing file is
  * empty (an empty file) or a header followed by blocks; only the last block
- * may be short. Gaps are filled with encrypted zero blocks, never holes, so
- * that a zeroed block is detected like any other change.
+ * may be short. Before format 3, gaps are filled with encrypted zero
+ * blocks, never backing holes, so that a zeroed block is detected like any
+ * other change.
  *
  * In format 3 every block a file key encrypts is counted (fstate.h), and
- * a gap of whole blocks becomes a hole the file's state lists.
+ * a gap of whole blocks becomes a hole that the file's authenticated state
+ * lists; a zeroed block outside that list still fails.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,6 +355,55 @@ static int write_range(struct inode *in, int fd, const uint8_t *data,
 	return 0;
 }
 
+/* Format 3: the records of blocks [b0, b1) that lie in the backing file
+ * (a shrink leaves those of its last group behind) are zeroed, so that
+ * the blocks read as the hole they are about to be. */
+static int clear_records(struct inode *in, int fd, uint64_t b0, uint64_t b1)
+{
+	static const uint8_t zrec[LAY_G * LAY_REC];
+	uint64_t n = lay_run(in->lay, b0, b1 - b0);
+	off_t at = lay_rec_off(in->lay, b0);
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (at >= st.st_size)
+		return 0;
+	return pwrite(fd, zrec, n * LAY_REC, at) == (ssize_t)(n * LAY_REC) ?
+	       0 : -errno;
+}
+
+/* Format 3: a gap of whole blocks becomes a hole, listed in the state
+ * before the new last block makes the file longer; what is written costs
+ * time and space, not the new size. 1 if there is no such gap or no room
+ * in the state: the caller fills it. */
+static int extend_sparse(struct inode *in, int fd, uint64_t size,
+			 struct iobuf *io)
+{
+	uint64_t first = ((uint64_t)in->psize + BLK_PLAIN - 1) / BLK_PLAIN;
+	uint64_t last = (size - 1) / BLK_PLAIN;
+	struct fmeta m;
+	int err;
+
+	if (!in->state || last <= first)
+		return 1;
+	m = *in->state;
+	if (fmeta_add_hole(&m, first, last - first))
+		return 1;
+	/* The old last block, whole: it is no longer the last. */
+	if ((uint64_t)in->psize < first * BLK_PLAIN &&
+	    (err = write_range(in, fd, zeros,
+			       (size_t)(first * BLK_PLAIN - (uint64_t)in->psize),
+			       (uint64_t)in->psize, io)))
+		return err;
+	if ((err = clear_records(in, fd, first, last)) ||
+	    (err = fstate_set(in, fd, &m)))
+		return err;
+	in->psize = (int64_t)(last * BLK_PLAIN);
+	return write_range(in, fd, zeros, (size_t)(size - last * BLK_PLAIN),
+			   last * BLK_PLAIN, io);
+}
+
 /* Zeros over [from, to) of a file that holds them already. */
 static int write_zeros(struct inode *in, int fd, uint64_t from, uint64_t to,
 		       struct iobuf *io)
@@ -367,34 +420,31 @@ static int write_zeros(struct inode *in, int fd, uint64_t from, uint64_t to,
 	return 0;
 }
 
-/* Extends the file with encrypted zero blocks up to size. Format 3 could
- * list the gap as a hole instead; this version does not make holes yet,
- * it only reads (and fills) those the format allows. */
-static int extend(struct inode *in, int fd, uint64_t size, struct iobuf *io)
+/* EFBIG, before anything changes, for a size whose backing file would
+ * be larger than off_t or than the backing filesystem allows: the kernel
+ * checks the end of a fallocate range against that limit before anything
+ * else, and punching past the end of a file changes nothing. */
+static int backing_fits(struct inode *in, int fd, uint64_t size)
 {
-	return write_zeros(in, fd, (uint64_t)in->psize, size, io);
+	uint64_t b = lay_backing_size(in->lay, size);
+
+	if (b > INT64_MAX || b < size)
+		return -EFBIG;
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)b - 1, 1) != 0 && errno == EFBIG)
+		return -EFBIG;
+	return 0;
 }
 
-ssize_t content_write(struct fsd *fs, struct inode *in, int fd,
-		      const uint8_t *buf, size_t size, off_t off)
+/* Extends the file with zeros up to size: a hole where the format has
+ * them, else encrypted zero blocks. */
+static int extend(struct inode *in, int fd, uint64_t size, struct iobuf *io)
 {
-	struct iobuf *io = iobuf();
-	int err;
+	int err = extend_sparse(in, fd, size, io);
 
-	if (!io)
-		return -ENOMEM;
-	if (off < 0)
-		return -EINVAL;
-	if (size == 0)
-		return 0;
-	if (!in->key && (err = make_header(fs, in, fd)))
+	if (err <= 0)
 		return err;
-	if ((uint64_t)off > (uint64_t)in->psize &&
-	    (err = extend(in, fd, (uint64_t)off, io)))
-		return err;
-	if ((err = write_range(in, fd, buf, size, (uint64_t)off, io)))
-		return err;
-	return (ssize_t)size;
+	return write_zeros(in, fd, (uint64_t)in->psize, size, io);
 }
 
 /* Format 3: holes past block b (the new end) leave the state. */
@@ -416,6 +466,13 @@ static int shrink(struct inode *in, int fd, uint64_t size, struct iobuf *io)
 	size_t keep = (size_t)(size - lb * BLK_PLAIN);
 	int err;
 
+	if (size == 0) {
+		/* The header stays: the next write needs no new DEK. */
+		if (ftruncate(fd, (off_t)lay_header_len(in->lay)) != 0)
+			return -errno;
+		in->psize = 0;
+		return drop_holes(in, fd, 0);
+	}
 	/* The last block is never a hole: it holds the file's size. */
 	if (keep < BLK_PLAIN || fmeta_in_hole(in->state, lb)) {
 		if ((err = read_blocks(in, fd, lb, lb, io->p, io)))
@@ -426,13 +483,109 @@ static int shrink(struct inode *in, int fd, uint64_t size, struct iobuf *io)
 		if (ftruncate(fd, (off_t)lay_backing_size(in->lay,
 							  lb * BLK_PLAIN)) != 0)
 			return -errno;
-		if ((err = write_blocks(in, fd, lb, lb, keep, io->p, io)))
+		/* The holes from lb on go before lb is rewritten: a hole
+		 * that ran past the new end would otherwise split there,
+		 * and with no room for the split its tail would be filled
+		 * with zeros, making the file longer again. */
+		if ((err = drop_holes(in, fd, lb)) ||
+		    (err = write_blocks(in, fd, lb, lb, keep, io->p, io)))
 			return err;
 	} else if (ftruncate(fd, (off_t)lay_backing_size(in->lay, size)) != 0) {
 		return -errno;
 	}
 	in->psize = (int64_t)size;
 	return drop_holes(in, fd, lb + 1);
+}
+
+ssize_t content_write(struct fsd *fs, struct inode *in, int fd,
+		      const uint8_t *buf, size_t size, off_t off)
+{
+	struct iobuf *io = iobuf();
+	uint64_t old = (uint64_t)in->psize;
+	int err;
+
+	if (!io)
+		return -ENOMEM;
+	if (off < 0)
+		return -EINVAL;
+	if (size == 0)
+		return 0;
+	if ((uint64_t)off + size < size)
+		return -EFBIG;
+	if (!in->key && (err = make_header(fs, in, fd)))
+		return err;
+	if ((uint64_t)off + size > old &&
+	    (err = backing_fits(in, fd, (uint64_t)off + size)))
+		return err;
+	if ((uint64_t)off > old && (err = extend(in, fd, (uint64_t)off, io)))
+		goto undo;
+	if ((err = write_range(in, fd, buf, size, (uint64_t)off, io)))
+		goto undo;
+	return (ssize_t)size;
+undo:
+	/* Never longer than what was acknowledged (ENOSPC half-way). */
+	if ((uint64_t)off + size > old)
+		(void)shrink(in, fd, old, io);
+	return err;
+}
+
+/* Format 3: blocks [b0, b1) become a hole: listed first (while their data
+ * still reads), then their records zeroed and their pages given back. */
+static int punch_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1)
+{
+	static const uint8_t zrec[LAY_G * LAY_REC];
+	struct fmeta m = *in->state;
+	uint64_t n;
+	int err;
+
+	if (fmeta_add_hole(&m, b0, b1 - b0))
+		return 1;
+	if ((err = fstate_set(in, fd, &m)))
+		return err;
+	for (; b0 < b1; b0 += n) {
+		n = lay_run(in->lay, b0, b1 - b0);
+		if (pwrite(fd, zrec, n * LAY_REC, lay_rec_off(in->lay, b0)) !=
+		    (ssize_t)(n * LAY_REC))
+			return -errno;
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      lay_data_off(in->lay, b0),
+			      (off_t)(n * BLK_PLAIN)) != 0 &&
+		    errno != EOPNOTSUPP)
+			return -errno;
+	}
+	return 0;
+}
+
+int content_punch(struct inode *in, int fd, uint64_t off, uint64_t len)
+{
+	struct iobuf *io = iobuf();
+	uint64_t end = off + len, b0, b1, last;
+	int err;
+
+	if (!io)
+		return -ENOMEM;
+	if (!in->state && in->lay != LAY_V3)
+		return -EOPNOTSUPP;
+	if (end > (uint64_t)in->psize || end < off)
+		end = (uint64_t)in->psize;
+	if (off >= end)
+		return 0;
+	/* Whole blocks in between, never the last: it holds the size. */
+	last = ((uint64_t)in->psize - 1) / BLK_PLAIN;
+	b0 = (off + BLK_PLAIN - 1) / BLK_PLAIN;
+	b1 = end / BLK_PLAIN < last ? end / BLK_PLAIN : last;
+	if (b0 >= b1 || (err = punch_blocks(in, fd, b0, b1)) > 0)
+		b0 = b1 = end / BLK_PLAIN + 1; /* no room: zeros throughout */
+	else if (err)
+		return err;
+	/* The edges, and everything if no hole could be listed: zeros. */
+	if (b0 > b1)
+		return write_zeros(in, fd, off, end, io);
+	if ((err = write_zeros(in, fd, off, b0 * BLK_PLAIN < end ?
+				   b0 * BLK_PLAIN : end, io)))
+		return err;
+	return write_zeros(in, fd, b1 * BLK_PLAIN > off ? b1 * BLK_PLAIN : off,
+			   end, io);
 }
 
 off_t content_seek(struct inode *in, off_t off, int whence)
@@ -461,6 +614,7 @@ off_t content_seek(struct inode *in, off_t off, int whence)
 int content_truncate(struct fsd *fs, struct inode *in, int fd, off_t size)
 {
 	struct iobuf *io = iobuf();
+	uint64_t old = (uint64_t)in->psize;
 	int err;
 
 	if (!io)
@@ -469,17 +623,13 @@ int content_truncate(struct fsd *fs, struct inode *in, int fd, off_t size)
 		return -EINVAL;
 	if ((int64_t)size == in->psize)
 		return 0;
-	if ((int64_t)size > in->psize) {
-		if (!in->key && (err = make_header(fs, in, fd)))
-			return err;
-		return extend(in, fd, (uint64_t)size, io);
-	}
-	if (size == 0) {
-		/* The header stays: the next write needs no new DEK. */
-		if (ftruncate(fd, (off_t)lay_header_len(in->lay)) != 0)
-			return -errno;
-		in->psize = 0;
-		return drop_holes(in, fd, 0);
-	}
-	return shrink(in, fd, (uint64_t)size, io);
+	if ((int64_t)size < in->psize)
+		return shrink(in, fd, (uint64_t)size, io);
+	if (!in->key && (err = make_header(fs, in, fd)))
+		return err;
+	if ((err = backing_fits(in, fd, (uint64_t)size)))
+		return err;
+	if ((err = extend(in, fd, (uint64_t)size, io)))
+		(void)shrink(in, fd, old, io); /* nothing half-extended */
+	return err;
 }

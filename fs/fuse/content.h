@@ -24,6 +24,9 @@ ssize_t content_read(struct inode *in, int fd, size_t size, off_t off,
 ssize_t content_write(struct fsd *fs, struct inode *in, int fd,
 		      const uint8_t *buf, size_t size, off_t off);
 int content_truncate(struct fsd *fs, struct inode *in, int fd, off_t size);
+/* Zeros len bytes at off, the size unchanged: whole blocks become a hole
+ * (format 3; -EOPNOTSUPP before). */
+int content_punch(struct inode *in, int fd, uint64_t off, uint64_t len);
 /* SEEK_DATA or SEEK_HOLE from off: the offset, or -ENXIO past the end. */
 off_t content_seek(struct inode *in, off_t off, int whence);
 /* The file id (format 3 binds a file's xattrs to it), from the header as

@@ -201,7 +201,8 @@ void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 }
 
 /* Mode 0 extends with zeros like truncate; KEEP_SIZE only reserves space
- * in the backing file. Punching holes is not supported yet. */
+ * in the backing file; PUNCH_HOLE (with KEEP_SIZE, as Linux requires)
+ * zeros a range, whole blocks becoming a hole (format 3). */
 void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			    off_t off, off_t len, struct fuse_file_info *fi)
 {
@@ -210,12 +211,15 @@ void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	int fd = (int)fi->fh, err = 0;
 	uint64_t end = (uint64_t)off + (uint64_t)len;
 
-	if (mode & ~FALLOC_FL_KEEP_SIZE)
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
 		return ops_reply_err(req, -EOPNOTSUPP);
-	if (off < 0 || len <= 0)
+	if (off < 0 || len <= 0 || ((mode & FALLOC_FL_PUNCH_HOLE) &&
+				    !(mode & FALLOC_FL_KEEP_SIZE)))
 		return ops_reply_err(req, -EINVAL);
 	pthread_rwlock_wrlock(&in->rw);
-	if (mode & FALLOC_FL_KEEP_SIZE) {
+	if (mode & FALLOC_FL_PUNCH_HOLE) {
+		err = content_punch(in, fd, (uint64_t)off, (uint64_t)len);
+	} else if (mode & FALLOC_FL_KEEP_SIZE) {
 		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0,
 			      (off_t)lay_backing_size(fs->vol.conf.format,
 						      end)) != 0 &&

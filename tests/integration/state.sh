@@ -48,6 +48,81 @@ check "and takes 90 more blocks" \
 	status=none
 umount_wait "$T/m"
 
+# Holes: a truncate up costs what is written, not the new size, on a
+# backing filesystem far smaller than the file.
+mkdir "$T/small"
+mount -t tmpfs -o size=100m tmpfs "$T/small" || bad "a 100 MB tmpfs"
+"$HSMFS_TEST" init --kek testkek://k "$T/small/c" >/dev/null
+mount_fg "$T/small/c" "$T/sm" || { bad "mount on tmpfs"; finish; }
+check "truncate -s 10G on 100 MB succeeds" truncate -s 10G "$T/sm/big"
+check "the file is 10 GiB" test "$(stat -c %s "$T/sm/big")" -eq $((10 << 30))
+check "the backing filesystem holds almost nothing of it" \
+	test "$(df --output=used -k "$T/small" | tail -n 1)" -lt 1024
+check "it reads as zeros (at 0, 5 GiB and the end)" \
+	bash -c "for o in 0 5120 10239; do dd if='$T/sm/big' bs=1M skip=\$o count=1 status=none | cmp -s - <(head -c 1048576 /dev/zero) || exit 1; done"
+echo middle >"$T/mid"
+check "a write into the middle reads back" \
+	bash -c "dd if='$T/mid' of='$T/sm/big' bs=1 seek=$((5 << 30)) conv=notrunc status=none && test \"\$(dd if='$T/sm/big' bs=1 skip=$((5 << 30)) count=6 status=none)\" = middle"
+check "a write past the end leaves a hole too" \
+	bash -c "echo end | dd of='$T/sm/big' bs=1 seek=$((20 << 30)) conv=notrunc status=none && test \"\$(tail -c 4 '$T/sm/big')\" = end"
+check "shrinking and growing again reads zeros where data was" \
+	bash -c "truncate -s 4096 '$T/sm/big' && truncate -s 1G '$T/sm/big' && dd if='$T/sm/big' bs=1 skip=$((5 << 20)) count=6 status=none | cmp -s - <(head -c 6 /dev/zero)"
+echo data >"$T/sm/sp" && truncate -s 100M "$T/sm/sp"
+dd if="$T/mid" of="$T/sm/sp" bs=4096 seek=1000 conv=notrunc status=none
+SP=$(find "$T/small/c" -inum "$(stat -c %i "$T/sm/sp")")
+# Punch hole and SEEK_DATA/SEEK_HOLE: whole blocks become a hole, edges
+# zeros, the size stays.
+head -c $((64 * 4096)) /dev/urandom >"$T/ph.ref"
+cp "$T/ph.ref" "$T/sm/ph"
+check "fallocate --punch-hole in the middle of a file" \
+	fallocate -p -o $((10 * 4096 + 100)) -l $((20 * 4096)) "$T/sm/ph"
+dd if=/dev/zero of="$T/ph.ref" bs=1 seek=$((10 * 4096 + 100)) count=$((20 * 4096)) \
+	conv=notrunc status=none
+check "it reads as the same file with that range zeroed" cmp "$T/ph.ref" "$T/sm/ph"
+check "its size is unchanged" test "$(stat -c %s "$T/sm/ph")" -eq $((64 * 4096))
+seek() { /usr/bin/python3 -c "import os,sys; f=os.open(sys.argv[1],os.O_RDONLY); print(os.lseek(f,int(sys.argv[2]),getattr(os,'SEEK_'+sys.argv[3])))" "$@"; }
+check "SEEK_HOLE from 0 finds the first whole block punched" \
+	test "$(seek "$T/sm/ph" 0 HOLE)" -eq $((11 * 4096))
+check "SEEK_DATA from there finds the block after the hole" \
+	test "$(seek "$T/sm/ph" $((11 * 4096)) DATA)" -eq $((30 * 4096))
+check "SEEK_HOLE in data past the hole finds the end of the file" \
+	test "$(seek "$T/sm/ph" $((40 * 4096)) HOLE)" -eq $((64 * 4096))
+check "SEEK_DATA in the 10 GiB file's hole finds the data written in it" \
+	test "$(seek "$T/sm/sp" 8192 DATA)" -eq $((1000 * 4096))
+# A state with all 28 holes listed, and a truncate into the middle of the
+# last one: the hole must not split (no room) and fill its tail with
+# zeros past the new end. Applied to a plain file alike, for reference.
+fullstate() {
+	/usr/bin/python3 - "$1" <<'EOF'
+import os, sys
+f = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+for k in range(28):
+    os.pwrite(f, b"x%d" % k, 3 * k * 4096)
+os.pwrite(f, b"last", 181 * 4096)
+os.fsync(f)  # the daemon sees the writes before the truncate
+os.ftruncate(f, 130 * 4096 + 100)
+os.close(f)
+EOF
+}
+fullstate "$T/full.ref"
+check "truncate into a hole of a full state" fullstate "$T/sm/full"
+check "gives the size asked for" \
+	test "$(stat -c %s "$T/sm/full")" -eq $((130 * 4096 + 100))
+check "and the content of a plain file" cmp "$T/full.ref" "$T/sm/full"
+umount_wait "$T/sm"
+check "fsck --deep: the sparse volume is clean" \
+	"$HSMFS_TEST" fsck --deep "$T/small/c"
+# An attacker zeroes block 1000 (data written into the hole) with its
+# record: the state no longer lists it as a hole, so it is refused.
+dd if=/dev/zero of="$SP" bs=1 seek="$(blk_data 1000)" count=4096 conv=notrunc status=none
+dd if=/dev/zero of="$SP" bs=1 seek="$(blk_rec 1000)" count=28 conv=notrunc status=none
+mount_fg "$T/small/c" "$T/sm" || { bad "remount on tmpfs"; finish; }
+check "a zeroed block that was written into a hole gives EIO" \
+	bash -c "! dd if='$T/sm/sp' bs=4096 skip=1000 count=1 of=/dev/null status=none 2>/dev/null"
+check "the holes around it still read as zeros" \
+	bash -c "dd if='$T/sm/sp' bs=4096 skip=2000 count=10 status=none | cmp -s - <(head -c 40960 /dev/zero)"
+umount_wait "$T/sm"
+umount "$T/small"
 
 # The state's two copies (bytes 2048..2559 and 2560..3071 of page 0).
 B=$(find "$T/c" -type f -size +100k | head -n 1)

@@ -39,7 +39,7 @@ echo "# torture seed $SEED (replay: TORTURE_SEED=$SEED TORTURE_OPS=$OPS TORTURE_
 testkek k
 # Format 3 (the default) refuses hard links to symlinks and exchanges
 # with them.
-BOUND=-b
+BOUND="-b -p"
 [[ ${HSMFS_TEST_FORMAT:-3} == [12] ]] && BOUND=
 
 # run NAME INIT-OPTS MOUNT-OPTS OPS TORTURE-OPTS...: a fresh volume each.
