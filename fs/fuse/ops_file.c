@@ -235,12 +235,21 @@ void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	       struct fuse_file_info *fi)
 {
-	struct inode *in = inode_get(fsd_of(req), ino);
+	struct fsd *fs = fsd_of(req);
+	struct inode *in = inode_get(fs, ino);
 	off_t r;
 
 	(void)fi;
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return ops_reply_err(req, -EINVAL);
+	/* The kernel asks without writing its dirty pages back first: with
+	 * the write-back cache, data (and size) it holds would be missed and
+	 * a copy made by SEEK_DATA would lose it. Invalidating the range
+	 * from off makes the kernel write those pages back (its launder)
+	 * before it drops them; the writes are served by other threads,
+	 * so no lock of ours may be held here. */
+	if (fs->writeback)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, off, 0);
 	pthread_rwlock_rdlock(&in->rw);
 	r = content_seek(in, off, whence);
 	pthread_rwlock_unlock(&in->rw);

@@ -375,6 +375,74 @@ static int op_lseek(struct ctx *c)
 	return same(c);
 }
 
+/* 0 if the reference file holds only zero bytes in [from, to). */
+static int ref_zeros(struct ctx *c, struct slot *sl, long long from,
+		     long long to, const char *what)
+{
+	char proc[64];
+	ssize_t n;
+	int fd, r = 0;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", sl->fd[1]);
+	fd = open(proc, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(c, "reopen the reference: %s", strerror(errno));
+	for (; from < to && !r; from += n) {
+		n = pread(fd, c->rbuf[1], to - from > MAXIO ? MAXIO :
+					  (size_t)(to - from), (off_t)from);
+		if (n <= 0) {
+			r = fail(c, "reference read at %lld: %s", from,
+				 n < 0 ? strerror(errno) : "short");
+			break;
+		}
+		for (ssize_t k = 0; k < n && !r; k++)
+			if (c->rbuf[1][k])
+				r = fail(c, "%s, but the reference has data at "
+					 "%lld", what, from + k);
+	}
+	close(fd);
+	return r;
+}
+
+/* SEEK_DATA and SEEK_HOLE may answer differently on each side (ext4 has
+ * its own idea of holes; "all data" is always a valid answer), so the
+ * mount's answer is checked against the reference's bytes instead: what
+ * SEEK_DATA skips is zeros, a hole SEEK_HOLE finds starts a zero block or
+ * the end, and past the end both give ENXIO. Offsets are put back alike. */
+static int op_seekhole(struct ctx *c)
+{
+	int i, data = chance(c, 50);
+	struct slot *sl = pick_open(c, &i);
+	long long size = ref_size(sl), off, r, pos[SIDES];
+	struct stat st;
+
+	if (size < 0 || fstat(sl->fd[1], &st) != 0 || !S_ISREG(st.st_mode))
+		return 0;
+	off = (long long)pick_off(c, (unsigned long long)size);
+	note(c, "lseek [%d] %s %lld SEEK_%s (size %lld)", i, sl->what, off,
+	     data ? "DATA" : "HOLE", size);
+	for (int s = 0; s < SIDES; s++)
+		pos[s] = lseek(sl->fd[s], 0, SEEK_CUR);
+	BOTH(c, lseek(sl->fd[s], off, data ? SEEK_DATA : SEEK_HOLE));
+	r = c->r[0];
+	for (int s = 0; s < SIDES; s++)
+		lseek(sl->fd[s], pos[0] >= 0 ? pos[0] : 0, SEEK_SET);
+	if (off >= size)
+		return same_err(c);
+	if (data && c->e[0] == ENXIO)
+		return ref_zeros(c, sl, off, size, "SEEK_DATA found none");
+	if (c->e[0])
+		return fail(c, "mount: %s", strerror(c->e[0]));
+	if (r < off || r > size || (data && r == size))
+		return fail(c, "mount answered %lld, outside [%lld, %lld%c", r,
+			    off, size, data ? ')' : ']');
+	if (data)
+		return ref_zeros(c, sl, off, r, "SEEK_DATA skipped it");
+	return ref_zeros(c, sl, r, r / 4096 * 4096 + 4096 < size ?
+				   r / 4096 * 4096 + 4096 : size,
+			 "SEEK_HOLE found a hole");
+}
+
 static unsigned long long pick_size(struct ctx *c, long long size)
 {
 	switch (below(c, 6)) {
@@ -734,6 +802,7 @@ static const struct op ops[] = {
 	{ "create", op_create, 8 },	  { "open", op_open, 10 },
 	{ "close", op_close, 4 },	  { "pwrite", op_pwrite, 20 },
 	{ "pread", op_pread, 16 },	  { "lseek", op_lseek, 2 },
+	{ "seekhole", op_seekhole, 2 },
 	{ "ftruncate", op_ftruncate, 5 }, { "truncate", op_truncate, 2 },
 	{ "fallocate", op_fallocate, 3 }, { "fsync", op_fsync, 2 },
 	{ "mmap", op_mmap, 3 },		  { "rename", op_rename, 6 },
