@@ -200,9 +200,11 @@ void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	ops_reply_err(req, r ? -errno : 0);
 }
 
-/* Mode 0 extends with zeros like truncate; KEEP_SIZE only reserves space
- * in the backing file; PUNCH_HOLE (with KEEP_SIZE, as Linux requires)
- * zeros a range, whole blocks becoming a hole (format 3). */
+/* Both mode 0 and KEEP_SIZE reserve the backing space of the range first,
+ * so that later writes into it (its holes included) cannot run out of
+ * space; mode 0 then extends the file like truncate. PUNCH_HOLE (with
+ * KEEP_SIZE, as Linux requires) zeros a range, whole blocks becoming a
+ * hole (format 3). */
 void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			    off_t off, off_t len, struct fuse_file_info *fi)
 {
@@ -219,13 +221,12 @@ void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	pthread_rwlock_wrlock(&in->rw);
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
 		err = content_punch(in, fd, (uint64_t)off, (uint64_t)len);
-	} else if (mode & FALLOC_FL_KEEP_SIZE) {
-		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0,
-			      (off_t)lay_backing_size(fs->vol.conf.format,
-						      end)) != 0 &&
-		    errno != EOPNOTSUPP)
-			err = -errno;
-	} else if ((int64_t)end > in->psize) {
+	} else if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0,
+			     (off_t)lay_backing_size(fs->vol.conf.format,
+						     end)) != 0 &&
+		   errno != EOPNOTSUPP) {
+		err = -errno; /* nothing changed */
+	} else if (!(mode & FALLOC_FL_KEEP_SIZE) && (int64_t)end > in->psize) {
 		err = content_truncate(fs, in, fd, (off_t)end);
 	}
 	pthread_rwlock_unlock(&in->rw);

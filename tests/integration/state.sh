@@ -109,6 +109,17 @@ check "truncate into a hole of a full state" fullstate "$T/sm/full"
 check "gives the size asked for" \
 	test "$(stat -c %s "$T/sm/full")" -eq $((130 * 4096 + 100))
 check "and the content of a plain file" cmp "$T/full.ref" "$T/sm/full"
+# fallocate reserves what it promises: more than the disk holds is ENOSPC
+# with nothing changed; what fits is taken from the backing disk at once,
+# though the file reads as zeros (a hole in its state).
+used() { df --output=used -k "$T/small" | tail -n 1; }
+check "fallocate of more than the disk holds: ENOSPC" \
+	bash -c "fallocate -l 200M '$T/sm/fa' 2>&1 | grep -q 'No space left'"
+check "and the file is unchanged" test "$(stat -c %s "$T/sm/fa")" -eq 0
+U0=$(used)
+check "fallocate of 20 MB" fallocate -l 20M "$T/sm/fa"
+check "takes 20 MB of the backing disk at once" test $(($(used) - U0)) -ge 20000
+check "and reads as zeros" cmp -s "$T/sm/fa" <(head -c $((20 << 20)) /dev/zero)
 umount_wait "$T/sm"
 check "fsck --deep: the sparse volume is clean" \
 	"$HSMFS_TEST" fsck --deep "$T/small/c"
