@@ -10,6 +10,7 @@ TESTS=${TESTS:-*}
 pass=0
 fail=0
 failed_suites=()
+times=()
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -21,9 +22,11 @@ suite() {
 	# shellcheck disable=SC2053
 	[[ $name == $TESTS ]] || return 0
 	printf '=== %s\n' "$name"
+	local t0=$SECONDS
 	"$@" >"$log" 2>&1
 	local rc=$?
 	cat "$log"
+	times+=("$((SECONDS - t0)) $name")
 	local line p f
 	line=$(grep -oE '(^|[^0-9])[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 	if [[ -n $line ]]; then
@@ -71,6 +74,10 @@ for t in tests/integration/*.sh; do
 	suite "integration/$(basename "$t" .sh)" bash "$t"
 done
 
+# Where the time went: the whole run is kept under 15 minutes on 2 cores.
+echo
+echo "slowest suites (seconds):"
+printf '%s\n' "${times[@]}" | sort -rn | head -n 8 | sed 's/^/  /'
 echo
 if ((${#failed_suites[@]})); then
 	echo "failed suites: ${failed_suites[*]}"
