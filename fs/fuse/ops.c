@@ -182,24 +182,23 @@ static int chown_new(fuse_req_t req, struct inode *dir, const char *bname)
 	return 0;
 }
 
-/* Replies with the entry of a just-made object, or undoes it. */
-static void reply_new(fuse_req_t req, struct inode *dir, const struct bname *b,
-		      const char *name, int isdir)
+/* The entry of a just-made object, or it is undone. */
+static int entry_new(fuse_req_t req, struct inode *dir, const struct bname *b,
+		     const char *name, int isdir, struct fuse_entry_param *e)
 {
 	struct fsd *fs = fsd_of(req);
-	struct fuse_entry_param e;
 	int err = chown_new(req, dir, b->name);
 
 	if (!err)
-		err = entry_of(fs, dir, b->name, name, &e);
+		err = entry_of(fs, dir, b->name, name, e);
 	if (!err)
-		return (void)fuse_reply_entry(req, &e);
+		return 0;
 	if (isdir)
 		unlinkat(dir->fd, b->name, AT_REMOVEDIR);
 	else
 		unlinkat(dir->fd, b->name, 0);
 	bname_drop_sidecar(dir->fd, b);
-	ops_reply_err(req, err);
+	return err;
 }
 
 /* Empties and removes a directory known to hold at most its IV. */
@@ -266,27 +265,42 @@ static int make_obj(struct fsd *fs, struct inode *dir, const struct bname *b,
 	return mknodat(dir->fd, b->name, o->mode, o->rdev) ? -errno : 0;
 }
 
-/* A new entry: its backing name (and a long name's sidecar), the object,
- * then the reply; the sidecar goes again if the object cannot be made. */
+/* A new entry in dir (held): its backing name (and a long name's
+ * sidecar), the object, then its entry; the sidecar goes again if the
+ * object cannot be made. */
+static int make_entry(fuse_req_t req, struct inode *dir, const char *name,
+		      const struct newobj *o, struct fuse_entry_param *e)
+{
+	struct fsd *fs = fsd_of(req);
+	struct bname b;
+	int err = ename_encode(fs, dir, name, &b);
+
+	if (!err)
+		err = bname_write_sidecar(dir->fd, &b);
+	if (!err && (err = make_obj(fs, dir, &b, o)))
+		bname_drop_sidecar(dir->fd, &b);
+	if (!err)
+		err = entry_new(req, dir, &b, name, S_ISDIR(o->mode), e);
+	return err;
+}
+
+/* Inodes are let go before the reply: once it is sent, the kernel may
+ * forget them at once. */
 static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      const struct newobj *o)
 {
 	struct fsd *fs = fsd_of(req);
 	struct inode *dir = inode_get(fs, parent);
-	struct bname b;
+	struct fuse_entry_param e;
 	int err = inode_hold(fs, dir);
 
+	if (!err) {
+		err = make_entry(req, dir, name, o, &e);
+		inode_unhold(fs, dir);
+	}
 	if (err)
 		return ops_reply_err(req, err);
-	if (!(err = ename_encode(fs, dir, name, &b)))
-		err = bname_write_sidecar(dir->fd, &b);
-	if (!err && (err = make_obj(fs, dir, &b, o)))
-		bname_drop_sidecar(dir->fd, &b);
-	if (err)
-		ops_reply_err(req, err);
-	else
-		reply_new(req, dir, &b, name, S_ISDIR(o->mode));
-	inode_unhold(fs, dir);
+	fuse_reply_entry(req, &e);
 }
 
 static void hsmfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -314,13 +328,13 @@ static void hsmfs_symlink(fuse_req_t req, const char *target,
 	struct newobj o = { .mode = S_IFLNK | 0777, .target = enc };
 	int err = inode_hold(fs, dir);
 
+	if (!err) {
+		err = symlink_encode(fs, dir, name, target, enc);
+		inode_unhold(fs, dir);
+	}
 	if (err)
 		return ops_reply_err(req, err);
-	if ((err = symlink_encode(fs, dir, name, target, enc)))
-		ops_reply_err(req, err);
-	else
-		new_entry(req, parent, name, &o);
-	inode_unhold(fs, dir);
+	new_entry(req, parent, name, &o);
 }
 
 static void hsmfs_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -717,23 +731,6 @@ static size_t fill_dir(fuse_req_t req, struct inode *dir, struct dirh *d,
 	return used;
 }
 
-/* Replies with the entries from d->offset on, dir held. */
-static void reply_dir(fuse_req_t req, struct inode *dir, struct dirh *d,
-		      size_t size, bool plus)
-{
-	size_t used;
-	char *buf = malloc(size);
-
-	if (!buf)
-		return ops_reply_err(req, -ENOMEM);
-	used = fill_dir(req, dir, d, buf, size, plus);
-	if (used || !d->err)
-		fuse_reply_buf(req, buf, used);
-	else
-		ops_reply_err(req, d->err);
-	free(buf);
-}
-
 /* A directory whose names cannot be read lists nothing at all, not even
  * "." and "..": an empty listing would look like an empty directory. */
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
@@ -742,21 +739,30 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	struct fsd *fs = fsd_of(req);
 	struct inode *dir = inode_get(fs, ino);
 	struct dirh *d = dirh_of(fi);
-	int err = inode_hold(fs, dir);
+	char *buf = malloc(size);
+	size_t used = 0;
+	int err = buf ? inode_hold(fs, dir) : -ENOMEM;
 
-	if (err)
+	if (err) {
+		free(buf);
 		return ops_reply_err(req, err);
+	}
 	if (off != d->offset) {
 		seekdir(d->dp, off);
 		d->entry = NULL;
 		d->offset = off;
 		d->err = 0;
 	}
-	if ((err = ename_dir(fs, dir)) || (err = d->err))
+	if (!(err = ename_dir(fs, dir)) && !(err = d->err) &&
+	    !(used = fill_dir(req, dir, d, buf, size, plus)))
+		err = d->err;
+	/* Let go before the reply, after which the kernel may forget it. */
+	inode_unhold(fs, dir);
+	if (err)
 		ops_reply_err(req, err);
 	else
-		reply_dir(req, dir, d, size, plus);
-	inode_unhold(fs, dir);
+		fuse_reply_buf(req, buf, used);
+	free(buf);
 }
 
 static void hsmfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
