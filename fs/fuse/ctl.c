@@ -39,6 +39,12 @@ static void status(struct fsd *fs, FILE *f)
 		fprintf(f, "fingerprint: %s\n", fpr);
 	fprintf(f, "hsm:         %s\n", ks.endpoint[0] ? ks.endpoint : "-");
 	fprintf(f, "inodes:      %zu known to the kernel\n", fs->ninodes);
+	pthread_mutex_lock(&fs->fds.lock);
+	fprintf(f, "descriptors: %zu of inodes (at most %zu%s), %u open files "
+		   "and directories\n", fs->fds.cached, fs->fds.max,
+		fs->fds.handles ? "" : "; no file handles: one per inode",
+		atomic_load(&fs->fds.open));
+	pthread_mutex_unlock(&fs->fds.lock);
 	fprintf(f, "dek cache:   %u/%u entries, max age %u s, %llu hits, "
 		   "%llu misses, %llu evictions, %llu expired, %llu flushes\n",
 		cs.entries, cs.max_entries, cs.max_age_s, cs.hits, cs.misses,

@@ -315,8 +315,9 @@ static int prepare(struct fsd *fs, const struct daemon_opts *d, char *err,
 	return -1;
 }
 
-/* Every inode the kernel knows holds a descriptor of its backing file, so
- * the daemon takes as many descriptors as it may (root: up to nr_open). */
+/* Open files hold descriptors, and so do cached inodes (half the limit,
+ * or all of them without file handles: inode.h), so the daemon takes as
+ * many as it may (root: up to nr_open). */
 static void raise_nofile(void)
 {
 	struct rlimit rl;

@@ -15,6 +15,7 @@ struct fsd {
 	pthread_mutex_t table_lock;
 	struct inode **table;
 	size_t nbuckets, ninodes;
+	struct inode_fds fds;
 	bool plaintext_names;
 	bool writeback;
 	bool chown_new; /* running as root: new files belong to the caller */

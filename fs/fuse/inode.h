@@ -1,9 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The inodes the kernel knows. Each holds an O_PATH descriptor of its
- * backing file (passthrough_ll style): no path strings, so renames
- * elsewhere in the tree never invalidate anything. The table is keyed by
- * the backing (ino, dev); the FUSE inode number is the struct's address.
+ * The inodes the kernel knows, keyed by the backing (ino, dev); the FUSE
+ * inode number is the struct's address. Each reaches its backing file
+ * through an O_PATH descriptor (passthrough_ll style): no path strings,
+ * so renames elsewhere in the tree never invalidate anything.
+ *
+ * The kernel keeps inodes for as long as memory allows, far more than a
+ * process may have descriptors, so an inode does not keep its descriptor:
+ * it keeps a file handle of its backing file (name_to_handle_at), and
+ * the descriptors of the inodes used last are cached, at most half of
+ * RLIMIT_NOFILE (and INODE_FDS_MAX); the others are opened again from
+ * their handle when used (open_by_handle_at). Where handles cannot be
+ * had (a daemon without CAP_DAC_READ_SEARCH, a backing filesystem
+ * without them), each inode keeps its descriptor while it lives, and
+ * RLIMIT_NOFILE bounds the files in use, as said in one log line at
+ * mount.
+ *
+ * in->fd is valid only while the inode is held (inode_hold); a held
+ * descriptor is never closed. Functions returning int give 0 (or a
+ * descriptor) or -errno; out of descriptors (-EMFILE, -ENFILE) they have
+ * closed the cached ones and tried once more, and log the limit.
  */
 #ifndef HSMFS_FUSE_INODE_H
 #define HSMFS_FUSE_INODE_H
@@ -28,9 +44,18 @@ enum inode_iv {
 	INODE_IV_BAD,     /* missing, invalid, or names do not decrypt */
 };
 
+/* The most descriptors cached, whatever the limit: each pins a backing
+ * dentry and inode, and reopening one costs about a microsecond. */
+#define INODE_FDS_MAX 65536
+
 struct inode {
 	struct inode *hnext;
-	int fd; /* O_PATH | O_NOFOLLOW */
+	int fd; /* O_PATH | O_NOFOLLOW, or -1; valid while held */
+	/* The backing file's handle; NULL: fd stays open while the inode
+	 * lives. Below, under the descriptor lock (struct inode_fds). */
+	struct file_handle *fh;
+	unsigned holds, fh_gen;
+	struct inode *lru_prev, *lru_next; /* cached descriptors, newest first */
 	ino_t ino;
 	dev_t dev;
 	mode_t type;
@@ -69,14 +94,39 @@ struct inode {
 	struct pfstate *pf;
 };
 
+/* The descriptors of inodes: those cached (not pinned), newest first. */
+struct inode_fds {
+	pthread_mutex_t lock;
+	struct inode *head, *tail;
+	size_t cached, max;
+	unsigned adds; /* the limit is read again every so many */
+	bool handles;
+	int mount_id;
+	atomic_uint open; /* files and directories open through the mount */
+};
+
+/* After inode_root_init: also probes for file handles. */
 int inode_table_init(struct fsd *fs);
 void inode_table_free(struct fsd *fs);
 /* The root inode, set up from the backing directory. 0 or -errno. */
 int inode_root_init(struct fsd *fs, const char *cipherdir);
 struct inode *inode_get(struct fsd *fs, fuse_ino_t ino);
-/* Finds or adds the inode of fd's file (takes over fd), nlookup + 1. */
+/* Finds or adds the inode of fd's file (takes over fd), nlookup + 1, and
+ * held; NULL when out of memory. */
 struct inode *inode_ref(struct fsd *fs, int fd, const struct stat *st);
+/* nlookup + 1 of an inode the caller has a reference to. */
+void inode_grab(struct fsd *fs, struct inode *in);
 void inode_unref(struct fsd *fs, struct inode *in, uint64_t n);
+/* Makes in->fd valid until inode_unhold, opening it again from the file
+ * handle if it was closed: 0, -ESTALE (the backing file is gone), or
+ * another -errno. Holds nest. */
+int inode_hold(struct fsd *fs, struct inode *in);
+void inode_unhold(struct fsd *fs, struct inode *in);
+/* openat(2) for the request handlers: out of descriptors, closes the
+ * cached ones and tries once more, then logs which limit was reached.
+ * A descriptor or -errno. */
+int inode_openat(struct fsd *fs, int dirfd, const char *name, int flags,
+		 mode_t mode);
 /* The inode of (ino, dev) if the kernel knows it, nlookup + 1; or NULL. */
 struct inode *inode_find(struct fsd *fs, ino_t ino, dev_t dev);
 /* Points the inode of old (if the kernel knows it) at fd's file, new,

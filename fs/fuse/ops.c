@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * FUSE low-level operations on names and directories. Each handler ends
- * every path with exactly one reply; helpers return 0 or -errno.
+ * every path with exactly one reply; helpers return 0 or -errno. A
+ * handler holds the inodes it was given (inode_hold) before anything
+ * below it uses their descriptors.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -40,10 +42,16 @@ static void fix_stat(struct fsd *fs, struct stat *st)
 
 int ops_stat(struct fsd *fs, struct inode *in, struct stat *st)
 {
+	int err = inode_hold(fs, in);
+
+	if (err)
+		return err;
 	if (fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
-		return -errno;
-	fix_stat(fs, st);
-	return 0;
+		err = -errno;
+	inode_unhold(fs, in);
+	if (!err)
+		fix_stat(fs, st);
+	return err;
 }
 
 /* The entry of backing name b (plaintext name) in dir, registered with
@@ -56,9 +64,10 @@ static int entry_of(struct fsd *fs, struct inode *dir, const char *bname,
 	int fd, err;
 
 	memset(e, 0, sizeof(*e));
-	fd = openat(dir->fd, bname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	fd = inode_openat(fs, dir->fd, bname, O_PATH | O_NOFOLLOW | O_CLOEXEC,
+			  0);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
 		err = -errno;
 		close(fd);
@@ -67,7 +76,9 @@ static int entry_of(struct fsd *fs, struct inode *dir, const char *bname,
 	in = inode_ref(fs, fd, &st);
 	if (!in)
 		return -ENOMEM;
-	if (S_ISLNK(st.st_mode) && (err = symlink_found(fs, dir, name, in))) {
+	err = S_ISLNK(st.st_mode) ? symlink_found(fs, dir, name, in) : 0;
+	inode_unhold(fs, in);
+	if (err) {
 		inode_unref(fs, in, 1);
 		return err;
 	}
@@ -101,9 +112,14 @@ static int lookup_entry(struct fsd *fs, struct inode *dir, const char *name,
 static void hsmfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fsd *fs = fsd_of(req);
+	struct inode *dir = inode_get(fs, parent);
 	struct fuse_entry_param e;
-	int err = lookup_entry(fs, inode_get(fs, parent), name, &e);
+	int err = inode_hold(fs, dir);
 
+	if (!err) {
+		err = lookup_entry(fs, dir, name, &e);
+		inode_unhold(fs, dir);
+	}
 	if (err == -ENOENT) {
 		/* A negative entry: the kernel remembers the miss. */
 		memset(&e, 0, sizeof(e));
@@ -166,24 +182,23 @@ static int chown_new(fuse_req_t req, struct inode *dir, const char *bname)
 	return 0;
 }
 
-/* Replies with the entry of a just-made object, or undoes it. */
-static void reply_new(fuse_req_t req, struct inode *dir, const struct bname *b,
-		      const char *name, int isdir)
+/* The entry of a just-made object, or it is undone. */
+static int entry_new(fuse_req_t req, struct inode *dir, const struct bname *b,
+		     const char *name, int isdir, struct fuse_entry_param *e)
 {
 	struct fsd *fs = fsd_of(req);
-	struct fuse_entry_param e;
 	int err = chown_new(req, dir, b->name);
 
 	if (!err)
-		err = entry_of(fs, dir, b->name, name, &e);
+		err = entry_of(fs, dir, b->name, name, e);
 	if (!err)
-		return (void)fuse_reply_entry(req, &e);
+		return 0;
 	if (isdir)
 		unlinkat(dir->fd, b->name, AT_REMOVEDIR);
 	else
 		unlinkat(dir->fd, b->name, 0);
 	bname_drop_sidecar(dir->fd, b);
-	ops_reply_err(req, err);
+	return err;
 }
 
 /* Empties and removes a directory known to hold at most its IV. */
@@ -250,13 +265,13 @@ static int make_obj(struct fsd *fs, struct inode *dir, const struct bname *b,
 	return mknodat(dir->fd, b->name, o->mode, o->rdev) ? -errno : 0;
 }
 
-/* A new entry: its backing name (and a long name's sidecar), the object,
- * then the reply; the sidecar goes again if the object cannot be made. */
-static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      const struct newobj *o)
+/* A new entry in dir (held): its backing name (and a long name's
+ * sidecar), the object, then its entry; the sidecar goes again if the
+ * object cannot be made. */
+static int make_entry(fuse_req_t req, struct inode *dir, const char *name,
+		      const struct newobj *o, struct fuse_entry_param *e)
 {
 	struct fsd *fs = fsd_of(req);
-	struct inode *dir = inode_get(fs, parent);
 	struct bname b;
 	int err = ename_encode(fs, dir, name, &b);
 
@@ -264,9 +279,28 @@ static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		err = bname_write_sidecar(dir->fd, &b);
 	if (!err && (err = make_obj(fs, dir, &b, o)))
 		bname_drop_sidecar(dir->fd, &b);
+	if (!err)
+		err = entry_new(req, dir, &b, name, S_ISDIR(o->mode), e);
+	return err;
+}
+
+/* Inodes are let go before the reply: once it is sent, the kernel may
+ * forget them at once. */
+static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      const struct newobj *o)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *dir = inode_get(fs, parent);
+	struct fuse_entry_param e;
+	int err = inode_hold(fs, dir);
+
+	if (!err) {
+		err = make_entry(req, dir, name, o, &e);
+		inode_unhold(fs, dir);
+	}
 	if (err)
 		return ops_reply_err(req, err);
-	reply_new(req, dir, &b, name, S_ISDIR(o->mode));
+	fuse_reply_entry(req, &e);
 }
 
 static void hsmfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -289,10 +323,15 @@ static void hsmfs_symlink(fuse_req_t req, const char *target,
 			  fuse_ino_t parent, const char *name)
 {
 	struct fsd *fs = fsd_of(req);
+	struct inode *dir = inode_get(fs, parent);
 	char enc[SYMLINK_ENC_MAX];
 	struct newobj o = { .mode = S_IFLNK | 0777, .target = enc };
-	int err = symlink_encode(fs, inode_get(fs, parent), name, target, enc);
+	int err = inode_hold(fs, dir);
 
+	if (!err) {
+		err = symlink_encode(fs, dir, name, target, enc);
+		inode_unhold(fs, dir);
+	}
 	if (err)
 		return ops_reply_err(req, err);
 	new_entry(req, parent, name, &o);
@@ -301,12 +340,56 @@ static void hsmfs_symlink(fuse_req_t req, const char *target,
 static void hsmfs_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fsd *fs = fsd_of(req);
+	struct inode *in = inode_get(fs, ino);
 	char out[SYMLINK_MAX + 1];
-	int err = symlink_read(fs, inode_get(fs, ino), out);
+	int err = inode_hold(fs, in);
 
+	if (!err) {
+		err = symlink_read(fs, in, out);
+		inode_unhold(fs, in);
+	}
 	if (err)
 		return ops_reply_err(req, err);
 	fuse_reply_readlink(req, out);
+}
+
+/* Two inodes of one request held, or neither. */
+static int hold2(struct fsd *fs, struct inode *a, struct inode *b)
+{
+	int err = inode_hold(fs, a);
+
+	if (!err && (err = inode_hold(fs, b)))
+		inode_unhold(fs, a);
+	return err;
+}
+
+static void unhold2(struct fsd *fs, struct inode *a, struct inode *b)
+{
+	inode_unhold(fs, b);
+	inode_unhold(fs, a);
+}
+
+/* Links in (held) as newname in dir (held). */
+static int link_entry(struct fsd *fs, struct inode *in, struct inode *dir,
+		      const char *newname, struct fuse_entry_param *e)
+{
+	char proc[64];
+	struct bname b;
+	int err = symlink_may_link(fs, in);
+
+	if (!err)
+		err = ename_encode(fs, dir, newname, &b);
+	if (!err)
+		err = bname_write_sidecar(dir->fd, &b);
+	if (err)
+		return err;
+	inode_procpath(in->fd, proc);
+	if (linkat(AT_FDCWD, proc, dir->fd, b.name, AT_SYMLINK_FOLLOW) != 0) {
+		err = -errno;
+		bname_drop_sidecar(dir->fd, &b);
+		return err;
+	}
+	return entry_of(fs, dir, b.name, newname, e);
 }
 
 static void hsmfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -315,22 +398,12 @@ static void hsmfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	struct fsd *fs = fsd_of(req);
 	struct inode *in = inode_get(fs, ino), *dir = inode_get(fs, newparent);
 	struct fuse_entry_param e;
-	char proc[64];
-	struct bname b;
-	int err = symlink_may_link(fs, in);
+	int err = hold2(fs, in, dir);
 
-	if (!err)
-		err = ename_encode(fs, dir, newname, &b);
-	inode_procpath(in->fd, proc);
-	if (!err)
-		err = bname_write_sidecar(dir->fd, &b);
-	if (!err && linkat(AT_FDCWD, proc, dir->fd, b.name,
-			   AT_SYMLINK_FOLLOW) != 0) {
-		err = -errno;
-		bname_drop_sidecar(dir->fd, &b);
+	if (!err) {
+		err = link_entry(fs, in, dir, newname, &e);
+		unhold2(fs, in, dir);
 	}
-	if (!err)
-		err = entry_of(fs, dir, b.name, newname, &e);
 	if (err)
 		return ops_reply_err(req, err);
 	fuse_reply_entry(req, &e);
@@ -341,12 +414,16 @@ static void hsmfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fsd *fs = fsd_of(req);
 	struct inode *dir = inode_get(fs, parent);
 	struct bname b;
-	int err = ename_encode(fs, dir, name, &b);
+	int err = inode_hold(fs, dir);
 
-	if (!err && unlinkat(dir->fd, b.name, 0) != 0)
+	if (err)
+		return ops_reply_err(req, err);
+	if (!(err = ename_encode(fs, dir, name, &b)) &&
+	    unlinkat(dir->fd, b.name, 0) != 0)
 		err = -errno;
 	if (!err)
 		bname_drop_sidecar(dir->fd, &b);
+	inode_unhold(fs, dir);
 	ops_reply_err(req, err);
 }
 
@@ -396,10 +473,9 @@ static int stash_dir(struct inode *dir, const char *bname,
 	return 0;
 }
 
-static void hsmfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* Removes the directory name in dir (held). */
+static int rmdir_entry(struct fsd *fs, struct inode *dir, const char *name)
 {
-	struct fsd *fs = fsd_of(req);
-	struct inode *dir = inode_get(fs, parent);
 	char tmp[TMP_NAME_LEN + 1];
 	struct stat st;
 	struct bname b;
@@ -417,36 +493,46 @@ static void hsmfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (!err)
 		bname_drop_sidecar(dir->fd, &b);
+	return err;
+}
+
+static void hsmfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *dir = inode_get(fs, parent);
+	int err = inode_hold(fs, dir);
+
+	if (!err) {
+		err = rmdir_entry(fs, dir, name);
+		inode_unhold(fs, dir);
+	}
 	ops_reply_err(req, err);
 }
 
-static void hsmfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-			 fuse_ino_t newparent, const char *newname,
-			 unsigned int flags)
+/* rename(2) of name in d1 to newname in d2 (both held). */
+static int rename_entry(struct fsd *fs, struct inode *d1, const char *name,
+			struct inode *d2, const char *newname,
+			unsigned int flags)
 {
-	struct fsd *fs = fsd_of(req);
-	struct inode *d1 = inode_get(fs, parent), *d2 = inode_get(fs, newparent);
 	char tmp[TMP_NAME_LEN + 1];
 	struct bname a, b;
 	int had_side = 0, stashed = 0, err;
 	struct stat st;
 
-	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
-		return ops_reply_err(req, -EINVAL);
 	err = ename_encode(fs, d1, name, &a);
 	if (!err)
 		err = ename_encode(fs, d2, newname, &b);
 	if (err)
-		return ops_reply_err(req, err);
+		return err;
 	if (d1 == d2 && strcmp(a.name, b.name) == 0)
-		return ops_reply_err(req, 0);
+		return 0;
 	/* An exchange swaps what two names point to; both names, so both
 	 * sidecars, stay as they are. */
 	if (!(flags & RENAME_EXCHANGE)) {
 		had_side = b.is_long && faccessat(d2->fd, b.name, F_OK,
 						  AT_SYMLINK_NOFOLLOW) == 0;
 		if ((err = bname_write_sidecar(d2->fd, &b)))
-			return ops_reply_err(req, err);
+			return err;
 		/* Over an empty directory: move it aside first. */
 		if (bname_has_ivs(fs->vol.conf.format, fs->plaintext_names) &&
 		    !(flags & RENAME_NOREPLACE) &&
@@ -457,7 +543,7 @@ static void hsmfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			if ((err = stash_dir(d2, b.name, tmp))) {
 				if (!had_side)
 					bname_drop_sidecar(d2->fd, &b);
-				return ops_reply_err(req, err);
+				return err;
 			}
 			stashed = 1;
 		}
@@ -473,13 +559,30 @@ static void hsmfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			renameat(d2->fd, tmp, d2->fd, b.name);
 		if (!had_side && !(flags & RENAME_EXCHANGE))
 			bname_drop_sidecar(d2->fd, &b);
-		return ops_reply_err(req, err);
+		return err;
 	}
 	if (stashed)
 		remove_dir(d2->fd, tmp);
 	if (!(flags & RENAME_EXCHANGE))
 		bname_drop_sidecar(d1->fd, &a);
-	ops_reply_err(req, 0);
+	return 0;
+}
+
+static void hsmfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 fuse_ino_t newparent, const char *newname,
+			 unsigned int flags)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *d1 = inode_get(fs, parent), *d2 = inode_get(fs, newparent);
+	int err;
+
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return ops_reply_err(req, -EINVAL);
+	if (!(err = hold2(fs, d1, d2))) {
+		err = rename_entry(fs, d1, name, d2, newname, flags);
+		unhold2(fs, d1, d2);
+	}
+	ops_reply_err(req, err);
 }
 
 static void hsmfs_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -511,14 +614,21 @@ static void hsmfs_opendir(fuse_req_t req, fuse_ino_t ino,
 
 	if (!d)
 		return ops_reply_err(req, -ENOMEM);
-	fd = openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if ((err = inode_hold(fs, in))) {
+		free(d);
+		return ops_reply_err(req, err);
+	}
+	fd = inode_openat(fs, in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+			  0);
+	inode_unhold(fs, in);
 	if (fd < 0 || !(d->dp = fdopendir(fd))) {
-		err = -errno;
+		err = fd < 0 ? fd : -errno;
 		if (fd >= 0)
 			close(fd);
 		free(d);
 		return ops_reply_err(req, err);
 	}
+	atomic_fetch_add(&fs->fds.open, 1);
 	fi->fh = (uint64_t)(uintptr_t)d;
 	fuse_reply_open(req, fi);
 }
@@ -629,25 +739,29 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	struct fsd *fs = fsd_of(req);
 	struct inode *dir = inode_get(fs, ino);
 	struct dirh *d = dirh_of(fi);
-	int err = ename_dir(fs, dir);
-	size_t used;
-	char *buf;
+	char *buf = malloc(size);
+	size_t used = 0;
+	int err = buf ? inode_hold(fs, dir) : -ENOMEM;
 
+	if (err) {
+		free(buf);
+		return ops_reply_err(req, err);
+	}
 	if (off != d->offset) {
 		seekdir(d->dp, off);
 		d->entry = NULL;
 		d->offset = off;
 		d->err = 0;
 	}
-	if (err || (err = d->err))
-		return ops_reply_err(req, err);
-	if (!(buf = malloc(size)))
-		return ops_reply_err(req, -ENOMEM);
-	used = fill_dir(req, dir, d, buf, size, plus);
-	if (used || !d->err)
-		fuse_reply_buf(req, buf, used);
+	if (!(err = ename_dir(fs, dir)) && !(err = d->err) &&
+	    !(used = fill_dir(req, dir, d, buf, size, plus)))
+		err = d->err;
+	/* Let go before the reply, after which the kernel may forget it. */
+	inode_unhold(fs, dir);
+	if (err)
+		ops_reply_err(req, err);
 	else
-		ops_reply_err(req, d->err);
+		fuse_reply_buf(req, buf, used);
 	free(buf);
 }
 
@@ -671,6 +785,7 @@ static void hsmfs_releasedir(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	closedir(d->dp);
 	free(d);
+	atomic_fetch_sub(&fsd_of(req)->fds.open, 1);
 	fuse_reply_err(req, 0);
 }
 
@@ -743,9 +858,10 @@ static int set_size(struct fsd *fs, struct inode *in,
 	if (in->type != S_IFREG)
 		return in->type == S_IFDIR ? -EISDIR : -EINVAL;
 	inode_procpath(in->fd, proc);
-	fd = fi ? (int)fi->fh : open(proc, O_RDWR | O_CLOEXEC);
+	fd = fi ? (int)fi->fh : inode_openat(fs, AT_FDCWD, proc,
+					     O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	pthread_rwlock_wrlock(&in->rw);
 	err = content_open(fs, in, fd, &unwrapped);
 	if (!err) {
@@ -764,8 +880,10 @@ static void hsmfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct fsd *fs = fsd_of(req);
 	struct inode *in = inode_get(fs, ino);
 	struct stat st;
-	int err = 0;
+	int err = inode_hold(fs, in);
 
+	if (err)
+		return ops_reply_err(req, err);
 	if (valid & FUSE_SET_ATTR_MODE)
 		set_mode(in, fi, attr->st_mode, &err);
 	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
@@ -776,6 +894,7 @@ static void hsmfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		set_times(in, attr, valid, &err);
 	if (!err)
 		err = ops_stat(fs, in, &st);
+	inode_unhold(fs, in);
 	if (err)
 		return ops_reply_err(req, err);
 	fuse_reply_attr(req, &st, fs->timeout);

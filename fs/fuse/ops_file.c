@@ -49,14 +49,19 @@ static int open_content(struct fsd *fs, struct inode *in, int fd, int flags)
 static int open_fd(struct fsd *fs, struct inode *in, int flags)
 {
 	char proc[64];
-	int fd;
+	int fd = inode_hold(fs, in);
 
+	if (fd < 0)
+		return fd;
 	inode_procpath(in->fd, proc);
-	fd = open(proc, backing_flags(flags, fs->writeback));
+	fd = inode_openat(fs, AT_FDCWD, proc, backing_flags(flags,
+			  fs->writeback), 0);
 	/* A read-only open of a file we may only read, without writeback. */
-	if (fd < 0 && errno == EACCES && (flags & O_ACCMODE) == O_RDONLY)
-		fd = open(proc, backing_flags(flags, false));
-	return fd < 0 ? -errno : fd;
+	if (fd == -EACCES && (flags & O_ACCMODE) == O_RDONLY)
+		fd = inode_openat(fs, AT_FDCWD, proc, backing_flags(flags,
+				  false), 0);
+	inode_unhold(fs, in);
+	return fd;
 }
 
 void ops_open(fuse_req_t req, fuse_ino_t ino,
@@ -79,57 +84,74 @@ void ops_open(fuse_req_t req, fuse_ino_t ino,
 	fi->fh = (uint64_t)fd;
 	/* Only this daemon changes the backing files: pages stay valid. */
 	fi->keep_cache = 1;
+	atomic_fetch_add(&fs->fds.open, 1);
 	fuse_reply_open(req, fi);
 }
 
-void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-			 mode_t mode, struct fuse_file_info *fi)
+/* Creates and opens name in dir (held): the open descriptor, and in *inp
+ * the new file's inode, registered (nlookup + 1). */
+static int create_file(struct fsd *fs, const struct fuse_ctx *ctx,
+		       struct inode *dir, const char *name, mode_t mode,
+		       int flags, struct inode **inp)
 {
-	struct fsd *fs = fsd_of(req);
-	struct inode *dir = inode_get(fs, parent), *in;
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct fuse_entry_param e = { 0 };
 	struct bname b;
-	int fd = -1, pfd = -1, err = ename_encode(fs, dir, name, &b);
 	struct stat st;
+	int fd, pfd = -1, err = ename_encode(fs, dir, name, &b);
 
-	readahead_apply(fs);
 	if (!err)
 		err = bname_write_sidecar(dir->fd, &b);
-	if (!err) {
-		fd = openat(dir->fd, b.name, backing_flags(fi->flags,
-			    fs->writeback) | O_CREAT | O_NOFOLLOW |
-			    (fi->flags & O_EXCL),
-			    mode);
-		if (fd < 0)
-			err = -errno;
-	}
-	if (!err && fs->chown_new && fchown(fd, ctx->uid, ctx->gid) != 0)
+	if (err)
+		return err;
+	fd = inode_openat(fs, dir->fd, b.name, backing_flags(flags,
+			  fs->writeback) | O_CREAT | O_NOFOLLOW |
+			  (flags & O_EXCL), mode);
+	if (fd < 0)
+		return fd;
+	if (fs->chown_new && fchown(fd, ctx->uid, ctx->gid) != 0)
 		err = -errno;
 	if (!err && fstat(fd, &st) != 0)
 		err = -errno;
-	if (!err && (pfd = openat(dir->fd, b.name, O_PATH | O_NOFOLLOW |
-					     O_CLOEXEC)) < 0)
-		err = -errno;
+	if (!err && (pfd = inode_openat(fs, dir->fd, b.name, O_PATH |
+					O_NOFOLLOW | O_CLOEXEC, 0)) < 0)
+		err = pfd;
+	if (!err && !(*inp = inode_ref(fs, pfd, &st)))
+		err = -ENOMEM;
 	if (err) {
-		if (fd >= 0)
-			close(fd);
-		return ops_reply_err(req, err);
-	}
-	in = inode_ref(fs, pfd, &st);
-	if (in)
-		prefetch_note_entry(in, dir, b.name);
-	if (!in || (err = open_content(fs, in, fd, fi->flags))) {
-		if (in)
-			inode_unref(fs, in, 1);
 		close(fd);
-		return ops_reply_err(req, in ? err : -ENOMEM);
+		return err;
+	}
+	inode_unhold(fs, *inp);
+	prefetch_note_entry(*inp, dir, b.name);
+	return fd;
+}
+
+void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		mode_t mode, struct fuse_file_info *fi)
+{
+	struct fsd *fs = fsd_of(req);
+	struct inode *dir = inode_get(fs, parent), *in = NULL;
+	struct fuse_entry_param e = { 0 };
+	int fd, err;
+
+	readahead_apply(fs);
+	if ((fd = inode_hold(fs, dir)) == 0) {
+		fd = create_file(fs, fuse_req_ctx(req), dir, name, mode,
+				 fi->flags, &in);
+		inode_unhold(fs, dir);
+	}
+	if (fd < 0)
+		return ops_reply_err(req, fd);
+	if ((err = open_content(fs, in, fd, fi->flags))) {
+		inode_unref(fs, in, 1);
+		close(fd);
+		return ops_reply_err(req, err);
 	}
 	ops_stat(fs, in, &e.attr);
 	e.ino = (fuse_ino_t)(uintptr_t)in;
 	e.attr_timeout = e.entry_timeout = fs->timeout;
 	fi->fh = (uint64_t)fd;
 	fi->keep_cache = 1;
+	atomic_fetch_add(&fs->fds.open, 1);
 	fuse_reply_create(req, &e, fi);
 }
 
@@ -187,6 +209,7 @@ void ops_release(fuse_req_t req, fuse_ino_t ino,
 	content_close(in, (int)fi->fh);
 	pthread_rwlock_unlock(&in->rw);
 	close((int)fi->fh);
+	atomic_fetch_sub(&fs->fds.open, 1);
 	fuse_reply_err(req, 0);
 }
 

@@ -373,10 +373,14 @@ void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct fsd *fs = fsd_of(req);
 	struct inode *in = inode_get(fs, ino);
+	int err = inode_hold(fs, in);
 
-	ops_reply_err(req, fsd_bound(fs) ?
-		      set3(fs, in, name, value, size, flags) :
-		      set2(fs, in, name, value, size, flags));
+	if (!err) {
+		err = fsd_bound(fs) ? set3(fs, in, name, value, size, flags) :
+				      set2(fs, in, name, value, size, flags);
+		inode_unhold(fs, in);
+	}
+	ops_reply_err(req, err);
 }
 
 void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -385,9 +389,13 @@ void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct fsd *fs = fsd_of(req);
 	struct inode *in = inode_get(fs, ino);
 	uint8_t *val = malloc(XSIZE_MAX);
-	ssize_t n = !val ? -ENOMEM : fsd_bound(fs) ? get3(fs, in, name, val) :
-						    get2(fs, in, name, val);
+	ssize_t n = !val ? -ENOMEM : inode_hold(fs, in);
 
+	if (n == 0) {
+		n = fsd_bound(fs) ? get3(fs, in, name, val) :
+				    get2(fs, in, name, val);
+		inode_unhold(fs, in);
+	}
 	if (n < 0)
 		ops_reply_err(req, (int)n);
 	else if (size == 0)
@@ -405,14 +413,17 @@ void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct inode *in = inode_get(fs, ino);
 	char proc[64], *raw = malloc(XSIZE_MAX);
 	char *out = malloc(XSIZE_MAX + XNAME_MAX);
-	ssize_t n = -ENOMEM;
+	ssize_t n = raw && out ? inode_hold(fs, in) : -ENOMEM;
 
-	inode_procpath(in->fd, proc);
-	if (raw && out && (n = listxattr(proc, raw, XSIZE_MAX)) < 0)
-		n = -errno;
-	if (n >= 0)
-		n = fsd_bound(fs) ? list3(fs, in, raw, n, out) :
-				    list2(fs, in, raw, n, out);
+	if (n == 0) {
+		inode_procpath(in->fd, proc);
+		if ((n = listxattr(proc, raw, XSIZE_MAX)) < 0)
+			n = -errno;
+		if (n >= 0)
+			n = fsd_bound(fs) ? list3(fs, in, raw, n, out) :
+					    list2(fs, in, raw, n, out);
+		inode_unhold(fs, in);
+	}
 	if (n < 0)
 		ops_reply_err(req, (int)n);
 	else if (size == 0)
@@ -429,7 +440,12 @@ void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct fsd *fs = fsd_of(req);
 	struct inode *in = inode_get(fs, ino);
+	int err = inode_hold(fs, in);
 
-	ops_reply_err(req, fsd_bound(fs) ? remove3(fs, in, name) :
-					   remove2(fs, in, name));
+	if (!err) {
+		err = fsd_bound(fs) ? remove3(fs, in, name) :
+				      remove2(fs, in, name);
+		inode_unhold(fs, in);
+	}
+	ops_reply_err(req, err);
 }

@@ -57,8 +57,10 @@ struct pfstate {
 	time_t built;
 };
 
+/* A job keeps its directory's inode (a reference, not a descriptor:
+ * a full queue costs no descriptors). */
 struct job {
-	int dirfd;
+	struct inode *dir;
 	char name[NAME_ENC_MAX];
 };
 
@@ -124,7 +126,7 @@ void prefetch_free(struct pfstate *pf)
  * tries again, and logs its own failure), but an HSM that throttles or
  * fails must show in the log: one line, with its cause, every
  * PF_LOG_MS at most, counting the failures not logged. */
-static void log_failure(const struct job *j, const char *why)
+static void log_failure(const struct job *j, int dirfd, const char *why)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	static uint64_t last;
@@ -139,14 +141,15 @@ static void log_failure(const struct job *j, const char *why)
 		return;
 	}
 	log_warn("prefetch: %s/%s: %s (%lu more prefetch failures not "
-		 "logged)", inode_path(j->dirfd, path, sizeof(path)), j->name,
+		 "logged)", inode_path(dirfd, path, sizeof(path)), j->name,
 		 why, quiet);
 	last = now;
 	quiet = 0;
 	pthread_mutex_unlock(&lock);
 }
 
-/* Reads the header of one file and unwraps its key into the cache. */
+/* Reads the header of one file (its directory held) and unwraps its key
+ * into the cache. */
 static void fetch(struct job *j)
 {
 	uint8_t dek[KEY_LEN];
@@ -159,8 +162,8 @@ static void fetch(struct job *j)
 
 	/* Never waited on: whoever controls the backing directory could
 	 * put a FIFO where a file was listed. */
-	fd = openat(j->dirfd, j->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-				       O_CLOEXEC);
+	fd = inode_openat(P.fs, j->dir->fd, j->name, O_RDONLY | O_NOFOLLOW |
+			  O_NONBLOCK | O_CLOEXEC, 0);
 	if (fd < 0)
 		return;
 	if ((err = hdr_read(fd, &h, &hwhy)) == 0) {
@@ -175,7 +178,7 @@ static void fetch(struct job *j)
 	close(fd);
 	if (err < 0 && err != -ENOKEY) {
 		atomic_fetch_add(&P.fs->prefetch_failed, 1);
-		log_failure(j, why);
+		log_failure(j, j->dir->fd, why);
 	} else if (err >= 0 && unwrapped) {
 		atomic_fetch_add(&P.fs->prefetched, 1);
 	}
@@ -196,28 +199,31 @@ static void *worker(void *arg)
 		P.head = (P.head + 1) % PF_QUEUE;
 		P.len--;
 		pthread_mutex_unlock(&P.lock);
-		fetch(&j);
-		close(j.dirfd);
+		if (inode_hold(P.fs, j.dir) == 0) {
+			fetch(&j);
+			inode_unhold(P.fs, j.dir);
+		}
+		inode_unref(P.fs, j.dir, 1);
 		pthread_mutex_lock(&P.lock);
 	}
 	pthread_mutex_unlock(&P.lock);
 	return NULL;
 }
 
-static bool enqueue(int dirfd, const char *name)
+static bool enqueue(struct inode *dir, const char *name)
 {
 	struct job *j;
-	int fd;
 
 	if (strlen(name) >= NAME_ENC_MAX)
 		return false;
 	pthread_mutex_lock(&P.lock);
-	if (P.len == PF_QUEUE || P.stop || (fd = dup(dirfd)) < 0) {
+	if (P.len == PF_QUEUE || P.stop) {
 		pthread_mutex_unlock(&P.lock);
 		return false;
 	}
+	inode_grab(P.fs, dir);
 	j = &P.q[(P.head + P.len++) % PF_QUEUE];
-	j->dirfd = fd;
+	j->dir = dir;
 	strcpy(j->name, name);
 	pthread_cond_signal(&P.cond);
 	pthread_mutex_unlock(&P.lock);
@@ -293,7 +299,8 @@ static int make_orders(struct fsd *fs, struct pfstate *pf, struct inode *dir,
 /* A fresh snapshot of the directory's regular files. */
 static int snapshot(struct fsd *fs, struct pfstate *pf, struct inode *dir)
 {
-	int fd = openat(dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = inode_openat(fs, dir->fd, ".", O_RDONLY | O_DIRECTORY |
+			      O_CLOEXEC, 0);
 	unsigned cap = 0;
 	struct dirent *de;
 	DIR *dp;
@@ -359,7 +366,7 @@ static void fill(struct pfstate *pf, struct inode *dir, int o)
 	while (pf->queued[o] < until && pf->queued[o] + 1 < (long)pf->n) {
 		unsigned e = pf->order[o][pf->queued[o] + 1];
 
-		if (!enqueue(dir->fd, pf->e[e].bname))
+		if (!enqueue(dir, pf->e[e].bname))
 			break;
 		pf->queued[o]++;
 	}
@@ -443,8 +450,11 @@ void prefetch_opened(struct fsd *fs, struct inode *in, bool unwrapped)
 			 (dev_t)atomic_load(&in->pf_pdev));
 	if (!dir)
 		return;
-	if (dir->type == S_IFDIR && (pf = state_of(dir)))
+	if (dir->type == S_IFDIR && (pf = state_of(dir)) &&
+	    inode_hold(fs, dir) == 0) {
 		advance(fs, pf, dir, h, unwrapped);
+		inode_unhold(fs, dir);
+	}
 	inode_unref(fs, dir, 1);
 }
 
@@ -471,7 +481,7 @@ void prefetch_stop(void)
 	for (unsigned i = 0; i < P.nthreads; i++)
 		pthread_join(P.threads[i], NULL);
 	while (P.len) {
-		close(P.q[P.head].dirfd);
+		inode_unref(P.fs, P.q[P.head].dir, 1);
 		P.head = (P.head + 1) % PF_QUEUE;
 		P.len--;
 	}
