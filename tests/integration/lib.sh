@@ -40,11 +40,12 @@ bad() {
 	echo "FAIL - $1"
 }
 
-# check NAME CMD...: passes if CMD succeeds.
+# check NAME CMD...: passes if CMD succeeds; returns as CMD did, so that
+# "check ... || show-why" can print the evidence of a failure.
 check() {
 	local name=$1
 	shift
-	if "$@"; then ok "$name"; else bad "$name"; fi
+	if "$@"; then ok "$name"; else bad "$name"; return 1; fi
 }
 
 finish() {
