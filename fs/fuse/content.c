@@ -3,7 +3,8 @@
  * File content: plaintext offsets to encrypted blocks. A backing file is
  * empty (an empty file) or a header followed by blocks; only the last block
  * may be short. Gaps are filled with encrypted zero blocks, never holes, so
- * that a zeroed block is detected like any other change.
+ * that a zeroed block is detected like any other change. A change that
+ * grows a file has its backing space first, or is undone (space.h).
  *
  * In format 3 every block a file key encrypts is counted (fstate.h), and
  * a gap of whole blocks becomes a hole the file's state lists.
@@ -20,6 +21,7 @@
 #include "fs/vol/filekey.h"
 #include "content.h"
 #include "fstate.h"
+#include "space.h"
 
 /* Blocks per I/O: a whole maximal request, plus one at either end. */
 #define IO_BLOCKS (FSD_MAX_IO / BLK_PLAIN + 2)
@@ -223,7 +225,8 @@ static int put_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1,
 	uint64_t n;
 	int err;
 
-	if ((err = fstate_spend(in, fd, b1 - b0 + 1)))
+	if ((err = space_fill(in, fd, b0, b1, last)) ||
+	    (err = fstate_spend(in, fd, b1 - b0 + 1)))
 		return err;
 	for (; b0 <= b1; b0 += n, p += n * BLK_PLAIN) {
 		n = lay_run(in->lay, b0, b1 - b0 + 1);
@@ -375,10 +378,21 @@ static int extend(struct inode *in, int fd, uint64_t size, struct iobuf *io)
 	return write_zeros(in, fd, (uint64_t)in->psize, size, io);
 }
 
+/* A growth that failed: the file as it was (space.h), without the key
+ * of a header that was not there before. */
+static int undo(struct inode *in, int fd, const struct space_undo *u, int err)
+{
+	space_undo(in, fd, u);
+	if (u->armed && u->bsize == 0)
+		drop_keys(in);
+	return err;
+}
+
 ssize_t content_write(struct fsd *fs, struct inode *in, int fd,
 		      const uint8_t *buf, size_t size, off_t off)
 {
 	struct iobuf *io = iobuf();
+	struct space_undo u;
 	int err;
 
 	if (!io)
@@ -387,13 +401,16 @@ ssize_t content_write(struct fsd *fs, struct inode *in, int fd,
 		return -EINVAL;
 	if (size == 0)
 		return 0;
-	if (!in->key && (err = make_header(fs, in, fd)))
+	if ((err = space_grow(in, fd, (uint64_t)in->psize,
+			      (uint64_t)off + size, &u)))
 		return err;
+	if (!in->key && (err = make_header(fs, in, fd)))
+		return undo(in, fd, &u, err);
 	if ((uint64_t)off > (uint64_t)in->psize &&
 	    (err = extend(in, fd, (uint64_t)off, io)))
-		return err;
+		return undo(in, fd, &u, err);
 	if ((err = write_range(in, fd, buf, size, (uint64_t)off, io)))
-		return err;
+		return undo(in, fd, &u, err);
 	return (ssize_t)size;
 }
 
@@ -461,6 +478,7 @@ off_t content_seek(struct inode *in, off_t off, int whence)
 int content_truncate(struct fsd *fs, struct inode *in, int fd, off_t size)
 {
 	struct iobuf *io = iobuf();
+	struct space_undo u;
 	int err;
 
 	if (!io)
@@ -470,9 +488,13 @@ int content_truncate(struct fsd *fs, struct inode *in, int fd, off_t size)
 	if ((int64_t)size == in->psize)
 		return 0;
 	if ((int64_t)size > in->psize) {
-		if (!in->key && (err = make_header(fs, in, fd)))
+		if ((err = space_grow(in, fd, (uint64_t)in->psize,
+				      (uint64_t)size, &u)))
 			return err;
-		return extend(in, fd, (uint64_t)size, io);
+		if ((!in->key && (err = make_header(fs, in, fd))) ||
+		    (err = extend(in, fd, (uint64_t)size, io)))
+			return undo(in, fd, &u, err);
+		return 0;
 	}
 	if (size == 0) {
 		/* The header stays: the next write needs no new DEK. */

@@ -215,7 +215,9 @@ void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	if (off < 0 || len <= 0)
 		return ops_reply_err(req, -EINVAL);
 	pthread_rwlock_wrlock(&in->rw);
-	if (mode & FALLOC_FL_KEEP_SIZE) {
+	if (end > LAY_PLAIN_MAX) {
+		err = -EFBIG;
+	} else if (mode & FALLOC_FL_KEEP_SIZE) {
 		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0,
 			      (off_t)lay_backing_size(fs->vol.conf.format,
 						      end)) != 0 &&
