@@ -217,14 +217,22 @@ const char *lay_strerror(int err, char *buf, size_t n)
 	return buf;
 }
 
-/* pwrite of all n bytes: 0 or -errno. */
+/* pwrite of all n bytes: 0 or -errno. A short write is retried for the
+ * rest, which fails with the reason (ENOSPC, EFBIG, EDQUOT...). */
 static int put(int fd, const uint8_t *p, size_t n, off_t off)
 {
-	ssize_t w = pwrite(fd, p, n, off);
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, off);
 
-	if (w == (ssize_t)n)
-		return 0;
-	return w < 0 ? -errno : -EIO;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		p += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
 }
 
 int lay_write_run(int lay, int fd, const struct blk_key *k, uint64_t b0,

@@ -52,6 +52,11 @@ _Static_assert(LAY_REC == BLK_OVERHEAD, "a record is a block's overhead");
 _Static_assert(LAY_G0 == 73 && LAY_G == 146 && LAY_G0_V3 == 36,
 	       "the group sizes are part of the format (FORMAT.md)");
 
+/* The largest plaintext size a file may grow to (4 EiB): its backing
+ * size, in every layout, still fits an off_t. Backing file systems allow
+ * far less (ext4: 16 TiB); this bound only keeps the arithmetic exact. */
+#define LAY_PLAIN_MAX (1ull << 62)
+
 /* True for a layout this build reads and writes. */
 int lay_valid(int lay);
 /* Bytes that a file with a key and no content has: the header (formats

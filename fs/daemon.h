@@ -24,6 +24,9 @@ struct daemon_opts {
 	bool nonempty; /* mount over a directory that has entries */
 	bool allow_unlocked_keys; /* go on when key memory cannot be locked */
 	bool skip_bad_names; /* list a directory without its bad names */
+	/* -o dev or -o suid (the last given): device nodes and set-user-ID
+	 * bits work in the mount, which only root may ask for. */
+	const char *root_opt;
 	double timeout;
 	unsigned threads, prefetch, readahead;
 	/* Format 3: block encryptions one file key may make before writes

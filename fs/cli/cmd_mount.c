@@ -35,6 +35,8 @@ static void usage(FILE *f)
 		"  -o allow_other       let other users in (implies default_permissions)\n"
 		"  -o default_permissions  let the kernel check permissions\n"
 		"  -o no_writeback      no kernel write-back cache\n"
+		"  -o dev, -o suid      device nodes and set-user-ID bits work in the\n"
+		"                       mount (root only; default nodev,nosuid)\n"
 		"  -o timeout=SECONDS   attribute and entry cache time (default 1)\n"
 		"  -o threads=N         FUSE worker threads (default 16)\n"
 		"  -o prefetch=N        threads unwrapping keys ahead of a directory\n"

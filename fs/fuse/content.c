@@ -4,7 +4,8 @@
  * empty (an empty file) or a header followed by blocks; only the last block
  * may be short. Before format 3, gaps are filled with encrypted zero
  * blocks, never backing holes, so that a zeroed block is detected like any
- * other change.
+ * other change. A change that grows a file has its backing space first,
+ * or is undone (space.h).
  *
  * In format 3 every block a file key encrypts is counted (fstate.h), and
  * a gap of whole blocks becomes a hole that the file's authenticated state
@@ -24,6 +25,7 @@
 #include "fs/vol/filekey.h"
 #include "content.h"
 #include "fstate.h"
+#include "space.h"
 
 /* Blocks per I/O: a whole maximal request, plus one at either end. */
 #define IO_BLOCKS (FSD_MAX_IO / BLK_PLAIN + 2)
@@ -227,7 +229,8 @@ static int put_blocks(struct inode *in, int fd, uint64_t b0, uint64_t b1,
 	uint64_t n;
 	int err;
 
-	if ((err = fstate_spend(in, fd, b1 - b0 + 1)))
+	if ((err = space_fill(in, fd, b0, b1, last)) ||
+	    (err = fstate_spend(in, fd, b1 - b0 + 1)))
 		return err;
 	for (; b0 <= b1; b0 += n, p += n * BLK_PLAIN) {
 		n = lay_run(in->lay, b0, b1 - b0 + 1);
@@ -420,22 +423,6 @@ static int write_zeros(struct inode *in, int fd, uint64_t from, uint64_t to,
 	return 0;
 }
 
-/* EFBIG, before anything changes, for a size whose backing file would
- * be larger than off_t or than the backing filesystem allows: the kernel
- * checks the end of a fallocate range against that limit before anything
- * else, and punching past the end of a file changes nothing. */
-static int backing_fits(struct inode *in, int fd, uint64_t size)
-{
-	uint64_t b = lay_backing_size(in->lay, size);
-
-	if (b > INT64_MAX || b < size)
-		return -EFBIG;
-	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)b - 1, 1) != 0 && errno == EFBIG)
-		return -EFBIG;
-	return 0;
-}
-
 /* Extends the file with zeros up to size: a hole where the format has
  * them, else encrypted zero blocks. */
 static int extend(struct inode *in, int fd, uint64_t size, struct iobuf *io)
@@ -445,6 +432,57 @@ static int extend(struct inode *in, int fd, uint64_t size, struct iobuf *io)
 	if (err <= 0)
 		return err;
 	return write_zeros(in, fd, (uint64_t)in->psize, size, io);
+}
+
+/* Where growing the file to size starts writing: in format 3 a gap of
+ * whole blocks becomes a hole (extend_sparse), so only from the new last
+ * block on; else from the end of the file. Space is reserved from there:
+ * a gap filled after all (no room in the state) is undone if it fails. */
+static uint64_t grow_from(const struct inode *in, uint64_t size)
+{
+	uint64_t first = ((uint64_t)in->psize + BLK_PLAIN - 1) / BLK_PLAIN;
+	uint64_t last = (size - 1) / BLK_PLAIN;
+
+	return in->lay == LAY_V3 && last > first ? last * BLK_PLAIN :
+						   (uint64_t)in->psize;
+}
+
+/* A growth that failed: the file as it was (space.h), without the key
+ * of a header that was not there before. */
+static int undo(struct inode *in, int fd, const struct space_undo *u, int err)
+{
+	space_undo(in, fd, u);
+	if (u->armed && u->bsize == 0)
+		drop_keys(in);
+	return err;
+}
+
+ssize_t content_write(struct fsd *fs, struct inode *in, int fd,
+		      const uint8_t *buf, size_t size, off_t off)
+{
+	struct iobuf *io = iobuf();
+	struct space_undo u;
+	uint64_t from = (uint64_t)in->psize;
+	int err;
+
+	if (!io)
+		return -ENOMEM;
+	if (off < 0)
+		return -EINVAL;
+	if (size == 0)
+		return 0;
+	if ((uint64_t)off > from)
+		from = grow_from(in, (uint64_t)off);
+	if ((err = space_grow(in, fd, from, (uint64_t)off + size, &u)))
+		return err;
+	if (!in->key && (err = make_header(fs, in, fd)))
+		return undo(in, fd, &u, err);
+	if ((uint64_t)off > (uint64_t)in->psize &&
+	    (err = extend(in, fd, (uint64_t)off, io)))
+		return undo(in, fd, &u, err);
+	if ((err = write_range(in, fd, buf, size, (uint64_t)off, io)))
+		return undo(in, fd, &u, err);
+	return (ssize_t)size;
 }
 
 /* Format 3: holes past block b (the new end) leave the state. */
@@ -495,38 +533,6 @@ static int shrink(struct inode *in, int fd, uint64_t size, struct iobuf *io)
 	}
 	in->psize = (int64_t)size;
 	return drop_holes(in, fd, lb + 1);
-}
-
-ssize_t content_write(struct fsd *fs, struct inode *in, int fd,
-		      const uint8_t *buf, size_t size, off_t off)
-{
-	struct iobuf *io = iobuf();
-	uint64_t old = (uint64_t)in->psize;
-	int err;
-
-	if (!io)
-		return -ENOMEM;
-	if (off < 0)
-		return -EINVAL;
-	if (size == 0)
-		return 0;
-	if ((uint64_t)off + size < size)
-		return -EFBIG;
-	if (!in->key && (err = make_header(fs, in, fd)))
-		return err;
-	if ((uint64_t)off + size > old &&
-	    (err = backing_fits(in, fd, (uint64_t)off + size)))
-		return err;
-	if ((uint64_t)off > old && (err = extend(in, fd, (uint64_t)off, io)))
-		goto undo;
-	if ((err = write_range(in, fd, buf, size, (uint64_t)off, io)))
-		goto undo;
-	return (ssize_t)size;
-undo:
-	/* Never longer than what was acknowledged (ENOSPC half-way). */
-	if ((uint64_t)off + size > old)
-		(void)shrink(in, fd, old, io);
-	return err;
 }
 
 /* Format 3: blocks [b0, b1) become a hole: listed first (while their data
@@ -614,7 +620,7 @@ off_t content_seek(struct inode *in, off_t off, int whence)
 int content_truncate(struct fsd *fs, struct inode *in, int fd, off_t size)
 {
 	struct iobuf *io = iobuf();
-	uint64_t old = (uint64_t)in->psize;
+	struct space_undo u;
 	int err;
 
 	if (!io)
@@ -625,11 +631,11 @@ int content_truncate(struct fsd *fs, struct inode *in, int fd, off_t size)
 		return 0;
 	if ((int64_t)size < in->psize)
 		return shrink(in, fd, (uint64_t)size, io);
-	if (!in->key && (err = make_header(fs, in, fd)))
+	if ((err = space_grow(in, fd, grow_from(in, (uint64_t)size),
+			      (uint64_t)size, &u)))
 		return err;
-	if ((err = backing_fits(in, fd, (uint64_t)size)))
-		return err;
-	if ((err = extend(in, fd, (uint64_t)size, io)))
-		(void)shrink(in, fd, old, io); /* nothing half-extended */
-	return err;
+	if ((!in->key && (err = make_header(fs, in, fd))) ||
+	    (err = extend(in, fd, (uint64_t)size, io)))
+		return undo(in, fd, &u, err);
+	return 0;
 }

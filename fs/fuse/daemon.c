@@ -29,7 +29,7 @@
 /* Options handed to the kernel as they are. */
 static const char *const kernel_opts[] = {
 	"ro", "rw", "allow_root", "auto_unmount", "noatime", "nodev",
-	"nosuid", "noexec",
+	"nosuid", "noexec", "dev", "suid",
 };
 
 void daemon_opts_init(struct daemon_opts *d)
@@ -65,6 +65,9 @@ int daemon_opt(struct daemon_opts *d, const char *opt)
 	/* Noted, and on to the kernel: ro takes a shared claim. */
 	if (!strcmp(opt, "ro") || !strcmp(opt, "rw"))
 		d->ro = !strcmp(opt, "ro");
+	/* Also noted: only root mounts with them (daemon_mount). */
+	if (!strcmp(opt, "dev") || !strcmp(opt, "suid"))
+		d->root_opt = opt;
 	if (!strcmp(opt, "no_writeback"))
 		d->writeback = false;
 	else if (!strncmp(opt, "timeout=", 8))
@@ -423,6 +426,13 @@ static int daemonize(const struct daemon_opts *d, char *err, size_t errlen)
 int daemon_mount(struct daemon_opts *d, char *err, size_t errlen)
 {
 	err[0] = '\0';
+	/* fusermount3, which mounts for other users, would drop the option
+	 * with a warning: a device node would then give EACCES unexplained. */
+	if (d->root_opt && geteuid() != 0) {
+		snprintf(err, errlen, "-o %s needs root (other users' FUSE "
+			 "mounts are nodev,nosuid)", d->root_opt);
+		return -1;
+	}
 	if (!d->foreground)
 		return daemonize(d, err, errlen);
 	if (run(d, -1, err, errlen) == 0)

@@ -86,6 +86,9 @@ struct inode {
 	struct fmeta *state;
 	uint8_t *state_key;
 	uint64_t used, write_limit;
+	/* With the write-back cache: the -errno of a write-back that failed,
+	 * until the writer is told (ops_wb_error). */
+	_Atomic int wb_err;
 
 	/* Where the kernel last found this file (parent and a hash of the
 	 * backing name), for the prefetcher; and, on directories, its

@@ -87,7 +87,7 @@ static int entry_of(struct fsd *fs, struct inode *dir, const char *bname,
 	fix_stat(fs, &st);
 	e->ino = in == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)in;
 	e->attr = st;
-	e->attr_timeout = fs->timeout;
+	e->attr_timeout = ops_attr_timeout(fs, in);
 	e->entry_timeout = fs->timeout;
 	return 0;
 }
@@ -154,13 +154,15 @@ static void hsmfs_getattr(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	struct fsd *fs = fsd_of(req);
+	struct inode *in = inode_get(fs, ino);
 	struct stat st;
-	int err = ops_stat(fs, inode_get(fs, ino), &st);
+	int err = ops_wb_error(in, fi);
 
-	(void)fi;
+	if (!err)
+		err = ops_stat(fs, in, &st);
 	if (err)
 		return ops_reply_err(req, err);
-	fuse_reply_attr(req, &st, fs->timeout);
+	fuse_reply_attr(req, &st, ops_attr_timeout(fs, in));
 }
 
 /* New objects belong to the caller when the daemon runs as root, with the
@@ -897,7 +899,7 @@ static void hsmfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	inode_unhold(fs, in);
 	if (err)
 		return ops_reply_err(req, err);
-	fuse_reply_attr(req, &st, fs->timeout);
+	fuse_reply_attr(req, &st, ops_attr_timeout(fs, in));
 }
 
 static void hsmfs_init(void *userdata, struct fuse_conn_info *conn)

@@ -33,6 +33,12 @@ void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	       struct fuse_file_info *fi);
 void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 		   off_t len, struct fuse_file_info *fi);
+/* For a GETATTR: the error of a failed write-back of in, taken once by a
+ * request that carries a file handle (fi); else 0. */
+int ops_wb_error(struct inode *in, const struct fuse_file_info *fi);
+/* How long the kernel may keep in's attributes: fs->timeout, or 0 while
+ * a write-back error waits to be told. */
+double ops_attr_timeout(const struct fsd *fs, struct inode *in);
 
 /* ops_xattr.c */
 void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

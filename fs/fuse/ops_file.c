@@ -6,8 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "crypto/layout.h"
 #include "content.h"
+#include "space.h"
 #include "ename.h"
 #include "ops.h"
 #include "prefetch.h"
@@ -172,6 +174,44 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size,
 	fuse_reply_buf(req, (const char *)out, (size_t)n);
 }
 
+/*
+ * With the write-back cache a write() only fills the kernel's cache: the
+ * WRITE that fails (a full backing disk) comes later from the kernel's
+ * write-back, which marks the file's mapping for fsync and close to
+ * report, and nothing stops a writer that never syncs from filling the
+ * cache on and on. So the error waits on the inode and the kernel is told
+ * the inode's attributes are stale: its next buffered write() to the file
+ * asks for them first (a GETATTR with the file handle, which stat() never
+ * sends) and fails with what that GETATTR answers, before taking any data.
+ * The error is given once: the writer stops, or tries again when space
+ * may have been freed, and a further failure is told anew. Until it is
+ * told, the file's attributes expire at once wherever we give them (a
+ * stat or a listing would otherwise mark them fresh and let the writer
+ * through); a reader that finds them expired may take the error too. One
+ * log line per failure told, since a writer may never look.
+ */
+static void wb_failed(struct fsd *fs, struct inode *in, fuse_ino_t ino,
+		      int fd, int err)
+{
+	char path[512];
+
+	if (atomic_exchange(&in->wb_err, err) == 0)
+		log_err("%s: write-back of cached data failed: %s; the next "
+			"write to the file gets the error",
+			inode_path(fd, path, sizeof(path)), strerror(-err));
+	fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+}
+
+int ops_wb_error(struct inode *in, const struct fuse_file_info *fi)
+{
+	return fi ? atomic_exchange(&in->wb_err, 0) : 0;
+}
+
+double ops_attr_timeout(const struct fsd *fs, struct inode *in)
+{
+	return atomic_load(&in->wb_err) ? 0 : fs->timeout;
+}
+
 void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 			size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -186,6 +226,8 @@ void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		off = in->psize;
 	n = content_write(fs, in, (int)fi->fh, (const uint8_t *)buf, size, off);
 	pthread_rwlock_unlock(&in->rw);
+	if (n < 0 && fs->writeback && fi->writepage)
+		wb_failed(fs, in, ino, (int)fi->fh, (int)n);
 	if (n < 0)
 		return ops_reply_err(req, (int)n);
 	fuse_reply_write(req, (size_t)n);
@@ -207,6 +249,9 @@ void ops_release(fuse_req_t req, fuse_ino_t ino,
 
 	pthread_rwlock_wrlock(&in->rw);
 	content_close(in, (int)fi->fh);
+	/* Closed by all: close() reported any write-back error already. */
+	if (in->opens == 0)
+		atomic_store(&in->wb_err, 0);
 	pthread_rwlock_unlock(&in->rw);
 	close((int)fi->fh);
 	atomic_fetch_sub(&fs->fds.open, 1);
@@ -242,13 +287,12 @@ void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 				    !(mode & FALLOC_FL_KEEP_SIZE)))
 		return ops_reply_err(req, -EINVAL);
 	pthread_rwlock_wrlock(&in->rw);
-	if (mode & FALLOC_FL_PUNCH_HOLE) {
+	if (end > LAY_PLAIN_MAX) {
+		err = -EFBIG;
+	} else if (mode & FALLOC_FL_PUNCH_HOLE) {
 		err = content_punch(in, fd, (uint64_t)off, (uint64_t)len);
-	} else if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0,
-			     (off_t)lay_backing_size(fs->vol.conf.format,
-						     end)) != 0 &&
-		   errno != EOPNOTSUPP) {
-		err = -errno; /* nothing changed */
+	} else if ((err = space_reserve(in, fd, end))) {
+		/* nothing changed */
 	} else if (!(mode & FALLOC_FL_KEEP_SIZE) && (int64_t)end > in->psize) {
 		err = content_truncate(fs, in, fd, (off_t)end);
 	}

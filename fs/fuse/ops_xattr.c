@@ -10,6 +10,9 @@
  * write made it), a directory's IV; the name travels inside the value,
  * so that a list opens every value. Only regular files and directories
  * have user.* xattrs, as on Linux file systems.
+ *
+ * When the backing fs has no room (ENOSPC) or takes no value that large
+ * (E2BIG), its errno goes to the caller as it is.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +31,29 @@
 #define XNAME_MAX 256
 #define XSIZE_MAX 65536 /* the kernel's largest value and list */
 _Static_assert(ID_LEN == DIRIV_LEN, "a directory's IV serves as its id");
+
+/* Whether the backing entry's list of xattr names has room for bname:
+ * -ENOSPC if it would pass the 64 KiB that listxattr(2) returns at most,
+ * after which no xattr of the entry could be read again (format 3 lists
+ * them to read one; any format to list them), as ext4 refuses an xattr
+ * its inode has no room for. The backing names are longer than most
+ * plaintext ones, so a file system without a limit of its own (tmpfs,
+ * XFS) reaches this first; a line says so. */
+static int list_room(struct inode *in, const char *bname)
+{
+	char proc[64], path[512];
+	ssize_t n;
+
+	inode_procpath(in->fd, proc);
+	if ((n = listxattr(proc, NULL, 0)) < 0)
+		return -errno;
+	if ((size_t)n + strlen(bname) + 1 <= XSIZE_MAX ||
+	    getxattr(proc, bname, NULL, 0) >= 0)
+		return 0;
+	log_err("%s: no room for another xattr: the backing list of names "
+		"would pass 64 KiB", inode_path(in->fd, path, sizeof(path)));
+	return -ENOSPC;
+}
 
 /* Formats 1 and 2. */
 
@@ -57,6 +83,8 @@ static int set2(struct fsd *fs, struct inode *in, const char *name,
 		return err == -ENODATA ? -EOPNOTSUPP : err;
 	if (size > XATTR_VAL_MAX)
 		return -E2BIG;
+	if ((err = list_room(in, bname)))
+		return err;
 	if (!(enc = malloc(size + XATTR_VAL_OVERHEAD)))
 		return -ENOMEM;
 	inode_procpath(in->fd, proc);
@@ -235,7 +263,8 @@ static int set3(struct fsd *fs, struct inode *in, const char *name,
 	if (size > XSIZE_MAX)
 		return -E2BIG;
 	/* A replace needs an xattr, so a header, already there. */
-	if ((err = where3(fs, in, name, !(flags & XATTR_REPLACE), eid, bname)))
+	if ((err = where3(fs, in, name, !(flags & XATTR_REPLACE), eid, bname)) ||
+	    (err = list_room(in, bname)))
 		return err;
 	n = (ssize_t)(XATTR3_OVERHEAD(strlen(name) - 5) + size);
 	if (!(enc = malloc((size_t)n)))
@@ -246,7 +275,7 @@ static int set3(struct fsd *fs, struct inode *in, const char *name,
 	if (n < 0)
 		err = -EIO;
 	else if (setxattr(proc, bname, enc, (size_t)n, flags) != 0)
-		err = -errno; /* E2BIG, ENOSPC: what the backing fs takes */
+		err = -errno;
 	free(enc);
 	return err;
 }

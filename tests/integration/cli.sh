@@ -37,6 +37,24 @@ check "mount -o kek= with the right KEK works" \
 check "mount -o ro is read-only" \
 	bash -c "'$H' mount -o ro '$T/c' '$T/m' && ! touch '$T/m/new' 2>/dev/null; r=\$?; '$H' umount '$T/m'; exit \$r"
 
+# Device nodes: the mount is nodev (opening one gives EACCES) unless
+# -o dev, which only root may give; the same for nosuid and -o suid.
+if ((EUID == 0)); then
+	check "without -o dev, a device node in the mount gives EACCES" \
+		bash -c "'$H' mount '$T/c' '$T/m' && mknod '$T/m/null' c 1 3 &&
+			out=\$({ echo x >'$T/m/null'; } 2>&1); r=\$?; '$H' umount '$T/m'
+			((r != 0)) && grep -q 'Permission denied' <<<\"\$out\""
+	check "with -o dev, it is /dev/null: takes writes, reads empty" \
+		bash -c "'$H' mount -o dev '$T/c' '$T/m' && echo x >'$T/m/null' &&
+			test \"\$(head -c 10 '$T/m/null' | wc -c)\" = 0; r=\$?; '$H' umount '$T/m'; exit \$r"
+	check "-o suid mounts without nosuid" \
+		bash -c "'$H' mount -o suid '$T/c' '$T/m' &&
+			! findmnt -n -o OPTIONS '$T/m' | grep -q nosuid; r=\$?; '$H' umount '$T/m'; exit \$r"
+	check "-o dev from another user is refused, saying why" \
+		bash -c "out=\$(setpriv --reuid=65534 --regid=65534 --clear-groups '$H' mount -o dev '$T/c' '$T/m' 2>&1)
+			test \$? = 1 && grep -q 'needs root' <<<\"\$out\" && ! mountpoint -q '$T/m'"
+fi
+
 # ra_after_open [OPTS...]: the mount's kernel readahead (KiB) once a file
 # has been opened (the daemon sets it on the first open).
 ra_after_open() {

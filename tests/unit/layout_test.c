@@ -92,6 +92,11 @@ static void lay_sizes(void)
 			CHECK_EQ_INT(lay_plain_size(lay, lay_backing_size(lay, p)),
 				     p);
 		CHECK_EQ_INT(lay_plain_size(lay, 2047), -EINVAL);
+		/* The largest size a file grows to has an exact backing size. */
+		CHECK(lay_backing_size(lay, LAY_PLAIN_MAX) > LAY_PLAIN_MAX &&
+		      lay_backing_size(lay, LAY_PLAIN_MAX) < INT64_MAX);
+		CHECK_EQ_INT(lay_plain_size(lay, lay_backing_size(
+				     lay, LAY_PLAIN_MAX)), (int64_t)LAY_PLAIN_MAX);
 	}
 	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 2049), -EINVAL);
 	CHECK_EQ_INT(lay_plain_size(LAY_ALIGNED, 4096), -EINVAL);
