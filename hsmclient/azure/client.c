@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/stop.h"
 #include "hsmclient/azure/client.h"
 #include "hsmclient/azure/failover.h"
 #include "hsmclient/azure/retry.h"
@@ -44,6 +45,7 @@ enum call_end {
 	CALL_DEADLINE, /* no time left for another attempt */
 	CALL_NO_RETRY, /* Retry-After too long, or only failed probes */
 	CALL_BUDGET,   /* the retry budget is spent */
+	CALL_STOPPED,  /* the program is stopping */
 };
 
 enum kek_status client_new(const struct client_cfg *cfg, struct client **out,
@@ -127,6 +129,7 @@ static enum kek_status finish(struct client *c, const struct call *k,
 		[CALL_DEADLINE] = " (operation deadline reached)",
 		[CALL_NO_RETRY] = " (circuit open)",
 		[CALL_BUDGET] = " (retries keep failing: retry budget spent)",
+		[CALL_STOPPED] = " (stopping)",
 	};
 	enum kek_status st = k->st;
 
@@ -227,7 +230,7 @@ static enum http_verdict try_endpoint(struct client *c, struct call *k, int i,
 }
 
 /* Waits before the next round, if the deadline, the breakers and the
- * retry budget allow. */
+ * retry budget allow; a stop request cuts the wait short. */
 static enum call_end wait_retry(struct client *c, struct call *k)
 {
 	unsigned after = k->rs->retry_after_ms;
@@ -240,8 +243,9 @@ static enum call_end wait_retry(struct client *c, struct call *k)
 		return CALL_DEADLINE;
 	if (!retry_budget_allows(c->budget))
 		return CALL_BUDGET;
+	if (!stop_sleep_ms(delay))
+		return CALL_STOPPED;
 	stats_retry(c->stats);
-	clock_sleep_ms(delay);
 	k->retries++;
 	k->tried = 0;
 	return CALL_GO_ON;
@@ -256,6 +260,8 @@ static enum call_end try_round(struct client *c, struct call *k)
 	int i;
 
 	for (;;) {
+		if (stop_requested())
+			return CALL_STOPPED;
 		now = clock_ms();
 		i = choose(c, k, now);
 		if (i < 0)
