@@ -1,5 +1,5 @@
 # common: what every layer may use: logging, base64, the clock, number
-# parsing, memory for secrets, what a wrapped key is. Depends on nothing
-# else of hsmfs.
+# parsing, memory for secrets, the stop request, what a wrapped key is.
+# Depends on nothing else of hsmfs.
 COMMON_SRC += common/log.c common/b64.c common/clock.c common/parse.c \
-	common/secmem.c common/wrap.c
+	common/secmem.c common/stop.c common/wrap.c

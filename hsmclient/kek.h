@@ -5,7 +5,9 @@
  * A KEK is addressed by a URL; the scheme picks the provider. The key
  * material never enters this process (for RSA keys only the public half
  * does, to wrap locally). Every call returns an enum kek_status and, on
- * failure, writes one human-readable line into err[KEK_ERR_MAX].
+ * failure, writes one human-readable line into err[KEK_ERR_MAX]. Once the
+ * program requests a stop (common/stop.h), calls waiting on an HSM give
+ * up at once (KEK_E_UNAVAILABLE).
  */
 #ifndef HSMFS_KEK_H
 #define HSMFS_KEK_H

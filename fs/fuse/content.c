@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/stop.h"
 #include "crypto/layout.h"
 #include "fs/vol/filekey.h"
 #include "content.h"
@@ -407,16 +408,20 @@ static int extend_sparse(struct inode *in, int fd, uint64_t size,
 			   last * BLK_PLAIN, io);
 }
 
-/* Zeros over [from, to) of a file that holds them already. */
+/* Zeros over [from, to) of a file that holds them already. A truncate
+ * to gigabytes may take minutes: a stop request ends it between chunks,
+ * with a shorter file that is whole (each chunk is, the size follows it). */
 static int write_zeros(struct inode *in, int fd, uint64_t from, uint64_t to,
 		       struct iobuf *io)
 {
 	while (from < to) {
 		uint64_t n = to - from < sizeof(zeros) ? to - from :
 							 sizeof(zeros);
-		int err = write_range(in, fd, zeros, (size_t)n, from, io);
+		int err;
 
-		if (err)
+		if (stop_requested())
+			return -EINTR;
+		if ((err = write_range(in, fd, zeros, (size_t)n, from, io)))
 			return err;
 		from += n;
 	}

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +20,16 @@
 
 #include "common/log.h"
 #include "common/parse.h"
+#include "common/stop.h"
 #include "crypto/blk.h"
 #include "ctl.h"
 #include "fs/daemon.h"
 #include "fs/vol/mnt.h"
 #include "ops.h"
 #include "prefetch.h"
+
+/* The signals that stop the daemon: those libfuse handles. */
+static const int stop_sigs[] = { SIGHUP, SIGINT, SIGTERM, 0 };
 
 /* Options handed to the kernel as they are. */
 static const char *const kernel_opts[] = {
@@ -179,8 +184,12 @@ static int serve(struct fsd *fs, const struct daemon_opts *d, int notify_fd,
 		notify(notify_fd, "invalid mount options", err, errlen);
 		goto out;
 	}
-	if (fuse_set_signal_handlers(fs->se) ||
+	/* libfuse's handlers end the session loop; ours, in front of them,
+	 * also cut short what requests in flight wait for (the HSM, a long
+	 * zero fill), so that the loop does not wait for them. */
+	if (fuse_set_signal_handlers(fs->se) || stop_catch(stop_sigs) ||
 	    fuse_session_mount(fs->se, d->mountpoint)) {
+		stop_release();
 		fuse_session_destroy(fs->se);
 		notify(notify_fd, "cannot mount (is the mount point an empty "
 		       "directory, and /dev/fuse usable?)", err, errlen);
@@ -195,6 +204,7 @@ static int serve(struct fsd *fs, const struct daemon_opts *d, int notify_fd,
 	ret = loop(fs, d) ? -1 : 0;
 	ctl_stop();
 	fuse_session_unmount(fs->se);
+	stop_release();
 	fuse_remove_signal_handlers(fs->se);
 	fuse_session_destroy(fs->se);
 	log_info("unmounted %s", d->mountpoint);

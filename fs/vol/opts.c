@@ -50,7 +50,7 @@ int vol_opts_parse(struct vol_opts *o, const char *opt, char *err,
 	else if (KEY("hsm_endpoint"))
 		bad = add_endpoint(&o->kek, val);
 	else if (KEY("hsm_timeout"))
-		bad = parse_uint(val, 600000, &o->kek.total_timeout_ms);
+		bad = parse_uint(val, 600000, &o->kek.deadline_ms);
 	else if (KEY("kek"))
 		o->pin_kek = val;
 	else if (KEY("volume"))

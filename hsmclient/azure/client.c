@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/stop.h"
 #include "hsmclient/azure/client.h"
 #include "hsmclient/azure/failover.h"
 #include "hsmclient/azure/retry.h"
@@ -21,21 +22,31 @@ struct client {
 	unsigned total_ms;
 };
 
-/* One logical request in progress. */
+/* One logical request in progress. Sets of endpoints are bit masks. */
 struct call {
 	const struct http_req *rq;
-	uint64_t deadline;
+	uint64_t t0, deadline;
 	struct http_resp *rs;
 	enum kek_status st;        /* of the last attempt */
 	bool have_resp;            /* the last attempt got an HTTP answer */
 	unsigned retries;
 	uint32_t tried;            /* endpoints tried in this round */
+	uint32_t failed, answered; /* by endpoints, in this call */
+	uint32_t probed;           /* endpoints it was the half-open probe of */
 	char why[WHY_MAX];         /* cause of the last failure */
 	char where[HTTP_BASE_MAX]; /* whom it was talking to */
 };
 
-/* How a call without a final answer ends. */
-enum call_end { CALL_GO_ON, CALL_DEADLINE, CALL_EXHAUSTED };
+/* Where a call stands after a round of attempts, or a wait. */
+enum call_end {
+	CALL_GO_ON,    /* retry */
+	CALL_DONE,     /* a final answer */
+	CALL_FATAL,    /* an error no retry can mend */
+	CALL_DEADLINE, /* no time left for another attempt */
+	CALL_NO_RETRY, /* Retry-After too long, or only failed probes */
+	CALL_BUDGET,   /* the retry budget is spent */
+	CALL_STOPPED,  /* the program is stopping */
+};
 
 enum kek_status client_new(const struct client_cfg *cfg, struct client **out,
 			   char *err)
@@ -97,33 +108,69 @@ static enum kek_status shed(struct client *c, char *err)
 	return give_up(STATS_CIRCUIT_OPEN, KEK_E_UNAVAILABLE, why, "", err);
 }
 
-/* The final status and line of a call that ends without a final answer;
- * with a retryable answer in hand, the caller maps that instead. */
-static enum kek_status finish(const struct call *k, enum call_end e,
-			      char *err)
+/* The call gives up: each endpoint that failed it and never answered
+ * it may be down, which its breaker decides. */
+static void gave_up(struct client *c, const struct call *k)
 {
+	uint32_t m = k->failed & ~k->answered;
+
+	for (int i = 0; m && i < failover_count(c->fo); i++)
+		if (m & 1u << i)
+			failover_gave_up(c->fo, i, k->t0, k->why);
+}
+
+/* The final status and line of a call that ends without a final answer;
+ * with a retryable answer in hand, the caller maps that instead. Its
+ * retries were for nothing: the budget is charged for them. */
+static enum kek_status finish(struct client *c, const struct call *k,
+			      enum call_end e, char *err)
+{
+	static const char *const note[] = {
+		[CALL_DEADLINE] = " (operation deadline reached)",
+		[CALL_NO_RETRY] = " (circuit open)",
+		[CALL_BUDGET] = " (retries keep failing: retry budget spent)",
+		[CALL_STOPPED] = " (stopping)",
+	};
 	enum kek_status st = k->st;
 
+	retry_budget_settle(c->budget, false, k->retries);
+	if (e == CALL_DEADLINE || e == CALL_BUDGET)
+		gave_up(c, k);
 	if (k->have_resp)
 		return KEK_OK;
-	if (e == CALL_DEADLINE) {
-		if (st != KEK_E_UNAVAILABLE && st != KEK_E_TIMEOUT)
-			st = KEK_E_TIMEOUT;
-		return give_up(k->where, st, k->why,
-			       " (operation deadline reached)", err);
-	}
-	return give_up(k->where, st, k->why,
-		       k->retries ? " (retries exhausted)" : "", err);
+	if (e == CALL_DEADLINE && st != KEK_E_UNAVAILABLE &&
+	    st != KEK_E_TIMEOUT)
+		st = KEK_E_TIMEOUT;
+	return give_up(k->where, st, k->why, note[e] ? note[e] : "", err);
 }
 
 /* The endpoint for the next attempt, or -1 if this round tried them all.
- * An absolute URL (token endpoint, IMDS) is a single endpoint outside
- * the failover list. */
-static int choose(struct client *c, const struct call *k, uint64_t now)
+ * A retry may go to an open breaker, unless the call came to it as its
+ * probe: a probe is one attempt (a call already retrying that happens to
+ * probe keeps its retries). An absolute URL (token endpoint, IMDS) is a
+ * single endpoint outside the failover list. */
+static int choose(struct client *c, struct call *k, uint64_t now)
 {
+	uint32_t force = k->retries ? ~k->probed : 0;
+	bool probe;
+	int i;
+
 	if (k->rq->url)
 		return k->tried & 1u ? -1 : 0;
-	return failover_pick(c->fo, k->tried, now, k->retries > 0);
+	i = failover_pick(c->fo, k->tried, force, now, &probe);
+	if (i >= 0 && probe && !k->retries)
+		k->probed |= 1u << i;
+	return i;
+}
+
+/* Every endpoint was this call's probe, and none answered: each of
+ * their breakers is open again, and there is nowhere to retry. */
+static bool only_failed_probes(const struct client *c, const struct call *k)
+{
+	int n = failover_count(c->fo);
+	uint32_t all = n < 32 ? (1u << n) - 1 : ~0u;
+
+	return !k->rq->url && n > 0 && (k->probed & ~k->answered) == all;
 }
 
 static enum fo_result fo_result_of(enum http_verdict a)
@@ -173,43 +220,77 @@ static enum http_verdict try_endpoint(struct client *c, struct call *k, int i,
 			 failover_base(c->fo, i));
 		snprintf(k->rs->endpoint, sizeof(k->rs->endpoint), "%s",
 			 failover_base(c->fo, i));
+		if (fo_result_of(a) == FO_FAILED)
+			k->failed |= 1u << i;
+		else if (fo_result_of(a) == FO_ANSWERED)
+			k->answered |= 1u << i;
 	}
 	k->have_resp = k->st == KEK_OK;
 	return a;
 }
 
-/* Waits before the next round, if the retry limits and deadline allow. */
+/* Waits before the next round, if the deadline, the breakers and the
+ * retry budget allow; a stop request cuts the wait short. */
 static enum call_end wait_retry(struct client *c, struct call *k)
 {
 	unsigned after = k->rs->retry_after_ms;
 	uint64_t delay;
 
-	if (k->retries >= RETRY_MAX || after > RETRY_AFTER_CAP_MS)
-		return CALL_EXHAUSTED;
+	if (after > RETRY_AFTER_CAP_MS || only_failed_probes(c, k))
+		return CALL_NO_RETRY;
 	delay = retry_backoff_ms(k->retries, after);
 	if (clock_ms() + delay + MIN_ATTEMPT_MS >= k->deadline)
 		return CALL_DEADLINE;
-	if (!retry_budget_take(c->budget))
-		return CALL_EXHAUSTED;
+	if (!retry_budget_allows(c->budget))
+		return CALL_BUDGET;
+	if (!stop_sleep_ms(delay))
+		return CALL_STOPPED;
 	stats_retry(c->stats);
-	clock_sleep_ms(delay);
 	k->retries++;
 	k->tried = 0;
 	return CALL_GO_ON;
 }
 
-enum kek_status client_do(struct client *c, const struct http_req *rq,
-			  uint64_t deadline, struct http_resp *rs, char *err)
+/* One round: attempts on each endpoint not yet tried in it, moving on
+ * after each failure, until an answer or none is left. */
+static enum call_end try_round(struct client *c, struct call *k)
 {
-	struct call k = { .rq = rq, .deadline = deadline, .rs = rs,
-			  .st = KEK_E_UNAVAILABLE, .why = "no attempt made" };
-	enum call_end e = CALL_GO_ON;
 	enum http_verdict a;
 	uint64_t now;
 	int i;
 
+	for (;;) {
+		if (stop_requested())
+			return CALL_STOPPED;
+		now = clock_ms();
+		i = choose(c, k, now);
+		if (i < 0)
+			return k->tried ? CALL_GO_ON : CALL_NO_RETRY;
+		if (now + MIN_ATTEMPT_MS >= k->deadline) {
+			if (!k->rq->url)
+				failover_report(c->fo, i, FO_NONE, false, "");
+			return CALL_DEADLINE;
+		}
+		a = try_endpoint(c, k, i, now);
+		k->tried |= 1u << i;
+		if (a == HTTP_DONE)
+			return CALL_DONE;
+		if (a == HTTP_FATAL)
+			return CALL_FATAL;
+		if (a == HTTP_THROTTLE)
+			return CALL_GO_ON; /* wait, then the same endpoint */
+	}
+}
+
+enum kek_status client_do(struct client *c, const struct http_req *rq,
+			  uint64_t deadline, struct http_resp *rs, char *err)
+{
+	struct call k = { .rq = rq, .t0 = clock_ms(), .deadline = deadline,
+			  .rs = rs, .st = KEK_E_UNAVAILABLE,
+			  .why = "no attempt made" };
+	enum call_end e;
+
 	http_resp_reset(rs);
-	retry_budget_deposit(c->budget);
 	if (rq->url)
 		snprintf(k.where, sizeof(k.where), "%.*s",
 			 (int)strcspn(rq->url, "?"), rq->url);
@@ -217,28 +298,17 @@ enum kek_status client_do(struct client *c, const struct http_req *rq,
 		snprintf(k.where, sizeof(k.where), "%s",
 			 failover_count(c->fo) ? failover_base(c->fo, 0) :
 						 "no endpoint");
+	e = try_round(c, &k);
+	/* Every breaker open, and this is no probe: fail at once. */
+	if (e == CALL_NO_RETRY && !k.tried)
+		return shed(c, err);
 	while (e == CALL_GO_ON) {
-		now = clock_ms();
-		i = choose(c, &k, now);
-		if (i < 0 && !k.tried)
-			return shed(c, err);
-		if (i >= 0 && now + MIN_ATTEMPT_MS >= deadline) {
-			if (!rq->url)
-				failover_report(c->fo, i, FO_NONE, false, "");
-			return finish(&k, CALL_DEADLINE, err);
-		}
-		if (i >= 0) {
-			a = try_endpoint(c, &k, i, now);
-			if (a == HTTP_DONE)
-				return KEK_OK;
-			if (a == HTTP_FATAL)
-				return give_up(k.where, k.st, k.why, "", err);
-			k.tried |= 1u << i;
-			if (a == HTTP_FAIL)
-				continue; /* fail over first; choose() says
-					     when none is left */
-		}
 		e = wait_retry(c, &k);
+		if (e == CALL_GO_ON)
+			e = try_round(c, &k);
 	}
-	return finish(&k, e, err);
+	if (e != CALL_DONE)
+		return finish(c, &k, e, err);
+	retry_budget_settle(c->budget, true, k.retries);
+	return KEK_OK;
 }

@@ -14,9 +14,10 @@
 
 struct ep {
 	char base[HTTP_BASE_MAX];
-	unsigned fails;      /* consecutive failed attempts */
-	uint64_t open_until; /* 0: closed */
-	bool probing;        /* a half-open probe is in flight */
+	unsigned fails;       /* failed attempts since its last answer */
+	uint64_t answered_at; /* clock_ms() of its last answer, 0: none */
+	uint64_t open_until;  /* 0: closed */
+	bool probing;         /* a half-open probe is in flight */
 };
 
 struct failover {
@@ -74,11 +75,12 @@ void failover_current(struct failover *f, char *out, size_t cap)
 	pthread_mutex_unlock(&f->lock);
 }
 
-int failover_pick(struct failover *f, uint32_t tried, uint64_t now,
-		  bool force)
+int failover_pick(struct failover *f, uint32_t tried, uint32_t force,
+		  uint64_t now, bool *probe)
 {
 	int i, r = -1;
 
+	*probe = false;
 	pthread_mutex_lock(&f->lock);
 	for (i = 0; i < f->nep && r < 0; i++)
 		if (!(tried & 1u << i) && !f->ep[i].open_until)
@@ -86,11 +88,11 @@ int failover_pick(struct failover *f, uint32_t tried, uint64_t now,
 	for (i = 0; i < f->nep && r < 0; i++)
 		if (!(tried & 1u << i) && !f->ep[i].probing &&
 		    now >= f->ep[i].open_until) {
-			f->ep[i].probing = true;
+			f->ep[i].probing = *probe = true;
 			r = i;
 		}
-	for (i = 0; i < f->nep && r < 0 && force; i++)
-		if (!(tried & 1u << i))
+	for (i = 0; i < f->nep && r < 0; i++)
+		if (!(tried & 1u << i) && (force & 1u << i))
 			r = i;
 	pthread_mutex_unlock(&f->lock);
 	return r;
@@ -116,15 +118,30 @@ static void answered(struct failover *f, int i)
 {
 	struct ep *e = &f->ep[i];
 	int old = f->cur;
+	bool was_open = e->open_until != 0;
 
 	e->fails = 0;
+	e->answered_at = clock_ms();
 	e->open_until = 0;
 	f->cur = i;
-	if (i < old)
+	if (i < old || was_open)
 		log_info("HSM endpoint %s answers again; using it", e->base);
 }
 
-/* Endpoint i failed: maybe open its breaker, move off it if possible. */
+/* Opens (or keeps open) endpoint i's breaker for a cool-down: the long
+ * one if calls have somewhere else to go (j >= 0). */
+static void trip(struct ep *e, int j, uint64_t now)
+{
+	e->open_until = now + (j >= 0 ? FO_COOLDOWN_MS : FO_COOLDOWN_LAST_MS);
+}
+
+/* Endpoint i failed an attempt: calls move off it if they can. Its
+ * breaker opens again if it was open (a failed probe, or a retry let
+ * through). Closed, it opens on attempts alone only while another
+ * endpoint is usable, when opening it fails no call: at once if no
+ * connection could be made (a refused one will not answer the next call
+ * either), else after FO_FAIL_THRESHOLD failures with no answer between
+ * them. */
 static void failed(struct failover *f, int i, bool conn_err, const char *why)
 {
 	uint64_t now = clock_ms();
@@ -132,20 +149,13 @@ static void failed(struct failover *f, int i, bool conn_err, const char *why)
 	int j = next_usable(f, i, now);
 
 	e->fails++;
-	/* A refused connection will not answer the next call either: with
-	 * somewhere else to go, one is enough to open the breaker. */
 	if (e->open_until ||
-	    e->fails >= (conn_err && j >= 0 ? 1 : FO_FAIL_THRESHOLD))
-		e->open_until = now + (j >= 0 ? FO_COOLDOWN_MS :
-					  FO_COOLDOWN_LAST_MS);
+	    (j >= 0 && (conn_err || e->fails >= FO_FAIL_THRESHOLD)))
+		trip(e, j, now);
 	if (f->cur == i && j >= 0) {
 		f->cur = j;
 		log_warn("HSM endpoint %s failed (%s); switching to %s",
 			 e->base, why, f->ep[j].base);
-	} else if (f->cur == i && e->fails == FO_FAIL_THRESHOLD) {
-		log_warn("HSM endpoint %s failed %u times in a row (%s); "
-			 "no other endpoint to switch to", e->base, e->fails,
-			 why);
 	}
 }
 
@@ -158,5 +168,28 @@ void failover_report(struct failover *f, int i, enum fo_result r,
 		answered(f, i);
 	else if (r == FO_FAILED)
 		failed(f, i, conn_err, why);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* A whole call's attempts failed there, and nobody else had an answer
+ * either: the endpoint is down, not unlucky, and further calls would
+ * only wait for their deadline too. */
+void failover_gave_up(struct failover *f, int i, uint64_t since,
+		      const char *why)
+{
+	uint64_t now = clock_ms();
+	struct ep *e = &f->ep[i];
+	int j;
+
+	pthread_mutex_lock(&f->lock);
+	if (!e->open_until && e->answered_at < since) {
+		j = next_usable(f, i, now);
+		trip(e, j, now);
+		if (j < 0)
+			log_warn("HSM endpoint %s is not answering (%s); "
+				 "calls fail at once, and every %u s one "
+				 "tries it again", e->base, why,
+				 FO_COOLDOWN_LAST_MS / 1000);
+	}
 	pthread_mutex_unlock(&f->lock);
 }

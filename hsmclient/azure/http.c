@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "common/stop.h"
 #include "hsmclient/azure/http.h"
 #include "hsmclient/azure/retry.h"
 
@@ -21,6 +22,15 @@
 #define BODY_START 4096
 #define IMDS_CONNECT_MS 1000
 #define CTYPE_MAX 96 /* "Content-Type: ..." */
+#define POLL_MS 1000 /* longest wait between two looks at a transfer */
+
+/* An easy handle and the multi handle it runs in: the multi handle keeps
+ * the live connections, and lets a transfer wait on the stop descriptor
+ * too, so that a stop request ends it at once. */
+struct pair {
+	CURL *easy;
+	CURLM *multi;
+};
 
 struct http {
 	STACK_OF(X509) *cas;
@@ -29,7 +39,7 @@ struct http {
 	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
 
 	pthread_mutex_t lock; /* the pool */
-	CURL *pool[POOL_MAX];
+	struct pair pool[POOL_MAX];
 	int npool;
 };
 
@@ -175,12 +185,22 @@ fail:
 	return st;
 }
 
+static void pair_free(struct pair *c)
+{
+	if (c->multi)
+		curl_multi_cleanup(c->multi);
+	if (c->easy)
+		curl_easy_cleanup(c->easy);
+	c->multi = NULL;
+	c->easy = NULL;
+}
+
 void http_free(struct http *h)
 {
 	if (!h)
 		return;
 	for (int i = 0; i < h->npool; i++)
-		curl_easy_cleanup(h->pool[i]);
+		pair_free(&h->pool[i]);
 	if (h->share)
 		curl_share_cleanup(h->share);
 	sk_X509_pop_free(h->cas, X509_free);
@@ -190,30 +210,39 @@ void http_free(struct http *h)
 	free(h);
 }
 
-/* Takes an idle easy handle (with its live connections) or makes one. */
-static CURL *pool_get(struct http *h)
+/* Takes an idle pair (with its live connections) or makes one. */
+static bool pool_get(struct http *h, struct pair *c)
 {
-	CURL *c = NULL;
+	bool got = false;
 
 	pthread_mutex_lock(&h->lock);
-	if (h->npool > 0)
-		c = h->pool[--h->npool];
-	pthread_mutex_unlock(&h->lock);
-	return c ? c : curl_easy_init();
-}
-
-/* Returns a handle to the pool; its connections stay open for reuse. */
-static void pool_put(struct http *h, CURL *c)
-{
-	curl_easy_reset(c);
-	pthread_mutex_lock(&h->lock);
-	if (h->npool < POOL_MAX) {
-		h->pool[h->npool++] = c;
-		c = NULL;
+	if (h->npool > 0) {
+		*c = h->pool[--h->npool];
+		got = true;
 	}
 	pthread_mutex_unlock(&h->lock);
-	if (c)
-		curl_easy_cleanup(c);
+	if (got)
+		return true;
+	c->easy = curl_easy_init();
+	c->multi = curl_multi_init();
+	if (c->easy && c->multi)
+		return true;
+	pair_free(c);
+	return false;
+}
+
+/* Returns a pair to the pool; its connections stay open for reuse. */
+static void pool_put(struct http *h, struct pair *c)
+{
+	curl_easy_reset(c->easy);
+	pthread_mutex_lock(&h->lock);
+	if (h->npool < POOL_MAX) {
+		h->pool[h->npool++] = *c;
+		c->easy = NULL;
+		c->multi = NULL;
+	}
+	pthread_mutex_unlock(&h->lock);
+	pair_free(c);
 }
 
 void http_resp_free(struct http_resp *rs)
@@ -416,6 +445,10 @@ static enum http_verdict classify_curl(CURL *c, CURLcode rc,
 		snprintf(why, whylen, "out of memory");
 		*st = KEK_E_NOMEM;
 		return HTTP_FATAL;
+	case CURLE_ABORTED_BY_CALLBACK:
+		snprintf(why, whylen, "the program is stopping");
+		*st = KEK_E_UNAVAILABLE;
+		return HTTP_FATAL;
 	default:
 		snprintf(why, whylen, "%s", detail);
 		*st = KEK_E_UNAVAILABLE;
@@ -462,6 +495,37 @@ static void headers(const struct http_req *rq, struct curl_slist *nodes,
 		hdr_add(nodes, &n, rq->auth);
 }
 
+/* Runs the transfer as curl_easy_perform() would, but also waits on the
+ * stop descriptor: a stop request ends it (CURLE_ABORTED_BY_CALLBACK)
+ * rather than its timeout. */
+static CURLcode perform(struct pair *c)
+{
+	struct curl_waitfd w = { .fd = stop_fd(), .events = CURL_WAIT_POLLIN };
+	CURLcode rc = CURLE_ABORTED_BY_CALLBACK;
+	CURLMcode mc;
+	CURLMsg *m;
+	int running = 1, left;
+
+	if (curl_multi_add_handle(c->multi, c->easy) != CURLM_OK)
+		return CURLE_OUT_OF_MEMORY;
+	while (running && !stop_requested()) {
+		mc = curl_multi_perform(c->multi, &running);
+		if (mc == CURLM_OK && running)
+			mc = curl_multi_poll(c->multi, &w, w.fd >= 0, POLL_MS,
+					     NULL);
+		if (mc != CURLM_OK) {
+			rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY :
+							 CURLE_FAILED_INIT;
+			break;
+		}
+	}
+	while ((m = curl_multi_info_read(c->multi, &left)))
+		if (m->msg == CURLMSG_DONE && m->easy_handle == c->easy)
+			rc = m->data.result;
+	curl_multi_remove_handle(c->multi, c->easy);
+	return rc;
+}
+
 enum http_verdict http_attempt(struct http *h, const char *url,
 			       const struct http_req *rq, uint64_t timeout_ms,
 			       struct http_resp *rs, enum kek_status *st,
@@ -470,25 +534,24 @@ enum http_verdict http_attempt(struct http *h, const char *url,
 	struct curl_slist nodes[6];
 	char ebuf[CURL_ERROR_SIZE] = "", ctype[CTYPE_MAX];
 	enum http_verdict a;
+	struct pair c;
 	CURLcode rc;
-	CURL *c;
 
 	*conn_err = false;
-	c = pool_get(h);
-	if (!c) {
+	if (!pool_get(h, &c)) {
 		snprintf(why, whylen, "out of memory");
 		*st = KEK_E_NOMEM;
 		return HTTP_FATAL;
 	}
 	headers(rq, nodes, ctype);
-	setup(h, c, url, rq, timeout_ms, nodes, rs, ebuf);
-	rc = curl_easy_perform(c);
+	setup(h, c.easy, url, rq, timeout_ms, nodes, rs, ebuf);
+	rc = perform(&c);
 	if (rc == CURLE_OK) {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs->status);
+		curl_easy_getinfo(c.easy, CURLINFO_RESPONSE_CODE, &rs->status);
 		*st = KEK_OK;
 		a = classify_status(rq, rs, why, whylen);
 	} else {
-		a = classify_curl(c, rc, ebuf, rs, st, why, whylen);
+		a = classify_curl(c.easy, rc, ebuf, rs, st, why, whylen);
 		*conn_err = rc == CURLE_COULDNT_CONNECT ||
 			    rc == CURLE_COULDNT_RESOLVE_HOST ||
 			    (rc == CURLE_OPERATION_TIMEDOUT &&
@@ -496,8 +559,8 @@ enum http_verdict http_attempt(struct http *h, const char *url,
 	}
 	/* The headers and body live on the caller's stack (and may be
 	 * secret): the pooled handle must not keep pointers to them. */
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
-	pool_put(h, c);
+	curl_easy_setopt(c.easy, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(c.easy, CURLOPT_POSTFIELDS, NULL);
+	pool_put(h, &c);
 	return a;
 }

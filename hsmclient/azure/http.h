@@ -6,7 +6,8 @@
  * It knows nothing of endpoints, retries or Azure: it says what the
  * exchange means (answer, throttled, failed, fatal) and leaves the rest to
  * the caller. Failures are a kek_status plus a short cause (why) for the
- * caller's one error line.
+ * caller's one error line. A stop request (common/stop.h) ends an
+ * exchange at once: HTTP_FATAL, KEK_E_UNAVAILABLE.
  */
 #ifndef HSMFS_AZ_HTTP_H
 #define HSMFS_AZ_HTTP_H

@@ -11,10 +11,12 @@
 #include "common/clock.h"
 #include "hsmclient/azure/retry.h"
 
+#define MILLI 1000 /* the balance is kept in thousandths of a retry */
+
 struct retry_budget {
 	pthread_mutex_t lock;
-	double balance;
-	uint64_t t; /* clock_ms() of the last refill */
+	int64_t balance;
+	uint64_t t; /* clock_ms() up to which time has been paid in */
 };
 
 struct retry_budget *retry_budget_new(void)
@@ -24,7 +26,7 @@ struct retry_budget *retry_budget_new(void)
 	if (!b)
 		return NULL;
 	pthread_mutex_init(&b->lock, NULL);
-	b->balance = RETRY_BUDGET_MAX;
+	b->balance = RETRY_BUDGET_MAX * MILLI;
 	b->t = clock_ms();
 	return b;
 }
@@ -37,36 +39,45 @@ void retry_budget_free(struct retry_budget *b)
 	free(b);
 }
 
-/* Adds what time has earned since the last refill. Lock held. */
+/* Adds what time has earned since it was last paid in; the remainder
+ * of a thousandth is kept for the next time. Lock held. */
 static void refill(struct retry_budget *b, uint64_t now)
 {
-	b->balance += (double)(now - b->t) / 1000.0 * RETRY_BUDGET_FLOOR_PER_S;
-	b->t = now;
-	if (b->balance > RETRY_BUDGET_MAX)
-		b->balance = RETRY_BUDGET_MAX;
+	uint64_t gain = (now - b->t) * MILLI / RETRY_BUDGET_REFILL_MS;
+
+	b->t += gain * RETRY_BUDGET_REFILL_MS / MILLI;
+	b->balance += (int64_t)gain;
+	if (b->balance > RETRY_BUDGET_MAX * MILLI)
+		b->balance = RETRY_BUDGET_MAX * MILLI;
 }
 
-void retry_budget_deposit(struct retry_budget *b)
-{
-	pthread_mutex_lock(&b->lock);
-	refill(b, clock_ms());
-	b->balance += RETRY_BUDGET_RATIO;
-	if (b->balance > RETRY_BUDGET_MAX)
-		b->balance = RETRY_BUDGET_MAX;
-	pthread_mutex_unlock(&b->lock);
-}
-
-bool retry_budget_take(struct retry_budget *b)
+bool retry_budget_allows(struct retry_budget *b)
 {
 	bool ok;
 
 	pthread_mutex_lock(&b->lock);
 	refill(b, clock_ms());
-	ok = b->balance >= 1.0;
-	if (ok)
-		b->balance -= 1.0;
+	ok = b->balance >= MILLI;
 	pthread_mutex_unlock(&b->lock);
 	return ok;
+}
+
+/* Retries are paid for only once they have failed: a call that retried
+ * its way to an answer was worth them, whatever they cost the HSM. */
+void retry_budget_settle(struct retry_budget *b, bool answered,
+			 unsigned retries)
+{
+	pthread_mutex_lock(&b->lock);
+	refill(b, clock_ms());
+	if (answered)
+		b->balance += RETRY_BUDGET_EARN_MILLI;
+	else
+		b->balance -= (int64_t)retries * MILLI;
+	if (b->balance > RETRY_BUDGET_MAX * MILLI)
+		b->balance = RETRY_BUDGET_MAX * MILLI;
+	if (b->balance < 0)
+		b->balance = 0;
+	pthread_mutex_unlock(&b->lock);
 }
 
 /* Uniform random number in [0, n]. */

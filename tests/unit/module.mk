@@ -4,7 +4,7 @@
 # the software test KEK, never the shipped provider table; those in
 # VOL_TESTS link fs/vol too.
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*_test.c))
-UNIT_HSM_TESTS := kek_test dekcache_test retry_test
+UNIT_HSM_TESTS := kek_test dekcache_test retry_test failover_test
 VOL_TESTS := bname_test mnt_test vol_opts_test vol_test
 UNIT_CRYPTO_TESTS := $(filter-out $(UNIT_HSM_TESTS) $(VOL_TESTS),$(UNIT_TESTS))
 UNIT_CRYPTO_SRC := tests/unit/check.c tests/unit/fixtures.c $(COMMON_SRC) \

@@ -43,7 +43,7 @@ static void refuse(const char *opt)
 	}
 	CHECK_EQ_INT(o.cache_entries, before.cache_entries);
 	CHECK_EQ_INT(o.cache_ttl_s, before.cache_ttl_s);
-	CHECK_EQ_INT(o.kek.total_timeout_ms, before.kek.total_timeout_ms);
+	CHECK_EQ_INT(o.kek.deadline_ms, before.kek.deadline_ms);
 }
 
 /* Every documented option lands in its field, values as given. */
@@ -69,7 +69,7 @@ static void parse_each_option(void)
 	CHECK(o.kek.endpoints[0] &&
 	      !strcmp(o.kek.endpoints[0], "https://a.example:8443"));
 	CHECK(o.kek.endpoints[1] == NULL);
-	CHECK_EQ_INT(o.kek.total_timeout_ms, 2500);
+	CHECK_EQ_INT(o.kek.deadline_ms, 2500);
 	CHECK(o.pin_kek && !strcmp(o.pin_kek, "testkek://k"));
 	CHECK_EQ_INT(o.cache_entries, 42);
 	CHECK_EQ_INT(o.cache_ttl_s, 7);
@@ -171,14 +171,14 @@ static void parse_limits(void)
 	take(&o, "hsm_timeout=600000");
 	take(&o, "dek_cache_size=10000000");
 	take(&o, "dek_cache_ttl=31536000");
-	CHECK_EQ_INT(o.kek.total_timeout_ms, 600000);
+	CHECK_EQ_INT(o.kek.deadline_ms, 600000);
 	CHECK_EQ_INT(o.cache_entries, 10000000);
 	CHECK_EQ_INT(o.cache_ttl_s, 31536000);
 	/* 0 is a number: no cache, or the provider's own timeout. */
 	take(&o, "dek_cache_size=0");
 	take(&o, "hsm_timeout=0");
 	CHECK_EQ_INT(o.cache_entries, 0);
-	CHECK_EQ_INT(o.kek.total_timeout_ms, 0);
+	CHECK_EQ_INT(o.kek.deadline_ms, 0);
 }
 
 /* A number that is not one, or too large, is refused, not read as 0 or
@@ -266,7 +266,7 @@ static void init_defaults_and_env(void)
 	CHECK(o.kek.scope == NULL);
 	CHECK(o.kek.api_version == NULL);
 	CHECK(o.kek.endpoints[0] == NULL);
-	CHECK_EQ_INT(o.kek.total_timeout_ms, 0);
+	CHECK_EQ_INT(o.kek.deadline_ms, 0);
 	CHECK(o.pin_kek == NULL && o.rekey_to == NULL);
 	CHECK(!o.no_pin_store && !o.pin_readonly && !o.have_fpr);
 
