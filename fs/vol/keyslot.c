@@ -2,7 +2,9 @@
 /*
  * Key slots: the only place a key is wrapped into a slot or unwrapped out
  * of one. What a KEK wraps is a record binding the key to its file or
- * volume (crypto/hdr.h), never the bare key.
+ * volume (crypto/hdr.h), never the bare key. A volume-wrap volume
+ * wraps file keys (and its volume key) locally with its wrapping key:
+ * the vol_wk_ functions.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -43,6 +45,13 @@ int vol_unwrap_slot(struct kek *k, const char magic[8],
 	uint8_t rec[KEK_WRAPPED_MAX];
 	size_t rl = sizeof(rec);
 
+	/* A local slot's kid is no KEK's: it goes nowhere. */
+	if (s->alg == KEK_ALG_WK_SIV) {
+		*st = KEK_E_INVAL;
+		snprintf(kerr, KEK_ERR_MAX, "the key is wrapped locally");
+		return -EIO;
+	}
+
 	*st = kek_unwrap(k, s->kid, s->alg, s->wrapped, s->wlen, rec, &rl,
 			 kerr);
 	if (*st != KEK_OK) {
@@ -57,4 +66,117 @@ int vol_unwrap_slot(struct kek *k, const char magic[8],
 		return -EBADMSG;
 	}
 	return 0;
+}
+
+/* The held key of generation gen (0: the newest), under wk_lock. */
+static const struct vol_wk *wk_find(const struct vol *v, uint32_t gen)
+{
+	for (int i = v->nwk - 1; i >= 0; i--)
+		if (!gen || v->wk[i].gen == gen)
+			return &v->wk[i];
+	return NULL;
+}
+
+uint32_t vol_wk_current(struct vol *v)
+{
+	uint32_t g = 0;
+
+	pthread_rwlock_rdlock(&v->wk_lock);
+	if (v->nwk > 0)
+		g = v->wk[v->nwk - 1].gen;
+	pthread_rwlock_unlock(&v->wk_lock);
+	return g;
+}
+
+int vol_wk_wrap_slot(struct vol *v, const char magic[8],
+		     const uint8_t id[ID_LEN], const uint8_t key[KEY_LEN],
+		     uint32_t gen, struct hdr_slot *s, char *why, size_t n)
+{
+	const struct vol_wk *w;
+	int err = -EIO;
+
+	pthread_rwlock_rdlock(&v->wk_lock);
+	if (!(w = wk_find(v, gen)))
+		snprintf(why, n, "no wrapping key of generation %u", gen);
+	else if (!w->key)
+		snprintf(why, n, "the KEK was revoked: keys wiped"), err = -EACCES;
+	else if ((err = hdr_wk_wrap(w->key, v->conf.volume_id, w->gen, magic,
+				    id, key, s)))
+		snprintf(why, n, "cannot wrap the key locally");
+	pthread_rwlock_unlock(&v->wk_lock);
+	return err ? (err == -EACCES ? -EACCES : -EIO) : 0;
+}
+
+/* The generation a local slot names, if this volume holds it: 0, or -1
+ * with why. Under wk_lock. */
+static int slot_gen(const struct vol *v, const struct hdr_slot *s,
+		    uint32_t *gen, char *why, size_t n)
+{
+	if (s->alg != KEK_ALG_WK_SIV) {
+		snprintf(why, n, "key slot is wrapped by %s, not by this "
+			 "volume's wrapping key", s->kid);
+		return -1;
+	}
+	if (hdr_wk_kid_gen(s->kid, v->conf.volume_id, gen) != 0) {
+		snprintf(why, n, "key slot names %s, not a wrapping key of "
+			 "this volume", s->kid);
+		return -1;
+	}
+	if (!wk_find(v, *gen)) {
+		snprintf(why, n, "key slot names wrapping key generation %u, "
+			 "which the config does not hold", *gen);
+		return -1;
+	}
+	return 0;
+}
+
+int vol_wk_unwrap_slot(struct vol *v, const char magic[8],
+		       const uint8_t id[ID_LEN], const struct hdr_slot *s,
+		       uint8_t key[KEY_LEN], char *why, size_t n)
+{
+	const struct vol_wk *w;
+	uint32_t gen;
+	int err = -EIO;
+
+	pthread_rwlock_rdlock(&v->wk_lock);
+	if (slot_gen(v, s, &gen, why, n) != 0)
+		goto out;
+	w = wk_find(v, gen);
+	if (!w->key) {
+		snprintf(why, n, "the KEK was revoked: keys wiped");
+		err = -EACCES;
+		goto out;
+	}
+	err = hdr_wk_unwrap(w->key, s, magic, id, key);
+	if (err == -EBADMSG)
+		snprintf(why, n, "wrapped key does not open with wrapping key "
+			 "generation %u, or belongs to another file", gen);
+	else if (err)
+		snprintf(why, n, "cannot unwrap the key locally");
+	if (err && err != -EBADMSG)
+		err = -EIO;
+out:
+	pthread_rwlock_unlock(&v->wk_lock);
+	if (err)
+		secmem_wipe(key, KEY_LEN);
+	return err;
+}
+
+int vol_slot_known(struct vol *v, const struct hdr_slot *s, char *why,
+		   size_t n)
+{
+	uint32_t gen;
+	int r;
+
+	if (!vol_volume_wrap(v)) {
+		if (vol_kek_for(v, s->kid))
+			return 0;
+		snprintf(why, n, "key slot names %s, not a version of %s",
+			 s->kid, v->conf.kek);
+		return -1;
+	}
+	pthread_rwlock_rdlock(&v->wk_lock);
+	r = slot_gen(v, s, &gen, why, n);
+	pthread_rwlock_unlock(&v->wk_lock);
+	return r;
 }

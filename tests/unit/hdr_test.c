@@ -138,7 +138,7 @@ static void hdr_rejects_corruption(void)
 		{ "header length", 10, 0x10, 0, 0, "geometry" },
 		{ "block size", 14, 0x20, 0, 0, "geometry" },
 		{ "alg 0", S0 + 4, 0, 0, 0, "algorithm" },
-		{ "alg 4", S0 + 4, 4, 0, 0, "algorithm" },
+		{ "alg 5", S0 + 4, 5, 0, 0, "algorithm" },
 		{ "alg 255", S0 + 4, 255, 0, 0, "algorithm" },
 		{ "kid_len 0", S0 + 5, 0, 0, 0, "key id" },
 		{ "kid control byte", S0 + 8 + 3, 0x1f, 0, 0, "key id" },
