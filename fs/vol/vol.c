@@ -238,8 +238,11 @@ static int unwrap_vk(struct vol *v, char *err, size_t errlen)
 	char kerr[KEK_ERR_MAX];
 	int r;
 
-	if (vol_volume_wrap(v))
+	if (vol_volume_wrap(v)) {
+		/* The unwrap is the mount's validation of the KEK. */
+		atomic_store(&v->checked_ms, (long long)clock_ms());
 		return unwrap_wks(v, err, errlen);
+	}
 	r = unwrap_kek(v, REC_MAGIC_VK, &v->conf.vk, v->vk, kerr);
 	if (r == -EBADMSG) {
 		snprintf(err, errlen,
