@@ -180,3 +180,74 @@ int vol_slot_known(struct vol *v, const struct hdr_slot *s, char *why,
 	pthread_rwlock_unlock(&v->wk_lock);
 	return r;
 }
+
+enum kek_status vol_wk_rewrap(struct vol *v, struct kek *k, struct conf *c,
+			      char kerr[KEK_ERR_MAX])
+{
+	enum kek_status st = KEK_OK;
+
+	pthread_rwlock_rdlock(&v->wk_lock);
+	for (int i = 0; i < c->nwk && st == KEK_OK; i++) {
+		const struct vol_wk *w = wk_find(v, c->wk[i].gen);
+		uint32_t gen = c->wk[i].gen;
+
+		if (!w || !w->key) {
+			snprintf(kerr, KEK_ERR_MAX, "wrapping key generation "
+				 "%u is not held", gen);
+			st = KEK_E_INVAL;
+			break;
+		}
+		st = vol_wrap_slot(k, REC_MAGIC_WK, c->volume_id, w->key,
+				   &c->wk[i], kerr);
+		c->wk[i].gen = gen;
+	}
+	pthread_rwlock_unlock(&v->wk_lock);
+	return st;
+}
+
+enum kek_status vol_wk_add(struct vol *v, struct kek *k, struct conf *c,
+			   char kerr[KEK_ERR_MAX])
+{
+	uint8_t *wk = secmem_alloc(KEY_LEN);
+	struct hdr_slot *s = &c->wk[c->nwk];
+	uint32_t gen = c->wk[c->nwk - 1].gen + 1;
+	enum kek_status st = KEK_E_NOMEM;
+
+	if (c->nwk >= CONF_WK_MAX || gen == 0) {
+		snprintf(kerr, KEK_ERR_MAX, "no room for another generation");
+		st = KEK_E_INVAL;
+		goto out;
+	}
+	if (!wk || keys_random(wk, KEY_LEN)) {
+		snprintf(kerr, KEK_ERR_MAX, "out of memory or randomness");
+		goto out;
+	}
+	memset(s, 0, sizeof(*s));
+	if ((st = vol_wrap_slot(k, REC_MAGIC_WK, c->volume_id, wk, s,
+				kerr)) != KEK_OK)
+		goto out;
+	s->gen = gen;
+	/* The volume key follows the newest generation, so that the one
+	 * being retired can go without touching it again. */
+	if (hdr_wk_wrap(wk, c->volume_id, gen, REC_MAGIC_VK, c->volume_id,
+			v->vk, &c->vk)) {
+		snprintf(kerr, KEK_ERR_MAX, "cannot wrap the volume key");
+		st = KEK_E_CRYPTO;
+		goto out;
+	}
+	c->vk.gen = 1;
+	c->nwk++;
+out:
+	secmem_free(wk, KEY_LEN);
+	return st;
+}
+
+int vol_wk_drop_old(struct conf *c)
+{
+	if (c->nwk < 2)
+		return 0;
+	c->wk[0] = c->wk[c->nwk - 1];
+	memset(&c->wk[1], 0, sizeof(c->wk[1]) * (CONF_WK_MAX - 1));
+	c->nwk = 1;
+	return 1;
+}

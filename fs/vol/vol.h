@@ -197,6 +197,19 @@ int vol_wk_unwrap_slot(struct vol *v, const char magic[8],
  * why. */
 int vol_slot_known(struct vol *v, const struct hdr_slot *s, char *why,
 		   size_t n);
+/* KEK rotation of a volume-wrap volume: every wrapping key of config c
+ * (which v holds) wrapped again by k's current version; the volume key
+ * and file keys, wrapped locally, stay as they are. */
+enum kek_status vol_wk_rewrap(struct vol *v, struct kek *k, struct conf *c,
+			      char kerr[KEK_ERR_MAX]);
+/* rekey --wrapping-key: a new generation (the newest + 1) of random
+ * bytes wrapped by k into c, and c's volume key wrapped locally by it.
+ * The caller stores c; the retired generation stays until no header
+ * names it. */
+enum kek_status vol_wk_add(struct vol *v, struct kek *k, struct conf *c,
+			   char kerr[KEK_ERR_MAX]);
+/* Drops every generation of c but the newest: 1 if one was dropped. */
+int vol_wk_drop_old(struct conf *c);
 /* The newest wrapping-key generation (0 in file mode). */
 uint32_t vol_wk_current(struct vol *v);
 
