@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +22,14 @@ static const struct {
 	{ "encrypted-names", FEAT_ENCRYPTED_NAMES },
 	{ "long-names", FEAT_LONG_NAMES },
 	{ "plaintext-names", FEAT_PLAINTEXT_NAMES },
+	{ "volume-wrap", FEAT_VOLUME_WRAP },
 };
 
 #define NFEATURES (sizeof(features) / sizeof(features[0]))
 
 static const char *const known_fields[] = {
 	"creator", "format", "volume_id", "features", "kek", "volume_key",
-	"mac", "previous_keks",
+	"mac", "previous_keks", "wrapping_keys",
 };
 
 
@@ -87,7 +89,8 @@ static const char *parse_features(const cJSON *arr, unsigned *out)
 	return NULL;
 }
 
-static const char *const vk_fields[] = { "alg", "kid", "wrapped" };
+static const char *const vk_fields[] = { "alg", "kid", "wrapped",
+					 "generation" };
 
 /* The same rule as for a header's kid: printable ASCII, nothing else,
  * since it goes into requests and log lines before the MAC is checked. */
@@ -109,18 +112,21 @@ static int known_in(const char *s, const char *const *list, size_t n)
 	return 0;
 }
 
-static const char *parse_vk(const cJSON *o, struct hdr_slot *s)
+/* A wrapped key: {alg, kid, wrapped}, and "generation" where gen is
+ * not NULL (a wrapping key). */
+static const char *parse_wrapped(const cJSON *o, struct hdr_slot *s,
+				 bool gen)
 {
-	const cJSON *it;
+	const cJSON *it, *g;
 	char alg[32];
 	size_t wl;
 	const char *why;
 
 	if (!cJSON_IsObject(o))
-		return "missing volume_key";
+		return "missing volume_key or wrapping key";
 	cJSON_ArrayForEach(it, o)
-		if (!known_in(it->string, vk_fields, 3))
-			return "unknown field in volume_key";
+		if (!known_in(it->string, vk_fields, gen ? 4 : 3))
+			return "unknown field in a wrapped key";
 	if ((why = get_str(o, "alg", sizeof(alg) - 1, alg)))
 		return why;
 	s->alg = kek_alg_from_name(alg);
@@ -134,7 +140,68 @@ static const char *parse_vk(const cJSON *o, struct hdr_slot *s)
 		return why;
 	s->wlen = (uint16_t)wl;
 	s->gen = 1;
+	if (!gen)
+		return NULL;
+	g = cJSON_GetObjectItemCaseSensitive(o, "generation");
+	if (!cJSON_IsNumber(g) || g->valuedouble < 1 ||
+	    g->valuedouble > 4294967295.0 ||
+	    g->valuedouble != (double)(uint32_t)g->valuedouble)
+		return "bad wrapping key generation";
+	s->gen = (uint32_t)g->valuedouble;
 	return NULL;
+}
+
+/* "wrapping_keys": 1..CONF_WK_MAX wrapping keys, each wrapped by the KEK,
+ * by increasing generation. */
+static const char *parse_wks(const cJSON *arr, struct conf *c)
+{
+	const cJSON *it;
+	const char *why;
+
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1)
+		return "wrapping_keys is not a non-empty array";
+	cJSON_ArrayForEach(it, arr) {
+		struct hdr_slot *s = &c->wk[c->nwk];
+
+		if (c->nwk == CONF_WK_MAX)
+			return "too many wrapping_keys";
+		if ((why = parse_wrapped(it, s, true)))
+			return why;
+		if (s->alg == KEK_ALG_WK_SIV)
+			return "a wrapping key must be wrapped by the KEK";
+		if (c->nwk > 0 && s->gen <= c->wk[c->nwk - 1].gen)
+			return "wrapping_keys not in increasing generation";
+		c->nwk++;
+	}
+	return NULL;
+}
+
+/* Who wraps the volume key: the KEK, or with volume-wrap one of the
+ * config's own wrapping keys. */
+static const char *check_wrap_mode(const cJSON *root, struct conf *c)
+{
+	const cJSON *wks = cJSON_GetObjectItemCaseSensitive(root,
+							   "wrapping_keys");
+	const char *why;
+	uint32_t g;
+
+	if (!(c->features & FEAT_VOLUME_WRAP)) {
+		if (wks)
+			return "wrapping_keys without the volume-wrap feature";
+		return c->vk.alg == KEK_ALG_WK_SIV ?
+		       "volume key wrapped locally without volume-wrap" : NULL;
+	}
+	if (c->format < LAY_V3)
+		return "volume-wrap needs format 3";
+	if ((why = parse_wks(wks, c)))
+		return why;
+	if (c->vk.alg != KEK_ALG_WK_SIV || c->vk.wlen != HDR_WK_WRAPPED_LEN ||
+	    hdr_wk_kid_gen(c->vk.kid, c->volume_id, &g) != 0)
+		return "volume key not wrapped by a wrapping key";
+	for (int i = 0; i < c->nwk; i++)
+		if (c->wk[i].gen == g)
+			return NULL;
+	return "volume key wrapped by a wrapping key the config lacks";
 }
 
 /* "previous_keks": optional, 1..CONF_PREV_MAX distinct printable URLs,
@@ -192,10 +259,11 @@ static const char *parse_obj(const cJSON *root, struct conf *c)
 		     cJSON_GetObjectItemCaseSensitive(root, "features"),
 		     &c->features)) ||
 	    (why = get_str(root, "kek", HDR_KID_MAX, c->kek)) ||
-	    (why = parse_vk(cJSON_GetObjectItemCaseSensitive(root,
-							      "volume_key"),
-			    &c->vk)) ||
-	    (why = get_b64(root, "mac", c->mac, 32, 32, NULL)))
+	    (why = parse_wrapped(cJSON_GetObjectItemCaseSensitive(root,
+								   "volume_key"),
+				 &c->vk, false)) ||
+	    (why = get_b64(root, "mac", c->mac, 32, 32, NULL)) ||
+	    (why = check_wrap_mode(root, c)))
 		return why;
 	return parse_prev(cJSON_GetObjectItemCaseSensitive(root,
 							  "previous_keks"), c);
@@ -224,6 +292,24 @@ static int add_b64(cJSON *o, const char *k, const uint8_t *p, size_t n)
 
 	b64url_encode(p, n, buf);
 	return cJSON_AddStringToObject(o, k, buf) ? 0 : -1;
+}
+
+static int add_wks(cJSON *root, const struct conf *c)
+{
+	cJSON *arr = cJSON_AddArrayToObject(root, "wrapping_keys"), *o;
+
+	for (int i = 0; arr && i < c->nwk; i++) {
+		const struct hdr_slot *s = &c->wk[i];
+
+		if (!(o = cJSON_CreateObject()) ||
+		    !cJSON_AddItemToArray(arr, o) ||
+		    !cJSON_AddNumberToObject(o, "generation", s->gen) ||
+		    !cJSON_AddStringToObject(o, "alg", kek_alg_name(s->alg)) ||
+		    !cJSON_AddStringToObject(o, "kid", s->kid) ||
+		    add_b64(o, "wrapped", s->wrapped, s->wlen))
+			return -1;
+	}
+	return arr ? 0 : -1;
 }
 
 static int add_prev(cJSON *root, const struct conf *c)
@@ -265,6 +351,8 @@ char *conf_serialize(const struct conf *c)
 	cJSON_AddItemToObject(root, "volume_key", vk);
 	if (c->nprev > 0 && add_prev(root, c) != 0)
 		goto out;
+	if ((c->features & FEAT_VOLUME_WRAP) && add_wks(root, c) != 0)
+		goto out;
 	if (add_b64(root, "mac", c->mac, 32) == 0)
 		out = cJSON_Print(root);
 out:
@@ -288,7 +376,9 @@ static int conf_mac(const struct conf *c, const uint8_t vk[KEY_LEN],
 		    uint8_t mac[32])
 {
 	uint8_t msg[1024 + HDR_WRAPPED_MAX +
-		    (CONF_PREV_MAX + 1) * (HDR_KID_MAX + 4)], mk[KEY_LEN];
+		    (CONF_PREV_MAX + 1) * (HDR_KID_MAX + 4) +
+		    CONF_WK_MAX * (4 + 4 + 1 + 4 + HDR_KID_MAX + 4 +
+				   HDR_WRAPPED_MAX + 4)], mk[KEY_LEN];
 	uint8_t feat[4] = { 0, 0, 0, (uint8_t)c->features };
 	uint8_t alg = (uint8_t)c->vk.alg, fmt = c->format;
 	size_t o = 0;
@@ -310,6 +400,20 @@ static int conf_mac(const struct conf *c, const uint8_t vk[KEY_LEN],
 		o = put_field(msg, o, "previous_keks", 13);
 	for (int i = 0; i < c->nprev; i++)
 		o = put_field(msg, o, c->prev_kek[i], strlen(c->prev_kek[i]));
+	/* The same for volume-wrap: what older configs lack adds nothing. */
+	if (c->features & FEAT_VOLUME_WRAP)
+		o = put_field(msg, o, "wrapping_keys", 13);
+	for (int i = 0; (c->features & FEAT_VOLUME_WRAP) && i < c->nwk; i++) {
+		const struct hdr_slot *s = &c->wk[i];
+		uint8_t g[4] = { (uint8_t)(s->gen >> 24), (uint8_t)(s->gen >> 16),
+				 (uint8_t)(s->gen >> 8), (uint8_t)s->gen };
+		uint8_t a = (uint8_t)s->alg;
+
+		o = put_field(msg, o, g, 4);
+		o = put_field(msg, o, &a, 1);
+		o = put_field(msg, o, s->kid, strlen(s->kid));
+		o = put_field(msg, o, s->wrapped, s->wlen);
+	}
 	ret = keys_hkdf(vk, KEY_LEN, KDF_CONF_MAC, mk, sizeof(mk));
 	if (!ret)
 		ret = keys_hmac(mk, msg, o, mac);

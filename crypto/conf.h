@@ -26,11 +26,17 @@
 /* KEKs a rekey --to moved away from, still needed to unwrap file keys
  * not yet rewrapped. */
 #define CONF_PREV_MAX 4
+/* Wrapping-key generations a volume-wrap config holds: the current one,
+ * and the one a rekey --wrapping-key is moving file keys away from. */
+#define CONF_WK_MAX 2
 
 enum conf_feature {
 	FEAT_ENCRYPTED_NAMES = 1u << 0,
 	FEAT_LONG_NAMES = 1u << 1,
 	FEAT_PLAINTEXT_NAMES = 1u << 2,
+	/* Format 3: file keys wrapped locally by a wrapping key, which the
+	 * KEK wraps in "wrapping_keys" (FORMAT.md section 8). */
+	FEAT_VOLUME_WRAP = 1u << 3,
 };
 
 struct conf {
@@ -39,7 +45,13 @@ struct conf {
 	uint8_t volume_id[ID_LEN];
 	unsigned features;
 	char kek[HDR_KID_MAX + 1]; /* URL given at init */
-	struct hdr_slot vk;        /* wrapped volume key (gen unused) */
+	/* The wrapped volume key (gen unused): by the KEK, or with
+	 * volume-wrap locally by a wrapping key (alg KEK_ALG_WK_SIV). */
+	struct hdr_slot vk;
+	/* volume-wrap only: "wrapping_keys", each wrapped by the KEK, gen
+	 * its generation, in increasing order; the last wraps new keys. */
+	struct hdr_slot wk[CONF_WK_MAX];
+	int nwk;
 	/* Optional "previous_keks": older KEK URLs, oldest first. */
 	char prev_kek[CONF_PREV_MAX][HDR_KID_MAX + 1];
 	int nprev;

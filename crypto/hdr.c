@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/b64.h"
 #include "hdr.h"
 
 static const uint8_t magic[4] = { 'H', 'S', 'M', 'F' };
@@ -91,7 +93,7 @@ static const char *parse_slot(const uint8_t *p, struct hdr_slot *s)
 	if (s->gen == 0)
 		return all_zero(p, HDR_SLOT_LEN) ? NULL : "empty slot not zeroed";
 	s->alg = (enum kek_alg)p[4];
-	if (s->alg < KEK_ALG_RSA_OAEP_256 || s->alg > KEK_ALG_AES_KW_PAD)
+	if (s->alg < KEK_ALG_RSA_OAEP_256 || s->alg > KEK_ALG_WK_SIV)
 		return "unknown key-wrap algorithm";
 	if (p[5] == 0 || !kid_ok(p + 8, p[5]) ||
 	    !all_zero(p + 8 + p[5], 256 - p[5]))
@@ -102,6 +104,10 @@ static const char *parse_slot(const uint8_t *p, struct hdr_slot *s)
 	    !all_zero(p + 264 + s->wlen, HDR_WRAPPED_MAX - s->wlen))
 		return "bad wrapped key length";
 	memcpy(s->wrapped, p + 264, s->wlen);
+	if (s->alg == KEK_ALG_WK_SIV &&
+	    (s->wlen != HDR_WK_WRAPPED_LEN ||
+	     strncmp(s->kid, HDR_WK_KID_PREFIX, strlen(HDR_WK_KID_PREFIX))))
+		return "bad locally wrapped key";
 	memcpy(s->mac, p + HDR_SLOT_MACED, 32);
 	if (!all_zero(p + HDR_SLOT_MACED + 32,
 		      HDR_SLOT_LEN - HDR_SLOT_MACED - 32))
@@ -254,4 +260,86 @@ int rec_unpack(uint8_t *rec, size_t n, const char rmagic[8],
 		memcpy(key, rec + 8 + ID_LEN, KEY_LEN);
 	secmem_wipe(rec, n);
 	return ok ? 0 : -EINVAL;
+}
+
+void hdr_wk_kid(const uint8_t volume_id[ID_LEN], uint32_t gen,
+		char kid[HDR_KID_MAX + 1])
+{
+	char id[B64_ENC_LEN(ID_LEN) + 1];
+
+	b64url_encode(volume_id, ID_LEN, id);
+	snprintf(kid, HDR_KID_MAX + 1, HDR_WK_KID_PREFIX "%s:%u", id, gen);
+}
+
+int hdr_wk_kid_gen(const char *kid, const uint8_t volume_id[ID_LEN],
+		   uint32_t *gen)
+{
+	char want[HDR_KID_MAX + 1];
+	const char *p;
+	uint64_t g = 0;
+	size_t n;
+
+	/* The prefix with this volume's id, then a decimal number with no
+	 * sign and no leading zero: one spelling per generation. */
+	hdr_wk_kid(volume_id, 1, want);
+	n = strlen(want) - 1;
+	if (strncmp(kid, want, n) != 0)
+		return -EINVAL;
+	p = kid + n;
+	if (*p < '1' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9' && g <= UINT32_MAX; p++)
+		g = g * 10 + (uint64_t)(*p - '0');
+	if (*p || g > UINT32_MAX)
+		return -EINVAL;
+	*gen = (uint32_t)g;
+	return 0;
+}
+
+/* Slots are sealed with a key of their own purpose, not WK itself. */
+static int wk_siv_key(const uint8_t wk[KEY_LEN], uint8_t sk[KEYS_SIV_KEY])
+{
+	return keys_hkdf(wk, KEY_LEN, KDF_WK_SIV, sk, KEYS_SIV_KEY);
+}
+
+int hdr_wk_wrap(const uint8_t wk[KEY_LEN], const uint8_t volume_id[ID_LEN],
+		uint32_t gen, const char rmagic[8], const uint8_t id[ID_LEN],
+		const uint8_t key[KEY_LEN], struct hdr_slot *s)
+{
+	uint8_t sk[KEYS_SIV_KEY], rec[REC_LEN];
+	int ret;
+
+	hdr_wk_kid(volume_id, gen, s->kid);
+	s->alg = KEK_ALG_WK_SIV;
+	rec_pack(rmagic, id, key, rec);
+	ret = wk_siv_key(wk, sk);
+	if (!ret)
+		ret = keys_siv_seal(sk, (const uint8_t *)s->kid,
+				    strlen(s->kid), rec, REC_LEN, s->wrapped);
+	if (!ret)
+		s->wlen = HDR_WK_WRAPPED_LEN;
+	secmem_wipe(rec, sizeof(rec));
+	secmem_wipe(sk, sizeof(sk));
+	return ret;
+}
+
+int hdr_wk_unwrap(const uint8_t wk[KEY_LEN], const struct hdr_slot *s,
+		  const char rmagic[8], const uint8_t id[ID_LEN],
+		  uint8_t key[KEY_LEN])
+{
+	uint8_t sk[KEYS_SIV_KEY], rec[REC_LEN];
+	int ret;
+
+	if (s->alg != KEK_ALG_WK_SIV || s->wlen != HDR_WK_WRAPPED_LEN)
+		return -EINVAL;
+	ret = wk_siv_key(wk, sk);
+	if (!ret)
+		ret = keys_siv_open(sk, (const uint8_t *)s->kid,
+				    strlen(s->kid), s->wrapped, s->wlen, rec);
+	/* rec_unpack wipes rec whatever it finds. */
+	if (!ret && rec_unpack(rec, REC_LEN, rmagic, id, key) != 0)
+		ret = -EBADMSG;
+	secmem_wipe(rec, sizeof(rec));
+	secmem_wipe(sk, sizeof(sk));
+	return ret;
 }

@@ -53,6 +53,15 @@ _Static_assert(HDR_SLOT_MACED == 8 + HDR_KID_MAX + 1 + HDR_WRAPPED_MAX &&
 #define REC_LEN (8 + ID_LEN + KEY_LEN)
 #define REC_MAGIC_DEK "HSMFSDK1"
 #define REC_MAGIC_VK "HSMFSVK1"
+#define REC_MAGIC_WK "HSMFSWK1"
+
+/* Volume-wrap volumes (FORMAT.md section 8): a slot (or the config's
+ * volume key) wrapped locally by the volume's wrapping key WK of one
+ * generation: alg KEK_ALG_WK_SIV, kid "hsmfs-wk:<volume id>:<generation>"
+ * (base64url, decimal), wrapped = AES-256-SIV(HKDF(WK, KDF_WK_SIV), AD =
+ * the kid, the record), tag first. Such a kid is never sent anywhere. */
+#define HDR_WK_KID_PREFIX "hsmfs-wk:"
+#define HDR_WK_WRAPPED_LEN (KEYS_SIV_TAG + REC_LEN)
 
 struct hdr_slot {
 	uint32_t gen; /* 0: empty */
@@ -104,5 +113,25 @@ void rec_pack(const char magic[8], const uint8_t id[ID_LEN],
  * is not that kind of record for that id. rec is wiped either way. */
 int rec_unpack(uint8_t *rec, size_t n, const char magic[8],
 	       const uint8_t id[ID_LEN], uint8_t key[KEY_LEN]);
+
+/* The kid of wrapping-key generation gen (> 0) of a volume. */
+void hdr_wk_kid(const uint8_t volume_id[ID_LEN], uint32_t gen,
+		char kid[HDR_KID_MAX + 1]);
+/* The generation a local kid names: 0 with *gen set, or -EINVAL if it is
+ * malformed or names another volume. */
+int hdr_wk_kid_gen(const char *kid, const uint8_t volume_id[ID_LEN],
+		   uint32_t *gen);
+/* The one way a key is wrapped locally: the record magic || id || key
+ * sealed with wk (generation gen of volume volume_id) into s (alg, kid,
+ * wrapped; gen and mac are the caller's). 0, -EIO or -ENOMEM. */
+int hdr_wk_wrap(const uint8_t wk[KEY_LEN], const uint8_t volume_id[ID_LEN],
+		uint32_t gen, const char magic[8], const uint8_t id[ID_LEN],
+		const uint8_t key[KEY_LEN], struct hdr_slot *s);
+/* And back: 0 with key set; -EBADMSG if s does not open with wk or holds
+ * a record bound to another magic or id; -EINVAL if s is not a local
+ * slot; -EIO or -ENOMEM. Nothing of the record is left behind. */
+int hdr_wk_unwrap(const uint8_t wk[KEY_LEN], const struct hdr_slot *s,
+		  const char magic[8], const uint8_t id[ID_LEN],
+		  uint8_t key[KEY_LEN]);
 
 #endif

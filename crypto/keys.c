@@ -8,6 +8,7 @@
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 
 #include "keys.h"
 
@@ -60,4 +61,70 @@ int keys_hmac(const uint8_t key[KEY_LEN], const uint8_t *msg, size_t n,
 int keys_equal(const void *a, const void *b, size_t n)
 {
 	return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+static pthread_once_t siv_once = PTHREAD_ONCE_INIT;
+static EVP_CIPHER *siv;
+
+static void siv_init(void)
+{
+	siv = EVP_CIPHER_fetch(NULL, "AES-256-SIV", NULL);
+}
+
+int keys_siv_seal(const uint8_t key[KEYS_SIV_KEY], const uint8_t *ad,
+		  size_t adlen, const uint8_t *in, size_t n, uint8_t *out)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int len, ret = c ? 0 : -ENOMEM;
+
+	pthread_once(&siv_once, siv_init);
+	if (!ret && !siv)
+		ret = -EIO;
+	if (ret)
+		goto out;
+	ret = -EIO;
+	if (EVP_EncryptInit_ex2(c, siv, key, NULL, NULL) != 1 ||
+	    EVP_EncryptUpdate(c, NULL, &len, ad, (int)adlen) != 1 ||
+	    EVP_EncryptUpdate(c, out + KEYS_SIV_TAG, &len, in, (int)n) != 1 ||
+	    EVP_EncryptFinal_ex(c, out + KEYS_SIV_TAG + len, &len) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, KEYS_SIV_TAG,
+				out) != 1)
+		goto out;
+	ret = 0;
+out:
+	EVP_CIPHER_CTX_free(c);
+	return ret;
+}
+
+int keys_siv_open(const uint8_t key[KEYS_SIV_KEY], const uint8_t *ad,
+		  size_t adlen, const uint8_t *in, size_t n, uint8_t *out)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int len, ret = c ? 0 : -ENOMEM;
+
+	pthread_once(&siv_once, siv_init);
+	if (!ret && !siv)
+		ret = -EIO;
+	if (!ret && n <= KEYS_SIV_TAG)
+		ret = -EINVAL;
+	if (ret)
+		goto out;
+	ret = -EIO;
+	if (EVP_DecryptInit_ex2(c, siv, key, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, KEYS_SIV_TAG,
+				(void *)in) != 1 ||
+	    EVP_DecryptUpdate(c, NULL, &len, ad, (int)adlen) != 1)
+		goto out;
+	/* SIV checks the tag as it decrypts: either call may refuse. */
+	if (EVP_DecryptUpdate(c, out, &len, in + KEYS_SIV_TAG,
+			      (int)(n - KEYS_SIV_TAG)) != 1 ||
+	    EVP_DecryptFinal_ex(c, out + len, &len) != 1) {
+		secmem_wipe(out, n - KEYS_SIV_TAG);
+		ret = -EBADMSG;
+		goto out;
+	}
+	ret = 0;
+out:
+	EVP_CIPHER_CTX_free(c);
+	return ret;
 }

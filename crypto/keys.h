@@ -43,6 +43,11 @@
 /* Format 3 */
 #define KDF_XATTR_HASH "hsmfs v3 xattr names"
 #define KDF_DIRIV_MAC "hsmfs v3 directory iv"
+/* Volume-wrap volumes: the AES-256-SIV key of slots wrapped locally. */
+#define KDF_WK_SIV "hsmfs v3 wrapping key"
+
+#define KEYS_SIV_KEY 64 /* AES-256-SIV: two AES-256 keys */
+#define KEYS_SIV_TAG 16
 
 /* n random bytes: 0, or -EIO. */
 int keys_random(void *buf, size_t n);
@@ -52,6 +57,13 @@ int keys_hkdf(const uint8_t *ikm, size_t ikmlen, const char *info,
 /* HMAC-SHA256: 0 or -EIO. */
 int keys_hmac(const uint8_t key[KEY_LEN], const uint8_t *msg, size_t n,
 	      uint8_t out[32]);
+/* AES-256-SIV (RFC 5297) with one associated-data component: out =
+ * tag(16) || ciphertext(n). Seal: 0, -ENOMEM or -EIO. Open (n counts the
+ * tag): 0, -EBADMSG (out wiped), -EINVAL (too short), -ENOMEM or -EIO. */
+int keys_siv_seal(const uint8_t key[KEYS_SIV_KEY], const uint8_t *ad,
+		  size_t adlen, const uint8_t *in, size_t n, uint8_t *out);
+int keys_siv_open(const uint8_t key[KEYS_SIV_KEY], const uint8_t *ad,
+		  size_t adlen, const uint8_t *in, size_t n, uint8_t *out);
 /* 1 if equal, 0 if not, in time independent of the bytes. */
 int keys_equal(const void *a, const void *b, size_t n);
 

@@ -10,25 +10,24 @@
 #include "common/b64.h"
 #include "names.h"
 
-#define SIV_TAG 16
+#define SIV_TAG KEYS_SIV_TAG
 #define GCM_NONCE 12
 #define GCM_TAG 16
 _Static_assert(GCM_NONCE + GCM_TAG == XATTR_VAL_OVERHEAD,
 	       "names.h states the GCM overhead");
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static EVP_CIPHER *siv, *gcm;
+static EVP_CIPHER *gcm;
 
 static void init_once(void)
 {
-	siv = EVP_CIPHER_fetch(NULL, "AES-256-SIV", NULL);
 	gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 }
 
 static int ciphers(void)
 {
 	pthread_once(&once, init_once);
-	return siv && gcm ? 0 : -EIO;
+	return gcm ? 0 : -EIO;
 }
 
 struct names_keys *names_keys_new(const uint8_t vk[KEY_LEN])
@@ -57,58 +56,6 @@ struct names_keys *names_keys_new(const uint8_t vk[KEY_LEN])
 void names_keys_free(struct names_keys *k)
 {
 	secmem_free(k, sizeof(*k));
-}
-
-/* out = tag(16) || ciphertext(n). */
-static int siv_seal(const uint8_t key[64], const uint8_t *ad, size_t adlen,
-		    const uint8_t *in, size_t n, uint8_t *out)
-{
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int len, ret = c ? ciphers() : -ENOMEM;
-
-	if (ret)
-		goto out;
-	ret = -EIO;
-	if (EVP_EncryptInit_ex2(c, siv, key, NULL, NULL) != 1 ||
-	    EVP_EncryptUpdate(c, NULL, &len, ad, (int)adlen) != 1 ||
-	    EVP_EncryptUpdate(c, out + SIV_TAG, &len, in, (int)n) != 1 ||
-	    EVP_EncryptFinal_ex(c, out + SIV_TAG + len, &len) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, SIV_TAG, out) != 1)
-		goto out;
-	ret = 0;
-out:
-	EVP_CIPHER_CTX_free(c);
-	return ret;
-}
-
-static int siv_open(const uint8_t key[64], const uint8_t *ad, size_t adlen,
-		    const uint8_t *in, size_t n, uint8_t *out)
-{
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int len, ret = c ? ciphers() : -ENOMEM;
-
-	if (!ret && n <= SIV_TAG)
-		ret = -EINVAL;
-	if (ret)
-		goto out;
-	ret = -EIO;
-	if (EVP_DecryptInit_ex2(c, siv, key, NULL, NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, SIV_TAG,
-				(void *)in) != 1 ||
-	    EVP_DecryptUpdate(c, NULL, &len, ad, (int)adlen) != 1)
-		goto out;
-	/* SIV checks the tag as it decrypts: either call may refuse. */
-	if (EVP_DecryptUpdate(c, out, &len, in + SIV_TAG,
-			      (int)(n - SIV_TAG)) != 1 ||
-	    EVP_DecryptFinal_ex(c, out + len, &len) != 1) {
-		secmem_wipe(out, n - SIV_TAG);
-		ret = -EBADMSG;
-		goto out;
-	}
-	ret = 0;
-out:
-	EVP_CIPHER_CTX_free(c);
-	return ret;
 }
 
 /* PKCS#7 to a multiple of 16, so that only a length class leaks. */
@@ -149,7 +96,7 @@ static int seal_name(const uint8_t key[64], const uint8_t *ad, size_t adlen,
 	pn = pad16(name, len, padded);
 	if (B64_ENC_LEN(SIV_TAG + pn) + 1 > cap)
 		return -EINVAL;
-	if ((err = siv_seal(key, ad, adlen, padded, pn, ct)))
+	if ((err = keys_siv_seal(key, ad, adlen, padded, pn, ct)))
 		return err;
 	b64url_encode(ct, SIV_TAG + pn, out);
 	return (int)B64_ENC_LEN(SIV_TAG + pn);
@@ -164,7 +111,7 @@ static int open_name(const uint8_t key[64], const uint8_t *ad, size_t adlen,
 
 	if (n < SIV_TAG + 16 || (n - SIV_TAG) % 16)
 		return -EINVAL;
-	if ((pl = siv_open(key, ad, adlen, ct, (size_t)n, pt)))
+	if ((pl = keys_siv_open(key, ad, adlen, ct, (size_t)n, pt)))
 		return pl;
 	/* Authentic but no name: made by a holder of the key, still refused. */
 	pl = unpad16(pt, (size_t)n - SIV_TAG);

@@ -32,6 +32,8 @@ struct daemon_opts {
 	/* Format 3: block encryptions one file key may make before writes
 	 * to that file are refused (at most, and by default, 2^32). */
 	uint64_t write_limit;
+	/* volume-wrap: seconds between re-validations of the KEK. */
+	unsigned kek_check;
 	char kernel_opts[512]; /* ro, noatime, ...: ",opt" each */
 };
 

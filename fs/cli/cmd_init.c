@@ -15,15 +15,22 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: hsmfs init --kek URL [--plaintext-names] [--format N] [-o OPT,...]\n"
-		"                  CIPHERDIR\n"
+		"Usage: hsmfs init --kek URL [--wrap file|volume] [--plaintext-names]\n"
+		"                  [--format N] [-o OPT,...] CIPHERDIR\n"
 		"\n"
 		"Creates an encrypted volume in CIPHERDIR (made if missing; it must be\n"
-		"empty). Every file will get its own data key, wrapped by the KEK:\n"
+		"empty). Every file will get its own data key, wrapped (--wrap file) by\n"
+		"the KEK:\n"
 		"  https://NAME.managedhsm.azure.net/keys/KEY[/VERSION]\n"
 		"  https://NAME.vault.azure.net/keys/KEY[/VERSION]\n"
 		"\n"
 		"  --kek URL            the key-encryption key in the HSM (required)\n"
+		"  --wrap file          (default) each data key wrapped by the KEK: one HSM\n"
+		"                       unwrap per file opened, each in the HSM's audit log\n"
+		"  --wrap volume        each data key wrapped locally by the volume's wrapping\n"
+		"                       key, which the KEK wraps: one HSM unwrap per mount\n"
+		"                       and per re-validation (-o kek_check=), KEK rotation\n"
+		"                       without touching files (format 3)\n"
 		"  --plaintext-names    leave file names unencrypted\n"
 		"  --format N           3 (default): page-aligned blocks, each file's state,\n"
 		"                       symlinks and xattrs bound to their entry; 2 and 1:\n"
@@ -45,12 +52,13 @@ int init_main(int argc, char *argv[])
 		{ "kek", required_argument, NULL, 'k' },
 		{ "plaintext-names", no_argument, NULL, 'p' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "wrap", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *kek = NULL;
 	struct vol_opts o;
-	bool plaintext = false;
+	bool plaintext = false, volume = false;
 	char err[VOL_ERR_MAX], fpr[PIN_FPR_TEXT];
 	unsigned format = CONF_FORMAT;
 	int c, r;
@@ -65,11 +73,19 @@ int init_main(int argc, char *argv[])
 		case 'p':
 			plaintext = true;
 			break;
+		case 'w':
+			if (strcmp(optarg, "file") && strcmp(optarg, "volume")) {
+				fprintf(stderr, "hsmfs init: --wrap must be "
+					"file or volume\n");
+				return EXIT_USAGE;
+			}
+			volume = !strcmp(optarg, "volume");
+			break;
 		case 'f':
 			if (parse_uint(optarg, 255, &format) ||
 			    !lay_valid((int)format)) {
 				fprintf(stderr, "hsmfs init: --format must be "
-					"1 or 2\n");
+					"1, 2 or 3\n");
 				return EXIT_USAGE;
 			}
 			break;
@@ -82,13 +98,21 @@ int init_main(int argc, char *argv[])
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (vol_create(argv[optind], kek, (int)format, plaintext, &o, fpr,
-		       err, sizeof(err))) {
+	if (volume && format < 3) {
+		fprintf(stderr, "hsmfs init: --wrap volume needs format 3\n");
+		return EXIT_USAGE;
+	}
+	if (vol_create(argv[optind], kek, (int)format,
+		       (plaintext ? VOL_PLAINTEXT_NAMES : 0) |
+		       (volume ? VOL_VOLUME_WRAP : 0), &o, fpr, err,
+		       sizeof(err))) {
 		fprintf(stderr, "hsmfs init: %s\n", err);
 		return EXIT_FAIL;
 	}
 	printf("Created an hsmfs volume in %s\n  KEK: %s\n  names: %s\n"
-	       "  format: %u\n  fingerprint: %s\n", argv[optind], kek,
-	       plaintext ? "plaintext" : "encrypted", format, fpr);
+	       "  format: %u\n  wrap: %s\n  fingerprint: %s\n", argv[optind],
+	       kek, plaintext ? "plaintext" : "encrypted", format,
+	       volume ? "volume (file keys wrapped by a wrapping key)" :
+			"file (each file key wrapped by the KEK)", fpr);
 	return EXIT_OK;
 }

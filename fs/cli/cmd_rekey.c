@@ -18,10 +18,13 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: hsmfs rekey [--to URL] [--jobs N] [--max-rate R] [-q] [-o OPT,...] CIPHERDIR\n"
 		"       hsmfs rekey --check [--to URL] [-o OPT,...] CIPHERDIR\n"
+		"       hsmfs rekey --wrapping-key [--jobs N] [-o OPT,...] CIPHERDIR\n"
 		"       hsmfs rekey --data [-o OPT,...] CIPHERDIR [PATH...]\n"
 		"\n"
 		"Rewraps the volume key and every file's data key to the KEK's current\n"
 		"version (after a rotation in the HSM), or to another KEK with --to.\n"
+		"On a volume-wrap volume (init --wrap volume) only the config's wrapping\n"
+		"key is rewrapped: a few HSM calls and one write, whatever the files.\n"
 		"File content is not touched. Safe to interrupt and to re-run (it picks\n"
 		"up where it stopped; files already done cost no HSM call), and safe on\n"
 		"a mounted volume while applications use it: the daemon is told to\n"
@@ -39,6 +42,10 @@ static void usage(FILE *f)
 		"                  versions the volume still references; exit 0 if only\n"
 		"                  the current one, 1 if older ones are still needed,\n"
 		"                  8 if it cannot tell\n"
+		"  --wrapping-key  volume-wrap volumes (after a suspected leak of the\n"
+		"                  wrapping key): a new wrapping key, every file key\n"
+		"                  rewrapped by it locally (no HSM call per file); safe\n"
+		"                  to interrupt, and a re-run finishes an interrupted one\n"
 		"  --data          give the files at PATH... (plaintext paths from the\n"
 		"                  volume root; none: every file) a fresh data key and\n"
 		"                  re-encrypt their content, each file replaced at once\n"
@@ -96,7 +103,7 @@ static void print_kids(const struct rekey_report *rp)
 	for (size_t i = 0; i < rp->nkids; i++)
 		printf("  %-7s %8lu files%s  %s\n",
 		       rp->kids[i].current ? "current" : "old",
-		       rp->kids[i].files, rp->kids[i].vk ? " + volume key" : "",
+		       rp->kids[i].files, rp->kids[i].vk ? " + the config" : "",
 		       rp->kids[i].kid);
 }
 
@@ -158,6 +165,7 @@ int rekey_main(int argc, char *argv[])
 		{ "max-rate", required_argument, NULL, 'r' },
 		{ "check", no_argument, NULL, 'c' },
 		{ "data", no_argument, NULL, 'D' },
+		{ "wrapping-key", no_argument, NULL, 'W' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -194,6 +202,9 @@ int rekey_main(int argc, char *argv[])
 		case 'D':
 			data = true;
 			break;
+		case 'W':
+			o.wrapping_key = true;
+			break;
 		case 'q':
 			quiet = true;
 			break;
@@ -203,7 +214,8 @@ int rekey_main(int argc, char *argv[])
 		}
 	}
 	if (optind >= argc || (!data && optind != argc - 1) ||
-	    (data && (o.check || o.to)))
+	    (data && (o.check || o.to || o.wrapping_key)) ||
+	    (o.wrapping_key && (o.check || o.to)))
 		goto usage;
 	if (secmem_init(1u << 20, &why))
 		fprintf(stderr, "hsmfs rekey: %s: keys stay in ordinary "

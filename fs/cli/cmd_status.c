@@ -26,7 +26,8 @@ int status_main(int argc, char *argv[])
 	if (cmd_wants_help(argc, argv) || argc != 2) {
 		fprintf(argc == 2 ? stdout : stderr,
 			"Usage: hsmfs status MOUNTPOINT\n\n"
-			"Shows the DEK cache and HSM statistics of a mount.\n");
+			"Shows the DEK cache and HSM statistics of a mount, and\n"
+			"who wraps its file keys (file or volume).\n");
 		return argc == 2 ? EXIT_OK : EXIT_USAGE;
 	}
 	return request(argv[1], "status");
@@ -40,7 +41,9 @@ int cache_main(int argc, char *argv[])
 			"Usage: hsmfs cache flush MOUNTPOINT\n\n"
 			"Wipes every cached data key of a mount: files not open\n"
 			"need the HSM again (a revocation drill). Open files keep\n"
-			"working.\n");
+			"working. On a volume-wrap volume it also re-validates the\n"
+			"KEK with the HSM at once: if it refuses, the wrapping key\n"
+			"is wiped too.\n");
 		return cmd_wants_help(argc, argv) ? EXIT_OK : EXIT_USAGE;
 	}
 	return request(argv[2], "flush");

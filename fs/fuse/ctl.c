@@ -12,12 +12,40 @@
 
 #include "common/log.h"
 #include "crypto/blk.h"
+#include "common/clock.h"
 #include "ctl.h"
 #include "fs/vol/mnt.h"
+#include "kekcheck.h"
 
 static int srv_fd = -1;
 static pthread_t srv_thread;
 static char srv_path[108];
+
+/* Who wraps file keys, and for volume-wrap how the KEK's last
+ * re-validation went. */
+static void wrap_status(struct fsd *fs, FILE *f)
+{
+	struct vol *v = &fs->vol;
+	long long at = atomic_load(&v->checked_ms);
+	bool revoked;
+
+	if (!vol_volume_wrap(v)) {
+		fprintf(f, "wrap:        file (each file key wrapped by the "
+			   "KEK)\n");
+		return;
+	}
+	pthread_rwlock_rdlock(&v->wk_lock);
+	revoked = v->revoked;
+	pthread_rwlock_unlock(&v->wk_lock);
+	fprintf(f, "wrap:        volume (wrapping key generation %u%s)\n",
+		vol_wk_current(v), revoked ? "; KEK REVOKED: keys wiped" : "");
+	fprintf(f, "kek check:   %llu re-validations (%llu failed), last "
+		   "good %lld s ago; %llu file keys unwrapped locally\n",
+		(unsigned long long)v->checks,
+		(unsigned long long)v->check_failures,
+		((long long)clock_ms() - at) / 1000,
+		(unsigned long long)v->local_unwraps);
+}
 
 /* Formats the answer to "status". */
 static void status(struct fsd *fs, FILE *f)
@@ -38,6 +66,7 @@ static void status(struct fsd *fs, FILE *f)
 	if (vol_fingerprint(&fs->vol, fpr) == 0)
 		fprintf(f, "fingerprint: %s\n", fpr);
 	fprintf(f, "hsm:         %s\n", ks.endpoint[0] ? ks.endpoint : "-");
+	wrap_status(fs, f);
 	fprintf(f, "inodes:      %zu known to the kernel\n", fs->ninodes);
 	pthread_mutex_lock(&fs->fds.lock);
 	fprintf(f, "descriptors: %zu of inodes (at most %zu%s), %u open files "
@@ -111,6 +140,14 @@ static void serve_one(struct fsd *fs, int c)
 		log_info("DEK cache flushed on request (%u keys wiped)",
 			 st.entries);
 		fprintf(f, "flushed %u cached keys\n", st.entries);
+		/* volume-wrap: a revocation drill asks the HSM at once. */
+		if (vol_volume_wrap(&fs->vol)) {
+			int r = kekcheck_now(fs);
+
+			fprintf(f, "kek check: %s\n", r == 0 ? "ok" :
+				r == 1 ? "refused: keys wiped" :
+				"no answer: keys kept");
+		}
 	} else if (!strcmp(line, "reload")) {
 		reload(fs, f);
 	} else {

@@ -24,6 +24,7 @@
 #include "crypto/blk.h"
 #include "ctl.h"
 #include "fs/daemon.h"
+#include "kekcheck.h"
 #include "fs/vol/mnt.h"
 #include "ops.h"
 #include "prefetch.h"
@@ -47,6 +48,7 @@ void daemon_opts_init(struct daemon_opts *d)
 	d->prefetch = 8;
 	d->readahead = 4096;
 	d->write_limit = FMETA_WRITES_MAX;
+	d->kek_check = 300;
 }
 
 static int kernel_opt(struct daemon_opts *d, const char *opt)
@@ -84,6 +86,9 @@ int daemon_opt(struct daemon_opts *d, const char *opt)
 	else if (!strncmp(opt, "write_limit=", 12))
 		bad = parse_u64(opt + 12, FMETA_WRITES_MAX, &d->write_limit) ||
 		      !d->write_limit;
+	else if (!strncmp(opt, "kek_check=", 10))
+		bad = parse_uint(opt + 10, 86400, &d->kek_check) ||
+		      !d->kek_check;
 	else if (!strncmp(opt, "threads=", 8))
 		bad = parse_uint(opt + 8, 256, &d->threads) || !d->threads;
 	else if (!strcmp(opt, "allow_other"))
@@ -160,10 +165,16 @@ static int loop(struct fsd *fs, const struct daemon_opts *d)
 
 	if (prefetch_start(fs, d->prefetch))
 		log_warn("no key prefetching: out of memory");
+	if (kekcheck_start(fs, d->kek_check)) {
+		log_err("cannot start re-validating the KEK");
+		prefetch_stop();
+		return -1;
+	}
 	fuse_loop_cfg_set_max_threads(cfg, d->threads);
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	ret = fuse_session_loop_mt(fs->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
+	kekcheck_stop();
 	prefetch_stop();
 	return ret;
 }

@@ -128,9 +128,9 @@ static void check_keys(struct fsck *k, const struct walk_ent *e, int fd,
 
 		if (!s->gen)
 			continue;
-		if (!vol_kek_for(&k->v, s->kid)) {
-			problem(k, e->bpath, e->ppath, "key slot %d names %s, "
-				"not a version of this volume's KEK", i, s->kid);
+		if (vol_slot_known(&k->v, s, why, sizeof(why))) {
+			problem(k, e->bpath, e->ppath, "%s (slot %d)", why,
+				i);
 			continue;
 		}
 		/* Unwrapping needs the volume key: it is what the slot

@@ -11,6 +11,12 @@
  *      is already the target version are left alone, without HSM calls;
  *   4. workers rewrap the rest, slot by slot;
  *   5. once nothing references a previous KEK, previous_keks is dropped.
+ * A volume-wrap volume's file keys are wrapped locally: a KEK rekey is
+ * steps 1, 2 and 5 alone (the config's wrapping keys), whatever the
+ * number of files. rekey --wrapping-key writes a config with a new
+ * generation beside the old one, has the daemon reload it, rewraps every
+ * header locally from the old generation to the new (steps 3 and 4, no
+ * HSM call), and drops the old generation once no header names it.
  * Nothing the daemon writes overlaps a slot: it writes a header only into
  * an empty file and otherwise only bytes past the header.
  */
@@ -51,6 +57,7 @@ struct rk {
 	struct kek *target, *own_target; /* own_target: opened here */
 	char target_url[HDR_KID_MAX + 1];
 	char target_kid[KEK_KID_MAX];
+	char wk_kid[HDR_KID_MAX + 1]; /* volume-wrap: the newest generation */
 	char mnt[4096];
 	bool mounted;
 	/* the files: backing paths from the walk */
@@ -111,6 +118,37 @@ static bool kid_current(struct rk *r, const char *kid)
 	return kek_owns(r->target, kid) &&
 	       strcasecmp(kid_version(kid),
 			  kid_version(r->target_kid)) == 0;
+}
+
+/* Whether what a header slot (or a key the config wraps) names is where
+ * the run moves keys to: the target KEK's version, or for a locally
+ * wrapped slot the newest wrapping key. */
+static bool ref_current(struct rk *r, const char *kid)
+{
+	if (!strncmp(kid, HDR_WK_KID_PREFIX, strlen(HDR_WK_KID_PREFIX)))
+		return r->wk_kid[0] && !strcmp(kid, r->wk_kid);
+	return kid_current(r, kid);
+}
+
+static void set_wk_kid(struct rk *r)
+{
+	const struct conf *c = &r->v.conf;
+
+	r->wk_kid[0] = '\0';
+	if (c->nwk > 0)
+		hdr_wk_kid(c->volume_id, c->wk[c->nwk - 1].gen, r->wk_kid);
+}
+
+/* What the KEK wraps in the config is on the target version: the volume
+ * key, or with volume-wrap every wrapping key. */
+static bool conf_current(struct rk *r)
+{
+	const struct conf *c = &r->v.conf;
+
+	for (int i = 0; i < c->nwk; i++)
+		if (!kid_current(r, c->wk[i].kid))
+			return false;
+	return c->nwk > 0 || kid_current(r, c->vk.kid);
 }
 
 /* Counts one more file (or the volume key) referencing kid. Under lock. */
@@ -248,7 +286,15 @@ static enum kek_status fill_slot(struct rk *r, struct hdr *h, int j,
 	enum kek_status st;
 
 	memset(s, 0, sizeof(*s));
-	st = vol_wrap_slot(r->target, REC_MAGIC_DEK, h->file_id, dek, s, kerr);
+	if (vol_volume_wrap(&r->v)) {
+		/* The newest generation; never a KEK, never the HSM. */
+		st = vol_wk_wrap_slot(&r->v, REC_MAGIC_DEK, h->file_id, dek, 0,
+				      s, kerr, KEK_ERR_MAX) ? KEK_E_CRYPTO
+							    : KEK_OK;
+	} else {
+		st = vol_wrap_slot(r->target, REC_MAGIC_DEK, h->file_id, dek,
+				   s, kerr);
+	}
 	if (st != KEK_OK)
 		return st;
 	s->gen = g + 1;
@@ -268,7 +314,7 @@ static enum outcome rewrap(struct rk *r, int fd, struct hdr *h, int vi,
 	char kerr[KEK_ERR_MAX];
 	int j = 1 - vi;
 
-	if (kid_current(r, h->slot[vi].kid)) {
+	if (ref_current(r, h->slot[vi].kid)) {
 		/* An earlier run stopped before clearing the old slot (or
 		 * the other slot does not verify). */
 		if (!h->slot[j].gen && !h->bad[j])
@@ -318,7 +364,7 @@ static enum outcome do_file(struct rk *r, struct workq_item *it, struct hdr *h,
 		goto out;
 	}
 	if (hdr_slot_order(h, order) == 1 && !h->bad[0] && !h->bad[1] &&
-	    kid_current(r, h->slot[order[0]].kid)) {
+	    ref_current(r, h->slot[order[0]].kid)) {
 		out = OUT_CURRENT;
 		goto out;
 	}
@@ -476,7 +522,13 @@ static int new_conf(struct rk *r, struct conf *c)
 		c->nprev = k;
 		snprintf(c->kek, sizeof(c->kek), "%s", r->target_url);
 	}
-	if (vol_wrap_slot(r->target, REC_MAGIC_VK, c->volume_id, r->v.vk,
+	if (vol_volume_wrap(&r->v) &&
+	    vol_wk_rewrap(&r->v, r->target, c, kerr) != KEK_OK) {
+		rekey_error(&r->o->ui, "cannot wrap the wrapping key: %s", kerr);
+		return -1;
+	}
+	if (!vol_volume_wrap(&r->v) &&
+	    vol_wrap_slot(r->target, REC_MAGIC_VK, c->volume_id, r->v.vk,
 			  &c->vk, kerr) != KEK_OK) {
 		rekey_error(&r->o->ui, "cannot wrap the volume key: %s", kerr);
 		return -1;
@@ -517,6 +569,7 @@ static int store_conf(struct rk *r, struct conf *c, const char *what)
 		return -1;
 	}
 	r->target = vol_kek(&r->v);
+	set_wk_kid(r);
 	return 0;
 }
 
@@ -536,26 +589,50 @@ static int say_fingerprint(struct rk *r)
 	return 0;
 }
 
+/* The references of what the config wraps. Under lock. */
+static void count_conf(struct rk *r)
+{
+	const struct conf *c = &r->v.conf;
+
+	for (int i = 0; i < c->nwk; i++)
+		count_ref(r, c->wk[i].kid, true);
+	if (!c->nwk)
+		count_ref(r, c->vk.kid, true);
+}
+
+static const char *conf_what(const struct rk *r)
+{
+	return vol_volume_wrap(&r->v) ? "wrapping key" : "volume key";
+}
+
+static const char *conf_kid(const struct rk *r)
+{
+	const struct conf *c = &r->v.conf;
+
+	return c->nwk ? c->wk[c->nwk - 1].kid : c->vk.kid;
+}
+
 static int rewrap_conf(struct rk *r)
 {
 	struct conf c;
 
-	if (!strcmp(r->v.conf.kek, r->target_url) &&
-	    kid_current(r, r->v.conf.vk.kid)) {
+	if (!strcmp(r->v.conf.kek, r->target_url) && conf_current(r)) {
 		pthread_mutex_lock(&r->lock);
-		count_ref(r, r->v.conf.vk.kid, true);
+		count_conf(r);
 		pthread_mutex_unlock(&r->lock);
-		rekey_say(&r->o->ui, "volume key: already wrapped by %s", r->v.conf.vk.kid);
+		rekey_say(&r->o->ui, "%s: already wrapped by %s", conf_what(r),
+			  conf_kid(r));
 		return update_pin(r, r->v.conf.kek);
 	}
 	if (unlock(r) || new_conf(r, &c))
 		return -1;
-	if (store_conf(r, &c, "volume key rewrapped") != 0)
+	if (store_conf(r, &c, vol_volume_wrap(&r->v) ?
+		       "wrapping key rewrapped" : "volume key rewrapped") != 0)
 		return -1;
 	pthread_mutex_lock(&r->lock);
-	count_ref(r, r->v.conf.vk.kid, true);
+	count_conf(r);
 	pthread_mutex_unlock(&r->lock);
-	rekey_say(&r->o->ui, "volume key: rewrapped by %s", r->v.conf.vk.kid);
+	rekey_say(&r->o->ui, "%s: rewrapped by %s", conf_what(r), conf_kid(r));
 	return 0;
 }
 
@@ -599,9 +676,10 @@ static int drop_previous(struct rk *r)
 
 	if (r->v.conf.nprev == 0 || r->failed)
 		return 0;
-	if (walk_tree(&w, r->v.rootfd) != 0)
+	/* No header of a volume-wrap volume names a KEK. */
+	if (!vol_volume_wrap(&r->v) && walk_tree(&w, r->v.rootfd) != 0)
 		return 0;
-	for (size_t i = first; i < r->nfiles; i++) {
+	for (size_t i = first; i < r->nfiles && !vol_volume_wrap(&r->v); i++) {
 		int rd = read_hdr(r, i, O_RDONLY, NULL, &h, &why);
 
 		if (rd < -1 || (rd == 1 &&
@@ -624,7 +702,7 @@ static int drop_previous(struct rk *r)
 static bool old_referenced(struct rk *r)
 {
 	for (size_t i = 0; i < r->nkids; i++)
-		if (!kid_current(r, r->kids[i].kid))
+		if (!ref_current(r, r->kids[i].kid))
 			return true;
 	return false;
 }
@@ -671,16 +749,16 @@ static void report(struct rk *r)
 		.secs = (double)(clock_ms() - r->start_ms) / 1000,
 		.kids = r->kids, .nkids = r->nkids,
 		.nfails = r->nfails,
-		.vk_kid = r->v.conf.vk.kid,
-		.vk_current = kid_current(r, r->v.conf.vk.kid),
+		.vk_kid = conf_kid(r),
+		.vk_current = conf_current(r),
 		.prev_keks = r->v.conf.prev_kek, .nprev = r->v.conf.nprev,
-		.old_needed = old_referenced(r) ||
+		.old_needed = old_referenced(r) || r->v.conf.nwk > 1 ||
 			      strcmp(r->v.conf.kek, r->target_url),
 	};
 	struct rekey_failure *f = failures(r);
 
 	for (size_t i = 0; i < r->nkids; i++)
-		r->kids[i].current = kid_current(r, r->kids[i].kid);
+		r->kids[i].current = ref_current(r, r->kids[i].kid);
 	rep.fails = f;
 	if (!f)
 		rep.nfails = 0;
@@ -705,7 +783,7 @@ static int classify(struct rk *r, bool check)
 
 		rd = read_hdr(r, i, O_RDONLY, NULL, &h, &why);
 		if (rd == 1 && hdr_slot_order(&h, order) == 1 &&
-		    kid_current(r, h.slot[order[0]].kid)) {
+		    ref_current(r, h.slot[order[0]].kid)) {
 			r->current++;
 			r->done++;
 			count_kid(r, h.slot[order[0]].kid);
@@ -771,6 +849,7 @@ static int open_target(struct rk *r)
 	if (kek_describe(r->target, &info, kerr) != KEK_OK)
 		goto fail;
 	snprintf(r->target_kid, sizeof(r->target_kid), "%s", info.kid);
+	set_wk_kid(r);
 	return 0;
 fail:
 	rekey_error(&r->o->ui, "cannot use KEK %s: %s", r->target_url, kerr);
@@ -782,21 +861,106 @@ static enum rekey_result check(struct rk *r)
 	if (collect_files(r) || classify(r, true))
 		return REKEY_CANNOT_TELL;
 	pthread_mutex_lock(&r->lock);
-	count_ref(r, r->v.conf.vk.kid, true);
+	count_conf(r);
 	pthread_mutex_unlock(&r->lock);
 	report(r);
-	return old_referenced(r) || strcmp(r->v.conf.kek, r->target_url) ?
+	return old_referenced(r) || r->v.conf.nwk > 1 ||
+	       strcmp(r->v.conf.kek, r->target_url) ?
 	       REKEY_OLD_NEEDED : REKEY_OK;
+}
+
+/* rekey --wrapping-key, once every header names the new generation: the
+ * old one leaves the config. Headers only; a re-walk catches files
+ * created meanwhile. */
+static int drop_old_wk(struct rk *r)
+{
+	struct walk w = {
+		.plaintext_names = r->v.conf.features & FEAT_PLAINTEXT_NAMES,
+		.format = r->v.conf.format,
+		.entry = collect, .ctx = r,
+	};
+	const char *why;
+	struct conf c;
+	struct hdr h;
+	size_t first = r->nfiles;
+	char msg[128];
+
+	if (r->v.conf.nwk < 2 || r->failed)
+		return 0;
+	if (walk_tree(&w, r->v.rootfd) != 0)
+		return 0;
+	for (size_t i = first; i < r->nfiles; i++) {
+		int rd = read_hdr(r, i, O_RDONLY, NULL, &h, &why);
+
+		if (rd < -1 || (rd == 1 &&
+		    ((h.slot[0].gen && !ref_current(r, h.slot[0].kid)) ||
+		     (h.slot[1].gen && !ref_current(r, h.slot[1].kid)))))
+			return 0;
+	}
+	c = r->v.conf;
+	snprintf(msg, sizeof(msg), "wrapping key generation %u no longer "
+		 "needed, removed", c.wk[0].gen);
+	vol_wk_drop_old(&c);
+	if (conf_seal(&c, r->v.vk) != 0 || store_conf(r, &c, msg))
+		return -1;
+	return tell_daemon(r, false);
+}
+
+/* rekey --wrapping-key: a new generation in the config (or the one an
+ * interrupted run added), the daemon told, every header moved to it
+ * locally, the old generation dropped. */
+static enum rekey_result run_wk(struct rk *r)
+{
+	char kerr[KEK_ERR_MAX];
+	struct conf c;
+
+	if (!vol_volume_wrap(&r->v)) {
+		rekey_error(&r->o->ui, "%s has no wrapping key: its file keys "
+			    "are wrapped by the KEK (hsmfs init --wrap file)",
+			    r->v.cipherdir);
+		return REKEY_FAILED;
+	}
+	if (unlock(r))
+		return REKEY_FAILED;
+	c = r->v.conf;
+	if (c.nwk > 1) {
+		rekey_say(&r->o->ui, "an earlier run added wrapping key "
+			  "generation %u: finishing it", c.wk[c.nwk - 1].gen);
+	} else if (vol_wk_add(&r->v, r->target, &c, kerr) != KEK_OK ||
+		   conf_seal(&c, r->v.vk) != 0) {
+		rekey_error(&r->o->ui, "cannot make a new wrapping key: %s",
+			    kerr);
+		return REKEY_FAILED;
+	} else if (store_conf(r, &c, "new wrapping key generation added")) {
+		return REKEY_FAILED;
+	}
+	rekey_say(&r->o->ui, "target: wrapping key generation %u (%s)",
+		  r->v.conf.wk[r->v.conf.nwk - 1].gen, r->wk_kid);
+	if (tell_daemon(r, true) || collect_files(r) || classify(r, false))
+		return REKEY_FAILED;
+	if (r->q.nwork > 0)
+		run_workers(r);
+	report(r);
+	if (drop_old_wk(r) != 0)
+		return REKEY_FAILED;
+	return r->failed ? REKEY_FAILED : REKEY_OK;
 }
 
 static enum rekey_result run(struct rk *r)
 {
 	if (r->o->check)
 		return check(r);
+	if (r->o->wrapping_key)
+		return run_wk(r);
 	rekey_say(&r->o->ui, "target: %s", r->target_kid);
 	if (rewrap_conf(r) || say_fingerprint(r) ||
 	    tell_daemon(r, r->v.nold > 0))
 		return REKEY_FAILED;
+	/* Only the config held what the KEK wraps. */
+	if (vol_volume_wrap(&r->v)) {
+		report(r);
+		return drop_previous(r) ? REKEY_FAILED : REKEY_OK;
+	}
 	if (collect_files(r) || classify(r, false))
 		return REKEY_FAILED;
 	if (r->q.nwork > 0 && unlock(r))

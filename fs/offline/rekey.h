@@ -7,6 +7,10 @@
  *    header is rewritten slot by slot (write the spare slot, sync, clear
  *    the old one, sync), so it is crash-safe and resumable with no state
  *    of its own: the headers are the state. Works on a mounted volume.
+ *    A volume-wrap volume's KEK rekey changes only the config; its
+ *    wrapping key is replaced by --wrapping-key, every header rewrapped
+ *    locally in the same crash-safe way, with the config holding both
+ *    generations until no header names the old one.
  *  - data rekey: a fresh DEK and re-encrypted content for some files,
  *    each written to a temporary file and renamed over the original.
  *    Only on an unmounted volume.
@@ -83,6 +87,8 @@ struct rekey_opts {
 	unsigned jobs;    /* worker threads */
 	double max_rate;  /* unwraps per second, 0: unbounded */
 	bool check;       /* report only */
+	/* volume-wrap: a new wrapping key, every header rewrapped locally */
+	bool wrapping_key;
 	struct rekey_ui ui;
 };
 

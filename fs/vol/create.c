@@ -44,6 +44,38 @@ static int wrap_vk(struct kek *k, struct conf *c, const uint8_t *vk,
 	return 0;
 }
 
+/* volume-wrap: a wrapping key of generation 1, wrapped by the KEK, and
+ * the volume key wrapped locally by it. */
+static int wrap_wk(struct kek *k, struct conf *c, const uint8_t *vk,
+		   char *err, size_t errlen)
+{
+	uint8_t *wk = secmem_alloc(KEY_LEN);
+	char kerr[KEK_ERR_MAX];
+	int ret = -1;
+
+	if (!wk || keys_random(wk, KEY_LEN)) {
+		snprintf(err, errlen, "out of memory or randomness");
+		goto out;
+	}
+	if (vol_wrap_slot(k, REC_MAGIC_WK, c->volume_id, wk, &c->wk[0],
+			  kerr) != KEK_OK) {
+		snprintf(err, errlen, "cannot wrap the wrapping key: %s", kerr);
+		goto out;
+	}
+	c->wk[0].gen = 1;
+	c->nwk = 1;
+	if (hdr_wk_wrap(wk, c->volume_id, 1, REC_MAGIC_VK, c->volume_id, vk,
+			&c->vk)) {
+		snprintf(err, errlen, "cannot wrap the volume key");
+		goto out;
+	}
+	c->vk.gen = 1;
+	ret = 0;
+out:
+	secmem_free(wk, KEY_LEN);
+	return ret;
+}
+
 /* The root's IV; format 3 tags it with a key from the volume key. */
 static int write_root_iv(int dirfd, int format, const uint8_t vk[KEY_LEN])
 {
@@ -92,7 +124,7 @@ out:
 }
 
 static int create_in(int dirfd, const char *cipherdir, const char *kek_url,
-		     int format, bool plaintext, const struct vol_opts *o,
+		     int format, unsigned flags, const struct vol_opts *o,
 		     char fpr[PIN_FPR_TEXT], char *err, size_t errlen)
 {
 	struct kek_opts ko = o->kek;
@@ -100,8 +132,13 @@ static int create_in(int dirfd, const char *cipherdir, const char *kek_url,
 	struct kek *k = NULL;
 	char kerr[KEK_ERR_MAX];
 	uint8_t *vk = secmem_alloc(KEY_LEN);
+	bool plaintext = flags & VOL_PLAINTEXT_NAMES;
 	int ret = -1, e;
 
+	if ((flags & VOL_VOLUME_WRAP) && format < 3) {
+		snprintf(err, errlen, "volume wrapping needs format 3");
+		goto out;
+	}
 	if (!vk || keys_random(vk, KEY_LEN) || keys_random(c.volume_id, ID_LEN)) {
 		snprintf(err, errlen, "out of memory or randomness");
 		goto out;
@@ -117,7 +154,11 @@ static int create_in(int dirfd, const char *cipherdir, const char *kek_url,
 	snprintf(c.kek, sizeof(c.kek), "%s", kek_url);
 	c.features = plaintext ? FEAT_PLAINTEXT_NAMES
 			       : FEAT_ENCRYPTED_NAMES | FEAT_LONG_NAMES;
-	if (wrap_vk(k, &c, vk, err, errlen) || conf_seal(&c, vk)) {
+	if (flags & VOL_VOLUME_WRAP)
+		c.features |= FEAT_VOLUME_WRAP;
+	if (((flags & VOL_VOLUME_WRAP) ? wrap_wk(k, &c, vk, err, errlen)
+				       : wrap_vk(k, &c, vk, err, errlen)) ||
+	    conf_seal(&c, vk)) {
 		if (!*err)
 			snprintf(err, errlen, "cannot seal the config");
 		goto out;
@@ -143,7 +184,7 @@ out:
 }
 
 int vol_create(const char *cipherdir, const char *kek_url, int format,
-	       bool plaintext_names, const struct vol_opts *o,
+	       unsigned flags, const struct vol_opts *o,
 	       char fpr[PIN_FPR_TEXT], char *err, size_t errlen)
 {
 	int dirfd, ret = -1, made = 0, empty = 0;
@@ -168,8 +209,8 @@ int vol_create(const char *cipherdir, const char *kek_url, int format,
 	else if (!(empty = dir_is_empty(dirfd)))
 		snprintf(err, errlen, "%s is not empty", cipherdir);
 	else
-		ret = create_in(dirfd, cipherdir, kek_url, format,
-				plaintext_names, o, fpr, err, errlen);
+		ret = create_in(dirfd, cipherdir, kek_url, format, flags, o,
+				fpr, err, errlen);
 	/* A failed init leaves the directory as it found it. */
 	if (ret && empty) {
 		unlinkat(dirfd, DIRIV_NAME, 0);

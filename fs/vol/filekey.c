@@ -36,13 +36,25 @@ int vol_new_file_key_for(struct vol *v, const uint8_t fid[ID_LEN],
 		secmem_wipe(dek, KEY_LEN);
 		return -EIO;
 	}
-	st = vol_wrap_slot(vol_kek(v), REC_MAGIC_DEK, h->file_id, dek, s, kerr);
-	if (st != KEK_OK) {
-		log_err("cannot wrap a new file key: %s", kerr);
-		secmem_wipe(dek, KEY_LEN);
-		return vol_kek_errno(st);
+	if (vol_volume_wrap(v)) {
+		int e = vol_wk_wrap_slot(v, REC_MAGIC_DEK, h->file_id, dek, 0,
+					 s, kerr, sizeof(kerr));
+
+		if (e) {
+			log_err("cannot wrap a new file key: %s", kerr);
+			secmem_wipe(dek, KEY_LEN);
+			return e;
+		}
+	} else {
+		st = vol_wrap_slot(vol_kek(v), REC_MAGIC_DEK, h->file_id, dek,
+				   s, kerr);
+		if (st != KEK_OK) {
+			log_err("cannot wrap a new file key: %s", kerr);
+			secmem_wipe(dek, KEY_LEN);
+			return vol_kek_errno(st);
+		}
+		atomic_fetch_add(&v->wraps, 1);
 	}
-	atomic_fetch_add(&v->wraps, 1);
 	s->gen = 1;
 	if (hdr_slot_seal(h, 0, v->vk, dek) != 0) {
 		secmem_wipe(dek, KEY_LEN);
@@ -117,22 +129,45 @@ static int unwrap_slot(struct vol *v, struct kek *k, const struct hdr *h,
 	return 0;
 }
 
-/* One slot: the cache, else the HSM. 0, or a kek_status-derived errno. */
+/* volume-wrap: a slot is opened locally, no HSM involved; the cache
+ * still serves, so that a revocation ends what it holds too. */
+static int local_slot_key(struct vol *v, const struct hdr *h,
+			  const struct hdr_slot *s, uint8_t dek[KEY_LEN],
+			  enum kek_status *stp, char *why, size_t n)
+{
+	uint8_t id[DEKCACHE_ID_LEN];
+	int err;
+
+	dekcache_id(s->kid, s->alg, s->wrapped, s->wlen, id);
+	if (dekcache_get(v->cache, id, dek))
+		return 0;
+	atomic_fetch_add(&v->local_unwraps, 1);
+	err = vol_wk_unwrap_slot(v, REC_MAGIC_DEK, h->file_id, s, dek, why, n);
+	if (err == -EACCES)
+		*stp = KEK_E_FORBIDDEN;
+	if (err)
+		return err == -EACCES ? -EACCES : -EIO;
+	dekcache_put(v->cache, id, dek);
+	return 0;
+}
+
+/* One slot: the cache, else the HSM (or, volume-wrap, the wrapping key).
+ * 0, or a kek_status-derived errno. */
 static int slot_key(struct vol *v, const struct hdr *h, int i,
 		    uint8_t dek[KEY_LEN], enum kek_status *stp, char *why,
 		    size_t n, bool *unwrapped)
 {
 	const struct hdr_slot *s = &h->slot[i];
-	struct kek *k = vol_kek_for(v, s->kid);
 	uint8_t id[DEKCACHE_ID_LEN];
+	struct kek *k;
 	bool claimed;
 	int err;
 
-	if (!k) {
-		snprintf(why, n, "key slot names %s, not a version of %s",
-			 s->kid, v->conf.kek);
+	if (vol_slot_known(v, s, why, n))
 		return -EIO;
-	}
+	if (vol_volume_wrap(v))
+		return local_slot_key(v, h, s, dek, stp, why, n);
+	k = vol_kek_for(v, s->kid);
 	dekcache_id(s->kid, s->alg, s->wrapped, s->wlen, id);
 	if (sf_get_or_claim(v, id, dek, &claimed))
 		return 0;

@@ -2,7 +2,9 @@
 /*
  * Key slots: the only place a key is wrapped into a slot or unwrapped out
  * of one. What a KEK wraps is a record binding the key to its file or
- * volume (crypto/hdr.h), never the bare key.
+ * volume (crypto/hdr.h), never the bare key. A volume-wrap volume
+ * wraps file keys (and its volume key) locally with its wrapping key:
+ * the vol_wk_ functions.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -43,6 +45,13 @@ int vol_unwrap_slot(struct kek *k, const char magic[8],
 	uint8_t rec[KEK_WRAPPED_MAX];
 	size_t rl = sizeof(rec);
 
+	/* A local slot's kid is no KEK's: it goes nowhere. */
+	if (s->alg == KEK_ALG_WK_SIV) {
+		*st = KEK_E_INVAL;
+		snprintf(kerr, KEK_ERR_MAX, "the key is wrapped locally");
+		return -EIO;
+	}
+
 	*st = kek_unwrap(k, s->kid, s->alg, s->wrapped, s->wlen, rec, &rl,
 			 kerr);
 	if (*st != KEK_OK) {
@@ -57,4 +66,188 @@ int vol_unwrap_slot(struct kek *k, const char magic[8],
 		return -EBADMSG;
 	}
 	return 0;
+}
+
+/* The held key of generation gen (0: the newest), under wk_lock. */
+static const struct vol_wk *wk_find(const struct vol *v, uint32_t gen)
+{
+	for (int i = v->nwk - 1; i >= 0; i--)
+		if (!gen || v->wk[i].gen == gen)
+			return &v->wk[i];
+	return NULL;
+}
+
+uint32_t vol_wk_current(struct vol *v)
+{
+	uint32_t g = 0;
+
+	pthread_rwlock_rdlock(&v->wk_lock);
+	if (v->nwk > 0)
+		g = v->wk[v->nwk - 1].gen;
+	pthread_rwlock_unlock(&v->wk_lock);
+	return g;
+}
+
+int vol_wk_wrap_slot(struct vol *v, const char magic[8],
+		     const uint8_t id[ID_LEN], const uint8_t key[KEY_LEN],
+		     uint32_t gen, struct hdr_slot *s, char *why, size_t n)
+{
+	const struct vol_wk *w;
+	int err = -EIO;
+
+	pthread_rwlock_rdlock(&v->wk_lock);
+	if (!(w = wk_find(v, gen)))
+		snprintf(why, n, "no wrapping key of generation %u", gen);
+	else if (!w->key)
+		snprintf(why, n, "the KEK was revoked: keys wiped"), err = -EACCES;
+	else if ((err = hdr_wk_wrap(w->key, v->conf.volume_id, w->gen, magic,
+				    id, key, s)))
+		snprintf(why, n, "cannot wrap the key locally");
+	pthread_rwlock_unlock(&v->wk_lock);
+	return err ? (err == -EACCES ? -EACCES : -EIO) : 0;
+}
+
+/* The generation a local slot names, if this volume holds it: 0, or -1
+ * with why. Under wk_lock. */
+static int slot_gen(const struct vol *v, const struct hdr_slot *s,
+		    uint32_t *gen, char *why, size_t n)
+{
+	if (s->alg != KEK_ALG_WK_SIV) {
+		snprintf(why, n, "key slot is wrapped by %s, not by this "
+			 "volume's wrapping key", s->kid);
+		return -1;
+	}
+	if (hdr_wk_kid_gen(s->kid, v->conf.volume_id, gen) != 0) {
+		snprintf(why, n, "key slot names %s, not a wrapping key of "
+			 "this volume", s->kid);
+		return -1;
+	}
+	if (!wk_find(v, *gen)) {
+		snprintf(why, n, "key slot names wrapping key generation %u, "
+			 "which the config does not hold", *gen);
+		return -1;
+	}
+	return 0;
+}
+
+int vol_wk_unwrap_slot(struct vol *v, const char magic[8],
+		       const uint8_t id[ID_LEN], const struct hdr_slot *s,
+		       uint8_t key[KEY_LEN], char *why, size_t n)
+{
+	const struct vol_wk *w;
+	uint32_t gen;
+	int err = -EIO;
+
+	pthread_rwlock_rdlock(&v->wk_lock);
+	if (slot_gen(v, s, &gen, why, n) != 0)
+		goto out;
+	w = wk_find(v, gen);
+	if (!w->key) {
+		snprintf(why, n, "the KEK was revoked: keys wiped");
+		err = -EACCES;
+		goto out;
+	}
+	err = hdr_wk_unwrap(w->key, s, magic, id, key);
+	if (err == -EBADMSG)
+		snprintf(why, n, "wrapped key does not open with wrapping key "
+			 "generation %u, or belongs to another file", gen);
+	else if (err)
+		snprintf(why, n, "cannot unwrap the key locally");
+	if (err && err != -EBADMSG)
+		err = -EIO;
+out:
+	pthread_rwlock_unlock(&v->wk_lock);
+	if (err)
+		secmem_wipe(key, KEY_LEN);
+	return err;
+}
+
+int vol_slot_known(struct vol *v, const struct hdr_slot *s, char *why,
+		   size_t n)
+{
+	uint32_t gen;
+	int r;
+
+	if (!vol_volume_wrap(v)) {
+		if (vol_kek_for(v, s->kid))
+			return 0;
+		snprintf(why, n, "key slot names %s, not a version of %s",
+			 s->kid, v->conf.kek);
+		return -1;
+	}
+	pthread_rwlock_rdlock(&v->wk_lock);
+	r = slot_gen(v, s, &gen, why, n);
+	pthread_rwlock_unlock(&v->wk_lock);
+	return r;
+}
+
+enum kek_status vol_wk_rewrap(struct vol *v, struct kek *k, struct conf *c,
+			      char kerr[KEK_ERR_MAX])
+{
+	enum kek_status st = KEK_OK;
+
+	pthread_rwlock_rdlock(&v->wk_lock);
+	for (int i = 0; i < c->nwk && st == KEK_OK; i++) {
+		const struct vol_wk *w = wk_find(v, c->wk[i].gen);
+		uint32_t gen = c->wk[i].gen;
+
+		if (!w || !w->key) {
+			snprintf(kerr, KEK_ERR_MAX, "wrapping key generation "
+				 "%u is not held", gen);
+			st = KEK_E_INVAL;
+			break;
+		}
+		st = vol_wrap_slot(k, REC_MAGIC_WK, c->volume_id, w->key,
+				   &c->wk[i], kerr);
+		c->wk[i].gen = gen;
+	}
+	pthread_rwlock_unlock(&v->wk_lock);
+	return st;
+}
+
+enum kek_status vol_wk_add(struct vol *v, struct kek *k, struct conf *c,
+			   char kerr[KEK_ERR_MAX])
+{
+	uint8_t *wk = secmem_alloc(KEY_LEN);
+	struct hdr_slot *s = &c->wk[c->nwk];
+	uint32_t gen = c->wk[c->nwk - 1].gen + 1;
+	enum kek_status st = KEK_E_NOMEM;
+
+	if (c->nwk >= CONF_WK_MAX || gen == 0) {
+		snprintf(kerr, KEK_ERR_MAX, "no room for another generation");
+		st = KEK_E_INVAL;
+		goto out;
+	}
+	if (!wk || keys_random(wk, KEY_LEN)) {
+		snprintf(kerr, KEK_ERR_MAX, "out of memory or randomness");
+		goto out;
+	}
+	memset(s, 0, sizeof(*s));
+	if ((st = vol_wrap_slot(k, REC_MAGIC_WK, c->volume_id, wk, s,
+				kerr)) != KEK_OK)
+		goto out;
+	s->gen = gen;
+	/* The volume key follows the newest generation, so that the one
+	 * being retired can go without touching it again. */
+	if (hdr_wk_wrap(wk, c->volume_id, gen, REC_MAGIC_VK, c->volume_id,
+			v->vk, &c->vk)) {
+		snprintf(kerr, KEK_ERR_MAX, "cannot wrap the volume key");
+		st = KEK_E_CRYPTO;
+		goto out;
+	}
+	c->vk.gen = 1;
+	c->nwk++;
+out:
+	secmem_free(wk, KEY_LEN);
+	return st;
+}
+
+int vol_wk_drop_old(struct conf *c)
+{
+	if (c->nwk < 2)
+		return 0;
+	c->wk[0] = c->wk[c->nwk - 1];
+	memset(&c->wk[1], 0, sizeof(c->wk[1]) * (CONF_WK_MAX - 1));
+	c->nwk = 1;
+	return 1;
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/b64.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "pin.h"
 #include "vol.h"
@@ -175,21 +176,74 @@ static void open_failed(const struct vol *v, const char *what,
 				     "-o volume=FINGERPRINT)");
 }
 
-static int unwrap_vk(struct vol *v, char *err, size_t errlen)
+/* Unwraps s, a key the KEK wraps, into key. An HSM that throttles us is
+ * there and asks for patience: a few more tries, backing off, before the
+ * volume is refused. As vol_unwrap_slot. */
+static int unwrap_kek(struct vol *v, const char magic[8],
+		      const struct hdr_slot *s, uint8_t key[KEY_LEN],
+		      char kerr[KEK_ERR_MAX])
 {
-	char kerr[KEK_ERR_MAX];
 	enum kek_status st;
 	int r;
 
-	/* An HSM that throttles us is there and asks for patience: a few
-	 * more tries, backing off, before the volume is refused. */
 	for (unsigned wait = 1;; wait *= 2) {
-		r = vol_unwrap_slot(v->kek, REC_MAGIC_VK, v->conf.volume_id,
-				    &v->conf.vk, v->vk, &st, kerr);
+		r = vol_unwrap_slot(v->kek, magic, v->conf.volume_id, s, key,
+				    &st, kerr);
 		if (r == 0 || st != KEK_E_THROTTLED || wait > 8)
-			break;
+			return r;
 		sleep(wait);
 	}
+}
+
+/* volume-wrap: the wrapping keys from the HSM (one unwrap each: one but
+ * while a rekey --wrapping-key is under way), then the volume key
+ * locally, before the config's MAC can be checked. */
+static int unwrap_wks(struct vol *v, char *err, size_t errlen)
+{
+	char kerr[KEK_ERR_MAX];
+	const struct hdr_slot *s;
+	int r;
+
+	for (v->nwk = 0; v->nwk < v->conf.nwk; v->nwk++) {
+		s = &v->conf.wk[v->nwk];
+		v->wk[v->nwk].gen = s->gen;
+		if (!(v->wk[v->nwk].key = secmem_alloc(KEY_LEN))) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		r = unwrap_kek(v, REC_MAGIC_WK, s, v->wk[v->nwk].key, kerr);
+		if (r == -EBADMSG) {
+			snprintf(err, errlen, "wrapping key generation %u is "
+				 "not for this volume", s->gen);
+			return -1;
+		}
+		if (r) {
+			snprintf(err, errlen, "cannot unwrap wrapping key "
+				 "generation %u with %s: %s", s->gen, s->kid,
+				 kerr);
+			return VOL_EKEK;
+		}
+	}
+	if (vol_wk_unwrap_slot(v, REC_MAGIC_VK, v->conf.volume_id,
+			       &v->conf.vk, v->vk, kerr, sizeof(kerr))) {
+		snprintf(err, errlen, "%s failed authentication: the volume "
+			 "key: %s", CONF_NAME, kerr);
+		return -1;
+	}
+	return 0;
+}
+
+static int unwrap_vk(struct vol *v, char *err, size_t errlen)
+{
+	char kerr[KEK_ERR_MAX];
+	int r;
+
+	if (vol_volume_wrap(v)) {
+		/* The unwrap is the mount's validation of the KEK. */
+		atomic_store(&v->checked_ms, (long long)clock_ms());
+		return unwrap_wks(v, err, errlen);
+	}
+	r = unwrap_kek(v, REC_MAGIC_VK, &v->conf.vk, v->vk, kerr);
 	if (r == -EBADMSG) {
 		snprintf(err, errlen,
 			 "the wrapped volume key is not for this volume");
@@ -294,6 +348,25 @@ enum kek_status vol_kek_open_other(const struct vol *v, const char *url,
 	return open_kek(v, &v->conf, url, false, k, kerr);
 }
 
+/* What the KEK wraps in config c, the volume key or the wrapping keys,
+ * must be wrapped by a version of k: a kid is sent nowhere else. 0, or
+ * -1 with err. */
+static int foreign_wrap(struct kek *k, const struct conf *c, char *err,
+			size_t errlen)
+{
+	const struct hdr_slot *s = &c->vk;
+
+	for (int i = 0; i < c->nwk; i++)
+		if (!kek_owns(k, c->wk[i].kid))
+			s = &c->wk[i];
+	if (c->nwk > 0 ? s == &c->vk : kek_owns(k, s->kid))
+		return 0;
+	snprintf(err, errlen, "%s wrapped by %s, which is not a version of %s",
+		 c->nwk > 0 ? "a wrapping key is" : "the volume key is",
+		 s->kid, c->kek);
+	return -1;
+}
+
 static int open_keks(struct vol *v, char *err, size_t errlen)
 {
 	char kerr[KEK_ERR_MAX];
@@ -304,11 +377,8 @@ static int open_keks(struct vol *v, char *err, size_t errlen)
 		open_failed(v, "KEK", url, true, kerr, err, errlen);
 		return -1;
 	}
-	if (!kek_owns(v->kek, v->conf.vk.kid)) {
-		snprintf(err, errlen, "volume key wrapped by %s, which is not "
-			 "a version of %s", v->conf.vk.kid, v->conf.kek);
+	if (foreign_wrap(v->kek, &v->conf, err, errlen))
 		return -1;
-	}
 	for (int i = 0; i < v->conf.nprev; i++) {
 		url = v->conf.prev_kek[i];
 		if (vol_kek_open_other(v, url, &v->old[v->nold], kerr) !=
@@ -329,6 +399,7 @@ int vol_peek(struct vol *v, const char *cipherdir, const struct vol_opts *o,
 
 	memset(v, 0, sizeof(*v));
 	pthread_mutex_init(&v->kek_lock, NULL);
+	pthread_rwlock_init(&v->wk_lock, NULL);
 	v->opts = o;
 	err[0] = '\0';
 	v->rootfd = open(cipherdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -424,6 +495,8 @@ void vol_close(struct vol *v)
 	dekcache_free(v->cache);
 	names_keys_free(v->nk);
 	secmem_free(v->vk, KEY_LEN);
+	for (int i = 0; i < v->nwk; i++)
+		secmem_free(v->wk[i].key, KEY_LEN);
 	kek_close(v->kek);
 	for (int i = 0; i < v->nold; i++)
 		kek_close(v->old[i]);
@@ -437,6 +510,7 @@ void vol_close(struct vol *v)
 	if (v->claimfd > 0)
 		close(v->claimfd);
 	pthread_mutex_destroy(&v->kek_lock);
+	pthread_rwlock_destroy(&v->wk_lock);
 	memset(v, 0, sizeof(*v));
 	v->rootfd = -1;
 }
@@ -515,6 +589,9 @@ static int reload_check(struct vol *v, const struct conf *c, char *err,
 	return 0;
 }
 
+static int reload_wks(struct vol *v, struct kek *k, const struct conf *c,
+		      char *err, size_t errlen);
+
 int vol_reload(struct vol *v, char *err, size_t errlen)
 {
 	struct kek *nk = NULL, *cur = vol_kek(v);
@@ -543,11 +620,10 @@ int vol_reload(struct vol *v, char *err, size_t errlen)
 		return -1;
 	}
 	/* Also picks up a rotation: wraps use the version described. */
-	if (kek_describe(nk ? nk : cur, &info, kerr) != KEK_OK ||
-	    !kek_owns(nk ? nk : cur, c.vk.kid)) {
-		snprintf(err, errlen, "cannot use KEK %s: %s", c.kek,
-			 kek_owns(nk ? nk : cur, c.vk.kid) ? kerr :
-			 "the volume key is not wrapped by it");
+	if (foreign_wrap(nk ? nk : cur, &c, kerr, sizeof(kerr)) ||
+	    kek_describe(nk ? nk : cur, &info, kerr) != KEK_OK ||
+	    reload_wks(v, nk ? nk : cur, &c, kerr, sizeof(kerr))) {
+		snprintf(err, errlen, "cannot use KEK %s: %s", c.kek, kerr);
 		kek_close(nk);
 		return -1;
 	}
@@ -559,4 +635,158 @@ int vol_reload(struct vol *v, char *err, size_t errlen)
 	v->conf = c;
 	pthread_mutex_unlock(&v->kek_lock);
 	return 0;
+}
+
+/* The wrapping keys of a reloaded (authentic) config c: a generation new
+ * to us is unwrapped with k (rekey --wrapping-key began), one c no
+ * longer holds is wiped (it ended). While revoked only the generations
+ * are noted: the next good re-validation unwraps them. */
+static int reload_wks(struct vol *v, struct kek *k, const struct conf *c,
+		      char *err, size_t errlen)
+{
+	struct vol_wk nw[CONF_WK_MAX] = { 0 };
+	char kerr[KEK_ERR_MAX];
+	enum kek_status st;
+	int r = 0;
+
+	pthread_rwlock_wrlock(&v->wk_lock);
+	for (int i = 0; i < c->nwk && !r; i++) {
+		nw[i].gen = c->wk[i].gen;
+		for (int j = 0; j < v->nwk; j++)
+			if (v->wk[j].gen == nw[i].gen) {
+				nw[i].key = v->wk[j].key;
+				v->wk[j].key = NULL;
+			}
+		if (nw[i].key || v->revoked)
+			continue;
+		if (!(nw[i].key = secmem_alloc(KEY_LEN)))
+			r = snprintf(err, errlen, "out of memory");
+		else if (vol_unwrap_slot(k, REC_MAGIC_WK, c->volume_id,
+					 &c->wk[i], nw[i].key, &st, kerr))
+			r = snprintf(err, errlen, "wrapping key generation "
+				     "%u: %s", nw[i].gen, kerr);
+	}
+	/* On failure nothing changes: the keys taken go back. */
+	for (int i = 0; r && i < c->nwk; i++)
+		for (int j = 0; j < v->nwk; j++)
+			if (v->wk[j].gen == nw[i].gen && !v->wk[j].key) {
+				v->wk[j].key = nw[i].key;
+				nw[i].key = NULL;
+			}
+	for (int i = 0; r && i < c->nwk; i++)
+		secmem_free(nw[i].key, KEY_LEN);
+	for (int j = 0; !r && j < v->nwk; j++)
+		secmem_free(v->wk[j].key, KEY_LEN);
+	if (!r) {
+		memcpy(v->wk, nw, sizeof(nw));
+		v->nwk = c->nwk;
+	}
+	pthread_rwlock_unlock(&v->wk_lock);
+	return r ? -1 : 0;
+}
+
+/* What a KEK's refusal means for a re-validation: the key was disabled,
+ * deleted or our access withdrawn (revoked), or not (no answer yet). */
+static bool refused(enum kek_status st)
+{
+	return st == KEK_E_AUTH || st == KEK_E_FORBIDDEN ||
+	       st == KEK_E_NOTFOUND;
+}
+
+/* Revoked: the wrapping keys go, and with them every file key not in an
+ * open file: the DEK cache. The volume key stays, as it does in file
+ * mode: names, targets and xattrs read until unmount. */
+static void wipe_wks(struct vol *v)
+{
+	pthread_rwlock_wrlock(&v->wk_lock);
+	for (int i = 0; i < v->nwk; i++) {
+		secmem_free(v->wk[i].key, KEY_LEN);
+		v->wk[i].key = NULL;
+	}
+	v->revoked = true;
+	pthread_rwlock_unlock(&v->wk_lock);
+	dekcache_flush(v->cache);
+}
+
+/* The KEK serves again: every generation of the config, unwrapped. */
+static int restore(struct vol *v, const struct conf *c, struct kek *k,
+		   char *err, size_t errlen)
+{
+	uint8_t *key[CONF_WK_MAX] = { 0 };
+	char kerr[KEK_ERR_MAX];
+	enum kek_status st;
+	int r = 0, i;
+
+	for (i = 0; i < c->nwk && !r; i++)
+		if (!(key[i] = secmem_alloc(KEY_LEN)))
+			r = -1, snprintf(err, errlen, "out of memory");
+		else if (vol_unwrap_slot(k, REC_MAGIC_WK, c->volume_id,
+					 &c->wk[i], key[i], &st, kerr))
+			r = refused(st) ? 1 : -1,
+			snprintf(err, errlen, "%s", kerr);
+	pthread_rwlock_wrlock(&v->wk_lock);
+	for (i = 0; !r && i < c->nwk && v->revoked; i++) {
+		v->wk[i].gen = c->wk[i].gen;
+		v->wk[i].key = key[i];
+		key[i] = NULL;
+	}
+	if (!r && v->revoked) {
+		v->nwk = c->nwk;
+		v->revoked = false;
+	}
+	pthread_rwlock_unlock(&v->wk_lock);
+	for (i = 0; i < c->nwk; i++)
+		secmem_free(key[i], KEY_LEN);
+	return r;
+}
+
+int vol_kek_check(struct vol *v, char *err, size_t errlen)
+{
+	char kerr[KEK_ERR_MAX];
+	enum kek_status st;
+	struct hdr_slot s;
+	struct conf c;
+	struct kek *k;
+	uint8_t *key = secmem_alloc(KEY_LEN);
+	bool was, bad;
+	int r;
+
+	if (!vol_volume_wrap(v)) {
+		secmem_free(key, KEY_LEN);
+		return 0;
+	}
+	if (!key) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	pthread_mutex_lock(&v->kek_lock);
+	c = v->conf;
+	k = v->kek;
+	pthread_mutex_unlock(&v->kek_lock);
+	s = c.wk[c.nwk - 1];
+	atomic_fetch_add(&v->checks, 1);
+	r = vol_unwrap_slot(k, REC_MAGIC_WK, c.volume_id, &s, key, &st, kerr);
+	secmem_free(key, KEY_LEN);
+	if ((bad = r == -EBADMSG))
+		snprintf(kerr, sizeof(kerr), "the HSM unwrapped a key that is "
+			 "not this volume's wrapping key");
+	pthread_rwlock_rdlock(&v->wk_lock);
+	was = v->revoked;
+	pthread_rwlock_unlock(&v->wk_lock);
+	if (r == 0 && was)
+		r = restore(v, &c, k, kerr, sizeof(kerr));
+	else if (r)
+		r = refused(st) || bad ? 1 : -1;
+	if (r == 0) {
+		atomic_store(&v->checked_ms, (long long)clock_ms());
+		if (was)
+			snprintf(err, errlen, "the KEK serves again: "
+				 "wrapping keys restored");
+		return 0;
+	}
+	atomic_fetch_add(&v->check_failures, 1);
+	snprintf(err, errlen, "%s%s", r == 1 ? "" : "no answer: ", kerr);
+	if (r == 1)
+		wipe_wks(v);
+	return r;
 }

@@ -29,6 +29,13 @@
 #define VOL_ERR_MAX 768 /* an err buffer that holds any of our lines */
 #define VOL_EKEK (-2)   /* the KEK could not be used; err says why */
 
+/* A wrapping key of a volume-wrap volume (one per generation the config
+ * holds), in locked memory; key is NULL while revoked. */
+struct vol_wk {
+	uint32_t gen;
+	uint8_t *key;
+};
+
 struct vol {
 	int rootfd; /* the backing directory */
 	int claimfd; /* holds the lock of vol_claim, if taken */
@@ -52,6 +59,17 @@ struct vol {
 	int pin_found; /* enum pin_found */
 	char pin_file[PIN_PATH_MAX];
 	bool vouched;
+	/* volume-wrap: the config's wrapping keys, unwrapped, by increasing
+	 * generation (the last wraps new file keys). wk_lock is read-held
+	 * while a key is used, write-held to change them. revoked: the KEK
+	 * refused a re-validation, so every wrapping key was wiped; a later
+	 * re-validation that succeeds unwraps them again. */
+	pthread_rwlock_t wk_lock;
+	struct vol_wk wk[CONF_WK_MAX];
+	int nwk;
+	bool revoked;
+	atomic_ullong local_unwraps, checks, check_failures;
+	atomic_llong checked_ms; /* clock_ms of the last good re-validation */
 	struct names_keys *nk; /* names, symlink targets, xattrs */
 	struct dekcache *cache;
 	atomic_ullong unwraps, unwrap_errors, wraps;
@@ -63,11 +81,15 @@ struct vol {
 	unsigned sf_n;
 };
 
+/* vol_create's flags. */
+#define VOL_PLAINTEXT_NAMES 1u
+#define VOL_VOLUME_WRAP 2u /* file keys wrapped by a wrapping key */
+
 /* Creates a volume of the given format (conf.h) in an empty directory
  * and pins it there (unless no_pin); fpr, if not NULL, gets its
- * fingerprint. */
+ * fingerprint. flags: VOL_PLAINTEXT_NAMES, VOL_VOLUME_WRAP (format 3). */
 int vol_create(const char *cipherdir, const char *kek_url, int format,
-	       bool plaintext_names, const struct vol_opts *o,
+	       unsigned flags, const struct vol_opts *o,
 	       char fpr[PIN_FPR_TEXT], char *err, size_t errlen);
 /* Opens a volume: config, pin check, KEK, volume key. The same as
  * vol_peek then vol_unlock. 0, -1 or VOL_EKEK. */
@@ -122,6 +144,20 @@ struct kek *vol_kek_for(struct vol *v, const char *kid);
 enum kek_status vol_kek_open_other(const struct vol *v, const char *url,
 				   struct kek **k, char kerr[KEK_ERR_MAX]);
 
+/* True for a volume-wrap volume: file keys never go to the HSM. */
+static inline bool vol_volume_wrap(const struct vol *v)
+{
+	return v->conf.features & FEAT_VOLUME_WRAP;
+}
+
+/* Re-validates the KEK of a volume-wrap volume: one unwrap, by the HSM,
+ * of the config's current wrapping key. 0: the KEK serves (wrapping keys
+ * unwrapped again if they had been wiped); 1: the KEK refused (disabled,
+ * deleted, access withdrawn): every wrapping key and cached file key is
+ * wiped, now or before; -1: no answer (unreachable, throttled, timed
+ * out): nothing changes, try again later. err says why for 1 and -1. */
+int vol_kek_check(struct vol *v, char *err, size_t errlen);
+
 /* What an HSM failure is to an application: -EACCES when the caller may
  * not use the key (credentials, role, disabled key), else -EIO. */
 int vol_kek_errno(enum kek_status st);
@@ -141,5 +177,40 @@ int vol_unwrap_slot(struct kek *k, const char magic[8],
 		    const uint8_t id[ID_LEN], const struct hdr_slot *s,
 		    uint8_t key[KEY_LEN], enum kek_status *st,
 		    char kerr[KEK_ERR_MAX]);
+
+/* The same for a volume-wrap volume's wrapping key, locally: wraps the
+ * record with generation gen (0: the newest) into s. 0; -EACCES while
+ * revoked; -EIO (why says). */
+int vol_wk_wrap_slot(struct vol *v, const char magic[8],
+		     const uint8_t id[ID_LEN], const uint8_t key[KEY_LEN],
+		     uint32_t gen, struct hdr_slot *s, char *why, size_t n);
+/* Unwraps a locally wrapped s with the generation its kid names. 0;
+ * -EACCES while revoked; -EIO for a slot this volume cannot open (not a
+ * local slot, another volume's, a generation the config lacks);
+ * -EBADMSG if it does not open or is bound to another id. */
+int vol_wk_unwrap_slot(struct vol *v, const char magic[8],
+		       const uint8_t id[ID_LEN], const struct hdr_slot *s,
+		       uint8_t key[KEY_LEN], char *why, size_t n);
+/* Whether this volume knows how to unwrap s, without unwrapping: its kid
+ * is a version of one of the volume's KEKs (file mode), or it is wrapped
+ * locally by a generation the config holds (volume-wrap). 0, or -1 with
+ * why. */
+int vol_slot_known(struct vol *v, const struct hdr_slot *s, char *why,
+		   size_t n);
+/* KEK rotation of a volume-wrap volume: every wrapping key of config c
+ * (which v holds) wrapped again by k's current version; the volume key
+ * and file keys, wrapped locally, stay as they are. */
+enum kek_status vol_wk_rewrap(struct vol *v, struct kek *k, struct conf *c,
+			      char kerr[KEK_ERR_MAX]);
+/* rekey --wrapping-key: a new generation (the newest + 1) of random
+ * bytes wrapped by k into c, and c's volume key wrapped locally by it.
+ * The caller stores c; the retired generation stays until no header
+ * names it. */
+enum kek_status vol_wk_add(struct vol *v, struct kek *k, struct conf *c,
+			   char kerr[KEK_ERR_MAX]);
+/* Drops every generation of c but the newest: 1 if one was dropped. */
+int vol_wk_drop_old(struct conf *c);
+/* The newest wrapping-key generation (0 in file mode). */
+uint32_t vol_wk_current(struct vol *v);
 
 #endif

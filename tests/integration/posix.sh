@@ -2,7 +2,8 @@
 # POSIX behaviour through a real mount, checked by tests/posix/fscheck
 # (which passes on ext4 too): with the kernel write-back cache (default),
 # without it, on a plaintext-names volume (all in format 3, the default:
-# bound symlinks and xattrs), and on volumes of formats 1 and 2.
+# bound symlinks and xattrs), on volumes of formats 1 and 2, and on a
+# volume-wrap volume.
 # HSMFS_TEST_FORMAT=N runs the default-format volumes in format N.
 . "$(dirname "$0")/lib.sh"
 FSCHECK=$ROOT/$B/tests/fscheck
@@ -61,4 +62,13 @@ fi
 umount_wait "$T/m2f"
 check "format 2: no error was logged" \
 	bash -c "! grep -E 'error|warning' '$T/m2f.log'"
+
+# Volume wrapping: file keys wrapped locally, the same behaviour.
+"$HSMFS_TEST" init --kek testkek://k --wrap volume "$T/w" >/dev/null
+if mount_fg "$T/w" "$T/mw"; then
+	FSCHECK_RANDOM_MB=8 run_fscheck volume_wrap "$T/mw"
+fi
+umount_wait "$T/mw"
+check "volume wrap: no error was logged" \
+	bash -c "! grep -E 'error|warning' '$T/mw.log'"
 finish

@@ -591,7 +591,7 @@ same "after an interrupted rekey --to" "$c"
 
 # The frozen fixtures, their software KEK given to the reader as a file.
 F=$ROOT/tests/fixtures
-for v in 1 2 3; do
+for v in 1 2 3 3w; do
 	mkdir "$T/frozen$v"
 	tar --xattrs --xattrs-include='user.*' -C "$T/frozen$v" -xf "$F/v$v.tar"
 	out=$T/frozen-out$v

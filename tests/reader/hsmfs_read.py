@@ -118,6 +118,11 @@ ALG_NAMES = {1: "RSA-OAEP-256", 2: "A256KW", 3: "CKM_AES_KEY_WRAP_PAD"}
 ALG_NUMBERS = {name: n for n, name in ALG_NAMES.items()}
 VK_MAGIC = b"HSMFSVK1"
 DEK_MAGIC = b"HSMFSDK1"
+# Section 8: volume-wrap.
+WK_MAGIC = b"HSMFSWK1"
+ALG_LOCAL = 4
+ALG_LOCAL_NAME = "HSMFS-WK-AES-SIV"
+LOCAL_WRAPPED_LEN = 72
 
 
 def volume_keys(vk):
@@ -316,8 +321,9 @@ class Unwrapper:
 
 CONFIG_MEMBERS = {"creator", "format", "volume_id", "features", "kek",
                   "volume_key", "mac"}
-CONFIG_OPTIONAL = {"previous_keks"}
-FEATURE_BITS = {"encrypted-names": 1, "long-names": 2, "plaintext-names": 4}
+CONFIG_OPTIONAL = {"previous_keks", "wrapping_keys"}
+FEATURE_BITS = {"encrypted-names": 1, "long-names": 2, "plaintext-names": 4,
+                "volume-wrap": 8}
 
 
 class Config:
@@ -369,10 +375,16 @@ def parse_config(path, endpoints=()):
         raise bad("volume_id is not base64url of 16 bytes")
     c.feature_bits = parse_features(raw["features"], path)
     c.encrypted_names = bool(c.feature_bits & FEATURE_BITS["encrypted-names"])
+    c.volume_wrap = bool(c.feature_bits & FEATURE_BITS["volume-wrap"])
     vk = raw["volume_key"]
     if not isinstance(vk, dict) or set(vk) != {"alg", "kid", "wrapped"}:
         raise bad("volume_key must have exactly alg, kid, wrapped")
-    c.alg = ALG_NUMBERS.get(vk["alg"])
+    if c.volume_wrap and vk["alg"] == ALG_LOCAL_NAME:
+        c.alg = ALG_LOCAL
+    elif c.volume_wrap:
+        raise bad("volume-wrap: volume_key is not wrapped locally")
+    else:
+        c.alg = ALG_NUMBERS.get(vk["alg"])
     if c.alg is None:
         raise bad(f"unknown volume_key alg {vk['alg']!r}")
     c.kid = vk["kid"]
@@ -387,9 +399,74 @@ def parse_config(path, endpoints=()):
     if c.mac is None or len(c.mac) != 32:
         raise bad("mac is not base64url of 32 bytes")
     c.endpoints = tuple(endpoints)
-    if not kid_is_version_of(c.kid, c.kek, c.endpoints):
+    c.wks = parse_wrapping_keys(raw, c, bad)
+    if c.volume_wrap:
+        gen = local_kid_generation(c.kid, c.volume_id)
+        if (gen is None or gen not in [w["generation"] for w in c.wks]
+                or len(c.wrapped) != LOCAL_WRAPPED_LEN):
+            raise bad("volume_key is not wrapped by one of wrapping_keys")
+    elif not kid_is_version_of(c.kid, c.kek, c.endpoints):
         raise bad(f"volume_key kid {c.kid} is not a version of {c.kek}")
     return c
+
+
+def parse_wrapping_keys(raw, c, bad):
+    """Section 8.1: present exactly with volume-wrap (format 3 only); 1 or
+    2 keys wrapped by the KEK, by strictly increasing generation."""
+    if not c.volume_wrap:
+        if "wrapping_keys" in raw:
+            raise bad("wrapping_keys without volume-wrap")
+        return []
+    if c.format != 3:
+        raise bad("volume-wrap needs format 3")
+    wks = raw.get("wrapping_keys")
+    if not isinstance(wks, list) or not 1 <= len(wks) <= 2:
+        raise bad("wrapping_keys must be a list of 1 or 2 keys")
+    out = []
+    for w in wks:
+        if not isinstance(w, dict) or set(w) != {"generation", "alg", "kid",
+                                                  "wrapped"}:
+            raise bad("a wrapping key must have exactly generation, alg, "
+                      "kid, wrapped")
+        g = w["generation"]
+        if (type(g) not in (int, float) or g != int(g)
+                or not 1 <= g <= 0xFFFFFFFF):
+            raise bad("bad wrapping key generation")
+        if out and int(g) <= out[-1]["generation"]:
+            raise bad("wrapping_keys not in increasing generation")
+        alg = ALG_NUMBERS.get(w["alg"])
+        wrapped = b64url_decode(w["wrapped"]) \
+            if isinstance(w["wrapped"], str) else None
+        if (alg is None or not isinstance(w["kid"], str)
+                or not wrapped or len(wrapped) > 512):
+            raise bad("bad wrapping key")
+        if not kid_is_version_of(w["kid"], c.kek, c.endpoints):
+            raise bad(f"wrapping key kid {w['kid']} is not a version of "
+                      f"{c.kek}")
+        out.append({"generation": int(g), "alg": alg, "kid": w["kid"],
+                    "wrapped": wrapped})
+    return out
+
+
+def local_kid_generation(kid, volume_id):
+    """The generation a local kid names for this volume, else None."""
+    m = re.fullmatch(r"hsmfs-wk:([A-Za-z0-9_-]+):([1-9][0-9]*)", kid)
+    if not m or b64url_decode(m.group(1)) != volume_id:
+        return None
+    g = int(m.group(2))
+    return g if g <= 0xFFFFFFFF else None
+
+
+def local_unwrap(wk, kid, wrapped, magic, ident, path, what):
+    """Section 8.2: AES-256-SIV under HKDF(WK, "hsmfs v3 wrapping key"),
+    AD = the kid, then the record's magic and id."""
+    key = hkdf(wk, "hsmfs v3 wrapping key", 64)
+    try:
+        record = AESSIV(key).decrypt(wrapped, [kid.encode("ascii")])
+    except (InvalidTag, ValueError):
+        raise FormatError(path, f"{what}: does not open with its wrapping "
+                          "key") from None
+    return open_key_record(record, magic, ident, path, what)
 
 
 def parse_features(features, path):
@@ -434,6 +511,11 @@ def config_mac_message(c):
     if c.previous_keks is not None:
         fields.append(b"previous_keks")
         fields.extend(u.encode() for u in c.previous_keks)
+    if c.volume_wrap:
+        fields.append(b"wrapping_keys")
+        for w in c.wks:
+            fields += [struct.pack(">I", w["generation"]), bytes([w["alg"]]),
+                       w["kid"].encode(), w["wrapped"]]
     return b"".join(struct.pack(">I", len(f)) + f for f in fields)
 
 
@@ -450,11 +532,28 @@ def open_volume(root, unwrapper, want_kek=None, endpoints=()):
     c = parse_config(path, endpoints)
     if want_kek is not None and c.kek != want_kek:
         raise FormatError(path, f"uses KEK {c.kek}, not {want_kek}")
-    try:
-        record = unwrapper.unwrap(c.kid, c.alg, c.wrapped)
-    except HsmError as e:
-        raise FormatError(path, f"cannot unwrap the volume key: {e}") from None
-    vk = open_key_record(record, VK_MAGIC, c.volume_id, path, "volume key")
+    if c.volume_wrap:
+        # Section 8.4: the wrapping keys by the KEK, the volume key locally.
+        c.wk = {}
+        for w in c.wks:
+            try:
+                record = unwrapper.unwrap(w["kid"], w["alg"], w["wrapped"])
+            except HsmError as e:
+                raise FormatError(path, "cannot unwrap wrapping key "
+                                  f"{w['generation']}: {e}") from None
+            c.wk[w["generation"]] = open_key_record(
+                record, WK_MAGIC, c.volume_id, path, "wrapping key")
+        vk = local_unwrap(c.wk[local_kid_generation(c.kid, c.volume_id)],
+                          c.kid, c.wrapped, VK_MAGIC, c.volume_id, path,
+                          "volume key")
+    else:
+        try:
+            record = unwrapper.unwrap(c.kid, c.alg, c.wrapped)
+        except HsmError as e:
+            raise FormatError(path, "cannot unwrap the volume key: "
+                              f"{e}") from None
+        vk = open_key_record(record, VK_MAGIC, c.volume_id, path,
+                             "volume key")
     keys = volume_keys(vk)
     check_config_mac(c, keys, path)
     c.vk = vk
@@ -495,7 +594,11 @@ def parse_slot(slot):
     gen, alg, kid_len, wr_len = struct.unpack(">IBBH", slot[:8])
     kid = slot[8:264]
     wrapped = slot[264:776]
-    if (gen == 0 or alg not in ALG_NAMES or kid_len == 0
+    if alg == ALG_LOCAL and (wr_len != LOCAL_WRAPPED_LEN or
+                             not kid.startswith(b"hsmfs-wk:")):
+        return None
+    if (gen == 0 or (alg not in ALG_NAMES and alg != ALG_LOCAL)
+            or kid_len == 0
             or not 1 <= wr_len <= 512
             or any(b < 0x21 or b > 0x7E for b in kid[:kid_len])
             or any(kid[kid_len:]) or any(wrapped[wr_len:])
@@ -528,13 +631,24 @@ def file_dek(hdr, vol, unwrapper, path):
         raise FormatError(path, "header has no well-formed key slot")
     why = []
     for s in slots:
-        if not kid_allowed(s["kid"], vol):
+        gen = local_kid_generation(s["kid"], vol.volume_id)
+        if vol.volume_wrap and (s["alg"] != ALG_LOCAL or gen not in vol.wk):
+            why.append(f"slot kid {s['kid']} is not a wrapping key the "
+                       "config holds")
+            continue
+        if not vol.volume_wrap and (s["alg"] == ALG_LOCAL or
+                                    not kid_allowed(s["kid"], vol)):
             why.append(f"slot kid {s['kid']} is not a version of the "
                        "volume's KEKs")
             continue
         try:
-            record = unwrapper.unwrap(s["kid"], s["alg"], s["wrapped"])
-            dek = open_key_record(record, DEK_MAGIC, file_id, path, "DEK")
+            if vol.volume_wrap:
+                dek = local_unwrap(vol.wk[gen], s["kid"], s["wrapped"],
+                                   DEK_MAGIC, file_id, path, "DEK")
+            else:
+                record = unwrapper.unwrap(s["kid"], s["alg"], s["wrapped"])
+                dek = open_key_record(record, DEK_MAGIC, file_id, path,
+                                      "DEK")
         except (HsmError, FormatError) as e:
             why.append(str(e))
             continue

@@ -138,7 +138,7 @@ static void hdr_rejects_corruption(void)
 		{ "header length", 10, 0x10, 0, 0, "geometry" },
 		{ "block size", 14, 0x20, 0, 0, "geometry" },
 		{ "alg 0", S0 + 4, 0, 0, 0, "algorithm" },
-		{ "alg 4", S0 + 4, 4, 0, 0, "algorithm" },
+		{ "alg 5", S0 + 4, 5, 0, 0, "algorithm" },
 		{ "alg 255", S0 + 4, 255, 0, 0, "algorithm" },
 		{ "kid_len 0", S0 + 5, 0, 0, 0, "key id" },
 		{ "kid control byte", S0 + 8 + 3, 0x1f, 0, 0, "key id" },
@@ -431,7 +431,63 @@ static void rec_binding(void)
 	CHECK(memcmp(out, key, KEY_LEN) != 0);
 }
 
+/* Volume wrapping: the kid names one generation of one volume, in one
+ * spelling; a slot opens only with its wrapping key, for its own file and
+ * kind of key, and every byte of it counts. */
+static void wk_slots(void)
+{
+	static const char *const bad[] = {
+		"hsmfs-wk:AAECAwQFBgcICQoLDA0ODw:0",
+		"hsmfs-wk:AAECAwQFBgcICQoLDA0ODw:01",
+		"hsmfs-wk:AAECAwQFBgcICQoLDA0ODw:+1",
+		"hsmfs-wk:AAECAwQFBgcICQoLDA0ODw:4294967296",
+		"hsmfs-wk:AAECAwQFBgcICQoLDA0ODx:1",
+		"hsmfs-wk:AAECAwQFBgcICQoLDA0ODw:",
+		"hsmfs-wk:AAECAwQFBgcICQoLDA0ODw:1x",
+	};
+	uint8_t vid[ID_LEN], fid[ID_LEN], wk[KEY_LEN], wk2[KEY_LEN];
+	uint8_t dek[KEY_LEN], out[KEY_LEN];
+	struct hdr_slot s, t;
+	uint32_t g = 0;
+
+	fill_seq(vid, sizeof(vid), 0);
+	fill_seq(fid, sizeof(fid), 0x40);
+	fill_seq(wk, sizeof(wk), 0x80);
+	fill_seq(wk2, sizeof(wk2), 0x81);
+	fill_seq(dek, sizeof(dek), 0x10);
+	hdr_wk_kid(vid, 7, s.kid);
+	CHECK(strcmp(s.kid, "hsmfs-wk:AAECAwQFBgcICQoLDA0ODw:7") == 0);
+	CHECK_EQ_INT(hdr_wk_kid_gen(s.kid, vid, &g), 0);
+	CHECK_EQ_INT(g, 7);
+	CHECK_EQ_INT(hdr_wk_kid_gen("hsmfs-wk:AAECAwQFBgcICQoLDA0ODw:4294967295",
+				    vid, &g), 0);
+	CHECK(g == 4294967295u);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		CHECK_EQ_INT(hdr_wk_kid_gen(bad[i], vid, &g), -EINVAL);
+
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(hdr_wk_wrap(wk, vid, 3, REC_MAGIC_DEK, fid, dek, &s), 0);
+	CHECK_EQ_INT(s.alg, KEK_ALG_WK_SIV);
+	CHECK_EQ_INT(s.wlen, HDR_WK_WRAPPED_LEN);
+	CHECK_EQ_INT(hdr_wk_unwrap(wk, &s, REC_MAGIC_DEK, fid, out), 0);
+	CHECK_MEM(out, dek, KEY_LEN);
+	CHECK_EQ_INT(hdr_wk_unwrap(wk2, &s, REC_MAGIC_DEK, fid, out), -EBADMSG);
+	CHECK_EQ_INT(hdr_wk_unwrap(wk, &s, REC_MAGIC_VK, fid, out), -EBADMSG);
+	CHECK_EQ_INT(hdr_wk_unwrap(wk, &s, REC_MAGIC_DEK, vid, out), -EBADMSG);
+	/* Another generation's kid is associated data: refused. */
+	t = s;
+	hdr_wk_kid(vid, 4, t.kid);
+	CHECK_EQ_INT(hdr_wk_unwrap(wk, &t, REC_MAGIC_DEK, fid, out), -EBADMSG);
+	for (unsigned i = 0; i < s.wlen; i++) {
+		t = s;
+		t.wrapped[i] ^= 0x20;
+		CHECK_EQ_INT(hdr_wk_unwrap(wk, &t, REC_MAGIC_DEK, fid, out),
+			     -EBADMSG);
+	}
+}
+
 CHECK_MAIN("hdr",
 	   T(hdr_roundtrip), T(hdr_mac_known_answer),
 	   T(hdr_rejects_corruption), T(hdr_every_flip_detected),
-	   T(hdr_read_cases), T(hdr_slot_choice), T(rec_binding))
+	   T(hdr_read_cases), T(hdr_slot_choice), T(rec_binding),
+	   T(wk_slots))
