@@ -409,8 +409,8 @@ static int extend_sparse(struct inode *in, int fd, uint64_t size,
 }
 
 /* Zeros over [from, to) of a file that holds them already. A truncate
- * to gigabytes may take minutes: a stop request ends it between chunks,
- * with a shorter file that is whole (each chunk is, the size follows it). */
+ * to gigabytes may take minutes: a stop request ends it between chunks
+ * (EINTR), and the caller undoes the growth like any failed one. */
 static int write_zeros(struct inode *in, int fd, uint64_t from, uint64_t to,
 		       struct iobuf *io)
 {
