@@ -76,7 +76,7 @@ done
 
 # Where the time went: the whole run is kept under 15 minutes on 2 cores.
 echo
-echo "slowest suites (seconds):"
+echo "all suites: $SECONDS s; the slowest (seconds):"
 printf '%s\n' "${times[@]}" | sort -rn | head -n 8 | sed 's/^/  /'
 echo
 if ((${#failed_suites[@]})); then
