@@ -9,7 +9,7 @@
 # A second series kills the daemon while it creates files (header creation
 # and first writes). A killed daemon loses nothing the backing file system
 # was given (its page cache survives), so every fsynced byte must be there.
-#   CRASH_ROUNDS=N  kill points per series (default 12)
+#   CRASH_ROUNDS=N  kill points per series (default 10)
 #   CRASH_SEED=S    replay the kill points (printed at start)
 . "$(dirname "$0")/lib.sh"
 
@@ -22,7 +22,7 @@ fi
 cp "$HSMFS_TEST" "$CW" "$T/" || { bad "copy binaries"; finish; }
 HSMFS_TEST=$T/hsmfs-test
 CW=$T/crashwriter
-ROUNDS=${CRASH_ROUNDS:-12}
+ROUNDS=${CRASH_ROUNDS:-10}
 SEED=${CRASH_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 echo "# crash seed $SEED (replay: CRASH_SEED=$SEED), $ROUNDS rounds per series"
 RANDOM=$SEED
