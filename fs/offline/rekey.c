@@ -660,9 +660,9 @@ static int tell_daemon(struct rk *r, bool must)
 	return must ? -1 : 0;
 }
 
-/* previous_keks can go once no header names one of them. Headers only:
- * a re-walk catches files created meanwhile. */
-static int drop_previous(struct rk *r)
+/* Whether every key slot in use of every header (walked again, to catch
+ * files created meanwhile) names a key that keep() accepts. Headers only. */
+static bool every_slot(struct rk *r, bool (*keep)(struct rk *, const char *))
 {
 	struct walk w = {
 		.plaintext_names = r->v.conf.features & FEAT_PLAINTEXT_NAMES,
@@ -670,23 +670,36 @@ static int drop_previous(struct rk *r)
 		.entry = collect, .ctx = r,
 	};
 	const char *why;
-	struct conf c;
 	struct hdr h;
 	size_t first = r->nfiles;
 
-	if (r->v.conf.nprev == 0 || r->failed)
-		return 0;
-	/* No header of a volume-wrap volume names a KEK. */
-	if (!vol_volume_wrap(&r->v) && walk_tree(&w, r->v.rootfd) != 0)
-		return 0;
-	for (size_t i = first; i < r->nfiles && !vol_volume_wrap(&r->v); i++) {
+	if (walk_tree(&w, r->v.rootfd) != 0)
+		return false;
+	for (size_t i = first; i < r->nfiles; i++) {
 		int rd = read_hdr(r, i, O_RDONLY, NULL, &h, &why);
 
 		if (rd < -1 || (rd == 1 &&
-		    ((h.slot[0].gen && !kek_owns(r->target, h.slot[0].kid)) ||
-		     (h.slot[1].gen && !kek_owns(r->target, h.slot[1].kid)))))
-			return 0;
+		    ((h.slot[0].gen && !keep(r, h.slot[0].kid)) ||
+		     (h.slot[1].gen && !keep(r, h.slot[1].kid)))))
+			return false;
 	}
+	return true;
+}
+
+static bool target_owns(struct rk *r, const char *kid)
+{
+	return kek_owns(r->target, kid);
+}
+
+/* previous_keks can go once no header names one of them (no header of a
+ * volume-wrap volume names a KEK). */
+static int drop_previous(struct rk *r)
+{
+	struct conf c;
+
+	if (r->v.conf.nprev == 0 || r->failed ||
+	    (!vol_volume_wrap(&r->v) && !every_slot(r, target_owns)))
+		return 0;
 	if (unlock(r))
 		return -1;
 	c = r->v.conf;
@@ -870,33 +883,14 @@ static enum rekey_result check(struct rk *r)
 }
 
 /* rekey --wrapping-key, once every header names the new generation: the
- * old one leaves the config. Headers only; a re-walk catches files
- * created meanwhile. */
+ * old one leaves the config. */
 static int drop_old_wk(struct rk *r)
 {
-	struct walk w = {
-		.plaintext_names = r->v.conf.features & FEAT_PLAINTEXT_NAMES,
-		.format = r->v.conf.format,
-		.entry = collect, .ctx = r,
-	};
-	const char *why;
 	struct conf c;
-	struct hdr h;
-	size_t first = r->nfiles;
 	char msg[128];
 
-	if (r->v.conf.nwk < 2 || r->failed)
+	if (r->v.conf.nwk < 2 || r->failed || !every_slot(r, ref_current))
 		return 0;
-	if (walk_tree(&w, r->v.rootfd) != 0)
-		return 0;
-	for (size_t i = first; i < r->nfiles; i++) {
-		int rd = read_hdr(r, i, O_RDONLY, NULL, &h, &why);
-
-		if (rd < -1 || (rd == 1 &&
-		    ((h.slot[0].gen && !ref_current(r, h.slot[0].kid)) ||
-		     (h.slot[1].gen && !ref_current(r, h.slot[1].kid)))))
-			return 0;
-	}
 	c = r->v.conf;
 	snprintf(msg, sizeof(msg), "wrapping key generation %u no longer "
 		 "needed, removed", c.wk[0].gen);
