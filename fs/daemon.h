@@ -34,6 +34,8 @@ struct daemon_opts {
 	uint64_t write_limit;
 	/* volume-wrap: seconds between re-validations of the KEK. */
 	unsigned kek_check;
+	/* -o audit_log=PATH: a JSON line per file-key use (fs/fuse/audit.h) */
+	const char *audit_log;
 	char kernel_opts[512]; /* ro, noatime, ...: ",opt" each */
 };
 

@@ -52,6 +52,8 @@ static void usage(FILE *f)
 		"  -o kek_check=S       volume-wrap volumes: re-validate the KEK with the\n"
 		"                       HSM every S seconds (default 300); a refusal wipes\n"
 		"                       every key files not open need\n"
+		"  -o audit_log=PATH    append a JSON line per file-key use (open,\n"
+		"                       create, prefetch: file, key, who) to PATH\n"
 		"  -o ca_file=PATH, kek_scope=SCOPE, hsm_endpoint=URL, api_version=V,\n"
 		"     hsm_timeout=MS    HSM access (see hsmfs init --help)\n"
 		"\n"

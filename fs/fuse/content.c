@@ -24,6 +24,7 @@
 #include "common/stop.h"
 #include "crypto/layout.h"
 #include "fs/vol/filekey.h"
+#include "audit.h"
 #include "content.h"
 #include "fstate.h"
 #include "space.h"
@@ -94,8 +95,9 @@ int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 	char path[512];
 	struct hdr h;
 	struct stat st;
+	enum vol_key_src src = VOL_KEY_CACHE;
 	const char *why;
-	int err;
+	int err, slot;
 
 	*unwrapped = false;
 	if (in->opens++ > 0)
@@ -126,7 +128,12 @@ int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 			err == -ENOKEY ? why : strerror(-err));
 		return err == -ENOKEY ? -EIO : err;
 	}
-	err = vol_load_file_key(&fs->vol, &h, dek, path, unwrapped);
+	slot = vol_load_file_key(&fs->vol, &h, dek, path, &src);
+	*unwrapped = src == VOL_KEY_HSM;
+	err = audit_key(fs, in, "open", fd, &h, slot, audit_src(src),
+			slot < 0 ? slot : 0);
+	if (slot < 0)
+		err = slot;
 	if (!err && !(in->key = blk_key_new(dek, h.file_id)))
 		err = -ENOMEM;
 	if (!err)
@@ -157,6 +164,10 @@ static int make_header(struct fsd *fs, struct inode *in, int fd)
 
 	if ((err = vol_new_file_key(&fs->vol, &h, dek)))
 		return err;
+	if ((err = audit_key(fs, in, "create", fd, &h, 0, "new", 0))) {
+		secmem_wipe(dek, sizeof(dek));
+		return err;
+	}
 	in->lay = fs->vol.conf.format;
 	in->write_limit = fs->write_limit;
 	n = (size_t)lay_header_len(in->lay);

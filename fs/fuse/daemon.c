@@ -22,6 +22,7 @@
 #include "common/parse.h"
 #include "common/stop.h"
 #include "crypto/blk.h"
+#include "audit.h"
 #include "ctl.h"
 #include "fs/daemon.h"
 #include "kekcheck.h"
@@ -91,6 +92,8 @@ int daemon_opt(struct daemon_opts *d, const char *opt)
 		      !d->kek_check;
 	else if (!strncmp(opt, "threads=", 8))
 		bad = parse_uint(opt + 8, 256, &d->threads) || !d->threads;
+	else if (!strncmp(opt, "audit_log=", 10))
+		bad = !*(d->audit_log = opt + 10);
 	else if (!strcmp(opt, "allow_other"))
 		d->allow_other = d->default_perms = true;
 	else if (!strcmp(opt, "default_permissions"))
@@ -401,9 +404,14 @@ static int run(const struct daemon_opts *d, int notify_fd, char *err,
 		snprintf(verr, sizeof(verr), "cannot open %s: %s",
 			 fs.vol.cipherdir, strerror(errno));
 		notify(notify_fd, verr, err, errlen);
+	} else if (d->audit_log &&
+		   audit_open(&fs, d->audit_log, verr, sizeof(verr))) {
+		notify(notify_fd, verr, err, errlen);
 	} else {
+		fs.audit = d->audit_log;
 		ret = serve(&fs, d, notify_fd, err, errlen);
 	}
+	audit_close();
 	inode_table_free(&fs);
 	blk_wipe_all();
 	prefetch_free(fs.root.pf);

@@ -28,11 +28,19 @@ struct fsd {
 	char *mountpoint; /* canonical, as mountinfo shows it; or NULL */
 	struct fuse_session *se;
 	atomic_ullong prefetched, prefetch_failed;
+	bool audit; /* -o audit_log: file-key use is recorded (audit.h) */
 };
 
+void audit_request(fuse_req_t req);
+
+/* Every handler starts here, so the audit log knows who asks. */
 static inline struct fsd *fsd_of(fuse_req_t req)
 {
-	return fuse_req_userdata(req);
+	struct fsd *fs = fuse_req_userdata(req);
+
+	if (fs->audit)
+		audit_request(req);
+	return fs;
 }
 
 /* Format 3 binds symlink targets and xattrs to where they are. */

@@ -86,6 +86,11 @@ struct inode {
 	struct fmeta *state;
 	uint8_t *state_key;
 	uint64_t used, write_limit;
+	/* Who opened the file for writing last (audit log: the kernel's
+	 * write-back names nobody); pid 0: nobody yet. */
+	uid_t w_uid;
+	gid_t w_gid;
+	pid_t w_pid;
 	/* With the write-back cache: the -errno of a write-back that failed,
 	 * until the writer is told (ops_wb_error). */
 	_Atomic int wb_err;

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "crypto/layout.h"
+#include "audit.h"
 #include "content.h"
 #include "space.h"
 #include "ename.h"
@@ -38,6 +39,8 @@ static int open_content(struct fsd *fs, struct inode *in, int fd, int flags)
 	int err;
 
 	pthread_rwlock_wrlock(&in->rw);
+	if ((flags & O_ACCMODE) != O_RDONLY)
+		audit_opener(in);
 	err = content_open(fs, in, fd, &unwrapped);
 	if (!err && (flags & O_TRUNC) &&
 	    (err = content_truncate(fs, in, fd, 0)))

@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "ename.h"
 #include "fs/vol/filekey.h"
+#include "audit.h"
 #include "prefetch.h"
 
 #define PF_WINDOW_MAX 64
@@ -175,13 +176,14 @@ static void fetch(struct job *j)
 							 : strerror(-err));
 	}
 	secmem_wipe(dek, sizeof(dek));
-	close(fd);
 	if (err < 0 && err != -ENOKEY) {
 		atomic_fetch_add(&P.fs->prefetch_failed, 1);
 		log_failure(j, j->dir->fd, why);
 	} else if (err >= 0 && unwrapped) {
 		atomic_fetch_add(&P.fs->prefetched, 1);
+		(void)audit_key(P.fs, NULL, "prefetch", fd, &h, err, "hsm", 0);
 	}
+	close(fd);
 }
 
 static void *worker(void *arg)

@@ -265,7 +265,7 @@ static int write_new(struct rd *d, int src, int dst, const struct stat *st,
 				 strerror(-err));
 		goto out;
 	}
-	if (vol_load_file_key(&d->v, &oh, odek, "rekey --data", NULL) != 0 ||
+	if (vol_load_file_key(&d->v, &oh, odek, "rekey --data", NULL) < 0 ||
 	    vol_new_file_key_for(&d->v, oh.file_id, &nh, ndek) != 0) {
 		snprintf(why, n, "cannot unwrap or wrap its key (see above)");
 		goto out;

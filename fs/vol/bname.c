@@ -136,6 +136,69 @@ int bname_decode(const struct bdir *d, const char *name, char out[256],
 	return 0;
 }
 
+/* Decodes component name of directory dirfd (the root if root) onto the
+ * end of out. */
+static int plain_component(const struct bdir *root, int dirfd, bool top,
+			   const char *name, char *out, size_t n)
+{
+	struct bdir d = *root;
+	uint8_t iv[DIRIV_LEN];
+	char plain[256];
+	const char *why;
+	size_t l = strlen(out);
+	int err;
+
+	d.fd = dirfd;
+	d.root = top;
+	d.iv = NULL;
+	if (bname_has_ivs(d.format, d.plaintext)) {
+		if ((err = bname_read_diriv(dirfd, d.format, d.nk, iv)))
+			return err;
+		d.iv = iv;
+	}
+	if ((err = bname_decode(&d, name, plain, &why)))
+		return err;
+	if (snprintf(out + l, n - l, "/%s", plain) >= (int)(n - l))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int bname_plain_path(const struct bdir *root, const char *bpath,
+		     char *out, size_t n)
+{
+	char comp[NAME_ENC_MAX];
+	int dirfd = -1, err = 0;
+	bool top = true;
+
+	*out = '\0';
+	while (*bpath && !err) {
+		size_t l = strcspn(bpath, "/");
+		int next;
+
+		if (l == 0 || l >= sizeof(comp)) {
+			err = l ? -ENAMETOOLONG : -EINVAL;
+			break;
+		}
+		memcpy(comp, bpath, l);
+		comp[l] = '\0';
+		bpath += l + (bpath[l] == '/');
+		err = plain_component(root, top ? root->fd : dirfd, top, comp,
+				      out, n);
+		if (err || !*bpath)
+			break;
+		next = openat(top ? root->fd : dirfd, comp, O_PATH |
+			      O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		err = next < 0 ? -errno : 0;
+		if (dirfd >= 0)
+			close(dirfd);
+		dirfd = next;
+		top = false;
+	}
+	if (dirfd >= 0)
+		close(dirfd);
+	return err;
+}
+
 int bname_check_sidecar(int dirfd, const struct bname *b, const char **why)
 {
 	char enc[NAME_ENC_MAX];

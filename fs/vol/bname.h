@@ -66,6 +66,13 @@ int bname_encode(const struct bdir *d, const char *name, struct bname *b);
 int bname_decode(const struct bdir *d, const char *name, char out[256],
 		 const char **why);
 
+/* The plaintext path ("/a/b") of an entry found by its backing path
+ * bpath ("x/y", from the root root->fd), decoding each component in its
+ * directory. 0; -errno if a directory cannot be opened or its IV read;
+ * -EBADMSG or -EINVAL (as bname_decode) if a name does not decode. */
+int bname_plain_path(const struct bdir *root, const char *bpath,
+		     char *out, size_t n);
+
 /* Opens one of the volume's own files (IV, sidecar, lock): a regular
  * file, never a symlink, and never waited on (a FIFO put there by whoever
  * controls the backing directory would block the open or the read). The

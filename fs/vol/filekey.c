@@ -133,7 +133,8 @@ static int unwrap_slot(struct vol *v, struct kek *k, const struct hdr *h,
  * still serves, so that a revocation ends what it holds too. */
 static int local_slot_key(struct vol *v, const struct hdr *h,
 			  const struct hdr_slot *s, uint8_t dek[KEY_LEN],
-			  enum kek_status *stp, char *why, size_t n)
+			  enum kek_status *stp, char *why, size_t n,
+			  enum vol_key_src *src)
 {
 	uint8_t id[DEKCACHE_ID_LEN];
 	int err;
@@ -142,6 +143,7 @@ static int local_slot_key(struct vol *v, const struct hdr *h,
 	if (dekcache_get(v->cache, id, dek))
 		return 0;
 	atomic_fetch_add(&v->local_unwraps, 1);
+	*src = VOL_KEY_LOCAL;
 	err = vol_wk_unwrap_slot(v, REC_MAGIC_DEK, h->file_id, s, dek, why, n);
 	if (err == -EACCES)
 		*stp = KEK_E_FORBIDDEN;
@@ -155,7 +157,7 @@ static int local_slot_key(struct vol *v, const struct hdr *h,
  * 0, or a kek_status-derived errno. */
 static int slot_key(struct vol *v, const struct hdr *h, int i,
 		    uint8_t dek[KEY_LEN], enum kek_status *stp, char *why,
-		    size_t n, bool *unwrapped)
+		    size_t n, enum vol_key_src *src)
 {
 	const struct hdr_slot *s = &h->slot[i];
 	uint8_t id[DEKCACHE_ID_LEN];
@@ -166,12 +168,12 @@ static int slot_key(struct vol *v, const struct hdr *h, int i,
 	if (vol_slot_known(v, s, why, n))
 		return -EIO;
 	if (vol_volume_wrap(v))
-		return local_slot_key(v, h, s, dek, stp, why, n);
+		return local_slot_key(v, h, s, dek, stp, why, n, src);
 	k = vol_kek_for(v, s->kid);
 	dekcache_id(s->kid, s->alg, s->wrapped, s->wlen, id);
 	if (sf_get_or_claim(v, id, dek, &claimed))
 		return 0;
-	*unwrapped = true;
+	*src = VOL_KEY_HSM;
 	err = unwrap_slot(v, k, h, s, id, dek, stp, why, n);
 	if (claimed)
 		sf_release(v, id);
@@ -180,16 +182,15 @@ static int slot_key(struct vol *v, const struct hdr *h, int i,
 
 static int file_key_slot(struct vol *v, const struct hdr *h,
 			 uint8_t dek[KEY_LEN], enum kek_status *st, char *why,
-			 size_t whylen, bool *unwrapped)
+			 size_t whylen, enum vol_key_src *src)
 {
 	int order[HDR_SLOTS], n = hdr_slot_order(h, order), err = -EIO;
 
 	*st = KEK_OK;
-	*unwrapped = false;
+	*src = VOL_KEY_CACHE;
 	snprintf(why, whylen, "no usable key slot");
 	for (int j = 0; j < n; j++) {
-		int e = slot_key(v, h, order[j], dek, st, why, whylen,
-				 unwrapped);
+		int e = slot_key(v, h, order[j], dek, st, why, whylen, src);
 
 		if (e == 0 && (e = hdr_slot_verify(h, order[j], v->vk, dek)) == 0)
 			return order[j];
@@ -206,23 +207,26 @@ int vol_file_key_slot(struct vol *v, const struct hdr *h,
 		      uint8_t dek[KEY_LEN], enum kek_status *st,
 		      bool *unwrapped, char *why, size_t whylen)
 {
-	bool asked;
+	enum vol_key_src src;
+	int r = file_key_slot(v, h, dek, st, why, whylen, &src);
 
-	return file_key_slot(v, h, dek, st, why, whylen,
-			     unwrapped ? unwrapped : &asked);
+	if (unwrapped)
+		*unwrapped = src == VOL_KEY_HSM;
+	return r;
 }
 
 int vol_load_file_key(struct vol *v, const struct hdr *h,
-		      uint8_t dek[KEY_LEN], const char *what, bool *unwrapped)
+		      uint8_t dek[KEY_LEN], const char *what,
+		      enum vol_key_src *src)
 {
 	char why[KEK_ERR_MAX + 128];
 	enum kek_status st;
-	bool asked;
+	enum vol_key_src from;
 	int r = file_key_slot(v, h, dek, &st, why, sizeof(why),
-			      unwrapped ? unwrapped : &asked);
+			      src ? src : &from);
 
 	if (r >= 0)
-		return 0;
+		return r;
 	if (what)
 		log_err("%s: %s", what, why);
 	return r;

@@ -17,11 +17,19 @@ int vol_new_file_key(struct vol *v, struct hdr *h, uint8_t dek[KEY_LEN]);
  * format 3 binds the file's xattrs to. */
 int vol_new_file_key_for(struct vol *v, const uint8_t id[ID_LEN],
 			 struct hdr *h, uint8_t dek[KEY_LEN]);
+/* Where a file key came from. */
+enum vol_key_src {
+	VOL_KEY_CACHE, /* the DEK cache */
+	VOL_KEY_HSM,   /* a slot unwrapped by the HSM */
+	VOL_KEY_LOCAL, /* a slot unwrapped by the wrapping key */
+};
+
 /* The DEK of a header. what names the file in the log line of a failure
- * (NULL: no log line, for prefetching); *unwrapped (if not NULL) tells
- * whether the HSM was asked. 0 or -errno (EIO, EACCES). */
+ * (NULL: no log line, for prefetching); *src (if not NULL) tells where
+ * it came from. The slot that gave it (>= 0), or -errno (EIO, EACCES). */
 int vol_load_file_key(struct vol *v, const struct hdr *h,
-		      uint8_t dek[KEY_LEN], const char *what, bool *unwrapped);
+		      uint8_t dek[KEY_LEN], const char *what,
+		      enum vol_key_src *src);
 /* The same without logging: returns the slot that gave the DEK (>= 0), or
  * -errno with why set and *st the last HSM status (KEK_OK if the HSM
  * answered but the slot did not verify), so callers can retry throttling

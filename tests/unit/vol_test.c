@@ -909,7 +909,7 @@ static void file_key_roundtrip(void)
 	struct vol_opts o;
 	struct vol v, fresh;
 	struct hdr h, parsed;
-	bool unwrapped = true;
+	enum vol_key_src src = VOL_KEY_HSM;
 	const char *why;
 
 	opts(&o, true);
@@ -924,18 +924,18 @@ static void file_key_roundtrip(void)
 	hdr_encode(&h, buf);
 	CHECK_EQ_INT(hdr_parse(buf, &parsed, &why), 0);
 
-	CHECK_EQ_INT(vol_load_file_key(&v, &parsed, out, NULL, &unwrapped), 0);
+	CHECK_EQ_INT(vol_load_file_key(&v, &parsed, out, NULL, &src), 0);
 	CHECK_MEM(out, dek, KEY_LEN);
-	CHECK(!unwrapped);
+	CHECK(src == VOL_KEY_CACHE);
 	if (open_vol(&fresh, path, &o) == 0) {
 		memset(out, 0, sizeof(out));
 		CHECK_EQ_INT(vol_load_file_key(&fresh, &parsed, out, NULL,
-					       &unwrapped), 0);
+					       &src), 0);
 		CHECK_MEM(out, dek, KEY_LEN);
-		CHECK(unwrapped);
+		CHECK(src == VOL_KEY_HSM);
 		CHECK_EQ_INT(vol_load_file_key(&fresh, &parsed, out, NULL,
-					       &unwrapped), 0);
-		CHECK(!unwrapped);
+					       &src), 0);
+		CHECK(src == VOL_KEY_CACHE);
 		vol_close(&fresh);
 	}
 	vol_close(&v);
@@ -1024,7 +1024,7 @@ static void file_key_other_volume(void)
 	struct vol_opts o;
 	struct vol a, b;
 	struct hdr h;
-	bool unwrapped = false;
+	enum vol_key_src src = VOL_KEY_CACHE;
 
 	opts(&o, true);
 	if (create("file-a", KEK_A, true, pa) != 0 ||
@@ -1039,8 +1039,8 @@ static void file_key_other_volume(void)
 		return;
 	}
 	CHECK_EQ_INT(vol_new_file_key(&a, &h, dek), 0);
-	CHECK_EQ_INT(vol_load_file_key(&b, &h, out, NULL, &unwrapped), -EIO);
-	CHECK(unwrapped);
+	CHECK_EQ_INT(vol_load_file_key(&b, &h, out, NULL, &src), -EIO);
+	CHECK(src == VOL_KEY_HSM);
 	vol_close(&b);
 	vol_close(&a);
 }
