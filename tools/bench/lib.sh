@@ -8,7 +8,7 @@
 # started, stopped by the EXIT trap).
 
 declare -A MPID=()  # FUSE daemon pid per mounted peer
-declare -A MOPTS=() # extra mount options per peer (hsmfs only)
+declare -A MOPTS=() # extra mount options per peer (hsmfs, hsmfs-vol)
 KEK_NAME=benchkek
 SCOPE=https://managedhsm.azure.net/.default
 
@@ -105,6 +105,13 @@ unwraps() {
 	grep -c '"operation":"UnwrapKey"' "$E/audit.log" 2>/dev/null || true
 }
 
+# keyops: every key operation in the emulator's audit log so far (not
+# tokens, not the emulator's own control requests).
+keyops() {
+	grep -cE '"operation":"(GetKey|WrapKey|UnwrapKey|CreateKey|RotateKey|UpdateKey|DeleteKey|ListKeys|ListKeyVersions)"' \
+		"$E/audit.log" 2>/dev/null || true
+}
+
 # ------------------------------------------------------------------ peers
 
 # back_of FS: the backing directory of FS.
@@ -135,6 +142,9 @@ init_peer() {
 	hsmfs)
 		"$HSMFS" init --kek "$EMU_URL/keys/$KEK_NAME" -o "$HSMFS_O" "$b" >"$W/hsmfs.init" 2>&1
 		;;
+	hsmfs-vol)
+		"$HSMFS" init --wrap volume --kek "$EMU_URL/keys/$KEK_NAME" -o "$HSMFS_O" "$b" >"$W/hsmfs-vol.init" 2>&1
+		;;
 	esac
 }
 
@@ -150,7 +160,7 @@ start_daemon() {
 	passthrough_ll) exec "$PT_BIN" -f -o "source=$b" "$m" ;;
 	gocryptfs) exec gocryptfs -fg -q -passfile "$W/gocryptfs.pass" "$b" "$m" ;;
 	securefs) exec securefs mount --keyfile "$W/securefs.key" "$b" "$m" ;;
-	hsmfs) exec "$HSMFS" mount -f -o "$HSMFS_O${MOPTS[hsmfs]:+,${MOPTS[hsmfs]}}" "$b" "$m" ;;
+	hsmfs | hsmfs-vol) exec "$HSMFS" mount -f -o "$HSMFS_O${MOPTS[$1]:+,${MOPTS[$1]}}" "$b" "$m" ;;
 	esac >>"$W/$1.log" 2>&1 &
 	MPID[$1]=$!
 	PIDS+=("$!")

@@ -7,7 +7,8 @@
 # Table 1: per workload and filesystem, the median over rounds and the
 # spread "(min-max)". Table 2 (RATIOS=1): per workload and peer, the
 # median over rounds of peer/REF within the same round (min-max), so that
-# drifts of the machine between rounds cancel out.
+# drifts of the machine between rounds cancel out. ONLY_RATIOS=1: table 2
+# alone (a second reference).
 
 BEGIN {
 	FS = "\t"
@@ -79,6 +80,14 @@ function cell(s, n, suffix, med) {
 END {
 	if (nw == 0)
 		exit
+	if (ONLY_RATIOS)
+		ratios()
+	else
+		medians()
+}
+
+# medians: table 1, then table 2 if RATIOS.
+function medians(i, w, line, f, k, s) {
 	table_head("| workload | unit |", "|---|---|", "")
 	for (i = 1; i <= nw; i++) {
 		w = order[i]
@@ -92,8 +101,13 @@ END {
 		print line
 	}
 	if (!RATIOS)
-		exit
+		return
 	print ""
+	ratios()
+}
+
+# ratios: table 2, per workload and peer, peer / REF paired per round.
+function ratios(i, w, line, f, n, r, rd, s) {
 	print "Ratio to " REF " (peer / " REF ", paired per round; > 1: the peer is faster):"
 	print ""
 	table_head("| workload |", "|---|", REF)

@@ -101,7 +101,7 @@ wl_fio() {
 
 # wl_small: extract, stat (cold), read (cold) and delete SMALL_N files.
 wl_small() {
-	local fs d
+	local fs d u0
 	for fs in "${ORDER[@]}"; do
 		d=$(dir_of "$fs")/small
 		rm -rf "$d"
@@ -117,9 +117,14 @@ wl_small() {
 	done
 	for fs in "${ORDER[@]}"; do
 		d=$(dir_of "$fs")/small
+		u0=$(unwraps)
 		cold "$fs"
 		timed read_all "$d"
 		record plain "read all (cat), cold" files/s "$fs" "$(per_sec "$SMALL_N")"
+		if [[ $fs == hsmfs* ]]; then
+			record hsm "UnwrapKey calls: fresh mount + read all $SMALL_N files cold (plain rounds)" \
+				calls "$fs" "$(($(unwraps) - u0))"
+		fi
 	done
 	for fs in "${ORDER[@]}"; do
 		d=$(dir_of "$fs")/small
@@ -143,21 +148,23 @@ wl_sqlite() {
 
 # --------------------------------------------------------- HSM workloads
 
-# hsm_read MODE P: reads the HSM_N files with P readers after flushing the
-# DEK cache (MODE cold) or not (warm); page cache dropped either way.
+# hsm_read MODE P [FS]: reads the HSM_N files of FS (default hsmfs) with
+# P readers after flushing the DEK cache (MODE cold) or not (warm); page
+# cache dropped either way. In volume mode the flush also re-validates
+# the KEK: one unwrap, counted.
 hsm_read() {
-	local d u0 u1 what
-	d=$(mnt_of hsmfs)/hsm
-	[[ $1 == cold ]] && "$HSMFS" cache flush "$(mnt_of hsmfs)" >/dev/null
-	drop_caches
+	local fs=${3:-hsmfs} d u0 u1 what
+	d=$(mnt_of "$fs")/hsm
 	u0=$(unwraps)
+	[[ $1 == cold ]] && "$HSMFS" cache flush "$(mnt_of "$fs")" >/dev/null
+	drop_caches
 	timed read_all "$d" "$2"
 	u1=$(unwraps)
 	what="read $HSM_N files, $2 reader(s), DEK cache $1"
 	[[ $1 == cold ]] && what="$what (flushed)"
-	record hsm "$what" files/s hsmfs "$(per_sec "$HSM_N")"
-	record hsm "  UnwrapKey calls per file opened ($1, $2 reader(s))" "calls/file" hsmfs \
-		"$(awk -v a="$u0" -v b="$u1" -v n="$HSM_N" 'BEGIN { printf "%.3f", (b - a) / n }')"
+	record hsm "$what" files/s "$fs" "$(per_sec "$HSM_N")"
+	record hsm "  UnwrapKey calls per file opened ($1, $2 reader(s))" "calls/file" "$fs" \
+		"$(awk -v a="$u0" -v b="$u1" -v n="$HSM_N" 'BEGIN { printf "%.4f", (b - a) / n }')"
 }
 
 # token: an access token for the bench client, from the emulator.
@@ -211,6 +218,41 @@ wl_hsm_round() {
 	for k in 1 8 32; do
 		record hsm "emulator unwrap capacity, $k connection(s)" unwraps/s hsmfs "$(cap_run "$k")"
 	done
+}
+
+# wl_vol_round: one round of volume-mode reads at LATENCY_MS per HSM
+# call: cold (DEK cache flushed) against warm.
+wl_vol_round() {
+	hsm_read cold 1 hsmfs-vol
+	hsm_read warm 1 hsmfs-vol
+	hsm_read cold 8 hsmfs-vol
+	hsm_read warm 8 hsmfs-vol
+}
+
+# wl_rotate_vol: a KEK rotation (`hsmfs rekey` after a new version) of a
+# volume-mode volume holding ROT_N files (mkfiles, 64 B each), mounted,
+# at LATENCY_MS per call: wall time and every key operation it made.
+wl_rotate_vol() {
+	local d k0 k1
+	d=$(mnt_of hsmfs-vol)/rot
+	emu_ctl faults clear >/dev/null
+	mkdir -p "$d"
+	log "volume mode: creating $ROT_N files for the rotation"
+	timed "$BIN/mkfiles" "$d" "$ROT_N" 64 64 3 0
+	record hsm "create $ROT_N files of 64 B (volume mode)" files/s hsmfs-vol "$(per_sec "$ROT_N")"
+	emu_ctl faults set --latency-ms "$LATENCY_MS" >/dev/null
+	emu_ctl key rotate "$KEK_NAME" >/dev/null
+	k0=$(keyops)
+	if ! timed "$HSMFS" rekey -q -o "$HSMFS_O" "$(back_of hsmfs-vol)" >"$RES/rekey-vol.out" 2>&1; then
+		note "volume-mode rekey failed (see rekey-vol.out)"
+		return 0
+	fi
+	k1=$(keyops)
+	record hsm "KEK rotation, volume mode, $ROT_N files, ${LATENCY_MS} ms latency" s hsmfs-vol "$(printf %.2f "$ELAPSED")"
+	record hsm "  HSM calls of that rotation (every key operation)" calls hsmfs-vol "$((k1 - k0))"
+	emu_ctl faults clear >/dev/null
+	timed remove_sync "$d"
+	record hsm "rm -rf $ROT_N files + sync (volume mode)" files/s hsmfs-vol "$(per_sec "$ROT_N")"
 }
 
 # mib KIB: KiB to MiB.
