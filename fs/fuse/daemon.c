@@ -176,6 +176,10 @@ static int loop(struct fsd *fs, const struct daemon_opts *d)
 	fuse_loop_cfg_set_max_threads(cfg, d->threads);
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	ret = fuse_session_loop_mt(fs->se, cfg);
+	/* libfuse's signal handler leaves the signal's number: a stop asked
+	 * for (SIGTERM, SIGINT, SIGHUP) is a clean end. */
+	if (ret > 0)
+		ret = 0;
 	fuse_loop_cfg_destroy(cfg);
 	kekcheck_stop();
 	prefetch_stop();

@@ -98,4 +98,13 @@ PY
 check "a replaced config is refused" bash -c "'$H' mount '$T/c' '$T/m' 2>&1 | grep -Eq 'failed authentication|not for this volume|pinned'"
 cp "$T/conf.orig" "$T/c/hsmfs.conf"
 check "the original config mounts again" bash -c "'$H' mount '$T/c' '$T/m' && cat '$T/m/f' | grep -q hi && '$H' umount '$T/m'"
+
+# A foreground daemon stopped as asked (SIGTERM, as systemd stops a
+# service) exits 0: the stop is not a failure.
+"$H" mount -f "$T/c" "$T/m" >"$T/fg.log" 2>&1 &
+fg=$!
+for _ in $(seq 200); do mountpoint -q "$T/m" && break; sleep 0.05; done
+kill -TERM "$fg"
+wait "$fg"
+check "mount -f stopped by SIGTERM exits 0" test $? -eq 0
 finish
