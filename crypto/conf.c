@@ -29,8 +29,19 @@ static const struct {
 
 static const char *const known_fields[] = {
 	"creator", "format", "volume_id", "features", "kek", "volume_key",
-	"mac", "previous_keks", "wrapping_keys",
+	"mac", "previous_keks", "wrapping_keys", "wrap_conversion",
 };
+
+static const char *const conversions[] = {
+	[CONF_CONV_TO_VOLUME] = "to-volume",
+	[CONF_CONV_TO_FILE] = "to-file",
+};
+
+const char *conf_conversion_name(enum conf_conversion cv)
+{
+	return cv == CONF_CONV_TO_VOLUME || cv == CONF_CONV_TO_FILE ?
+	       conversions[cv] : NULL;
+}
 
 
 static const char *get_str(const cJSON *o, const char *k, size_t max,
@@ -188,6 +199,9 @@ static const char *check_wrap_mode(const cJSON *root, struct conf *c)
 	if (!(c->features & FEAT_VOLUME_WRAP)) {
 		if (wks)
 			return "wrapping_keys without the volume-wrap feature";
+		if (c->conversion)
+			return "wrap_conversion without the volume-wrap "
+			       "feature";
 		return c->vk.alg == KEK_ALG_WK_SIV ?
 		       "volume key wrapped locally without volume-wrap" : NULL;
 	}
@@ -202,6 +216,21 @@ static const char *check_wrap_mode(const cJSON *root, struct conf *c)
 		if (c->wk[i].gen == g)
 			return NULL;
 	return "volume key wrapped by a wrapping key the config lacks";
+}
+
+/* "wrap_conversion": optional, one of the names above. */
+static const char *parse_conversion(const cJSON *v, struct conf *c)
+{
+	if (!v)
+		return NULL;
+	if (!cJSON_IsString(v) || !v->valuestring)
+		return "wrap_conversion is not a string";
+	for (int i = CONF_CONV_TO_VOLUME; i <= CONF_CONV_TO_FILE; i++)
+		if (strcmp(v->valuestring, conversions[i]) == 0) {
+			c->conversion = (enum conf_conversion)i;
+			return NULL;
+		}
+	return "unknown wrap_conversion";
 }
 
 /* "previous_keks": optional, 1..CONF_PREV_MAX distinct printable URLs,
@@ -263,6 +292,8 @@ static const char *parse_obj(const cJSON *root, struct conf *c)
 								   "volume_key"),
 				 &c->vk, false)) ||
 	    (why = get_b64(root, "mac", c->mac, 32, 32, NULL)) ||
+	    (why = parse_conversion(cJSON_GetObjectItemCaseSensitive(
+		     root, "wrap_conversion"), c)) ||
 	    (why = check_wrap_mode(root, c)))
 		return why;
 	return parse_prev(cJSON_GetObjectItemCaseSensitive(root,
@@ -353,6 +384,10 @@ char *conf_serialize(const struct conf *c)
 		goto out;
 	if ((c->features & FEAT_VOLUME_WRAP) && add_wks(root, c) != 0)
 		goto out;
+	if (conf_conversion_name(c->conversion) &&
+	    !cJSON_AddStringToObject(root, "wrap_conversion",
+				     conf_conversion_name(c->conversion)))
+		goto out;
 	if (add_b64(root, "mac", c->mac, 32) == 0)
 		out = cJSON_Print(root);
 out:
@@ -378,9 +413,11 @@ static int conf_mac(const struct conf *c, const uint8_t vk[KEY_LEN],
 	uint8_t msg[1024 + HDR_WRAPPED_MAX +
 		    (CONF_PREV_MAX + 1) * (HDR_KID_MAX + 4) +
 		    CONF_WK_MAX * (4 + 4 + 1 + 4 + HDR_KID_MAX + 4 +
-				   HDR_WRAPPED_MAX + 4)], mk[KEY_LEN];
+				   HDR_WRAPPED_MAX + 4) +
+		    2 * (4 + 16)], mk[KEY_LEN];
 	uint8_t feat[4] = { 0, 0, 0, (uint8_t)c->features };
 	uint8_t alg = (uint8_t)c->vk.alg, fmt = c->format;
+	const char *conv = conf_conversion_name(c->conversion);
 	size_t o = 0;
 	int ret;
 
@@ -413,6 +450,11 @@ static int conf_mac(const struct conf *c, const uint8_t vk[KEY_LEN],
 		o = put_field(msg, o, &a, 1);
 		o = put_field(msg, o, s->kid, strlen(s->kid));
 		o = put_field(msg, o, s->wrapped, s->wlen);
+	}
+	/* Likewise: a config with no conversion under way keeps its MAC. */
+	if (conv) {
+		o = put_field(msg, o, "wrap_conversion", 15);
+		o = put_field(msg, o, conv, strlen(conv));
 	}
 	ret = keys_hkdf(vk, KEY_LEN, KDF_CONF_MAC, mk, sizeof(mk));
 	if (!ret)

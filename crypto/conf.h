@@ -39,6 +39,15 @@ enum conf_feature {
 	FEAT_VOLUME_WRAP = 1u << 3,
 };
 
+/* "wrap_conversion", volume-wrap only: a conversion between the wrap
+ * modes under way (FORMAT.md section 8.6); while it is there a key slot
+ * may be wrapped locally or by the KEK. */
+enum conf_conversion {
+	CONF_CONV_NONE = 0,
+	CONF_CONV_TO_VOLUME,
+	CONF_CONV_TO_FILE,
+};
+
 struct conf {
 	uint8_t format; /* the block layout, LAY_PACKED or LAY_ALIGNED */
 	char creator[64];
@@ -55,11 +64,15 @@ struct conf {
 	/* Optional "previous_keks": older KEK URLs, oldest first. */
 	char prev_kek[CONF_PREV_MAX][HDR_KID_MAX + 1];
 	int nprev;
+	enum conf_conversion conversion;
 	uint8_t mac[32];
 };
 
 /* Parses and checks structure: 0, or -EINVAL with *why. */
 int conf_parse(const char *json, size_t n, struct conf *c, const char **why);
+/* The config's spelling of a conversion: "to-volume", "to-file", or
+ * NULL for none. */
+const char *conf_conversion_name(enum conf_conversion cv);
 /* Serializes to a malloc'ed NUL-terminated JSON string, NULL on error. */
 char *conf_serialize(const struct conf *c);
 /* Computes the MAC into c->mac: 0, -EINVAL (no valid format), -EIO or

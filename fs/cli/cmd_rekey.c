@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* hsmfs rekey: rewraps file keys to a new KEK version or KEK (--to), or
- * gives files fresh keys (--data). The work is in rekey.c and redata.c. */
+ * the other wrap mode's way (--to-wrap), or gives files fresh keys
+ * (--data). The work is in rekey.c and redata.c. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ static void usage(FILE *f)
 		"Usage: hsmfs rekey [--to URL] [--jobs N] [--max-rate R] [-q] [-o OPT,...] CIPHERDIR\n"
 		"       hsmfs rekey --check [--to URL] [-o OPT,...] CIPHERDIR\n"
 		"       hsmfs rekey --wrapping-key [--jobs N] [-o OPT,...] CIPHERDIR\n"
+		"       hsmfs rekey --to-wrap file|volume [--jobs N] [--max-rate R] [-o OPT,...] CIPHERDIR\n"
 		"       hsmfs rekey --data [-o OPT,...] CIPHERDIR [PATH...]\n"
 		"\n"
 		"Rewraps the volume key and every file's data key to the KEK's current\n"
@@ -46,6 +48,14 @@ static void usage(FILE *f)
 		"                  wrapping key): a new wrapping key, every file key\n"
 		"                  rewrapped by it locally (no HSM call per file); safe\n"
 		"                  to interrupt, and a re-run finishes an interrupted one\n"
+		"  --to-wrap MODE  change how file keys are wrapped, once (format 3):\n"
+		"                  volume: by a wrapping key the KEK wraps (as init\n"
+		"                  --wrap volume), each file key unwrapped by the HSM\n"
+		"                  once on the way; file: by the KEK itself again (no\n"
+		"                  HSM call per file with an RSA KEK). The volume must\n"
+		"                  NOT be mounted. Safe to interrupt: the volume then\n"
+		"                  mounts and reads as usual with keys of both kinds,\n"
+		"                  and the same command finishes the job\n"
 		"  --data          give the files at PATH... (plaintext paths from the\n"
 		"                  volume root; none: every file) a fresh data key and\n"
 		"                  re-encrypt their content, each file replaced at once\n"
@@ -57,6 +67,8 @@ static void usage(FILE *f)
 		"\n"
 		"With --to, the volume's fingerprint changes (it covers the KEK URL):\n"
 		"the new one is printed.\n"
+		"\n"
+		"--to-wrap on a volume already in that mode says so and exits 0.\n"
 		"\n"
 		"Exit status: 0 done, 1 some files failed (listed with the reason), 2\n"
 		"usage.\n");
@@ -107,6 +119,21 @@ static void print_kids(const struct rekey_report *rp)
 		       rp->kids[i].kid);
 }
 
+/* What --check says of the wrap mode: a conversion under way, and the
+ * kinds of key slot the files have. */
+static void print_wrap(const struct rekey_report *rp)
+{
+	const char *to = rp->conversion == CONF_CONV_TO_VOLUME ? "volume"
+								: "file";
+
+	if (rp->conversion)
+		printf("wrap conversion: to %s mode, unfinished (hsmfs rekey "
+		       "--to-wrap %s finishes it)\n", to, to);
+	if (rp->volume_wrap)
+		printf("key slots: %lu files wrapped locally, %lu by a KEK\n",
+		       rp->local_files, rp->kek_files);
+}
+
 static void print_check(const struct rekey_report *rp)
 {
 	printf("target: %s\n", rp->target_kid);
@@ -117,8 +144,15 @@ static void print_check(const struct rekey_report *rp)
 	printf("files: %lu, with the current version only %lu\n", rp->files,
 	       rp->current);
 	print_kids(rp);
-	printf("%s\n", rp->old_needed ? "older KEK versions are still needed: "
-	       "run hsmfs rekey" : "only the current KEK version is needed");
+	print_wrap(rp);
+	if (rp->conversion)
+		printf("the conversion is unfinished: run hsmfs rekey "
+		       "--to-wrap %s\n", rp->conversion == CONF_CONV_TO_VOLUME ?
+		       "volume" : "file");
+	else
+		printf("%s\n", rp->old_needed ? "older KEK versions are still "
+		       "needed: run hsmfs rekey" :
+		       "only the current KEK version is needed");
 }
 
 static void print_run(const struct rekey_report *rp, bool had_bar)
@@ -166,6 +200,7 @@ int rekey_main(int argc, char *argv[])
 		{ "check", no_argument, NULL, 'c' },
 		{ "data", no_argument, NULL, 'D' },
 		{ "wrapping-key", no_argument, NULL, 'W' },
+		{ "to-wrap", required_argument, NULL, 'M' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -205,6 +240,14 @@ int rekey_main(int argc, char *argv[])
 		case 'W':
 			o.wrapping_key = true;
 			break;
+		case 'M':
+			if (!strcmp(optarg, "volume"))
+				o.to_wrap = CONF_CONV_TO_VOLUME;
+			else if (!strcmp(optarg, "file"))
+				o.to_wrap = CONF_CONV_TO_FILE;
+			else
+				goto usage;
+			break;
 		case 'q':
 			quiet = true;
 			break;
@@ -214,8 +257,9 @@ int rekey_main(int argc, char *argv[])
 		}
 	}
 	if (optind >= argc || (!data && optind != argc - 1) ||
-	    (data && (o.check || o.to || o.wrapping_key)) ||
-	    (o.wrapping_key && (o.check || o.to)))
+	    (data && (o.check || o.to || o.wrapping_key || o.to_wrap)) ||
+	    (o.wrapping_key && (o.check || o.to || o.to_wrap)) ||
+	    (o.to_wrap && (o.check || o.to)))
 		goto usage;
 	if (secmem_init(1u << 20, &why))
 		fprintf(stderr, "hsmfs rekey: %s: keys stay in ordinary "

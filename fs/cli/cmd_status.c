@@ -27,7 +27,8 @@ int status_main(int argc, char *argv[])
 		fprintf(argc == 2 ? stdout : stderr,
 			"Usage: hsmfs status MOUNTPOINT\n\n"
 			"Shows the DEK cache and HSM statistics of a mount, and\n"
-			"who wraps its file keys (file or volume).\n");
+			"who wraps its file keys (file or volume, and whether a\n"
+			"conversion between the two is unfinished).\n");
 		return argc == 2 ? EXIT_OK : EXIT_USAGE;
 	}
 	return request(argv[1], "status");

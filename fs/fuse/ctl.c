@@ -21,8 +21,9 @@ static int srv_fd = -1;
 static pthread_t srv_thread;
 static char srv_path[108];
 
-/* Who wraps file keys, and for volume-wrap how the KEK's last
- * re-validation went. */
+/* Who wraps file keys (and whether a conversion between the modes is
+ * unfinished), and for volume-wrap how the KEK's last re-validation
+ * went. */
 static void wrap_status(struct fsd *fs, FILE *f)
 {
 	struct vol *v = &fs->vol;
@@ -39,6 +40,14 @@ static void wrap_status(struct fsd *fs, FILE *f)
 	pthread_rwlock_unlock(&v->wk_lock);
 	fprintf(f, "wrap:        volume (wrapping key generation %u%s)\n",
 		vol_wk_current(v), revoked ? "; KEK REVOKED: keys wiped" : "");
+	if (vol_converting(v)) {
+		const char *to = v->conf.conversion == CONF_CONV_TO_VOLUME ?
+				 "volume" : "file";
+
+		fprintf(f, "conversion:  to %s mode, unfinished: file keys "
+			   "wrapped locally or by the KEK (unmount and run "
+			   "hsmfs rekey --to-wrap %s to finish)\n", to, to);
+	}
 	fprintf(f, "kek check:   %llu re-validations (%llu failed), last "
 		   "good %lld s ago; %llu file keys unwrapped locally\n",
 		(unsigned long long)v->checks,

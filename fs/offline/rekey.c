@@ -17,6 +17,9 @@
  * generation beside the old one, has the daemon reload it, rewraps every
  * header locally from the old generation to the new (steps 3 and 4, no
  * HSM call), and drops the old generation once no header names it.
+ * rekey --to-wrap (a wrap-mode conversion) claims the volume alone, then
+ * is steps 1 (the config records the conversion), 3 and 4 (each header
+ * rewrapped the other mode's way) and a last config write ending it.
  * Nothing the daemon writes overlaps a slot: it writes a header only into
  * an empty file and otherwise only bytes past the header.
  */
@@ -30,6 +33,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "crypto/layout.h"
 #include "fs/vol/filekey.h"
 #include "fs/vol/mnt.h"
 #include "rekey.h"
@@ -68,6 +72,7 @@ struct rk {
 	/* results, under lock */
 	pthread_mutex_t lock;
 	unsigned long done, rewrapped, current, empty, gone, failed;
+	unsigned long local_files, kek_files; /* --check: by slot kind */
 	struct rekey_kid *kids;
 	size_t nkids;
 	struct failure *fails;
@@ -120,14 +125,31 @@ static bool kid_current(struct rk *r, const char *kid)
 			  kid_version(r->target_kid)) == 0;
 }
 
+static bool local_kid(const char *kid)
+{
+	return !strncmp(kid, HDR_WK_KID_PREFIX, strlen(HDR_WK_KID_PREFIX));
+}
+
 /* Whether what a header slot (or a key the config wraps) names is where
  * the run moves keys to: the target KEK's version, or for a locally
  * wrapped slot the newest wrapping key. */
 static bool ref_current(struct rk *r, const char *kid)
 {
-	if (!strncmp(kid, HDR_WK_KID_PREFIX, strlen(HDR_WK_KID_PREFIX)))
+	if (local_kid(kid))
 		return r->wk_kid[0] && !strcmp(kid, r->wk_kid);
 	return kid_current(r, kid);
+}
+
+/* Whether a header slot naming kid is where the run moves keys: current
+ * (above), and during a wrap conversion wrapped the target mode's way. */
+static bool slot_done(struct rk *r, const char *kid)
+{
+	enum conf_conversion cv = r->v.conf.conversion;
+
+	if ((cv == CONF_CONV_TO_VOLUME && !local_kid(kid)) ||
+	    (cv == CONF_CONV_TO_FILE && local_kid(kid)))
+		return false;
+	return ref_current(r, kid);
 }
 
 static void set_wk_kid(struct rk *r)
@@ -183,6 +205,20 @@ static void count_hdr(struct rk *r, const struct hdr *h)
 	if (h->slot[0].gen && h->slot[1].gen &&
 	    strcmp(h->slot[0].kid, h->slot[1].kid))
 		count_kid(r, h->slot[1].kid);
+}
+
+/* --check: which kinds of slot a header has in use (both, mid-way
+ * through a rewrap from one kind to the other). */
+static void count_kinds(struct rk *r, const struct hdr *h)
+{
+	bool local = false, kek = false;
+
+	for (int i = 0; i < HDR_SLOTS; i++) {
+		local |= h->slot[i].gen && local_kid(h->slot[i].kid);
+		kek |= h->slot[i].gen && !local_kid(h->slot[i].kid);
+	}
+	r->local_files += local;
+	r->kek_files += kek;
 }
 
 /* ---- the walk ---------------------------------------------------------- */
@@ -286,7 +322,8 @@ static enum kek_status fill_slot(struct rk *r, struct hdr *h, int j,
 	enum kek_status st;
 
 	memset(s, 0, sizeof(*s));
-	if (vol_volume_wrap(&r->v)) {
+	if (vol_volume_wrap(&r->v) &&
+	    r->v.conf.conversion != CONF_CONV_TO_FILE) {
 		/* The newest generation; never a KEK, never the HSM. */
 		st = vol_wk_wrap_slot(&r->v, REC_MAGIC_DEK, h->file_id, dek, 0,
 				      s, kerr, KEK_ERR_MAX) ? KEK_E_CRYPTO
@@ -314,7 +351,7 @@ static enum outcome rewrap(struct rk *r, int fd, struct hdr *h, int vi,
 	char kerr[KEK_ERR_MAX];
 	int j = 1 - vi;
 
-	if (ref_current(r, h->slot[vi].kid)) {
+	if (slot_done(r, h->slot[vi].kid)) {
 		/* An earlier run stopped before clearing the old slot (or
 		 * the other slot does not verify). */
 		if (!h->slot[j].gen && !h->bad[j])
@@ -364,7 +401,7 @@ static enum outcome do_file(struct rk *r, struct workq_item *it, struct hdr *h,
 		goto out;
 	}
 	if (hdr_slot_order(h, order) == 1 && !h->bad[0] && !h->bad[1] &&
-	    ref_current(r, h->slot[order[0]].kid)) {
+	    slot_done(r, h->slot[order[0]].kid)) {
 		out = OUT_CURRENT;
 		goto out;
 	}
@@ -720,6 +757,14 @@ static bool old_referenced(struct rk *r)
 	return false;
 }
 
+/* Something the current KEK version (or wrapping key) alone cannot
+ * open, or a conversion that has yet to finish. */
+static bool old_needed(struct rk *r)
+{
+	return old_referenced(r) || r->v.conf.nwk > 1 ||
+	       strcmp(r->v.conf.kek, r->target_url) || vol_converting(&r->v);
+}
+
 /* The failures with their plaintext paths, where the names decrypt; the
  * paths are freed by free_failures. */
 static struct rekey_failure *failures(struct rk *r)
@@ -765,8 +810,10 @@ static void report(struct rk *r)
 		.vk_kid = conf_kid(r),
 		.vk_current = conf_current(r),
 		.prev_keks = r->v.conf.prev_kek, .nprev = r->v.conf.nprev,
-		.old_needed = old_referenced(r) || r->v.conf.nwk > 1 ||
-			      strcmp(r->v.conf.kek, r->target_url),
+		.old_needed = old_needed(r),
+		.volume_wrap = vol_volume_wrap(&r->v),
+		.conversion = r->v.conf.conversion,
+		.local_files = r->local_files, .kek_files = r->kek_files,
 	};
 	struct rekey_failure *f = failures(r);
 
@@ -795,8 +842,10 @@ static int classify(struct rk *r, bool check)
 		int order[HDR_SLOTS], rd;
 
 		rd = read_hdr(r, i, O_RDONLY, NULL, &h, &why);
+		if (check && rd == 1)
+			count_kinds(r, &h);
 		if (rd == 1 && hdr_slot_order(&h, order) == 1 &&
-		    ref_current(r, h.slot[order[0]].kid)) {
+		    slot_done(r, h.slot[order[0]].kid)) {
 			r->current++;
 			r->done++;
 			count_kid(r, h.slot[order[0]].kid);
@@ -877,9 +926,7 @@ static enum rekey_result check(struct rk *r)
 	count_conf(r);
 	pthread_mutex_unlock(&r->lock);
 	report(r);
-	return old_referenced(r) || r->v.conf.nwk > 1 ||
-	       strcmp(r->v.conf.kek, r->target_url) ?
-	       REKEY_OLD_NEEDED : REKEY_OK;
+	return old_needed(r) ? REKEY_OLD_NEEDED : REKEY_OK;
 }
 
 /* rekey --wrapping-key, once every header names the new generation: the
@@ -889,7 +936,7 @@ static int drop_old_wk(struct rk *r)
 	struct conf c;
 	char msg[128];
 
-	if (r->v.conf.nwk < 2 || r->failed || !every_slot(r, ref_current))
+	if (r->v.conf.nwk < 2 || r->failed || !every_slot(r, slot_done))
 		return 0;
 	c = r->v.conf;
 	snprintf(msg, sizeof(msg), "wrapping key generation %u no longer "
@@ -940,10 +987,164 @@ static enum rekey_result run_wk(struct rk *r)
 	return r->failed ? REKEY_FAILED : REKEY_OK;
 }
 
+/* ---- wrap-mode conversion --------------------------------------------- */
+
+static const char *mode_name(enum conf_conversion to)
+{
+	return to == CONF_CONV_TO_VOLUME ? "volume" : "file";
+}
+
+/* The volume is in mode to already, with no conversion under way. */
+static bool in_mode(const struct conf *c, enum conf_conversion to)
+{
+	return !c->conversion &&
+	       !(c->features & FEAT_VOLUME_WRAP) == (to == CONF_CONV_TO_FILE);
+}
+
+/* Writes a config of the conversion; our volume takes it at once. */
+static int conv_store(struct rk *r, struct conf *c, const char *what)
+{
+	char err[VOL_ERR_MAX];
+
+	if (conf_seal(c, r->v.vk) != 0) {
+		rekey_error(&r->o->ui, "cannot seal the config");
+		return -1;
+	}
+	if (vol_conv_store(&r->v, c, err, sizeof(err)) != 0) {
+		rekey_error(&r->o->ui, "%s", err);
+		return -1;
+	}
+	rekey_say(&r->o->ui, "config: %s", what);
+	set_wk_kid(r);
+	return 0;
+}
+
+/* Step 1: the config says which way the conversion goes (an earlier
+ * run's is kept, or turned round). Coming from file mode it also gains
+ * wrapping key generation 1, wrapped by the KEK, which wraps the volume
+ * key from then on; file keys follow in the walk. */
+static int conv_begin(struct rk *r)
+{
+	enum conf_conversion to = r->o->to_wrap;
+	struct conf c = r->v.conf;
+	char kerr[KEK_ERR_MAX], what[160];
+
+	if (c.conversion == to) {
+		rekey_say(&r->o->ui, "an earlier run began the conversion to "
+			  "%s mode: finishing it", mode_name(to));
+		return 0;
+	}
+	snprintf(what, sizeof(what), "converting to %s mode%s", mode_name(to),
+		 c.conversion ? " (the unfinished conversion the other way "
+				"turned round)" : "");
+	if (!(c.features & FEAT_VOLUME_WRAP)) {
+		if (vol_wk_add(&r->v, r->target, &c, kerr) != KEK_OK) {
+			rekey_error(&r->o->ui, "cannot make a wrapping key: %s",
+				    kerr);
+			return -1;
+		}
+		c.features |= FEAT_VOLUME_WRAP;
+		snprintf(what, sizeof(what), "wrapping key generation 1 "
+			 "added, the volume key wrapped by it; converting to "
+			 "volume mode");
+	}
+	c.conversion = to;
+	return conv_store(r, &c, what);
+}
+
+/* Step 3, once every header's slots are wrapped the target mode's way
+ * (walked again: a failed file must stop it): the conversion leaves the
+ * config, and so does what no header can name any more (previous KEKs,
+ * an older wrapping key; in file mode every wrapping key, the volume
+ * key wrapped by the KEK again). */
+static int conv_finish(struct rk *r)
+{
+	enum conf_conversion to = r->o->to_wrap;
+	struct conf c = r->v.conf;
+	char kerr[KEK_ERR_MAX];
+
+	if (r->failed || !every_slot(r, slot_done)) {
+		rekey_error(&r->o->ui, "the conversion to %s mode is "
+			    "unfinished: fix what failed and run the same "
+			    "command again", mode_name(to));
+		return -1;
+	}
+	c.conversion = CONF_CONV_NONE;
+	c.nprev = 0;
+	if (to == CONF_CONV_TO_VOLUME) {
+		vol_wk_drop_old(&c);
+		return conv_store(r, &c, "conversion finished: volume mode, "
+				  "every file key wrapped locally");
+	}
+	c.features &= ~FEAT_VOLUME_WRAP;
+	c.nwk = 0;
+	memset(c.wk, 0, sizeof(c.wk));
+	if (vol_wrap_slot(r->target, REC_MAGIC_VK, c.volume_id, r->v.vk,
+			  &c.vk, kerr) != KEK_OK) {
+		rekey_error(&r->o->ui, "cannot wrap the volume key: %s", kerr);
+		return -1;
+	}
+	c.vk.gen = 1;
+	return conv_store(r, &c, "conversion finished: file mode, every file "
+			  "key wrapped by the KEK");
+}
+
+/* hsmfs rekey --to-wrap: the volume claimed alone (no daemon follows a
+ * mode change), the config first, then every header as a rekey does,
+ * then the config again. A run killed anywhere leaves a volume that
+ * mounts and reads; the same command finishes it. */
+static enum rekey_result run_convert(struct rk *r)
+{
+	enum conf_conversion to = r->o->to_wrap;
+	char err[VOL_ERR_MAX];
+
+	if (in_mode(&r->v.conf, to)) {
+		rekey_say(&r->o->ui, "%s is in %s mode already: nothing to do",
+			  r->v.cipherdir, mode_name(to));
+		return REKEY_OK;
+	}
+	if (r->v.conf.format < LAY_V3) {
+		rekey_error(&r->o->ui, "volume mode needs a volume of format "
+			    "3; %s is of format %d", r->v.cipherdir,
+			    r->v.conf.format);
+		return REKEY_FAILED;
+	}
+	if (vol_claim(&r->v, true, "hsmfs rekey --to-wrap", err,
+		      sizeof(err)) != 0) {
+		rekey_error(&r->o->ui, "%s (the wrap mode changes only on a "
+			    "volume not mounted)", err);
+		return REKEY_FAILED;
+	}
+	if (unlock(r) || conv_begin(r))
+		return REKEY_FAILED;
+	if (to == CONF_CONV_TO_VOLUME)
+		rekey_say(&r->o->ui, "target: wrapping key generation %u (%s)",
+			  vol_wk_current(&r->v), r->wk_kid);
+	else
+		rekey_say(&r->o->ui, "target: %s", r->target_kid);
+	if (collect_files(r) || classify(r, false))
+		return REKEY_FAILED;
+	if (r->q.nwork > 0)
+		run_workers(r);
+	report(r);
+	return conv_finish(r) ? REKEY_FAILED : REKEY_OK;
+}
+
 static enum rekey_result run(struct rk *r)
 {
 	if (r->o->check)
 		return check(r);
+	if (r->o->to_wrap)
+		return run_convert(r);
+	if (vol_converting(&r->v)) {
+		const char *m = mode_name(r->v.conf.conversion);
+
+		rekey_error(&r->o->ui, "%s is being converted to %s mode: "
+			    "finish that first (hsmfs rekey --to-wrap %s %s, "
+			    "unmounted)", r->v.cipherdir, m, m,
+			    r->v.cipherdir);
+		return REKEY_FAILED;
+	}
 	if (r->o->wrapping_key)
 		return run_wk(r);
 	rekey_say(&r->o->ui, "target: %s", r->target_kid);

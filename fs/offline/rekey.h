@@ -11,6 +11,12 @@
  *    wrapping key is replaced by --wrapping-key, every header rewrapped
  *    locally in the same crash-safe way, with the config holding both
  *    generations until no header names the old one.
+ *  - wrap-mode conversion (--to-wrap): a file-mode volume becomes a
+ *    volume-wrap one or back, on a volume claimed alone. The config
+ *    records the conversion first (and, to volume mode, gains a wrapping
+ *    key); every header is then rewrapped the other way, slot by slot as
+ *    above; the config drops the conversion last. Meanwhile a slot may
+ *    be of either kind, and the volume mounts and reads as usual.
  *  - data rekey: a fresh DEK and re-encrypted content for some files,
  *    each written to a temporary file and renamed over the original.
  *    Only on an unmounted volume.
@@ -24,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "crypto/conf.h"
 #include "crypto/hdr.h"
 #include "fs/vol/opts.h"
 
@@ -64,6 +71,10 @@ struct rekey_report {
 	const char (*prev_keks)[HDR_KID_MAX + 1];
 	int nprev;
 	bool old_needed; /* an older version or KEK is still referenced */
+	bool volume_wrap;
+	enum conf_conversion conversion; /* one under way */
+	unsigned long local_files, kek_files; /* --check: files by kind of
+						 slot (both: counted twice) */
 };
 
 struct rekey_ui {
@@ -89,6 +100,8 @@ struct rekey_opts {
 	bool check;       /* report only */
 	/* volume-wrap: a new wrapping key, every header rewrapped locally */
 	bool wrapping_key;
+	/* --to-wrap: convert to this mode (CONF_CONV_NONE: no conversion) */
+	enum conf_conversion to_wrap;
 	struct rekey_ui ui;
 };
 

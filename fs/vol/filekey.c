@@ -153,8 +153,8 @@ static int local_slot_key(struct vol *v, const struct hdr *h,
 	return 0;
 }
 
-/* One slot: the cache, else the HSM (or, volume-wrap, the wrapping key).
- * 0, or a kek_status-derived errno. */
+/* One slot: the cache, else the HSM (or, for a local slot, the wrapping
+ * key). 0, or a kek_status-derived errno. */
 static int slot_key(struct vol *v, const struct hdr *h, int i,
 		    uint8_t dek[KEY_LEN], enum kek_status *stp, char *why,
 		    size_t n, enum vol_key_src *src)
@@ -167,7 +167,9 @@ static int slot_key(struct vol *v, const struct hdr *h, int i,
 
 	if (vol_slot_known(v, s, why, n))
 		return -EIO;
-	if (vol_volume_wrap(v))
+	/* Known: alg 4 only where local slots are (volume-wrap), any other
+	 * alg only where KEK slots are (file mode, or a conversion). */
+	if (s->alg == KEK_ALG_WK_SIV)
 		return local_slot_key(v, h, s, dek, stp, why, n, src);
 	k = vol_kek_for(v, s->kid);
 	dekcache_id(s->kid, s->alg, s->wrapped, s->wlen, id);

@@ -168,7 +168,8 @@ int vol_slot_known(struct vol *v, const struct hdr_slot *s, char *why,
 	uint32_t gen;
 	int r;
 
-	if (!vol_volume_wrap(v)) {
+	if (!vol_volume_wrap(v) ||
+	    (vol_converting(v) && s->alg != KEK_ALG_WK_SIV)) {
 		if (vol_kek_for(v, s->kid))
 			return 0;
 		snprintf(why, n, "key slot names %s, not a version of %s",
@@ -210,7 +211,7 @@ enum kek_status vol_wk_add(struct vol *v, struct kek *k, struct conf *c,
 {
 	uint8_t *wk = secmem_alloc(KEY_LEN);
 	struct hdr_slot *s = &c->wk[c->nwk];
-	uint32_t gen = c->wk[c->nwk - 1].gen + 1;
+	uint32_t gen = c->nwk > 0 ? c->wk[c->nwk - 1].gen + 1 : 1;
 	enum kek_status st = KEK_E_NOMEM;
 
 	if (c->nwk >= CONF_WK_MAX || gen == 0) {

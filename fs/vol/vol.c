@@ -558,6 +558,13 @@ static int reload_check(struct vol *v, const struct conf *c, char *err,
 	}
 	if (verify_conf(v, c, err, errlen))
 		return -1;
+	/* A wrap-mode change is made with the volume claimed alone: never
+	 * followed live. */
+	if (c->conversion != v->conf.conversion) {
+		snprintf(err, errlen, "the volume's wrap mode is being changed "
+			 "(hsmfs rekey --to-wrap): remount");
+		return -1;
+	}
 	if (o->pin_kek && strcmp(o->pin_kek, c->kek) != 0) {
 		snprintf(err, errlen, "mounted with kek=%s but the config now "
 			 "names %s: remount with the new kek= option",

@@ -150,6 +150,24 @@ static inline bool vol_volume_wrap(const struct vol *v)
 	return v->conf.features & FEAT_VOLUME_WRAP;
 }
 
+/* True while a conversion between the wrap modes is under way (hsmfs
+ * rekey --to-wrap): a key slot may then be wrapped locally or by a KEK. */
+static inline bool vol_converting(const struct vol *v)
+{
+	return v->conf.conversion != CONF_CONV_NONE;
+}
+
+/* Writes config c, a change of wrap mode (a conversion's start, end or
+ * direction), and makes it v's: what vol_reload refuses to follow, so v
+ * must be claimed exclusively (no daemon serves the volume). Before
+ * anything is written, c must open to v's volume key: a wrapping key v
+ * does not hold yet, or a volume key c has the KEK wrap, is unwrapped by
+ * the HSM, so that no config the KEK cannot open is ever stored. The
+ * MAC must verify. 0, or -1 (VOL_EKEK: the KEK could not be used) with
+ * err; v is unchanged unless c was stored. */
+int vol_conv_store(struct vol *v, const struct conf *c, char *err,
+		   size_t errlen);
+
 /* Re-validates the KEK of a volume-wrap volume: one unwrap, by the HSM,
  * of the config's current wrapping key. 0: the KEK serves (wrapping keys
  * unwrapped again if they had been wiped); 1: the KEK refused (disabled,
@@ -193,8 +211,8 @@ int vol_wk_unwrap_slot(struct vol *v, const char magic[8],
 		       uint8_t key[KEY_LEN], char *why, size_t n);
 /* Whether this volume knows how to unwrap s, without unwrapping: its kid
  * is a version of one of the volume's KEKs (file mode), or it is wrapped
- * locally by a generation the config holds (volume-wrap). 0, or -1 with
- * why. */
+ * locally by a generation the config holds (volume-wrap); during a
+ * conversion either. 0, or -1 with why. */
 int vol_slot_known(struct vol *v, const struct hdr_slot *s, char *why,
 		   size_t n);
 /* KEK rotation of a volume-wrap volume: every wrapping key of config c
@@ -202,7 +220,8 @@ int vol_slot_known(struct vol *v, const struct hdr_slot *s, char *why,
  * and file keys, wrapped locally, stay as they are. */
 enum kek_status vol_wk_rewrap(struct vol *v, struct kek *k, struct conf *c,
 			      char kerr[KEK_ERR_MAX]);
-/* rekey --wrapping-key: a new generation (the newest + 1) of random
+/* rekey --wrapping-key: a new generation (the newest + 1, or 1 for a
+ * config that has none yet: a conversion to volume mode) of random
  * bytes wrapped by k into c, and c's volume key wrapped locally by it.
  * The caller stores c; the retired generation stays until no header
  * names it. */

@@ -2,11 +2,12 @@
 # The frozen example volumes of formats 1, 2 and 3, and 3 with volume
 # wrapping (tests/fixtures/vN.tar and v3w.tar,
 # each made once by make-frozen.sh N) still mount and read exactly as they
-# did: no change to the code may break existing data.
+# did: no change to the code may break existing data. v3c is format 3 in
+# the middle of a conversion to volume mode: file keys of both kinds.
 . "$(dirname "$0")/lib.sh"
 F=$ROOT/tests/fixtures
 
-for v in 1 2 3 3w; do
+for v in 1 2 3 3w 3c; do
 	# Both fixtures name their test KEK "frozen": a key directory each.
 	mkdir "$T/keys$v" "$T/c$v"
 	cp "$F/v$v.key" "$T/keys$v/frozen.v1"

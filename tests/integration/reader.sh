@@ -4,8 +4,9 @@
 # decrypts volumes of formats 1, 2 and 3, with encrypted and plaintext
 # names, to exactly what was written through the mount; also after a
 # rotation and rekey, after rekey --to another KEK, after rekey --data,
-# and the frozen fixtures. A changed block, header MAC, name, sidecar or
-# config stops it with a message naming the backing file; in format 3
+# and the frozen fixtures (one of them a volume in the middle of a
+# conversion between the wrap modes). A changed block, header MAC, name,
+# sidecar or config stops it with a message naming the backing file; in format 3
 # also a changed file state, a zeroed block that is not a hole, a changed
 # directory IV tag and a symlink target moved to another link. An
 # authenticated hole reads as zeros, and each file's write count covers
@@ -591,7 +592,7 @@ same "after an interrupted rekey --to" "$c"
 
 # The frozen fixtures, their software KEK given to the reader as a file.
 F=$ROOT/tests/fixtures
-for v in 1 2 3 3w; do
+for v in 1 2 3 3w 3c; do
 	mkdir "$T/frozen$v"
 	tar --xattrs --xattrs-include='user.*' -C "$T/frozen$v" -xf "$F/v$v.tar"
 	out=$T/frozen-out$v

@@ -321,7 +321,8 @@ class Unwrapper:
 
 CONFIG_MEMBERS = {"creator", "format", "volume_id", "features", "kek",
                   "volume_key", "mac"}
-CONFIG_OPTIONAL = {"previous_keks", "wrapping_keys"}
+CONFIG_OPTIONAL = {"previous_keks", "wrapping_keys", "wrap_conversion"}
+CONVERSIONS = ("to-volume", "to-file")
 FEATURE_BITS = {"encrypted-names": 1, "long-names": 2, "plaintext-names": 4,
                 "volume-wrap": 8}
 
@@ -400,6 +401,11 @@ def parse_config(path, endpoints=()):
         raise bad("mac is not base64url of 32 bytes")
     c.endpoints = tuple(endpoints)
     c.wks = parse_wrapping_keys(raw, c, bad)
+    c.conversion = raw.get("wrap_conversion")
+    if "wrap_conversion" in raw and (not c.volume_wrap or
+                                     c.conversion not in CONVERSIONS):
+        raise bad("wrap_conversion must be to-volume or to-file, and only "
+                  "with volume-wrap")
     if c.volume_wrap:
         gen = local_kid_generation(c.kid, c.volume_id)
         if (gen is None or gen not in [w["generation"] for w in c.wks]
@@ -516,6 +522,8 @@ def config_mac_message(c):
         for w in c.wks:
             fields += [struct.pack(">I", w["generation"]), bytes([w["alg"]]),
                        w["kid"].encode(), w["wrapped"]]
+    if c.conversion is not None:
+        fields += [b"wrap_conversion", c.conversion.encode()]
     return b"".join(struct.pack(">I", len(f)) + f for f in fields)
 
 
@@ -632,17 +640,21 @@ def file_dek(hdr, vol, unwrapper, path):
     why = []
     for s in slots:
         gen = local_kid_generation(s["kid"], vol.volume_id)
-        if vol.volume_wrap and (s["alg"] != ALG_LOCAL or gen not in vol.wk):
+        # Section 8.6: during a conversion a slot may be of either kind;
+        # its alg says which.
+        local = vol.volume_wrap and (s["alg"] == ALG_LOCAL or
+                                     not vol.conversion)
+        if local and (s["alg"] != ALG_LOCAL or gen not in vol.wk):
             why.append(f"slot kid {s['kid']} is not a wrapping key the "
                        "config holds")
             continue
-        if not vol.volume_wrap and (s["alg"] == ALG_LOCAL or
-                                    not kid_allowed(s["kid"], vol)):
+        if not local and (s["alg"] == ALG_LOCAL or
+                          not kid_allowed(s["kid"], vol)):
             why.append(f"slot kid {s['kid']} is not a version of the "
                        "volume's KEKs")
             continue
         try:
-            if vol.volume_wrap:
+            if local:
                 dek = local_unwrap(vol.wk[gen], s["kid"], s["wrapped"],
                                    DEK_MAGIC, file_id, path, "DEK")
             else:

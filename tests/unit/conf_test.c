@@ -395,7 +395,79 @@ static void conf_store_load(void)
 	rmdir(dir);
 }
 
+/* A volume-wrap config: generation 1 wrapped by the KEK, the volume key
+ * wrapped locally by it (bytes that only look the part: the parser and
+ * the MAC do not open them). */
+static void make_vw_conf(struct conf *c, enum conf_conversion cv)
+{
+	make_conf(c);
+	c->features |= FEAT_VOLUME_WRAP;
+	make_slot(&c->wk[0], 1, "testkek://k/v1", 64, 0x30);
+	c->wk[0].alg = KEK_ALG_AES_KW_PAD;
+	c->nwk = 1;
+	memset(&c->vk, 0, sizeof(c->vk));
+	c->vk.alg = KEK_ALG_WK_SIV;
+	hdr_wk_kid(c->volume_id, 1, c->vk.kid);
+	c->vk.wlen = HDR_WK_WRAPPED_LEN;
+	fill_seq(c->vk.wrapped, HDR_WK_WRAPPED_LEN, 0x50);
+	c->conversion = cv;
+	conf_seal(c, test_vk);
+}
+
+/* "wrap_conversion": read back as written, only with volume-wrap and
+ * only one of its two values; added, removed or turned round by anyone
+ * without the volume key, the MAC says so. */
+static void conf_conversion(void)
+{
+	struct conf c, p;
+	const char *why;
+	char *json, *plain;
+
+	make_vw_conf(&c, CONF_CONV_TO_FILE);
+	json = conf_serialize(&c);
+	CHECK(json && strstr(json, "\"wrap_conversion\""));
+	if (!json)
+		return;
+	CHECK(conf_parse(json, strlen(json), &p, &why) == 0);
+	CHECK_EQ_INT(p.conversion, CONF_CONV_TO_FILE);
+	CHECK_EQ_INT(conf_verify(&p, test_vk), 0);
+	CHECK(conf_edit(json, "wrap_conversion", NULL, "\"to-volume\"",
+			&p) == NULL);
+	CHECK_EQ_INT(p.conversion, CONF_CONV_TO_VOLUME);
+	CHECK_EQ_INT(conf_verify(&p, test_vk), -EBADMSG);
+	CHECK(conf_edit(json, "wrap_conversion", NULL, NULL, &p) == NULL);
+	CHECK_EQ_INT(p.conversion, CONF_CONV_NONE);
+	CHECK_EQ_INT(conf_verify(&p, test_vk), -EBADMSG);
+	why = conf_edit(json, "wrap_conversion", NULL, "\"to-nowhere\"", &p);
+	CHECK(why && strstr(why, "unknown wrap_conversion"));
+	why = conf_edit(json, "wrap_conversion", NULL, "1", &p);
+	CHECK(why && strstr(why, "not a string"));
+	free(json);
+
+	/* None under way: no member, and the MAC of a config that never
+	 * had one; adding one fails it. */
+	make_vw_conf(&c, CONF_CONV_NONE);
+	json = conf_serialize(&c);
+	CHECK(json && !strstr(json, "wrap_conversion"));
+	if (!json)
+		return;
+	CHECK(conf_edit(json, "wrap_conversion", NULL, "\"to-file\"", &p) ==
+	      NULL);
+	CHECK_EQ_INT(conf_verify(&p, test_vk), -EBADMSG);
+	free(json);
+
+	/* Without volume-wrap the parser refuses it outright. */
+	make_conf(&c);
+	plain = conf_serialize(&c);
+	CHECK(plain != NULL);
+	if (!plain)
+		return;
+	why = conf_edit(plain, "wrap_conversion", NULL, "\"to-volume\"", &p);
+	CHECK(why && strstr(why, "wrap_conversion without the volume-wrap"));
+	free(plain);
+}
+
 CHECK_MAIN("conf",
 	   T(conf_roundtrip), T(conf_rejects), T(conf_mac_covers_all),
-	   T(conf_mac_errors),
+	   T(conf_mac_errors), T(conf_conversion),
 	   T(conf_size_limit), T(conf_store_load))
