@@ -29,6 +29,8 @@
 /* Wrapping-key generations a volume-wrap config holds: the current one,
  * and the one a rekey --wrapping-key is moving file keys away from. */
 #define CONF_WK_MAX 2
+/* Escrow KEKs a volume-wrap config may hold besides its own KEK. */
+#define CONF_ESCROW_MAX 3
 
 enum conf_feature {
 	FEAT_ENCRYPTED_NAMES = 1u << 0,
@@ -37,6 +39,14 @@ enum conf_feature {
 	/* Format 3: file keys wrapped locally by a wrapping key, which the
 	 * KEK wraps in "wrapping_keys" (FORMAT.md section 8). */
 	FEAT_VOLUME_WRAP = 1u << 3,
+};
+
+/* volume-wrap: an escrow KEK, which opens the volume as the config's own
+ * KEK does: every wrapping-key generation of the config wrapped by it
+ * (FORMAT.md section 8.6). */
+struct conf_escrow {
+	char kek[HDR_KID_MAX + 1];
+	struct hdr_slot wk[CONF_WK_MAX]; /* the generations of conf.wk */
 };
 
 struct conf {
@@ -55,6 +65,9 @@ struct conf {
 	/* Optional "previous_keks": older KEK URLs, oldest first. */
 	char prev_kek[CONF_PREV_MAX][HDR_KID_MAX + 1];
 	int nprev;
+	/* Optional "escrow_keks" (volume-wrap only), in the config's order. */
+	struct conf_escrow escrow[CONF_ESCROW_MAX];
+	int nescrow;
 	uint8_t mac[32];
 };
 
@@ -68,6 +81,11 @@ int conf_seal(struct conf *c, const uint8_t vk[KEY_LEN]);
 /* Checks it: 0, -EBADMSG if the config has been modified, or as
  * conf_seal if the MAC could not be computed. */
 int conf_verify(const struct conf *c, const uint8_t vk[KEY_LEN]);
+
+/* The index of the escrow KEK named url in c, or -1. */
+int conf_escrow_find(const struct conf *c, const char *url);
+/* Removes escrow KEK i from c (the caller seals c again). */
+void conf_escrow_drop(struct conf *c, int i);
 
 /* Reads dir/hsmfs.conf (via a directory fd): 0, or -errno with *why:
  * -ENOENT (no hsmfs.conf: not an hsmfs volume), the open or read error,
