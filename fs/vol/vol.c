@@ -419,8 +419,9 @@ int vol_pin_escrows(struct vol *v, const struct conf *c, char *err,
 	v->pin = p;
 	v->pin_found = PIN_DIR;
 	memcpy(v->pin_file, path, sizeof(path));
-	log_info("%s: escrow KEKs of the authenticated config noted in %s (%d)",
-		 v->cipherdir, path, c->nescrow);
+	log_info("%s: the pin %s now lists the %d escrow KEK%s of the "
+		 "authenticated config", v->cipherdir, path, c->nescrow,
+		 c->nescrow == 1 ? "" : "s");
 	return 1;
 }
 
