@@ -30,6 +30,7 @@ static const struct {
 static const char *const known_fields[] = {
 	"creator", "format", "volume_id", "features", "kek", "volume_key",
 	"mac", "previous_keks", "wrapping_keys", "wrap_conversion",
+	"escrow_keks",
 };
 
 static const char *const conversions[] = {
@@ -233,6 +234,88 @@ static const char *parse_conversion(const cJSON *v, struct conf *c)
 	return "unknown wrap_conversion";
 }
 
+/* One escrow KEK: {kek, wrapping_keys}, the wrapping keys being the
+ * config's generations in the same order, each wrapped by a KEK (that
+ * it is a version of this entry's kek is the volume's check, vol.c). */
+static const char *parse_escrow(const cJSON *o, const struct conf *c,
+				struct conf_escrow *e)
+{
+	static const char *const fields[] = { "kek", "wrapping_keys" };
+	const cJSON *it, *arr;
+	const char *why;
+	int n = 0;
+
+	if (!cJSON_IsObject(o))
+		return "an escrow KEK is not an object";
+	cJSON_ArrayForEach(it, o)
+		if (!known_in(it->string, fields, 2))
+			return "unknown field in an escrow KEK";
+	if ((why = get_str(o, "kek", HDR_KID_MAX, e->kek)))
+		return why;
+	if (!kid_printable(e->kek))
+		return "bad URL in escrow_keks";
+	if (strcmp(e->kek, c->kek) == 0)
+		return "escrow_keks names the config's kek";
+	if (conf_escrow_find(c, e->kek) >= 0)
+		return "duplicate URL in escrow_keks";
+	arr = cJSON_GetObjectItemCaseSensitive(o, "wrapping_keys");
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != c->nwk)
+		return "an escrow KEK does not wrap every wrapping key "
+		       "generation of the config";
+	cJSON_ArrayForEach(it, arr) {
+		struct hdr_slot *s = &e->wk[n];
+
+		if ((why = parse_wrapped(it, s, true)))
+			return why;
+		if (s->alg == KEK_ALG_WK_SIV)
+			return "a wrapping key must be wrapped by a KEK";
+		if (s->gen != c->wk[n++].gen)
+			return "an escrow KEK wraps other wrapping key "
+			       "generations than the config";
+	}
+	return NULL;
+}
+
+/* "escrow_keks": optional, volume-wrap only, 1..CONF_ESCROW_MAX. */
+static const char *parse_escrows(const cJSON *arr, struct conf *c)
+{
+	const cJSON *it;
+	const char *why;
+
+	if (!arr)
+		return NULL;
+	if (!(c->features & FEAT_VOLUME_WRAP))
+		return "escrow_keks without the volume-wrap feature";
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1)
+		return "escrow_keks is not a non-empty array";
+	cJSON_ArrayForEach(it, arr) {
+		if (c->nescrow == CONF_ESCROW_MAX)
+			return "too many escrow_keks";
+		if ((why = parse_escrow(it, c, &c->escrow[c->nescrow])))
+			return why;
+		c->nescrow++;
+	}
+	return NULL;
+}
+
+int conf_escrow_find(const struct conf *c, const char *url)
+{
+	for (int i = 0; i < c->nescrow; i++)
+		if (strcmp(c->escrow[i].kek, url) == 0)
+			return i;
+	return -1;
+}
+
+void conf_escrow_drop(struct conf *c, int i)
+{
+	if (i < 0 || i >= c->nescrow)
+		return;
+	memmove(&c->escrow[i], &c->escrow[i + 1],
+		(size_t)(c->nescrow - i - 1) * sizeof(c->escrow[0]));
+	c->nescrow--;
+	memset(&c->escrow[c->nescrow], 0, sizeof(c->escrow[0]));
+}
+
 /* "previous_keks": optional, 1..CONF_PREV_MAX distinct printable URLs,
  * none equal to "kek". */
 static const char *parse_prev(const cJSON *arr, struct conf *c)
@@ -294,7 +377,9 @@ static const char *parse_obj(const cJSON *root, struct conf *c)
 	    (why = get_b64(root, "mac", c->mac, 32, 32, NULL)) ||
 	    (why = parse_conversion(cJSON_GetObjectItemCaseSensitive(
 		     root, "wrap_conversion"), c)) ||
-	    (why = check_wrap_mode(root, c)))
+	    (why = check_wrap_mode(root, c)) ||
+	    (why = parse_escrows(cJSON_GetObjectItemCaseSensitive(
+					 root, "escrow_keks"), c)))
 		return why;
 	return parse_prev(cJSON_GetObjectItemCaseSensitive(root,
 							  "previous_keks"), c);
@@ -325,12 +410,13 @@ static int add_b64(cJSON *o, const char *k, const uint8_t *p, size_t n)
 	return cJSON_AddStringToObject(o, k, buf) ? 0 : -1;
 }
 
-static int add_wks(cJSON *root, const struct conf *c)
+/* Wrapping keys wk[0..n) into the JSON array arr. */
+static int add_wk_array(cJSON *arr, const struct hdr_slot *wk, int n)
 {
-	cJSON *arr = cJSON_AddArrayToObject(root, "wrapping_keys"), *o;
+	cJSON *o;
 
-	for (int i = 0; arr && i < c->nwk; i++) {
-		const struct hdr_slot *s = &c->wk[i];
+	for (int i = 0; arr && i < n; i++) {
+		const struct hdr_slot *s = &wk[i];
 
 		if (!(o = cJSON_CreateObject()) ||
 		    !cJSON_AddItemToArray(arr, o) ||
@@ -340,6 +426,26 @@ static int add_wks(cJSON *root, const struct conf *c)
 		    add_b64(o, "wrapped", s->wrapped, s->wlen))
 			return -1;
 	}
+	return arr ? 0 : -1;
+}
+
+static int add_wks(cJSON *root, const struct conf *c)
+{
+	return add_wk_array(cJSON_AddArrayToObject(root, "wrapping_keys"),
+			    c->wk, c->nwk);
+}
+
+static int add_escrows(cJSON *root, const struct conf *c)
+{
+	cJSON *arr = cJSON_AddArrayToObject(root, "escrow_keks"), *o;
+
+	for (int i = 0; arr && i < c->nescrow; i++)
+		if (!(o = cJSON_CreateObject()) ||
+		    !cJSON_AddItemToArray(arr, o) ||
+		    !cJSON_AddStringToObject(o, "kek", c->escrow[i].kek) ||
+		    add_wk_array(cJSON_AddArrayToObject(o, "wrapping_keys"),
+				 c->escrow[i].wk, c->nwk))
+			return -1;
 	return arr ? 0 : -1;
 }
 
@@ -384,6 +490,9 @@ char *conf_serialize(const struct conf *c)
 		goto out;
 	if ((c->features & FEAT_VOLUME_WRAP) && add_wks(root, c) != 0)
 		goto out;
+	if ((c->features & FEAT_VOLUME_WRAP) && c->nescrow > 0 &&
+	    add_escrows(root, c) != 0)
+		goto out;
 	if (conf_conversion_name(c->conversion) &&
 	    !cJSON_AddStringToObject(root, "wrap_conversion",
 				     conf_conversion_name(c->conversion)))
@@ -407,13 +516,45 @@ static size_t put_field(uint8_t *buf, size_t off, const void *p, size_t n)
 	return off + 4 + n;
 }
 
+/* A wrapping key's fields: generation, alg number, kid, wrapped bytes. */
+#define WK_FIELDS_MAX (4 + 4 + 4 + 1 + 4 + HDR_KID_MAX + 4 + HDR_WRAPPED_MAX)
+
+static size_t put_wk(uint8_t *msg, size_t o, const struct hdr_slot *s)
+{
+	uint8_t g[4] = { (uint8_t)(s->gen >> 24), (uint8_t)(s->gen >> 16),
+			 (uint8_t)(s->gen >> 8), (uint8_t)s->gen };
+	uint8_t a = (uint8_t)s->alg;
+
+	o = put_field(msg, o, g, 4);
+	o = put_field(msg, o, &a, 1);
+	o = put_field(msg, o, s->kid, strlen(s->kid));
+	return put_field(msg, o, s->wrapped, s->wlen);
+}
+
+/* Only when present, as each member added since: the escrow KEKs in
+ * order, each its URL then its wrapping keys. */
+static size_t put_escrows(uint8_t *msg, size_t o, const struct conf *c)
+{
+	if (!(c->features & FEAT_VOLUME_WRAP) || c->nescrow == 0)
+		return o;
+	o = put_field(msg, o, "escrow_keks", 11);
+	for (int i = 0; i < c->nescrow; i++) {
+		o = put_field(msg, o, c->escrow[i].kek,
+			      strlen(c->escrow[i].kek));
+		for (int j = 0; j < c->nwk; j++)
+			o = put_wk(msg, o, &c->escrow[i].wk[j]);
+	}
+	return o;
+}
+
 static int conf_mac(const struct conf *c, const uint8_t vk[KEY_LEN],
 		    uint8_t mac[32])
 {
 	uint8_t msg[1024 + HDR_WRAPPED_MAX +
 		    (CONF_PREV_MAX + 1) * (HDR_KID_MAX + 4) +
-		    CONF_WK_MAX * (4 + 4 + 1 + 4 + HDR_KID_MAX + 4 +
-				   HDR_WRAPPED_MAX + 4) +
+		    CONF_WK_MAX * WK_FIELDS_MAX + 4 + 11 +
+		    CONF_ESCROW_MAX * (4 + HDR_KID_MAX +
+				       CONF_WK_MAX * WK_FIELDS_MAX) +
 		    2 * (4 + 16)], mk[KEY_LEN];
 	uint8_t feat[4] = { 0, 0, 0, (uint8_t)c->features };
 	uint8_t alg = (uint8_t)c->vk.alg, fmt = c->format;
@@ -440,17 +581,9 @@ static int conf_mac(const struct conf *c, const uint8_t vk[KEY_LEN],
 	/* The same for volume-wrap: what older configs lack adds nothing. */
 	if (c->features & FEAT_VOLUME_WRAP)
 		o = put_field(msg, o, "wrapping_keys", 13);
-	for (int i = 0; (c->features & FEAT_VOLUME_WRAP) && i < c->nwk; i++) {
-		const struct hdr_slot *s = &c->wk[i];
-		uint8_t g[4] = { (uint8_t)(s->gen >> 24), (uint8_t)(s->gen >> 16),
-				 (uint8_t)(s->gen >> 8), (uint8_t)s->gen };
-		uint8_t a = (uint8_t)s->alg;
-
-		o = put_field(msg, o, g, 4);
-		o = put_field(msg, o, &a, 1);
-		o = put_field(msg, o, s->kid, strlen(s->kid));
-		o = put_field(msg, o, s->wrapped, s->wlen);
-	}
+	for (int i = 0; (c->features & FEAT_VOLUME_WRAP) && i < c->nwk; i++)
+		o = put_wk(msg, o, &c->wk[i]);
+	o = put_escrows(msg, o, c);
 	/* Likewise: a config with no conversion under way keeps its MAC. */
 	if (conv) {
 		o = put_field(msg, o, "wrap_conversion", 15);

@@ -29,6 +29,8 @@
 /* Wrapping-key generations a volume-wrap config holds: the current one,
  * and the one a rekey --wrapping-key is moving file keys away from. */
 #define CONF_WK_MAX 2
+/* Escrow KEKs a volume-wrap config may hold besides its own KEK. */
+#define CONF_ESCROW_MAX 3
 
 enum conf_feature {
 	FEAT_ENCRYPTED_NAMES = 1u << 0,
@@ -48,6 +50,14 @@ enum conf_conversion {
 	CONF_CONV_TO_FILE,
 };
 
+/* volume-wrap: an escrow KEK, which opens the volume as the config's own
+ * KEK does: every wrapping-key generation of the config wrapped by it
+ * (FORMAT.md section 8.7). */
+struct conf_escrow {
+	char kek[HDR_KID_MAX + 1];
+	struct hdr_slot wk[CONF_WK_MAX]; /* the generations of conf.wk */
+};
+
 struct conf {
 	uint8_t format; /* the block layout, LAY_PACKED or LAY_ALIGNED */
 	char creator[64];
@@ -65,6 +75,9 @@ struct conf {
 	char prev_kek[CONF_PREV_MAX][HDR_KID_MAX + 1];
 	int nprev;
 	enum conf_conversion conversion;
+	/* Optional "escrow_keks" (volume-wrap only), in the config's order. */
+	struct conf_escrow escrow[CONF_ESCROW_MAX];
+	int nescrow;
 	uint8_t mac[32];
 };
 
@@ -81,6 +94,11 @@ int conf_seal(struct conf *c, const uint8_t vk[KEY_LEN]);
 /* Checks it: 0, -EBADMSG if the config has been modified, or as
  * conf_seal if the MAC could not be computed. */
 int conf_verify(const struct conf *c, const uint8_t vk[KEY_LEN]);
+
+/* The index of the escrow KEK named url in c, or -1. */
+int conf_escrow_find(const struct conf *c, const char *url);
+/* Removes escrow KEK i from c (the caller seals c again). */
+void conf_escrow_drop(struct conf *c, int i);
 
 /* Reads dir/hsmfs.conf (via a directory fd): 0, or -errno with *why:
  * -ENOENT (no hsmfs.conf: not an hsmfs volume), the open or read error,

@@ -18,6 +18,7 @@ int umount_main(int argc, char *argv[]);
 int status_main(int argc, char *argv[]);
 int cache_main(int argc, char *argv[]);
 int rekey_main(int argc, char *argv[]);
+int kek_main(int argc, char *argv[]);
 int fsck_main(int argc, char *argv[]);
 int inspect_main(int argc, char *argv[]);
 

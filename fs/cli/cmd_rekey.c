@@ -36,6 +36,8 @@ static void usage(FILE *f)
 		"  --to URL        rewrap to this KEK (e.g. from a Key Vault key to a\n"
 		"                  Managed HSM key); the config and this machine's pin\n"
 		"                  follow, the old KEK stays listed until no file needs it\n"
+		"                  (the URL of an escrow KEK makes that one the volume's\n"
+		"                  own: hsmfs kek --help)\n"
 		"  --jobs N        parallel workers (default 8)\n"
 		"  --max-rate R    at most R unwraps per second (default: no bound);\n"
 		"                  throttled HSM calls are retried later in any case\n"

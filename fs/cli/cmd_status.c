@@ -28,7 +28,9 @@ int status_main(int argc, char *argv[])
 			"Usage: hsmfs status MOUNTPOINT\n\n"
 			"Shows the DEK cache and HSM statistics of a mount, and\n"
 			"who wraps its file keys (file or volume, and whether a\n"
-			"conversion between the two is unfinished).\n");
+			"conversion between the two is unfinished); for a volume-wrap\n"
+			"volume also the KEK that opened it (its own, or an escrow\n"
+			"KEK) and its escrow KEKs.\n");
 		return argc == 2 ? EXIT_OK : EXIT_USAGE;
 	}
 	return request(argv[1], "status");

@@ -24,6 +24,7 @@ static const struct {
 	{ "status", status_main, "Shows a mount's key cache and HSM statistics" },
 	{ "cache", cache_main, "cache flush: wipes a mount's cached keys" },
 	{ "rekey", rekey_main, "Rewraps file keys to a new KEK version or KEK" },
+	{ "kek", kek_main, "Lists, adds, removes escrow KEKs (volume mode)" },
 	{ "fsck", fsck_main, "Checks a volume, changing nothing" },
 	{ "inspect", inspect_main, "Prints a backing file's header (no key)" },
 };

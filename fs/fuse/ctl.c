@@ -21,6 +21,21 @@ static int srv_fd = -1;
 static pthread_t srv_thread;
 static char srv_path[108];
 
+/* volume-wrap: the KEK that opened the volume (and re-validates it),
+ * and the config's escrow KEKs. */
+static void escrow_status(struct vol *v, FILE *f)
+{
+	char by[HDR_KID_MAX + 1];
+	bool esc = vol_opened_by(v, by);
+
+	fprintf(f, "opened by:   %s%s\n", by, esc ? " (escrow KEK: the "
+		"volume's KEK could not be used)" : "");
+	pthread_mutex_lock(&v->kek_lock);
+	for (int i = 0; i < v->conf.nescrow; i++)
+		fprintf(f, "escrow kek:  %s\n", v->conf.escrow[i].kek);
+	pthread_mutex_unlock(&v->kek_lock);
+}
+
 /* Who wraps file keys (and whether a conversion between the modes is
  * unfinished), and for volume-wrap how the KEK's last re-validation
  * went. */
@@ -48,6 +63,7 @@ static void wrap_status(struct fsd *fs, FILE *f)
 			   "wrapped locally or by the KEK (unmount and run "
 			   "hsmfs rekey --to-wrap %s to finish)\n", to, to);
 	}
+	escrow_status(v, f);
 	fprintf(f, "kek check:   %llu re-validations (%llu failed), last "
 		   "good %lld s ago; %llu file keys unwrapped locally\n",
 		(unsigned long long)v->checks,

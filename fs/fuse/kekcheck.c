@@ -18,8 +18,11 @@ static struct {
 
 int kekcheck_now(struct fsd *fs)
 {
-	char err[VOL_ERR_MAX];
+	char err[VOL_ERR_MAX], kek[HDR_KID_MAX + 1];
 	int r = vol_kek_check(&fs->vol, err, sizeof(err));
+
+	/* The KEK checked: the one that opened the volume. */
+	vol_opened_by(&fs->vol, kek);
 
 	if (r == 1) {
 		/* Cipher contexts keep the schedule of the last file key
@@ -27,12 +30,12 @@ int kekcheck_now(struct fsd *fs)
 		blk_wipe_all();
 		log_err("KEK %s refused re-validation: %s; wrapping keys and "
 			"cached file keys wiped, files not open are no longer "
-			"readable", fs->vol.conf.kek, err);
+			"readable", kek, err);
 	} else if (r < 0) {
 		log_warn("KEK re-validation failed, keys kept (asked again in "
 			 "%u s): %s", K.secs, err);
 	} else if (err[0] && r == 0) {
-		log_info("KEK %s: %s", fs->vol.conf.kek, err);
+		log_info("KEK %s: %s", kek, err);
 	}
 	return r;
 }

@@ -535,6 +535,18 @@ static int unlock(struct rk *r)
 	return 0;
 }
 
+/* rekey --to an escrow KEK of the volume makes it the volume's KEK: it
+ * leaves escrow_keks (its wrapping keys are rewrapped as the config's). */
+static void promote_escrow(struct rk *r, struct conf *c)
+{
+	int i = conf_escrow_find(c, c->kek);
+
+	if (i < 0)
+		return;
+	conf_escrow_drop(c, i);
+	rekey_say(&r->o->ui, "escrow KEK %s becomes the volume's KEK", c->kek);
+}
+
 /* The config's new volume-key slot, KEK and previous KEKs. */
 static int new_conf(struct rk *r, struct conf *c)
 {
@@ -558,6 +570,7 @@ static int new_conf(struct rk *r, struct conf *c)
 		snprintf(c->prev_kek[k++], HDR_KID_MAX + 1, "%s", c->kek);
 		c->nprev = k;
 		snprintf(c->kek, sizeof(c->kek), "%s", r->target_url);
+		promote_escrow(r, c);
 	}
 	if (vol_volume_wrap(&r->v) &&
 	    vol_wk_rewrap(&r->v, r->target, c, kerr) != KEK_OK) {
@@ -947,12 +960,55 @@ static int drop_old_wk(struct rk *r)
 	return tell_daemon(r, false);
 }
 
+/* Every escrow KEK of the config, opened and asked for its current
+ * version (for an RSA key, the public key wraps need): a new wrapping key
+ * is wrapped for each of them, or not made at all. */
+static int open_escrows(struct rk *r, struct kek *esc[CONF_ESCROW_MAX])
+{
+	const struct conf *c = &r->v.conf;
+	char kerr[KEK_ERR_MAX];
+	struct kek_info info;
+
+	for (int i = 0; i < c->nescrow; i++)
+		if (vol_kek_open_other(&r->v, c->escrow[i].kek, &esc[i],
+				       kerr) != KEK_OK ||
+		    kek_describe(esc[i], &info, kerr) != KEK_OK) {
+			rekey_error(&r->o->ui, "cannot use escrow KEK %s: %s; "
+				    "nothing changed (retry once it serves, "
+				    "or hsmfs kek remove it first)",
+				    c->escrow[i].kek, kerr);
+			return -1;
+		}
+	return 0;
+}
+
+/* A new wrapping-key generation, wrapped by the KEK and every escrow KEK,
+ * into c, sealed. */
+static int add_wk(struct rk *r, struct conf *c)
+{
+	struct kek *esc[CONF_ESCROW_MAX] = { 0 };
+	char kerr[KEK_ERR_MAX] = "cannot seal the config";
+	int e = -1;
+
+	if (open_escrows(r, esc))
+		goto out;
+	if (vol_wk_add(&r->v, r->target, esc, c, kerr) != KEK_OK ||
+	    conf_seal(c, r->v.vk) != 0)
+		rekey_error(&r->o->ui, "cannot make a new wrapping key: %s",
+			    kerr);
+	else
+		e = 0;
+out:
+	for (int i = 0; i < CONF_ESCROW_MAX; i++)
+		kek_close(esc[i]);
+	return e;
+}
+
 /* rekey --wrapping-key: a new generation in the config (or the one an
  * interrupted run added), the daemon told, every header moved to it
  * locally, the old generation dropped. */
 static enum rekey_result run_wk(struct rk *r)
 {
-	char kerr[KEK_ERR_MAX];
 	struct conf c;
 
 	if (!vol_volume_wrap(&r->v)) {
@@ -967,10 +1023,7 @@ static enum rekey_result run_wk(struct rk *r)
 	if (c.nwk > 1) {
 		rekey_say(&r->o->ui, "an earlier run added wrapping key "
 			  "generation %u: finishing it", c.wk[c.nwk - 1].gen);
-	} else if (vol_wk_add(&r->v, r->target, &c, kerr) != KEK_OK ||
-		   conf_seal(&c, r->v.vk) != 0) {
-		rekey_error(&r->o->ui, "cannot make a new wrapping key: %s",
-			    kerr);
+	} else if (add_wk(r, &c)) {
 		return REKEY_FAILED;
 	} else if (store_conf(r, &c, "new wrapping key generation added")) {
 		return REKEY_FAILED;
@@ -1029,6 +1082,13 @@ static int conv_begin(struct rk *r)
 	struct conf c = r->v.conf;
 	char kerr[KEK_ERR_MAX], what[160];
 
+	/* File mode has no escrow KEKs: they would go unnoticed. */
+	if (to == CONF_CONV_TO_FILE && c.nescrow > 0) {
+		rekey_error(&r->o->ui, "%s has escrow KEKs, which file mode "
+			    "cannot have: remove them first (hsmfs kek remove "
+			    "URL %s)", r->v.cipherdir, r->v.cipherdir);
+		return -1;
+	}
 	if (c.conversion == to) {
 		rekey_say(&r->o->ui, "an earlier run began the conversion to "
 			  "%s mode: finishing it", mode_name(to));
@@ -1038,7 +1098,7 @@ static int conv_begin(struct rk *r)
 		 c.conversion ? " (the unfinished conversion the other way "
 				"turned round)" : "");
 	if (!(c.features & FEAT_VOLUME_WRAP)) {
-		if (vol_wk_add(&r->v, r->target, &c, kerr) != KEK_OK) {
+		if (vol_wk_add(&r->v, r->target, NULL, &c, kerr) != KEK_OK) {
 			rekey_error(&r->o->ui, "cannot make a wrapping key: %s",
 				    kerr);
 			return -1;

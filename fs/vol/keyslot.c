@@ -206,7 +206,33 @@ enum kek_status vol_wk_rewrap(struct vol *v, struct kek *k, struct conf *c,
 	return st;
 }
 
-enum kek_status vol_wk_add(struct vol *v, struct kek *k, struct conf *c,
+/* A new generation's wk wrapped by every escrow KEK of c, into its
+ * entries' slot c->nwk. */
+static enum kek_status escrows_wrap(struct kek *const *escrow, struct conf *c,
+				    uint32_t gen, const uint8_t wk[KEY_LEN],
+				    char kerr[KEK_ERR_MAX])
+{
+	char why[KEK_ERR_MAX];
+	enum kek_status st;
+
+	for (int i = 0; i < c->nescrow; i++) {
+		struct hdr_slot *s = &c->escrow[i].wk[c->nwk];
+
+		memset(s, 0, sizeof(*s));
+		st = vol_wrap_slot(escrow[i], REC_MAGIC_WK, c->volume_id, wk,
+				   s, why);
+		if (st != KEK_OK) {
+			snprintf(kerr, KEK_ERR_MAX, "escrow KEK %s: %.300s",
+				 c->escrow[i].kek, why);
+			return st;
+		}
+		s->gen = gen;
+	}
+	return KEK_OK;
+}
+
+enum kek_status vol_wk_add(struct vol *v, struct kek *k,
+			   struct kek *const *escrow, struct conf *c,
 			   char kerr[KEK_ERR_MAX])
 {
 	uint8_t *wk = secmem_alloc(KEY_LEN);
@@ -225,7 +251,8 @@ enum kek_status vol_wk_add(struct vol *v, struct kek *k, struct conf *c,
 	}
 	memset(s, 0, sizeof(*s));
 	if ((st = vol_wrap_slot(k, REC_MAGIC_WK, c->volume_id, wk, s,
-				kerr)) != KEK_OK)
+				kerr)) != KEK_OK ||
+	    (st = escrows_wrap(escrow, c, gen, wk, kerr)) != KEK_OK)
 		goto out;
 	s->gen = gen;
 	/* The volume key follows the newest generation, so that the one
@@ -249,6 +276,74 @@ int vol_wk_drop_old(struct conf *c)
 		return 0;
 	c->wk[0] = c->wk[c->nwk - 1];
 	memset(&c->wk[1], 0, sizeof(c->wk[1]) * (CONF_WK_MAX - 1));
+	for (int i = 0; i < c->nescrow; i++) {
+		struct hdr_slot *w = c->escrow[i].wk;
+
+		w[0] = w[c->nwk - 1];
+		memset(&w[1], 0, sizeof(w[1]) * (CONF_WK_MAX - 1));
+	}
 	c->nwk = 1;
 	return 1;
+}
+
+/* The new escrow KEK unwraps what it wrapped, s, back to the key v holds:
+ * it serves this volume (role, key enabled), before the config says so. */
+static enum kek_status escrow_proves(struct vol *v, struct kek *k,
+				     const struct hdr_slot *s,
+				     const uint8_t *want,
+				     char kerr[KEK_ERR_MAX])
+{
+	uint8_t *back = secmem_alloc(KEY_LEN);
+	enum kek_status st = KEK_E_NOMEM;
+	char why[KEK_ERR_MAX];
+
+	if (!back) {
+		snprintf(kerr, KEK_ERR_MAX, "out of memory");
+		return st;
+	}
+	if (vol_unwrap_slot(k, REC_MAGIC_WK, v->conf.volume_id, s, back, &st,
+			    why) != 0) {
+		snprintf(kerr, KEK_ERR_MAX, "it wraps but cannot unwrap: "
+			 "%.400s", why);
+		st = st == KEK_OK ? KEK_E_CRYPTO : st;
+	} else if (!keys_equal(back, want, KEY_LEN)) {
+		snprintf(kerr, KEK_ERR_MAX, "it unwrapped another key");
+		st = KEK_E_CRYPTO;
+	}
+	secmem_free(back, KEY_LEN);
+	return st;
+}
+
+enum kek_status vol_escrow_add(struct vol *v, struct kek *k, const char *url,
+			       struct conf *c, char kerr[KEK_ERR_MAX])
+{
+	struct conf_escrow *e = &c->escrow[c->nescrow];
+	const struct vol_wk *w = NULL;
+	enum kek_status st = KEK_OK;
+
+	if (c->nescrow >= CONF_ESCROW_MAX) {
+		snprintf(kerr, KEK_ERR_MAX, "no room for another escrow KEK");
+		return KEK_E_INVAL;
+	}
+	memset(e, 0, sizeof(*e));
+	snprintf(e->kek, sizeof(e->kek), "%s", url);
+	pthread_rwlock_rdlock(&v->wk_lock);
+	for (int i = 0; i < c->nwk && st == KEK_OK; i++) {
+		if (!(w = wk_find(v, c->wk[i].gen)) || !w->key) {
+			snprintf(kerr, KEK_ERR_MAX, "wrapping key generation "
+				 "%u is not held", c->wk[i].gen);
+			st = KEK_E_INVAL;
+			break;
+		}
+		st = vol_wrap_slot(k, REC_MAGIC_WK, c->volume_id, w->key,
+				   &e->wk[i], kerr);
+		e->wk[i].gen = c->wk[i].gen;
+	}
+	/* Held across the unwrap: kek add's own volume, no other thread. */
+	if (st == KEK_OK && w)
+		st = escrow_proves(v, k, &e->wk[c->nwk - 1], w->key, kerr);
+	pthread_rwlock_unlock(&v->wk_lock);
+	if (st == KEK_OK)
+		c->nescrow++;
+	return st;
 }

@@ -24,6 +24,8 @@ struct vol_opts {
 	 * one of its previous_keks is accepted (a run that stopped between
 	 * writing the config and updating the pin). */
 	const char *rekey_to;
+	/* kek add URL: the escrow KEK being added, named by the operator. */
+	const char *escrow_add;
 	bool no_pin_store;     /* skip the local pin store */
 	bool pin_readonly;     /* check a pin, never write one (fsck) */
 	unsigned cache_entries;

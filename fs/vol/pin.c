@@ -6,6 +6,7 @@
  *   volume=  the volume id, base64url
  *   kek=     the KEK URL
  *   kcv=     the volume key's check value, base64url
+ *   escrow=  an escrow KEK URL (volume-wrap), one line each, 0..3
  * A legacy pin (pins/<volume id>) has only kek= and kcv=.
  */
 #include <ctype.h>
@@ -83,6 +84,15 @@ static bool decodes(const char *s, uint8_t *out, size_t len)
 	return b64url_decode(s, strlen(s), out, len) == (long)len;
 }
 
+/* One more escrow= line: true if there is no room for it. */
+static bool add_escrow(struct pin *p, const char *url)
+{
+	if (p->nescrow == CONF_ESCROW_MAX || !*url)
+		return true;
+	snprintf(p->escrow[p->nescrow++], sizeof(p->escrow[0]), "%s", url);
+	return false;
+}
+
 /* Reads the pin file at path into p: 1, 0 if there is none, -1. */
 static int read_pin(const char *path, bool legacy, struct pin *p, char *err,
 		    size_t errlen)
@@ -90,7 +100,7 @@ static int read_pin(const char *path, bool legacy, struct pin *p, char *err,
 	char *line = NULL, kcv[64] = "", id[64] = "";
 	size_t cap = 0;
 	ssize_t n;
-	bool kek = false, ok;
+	bool kek = false, many = false, ok;
 	FILE *f = fopen(path, "re");
 
 	if (!f && errno == ENOENT)
@@ -111,10 +121,12 @@ static int read_pin(const char *path, bool legacy, struct pin *p, char *err,
 			snprintf(kcv, sizeof(kcv), "%s", line + 4);
 		else if (strncmp(line, "volume=", 7) == 0)
 			snprintf(id, sizeof(id), "%s", line + 7);
+		else if (strncmp(line, "escrow=", 7) == 0)
+			many |= add_escrow(p, line + 7);
 	}
 	free(line);
 	fclose(f);
-	ok = kek && decodes(kcv, p->kcv, PIN_KCV_LEN) &&
+	ok = kek && !many && decodes(kcv, p->kcv, PIN_KCV_LEN) &&
 	     (legacy || decodes(id, p->volume_id, ID_LEN));
 	if (!ok)
 		snprintf(err, errlen, "pin %s is malformed", path);
@@ -184,6 +196,8 @@ int pin_write(const char *dir, const struct pin *p, char *err, size_t errlen)
 	fprintf(f, "# hsmfs: the volume this machine expects in\n");
 	print_dir(f, dir);
 	fprintf(f, "volume=%s\nkek=%s\nkcv=%s\n", id, p->kek, kcv);
+	for (int i = 0; i < p->nescrow; i++)
+		fprintf(f, "escrow=%s\n", p->escrow[i]);
 	bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
 	bad |= fclose(f) != 0;
 	if (bad || rename(tmp, path) != 0) {

@@ -7,7 +7,8 @@
  *
  * The pin store: what this machine saw of the volume in a backing
  * directory on first use (its volume id, KEK URL and a check value of its
- * volume key), keyed by the directory's canonical path, never by anything
+ * volume key, and its escrow KEKs), keyed by the directory's canonical
+ * path, never by anything
  * read from the directory. Earlier versions kept pins by volume id; those
  * are still read, for a directory that has no pin of its own.
  *
@@ -25,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crypto/conf.h"
 #include "crypto/keys.h"
 
 #define PIN_KCV_LEN 16
@@ -36,6 +38,11 @@ struct pin {
 	uint8_t volume_id[ID_LEN];
 	char kek[256];
 	uint8_t kcv[PIN_KCV_LEN];
+	/* volume-wrap: the escrow KEKs of the volume's authenticated config
+	 * as this machine last saw it; they alone may be asked before a
+	 * config is authenticated. */
+	char escrow[CONF_ESCROW_MAX][256];
+	int nescrow;
 };
 
 enum pin_found { PIN_NONE, PIN_DIR, PIN_LEGACY };

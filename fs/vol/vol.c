@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,11 +59,13 @@ static int check_options(const struct vol *v, const struct vol_opts *o,
 {
 	char id[B64_ENC_LEN(ID_LEN) + 1];
 
-	if (o->pin_kek && strcmp(o->pin_kek, v->conf.kek) != 0) {
+	if (o->pin_kek && strcmp(o->pin_kek, v->conf.kek) != 0 &&
+	    conf_escrow_find(&v->conf, o->pin_kek) < 0) {
 		snprintf(err, errlen,
-			 "the volume names KEK %s, not the expected %s "
+			 "the volume names KEK %s%s, not the expected %s "
 			 "(kek= option): refusing it before any request",
-			 v->conf.kek, o->pin_kek);
+			 v->conf.kek, v->conf.nescrow ? " and other escrow KEKs"
+						      : "", o->pin_kek);
 		return -1;
 	}
 	if (o->have_fpr && !fpr_a_matches(&v->conf, o)) {
@@ -116,10 +119,24 @@ static int check_pin(struct vol *v, const struct vol_opts *o, char *err,
 	return 0;
 }
 
+/* An escrow KEK may be asked before the config is authenticated only if
+ * this machine's pin lists it (it was in the last authenticated config
+ * seen here, or kek add put it there) or the operator named it (kek=,
+ * rekey --to): a config cannot make itself trusted by naming one. */
+static bool escrow_pinned(const struct vol *v, const char *url)
+{
+	for (int i = 0; v->pin_found == PIN_DIR && i < v->pin.nescrow; i++)
+		if (strcmp(url, v->pin.escrow[i]) == 0)
+			return true;
+	return false;
+}
+
 /* True if the operator vouched for url's host: named it (kek=, rekey
- * --to), pinned it, or vouched for the volume whose config c lists it.
- * c is then authenticated by vol_unlock before a previous KEK is asked
- * anything; the config's own KEK is what the pin or fingerprint names. */
+ * --to, kek add), pinned it, or vouched for the volume whose config c
+ * lists it. c is then authenticated by vol_unlock before a previous KEK
+ * is asked anything; the config's own KEK is what the pin or fingerprint
+ * names. An escrow KEK of c counts once pinned, or once c is
+ * authenticated (v->nk) for a volume a pin or fingerprint vouched for. */
 static bool kek_named(const struct vol *v, const struct conf *c,
 		      const char *url)
 {
@@ -127,8 +144,12 @@ static bool kek_named(const struct vol *v, const struct conf *c,
 
 	if ((o->pin_kek && strcmp(url, o->pin_kek) == 0) ||
 	    (o->rekey_to && strcmp(url, o->rekey_to) == 0) ||
+	    (o->escrow_add && strcmp(url, o->escrow_add) == 0) ||
 	    (v->pin_found && strcmp(url, v->pin.kek) == 0))
 		return true;
+	if (conf_escrow_find(c, url) >= 0)
+		return escrow_pinned(v, url) ||
+		       (v->nk && (v->vouched || v->pin_found));
 	if (!v->vouched)
 		return false;
 	if (strcmp(url, c->kek) == 0)
@@ -179,7 +200,7 @@ static void open_failed(const struct vol *v, const char *what,
 /* Unwraps s, a key the KEK wraps, into key. An HSM that throttles us is
  * there and asks for patience: a few more tries, backing off, before the
  * volume is refused. As vol_unwrap_slot. */
-static int unwrap_kek(struct vol *v, const char magic[8],
+static int unwrap_kek(struct vol *v, struct kek *k, const char magic[8],
 		      const struct hdr_slot *s, uint8_t key[KEY_LEN],
 		      char kerr[KEK_ERR_MAX])
 {
@@ -187,7 +208,7 @@ static int unwrap_kek(struct vol *v, const char magic[8],
 	int r;
 
 	for (unsigned wait = 1;; wait *= 2) {
-		r = vol_unwrap_slot(v->kek, magic, v->conf.volume_id, s, key,
+		r = vol_unwrap_slot(k, magic, v->conf.volume_id, s, key,
 				    &st, kerr);
 		if (r == 0 || st != KEK_E_THROTTLED || wait > 8)
 			return r;
@@ -195,23 +216,37 @@ static int unwrap_kek(struct vol *v, const char magic[8],
 	}
 }
 
-/* volume-wrap: the wrapping keys from the HSM (one unwrap each: one but
- * while a rekey --wrapping-key is under way), then the volume key
- * locally, before the config's MAC can be checked. */
-static int unwrap_wks(struct vol *v, char *err, size_t errlen)
+/* The wrapping keys an attempt that failed left. */
+static void drop_wks(struct vol *v)
+{
+	for (int i = 0; i < CONF_WK_MAX; i++) {
+		secmem_free(v->wk[i].key, KEY_LEN);
+		v->wk[i].key = NULL;
+	}
+	v->nwk = 0;
+}
+
+/* volume-wrap: the wrapping keys from the HSM, wk being what k wraps
+ * (the config's own or an escrow KEK's; one unwrap each: one but while a
+ * rekey --wrapping-key is under way), then the volume key locally,
+ * before the config's MAC can be checked. */
+static int unwrap_wks(struct vol *v, struct kek *k, const struct hdr_slot *wk,
+		      char *err, size_t errlen)
 {
 	char kerr[KEK_ERR_MAX];
 	const struct hdr_slot *s;
 	int r;
 
+	drop_wks(v);
 	for (v->nwk = 0; v->nwk < v->conf.nwk; v->nwk++) {
-		s = &v->conf.wk[v->nwk];
+		s = &wk[v->nwk];
 		v->wk[v->nwk].gen = s->gen;
 		if (!(v->wk[v->nwk].key = secmem_alloc(KEY_LEN))) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		r = unwrap_kek(v, REC_MAGIC_WK, s, v->wk[v->nwk].key, kerr);
+		r = unwrap_kek(v, k, REC_MAGIC_WK, s, v->wk[v->nwk].key,
+			       kerr);
 		if (r == -EBADMSG) {
 			snprintf(err, errlen, "wrapping key generation %u is "
 				 "not for this volume", s->gen);
@@ -233,6 +268,95 @@ static int unwrap_wks(struct vol *v, char *err, size_t errlen)
 	return 0;
 }
 
+/* One more part of a line that lists what was tried. */
+static void append(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void append(char *err, size_t errlen, const char *fmt, ...)
+{
+	size_t n = strnlen(err, errlen);
+	va_list ap;
+
+	if (n + 3 >= errlen)
+		return;
+	if (n) {
+		memcpy(err + n, "; ", 3);
+		n += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - n, fmt, ap);
+	va_end(ap);
+}
+
+/* The escrow KEKs, in the config's order (only the one kek= names, if
+ * it names one), each only if escrow_pinned or named: the config is not
+ * authenticated yet. 0 with v->esc_kek set, else VOL_EKEK, or -1 if one
+ * gave a key that is not this volume's; err gets each one's failure. */
+static int unwrap_escrows(struct vol *v, const char *only, char *err,
+			  size_t errlen)
+{
+	char why[VOL_ERR_MAX], kerr[KEK_ERR_MAX];
+	int e = VOL_EKEK, r;
+
+	for (int i = 0; i < v->conf.nescrow; i++) {
+		const struct conf_escrow *x = &v->conf.escrow[i];
+		struct kek *k = NULL;
+
+		if (only && strcmp(only, x->kek) != 0)
+			continue;
+		if (!kek_named(v, &v->conf, x->kek)) {
+			append(err, errlen, "escrow KEK %s not asked: this "
+			       "machine's pin does not list it (-o kek=URL "
+			       "names it)", x->kek);
+			continue;
+		}
+		if (open_kek(v, &v->conf, x->kek, false, &k, kerr) != KEK_OK) {
+			append(err, errlen, "escrow KEK %s: %.200s", x->kek,
+			       kerr);
+			continue;
+		}
+		r = unwrap_wks(v, k, x->wk, why, sizeof(why));
+		if (r == 0) {
+			pthread_mutex_lock(&v->kek_lock);
+			v->esc_kek = k;
+			snprintf(v->esc_url, sizeof(v->esc_url), "%s", x->kek);
+			pthread_mutex_unlock(&v->kek_lock);
+			return 0;
+		}
+		kek_close(k);
+		append(err, errlen, "escrow KEK %s: %.300s", x->kek, why);
+		e = r == VOL_EKEK ? e : -1;
+	}
+	drop_wks(v);
+	return e;
+}
+
+/* volume-wrap: the config's KEK, and if it cannot be used (FORMAT.md
+ * section 8.7) the escrow KEKs; kek= naming an escrow KEK asks that one
+ * alone. One line says which opened the volume. */
+static int unlock_wks(struct vol *v, char *err, size_t errlen)
+{
+	const char *only = v->opts->pin_kek;
+	int e = VOL_EKEK;
+
+	err[0] = '\0';
+	if (only && conf_escrow_find(&v->conf, only) < 0)
+		only = NULL;
+	if (!only)
+		e = unwrap_wks(v, v->kek, v->conf.wk, err, errlen);
+	if (e != VOL_EKEK || !v->conf.nescrow)
+		goto out;
+	e = unwrap_escrows(v, only, err, errlen);
+	if (e == 0)
+		log_warn("%s: opened with escrow KEK %s (%s)", v->cipherdir,
+			 v->esc_url, only ? "kek= names it" : err);
+out:
+	if (e == 0 && !v->esc_url[0])
+		log_info("%s: opened with KEK %s", v->cipherdir, v->conf.kek);
+	if (e == 0)
+		err[0] = '\0';
+	return e;
+}
+
 static int unwrap_vk(struct vol *v, char *err, size_t errlen)
 {
 	char kerr[KEK_ERR_MAX];
@@ -241,9 +365,9 @@ static int unwrap_vk(struct vol *v, char *err, size_t errlen)
 	if (vol_volume_wrap(v)) {
 		/* The unwrap is the mount's validation of the KEK. */
 		atomic_store(&v->checked_ms, (long long)clock_ms());
-		return unwrap_wks(v, err, errlen);
+		return unlock_wks(v, err, errlen);
 	}
-	r = unwrap_kek(v, REC_MAGIC_VK, &v->conf.vk, v->vk, kerr);
+	r = unwrap_kek(v, v->kek, REC_MAGIC_VK, &v->conf.vk, v->vk, kerr);
 	if (r == -EBADMSG) {
 		snprintf(err, errlen,
 			 "the wrapped volume key is not for this volume");
@@ -255,6 +379,61 @@ static int unwrap_vk(struct vol *v, char *err, size_t errlen)
 		return VOL_EKEK;
 	}
 	return 0;
+}
+
+/* The escrow KEK URLs of config c, into pin p. */
+static void pin_escrows_of(const struct conf *c, struct pin *p)
+{
+	p->nescrow = c->nescrow;
+	for (int i = 0; i < c->nescrow; i++)
+		snprintf(p->escrow[i], sizeof(p->escrow[i]), "%s",
+			 c->escrow[i].kek);
+}
+
+static bool pin_escrows_differ(const struct pin *p, const struct conf *c)
+{
+	if (p->nescrow != c->nescrow)
+		return true;
+	for (int i = 0; i < c->nescrow; i++)
+		if (strcmp(p->escrow[i], c->escrow[i].kek) != 0)
+			return true;
+	return false;
+}
+
+int vol_pin_escrows(struct vol *v, const struct conf *c, char *err,
+		    size_t errlen)
+{
+	char path[PIN_PATH_MAX];
+	struct pin p;
+	int found;
+
+	if (v->opts->no_pin_store || v->opts->pin_readonly)
+		return 0;
+	found = pin_find(v->cipherdir, c->volume_id, &p, path, err, errlen);
+	if (found != PIN_DIR || strcmp(p.kek, c->kek) != 0 ||
+	    !pin_escrows_differ(&p, c))
+		return found < 0 ? -1 : 0;
+	pin_escrows_of(c, &p);
+	if (pin_write(v->cipherdir, &p, err, errlen))
+		return -1;
+	v->pin = p;
+	v->pin_found = PIN_DIR;
+	memcpy(v->pin_file, path, sizeof(path));
+	log_info("%s: the pin %s now lists the %d escrow KEK%s of the "
+		 "authenticated config", v->cipherdir, path, c->nescrow,
+		 c->nescrow == 1 ? "" : "s");
+	return 1;
+}
+
+bool vol_opened_by(struct vol *v, char url[HDR_KID_MAX + 1])
+{
+	bool esc;
+
+	pthread_mutex_lock(&v->kek_lock);
+	esc = v->esc_url[0] != '\0';
+	snprintf(url, HDR_KID_MAX + 1, "%s", esc ? v->esc_url : v->conf.kek);
+	pthread_mutex_unlock(&v->kek_lock);
+	return esc;
 }
 
 /* After the unwrap: the volume key is the one the fingerprint and the
@@ -289,6 +468,7 @@ static int check_key(struct vol *v, char *err, size_t errlen)
 	memcpy(p.volume_id, v->conf.volume_id, ID_LEN);
 	snprintf(p.kek, sizeof(p.kek), "%s", v->conf.kek);
 	memcpy(p.kcv, kcv, PIN_KCV_LEN);
+	pin_escrows_of(&v->conf, &p);
 	if (pin_write(v->cipherdir, &p, err, errlen))
 		return -1;
 	v->pin = p;
@@ -459,6 +639,8 @@ int vol_unlock(struct vol *v, char *err, size_t errlen)
 		return -1;
 	if (check_key(v, err, errlen))
 		return -1;
+	if (vol_volume_wrap(v) && vol_pin_escrows(v, &v->conf, err, errlen) < 0)
+		return -1;
 	if (!(v->nk = names_keys_new(v->vk))) {
 		snprintf(err, errlen, "cannot derive the name keys");
 		return -1;
@@ -495,9 +677,9 @@ void vol_close(struct vol *v)
 	dekcache_free(v->cache);
 	names_keys_free(v->nk);
 	secmem_free(v->vk, KEY_LEN);
-	for (int i = 0; i < v->nwk; i++)
-		secmem_free(v->wk[i].key, KEY_LEN);
+	drop_wks(v);
 	kek_close(v->kek);
+	kek_close(v->esc_kek);
 	for (int i = 0; i < v->nold; i++)
 		kek_close(v->old[i]);
 	free(v->cipherdir);
@@ -565,7 +747,8 @@ static int reload_check(struct vol *v, const struct conf *c, char *err,
 			 "(hsmfs rekey --to-wrap): remount");
 		return -1;
 	}
-	if (o->pin_kek && strcmp(o->pin_kek, c->kek) != 0) {
+	if (o->pin_kek && strcmp(o->pin_kek, c->kek) != 0 &&
+	    conf_escrow_find(c, o->pin_kek) < 0) {
 		snprintf(err, errlen, "mounted with kek=%s but the config now "
 			 "names %s: remount with the new kek= option",
 			 o->pin_kek, c->kek);
@@ -593,10 +776,29 @@ static int reload_check(struct vol *v, const struct conf *c, char *err,
 		v->pin_found = found;
 		memcpy(v->pin_file, path, sizeof(path));
 	}
-	return 0;
+	return vol_volume_wrap(v) && vol_pin_escrows(v, c, err, errlen) < 0 ?
+	       -1 : 0;
 }
 
-static int reload_wks(struct vol *v, struct kek *k, const struct conf *c,
+/* The KEK that re-validates v, and what it wraps in config c: the escrow
+ * KEK that opened v while c lists it, else the config's own, own. NULL
+ * when c no longer lists that escrow KEK. Under kek_lock. */
+static const struct hdr_slot *check_slots(const struct vol *v,
+					  const struct conf *c,
+					  struct kek *own, struct kek **k)
+{
+	int i;
+
+	*k = own;
+	if (!v->esc_url[0] || strcmp(v->esc_url, c->kek) == 0)
+		return c->wk;
+	if ((i = conf_escrow_find(c, v->esc_url)) < 0)
+		return NULL;
+	*k = v->esc_kek;
+	return c->escrow[i].wk;
+}
+
+static int reload_wks(struct vol *v, struct kek *own, const struct conf *c,
 		      char *err, size_t errlen);
 
 int vol_reload(struct vol *v, char *err, size_t errlen)
@@ -639,6 +841,9 @@ int vol_reload(struct vol *v, char *err, size_t errlen)
 		v->old[v->nold++] = v->kek;
 		v->kek = nk;
 	}
+	/* rekey --to the escrow KEK that opened us made it the config's. */
+	if (!strcmp(v->esc_url, c.kek))
+		v->esc_url[0] = '\0';
 	v->conf = c;
 	pthread_mutex_unlock(&v->kek_lock);
 	return 0;
@@ -648,14 +853,23 @@ int vol_reload(struct vol *v, char *err, size_t errlen)
  * to us is unwrapped with k (rekey --wrapping-key began), one c no
  * longer holds is wiped (it ended). While revoked only the generations
  * are noted: the next good re-validation unwraps them. */
-static int reload_wks(struct vol *v, struct kek *k, const struct conf *c,
+static int reload_wks(struct vol *v, struct kek *own, const struct conf *c,
 		      char *err, size_t errlen)
 {
 	struct vol_wk nw[CONF_WK_MAX] = { 0 };
+	const struct hdr_slot *wk;
 	char kerr[KEK_ERR_MAX];
 	enum kek_status st;
+	struct kek *k;
 	int r = 0;
 
+	pthread_mutex_lock(&v->kek_lock);
+	wk = check_slots(v, c, own, &k);
+	pthread_mutex_unlock(&v->kek_lock);
+	if (!wk)
+		return snprintf(err, errlen, "the escrow KEK that opened this "
+				"mount, %s, is no longer in the config: "
+				"remount", v->esc_url), -1;
 	pthread_rwlock_wrlock(&v->wk_lock);
 	for (int i = 0; i < c->nwk && !r; i++) {
 		nw[i].gen = c->wk[i].gen;
@@ -669,7 +883,7 @@ static int reload_wks(struct vol *v, struct kek *k, const struct conf *c,
 		if (!(nw[i].key = secmem_alloc(KEY_LEN)))
 			r = snprintf(err, errlen, "out of memory");
 		else if (vol_unwrap_slot(k, REC_MAGIC_WK, c->volume_id,
-					 &c->wk[i], nw[i].key, &st, kerr))
+					 &wk[i], nw[i].key, &st, kerr))
 			r = snprintf(err, errlen, "wrapping key generation "
 				     "%u: %s", nw[i].gen, kerr);
 	}
@@ -717,7 +931,7 @@ static void wipe_wks(struct vol *v)
 
 /* The KEK serves again: every generation of the config, unwrapped. */
 static int restore(struct vol *v, const struct conf *c, struct kek *k,
-		   char *err, size_t errlen)
+		   const struct hdr_slot *wk, char *err, size_t errlen)
 {
 	uint8_t *key[CONF_WK_MAX] = { 0 };
 	char kerr[KEK_ERR_MAX];
@@ -728,7 +942,7 @@ static int restore(struct vol *v, const struct conf *c, struct kek *k,
 		if (!(key[i] = secmem_alloc(KEY_LEN)))
 			r = -1, snprintf(err, errlen, "out of memory");
 		else if (vol_unwrap_slot(k, REC_MAGIC_WK, c->volume_id,
-					 &c->wk[i], key[i], &st, kerr))
+					 &wk[i], key[i], &st, kerr))
 			r = refused(st) ? 1 : -1,
 			snprintf(err, errlen, "%s", kerr);
 	pthread_rwlock_wrlock(&v->wk_lock);
@@ -751,6 +965,7 @@ int vol_kek_check(struct vol *v, char *err, size_t errlen)
 {
 	char kerr[KEK_ERR_MAX];
 	enum kek_status st;
+	const struct hdr_slot *wk;
 	struct hdr_slot s;
 	struct conf c;
 	struct kek *k;
@@ -766,11 +981,12 @@ int vol_kek_check(struct vol *v, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	/* The KEK that opened the volume: an escrow KEK, if one did. */
 	pthread_mutex_lock(&v->kek_lock);
 	c = v->conf;
-	k = v->kek;
+	wk = check_slots(v, &c, v->kek, &k);
 	pthread_mutex_unlock(&v->kek_lock);
-	s = c.wk[c.nwk - 1];
+	s = wk[c.nwk - 1];
 	atomic_fetch_add(&v->checks, 1);
 	r = vol_unwrap_slot(k, REC_MAGIC_WK, c.volume_id, &s, key, &st, kerr);
 	secmem_free(key, KEY_LEN);
@@ -781,7 +997,7 @@ int vol_kek_check(struct vol *v, char *err, size_t errlen)
 	was = v->revoked;
 	pthread_rwlock_unlock(&v->wk_lock);
 	if (r == 0 && was)
-		r = restore(v, &c, k, kerr, sizeof(kerr));
+		r = restore(v, &c, k, wk, kerr, sizeof(kerr));
 	else if (r)
 		r = refused(st) || bad ? 1 : -1;
 	if (r == 0) {

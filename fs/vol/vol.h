@@ -68,6 +68,12 @@ struct vol {
 	struct vol_wk wk[CONF_WK_MAX];
 	int nwk;
 	bool revoked;
+	/* volume-wrap: the escrow KEK that opened the volume because the
+	 * config's own could not be used, and re-validates it; esc_url is
+	 * "" when the config's KEK did (or has since become that KEK: rekey
+	 * --to it). Under kek_lock; the handle lives until vol_close. */
+	struct kek *esc_kek;
+	char esc_url[HDR_KID_MAX + 1];
 	atomic_ullong local_unwraps, checks, check_failures;
 	atomic_llong checked_ms; /* clock_ms of the last good re-validation */
 	struct names_keys *nk; /* names, symlink targets, xattrs */
@@ -114,6 +120,14 @@ int vol_fingerprint(struct vol *v, char out[PIN_FPR_TEXT]);
  * directory follows (same volume, same key check value). 1 updated, 0
  * nothing to update (no pin: the first mount makes one), -1 err. */
 int vol_pin_follow(struct vol *v, const char *kek, char *err, size_t errlen);
+/* kek add and remove: this machine's pin of the directory lists the
+ * escrow KEKs of c, an authenticated config of v's volume (a mount and a
+ * reload do it on their own). 1 updated, 0 nothing to update, -1 err. */
+int vol_pin_escrows(struct vol *v, const struct conf *c, char *err,
+		    size_t errlen);
+/* The KEK that opened a volume-wrap volume and re-validates it, its URL
+ * into url: true if that is an escrow KEK, false for the config's own. */
+bool vol_opened_by(struct vol *v, char url[HDR_KID_MAX + 1]);
 void vol_close(struct vol *v);
 /* Claims a peeked volume until vol_close: exclusive for a writer (a
  * read-write mount, rekey --data), shared for a reader (read-only
@@ -222,12 +236,19 @@ enum kek_status vol_wk_rewrap(struct vol *v, struct kek *k, struct conf *c,
 			      char kerr[KEK_ERR_MAX]);
 /* rekey --wrapping-key: a new generation (the newest + 1, or 1 for a
  * config that has none yet: a conversion to volume mode) of random
- * bytes wrapped by k into c, and c's volume key wrapped locally by it.
- * The caller stores c; the retired generation stays until no header
- * names it. */
-enum kek_status vol_wk_add(struct vol *v, struct kek *k, struct conf *c,
+ * bytes wrapped by k into c, and by escrow[i] into c's escrow KEK i (one
+ * handle each), and c's volume key wrapped locally by it. The caller
+ * stores c; the retired generation stays until no header names it. */
+enum kek_status vol_wk_add(struct vol *v, struct kek *k,
+			   struct kek *const *escrow, struct conf *c,
 			   char kerr[KEK_ERR_MAX]);
-/* Drops every generation of c but the newest: 1 if one was dropped. */
+/* kek add: escrow KEK url (opened as k) appended to c, wrapping every
+ * generation c holds (v holds them unwrapped); then k unwraps the newest
+ * again, so that a KEK that cannot serve the volume is never added. */
+enum kek_status vol_escrow_add(struct vol *v, struct kek *k, const char *url,
+			       struct conf *c, char kerr[KEK_ERR_MAX]);
+/* Drops every generation of c but the newest, from its escrow KEKs too:
+ * 1 if one was dropped. */
 int vol_wk_drop_old(struct conf *c);
 /* The newest wrapping-key generation (0 in file mode). */
 uint32_t vol_wk_current(struct vol *v);

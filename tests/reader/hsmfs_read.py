@@ -18,6 +18,8 @@ can instead be given as a local AES key file (--local-kek KID=FILE) for
 volumes wrapped by a software key. The config is untrusted until its MAC
 checks, which takes an unwrap at the KEK it names: give --kek to refuse
 any other.
+--escrow-kek URL opens a volume-wrap volume through that escrow KEK of
+its config instead (section 8.7).
 
 This is a test artifact: it shares no code with hsmfs and is never
 installed. Each function below implements one rule of the format; the
@@ -321,7 +323,8 @@ class Unwrapper:
 
 CONFIG_MEMBERS = {"creator", "format", "volume_id", "features", "kek",
                   "volume_key", "mac"}
-CONFIG_OPTIONAL = {"previous_keks", "wrapping_keys", "wrap_conversion"}
+CONFIG_OPTIONAL = {"previous_keks", "wrapping_keys", "wrap_conversion",
+                   "escrow_keks"}
 CONVERSIONS = ("to-volume", "to-file")
 FEATURE_BITS = {"encrypted-names": 1, "long-names": 2, "plaintext-names": 4,
                 "volume-wrap": 8}
@@ -406,6 +409,7 @@ def parse_config(path, endpoints=()):
                                      c.conversion not in CONVERSIONS):
         raise bad("wrap_conversion must be to-volume or to-file, and only "
                   "with volume-wrap")
+    c.escrows = parse_escrow_keks(raw, c, bad)
     if c.volume_wrap:
         gen = local_kid_generation(c.kid, c.volume_id)
         if (gen is None or gen not in [w["generation"] for w in c.wks]
@@ -428,8 +432,14 @@ def parse_wrapping_keys(raw, c, bad):
     wks = raw.get("wrapping_keys")
     if not isinstance(wks, list) or not 1 <= len(wks) <= 2:
         raise bad("wrapping_keys must be a list of 1 or 2 keys")
+    return parse_wrapped_keys(wks, c.kek, c, bad)
+
+
+def parse_wrapped_keys(ws, kek, c, bad):
+    """Wrapping keys by a KEK (8.1): exactly generation, alg, kid, wrapped,
+    by strictly increasing generation, each kid a version of kek."""
     out = []
-    for w in wks:
+    for w in ws:
         if not isinstance(w, dict) or set(w) != {"generation", "alg", "kid",
                                                   "wrapped"}:
             raise bad("a wrapping key must have exactly generation, alg, "
@@ -439,18 +449,50 @@ def parse_wrapping_keys(raw, c, bad):
                 or not 1 <= g <= 0xFFFFFFFF):
             raise bad("bad wrapping key generation")
         if out and int(g) <= out[-1]["generation"]:
-            raise bad("wrapping_keys not in increasing generation")
+            raise bad("wrapping keys not in increasing generation")
         alg = ALG_NUMBERS.get(w["alg"])
         wrapped = b64url_decode(w["wrapped"]) \
             if isinstance(w["wrapped"], str) else None
         if (alg is None or not isinstance(w["kid"], str)
                 or not wrapped or len(wrapped) > 512):
             raise bad("bad wrapping key")
-        if not kid_is_version_of(w["kid"], c.kek, c.endpoints):
+        if not kid_is_version_of(w["kid"], kek, c.endpoints):
             raise bad(f"wrapping key kid {w['kid']} is not a version of "
-                      f"{c.kek}")
+                      f"{kek}")
         out.append({"generation": int(g), "alg": alg, "kid": w["kid"],
                     "wrapped": wrapped})
+    return out
+
+
+def parse_escrow_keks(raw, c, bad):
+    """Section 8.6: optional, volume-wrap only; 1 to 3 objects with
+    exactly kek and wrapping_keys; distinct URLs, none equal to kek; each
+    wrapping the config's generations, in the same order, by versions of
+    its own kek."""
+    if "escrow_keks" not in raw:
+        return None
+    if not c.volume_wrap:
+        raise bad("escrow_keks without volume-wrap")
+    es = raw["escrow_keks"]
+    if not isinstance(es, list) or not 1 <= len(es) <= 3:
+        raise bad("escrow_keks must be a list of 1 to 3 KEKs")
+    out = []
+    for e in es:
+        if not isinstance(e, dict) or set(e) != {"kek", "wrapping_keys"}:
+            raise bad("an escrow KEK must have exactly kek, wrapping_keys")
+        url = e["kek"]
+        if (not isinstance(url, str) or not url or url == c.kek
+                or url in [x["kek"] for x in out]):
+            raise bad("escrow_keks must be distinct URLs other than kek")
+        ws = e["wrapping_keys"]
+        if not isinstance(ws, list):
+            raise bad("escrow KEK wrapping_keys is not a list")
+        wks = parse_wrapped_keys(ws, url, c, bad)
+        if [w["generation"] for w in wks] != \
+                [w["generation"] for w in c.wks]:
+            raise bad(f"escrow KEK {url} does not wrap exactly the "
+                      "config's wrapping key generations")
+        out.append({"kek": url, "wks": wks})
     return out
 
 
@@ -522,6 +564,14 @@ def config_mac_message(c):
         for w in c.wks:
             fields += [struct.pack(">I", w["generation"]), bytes([w["alg"]]),
                        w["kid"].encode(), w["wrapped"]]
+    if c.escrows is not None:
+        fields.append(b"escrow_keks")
+        for e in c.escrows:
+            fields.append(e["kek"].encode())
+            for w in e["wks"]:
+                fields += [struct.pack(">I", w["generation"]),
+                           bytes([w["alg"]]), w["kid"].encode(),
+                           w["wrapped"]]
     if c.conversion is not None:
         fields += [b"wrap_conversion", c.conversion.encode()]
     return b"".join(struct.pack(">I", len(f)) + f for f in fields)
@@ -534,16 +584,24 @@ def check_config_mac(c, keys, path):
         raise FormatError(path, "config MAC does not match")
 
 
-def open_volume(root, unwrapper, want_kek=None, endpoints=()):
-    """Unwraps the volume key, checks its record, then the config MAC."""
+def open_volume(root, unwrapper, want_kek=None, endpoints=(), escrow=None):
+    """Unwraps the volume key, checks its record, then the config MAC.
+    With escrow (a URL), through that escrow KEK of the config."""
     path = os.path.join(root, "hsmfs.conf")
     c = parse_config(path, endpoints)
     if want_kek is not None and c.kek != want_kek:
         raise FormatError(path, f"uses KEK {c.kek}, not {want_kek}")
+    wks = c.wks
+    if escrow is not None:
+        # Section 8.6: the same generations, wrapped by the escrow KEK.
+        found = [e for e in c.escrows or [] if e["kek"] == escrow]
+        if not found:
+            raise FormatError(path, f"has no escrow KEK {escrow}")
+        wks = found[0]["wks"]
     if c.volume_wrap:
         # Section 8.4: the wrapping keys by the KEK, the volume key locally.
         c.wk = {}
-        for w in c.wks:
+        for w in wks:
             try:
                 record = unwrapper.unwrap(w["kid"], w["alg"], w["wrapped"])
             except HsmError as e:
@@ -1243,6 +1301,9 @@ def main(argv):
                    help="token scope (default %(default)s)")
     p.add_argument("--kek",
                    help="refuse the volume unless its KEK is this URL")
+    p.add_argument("--escrow-kek", metavar="URL",
+                   help="open a volume-wrap volume through this escrow KEK "
+                        "of its config, not its own KEK")
     p.add_argument("--hsm-endpoint", action="append", metavar="URL",
                    help="another HSM (https://HOST[:PORT]) holding the "
                         "same key, whose kids are accepted (repeatable)")
@@ -1268,7 +1329,8 @@ def main(argv):
     unwrapper = Unwrapper(args.ca_file, args.scope,
                           parse_local_keks(args.local_kek), endpoints)
     try:
-        vol = open_volume(args.backing, unwrapper, args.kek, endpoints)
+        vol = open_volume(args.backing, unwrapper, args.kek, endpoints,
+                          args.escrow_kek)
         os.makedirs(args.outdir, exist_ok=True)
         reader = Reader(vol, unwrapper, args.show_state)
         reader.copy_tree(args.backing, args.outdir)

@@ -395,22 +395,32 @@ static void conf_store_load(void)
 	rmdir(dir);
 }
 
-/* A volume-wrap config: generation 1 wrapped by the KEK, the volume key
- * wrapped locally by it (bytes that only look the part: the parser and
- * the MAC do not open them). */
-static void make_vw_conf(struct conf *c, enum conf_conversion cv)
+/* A volume-wrap config with nwk wrapping-key generations (1, 2) and
+ * nescrow escrow KEKs testkek://e1.., each wrapping them all; sealed. */
+static void make_conf_vw(struct conf *c, int nwk, int nescrow)
 {
 	make_conf(c);
 	c->features |= FEAT_VOLUME_WRAP;
-	make_slot(&c->wk[0], 1, "testkek://k/v1", 64, 0x30);
-	c->wk[0].alg = KEK_ALG_AES_KW_PAD;
-	c->nwk = 1;
-	memset(&c->vk, 0, sizeof(c->vk));
+	for (int i = 0; i < nwk; i++)
+		make_slot(&c->wk[i], (uint32_t)i + 1, i ? "testkek://k/v2"
+							 : "testkek://k/v1",
+			  40, (uint8_t)(0x10 * i));
+	c->nwk = nwk;
+	make_slot(&c->vk, 1, "", HDR_WK_WRAPPED_LEN, 0xa0);
 	c->vk.alg = KEK_ALG_WK_SIV;
-	hdr_wk_kid(c->volume_id, 1, c->vk.kid);
-	c->vk.wlen = HDR_WK_WRAPPED_LEN;
-	fill_seq(c->vk.wrapped, HDR_WK_WRAPPED_LEN, 0x50);
-	c->conversion = cv;
+	hdr_wk_kid(c->volume_id, (uint32_t)nwk, c->vk.kid);
+	for (int e = 0; e < nescrow; e++) {
+		struct conf_escrow *x = &c->escrow[e];
+		char kid[64];
+
+		snprintf(x->kek, sizeof(x->kek), "testkek://e%d", e + 1);
+		for (int i = 0; i < nwk; i++) {
+			snprintf(kid, sizeof(kid), "%s/v%d", x->kek, i + 1);
+			make_slot(&x->wk[i], (uint32_t)i + 1, kid, 40,
+				  (uint8_t)(0x40 + 0x10 * e + i));
+		}
+	}
+	c->nescrow = nescrow;
 	conf_seal(c, test_vk);
 }
 
@@ -423,7 +433,9 @@ static void conf_conversion(void)
 	const char *why;
 	char *json, *plain;
 
-	make_vw_conf(&c, CONF_CONV_TO_FILE);
+	make_conf_vw(&c, 1, 1);
+	c.conversion = CONF_CONV_TO_FILE;
+	conf_seal(&c, test_vk);
 	json = conf_serialize(&c);
 	CHECK(json && strstr(json, "\"wrap_conversion\""));
 	if (!json)
@@ -446,7 +458,7 @@ static void conf_conversion(void)
 
 	/* None under way: no member, and the MAC of a config that never
 	 * had one; adding one fails it. */
-	make_vw_conf(&c, CONF_CONV_NONE);
+	make_conf_vw(&c, 1, 0);
 	json = conf_serialize(&c);
 	CHECK(json && !strstr(json, "wrap_conversion"));
 	if (!json)
@@ -467,7 +479,222 @@ static void conf_conversion(void)
 	free(plain);
 }
 
+/* ---- escrow KEKs (FORMAT.md section 8.7) ------------------------------ */
+
+/* s with every "from" replaced by "to"; malloc'd. */
+static char *replace_all(const char *s, const char *from, const char *to)
+{
+	size_t fl = strlen(from), tl = strlen(to), n = 0;
+	const char *p = s;
+	char *out, *o;
+
+	while ((p = strstr(p, from)) && ++n)
+		p += fl;
+	if (!(o = out = malloc(strlen(s) + n * (tl + 1) + 1)))
+		return NULL;
+	for (p = s; (s = strstr(p, from)); p = s + fl) {
+		memcpy(o, p, (size_t)(s - p));
+		o += s - p;
+		memcpy(o, to, tl);
+		o += tl;
+	}
+	strcpy(o, p);
+	return out;
+}
+
+/* The "escrow_keks" member of a serialized config, as JSON text. */
+static char *escrows_json(const char *json)
+{
+	cJSON *root = cJSON_Parse(json);
+	char *s = cJSON_PrintUnformatted(
+		cJSON_GetObjectItemCaseSensitive(root, "escrow_keks"));
+
+	cJSON_Delete(root);
+	return s;
+}
+
+/* Every escrow KEK and its wrapped keys come back as written; the MAC
+ * covers them, and a config without escrow KEKs keeps the MAC it had
+ * before the member existed. */
+static void conf_escrow_roundtrip(void)
+{
+	struct conf c, p, q;
+	const char *why;
+	char *json;
+
+	make_conf_vw(&c, 2, 2);
+	json = conf_serialize(&c);
+	CHECK(json && strstr(json, "escrow_keks"));
+	CHECK(json && conf_parse(json, strlen(json), &p, &why) == 0);
+	free(json);
+	CHECK_EQ_INT(p.nescrow, 2);
+	CHECK_EQ_INT(conf_verify(&p, test_vk), 0);
+	for (int e = 0; e < 2; e++)
+		for (int i = 0; i < 2; i++) {
+			CHECK(!strcmp(p.escrow[e].kek, c.escrow[e].kek));
+			CHECK(!strcmp(p.escrow[e].wk[i].kid,
+				      c.escrow[e].wk[i].kid));
+			CHECK_EQ_INT(p.escrow[e].wk[i].gen, i + 1);
+			CHECK(p.escrow[e].wk[i].wlen == c.escrow[e].wk[i].wlen &&
+			      !memcmp(p.escrow[e].wk[i].wrapped,
+				      c.escrow[e].wk[i].wrapped,
+				      c.escrow[e].wk[i].wlen));
+		}
+	CHECK_EQ_INT(conf_escrow_find(&p, "testkek://e2"), 1);
+	CHECK_EQ_INT(conf_escrow_find(&p, "testkek://k"), -1);
+
+	/* Dropping one needs a new seal; with none left, the MAC is the
+	 * one of a config that never had the member. */
+	q = p;
+	conf_escrow_drop(&q, 0);
+	CHECK(q.nescrow == 1 && !strcmp(q.escrow[0].kek, "testkek://e2"));
+	CHECK_EQ_INT(conf_verify(&q, test_vk), -EBADMSG);
+	conf_escrow_drop(&q, 0);
+	make_conf_vw(&p, 2, 0);
+	CHECK_EQ_INT(q.nescrow, 0);
+	CHECK_EQ_INT(conf_verify(&q, test_vk), -EBADMSG);
+	conf_seal(&q, test_vk);
+	CHECK(!memcmp(q.mac, p.mac, 32));
+	json = conf_serialize(&p);
+	CHECK(json && !strstr(json, "escrow_keks"));
+	free(json);
+}
+
+/* An escrow_keks member that breaks a rule of section 8.7 is refused
+ * with a reason. */
+static void conf_escrow_rejects(void)
+{
+	struct conf c, p;
+	const char *why;
+	char *json, *arr, *v;
+	struct {
+		const char *from, *to, *why;
+	} subst[] = {
+		/* a control: the two entries swapped is a valid config */
+		{ "testkek://e1", "testkek://eX", NULL },
+		{ "testkek://e2", "testkek://k", "names the config's kek" },
+		{ "testkek://e2", "testkek://e1", "duplicate URL" },
+		{ "testkek://e1\"", "testkek://e 1\"", "bad URL" },
+		{ "\"kek\"", "\"url\"", "unknown field in an escrow KEK" },
+		{ "\"generation\":2", "\"generation\":3", "other wrapping key "
+		  "generations" },
+		{ "\"generation\":1", "\"generation\":0", "generation" },
+		{ "\"alg\":\"CKM_AES_KEY_WRAP_PAD\"",
+		  "\"alg\":\"HSMFS-WK-AES-SIV\"", "wrapped by a KEK" },
+	};
+	struct {
+		const char *val, *why;
+	} whole[] = {
+		{ "[]", "not a non-empty array" },
+		{ "{}", "not a non-empty array" },
+		{ "[\"testkek://e1\"]", "not an object" },
+		{ "[{\"wrapping_keys\":[]}]", "missing" },
+		{ "[{\"kek\":\"testkek://e1\"}]", "does not wrap every" },
+		{ "[{\"kek\":\"testkek://e1\",\"wrapping_keys\":[]}]",
+		  "does not wrap every" },
+	};
+
+	make_conf_vw(&c, 2, 2);
+	json = conf_serialize(&c);
+	arr = json ? escrows_json(json) : NULL;
+	CHECK(arr != NULL);
+	if (!arr) {
+		free(json);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(subst) / sizeof(*subst); i++) {
+		v = replace_all(arr, subst[i].from, subst[i].to);
+		why = conf_edit(json, "escrow_keks", NULL, v, &p);
+		if (subst[i].why ? !why || !strstr(why, subst[i].why) : !!why) {
+			fprintf(stderr, "  %s -> %s: got %s\n", subst[i].from,
+				subst[i].to, why ? why : "(accepted)");
+			check_failed_now = 1;
+		}
+		free(v);
+	}
+	for (size_t i = 0; i < sizeof(whole) / sizeof(*whole); i++) {
+		why = conf_edit(json, "escrow_keks", NULL, whole[i].val, &p);
+		if (!why || !strstr(why, whole[i].why)) {
+			fprintf(stderr, "  %s: got %s\n", whole[i].val,
+				why ? why : "(accepted)");
+			check_failed_now = 1;
+		}
+	}
+	/* An entry wrapping one generation of two. */
+	make_conf_vw(&c, 1, 1);
+	{
+		char *json1 = conf_serialize(&c), *one = escrows_json(json1);
+
+		why = conf_edit(json, "escrow_keks", NULL, one, &p);
+		CHECK(why && strstr(why, "does not wrap every"));
+		free(one);
+		free(json1);
+	}
+	/* Four entries: one too many. */
+	v = malloc(4 * strlen(arr) + 8);
+	if (v) {
+		char *e = replace_all(arr + 1, "testkek://e", "testkek://f");
+
+		arr[strlen(arr) - 1] = '\0';
+		sprintf(v, "%s,%s", arr, e);
+		why = conf_edit(json, "escrow_keks", NULL, v, &p);
+		CHECK(why && strstr(why, "too many"));
+		free(e);
+	}
+	free(v);
+	free(arr);
+	/* Without volume-wrap, the member is refused. */
+	make_conf(&c);
+	free(json);
+	json = conf_serialize(&c);
+	why = conf_edit(json, "escrow_keks", NULL,
+			"[{\"kek\":\"testkek://e1\",\"wrapping_keys\":[]}]", &p);
+	CHECK(why && strstr(why, "without the volume-wrap"));
+	free(json);
+}
+
+/* Well-formed edits of the escrow KEKs do not get past the MAC: nobody
+ * without the volume key adds, drops, reorders or redirects one. */
+static void conf_escrow_mac(void)
+{
+	static const struct {
+		const char *from, *to;
+	} subst[] = {
+		{ "testkek://e2", "testkek://evil" },
+		{ "testkek://e1/v2", "testkek://e1/v9" },
+	};
+	struct conf c, p;
+	const char *why;
+	char *json, *arr, *v;
+
+	make_conf_vw(&c, 2, 2);
+	json = conf_serialize(&c);
+	arr = json ? escrows_json(json) : NULL;
+	CHECK(arr != NULL);
+	for (size_t i = 0; arr && i < sizeof(subst) / sizeof(*subst); i++) {
+		v = replace_all(arr, subst[i].from, subst[i].to);
+		why = conf_edit(json, "escrow_keks", NULL, v, &p);
+		CHECK(!why && conf_verify(&p, test_vk) == -EBADMSG);
+		free(v);
+	}
+	/* Swapped, dropped, one wrapped byte changed. */
+	c.escrow[2] = c.escrow[0];
+	c.escrow[0] = c.escrow[1];
+	c.escrow[1] = c.escrow[2];
+	memset(&c.escrow[2], 0, sizeof(c.escrow[2]));
+	CHECK_EQ_INT(conf_verify(&c, test_vk), -EBADMSG);
+	make_conf_vw(&c, 2, 2);
+	c.nescrow = 1;
+	CHECK_EQ_INT(conf_verify(&c, test_vk), -EBADMSG);
+	make_conf_vw(&c, 2, 2);
+	c.escrow[1].wk[0].wrapped[3] ^= 1;
+	CHECK_EQ_INT(conf_verify(&c, test_vk), -EBADMSG);
+	free(arr);
+	free(json);
+}
+
 CHECK_MAIN("conf",
 	   T(conf_roundtrip), T(conf_rejects), T(conf_mac_covers_all),
 	   T(conf_mac_errors), T(conf_conversion),
-	   T(conf_size_limit), T(conf_store_load))
+	   T(conf_size_limit), T(conf_store_load), T(conf_escrow_roundtrip),
+	   T(conf_escrow_rejects), T(conf_escrow_mac))

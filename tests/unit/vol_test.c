@@ -1098,6 +1098,64 @@ static void slot_binding(void)
 	kek_close(k);
 }
 
+/* Escrow KEKs (volume-wrap): with the volume's own KEK refusing, an
+ * escrow KEK this machine's pin lists opens the volume and re-validates
+ * it; one the pin does not list is not even opened (far-b would open
+ * only if named) until kek= names it. */
+static void escrow_fallback(void)
+{
+	char path[TMPDIR_MAX + 32], off[TMPDIR_MAX + 32], err[VOL_ERR_MAX];
+	char pfile[PIN_PATH_MAX], by[HDR_KID_MAX + 1], kerr[KEK_ERR_MAX];
+	struct kek_opts ko = { .host_named = true };
+	struct kek *k = NULL;
+	struct vol_opts o;
+	struct pin p;
+	struct conf c;
+	struct vol v;
+
+	opts(&o, true);
+	snprintf(path, sizeof(path), "%s/escrow", voldir);
+	if (setup() || vol_create(path, KEK_A, CONF_FORMAT, VOL_VOLUME_WRAP,
+				  &o, NULL, err, sizeof(err)) ||
+	    vol_open(&v, path, &o, err, sizeof(err))) {
+		fprintf(stderr, "  %s\n", err);
+		CHECK(0);
+		return;
+	}
+	c = v.conf;
+	CHECK_EQ_INT(kek_open("testkek://far-b", &ko, &k, kerr), KEK_OK);
+	CHECK(k && vol_escrow_add(&v, k, "testkek://far-b", &c, kerr) ==
+		   KEK_OK);
+	CHECK_EQ_INT(c.nescrow, 1);
+	CHECK(conf_seal(&c, v.vk) == 0 && store_conf(path, &c) == 0);
+	CHECK_EQ_INT(vol_pin_escrows(&v, &c, err, sizeof(err)), 1);
+	kek_close(k);
+	vol_close(&v);
+
+	/* The warning each escrow open logs is expected here. */
+	log_init("vol_test", 0, LOG_LVL_ERR);
+	snprintf(off, sizeof(off), "%s/a.v1.disabled", keydir);
+	CHECK(tmpdir_write_at(AT_FDCWD, off, "", 0) == 0);
+	CHECK_EQ_INT(vol_open(&v, path, &o, err, sizeof(err)), 0);
+	CHECK(vol_opened_by(&v, by) && !strcmp(by, "testkek://far-b"));
+	CHECK_EQ_INT(vol_kek_check(&v, err, sizeof(err)), 0);
+	vol_close(&v);
+
+	/* The pin without it: not asked, and said so. */
+	CHECK(pin_find(path, c.volume_id, &p, pfile, err, sizeof(err)) ==
+	      PIN_DIR);
+	p.nescrow = 0;
+	CHECK(pin_write(path, &p, err, sizeof(err)) == 0);
+	REFUSED(path, &o, "escrow KEK testkek://far-b not asked");
+	o.pin_kek = "testkek://far-b";
+	CHECK_EQ_INT(try_open(path, &o, err), 0);
+	/* That open noted it in the pin again: the config is authentic. */
+	CHECK(pin_find(path, c.volume_id, &p, pfile, err, sizeof(err)) ==
+	      PIN_DIR && p.nescrow == 1);
+	unlink(off);
+	log_init("vol_test", 0, LOG_LVL_WARN);
+}
+
 CHECK_MAIN("vol",
 	   T(create_then_open), T(create_refuses), T(first_open_pins),
 	   T(pin_readonly_never_writes), T(other_kek_refused_by_pin),
@@ -1106,4 +1164,5 @@ CHECK_MAIN("vol",
 	   T(config_byte_flips), T(pin_store),
 	   T(new_volume_id_refused_by_dir_pin), T(legacy_pin), T(fingerprint),
 	   T(named_hosts), T(file_key_roundtrip), T(file_key_tamper),
-	   T(file_key_for_id), T(file_key_other_volume), T(slot_binding))
+	   T(file_key_for_id), T(file_key_other_volume), T(slot_binding),
+	   T(escrow_fallback))
