@@ -502,15 +502,112 @@ static char *replace_all(const char *s, const char *from, const char *to)
 	return out;
 }
 
-/* The "escrow_keks" member of a serialized config, as JSON text. */
-static char *escrows_json(const char *json)
+/* Member key of a serialized config, as JSON text; malloc'd. */
+static char *member_json(const char *json, const char *key)
 {
 	cJSON *root = cJSON_Parse(json);
 	char *s = cJSON_PrintUnformatted(
-		cJSON_GetObjectItemCaseSensitive(root, "escrow_keks"));
+		cJSON_GetObjectItemCaseSensitive(root, key));
 
 	cJSON_Delete(root);
 	return s;
+}
+
+/* The "escrow_keks" member of a serialized config, as JSON text. */
+static char *escrows_json(const char *json)
+{
+	return member_json(json, "escrow_keks");
+}
+
+/* A volume-wrap config breaking a rule of FORMAT.md section 8.1 is
+ * refused with its reason: each case replaces one member (or, with val
+ * NULL, removes it) of a valid config with two generations. */
+static void conf_wk_rejects(void)
+{
+	static const struct {
+		const char *key, *val, *why;
+	} cases[] = {
+		{ "wrapping_keys", "[]", "not a non-empty array" },
+		{ "wrapping_keys", NULL, "not a non-empty array" },
+		{ "wrapping_keys", "{}", "not a non-empty array" },
+		{ "features", "[\"encrypted-names\",\"long-names\"]",
+		  "wrapping_keys without the volume-wrap feature" },
+		{ "format", "2", "volume-wrap needs format 3" },
+		{ "volume_key", "{\"alg\":\"RSA-OAEP-256\",\"kid\":"
+		  "\"testkek://k/v1\",\"wrapped\":\"AAAA\"}",
+		  "volume key not wrapped by a wrapping key" },
+	};
+	struct conf c, p;
+	const char *why;
+	char *json, *arr, *bad;
+
+	make_conf_vw(&c, 2, 0);
+	json = conf_serialize(&c);
+	arr = json ? member_json(json, "wrapping_keys") : NULL;
+	CHECK(arr != NULL);
+	if (!arr)
+		goto out;
+	CHECK(conf_edit(json, "wrapping_keys", NULL, arr, &p) == NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		why = conf_edit(json, cases[i].key, NULL, cases[i].val, &p);
+		CHECK(why && strstr(why, cases[i].why));
+	}
+	/* Within the array: order, range, count, who wraps, fields. */
+	{
+		static const struct {
+			const char *from, *to, *why;
+		} edits[] = {
+			{ "\"generation\":2", "\"generation\":1",
+			  "not in increasing generation" },
+			{ "\"generation\":1", "\"generation\":3",
+			  "not in increasing generation" },
+			{ "\"generation\":1", "\"generation\":0",
+			  "bad wrapping key generation" },
+			{ "\"generation\":2", "\"generation\":4294967296",
+			  "bad wrapping key generation" },
+			{ "\"generation\":2", "\"generation\":1.5",
+			  "bad wrapping key generation" },
+			{ "\"generation\":2", "\"generation\":\"2\"",
+			  "bad wrapping key generation" },
+			{ "\"generation\":1,", "\"generation\":1,\"extra\":1,",
+			  "unknown field in a wrapped key" },
+		};
+
+		for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+			bad = replace_all(arr, edits[i].from, edits[i].to);
+			why = bad ? conf_edit(json, "wrapping_keys", NULL, bad,
+					      &p) : NULL;
+			CHECK(why && strstr(why, edits[i].why));
+			free(bad);
+		}
+	}
+	/* A third generation, and an entry wrapped locally. */
+	bad = malloc(strlen(arr) * 2 + 4);
+	if (bad) {
+		snprintf(bad, strlen(arr) * 2 + 4, "%.*s,%s", (int)strlen(arr) - 1,
+			 arr, arr + 1);
+		why = conf_edit(json, "wrapping_keys", NULL, bad, &p);
+		CHECK(why && (strstr(why, "too many wrapping_keys") ||
+			      strstr(why, "not in increasing")));
+		free(bad);
+	}
+	c.wk[1].alg = KEK_ALG_WK_SIV;
+	conf_seal(&c, test_vk);
+	free(json);
+	json = conf_serialize(&c);
+	CHECK(json && conf_parse(json, strlen(json), &p, &why) == -EINVAL &&
+	      strstr(why, "must be wrapped by the KEK"));
+	/* The volume key naming a generation the array lacks. */
+	make_conf_vw(&c, 1, 0);
+	hdr_wk_kid(c.volume_id, 7, c.vk.kid);
+	conf_seal(&c, test_vk);
+	free(json);
+	json = conf_serialize(&c);
+	CHECK(json && conf_parse(json, strlen(json), &p, &why) == -EINVAL &&
+	      strstr(why, "wrapping key the config lacks"));
+out:
+	free(arr);
+	free(json);
 }
 
 /* Every escrow KEK and its wrapped keys come back as written; the MAC
@@ -697,4 +794,4 @@ CHECK_MAIN("conf",
 	   T(conf_roundtrip), T(conf_rejects), T(conf_mac_covers_all),
 	   T(conf_mac_errors), T(conf_conversion),
 	   T(conf_size_limit), T(conf_store_load), T(conf_escrow_roundtrip),
-	   T(conf_escrow_rejects), T(conf_escrow_mac))
+	   T(conf_escrow_rejects), T(conf_escrow_mac), T(conf_wk_rejects))
