@@ -139,8 +139,10 @@ static void print_wrap(const struct rekey_report *rp)
 static void print_check(const struct rekey_report *rp)
 {
 	printf("target: %s\n", rp->target_kid);
-	printf("volume key: %s (%s)\n", rp->vk_kid,
-	       rp->vk_current ? "current" : "old");
+	/* In volume mode the KEK wraps the wrapping key, not the volume
+	 * key. */
+	printf("%s: %s (%s)\n", rp->volume_wrap ? "wrapping key" :
+	       "volume key", rp->vk_kid, rp->vk_current ? "current" : "old");
 	for (int i = 0; i < rp->nprev; i++)
 		printf("previous KEK still listed: %s\n", rp->prev_keks[i]);
 	printf("files: %lu, with the current version only %lu\n", rp->files,

@@ -155,6 +155,8 @@ check "a re-run finishes it" bash -c "'$HSMFS' rekey -q --wrapping-key -o '$O' '
 check "the old generation left the config" \
 	python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); assert len(c["wrapping_keys"]) == 1 and c["wrapping_keys"][0]["generation"] == 2' "$C/hsmfs.conf"
 check "--check: nothing old referenced" "$HSMFS" rekey --check -o "$O" "$C"
+check "--check names the wrapping key the KEK wraps" \
+	bash -c "'$HSMFS' rekey --check -o '$O' '$C' | grep -q '^wrapping key: $KEK/.* (current)'"
 "$HSMFS" cache flush "$M" >/dev/null
 sums >"$T/man6"
 check "every file reads back" diff -u "$T/man0" "$T/man6"
