@@ -32,6 +32,7 @@
 #include "common/clock.h"
 #include "fs/vol/filekey.h"
 #include "fs/vol/mnt.h"
+#include "fs/vol/rewrap.h"
 #include "rekey.h"
 #include "walk.h"
 #include "workq.h"
@@ -54,10 +55,9 @@ struct rk {
 	struct rekey_opts *o;
 	struct vol v;
 	bool unlocked;
-	struct kek *target, *own_target; /* own_target: opened here */
+	struct vol_rewrap_to to; /* to.kek: the target KEK */
+	struct kek *own_target; /* the target, if opened here */
 	char target_url[HDR_KID_MAX + 1];
-	char target_kid[KEK_KID_MAX];
-	char wk_kid[HDR_KID_MAX + 1]; /* volume-wrap: the newest generation */
 	char mnt[4096];
 	bool mounted;
 	/* the files: backing paths from the walk */
@@ -104,39 +104,27 @@ void rekey_error(const struct rekey_ui *ui, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const char *kid_version(const char *kid){
-	const char *s = strrchr(kid, '/');
-
-	return s ? s + 1 : kid;
-}
-
-/* A kid is current if the target KEK owns it (any of its hosts) and it
- * names the target's current version: kids are compared parsed, not as
- * strings, since the same version can be served under two hosts. */
+/* A kid is current if the target KEK owns it and it names the target's
+ * current version. */
 static bool kid_current(struct rk *r, const char *kid)
 {
-	return kek_owns(r->target, kid) &&
-	       strcasecmp(kid_version(kid),
-			  kid_version(r->target_kid)) == 0;
+	return kek_owns(r->to.kek, kid) && vol_rewrap_current(&r->to, kid);
 }
 
 /* Whether what a header slot (or a key the config wraps) names is where
- * the run moves keys to: the target KEK's version, or for a locally
- * wrapped slot the newest wrapping key. */
+ * the run moves keys to. */
 static bool ref_current(struct rk *r, const char *kid)
 {
-	if (!strncmp(kid, HDR_WK_KID_PREFIX, strlen(HDR_WK_KID_PREFIX)))
-		return r->wk_kid[0] && !strcmp(kid, r->wk_kid);
-	return kid_current(r, kid);
+	return vol_rewrap_current(&r->to, kid);
 }
 
 static void set_wk_kid(struct rk *r)
 {
 	const struct conf *c = &r->v.conf;
 
-	r->wk_kid[0] = '\0';
+	r->to.wk_kid[0] = '\0';
 	if (c->nwk > 0)
-		hdr_wk_kid(c->volume_id, c->wk[c->nwk - 1].gen, r->wk_kid);
+		hdr_wk_kid(c->volume_id, c->wk[c->nwk - 1].gen, r->to.wk_kid);
 }
 
 /* What the KEK wraps in the config is on the target version: the volume
@@ -254,88 +242,10 @@ static int read_hdr(struct rk *r, size_t i, int flags, int *fdp,
 
 /* ---- one file ---------------------------------------------------------- */
 
-static bool retryable(enum kek_status st)
+static enum outcome outcome_of(enum vol_rewrap_out o)
 {
-	return st == KEK_E_THROTTLED || st == KEK_E_UNAVAILABLE ||
-	       st == KEK_E_TIMEOUT;
-}
-
-/* Writes one slot (or zeros) at its offset, then syncs: nothing else of
- * the header is touched. */
-static int put_slot(int fd, const struct hdr *h, int i, bool zero)
-{
-	uint8_t buf[HDR_LEN];
-	unsigned off = hdr_slot_offset(i);
-
-	if (zero)
-		memset(buf + off, 0, HDR_SLOT_LEN);
-	else
-		hdr_encode(h, buf);
-	if (pwrite(fd, buf + off, HDR_SLOT_LEN, off) != HDR_SLOT_LEN)
-		return -1;
-	return fdatasync(fd);
-}
-
-/* Wraps dek with the target into slot j of h, generation above both. */
-static enum kek_status fill_slot(struct rk *r, struct hdr *h, int j,
-				 const uint8_t dek[KEY_LEN], char *kerr)
-{
-	struct hdr_slot *s = &h->slot[j];
-	uint32_t g = h->slot[0].gen > h->slot[1].gen ? h->slot[0].gen
-						     : h->slot[1].gen;
-	enum kek_status st;
-
-	memset(s, 0, sizeof(*s));
-	if (vol_volume_wrap(&r->v)) {
-		/* The newest generation; never a KEK, never the HSM. */
-		st = vol_wk_wrap_slot(&r->v, REC_MAGIC_DEK, h->file_id, dek, 0,
-				      s, kerr, KEK_ERR_MAX) ? KEK_E_CRYPTO
-							    : KEK_OK;
-	} else {
-		st = vol_wrap_slot(r->target, REC_MAGIC_DEK, h->file_id, dek,
-				   s, kerr);
-	}
-	if (st != KEK_OK)
-		return st;
-	s->gen = g + 1;
-	if (hdr_slot_seal(h, j, r->v.vk, dek) != 0) {
-		snprintf(kerr, KEK_ERR_MAX, "cannot seal the slot");
-		return KEK_E_CRYPTO;
-	}
-	return KEK_OK;
-}
-
-/* The rewrap itself, the header already read and the DEK known from slot
- * vi: the spare slot first, then the old one cleared. */
-static enum outcome rewrap(struct rk *r, int fd, struct hdr *h, int vi,
-			   const uint8_t dek[KEY_LEN], enum kek_status *st,
-			   char *why, size_t n)
-{
-	char kerr[KEK_ERR_MAX];
-	int j = 1 - vi;
-
-	if (ref_current(r, h->slot[vi].kid)) {
-		/* An earlier run stopped before clearing the old slot (or
-		 * the other slot does not verify). */
-		if (!h->slot[j].gen && !h->bad[j])
-			return OUT_CURRENT;
-		if (put_slot(fd, h, j, true) != 0)
-			goto io;
-		h->slot[j].gen = 0;
-		return OUT_DONE;
-	}
-	*st = fill_slot(r, h, j, dek, kerr);
-	if (*st != KEK_OK) {
-		snprintf(why, n, "cannot wrap its key: %s", kerr);
-		return retryable(*st) ? OUT_RETRY : OUT_FAILED;
-	}
-	if (put_slot(fd, h, j, false) != 0 || put_slot(fd, h, vi, true) != 0)
-		goto io;
-	h->slot[vi].gen = 0;
-	return OUT_DONE;
-io:
-	snprintf(why, n, "cannot write the header: %s", strerror(errno));
-	return OUT_FAILED;
+	return o == VOL_RW_DONE ? OUT_DONE : o == VOL_RW_CURRENT ? OUT_CURRENT :
+	       o == VOL_RW_RETRY ? OUT_RETRY : OUT_FAILED;
 }
 
 /* One file's rewrap. *unreadable says that its header could not be read
@@ -371,10 +281,11 @@ static enum outcome do_file(struct rk *r, struct workq_item *it, struct hdr *h,
 	rate_take(&r->rate);
 	vi = vol_file_key_slot(&r->v, h, dek, &st, NULL, why, n);
 	if (vi < 0)
-		out = retryable(st) ? OUT_RETRY : OUT_FAILED;
+		out = vol_rewrap_retryable(st) ? OUT_RETRY : OUT_FAILED;
 	else
-		out = rewrap(r, fd, h, vi, dek, &st, why, n);
-	if (out == OUT_RETRY && retryable(st)) {
+		out = outcome_of(vol_rewrap_slots(&r->v, &r->to, fd, h, vi,
+						  dek, &st, why, n));
+	if (out == OUT_RETRY && vol_rewrap_retryable(st)) {
 		/* Everyone slows down, not only this worker. */
 		rate_hold(&r->rate, HOLD_MS);
 	}
@@ -523,12 +434,12 @@ static int new_conf(struct rk *r, struct conf *c)
 		snprintf(c->kek, sizeof(c->kek), "%s", r->target_url);
 	}
 	if (vol_volume_wrap(&r->v) &&
-	    vol_wk_rewrap(&r->v, r->target, c, kerr) != KEK_OK) {
+	    vol_wk_rewrap(&r->v, r->to.kek, c, kerr) != KEK_OK) {
 		rekey_error(&r->o->ui, "cannot wrap the wrapping key: %s", kerr);
 		return -1;
 	}
 	if (!vol_volume_wrap(&r->v) &&
-	    vol_wrap_slot(r->target, REC_MAGIC_VK, c->volume_id, r->v.vk,
+	    vol_wrap_slot(r->to.kek, REC_MAGIC_VK, c->volume_id, r->v.vk,
 			  &c->vk, kerr) != KEK_OK) {
 		rekey_error(&r->o->ui, "cannot wrap the volume key: %s", kerr);
 		return -1;
@@ -568,7 +479,7 @@ static int store_conf(struct rk *r, struct conf *c, const char *what)
 		rekey_error(&r->o->ui, "%s", err);
 		return -1;
 	}
-	r->target = vol_kek(&r->v);
+	r->to.kek = vol_kek(&r->v);
 	set_wk_kid(r);
 	return 0;
 }
@@ -688,7 +599,7 @@ static bool every_slot(struct rk *r, bool (*keep)(struct rk *, const char *))
 
 static bool target_owns(struct rk *r, const char *kid)
 {
-	return kek_owns(r->target, kid);
+	return kek_owns(r->to.kek, kid);
 }
 
 /* previous_keks can go once no header names one of them (no header of a
@@ -755,7 +666,7 @@ static void report(struct rk *r)
 {
 	struct rekey_report rep = {
 		.cipherdir = r->v.cipherdir,
-		.target_kid = r->target_kid,
+		.target_kid = r->to.kid,
 		.files = r->nfiles, .done = r->done, .rewrapped = r->rewrapped,
 		.current = r->current, .empty = r->empty, .gone = r->gone,
 		.failed = r->failed,
@@ -852,16 +763,16 @@ static int open_target(struct rk *r)
 	snprintf(r->target_url, sizeof(r->target_url), "%s",
 		 r->o->to ? r->o->to : r->v.conf.kek);
 	if (!strcmp(r->target_url, r->v.conf.kek)) {
-		r->target = vol_kek(&r->v);
+		r->to.kek = vol_kek(&r->v);
 	} else {
 		if (vol_kek_open_other(&r->v, r->target_url, &r->own_target,
 				       kerr) != KEK_OK)
 			goto fail;
-		r->target = r->own_target;
+		r->to.kek = r->own_target;
 	}
-	if (kek_describe(r->target, &info, kerr) != KEK_OK)
+	if (kek_describe(r->to.kek, &info, kerr) != KEK_OK)
 		goto fail;
-	snprintf(r->target_kid, sizeof(r->target_kid), "%s", info.kid);
+	snprintf(r->to.kid, sizeof(r->to.kid), "%s", info.kid);
 	set_wk_kid(r);
 	return 0;
 fail:
@@ -920,7 +831,7 @@ static enum rekey_result run_wk(struct rk *r)
 	if (c.nwk > 1) {
 		rekey_say(&r->o->ui, "an earlier run added wrapping key "
 			  "generation %u: finishing it", c.wk[c.nwk - 1].gen);
-	} else if (vol_wk_add(&r->v, r->target, &c, kerr) != KEK_OK ||
+	} else if (vol_wk_add(&r->v, r->to.kek, &c, kerr) != KEK_OK ||
 		   conf_seal(&c, r->v.vk) != 0) {
 		rekey_error(&r->o->ui, "cannot make a new wrapping key: %s",
 			    kerr);
@@ -929,7 +840,7 @@ static enum rekey_result run_wk(struct rk *r)
 		return REKEY_FAILED;
 	}
 	rekey_say(&r->o->ui, "target: wrapping key generation %u (%s)",
-		  r->v.conf.wk[r->v.conf.nwk - 1].gen, r->wk_kid);
+		  r->v.conf.wk[r->v.conf.nwk - 1].gen, r->to.wk_kid);
 	if (tell_daemon(r, true) || collect_files(r) || classify(r, false))
 		return REKEY_FAILED;
 	if (r->q.nwork > 0)
@@ -946,7 +857,7 @@ static enum rekey_result run(struct rk *r)
 		return check(r);
 	if (r->o->wrapping_key)
 		return run_wk(r);
-	rekey_say(&r->o->ui, "target: %s", r->target_kid);
+	rekey_say(&r->o->ui, "target: %s", r->to.kid);
 	if (rewrap_conf(r) || say_fingerprint(r) ||
 	    tell_daemon(r, r->v.nold > 0))
 		return REKEY_FAILED;

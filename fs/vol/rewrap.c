@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One header's rewrap, slot by slot. See rewrap.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "rewrap.h"
+
+static const char *kid_version(const char *kid)
+{
+	const char *s = strrchr(kid, '/');
+
+	return s ? s + 1 : kid;
+}
+
+static bool kid_current(const struct vol_rewrap_to *t, const char *kid)
+{
+	return kek_owns(t->kek, kid) &&
+	       strcasecmp(kid_version(kid), kid_version(t->kid)) == 0;
+}
+
+bool vol_rewrap_current(const struct vol_rewrap_to *t, const char *kid)
+{
+	if (!strncmp(kid, HDR_WK_KID_PREFIX, strlen(HDR_WK_KID_PREFIX)))
+		return t->wk_kid[0] && !strcmp(kid, t->wk_kid);
+	return kid_current(t, kid);
+}
+
+bool vol_rewrap_retryable(enum kek_status st)
+{
+	return st == KEK_E_THROTTLED || st == KEK_E_UNAVAILABLE ||
+	       st == KEK_E_TIMEOUT;
+}
+
+/* Writes one slot (or zeros) at its offset, then syncs: nothing else of
+ * the header is touched. */
+static int put_slot(int fd, const struct hdr *h, int i, bool zero)
+{
+	uint8_t buf[HDR_LEN];
+	unsigned off = hdr_slot_offset(i);
+
+	if (zero)
+		memset(buf + off, 0, HDR_SLOT_LEN);
+	else
+		hdr_encode(h, buf);
+	if (pwrite(fd, buf + off, HDR_SLOT_LEN, off) != HDR_SLOT_LEN)
+		return -1;
+	return fdatasync(fd);
+}
+
+/* Wraps dek with the target into slot j of h, generation above both. */
+static enum kek_status fill_slot(struct vol *v, const struct vol_rewrap_to *t,
+				 struct hdr *h, int j,
+				 const uint8_t dek[KEY_LEN], char *kerr)
+{
+	struct hdr_slot *s = &h->slot[j];
+	uint32_t g = h->slot[0].gen > h->slot[1].gen ? h->slot[0].gen
+						     : h->slot[1].gen;
+	enum kek_status st;
+
+	memset(s, 0, sizeof(*s));
+	if (vol_volume_wrap(v)) {
+		/* The newest generation; never a KEK, never the HSM. */
+		st = vol_wk_wrap_slot(v, REC_MAGIC_DEK, h->file_id, dek, 0,
+				      s, kerr, KEK_ERR_MAX) ? KEK_E_CRYPTO
+							    : KEK_OK;
+	} else {
+		st = vol_wrap_slot(t->kek, REC_MAGIC_DEK, h->file_id, dek,
+				   s, kerr);
+	}
+	if (st != KEK_OK)
+		return st;
+	s->gen = g + 1;
+	if (hdr_slot_seal(h, j, v->vk, dek) != 0) {
+		snprintf(kerr, KEK_ERR_MAX, "cannot seal the slot");
+		return KEK_E_CRYPTO;
+	}
+	return KEK_OK;
+}
+
+enum vol_rewrap_out vol_rewrap_slots(struct vol *v,
+				     const struct vol_rewrap_to *t, int fd,
+				     struct hdr *h, int vi,
+				     const uint8_t dek[KEY_LEN],
+				     enum kek_status *st, char *why, size_t n)
+{
+	char kerr[KEK_ERR_MAX];
+	int j = 1 - vi;
+
+	if (vol_rewrap_current(t, h->slot[vi].kid)) {
+		/* An earlier run stopped before clearing the old slot (or
+		 * the other slot does not verify). */
+		if (!h->slot[j].gen && !h->bad[j])
+			return VOL_RW_CURRENT;
+		if (put_slot(fd, h, j, true) != 0)
+			goto io;
+		h->slot[j].gen = 0;
+		return VOL_RW_DONE;
+	}
+	*st = fill_slot(v, t, h, j, dek, kerr);
+	if (*st != KEK_OK) {
+		snprintf(why, n, "cannot wrap its key: %s", kerr);
+		return vol_rewrap_retryable(*st) ? VOL_RW_RETRY : VOL_RW_FAILED;
+	}
+	if (put_slot(fd, h, j, false) != 0 || put_slot(fd, h, vi, true) != 0)
+		goto io;
+	h->slot[vi].gen = 0;
+	return VOL_RW_DONE;
+io:
+	snprintf(why, n, "cannot write the header: %s", strerror(errno));
+	return VOL_RW_FAILED;
+}
+
