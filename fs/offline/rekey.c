@@ -60,6 +60,7 @@ struct rk {
 	char target_url[HDR_KID_MAX + 1];
 	char mnt[4096];
 	bool mounted;
+	int holdfd; /* the mounted daemon holds still while open */
 	/* the files: backing paths from the walk */
 	char **files;
 	size_t nfiles, capfiles;
@@ -104,13 +105,6 @@ void rekey_error(const struct rekey_ui *ui, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* A kid is current if the target KEK owns it and it names the target's
- * current version. */
-static bool kid_current(struct rk *r, const char *kid)
-{
-	return kek_owns(r->to.kek, kid) && vol_rewrap_current(&r->to, kid);
-}
-
 /* Whether what a header slot (or a key the config wraps) names is where
  * the run moves keys to. */
 static bool ref_current(struct rk *r, const char *kid)
@@ -131,12 +125,7 @@ static void set_wk_kid(struct rk *r)
  * key, or with volume-wrap every wrapping key. */
 static bool conf_current(struct rk *r)
 {
-	const struct conf *c = &r->v.conf;
-
-	for (int i = 0; i < c->nwk; i++)
-		if (!kid_current(r, c->wk[i].kid))
-			return false;
-	return c->nwk > 0 || kid_current(r, c->vk.kid);
+	return vol_rewrap_conf_current(&r->to, &r->v.conf);
 }
 
 /* Counts one more file (or the volume key) referencing kid. Under lock. */
@@ -209,14 +198,13 @@ static int collect_files(struct rk *r)
 	return e ? -1 : 0;
 }
 
-/* Reads a file's header: 1 read, 0 empty, -1 gone or not a file, -2
- * malformed header, -3 file or header unreadable (why set for both). fd
- * is opened with flags, or not at all. */
-static int read_hdr(struct rk *r, size_t i, int flags, int *fdp,
-		    struct hdr *h, const char **why)
+/* Opens file i with flags: 1 and *fdp, -1 gone or not a file, -3 not
+ * openable (why set). */
+static int open_file(struct rk *r, size_t i, int flags, int *fdp,
+		     const char **why)
 {
 	struct stat st;
-	int fd, err;
+	int fd;
 
 	fd = openat(r->v.rootfd, r->files[i], flags | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
@@ -227,17 +215,23 @@ static int read_hdr(struct rk *r, size_t i, int flags, int *fdp,
 		close(fd);
 		return -1;
 	}
-	if ((err = hdr_read(fd, h, why))) {
-		close(fd);
-		if (err != -EINVAL && err != -ENOKEY)
-			*why = strerror(-err);
-		return err == -ENOKEY ? 0 : err == -EINVAL ? -2 : -3;
-	}
-	if (fdp)
-		*fdp = fd;
-	else
-		close(fd);
+	*fdp = fd;
 	return 1;
+}
+
+/* Reads a file's header: 1 read, 0 empty, -1 gone or not a file, -2
+ * malformed header, -3 file or header unreadable (why set for both). */
+static int read_hdr(struct rk *r, size_t i, struct hdr *h, const char **why)
+{
+	int fd, err = open_file(r, i, O_RDONLY, &fd, why);
+
+	if (err < 0)
+		return err;
+	err = hdr_read(fd, h, why);
+	close(fd);
+	if (err && err != -EINVAL && err != -ENOKEY)
+		*why = strerror(-err);
+	return !err ? 1 : err == -ENOKEY ? 0 : err == -EINVAL ? -2 : -3;
 }
 
 /* ---- one file ---------------------------------------------------------- */
@@ -248,51 +242,46 @@ static enum outcome outcome_of(enum vol_rewrap_out o)
 	       o == VOL_RW_RETRY ? OUT_RETRY : OUT_FAILED;
 }
 
+static void take_token(void *ctx)
+{
+	struct rk *r = ctx;
+
+	rate_take(&r->rate);
+}
+
 /* One file's rewrap. *unreadable says that its header could not be read
  * or parsed (a retry soon may find it whole), not that the HSM failed. */
 static enum outcome do_file(struct rk *r, struct workq_item *it, struct hdr *h,
 			    char *why, size_t n, bool *unreadable)
 {
-	uint8_t *dek = secmem_alloc(KEY_LEN);
-	const char *pwhy;
 	enum kek_status st = KEK_OK;
+	enum vol_rewrap_out o;
 	enum outcome out;
-	int fd = -1, order[HDR_SLOTS], vi, rd;
+	const char *pwhy;
+	int fd, rd;
 
 	*unreadable = false;
-	if (!dek) {
-		snprintf(why, n, "out of memory");
-		return OUT_FAILED;
+	rd = open_file(r, it->id, O_RDWR, &fd, &pwhy);
+	if (rd == -1)
+		return OUT_GONE;
+	if (rd < 0) {
+		*unreadable = true;
+		snprintf(why, n, "cannot read the header: %s", pwhy);
+		return OUT_RETRY;
 	}
-	rd = read_hdr(r, it->id, O_RDWR, &fd, h, &pwhy);
-	if (rd < 1) {
-		*unreadable = rd < -1;
-		if (*unreadable)
-			snprintf(why, n, "%s: %s", rd == -2 ? "bad header" :
-				 "cannot read the header", pwhy);
-		out = rd == 0 ? OUT_EMPTY : rd == -1 ? OUT_GONE : OUT_RETRY;
-		goto out;
+	o = vol_rewrap_file(&r->v, &r->to, fd, h, take_token, r, &st, why, n);
+	close(fd);
+	if (o == VOL_RW_EMPTY)
+		return OUT_EMPTY;
+	if (o == VOL_RW_UNREADABLE) {
+		*unreadable = true;
+		return OUT_RETRY;
 	}
-	if (hdr_slot_order(h, order) == 1 && !h->bad[0] && !h->bad[1] &&
-	    ref_current(r, h->slot[order[0]].kid)) {
-		out = OUT_CURRENT;
-		goto out;
-	}
-	rate_take(&r->rate);
-	vi = vol_file_key_slot(&r->v, h, dek, &st, NULL, why, n);
-	if (vi < 0)
-		out = vol_rewrap_retryable(st) ? OUT_RETRY : OUT_FAILED;
-	else
-		out = outcome_of(vol_rewrap_slots(&r->v, &r->to, fd, h, vi,
-						  dek, &st, why, n));
+	out = outcome_of(o);
 	if (out == OUT_RETRY && vol_rewrap_retryable(st)) {
 		/* Everyone slows down, not only this worker. */
 		rate_hold(&r->rate, HOLD_MS);
 	}
-out:
-	if (fd >= 0)
-		close(fd);
-	secmem_free(dek, KEY_LEN);
 	return out;
 }
 
@@ -409,6 +398,11 @@ static int unlock(struct rk *r)
 	return 0;
 }
 
+static const char *conf_what(const struct rk *r)
+{
+	return vol_volume_wrap(&r->v) ? "wrapping key" : "volume key";
+}
+
 /* The config's new volume-key slot, KEK and previous KEKs. */
 static int new_conf(struct rk *r, struct conf *c)
 {
@@ -433,15 +427,9 @@ static int new_conf(struct rk *r, struct conf *c)
 		c->nprev = k;
 		snprintf(c->kek, sizeof(c->kek), "%s", r->target_url);
 	}
-	if (vol_volume_wrap(&r->v) &&
-	    vol_wk_rewrap(&r->v, r->to.kek, c, kerr) != KEK_OK) {
-		rekey_error(&r->o->ui, "cannot wrap the wrapping key: %s", kerr);
-		return -1;
-	}
-	if (!vol_volume_wrap(&r->v) &&
-	    vol_wrap_slot(r->to.kek, REC_MAGIC_VK, c->volume_id, r->v.vk,
-			  &c->vk, kerr) != KEK_OK) {
-		rekey_error(&r->o->ui, "cannot wrap the volume key: %s", kerr);
+	if (vol_conf_rewrap(&r->v, r->to.kek, c, kerr) != KEK_OK) {
+		rekey_error(&r->o->ui, "cannot wrap the %s: %s", conf_what(r),
+			    kerr);
 		return -1;
 	}
 	return conf_seal(c, r->v.vk);
@@ -511,11 +499,6 @@ static void count_conf(struct rk *r)
 		count_ref(r, c->vk.kid, true);
 }
 
-static const char *conf_what(const struct rk *r)
-{
-	return vol_volume_wrap(&r->v) ? "wrapping key" : "volume key";
-}
-
 static const char *conf_kid(const struct rk *r)
 {
 	const struct conf *c = &r->v.conf;
@@ -571,6 +554,24 @@ static int tell_daemon(struct rk *r, bool must)
 	return must ? -1 : 0;
 }
 
+/* A mounted daemon that follows its KEK's versions writes headers and
+ * the config of its own accord: it holds still from before the config
+ * is read until the run ends (the descriptor closes when the run exits,
+ * however it exits). Each header is also locked while either rewrites
+ * it (vol_rewrap_file). A daemon too old to know the request writes no
+ * header or config by itself. */
+static void hold_daemon(struct rk *r)
+{
+	if (!r->mounted)
+		return;
+	r->holdfd = mnt_hold(r->mnt);
+	if (r->holdfd == -ENOTSUP)
+		return;
+	if (r->holdfd < 0)
+		rekey_say(&r->o->ui, "mount %s: the daemon did not hold still "
+			  "(%s); going on", r->mnt, strerror(-r->holdfd));
+}
+
 /* Whether every key slot in use of every header (walked again, to catch
  * files created meanwhile) names a key that keep() accepts. Headers only. */
 static bool every_slot(struct rk *r, bool (*keep)(struct rk *, const char *))
@@ -587,7 +588,7 @@ static bool every_slot(struct rk *r, bool (*keep)(struct rk *, const char *))
 	if (walk_tree(&w, r->v.rootfd) != 0)
 		return false;
 	for (size_t i = first; i < r->nfiles; i++) {
-		int rd = read_hdr(r, i, O_RDONLY, NULL, &h, &why);
+		int rd = read_hdr(r, i, &h, &why);
 
 		if (rd < -1 || (rd == 1 &&
 		    ((h.slot[0].gen && !keep(r, h.slot[0].kid)) ||
@@ -705,7 +706,7 @@ static int classify(struct rk *r, bool check)
 	for (size_t i = 0; i < r->nfiles; i++) {
 		int order[HDR_SLOTS], rd;
 
-		rd = read_hdr(r, i, O_RDONLY, NULL, &h, &why);
+		rd = read_hdr(r, i, &h, &why);
 		if (rd == 1 && hdr_slot_order(&h, order) == 1 &&
 		    ref_current(r, h.slot[order[0]].kid)) {
 			r->current++;
@@ -892,18 +893,23 @@ enum rekey_result rekey_kek(const char *cipherdir, struct rekey_opts *o)
 	pthread_mutex_init(&r->lock, NULL);
 	rate_init(&r->rate, o->max_rate);
 	o->vo.rekey_to = o->to;
-	if (vol_peek(&r->v, cipherdir, &o->vo, err, sizeof(err)) != 0) {
-		rekey_error(&r->o->ui, "%s", err);
-		goto out;
-	}
+	r->holdfd = -1;
 	if ((m = mnt_find(cipherdir, r->mnt, sizeof(r->mnt))) < 0) {
 		rekey_error(&r->o->ui, "cannot read the mount table: %s", strerror(-m));
 		goto out;
 	}
 	r->mounted = m == 1;
+	if (!o->check)
+		hold_daemon(r);
+	if (vol_peek(&r->v, cipherdir, &o->vo, err, sizeof(err)) != 0) {
+		rekey_error(&r->o->ui, "%s", err);
+		goto out;
+	}
 	if (open_target(r) == 0)
 		ret = run(r);
 out:
+	if (r->holdfd >= 0)
+		close(r->holdfd);
 	kek_close(r->own_target);
 	vol_close(&r->v);
 	for (size_t i = 0; i < r->nfiles; i++)

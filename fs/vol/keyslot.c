@@ -251,3 +251,12 @@ int vol_wk_drop_old(struct conf *c)
 	c->nwk = 1;
 	return 1;
 }
+
+enum kek_status vol_conf_rewrap(struct vol *v, struct kek *k, struct conf *c,
+				char kerr[KEK_ERR_MAX])
+{
+	if (vol_volume_wrap(v))
+		return vol_wk_rewrap(v, k, c, kerr);
+	return vol_wrap_slot(k, REC_MAGIC_VK, c->volume_id, v->vk, &c->vk,
+			     kerr);
+}

@@ -3,12 +3,17 @@
  * One header's rewrap, slot by slot. See rewrap.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/stop.h"
+#include "filekey.h"
 #include "rewrap.h"
+
+#define LOCK_POLL_MS 10
 
 static const char *kid_version(const char *kid)
 {
@@ -115,3 +120,87 @@ io:
 	return VOL_RW_FAILED;
 }
 
+/* The header's bytes, locked (F_WRLCK) or let go (F_UNLCK). The lock is
+ * asked for until it is given, a short sleep apart, rather than waited
+ * for in the kernel: a stop request ends the wait. 1 locked (or let go),
+ * 0 when the filesystem has no such locks (nothing to wait for either),
+ * -1 stopped. */
+static int lock_hdr(int fd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET,
+			    .l_start = 0, .l_len = HDR_LEN };
+
+	while (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+		if (errno != EAGAIN && errno != EACCES && errno != EINTR)
+			return 0;
+		if (!stop_sleep_ms(LOCK_POLL_MS))
+			return -1;
+	}
+	return 1;
+}
+
+/* Reads the header under the lock: VOL_RW_CURRENT to go on, else the
+ * outcome for a header that is not there or not readable. */
+static enum vol_rewrap_out read_locked(int fd, struct hdr *h, char *why,
+				       size_t n)
+{
+	const char *pwhy = NULL;
+	int err = hdr_read(fd, h, &pwhy);
+
+	if (err == -ENOKEY)
+		return VOL_RW_EMPTY;
+	if (err == -EINVAL)
+		snprintf(why, n, "bad header: %s", pwhy);
+	else if (err)
+		snprintf(why, n, "cannot read the header: %s", strerror(-err));
+	return err ? VOL_RW_UNREADABLE : VOL_RW_CURRENT;
+}
+
+enum vol_rewrap_out vol_rewrap_file(struct vol *v,
+				    const struct vol_rewrap_to *t, int fd,
+				    struct hdr *h, void (*before)(void *ctx),
+				    void *ctx, enum kek_status *st, char *why,
+				    size_t n)
+{
+	uint8_t *dek = secmem_alloc(KEY_LEN);
+	int order[HDR_SLOTS], vi, locked;
+	enum vol_rewrap_out out;
+
+	*st = KEK_OK;
+	if (!dek) {
+		snprintf(why, n, "out of memory");
+		return VOL_RW_FAILED;
+	}
+	if ((locked = lock_hdr(fd, F_WRLCK)) < 0) {
+		snprintf(why, n, "stopped");
+		out = VOL_RW_RETRY;
+		goto out;
+	}
+	out = read_locked(fd, h, why, n);
+	if (out != VOL_RW_CURRENT)
+		goto out;
+	if (hdr_slot_order(h, order) == 1 && !h->bad[0] && !h->bad[1] &&
+	    vol_rewrap_current(t, h->slot[order[0]].kid))
+		goto out;
+	if (before)
+		before(ctx);
+	vi = vol_file_key_slot(v, h, dek, st, NULL, why, n);
+	if (vi < 0)
+		out = vol_rewrap_retryable(*st) ? VOL_RW_RETRY : VOL_RW_FAILED;
+	else
+		out = vol_rewrap_slots(v, t, fd, h, vi, dek, st, why, n);
+out:
+	if (locked > 0)
+		lock_hdr(fd, F_UNLCK);
+	secmem_free(dek, KEY_LEN);
+	return out;
+}
+
+bool vol_rewrap_conf_current(const struct vol_rewrap_to *t,
+			     const struct conf *c)
+{
+	for (int i = 0; i < c->nwk; i++)
+		if (!kid_current(t, c->wk[i].kid))
+			return false;
+	return c->nwk > 0 || kid_current(t, c->vk.kid);
+}

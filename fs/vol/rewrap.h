@@ -29,6 +29,8 @@ enum vol_rewrap_out {
 	VOL_RW_CURRENT, /* already on the target: nothing written */
 	VOL_RW_RETRY,   /* the HSM was throttled or unavailable: try later */
 	VOL_RW_FAILED,  /* why says */
+	VOL_RW_EMPTY,   /* an empty file: no header, no key */
+	VOL_RW_UNREADABLE, /* the header cannot be read or parsed (why) */
 };
 
 /* Whether kid (a slot's, or a key the config wraps) names the target: a
@@ -46,5 +48,26 @@ enum vol_rewrap_out vol_rewrap_slots(struct vol *v,
 				     struct hdr *h, int vi,
 				     const uint8_t dek[KEY_LEN],
 				     enum kek_status *st, char *why, size_t n);
+
+/* A whole header's move, on fd (a backing file opened read-write). Two
+ * rewrappers of one header (the daemon following its KEK's versions and
+ * hsmfs rekey, on any host sharing the backing directory) take turns:
+ * each holds an exclusive lock on the header's bytes (an open file
+ * description lock) from reading the header to its last write, so that
+ * neither clears a slot the other has just written. Under it: the header
+ * read; nothing more if its only slot is on the target; else before(ctx)
+ * (a rate limit: an HSM unwrap may follow), the DEK from a slot, and
+ * vol_rewrap_slots. *st is the HSM's last status (KEK_OK if it was not
+ * asked or answered). A filesystem without such locks is written
+ * without. */
+enum vol_rewrap_out vol_rewrap_file(struct vol *v,
+				    const struct vol_rewrap_to *t, int fd,
+				    struct hdr *h, void (*before)(void *ctx),
+				    void *ctx, enum kek_status *st, char *why,
+				    size_t n);
+/* Whether what config c wraps with the KEK (its wrapping keys, or its
+ * volume key) is on the target version. */
+bool vol_rewrap_conf_current(const struct vol_rewrap_to *t,
+			     const struct conf *c);
 
 #endif
