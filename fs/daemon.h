@@ -34,6 +34,10 @@ struct daemon_opts {
 	uint64_t write_limit;
 	/* volume-wrap: seconds between re-validations of the KEK. */
 	unsigned kek_check;
+	/* -o follow_kek_versions[=S]: seconds between reads of the KEK's
+	 * current version (0: not followed); -o rekey_rate: unwraps a
+	 * second of the background rewrap that follows a new version. */
+	unsigned follow_s, rekey_rate;
 	char kernel_opts[512]; /* ro, noatime, ...: ",opt" each */
 };
 

@@ -28,6 +28,9 @@ struct fsd {
 	char *mountpoint; /* canonical, as mountinfo shows it; or NULL */
 	struct fuse_session *se;
 	atomic_ullong prefetched, prefetch_failed;
+	/* Entries renamed: a walk of the backing tree under way may have
+	 * missed one (follow.h). */
+	atomic_ullong renames;
 };
 
 static inline struct fsd *fsd_of(fuse_req_t req)
