@@ -27,7 +27,9 @@ int status_main(int argc, char *argv[])
 		fprintf(argc == 2 ? stdout : stderr,
 			"Usage: hsmfs status MOUNTPOINT\n\n"
 			"Shows the DEK cache and HSM statistics of a mount, and\n"
-			"who wraps its file keys (file or volume).\n");
+			"who wraps its file keys (file or volume); with -o\n"
+			"follow_kek_versions, the KEK version in use, when it was\n"
+			"last read and how far the rewrap to it is.\n");
 		return argc == 2 ? EXIT_OK : EXIT_USAGE;
 	}
 	return request(argv[1], "status");
