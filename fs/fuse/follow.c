@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Following the KEK's versions: one thread, its state in F. See follow.h.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -482,7 +485,9 @@ int follow_start(struct fsd *fs, unsigned interval_s, unsigned rate,
 	pthread_condattr_destroy(&ca);
 	if ((e = pthread_create(&F.thread, NULL, loop, NULL)) != 0)
 		return -e;
+	pthread_mutex_lock(&F.lock);
 	F.running = true;
+	pthread_mutex_unlock(&F.lock);
 	return 0;
 }
 
@@ -495,7 +500,9 @@ void follow_stop(void)
 	pthread_cond_broadcast(&F.cond);
 	pthread_mutex_unlock(&F.lock);
 	pthread_join(F.thread, NULL);
+	pthread_mutex_lock(&F.lock);
 	F.running = false;
+	pthread_mutex_unlock(&F.lock);
 	/* Every GET it made, now that none can be under way. */
 	log_info("KEK versions followed: %llu checks (%llu failed)", F.checks,
 		 F.check_failures);
@@ -508,12 +515,17 @@ static void *hold(void *arg)
 	int c = (int)(intptr_t)arg;
 	char buf[64];
 
+	bool following;
+
 	pthread_mutex_lock(&F.lock);
 	F.holds++;
 	while (F.busy)
 		pthread_cond_wait(&F.cond, &F.lock);
+	following = F.running;
 	pthread_mutex_unlock(&F.lock);
 	(void)!write(c, "held\n", 5);
+	if (following)
+		log_info("holding still while hsmfs rekey runs");
 	/* Until the client closes: it may exit any way at all. */
 	while (read(c, buf, sizeof(buf)) > 0)
 		;
@@ -522,6 +534,8 @@ static void *hold(void *arg)
 	F.restart = true;
 	pthread_cond_broadcast(&F.cond);
 	pthread_mutex_unlock(&F.lock);
+	if (following)
+		log_info("hsmfs rekey is done: following the KEK again");
 	close(c);
 	return NULL;
 }

@@ -132,6 +132,7 @@ V4=$(version "$(emu_ctl "$E" key rotate fskek)")
 check "hsmfs rekey on a following mount completes, 0 failed" \
 	bash -c "'$HSMFS' rekey -q -o '$O' '$C' 2>&1 | grep -q 'failed 0'"
 check "rekey --check: clean" clean "$C"
+check "the daemon held still while rekey ran" grep -q "holding still while hsmfs rekey runs" "$M.log"
 check "the daemon follows on to $V4" wait_for 10 bash -c "'$HSMFS' status '$M' | grep -q 'kek version: $V4'"
 umount_wait "$M"
 
