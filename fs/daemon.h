@@ -36,6 +36,10 @@ struct daemon_opts {
 	unsigned kek_check;
 	/* -o audit_log=PATH: a JSON line per file-key use (fs/fuse/audit.h) */
 	const char *audit_log;
+	/* -o follow_kek_versions[=S]: seconds between reads of the KEK's
+	 * current version (0: not followed); -o rekey_rate: unwraps a
+	 * second of the background rewrap that follows a new version. */
+	unsigned follow_s, rekey_rate;
 	char kernel_opts[512]; /* ro, noatime, ...: ",opt" each */
 };
 

@@ -30,7 +30,9 @@ int status_main(int argc, char *argv[])
 			"who wraps its file keys (file or volume, and whether a\n"
 			"conversion between the two is unfinished); for a volume-wrap\n"
 			"volume also the KEK that opened it (its own, or an escrow\n"
-			"KEK) and its escrow KEKs.\n");
+			"KEK) and its escrow KEKs; with -o follow_kek_versions, the\n"
+			"KEK version in use, when it was last read and how far the\n"
+			"rewrap to it is.\n");
 		return argc == 2 ? EXIT_OK : EXIT_USAGE;
 	}
 	return request(argv[1], "status");

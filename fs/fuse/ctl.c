@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "ctl.h"
 #include "fs/vol/mnt.h"
+#include "follow.h"
 #include "kekcheck.h"
 
 static int srv_fd = -1;
@@ -92,6 +93,7 @@ static void status(struct fsd *fs, FILE *f)
 		fprintf(f, "fingerprint: %s\n", fpr);
 	fprintf(f, "hsm:         %s\n", ks.endpoint[0] ? ks.endpoint : "-");
 	wrap_status(fs, f);
+	follow_status(f);
 	fprintf(f, "inodes:      %zu known to the kernel\n", fs->ninodes);
 	pthread_mutex_lock(&fs->fds.lock);
 	fprintf(f, "descriptors: %zu of inodes (at most %zu%s), %u open files "
@@ -173,6 +175,9 @@ static void serve_one(struct fsd *fs, int c)
 				r == 1 ? "refused: keys wiped" :
 				"no answer: keys kept");
 		}
+	} else if (!strcmp(line, "hold")) {
+		/* Answered by a thread of its own, for as long as it lasts. */
+		follow_hold(dup(c));
 	} else if (!strcmp(line, "reload")) {
 		reload(fs, f);
 	} else {

@@ -25,6 +25,7 @@
 #include "audit.h"
 #include "ctl.h"
 #include "fs/daemon.h"
+#include "follow.h"
 #include "kekcheck.h"
 #include "fs/vol/mnt.h"
 #include "ops.h"
@@ -50,6 +51,7 @@ void daemon_opts_init(struct daemon_opts *d)
 	d->readahead = 4096;
 	d->write_limit = FMETA_WRITES_MAX;
 	d->kek_check = 300;
+	d->rekey_rate = FOLLOW_RATE;
 }
 
 static int kernel_opt(struct daemon_opts *d, const char *opt)
@@ -90,6 +92,14 @@ int daemon_opt(struct daemon_opts *d, const char *opt)
 	else if (!strncmp(opt, "kek_check=", 10))
 		bad = parse_uint(opt + 10, 86400, &d->kek_check) ||
 		      !d->kek_check;
+	else if (!strcmp(opt, "follow_kek_versions"))
+		d->follow_s = FOLLOW_INTERVAL_S;
+	else if (!strncmp(opt, "follow_kek_versions=", 20))
+		bad = parse_uint(opt + 20, 30 * 86400, &d->follow_s) ||
+		      !d->follow_s;
+	else if (!strncmp(opt, "rekey_rate=", 11))
+		bad = parse_uint(opt + 11, 100000, &d->rekey_rate) ||
+		      !d->rekey_rate;
 	else if (!strncmp(opt, "threads=", 8))
 		bad = parse_uint(opt + 8, 256, &d->threads) || !d->threads;
 	else if (!strncmp(opt, "audit_log=", 10))
@@ -173,6 +183,8 @@ static int loop(struct fsd *fs, const struct daemon_opts *d)
 		prefetch_stop();
 		return -1;
 	}
+	if (follow_start(fs, d->follow_s, d->rekey_rate, d->ro))
+		log_warn("cannot start following the KEK's versions");
 	fuse_loop_cfg_set_max_threads(cfg, d->threads);
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	ret = fuse_session_loop_mt(fs->se, cfg);
@@ -181,6 +193,7 @@ static int loop(struct fsd *fs, const struct daemon_opts *d)
 	if (ret > 0)
 		ret = 0;
 	fuse_loop_cfg_destroy(cfg);
+	follow_stop();
 	kekcheck_stop();
 	prefetch_stop();
 	return ret;

@@ -29,6 +29,9 @@ struct fsd {
 	struct fuse_session *se;
 	atomic_ullong prefetched, prefetch_failed;
 	bool audit; /* -o audit_log: file-key use is recorded (audit.h) */
+	/* Entries renamed: a walk of the backing tree under way may have
+	 * missed one (follow.h). */
+	atomic_ullong renames;
 };
 
 void audit_request(fuse_req_t req);

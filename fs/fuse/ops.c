@@ -554,6 +554,7 @@ static int rename_entry(struct fsd *fs, struct inode *d1, const char *name,
 	err = symlink_rename(fs, d1, a.name, name, d2, b.name, newname, flags);
 	if (err > 0 && renameat2(d1->fd, a.name, d2->fd, b.name, flags) != 0)
 		err = -errno;
+	atomic_fetch_add(&fs->renames, 1);
 	if (err > 0)
 		err = 0;
 	if (err) {

@@ -36,6 +36,7 @@
 #include "crypto/layout.h"
 #include "fs/vol/filekey.h"
 #include "fs/vol/mnt.h"
+#include "fs/vol/rewrap.h"
 #include "rekey.h"
 #include "walk.h"
 #include "workq.h"
@@ -58,12 +59,12 @@ struct rk {
 	struct rekey_opts *o;
 	struct vol v;
 	bool unlocked;
-	struct kek *target, *own_target; /* own_target: opened here */
+	struct vol_rewrap_to to; /* to.kek: the target KEK */
+	struct kek *own_target; /* the target, if opened here */
 	char target_url[HDR_KID_MAX + 1];
-	char target_kid[KEK_KID_MAX];
-	char wk_kid[HDR_KID_MAX + 1]; /* volume-wrap: the newest generation */
 	char mnt[4096];
 	bool mounted;
+	int holdfd; /* the mounted daemon holds still while open */
 	/* the files: backing paths from the walk */
 	char **files;
 	size_t nfiles, capfiles;
@@ -109,68 +110,39 @@ void rekey_error(const struct rekey_ui *ui, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const char *kid_version(const char *kid){
-	const char *s = strrchr(kid, '/');
-
-	return s ? s + 1 : kid;
-}
-
-/* A kid is current if the target KEK owns it (any of its hosts) and it
- * names the target's current version: kids are compared parsed, not as
- * strings, since the same version can be served under two hosts. */
-static bool kid_current(struct rk *r, const char *kid)
-{
-	return kek_owns(r->target, kid) &&
-	       strcasecmp(kid_version(kid),
-			  kid_version(r->target_kid)) == 0;
-}
-
 static bool local_kid(const char *kid)
 {
 	return !strncmp(kid, HDR_WK_KID_PREFIX, strlen(HDR_WK_KID_PREFIX));
 }
 
 /* Whether what a header slot (or a key the config wraps) names is where
- * the run moves keys to: the target KEK's version, or for a locally
- * wrapped slot the newest wrapping key. */
+ * the run moves keys to. */
 static bool ref_current(struct rk *r, const char *kid)
 {
-	if (local_kid(kid))
-		return r->wk_kid[0] && !strcmp(kid, r->wk_kid);
-	return kid_current(r, kid);
+	return vol_rewrap_current(&r->to, kid);
 }
 
 /* Whether a header slot naming kid is where the run moves keys: current
  * (above), and during a wrap conversion wrapped the target mode's way. */
 static bool slot_done(struct rk *r, const char *kid)
 {
-	enum conf_conversion cv = r->v.conf.conversion;
-
-	if ((cv == CONF_CONV_TO_VOLUME && !local_kid(kid)) ||
-	    (cv == CONF_CONV_TO_FILE && local_kid(kid)))
-		return false;
-	return ref_current(r, kid);
+	return vol_rewrap_done(&r->v, &r->to, kid);
 }
 
 static void set_wk_kid(struct rk *r)
 {
 	const struct conf *c = &r->v.conf;
 
-	r->wk_kid[0] = '\0';
+	r->to.wk_kid[0] = '\0';
 	if (c->nwk > 0)
-		hdr_wk_kid(c->volume_id, c->wk[c->nwk - 1].gen, r->wk_kid);
+		hdr_wk_kid(c->volume_id, c->wk[c->nwk - 1].gen, r->to.wk_kid);
 }
 
 /* What the KEK wraps in the config is on the target version: the volume
  * key, or with volume-wrap every wrapping key. */
 static bool conf_current(struct rk *r)
 {
-	const struct conf *c = &r->v.conf;
-
-	for (int i = 0; i < c->nwk; i++)
-		if (!kid_current(r, c->wk[i].kid))
-			return false;
-	return c->nwk > 0 || kid_current(r, c->vk.kid);
+	return vol_rewrap_conf_current(&r->to, &r->v.conf);
 }
 
 /* Counts one more file (or the volume key) referencing kid. Under lock. */
@@ -257,14 +229,13 @@ static int collect_files(struct rk *r)
 	return e ? -1 : 0;
 }
 
-/* Reads a file's header: 1 read, 0 empty, -1 gone or not a file, -2
- * malformed header, -3 file or header unreadable (why set for both). fd
- * is opened with flags, or not at all. */
-static int read_hdr(struct rk *r, size_t i, int flags, int *fdp,
-		    struct hdr *h, const char **why)
+/* Opens file i with flags: 1 and *fdp, -1 gone or not a file, -3 not
+ * openable (why set). */
+static int open_file(struct rk *r, size_t i, int flags, int *fdp,
+		     const char **why)
 {
 	struct stat st;
-	int fd, err;
+	int fd;
 
 	fd = openat(r->v.rootfd, r->files[i], flags | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
@@ -275,104 +246,38 @@ static int read_hdr(struct rk *r, size_t i, int flags, int *fdp,
 		close(fd);
 		return -1;
 	}
-	if ((err = hdr_read(fd, h, why))) {
-		close(fd);
-		if (err != -EINVAL && err != -ENOKEY)
-			*why = strerror(-err);
-		return err == -ENOKEY ? 0 : err == -EINVAL ? -2 : -3;
-	}
-	if (fdp)
-		*fdp = fd;
-	else
-		close(fd);
+	*fdp = fd;
 	return 1;
+}
+
+/* Reads a file's header: 1 read, 0 empty, -1 gone or not a file, -2
+ * malformed header, -3 file or header unreadable (why set for both). */
+static int read_hdr(struct rk *r, size_t i, struct hdr *h, const char **why)
+{
+	int fd, err = open_file(r, i, O_RDONLY, &fd, why);
+
+	if (err < 0)
+		return err;
+	err = hdr_read(fd, h, why);
+	close(fd);
+	if (err && err != -EINVAL && err != -ENOKEY)
+		*why = strerror(-err);
+	return !err ? 1 : err == -ENOKEY ? 0 : err == -EINVAL ? -2 : -3;
 }
 
 /* ---- one file ---------------------------------------------------------- */
 
-static bool retryable(enum kek_status st)
+static enum outcome outcome_of(enum vol_rewrap_out o)
 {
-	return st == KEK_E_THROTTLED || st == KEK_E_UNAVAILABLE ||
-	       st == KEK_E_TIMEOUT;
+	return o == VOL_RW_DONE ? OUT_DONE : o == VOL_RW_CURRENT ? OUT_CURRENT :
+	       o == VOL_RW_RETRY ? OUT_RETRY : OUT_FAILED;
 }
 
-/* Writes one slot (or zeros) at its offset, then syncs: nothing else of
- * the header is touched. */
-static int put_slot(int fd, const struct hdr *h, int i, bool zero)
+static void take_token(void *ctx)
 {
-	uint8_t buf[HDR_LEN];
-	unsigned off = hdr_slot_offset(i);
+	struct rk *r = ctx;
 
-	if (zero)
-		memset(buf + off, 0, HDR_SLOT_LEN);
-	else
-		hdr_encode(h, buf);
-	if (pwrite(fd, buf + off, HDR_SLOT_LEN, off) != HDR_SLOT_LEN)
-		return -1;
-	return fdatasync(fd);
-}
-
-/* Wraps dek with the target into slot j of h, generation above both. */
-static enum kek_status fill_slot(struct rk *r, struct hdr *h, int j,
-				 const uint8_t dek[KEY_LEN], char *kerr)
-{
-	struct hdr_slot *s = &h->slot[j];
-	uint32_t g = h->slot[0].gen > h->slot[1].gen ? h->slot[0].gen
-						     : h->slot[1].gen;
-	enum kek_status st;
-
-	memset(s, 0, sizeof(*s));
-	if (vol_volume_wrap(&r->v) &&
-	    r->v.conf.conversion != CONF_CONV_TO_FILE) {
-		/* The newest generation; never a KEK, never the HSM. */
-		st = vol_wk_wrap_slot(&r->v, REC_MAGIC_DEK, h->file_id, dek, 0,
-				      s, kerr, KEK_ERR_MAX) ? KEK_E_CRYPTO
-							    : KEK_OK;
-	} else {
-		st = vol_wrap_slot(r->target, REC_MAGIC_DEK, h->file_id, dek,
-				   s, kerr);
-	}
-	if (st != KEK_OK)
-		return st;
-	s->gen = g + 1;
-	if (hdr_slot_seal(h, j, r->v.vk, dek) != 0) {
-		snprintf(kerr, KEK_ERR_MAX, "cannot seal the slot");
-		return KEK_E_CRYPTO;
-	}
-	return KEK_OK;
-}
-
-/* The rewrap itself, the header already read and the DEK known from slot
- * vi: the spare slot first, then the old one cleared. */
-static enum outcome rewrap(struct rk *r, int fd, struct hdr *h, int vi,
-			   const uint8_t dek[KEY_LEN], enum kek_status *st,
-			   char *why, size_t n)
-{
-	char kerr[KEK_ERR_MAX];
-	int j = 1 - vi;
-
-	if (slot_done(r, h->slot[vi].kid)) {
-		/* An earlier run stopped before clearing the old slot (or
-		 * the other slot does not verify). */
-		if (!h->slot[j].gen && !h->bad[j])
-			return OUT_CURRENT;
-		if (put_slot(fd, h, j, true) != 0)
-			goto io;
-		h->slot[j].gen = 0;
-		return OUT_DONE;
-	}
-	*st = fill_slot(r, h, j, dek, kerr);
-	if (*st != KEK_OK) {
-		snprintf(why, n, "cannot wrap its key: %s", kerr);
-		return retryable(*st) ? OUT_RETRY : OUT_FAILED;
-	}
-	if (put_slot(fd, h, j, false) != 0 || put_slot(fd, h, vi, true) != 0)
-		goto io;
-	h->slot[vi].gen = 0;
-	return OUT_DONE;
-io:
-	snprintf(why, n, "cannot write the header: %s", strerror(errno));
-	return OUT_FAILED;
+	rate_take(&r->rate);
 }
 
 /* One file's rewrap. *unreadable says that its header could not be read
@@ -380,45 +285,34 @@ io:
 static enum outcome do_file(struct rk *r, struct workq_item *it, struct hdr *h,
 			    char *why, size_t n, bool *unreadable)
 {
-	uint8_t *dek = secmem_alloc(KEY_LEN);
-	const char *pwhy;
 	enum kek_status st = KEK_OK;
+	enum vol_rewrap_out o;
 	enum outcome out;
-	int fd = -1, order[HDR_SLOTS], vi, rd;
+	const char *pwhy;
+	int fd, rd;
 
 	*unreadable = false;
-	if (!dek) {
-		snprintf(why, n, "out of memory");
-		return OUT_FAILED;
+	rd = open_file(r, it->id, O_RDWR, &fd, &pwhy);
+	if (rd == -1)
+		return OUT_GONE;
+	if (rd < 0) {
+		*unreadable = true;
+		snprintf(why, n, "cannot read the header: %s", pwhy);
+		return OUT_RETRY;
 	}
-	rd = read_hdr(r, it->id, O_RDWR, &fd, h, &pwhy);
-	if (rd < 1) {
-		*unreadable = rd < -1;
-		if (*unreadable)
-			snprintf(why, n, "%s: %s", rd == -2 ? "bad header" :
-				 "cannot read the header", pwhy);
-		out = rd == 0 ? OUT_EMPTY : rd == -1 ? OUT_GONE : OUT_RETRY;
-		goto out;
+	o = vol_rewrap_file(&r->v, &r->to, fd, h, take_token, r, &st, why, n);
+	close(fd);
+	if (o == VOL_RW_EMPTY)
+		return OUT_EMPTY;
+	if (o == VOL_RW_UNREADABLE) {
+		*unreadable = true;
+		return OUT_RETRY;
 	}
-	if (hdr_slot_order(h, order) == 1 && !h->bad[0] && !h->bad[1] &&
-	    slot_done(r, h->slot[order[0]].kid)) {
-		out = OUT_CURRENT;
-		goto out;
-	}
-	rate_take(&r->rate);
-	vi = vol_file_key_slot(&r->v, h, dek, &st, NULL, why, n);
-	if (vi < 0)
-		out = retryable(st) ? OUT_RETRY : OUT_FAILED;
-	else
-		out = rewrap(r, fd, h, vi, dek, &st, why, n);
-	if (out == OUT_RETRY && retryable(st)) {
+	out = outcome_of(o);
+	if (out == OUT_RETRY && vol_rewrap_retryable(st)) {
 		/* Everyone slows down, not only this worker. */
 		rate_hold(&r->rate, HOLD_MS);
 	}
-out:
-	if (fd >= 0)
-		close(fd);
-	secmem_free(dek, KEY_LEN);
 	return out;
 }
 
@@ -547,6 +441,11 @@ static void promote_escrow(struct rk *r, struct conf *c)
 	rekey_say(&r->o->ui, "escrow KEK %s becomes the volume's KEK", c->kek);
 }
 
+static const char *conf_what(const struct rk *r)
+{
+	return vol_volume_wrap(&r->v) ? "wrapping key" : "volume key";
+}
+
 /* The config's new volume-key slot, KEK and previous KEKs. */
 static int new_conf(struct rk *r, struct conf *c)
 {
@@ -572,15 +471,9 @@ static int new_conf(struct rk *r, struct conf *c)
 		snprintf(c->kek, sizeof(c->kek), "%s", r->target_url);
 		promote_escrow(r, c);
 	}
-	if (vol_volume_wrap(&r->v) &&
-	    vol_wk_rewrap(&r->v, r->target, c, kerr) != KEK_OK) {
-		rekey_error(&r->o->ui, "cannot wrap the wrapping key: %s", kerr);
-		return -1;
-	}
-	if (!vol_volume_wrap(&r->v) &&
-	    vol_wrap_slot(r->target, REC_MAGIC_VK, c->volume_id, r->v.vk,
-			  &c->vk, kerr) != KEK_OK) {
-		rekey_error(&r->o->ui, "cannot wrap the volume key: %s", kerr);
+	if (vol_conf_rewrap(&r->v, r->to.kek, c, kerr) != KEK_OK) {
+		rekey_error(&r->o->ui, "cannot wrap the %s: %s", conf_what(r),
+			    kerr);
 		return -1;
 	}
 	return conf_seal(c, r->v.vk);
@@ -618,7 +511,7 @@ static int store_conf(struct rk *r, struct conf *c, const char *what)
 		rekey_error(&r->o->ui, "%s", err);
 		return -1;
 	}
-	r->target = vol_kek(&r->v);
+	r->to.kek = vol_kek(&r->v);
 	set_wk_kid(r);
 	return 0;
 }
@@ -648,11 +541,6 @@ static void count_conf(struct rk *r)
 		count_ref(r, c->wk[i].kid, true);
 	if (!c->nwk)
 		count_ref(r, c->vk.kid, true);
-}
-
-static const char *conf_what(const struct rk *r)
-{
-	return vol_volume_wrap(&r->v) ? "wrapping key" : "volume key";
 }
 
 static const char *conf_kid(const struct rk *r)
@@ -710,6 +598,24 @@ static int tell_daemon(struct rk *r, bool must)
 	return must ? -1 : 0;
 }
 
+/* A mounted daemon that follows its KEK's versions writes headers and
+ * the config of its own accord: it holds still from before the config
+ * is read until the run ends (the descriptor closes when the run exits,
+ * however it exits). Each header is also locked while either rewrites
+ * it (vol_rewrap_file). A daemon too old to know the request writes no
+ * header or config by itself. */
+static void hold_daemon(struct rk *r)
+{
+	if (!r->mounted)
+		return;
+	r->holdfd = mnt_hold(r->mnt);
+	if (r->holdfd == -ENOTSUP)
+		return;
+	if (r->holdfd < 0)
+		rekey_say(&r->o->ui, "mount %s: the daemon did not hold still "
+			  "(%s); going on", r->mnt, strerror(-r->holdfd));
+}
+
 /* Whether every key slot in use of every header (walked again, to catch
  * files created meanwhile) names a key that keep() accepts. Headers only. */
 static bool every_slot(struct rk *r, bool (*keep)(struct rk *, const char *))
@@ -726,7 +632,7 @@ static bool every_slot(struct rk *r, bool (*keep)(struct rk *, const char *))
 	if (walk_tree(&w, r->v.rootfd) != 0)
 		return false;
 	for (size_t i = first; i < r->nfiles; i++) {
-		int rd = read_hdr(r, i, O_RDONLY, NULL, &h, &why);
+		int rd = read_hdr(r, i, &h, &why);
 
 		if (rd < -1 || (rd == 1 &&
 		    ((h.slot[0].gen && !keep(r, h.slot[0].kid)) ||
@@ -738,7 +644,7 @@ static bool every_slot(struct rk *r, bool (*keep)(struct rk *, const char *))
 
 static bool target_owns(struct rk *r, const char *kid)
 {
-	return kek_owns(r->target, kid);
+	return kek_owns(r->to.kek, kid);
 }
 
 /* previous_keks can go once no header names one of them (no header of a
@@ -813,7 +719,7 @@ static void report(struct rk *r)
 {
 	struct rekey_report rep = {
 		.cipherdir = r->v.cipherdir,
-		.target_kid = r->target_kid,
+		.target_kid = r->to.kid,
 		.files = r->nfiles, .done = r->done, .rewrapped = r->rewrapped,
 		.current = r->current, .empty = r->empty, .gone = r->gone,
 		.failed = r->failed,
@@ -854,7 +760,7 @@ static int classify(struct rk *r, bool check)
 	for (size_t i = 0; i < r->nfiles; i++) {
 		int order[HDR_SLOTS], rd;
 
-		rd = read_hdr(r, i, O_RDONLY, NULL, &h, &why);
+		rd = read_hdr(r, i, &h, &why);
 		if (check && rd == 1)
 			count_kinds(r, &h);
 		if (rd == 1 && hdr_slot_order(&h, order) == 1 &&
@@ -914,16 +820,16 @@ static int open_target(struct rk *r)
 	snprintf(r->target_url, sizeof(r->target_url), "%s",
 		 r->o->to ? r->o->to : r->v.conf.kek);
 	if (!strcmp(r->target_url, r->v.conf.kek)) {
-		r->target = vol_kek(&r->v);
+		r->to.kek = vol_kek(&r->v);
 	} else {
 		if (vol_kek_open_other(&r->v, r->target_url, &r->own_target,
 				       kerr) != KEK_OK)
 			goto fail;
-		r->target = r->own_target;
+		r->to.kek = r->own_target;
 	}
-	if (kek_describe(r->target, &info, kerr) != KEK_OK)
+	if (kek_describe(r->to.kek, &info, kerr) != KEK_OK)
 		goto fail;
-	snprintf(r->target_kid, sizeof(r->target_kid), "%s", info.kid);
+	snprintf(r->to.kid, sizeof(r->to.kid), "%s", info.kid);
 	set_wk_kid(r);
 	return 0;
 fail:
@@ -992,7 +898,7 @@ static int add_wk(struct rk *r, struct conf *c)
 
 	if (open_escrows(r, esc))
 		goto out;
-	if (vol_wk_add(&r->v, r->target, esc, c, kerr) != KEK_OK ||
+	if (vol_wk_add(&r->v, r->to.kek, esc, c, kerr) != KEK_OK ||
 	    conf_seal(c, r->v.vk) != 0)
 		rekey_error(&r->o->ui, "cannot make a new wrapping key: %s",
 			    kerr);
@@ -1029,7 +935,7 @@ static enum rekey_result run_wk(struct rk *r)
 		return REKEY_FAILED;
 	}
 	rekey_say(&r->o->ui, "target: wrapping key generation %u (%s)",
-		  r->v.conf.wk[r->v.conf.nwk - 1].gen, r->wk_kid);
+		  r->v.conf.wk[r->v.conf.nwk - 1].gen, r->to.wk_kid);
 	if (tell_daemon(r, true) || collect_files(r) || classify(r, false))
 		return REKEY_FAILED;
 	if (r->q.nwork > 0)
@@ -1098,7 +1004,7 @@ static int conv_begin(struct rk *r)
 		 c.conversion ? " (the unfinished conversion the other way "
 				"turned round)" : "");
 	if (!(c.features & FEAT_VOLUME_WRAP)) {
-		if (vol_wk_add(&r->v, r->target, NULL, &c, kerr) != KEK_OK) {
+		if (vol_wk_add(&r->v, r->to.kek, NULL, &c, kerr) != KEK_OK) {
 			rekey_error(&r->o->ui, "cannot make a wrapping key: %s",
 				    kerr);
 			return -1;
@@ -1139,7 +1045,7 @@ static int conv_finish(struct rk *r)
 	c.features &= ~FEAT_VOLUME_WRAP;
 	c.nwk = 0;
 	memset(c.wk, 0, sizeof(c.wk));
-	if (vol_wrap_slot(r->target, REC_MAGIC_VK, c.volume_id, r->v.vk,
+	if (vol_wrap_slot(r->to.kek, REC_MAGIC_VK, c.volume_id, r->v.vk,
 			  &c.vk, kerr) != KEK_OK) {
 		rekey_error(&r->o->ui, "cannot wrap the volume key: %s", kerr);
 		return -1;
@@ -1179,9 +1085,9 @@ static enum rekey_result run_convert(struct rk *r)
 		return REKEY_FAILED;
 	if (to == CONF_CONV_TO_VOLUME)
 		rekey_say(&r->o->ui, "target: wrapping key generation %u (%s)",
-			  vol_wk_current(&r->v), r->wk_kid);
+			  vol_wk_current(&r->v), r->to.wk_kid);
 	else
-		rekey_say(&r->o->ui, "target: %s", r->target_kid);
+		rekey_say(&r->o->ui, "target: %s", r->to.kid);
 	if (collect_files(r) || classify(r, false))
 		return REKEY_FAILED;
 	if (r->q.nwork > 0)
@@ -1207,7 +1113,7 @@ static enum rekey_result run(struct rk *r)
 	}
 	if (r->o->wrapping_key)
 		return run_wk(r);
-	rekey_say(&r->o->ui, "target: %s", r->target_kid);
+	rekey_say(&r->o->ui, "target: %s", r->to.kid);
 	if (rewrap_conf(r) || say_fingerprint(r) ||
 	    tell_daemon(r, r->v.nold > 0))
 		return REKEY_FAILED;
@@ -1242,18 +1148,23 @@ enum rekey_result rekey_kek(const char *cipherdir, struct rekey_opts *o)
 	pthread_mutex_init(&r->lock, NULL);
 	rate_init(&r->rate, o->max_rate);
 	o->vo.rekey_to = o->to;
-	if (vol_peek(&r->v, cipherdir, &o->vo, err, sizeof(err)) != 0) {
-		rekey_error(&r->o->ui, "%s", err);
-		goto out;
-	}
+	r->holdfd = -1;
 	if ((m = mnt_find(cipherdir, r->mnt, sizeof(r->mnt))) < 0) {
 		rekey_error(&r->o->ui, "cannot read the mount table: %s", strerror(-m));
 		goto out;
 	}
 	r->mounted = m == 1;
+	if (!o->check)
+		hold_daemon(r);
+	if (vol_peek(&r->v, cipherdir, &o->vo, err, sizeof(err)) != 0) {
+		rekey_error(&r->o->ui, "%s", err);
+		goto out;
+	}
 	if (open_target(r) == 0)
 		ret = run(r);
 out:
+	if (r->holdfd >= 0)
+		close(r->holdfd);
 	kek_close(r->own_target);
 	vol_close(&r->v);
 	for (size_t i = 0; i < r->nfiles; i++)

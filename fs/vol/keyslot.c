@@ -347,3 +347,12 @@ enum kek_status vol_escrow_add(struct vol *v, struct kek *k, const char *url,
 		c->nescrow++;
 	return st;
 }
+
+enum kek_status vol_conf_rewrap(struct vol *v, struct kek *k, struct conf *c,
+				char kerr[KEK_ERR_MAX])
+{
+	if (vol_volume_wrap(v))
+		return vol_wk_rewrap(v, k, c, kerr);
+	return vol_wrap_slot(k, REC_MAGIC_VK, c->volume_id, v->vk, &c->vk,
+			     kerr);
+}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -127,6 +128,39 @@ int mnt_call(const char *mountpoint, const char *cmd, char *out, size_t n)
 	out[got] = '\0';
 	close(s);
 	return 0;
+}
+
+/* The daemon may first finish the header it is writing: an HSM call
+ * bounded by its hsm_timeout. */
+#define HOLD_WAIT_S 60
+
+int mnt_hold(const char *mountpoint)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = HOLD_WAIT_S };
+	char ans[64];
+	ssize_t r;
+	int s, err;
+
+	if ((err = mnt_ctl_path(mountpoint, sa.sun_path, sizeof(sa.sun_path))))
+		return err;
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	if (setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+	    connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    send(s, "hold\n", 5, MSG_NOSIGNAL) != 5 ||
+	    (r = read(s, ans, sizeof(ans) - 1)) < 0) {
+		err = -errno;
+		close(s);
+		return err == -EAGAIN ? -ETIMEDOUT : err;
+	}
+	ans[r] = '\0';
+	if (strncmp(ans, "held", 4) != 0) {
+		close(s);
+		return -ENOTSUP;
+	}
+	return s;
 }
 
 /* True if a mount's source (the daemon's fsname: the cipherdir as given

@@ -31,5 +31,11 @@ int mnt_ctl_path(const char *mountpoint, char *buf, size_t n);
 /* Sends cmd to the daemon serving mountpoint, the answer into out
  * (NUL-terminated). 0, or -errno if the daemon cannot be reached. */
 int mnt_call(const char *mountpoint, const char *cmd, char *out, size_t n);
+/* Asks the daemon serving mountpoint to hold still: it writes no header
+ * and no config of its own accord (following its KEK's versions) until
+ * the returned descriptor is closed, whichever way the caller exits.
+ * The descriptor (>= 0) once the daemon said so; -ENOTSUP from a daemon
+ * that does not know the request; or -errno. */
+int mnt_hold(const char *mountpoint);
 
 #endif

@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "pin.h"
+#include "rewrap.h"
 #include "vol.h"
 
 /* The rekey --to that wrote config c stopped before updating the pin
@@ -579,6 +580,7 @@ int vol_peek(struct vol *v, const char *cipherdir, const struct vol_opts *o,
 
 	memset(v, 0, sizeof(*v));
 	pthread_mutex_init(&v->kek_lock, NULL);
+	pthread_mutex_init(&v->conf_lock, NULL);
 	pthread_rwlock_init(&v->wk_lock, NULL);
 	v->opts = o;
 	err[0] = '\0';
@@ -692,6 +694,7 @@ void vol_close(struct vol *v)
 	if (v->claimfd > 0)
 		close(v->claimfd);
 	pthread_mutex_destroy(&v->kek_lock);
+	pthread_mutex_destroy(&v->conf_lock);
 	pthread_rwlock_destroy(&v->wk_lock);
 	memset(v, 0, sizeof(*v));
 	v->rootfd = -1;
@@ -801,7 +804,19 @@ static const struct hdr_slot *check_slots(const struct vol *v,
 static int reload_wks(struct vol *v, struct kek *own, const struct conf *c,
 		      char *err, size_t errlen);
 
+static int reload_locked(struct vol *v, char *err, size_t errlen);
+
 int vol_reload(struct vol *v, char *err, size_t errlen)
+{
+	int r;
+
+	pthread_mutex_lock(&v->conf_lock);
+	r = reload_locked(v, err, errlen);
+	pthread_mutex_unlock(&v->conf_lock);
+	return r;
+}
+
+static int reload_locked(struct vol *v, char *err, size_t errlen)
 {
 	struct kek *nk = NULL, *cur = vol_kek(v);
 	char kerr[KEK_ERR_MAX];
@@ -1011,5 +1026,70 @@ int vol_kek_check(struct vol *v, char *err, size_t errlen)
 	snprintf(err, errlen, "%s%s", r == 1 ? "" : "no answer: ", kerr);
 	if (r == 1)
 		wipe_wks(v);
+	return r;
+}
+
+/* Whether config c is the one v holds. Compared serialized: what is
+ * past a kid's or a wrapped key's end is not part of it. */
+static bool conf_same(struct vol *v, const struct conf *c)
+{
+	char *a, *b;
+	bool same;
+
+	pthread_mutex_lock(&v->kek_lock);
+	a = conf_serialize(&v->conf);
+	pthread_mutex_unlock(&v->kek_lock);
+	b = conf_serialize(c);
+	same = a && b && strcmp(a, b) == 0;
+	free(a);
+	free(b);
+	return same;
+}
+
+int vol_conf_follow(struct vol *v, const char *kid, char *err, size_t errlen)
+{
+	struct vol_rewrap_to t = { .kek = vol_kek(v) };
+	char kerr[KEK_ERR_MAX];
+	const char *why;
+	struct conf c;
+	int r = -1, e = 0;
+
+	snprintf(t.kid, sizeof(t.kid), "%s", kid);
+	pthread_mutex_lock(&v->conf_lock);
+	if (conf_load(v->rootfd, &c, &why)) {
+		snprintf(err, errlen, "%s: %s", CONF_NAME, why);
+		goto out;
+	}
+	if (reload_check(v, &c, err, errlen))
+		goto out;
+	/* Written by someone who did not tell us: the next reload (or
+	 * check) catches up first. */
+	if (!conf_same(v, &c)) {
+		snprintf(err, errlen, "%s changed since it was read: reload it "
+			 "first", CONF_NAME);
+		goto out;
+	}
+	if (vol_rewrap_conf_current(&t, &c)) {
+		r = 0;
+		goto out;
+	}
+	if (vol_conf_rewrap(v, t.kek, &c, kerr) != KEK_OK) {
+		snprintf(err, errlen, "cannot wrap the %s with %s: %s",
+			 vol_volume_wrap(v) ? "wrapping keys" : "volume key",
+			 kid, kerr);
+		goto out;
+	}
+	if (conf_seal(&c, v->vk) != 0 ||
+	    (e = conf_store(v->rootfd, &c)) < 0) {
+		snprintf(err, errlen, "cannot write %s: %s", CONF_NAME,
+			 strerror(e < 0 ? -e : EIO));
+		goto out;
+	}
+	pthread_mutex_lock(&v->kek_lock);
+	v->conf = c;
+	pthread_mutex_unlock(&v->kek_lock);
+	r = 1;
+out:
+	pthread_mutex_unlock(&v->conf_lock);
 	return r;
 }

@@ -48,6 +48,9 @@ struct vol {
 	 * owns its kid). Changed only by vol_reload, under kek_lock; a
 	 * handle is never freed before vol_close. */
 	pthread_mutex_t kek_lock;
+	/* Serializes what re-reads or rewrites the config in this process
+	 * (vol_reload, vol_conf_follow); held around kek_lock, never in it. */
+	pthread_mutex_t conf_lock;
 	struct kek *kek;
 	struct kek *old[VOL_KEKS_MAX];
 	int nold;
@@ -146,6 +149,14 @@ int vol_claim(struct vol *v, bool exclusive, const char *what, char *err,
  * (the old one stays, for unwrapping), and refreshes the current KEK
  * version. Nothing changes on failure. */
 int vol_reload(struct vol *v, char *err, size_t errlen);
+/* The daemon following its KEK's versions: the config on disk, re-read
+ * and checked as vol_reload does, has what the KEK wraps in it (its
+ * wrapping keys, or its volume key) wrapped again by the KEK's current
+ * version kid (from kek_describe of vol_kek) unless it is on it, sealed,
+ * stored atomically and held as v's config. A config that names another
+ * KEK or holds another wrapping-key generation than v is refused (reload
+ * first). 1 stored, 0 already on kid, -1 err. */
+int vol_conf_follow(struct vol *v, const char *kid, char *err, size_t errlen);
 /* The KEK that wraps now. */
 struct kek *vol_kek(struct vol *v);
 /* The handle that owns kid (current or previous KEK), or NULL. */
@@ -234,6 +245,11 @@ int vol_slot_known(struct vol *v, const struct hdr_slot *s, char *why,
  * and file keys, wrapped locally, stay as they are. */
 enum kek_status vol_wk_rewrap(struct vol *v, struct kek *k, struct conf *c,
 			      char kerr[KEK_ERR_MAX]);
+/* What the KEK wraps in config c (which v holds), wrapped again by k's
+ * current version: every wrapping key of a volume-wrap volume, or the
+ * volume key. The caller seals and stores c. */
+enum kek_status vol_conf_rewrap(struct vol *v, struct kek *k, struct conf *c,
+				char kerr[KEK_ERR_MAX]);
 /* rekey --wrapping-key: a new generation (the newest + 1, or 1 for a
  * config that has none yet: a conversion to volume mode) of random
  * bytes wrapped by k into c, and by escrow[i] into c's escrow KEK i (one

@@ -183,6 +183,23 @@ unwraps() {
 	grep -c '"operation":"UnwrapKey"' "$1/audit.log" 2>/dev/null || true
 }
 
+# emu_ops STATE OP: how many requests of that operation the emulator
+# answered; emu_keyops STATE: every key operation (not tokens, not the
+# emulator's control).
+emu_ops() { grep -c "\"operation\":\"$2\"" "$1/audit.log" 2>/dev/null || true; }
+emu_keyops() { grep -cE '"operation":"(GetKey|WrapKey|UnwrapKey|CreateKey|RotateKey|UpdateKey|DeleteKey)"' "$1/audit.log" 2>/dev/null || true; }
+
+# wait_for SECS CMD...: polls CMD every 0.2 s; 0 as soon as it succeeds,
+# 1 once SECS seconds have passed.
+wait_for() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS < end)) || return 1
+		sleep 0.2
+	done
+}
+
 # mount_hsm CIPHERDIR MNT [OPTS]: the shipped daemon, foreground, logging.
 mount_hsm() {
 	run_daemon "$HSMFS" "$@"

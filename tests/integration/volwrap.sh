@@ -15,21 +15,12 @@ O=ca_file=$E/ca.pem,kek_scope=$SCOPE
 C=$T/c
 M=$T/m
 
-# ops OP: how many requests of that operation the emulator answered.
-ops() { grep -c "\"operation\":\"$1\"" "$E/audit.log" 2>/dev/null || true; }
-# keyops: every key operation (not tokens, not the emulator's control).
-keyops() { grep -cE '"operation":"(GetKey|WrapKey|UnwrapKey|CreateKey|RotateKey|UpdateKey|DeleteKey)"' "$E/audit.log" 2>/dev/null || true; }
+ops() { emu_ops "$E" "$1"; }
+keyops() { emu_keyops "$E"; }
 readall() { cat "$M"/d/* >/dev/null 2>&1; }
 # sums: every file's content, one line each (one process: the machine
 # may be busy).
 sums() { (cd "$M/d" && sha256sum -- *); }
-# wait_for SECS CMD...: polls CMD every 0.2 s; 0 as soon as it succeeds.
-wait_for() {
-	local n=$(($1 * 5))
-	shift
-	for _ in $(seq "$n"); do "$@" && return 0; sleep 0.2; done
-	return 1
-}
 
 check "init --wrap volume" bash -c "'$HSMFS' init --wrap volume --kek '$KEK' -o '$O' '$C' | grep -q 'wrap: volume'"
 check "the config wraps a wrapping key, the volume key locally" \

@@ -9,6 +9,7 @@
  * temporary directories.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "fs/vol/bname.h"
 #include "fs/vol/filekey.h"
 #include "fs/vol/pin.h"
+#include "fs/vol/rewrap.h"
 #include "fs/vol/vol.h"
 #include "tmpdir.h"
 
@@ -67,7 +69,7 @@ static int setup(void)
 	/* Quiet about first uses: they are what the tests expect. */
 	log_init("vol_test", 0, LOG_LVL_WARN);
 	if (make_key("a") || make_key("b") || make_key("far-a") ||
-	    make_key("far-b"))
+	    make_key("far-b") || make_key("rot"))
 		return -1;
 	ready = 1;
 	return 0;
@@ -1156,6 +1158,89 @@ static void escrow_fallback(void)
 	log_init("vol_test", 0, LOG_LVL_WARN);
 }
 
+struct rewrapper {
+	struct vol *v;
+	const struct vol_rewrap_to *t;
+	const char *file;
+	enum vol_rewrap_out out;
+	atomic_bool done;
+};
+
+static void *rewrap_thread(void *arg)
+{
+	struct rewrapper *w = arg;
+	char why[KEK_ERR_MAX + 128];
+	enum kek_status st;
+	struct hdr h;
+	int fd = open(w->file, O_RDWR | O_CLOEXEC);
+
+	w->out = vol_rewrap_file(w->v, w->t, fd, &h, NULL, NULL, &st, why,
+				 sizeof(why));
+	close(fd);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/* Two rewrappers of one header take turns: while another description of
+ * the file holds the header's lock, vol_rewrap_file waits; then it moves
+ * the header to the KEK's new version, and a second call finds it there. */
+static void rewrap_takes_turns(void)
+{
+	char path[TMPDIR_MAX + 32], file[TMPDIR_MAX + 64], kerr[KEK_ERR_MAX];
+	char kpath[TMPDIR_MAX + 32], why[KEK_ERR_MAX + 128];
+	const char *hwhy;
+	struct flock fl = { .l_type = F_WRLCK, .l_len = HDR_LEN };
+	struct vol_rewrap_to t = { 0 };
+	struct rewrapper w = { 0 };
+	uint8_t dek[KEY_LEN], buf[HDR_LEN], key[32];
+	struct kek_info info;
+	enum kek_status st;
+	struct vol_opts o;
+	struct hdr h;
+	pthread_t th;
+	struct vol v;
+	int fd;
+
+	opts(&o, true);
+	if (create("rewrap", "testkek://rot", true, path) != 0 ||
+	    open_vol(&v, path, &o) != 0) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ_INT(vol_new_file_key(&v, &h, dek), 0);
+	hdr_encode(&h, buf);
+	snprintf(file, sizeof(file), "%s/file", path);
+	CHECK(tmpdir_write_at(AT_FDCWD, file, buf, sizeof(buf)) == 0);
+	/* The KEK rotated: v2 is its current version. */
+	snprintf(kpath, sizeof(kpath), "%s/rot.v2", keydir);
+	CHECK(keys_random(key, sizeof(key)) == 0 &&
+	      tmpdir_write_at(AT_FDCWD, kpath, key, sizeof(key)) == 0);
+	snprintf(kpath, sizeof(kpath), "%s/rot.current", keydir);
+	CHECK(tmpdir_write_at(AT_FDCWD, kpath, "v2\n", 3) == 0);
+	t.kek = vol_kek(&v);
+	CHECK_EQ_INT(kek_describe(t.kek, &info, kerr), KEK_OK);
+	snprintf(t.kid, sizeof(t.kid), "%s", info.kid);
+	CHECK(strcmp(t.kid, "testkek://rot/v2") == 0);
+
+	fd = open(file, O_RDWR | O_CLOEXEC);
+	CHECK(fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) == 0);
+	w = (struct rewrapper){ .v = &v, .t = &t, .file = file };
+	CHECK(pthread_create(&th, NULL, rewrap_thread, &w) == 0);
+	usleep(300 * 1000);
+	CHECK(!atomic_load(&w.done));
+	fl.l_type = F_UNLCK;
+	CHECK(fcntl(fd, F_OFD_SETLK, &fl) == 0);
+	pthread_join(th, NULL);
+	CHECK_EQ_INT(w.out, VOL_RW_DONE);
+	CHECK_EQ_INT(hdr_read(fd, &h, &hwhy), 0);
+	CHECK(h.slot[0].gen == 0 && h.slot[1].gen == 2);
+	CHECK(strcmp(h.slot[1].kid, "testkek://rot/v2") == 0);
+	CHECK_EQ_INT(vol_rewrap_file(&v, &t, fd, &h, NULL, NULL, &st, why,
+				     sizeof(why)), VOL_RW_CURRENT);
+	close(fd);
+	vol_close(&v);
+}
+
 CHECK_MAIN("vol",
 	   T(create_then_open), T(create_refuses), T(first_open_pins),
 	   T(pin_readonly_never_writes), T(other_kek_refused_by_pin),
@@ -1165,4 +1250,4 @@ CHECK_MAIN("vol",
 	   T(new_volume_id_refused_by_dir_pin), T(legacy_pin), T(fingerprint),
 	   T(named_hosts), T(file_key_roundtrip), T(file_key_tamper),
 	   T(file_key_for_id), T(file_key_other_volume), T(slot_binding),
-	   T(escrow_fallback))
+	   T(escrow_fallback), T(rewrap_takes_turns))
