@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 testkek k
-"$HSMFS_TEST" init --kek testkek://k "$T/c" >/dev/null
+"$HSMFS_TEST" init --kek testkek://k ${HSMFS_TEST_WRAP:+--wrap "$HSMFS_TEST_WRAP"} "$T/c" >/dev/null
 mount_fg "$T/c" "$T/m" || { bad mount; finish; }
 for f in hdr_magic hdr_kid hdr_wrapped hdr_mac hdr_fileid block0 block1 \
 	record0 zeroblock swapblocks truncated badsize swaphdr_a swaphdr_b torn; do
@@ -128,12 +128,31 @@ flip "$victim" 0
 mount_fg "$T/c" "$T/m" || { bad "mount for the scan"; finish; }
 for f in "${order[@]:0:6}"; do cat "$T/m/scan/$f" >/dev/null; done
 sleep 0.5
-check "a prefetch that fails is logged with the file and its cause" \
-	grep -q "prefetch: .*${victim##*/}: cannot read the header: " "$T/m.log"
+if [[ -z ${HSMFS_TEST_WRAP:-} ]]; then
+	check "a prefetch that fails is logged with the file and its cause" \
+		grep -q "prefetch: .*${victim##*/}: cannot read the header: " "$T/m.log"
+else
+	# Opens cost no HSM call there: nothing to prefetch.
+	check "no prefetching where file keys are wrapped locally" \
+		bash -c "! grep -q 'prefetch: ' '$T/m.log'"
+fi
 umount_wait "$T/m"
 
 chmod u+w "$T/c/hsmfs.conf"
 sed -i 's/"creator":\t"hsmfs/"creator":\t"hsmfx/' "$T/c/hsmfs.conf"
 check "a changed config refuses the mount" \
 	bash -c "'$HSMFS_TEST' mount '$T/c' '$T/m' 2>&1 | grep -q 'failed authentication'"
+
+# The same on a volume whose file keys are wrapped locally (volume mode):
+# its own run, its checks named so and counted here.
+if [[ -z ${HSMFS_TEST_WRAP:-} && ${HSMFS_TEST_FORMAT:-3} == 3 ]]; then
+	HSMFS_TEST_WRAP=volume bash "$0" >"$T/wrap.out" 2>&1
+	sed -E 's/^(ok|FAIL) - /\1 - volume mode: /' "$T/wrap.out" | grep -v ' passed, '
+	read -r p f <<<"$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$T/wrap.out" | tail -n 1)"
+	if [[ -n ${p:-} ]]; then
+		PASS=$((PASS + p)) FAILS=$((FAILS + f))
+	else
+		bad "volume mode: the run ended without its count"
+	fi
+fi
 finish

@@ -66,6 +66,10 @@ check "torture: encrypted names, writeback cache, $OPS ops" \
 	run enc "" "" "$OPS" $BOUND
 check "torture: plaintext names, $((OPS / 4)) ops" \
 	run plain --plaintext-names "" $((OPS / 4)) $BOUND
+if [[ ${HSMFS_TEST_FORMAT:-3} == 3 ]]; then
+	check "torture: volume wrapping (file keys wrapped locally), $((OPS / 4)) ops" \
+		run wrap "--wrap volume" "" $((OPS / 4)) $BOUND
+fi
 check "torture: a format 1 volume (packed blocks), $((OPS / 4)) ops" \
 	run packed "--format 1" "" $((OPS / 4))
 check "torture: a format 2 volume (unbound symlinks), $((OPS / 4)) ops" \
