@@ -89,8 +89,16 @@ const char *kek_status_str(enum kek_status st)
 	case KEK_E_UNAVAILABLE: return "HSM unavailable";
 	case KEK_E_TIMEOUT: return "timed out";
 	case KEK_E_PROTOCOL: return "bad response from HSM";
+	case KEK_E_UNTRUSTED: return "TLS certificate not trusted";
 	case KEK_E_CRYPTO: return "cryptographic failure";
 	case KEK_E_NOMEM: return "out of memory";
 	}
 	return "unknown error";
+}
+
+void kek_seal_env(void)
+{
+	for (const struct kek_provider *const *p = kek_providers; *p; p++)
+		if ((*p)->seal_env)
+			(*p)->seal_env();
 }

@@ -31,6 +31,7 @@ enum kek_status {
 	KEK_E_UNAVAILABLE, /* connection refused, 5xx, all endpoints down */
 	KEK_E_TIMEOUT,     /* connect or total timeout */
 	KEK_E_PROTOCOL,    /* malformed or unexpected response */
+	KEK_E_UNTRUSTED,   /* the server's TLS certificate does not verify */
 	KEK_E_CRYPTO,      /* local crypto failed, or bad wrapped bytes */
 	KEK_E_NOMEM,
 };
@@ -58,6 +59,10 @@ struct kek_opts {
 	 * refuses any other at open, before any request: a KEK URL may come
 	 * from untrusted storage. */
 	bool host_named;
+	/* A file of credential settings (the Azure provider: AZURE_*=
+	 * lines), read at open; NULL: the environment and systemd
+	 * credentials only. */
+	const char *credential_file;
 };
 
 struct kek_info {
@@ -98,6 +103,8 @@ struct kek_provider {
 				  char *err);
 	bool (*owns)(struct kek *k, const char *kid);
 	void (*stats)(struct kek *k, struct kek_stats *st);
+	/* Optional: moves credentials out of the environment (kek_seal_env). */
+	void (*seal_env)(void);
 };
 
 struct kek {
@@ -128,5 +135,13 @@ bool kek_owns(struct kek *k, const char *kid);
 void kek_stats(struct kek *k, struct kek_stats *st);
 
 const char *kek_status_str(enum kek_status st);
+
+/* For a long-lived process (the daemon), once, after secmem_init and
+ * before any thread starts: each provider copies the credentials it
+ * takes from the environment (Azure: AZURE_*) into locked memory and
+ * wipes the secrets from the environment, whose original block stays
+ * readable in /proc/PID/environ for the process's life. Later opens use
+ * the copies; later changes to the environment are not seen. */
+void kek_seal_env(void);
 
 #endif

@@ -16,8 +16,10 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "hsmclient/azure/auth.h"
+#include "hsmclient/azure/cred.h"
 #include "hsmclient/azure/json.h"
 #include "hsmclient/azure/jwt.h"
+#include "hsmclient/azure/text.h"
 
 #define ID_MAX 128
 #define URL_MAX 512
@@ -35,6 +37,7 @@ struct azauth {
 	char token_url[URL_MAX]; /* Entra v2.0 token endpoint */
 	char imds_url[URL_MAX];  /* IMDS base */
 	char fed_file[URL_MAX];
+	char partial[160];       /* managed identity: what was incomplete */
 	char *secret;            /* secure memory */
 	EVP_PKEY *key;           /* certificate credential */
 	char x5t[JWT_X5T_LEN];
@@ -60,14 +63,6 @@ const char *azauth_kind_name(enum azauth_kind k)
 enum azauth_kind azauth_kind(const struct azauth *a)
 {
 	return a->kind;
-}
-
-/* Non-empty environment variable, or NULL. */
-static const char *env(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? v : NULL;
 }
 
 /* Tenant and client ids end up in URLs and form bodies: GUIDs or domain
@@ -166,14 +161,30 @@ out:
 	return st;
 }
 
-/* Picks the credential as DefaultAzureCredential does. */
-static enum kek_status pick_credential(struct azauth *a, char *err)
+/* A credential named without the ids it needs: managed identity is
+ * tried, as DefaultAzureCredential does, and its refusal says why. */
+static void note_partial(struct azauth *a, const struct azcred *c)
 {
-	const char *tenant = env("AZURE_TENANT_ID");
-	const char *client = env("AZURE_CLIENT_ID");
-	const char *secret = env("AZURE_CLIENT_SECRET");
-	const char *cert = env("AZURE_CLIENT_CERTIFICATE_PATH");
-	const char *fed = env("AZURE_FEDERATED_TOKEN_FILE");
+	enum azcred_var given = c->v[AZ_SECRET] ? AZ_SECRET :
+				c->v[AZ_CERT] ? AZ_CERT : AZ_FED;
+
+	if (!azcred_has_credential(c))
+		return;
+	snprintf(a->partial, sizeof(a->partial), "%s was given without %s",
+		 azcred_name(given),
+		 !c->v[AZ_TENANT] ? azcred_name(AZ_TENANT) :
+				    azcred_name(AZ_CLIENT));
+}
+
+/* Picks the credential as DefaultAzureCredential does. */
+static enum kek_status pick_credential(struct azauth *a,
+				       const struct azcred *c, char *err)
+{
+	const char *tenant = c->v[AZ_TENANT];
+	const char *client = c->v[AZ_CLIENT];
+	const char *secret = c->v[AZ_SECRET];
+	const char *cert = c->v[AZ_CERT];
+	const char *fed = c->v[AZ_FED];
 
 	if (client && !id_ok(client)) {
 		snprintf(err, KEK_ERR_MAX, "AZURE_CLIENT_ID is malformed");
@@ -183,6 +194,7 @@ static enum kek_status pick_credential(struct azauth *a, char *err)
 		snprintf(a->client_id, sizeof(a->client_id), "%s", client);
 	if (!tenant || !client || !(secret || cert || fed)) {
 		a->kind = AZAUTH_MANAGED;
+		note_partial(a, c);
 		return KEK_OK;
 	}
 	if (!id_ok(tenant)) {
@@ -197,8 +209,7 @@ static enum kek_status pick_credential(struct azauth *a, char *err)
 	}
 	if (cert) {
 		a->kind = AZAUTH_CERT;
-		return load_cert(a, cert, getenv("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
-				 err);
+		return load_cert(a, cert, c->v[AZ_CERT_PASS], err);
 	}
 	a->kind = AZAUTH_WORKLOAD;
 	if (strlen(fed) >= sizeof(a->fed_file)) {
@@ -209,11 +220,12 @@ static enum kek_status pick_credential(struct azauth *a, char *err)
 	return KEK_OK;
 }
 
-/* Token endpoint and IMDS base from the environment. */
-static enum kek_status pick_endpoints(struct azauth *a, char *err)
+/* Token endpoint and IMDS base from the settings and the environment. */
+static enum kek_status pick_endpoints(struct azauth *a, const struct azcred *c,
+				      char *err)
 {
-	const char *auth = env("AZURE_AUTHORITY_HOST");
-	const char *imds = env("HSMFS_IMDS_ENDPOINT");
+	const char *auth = c->v[AZ_AUTHORITY];
+	const char *imds = getenv("HSMFS_IMDS_ENDPOINT");
 	char base[256];
 
 	if (!auth)
@@ -226,7 +238,7 @@ static enum kek_status pick_endpoints(struct azauth *a, char *err)
 	}
 	snprintf(a->token_url, sizeof(a->token_url), "%s/%s/oauth2/v2.0/token",
 		 base, a->tenant);
-	if (!imds)
+	if (!imds || !*imds)
 		imds = AZAUTH_DEFAULT_IMDS;
 	copy_base(a->imds_url, sizeof(a->imds_url), imds);
 	if (!authority_ok(a->imds_url, true)) {
@@ -238,8 +250,10 @@ static enum kek_status pick_endpoints(struct azauth *a, char *err)
 }
 
 enum kek_status azauth_new(struct client *c, struct stats *stats,
-			   const char *scope, struct azauth **out, char *err)
+			   const char *scope, const char *cred_file,
+			   struct azauth **out, char *err)
 {
+	struct azcred cr;
 	struct azauth *a;
 	enum kek_status st;
 	size_t n = strlen(scope);
@@ -257,9 +271,12 @@ enum kek_status azauth_new(struct client *c, struct stats *stats,
 	if (n > 9 && strcmp(scope + n - 9, "/.default") == 0)
 		n -= 9;
 	snprintf(a->resource, sizeof(a->resource), "%.*s", (int)n, scope);
-	st = pick_credential(a, err);
+	st = azcred_gather(cred_file, &cr, err);
 	if (st == KEK_OK)
-		st = pick_endpoints(a, err);
+		st = pick_credential(a, &cr, err);
+	if (st == KEK_OK)
+		st = pick_endpoints(a, &cr, err);
+	azcred_clear(&cr);
 	if (st != KEK_OK) {
 		azauth_free(a);
 		return st;
@@ -324,6 +341,28 @@ static bool token_ok(const char *t)
 }
 
 
+/* Managed identity is what is left when no credential was given: its
+ * failure (how: "refused (HTTP ...)" or "failed (...)") is told as
+ * such, with everything that was looked for. */
+static void managed_failed(const struct azauth *a, const char *how,
+			   char *err)
+{
+	char who[ID_MAX + 16] = "", tail[KEK_ERR_MAX];
+
+	if (a->client_id[0])
+		snprintf(who, sizeof(who), " (client %s)", a->client_id);
+	if (a->partial[0])
+		snprintf(tail, sizeof(tail), "incomplete credentials: %s, and "
+			 "managed identity%s %s", a->partial, who, how);
+	else
+		snprintf(tail, sizeof(tail), "no credentials: none of "
+			 "AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, "
+			 "AZURE_FEDERATED_TOKEN_FILE, credential_file= or "
+			 "$CREDENTIALS_DIRECTORY was given, and managed "
+			 "identity%s %s", who, how);
+	text_fit(err, KEK_ERR_MAX, tail);
+}
+
 /* Error line for a refused token request; returns the status to use. */
 static enum kek_status token_error(struct azauth *a, const struct http_resp *rs,
 				   char *err)
@@ -340,10 +379,13 @@ static enum kek_status token_error(struct azauth *a, const struct http_resp *rs,
 		st = KEK_E_THROTTLED;
 	else if (rs->status >= 500)
 		st = KEK_E_UNAVAILABLE;
-	if (a->kind == AZAUTH_MANAGED)
-		snprintf(err, KEK_ERR_MAX, "managed identity token request "
-			 "refused (HTTP %ld %s): %s", rs->status, code, desc);
-	else
+	if (a->kind == AZAUTH_MANAGED) {
+		char how[320];
+		snprintf(how, sizeof(how), "refused (HTTP %ld%s%s%s%s)",
+			 rs->status, code[0] ? " " : "", code,
+			 desc[0] ? ": " : "", desc);
+		managed_failed(a, how, err);
+	} else
 		snprintf(err, KEK_ERR_MAX, "Entra ID refused the token for "
 			 "client %.40s (%s, HTTP %ld %s): %s", a->client_id,
 			 azauth_kind_name(a->kind), rs->status, code, desc);
@@ -514,11 +556,9 @@ static enum kek_status fetch(struct azauth *a, uint64_t deadline, char *err)
 	else if (st == KEK_OK)
 		st = azauth_token_parse(&rs, &hdr, &life, err);
 	else if (a->kind == AZAUTH_MANAGED) {
-		char why[KEK_ERR_MAX];
-		snprintf(why, sizeof(why), "%s", err);
-		snprintf(err, KEK_ERR_MAX, "no Azure credential: no "
-			 "AZURE_CLIENT_SECRET/CERTIFICATE_PATH/FEDERATED_TOKEN_"
-			 "FILE set and managed identity failed (%.120s)", why);
+		char how[KEK_ERR_MAX + 16];
+		snprintf(how, sizeof(how), "failed (%s)", err);
+		managed_failed(a, how, err);
 		st = st == KEK_E_TIMEOUT ? st : KEK_E_AUTH;
 	}
 	http_resp_free(&rs);

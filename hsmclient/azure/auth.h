@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Microsoft Entra ID credentials and the access-token cache, configured
- * from the same environment variables as the Azure SDKs'
- * DefaultAzureCredential, tried in its order:
+ * from the same settings as the Azure SDKs' DefaultAzureCredential
+ * (from the environment, systemd credentials or a credential file:
+ * cred.h), tried in its order:
  *   1. EnvironmentCredential: AZURE_TENANT_ID + AZURE_CLIENT_ID +
  *      AZURE_CLIENT_SECRET (wins) or AZURE_CLIENT_CERTIFICATE_PATH
  *      (+ AZURE_CLIENT_CERTIFICATE_PASSWORD);
@@ -39,11 +40,13 @@ enum azauth_kind {
 
 struct azauth;
 
-/* Reads the environment and picks a credential; no network I/O. scope
- * is "<resource>/.default". c carries token requests; token requests are
- * counted in stats. */
+/* Gathers the credential settings (cred.h: the environment, systemd
+ * credentials, cred_file if not NULL) and picks a credential; no network
+ * I/O. scope is "<resource>/.default". c carries token requests; token
+ * requests are counted in stats. */
 enum kek_status azauth_new(struct client *c, struct stats *stats,
-			   const char *scope, struct azauth **out, char *err);
+			   const char *scope, const char *cred_file,
+			   struct azauth **out, char *err);
 void azauth_free(struct azauth *a);
 enum azauth_kind azauth_kind(const struct azauth *a);
 const char *azauth_kind_name(enum azauth_kind k);

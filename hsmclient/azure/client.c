@@ -12,7 +12,9 @@
 #include "hsmclient/azure/retry.h"
 
 #define MIN_ATTEMPT_MS 50 /* less time left than this: no attempt */
-#define WHY_MAX 160
+#define WHY_MAX 256 /* holds curl's longest message after our prefix */
+_Static_assert(HTTP_BASE_MAX + WHY_MAX + 64 <= KEK_ERR_MAX,
+	       "an error line holds where, why and a note whole");
 
 struct client {
 	struct http *http;
@@ -90,11 +92,18 @@ void client_endpoint(struct client *c, char *out, size_t cap)
 	failover_current(c->fo, out, cap);
 }
 
-/* "where: why extra", where and why bounded so that extra always fits. */
+/* "where: why extra": where (HTTP_BASE_MAX), why (WHY_MAX) and extra
+ * (a note) fit KEK_ERR_MAX whole. For a certificate that is not trusted
+ * where is the server alone: the path is not what is refused. */
 static enum kek_status give_up(const char *where, enum kek_status st,
 			       const char *why, const char *extra, char *err)
 {
-	snprintf(err, KEK_ERR_MAX, "%.120s: %.90s%s", where, why, extra);
+	const char *host = strstr(where, "://");
+	int n = (int)strlen(where);
+
+	if (st == KEK_E_UNTRUSTED && host)
+		n = (int)(host + 3 - where) + (int)strcspn(host + 3, "/");
+	snprintf(err, KEK_ERR_MAX, "%.*s: %s%s", n, where, why, extra);
 	return st;
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libcurl transport: pooled handles, CA trust, one exchange per attempt. */
 #include <malloc.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "common/stop.h"
 #include "hsmclient/azure/http.h"
 #include "hsmclient/azure/retry.h"
+#include "hsmclient/azure/text.h"
 
 #define POOL_MAX 16
 #define BODY_START 4096
@@ -398,15 +400,38 @@ static void setup(struct http *h, CURL *c, const char *url,
 	}
 }
 
+/* A certificate that does not verify will not verify on the next try
+ * either, and the usual cause is a private CA hsmfs was not given. */
+static void untrusted(const char *detail, char *why, size_t whylen)
+{
+	static const char *const noise[] = { "SSL certificate problem: ",
+					     "SSL: " };
+	char line[CURL_ERROR_SIZE + 160];
+	bool ca = strstr(detail, "issuer") || strstr(detail, "self-signed") ||
+		  strstr(detail, "self signed");
+
+	for (size_t i = 0; i < sizeof(noise) / sizeof(*noise); i++)
+		if (!strncmp(detail, noise[i], strlen(noise[i])))
+			detail += strlen(noise[i]);
+	snprintf(line, sizeof(line), "TLS certificate not trusted (%s)%s",
+		 detail, ca ? ": give its CA with -o ca_file=PATH or in "
+			      "/etc/hsmfs/hsmfs.conf" : "");
+	text_fit(why, whylen, line);
+}
+
 /* Classifies a transport error; fills why[] and *st. */
 static enum http_verdict classify_curl(CURL *c, CURLcode rc,
 				       const char *ebuf, struct http_resp *rs,
 				       enum kek_status *st, char *why,
 				       size_t whylen)
 {
-	const char *detail = ebuf[0] ? ebuf : curl_easy_strerror(rc);
+	const char *raw = ebuf[0] ? ebuf : curl_easy_strerror(rc);
+	size_t room = whylen > 64 ? whylen - 32 : whylen; /* our prefix */
+	char detail[CURL_ERROR_SIZE];
 	curl_off_t conn_us = 0;
 
+	/* curl's text in whole words: why must hold it after our prefix. */
+	text_fit(detail, room < sizeof(detail) ? room : sizeof(detail), raw);
 	switch (rc) {
 	case CURLE_OPERATION_TIMEDOUT:
 		curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &conn_us);
@@ -427,10 +452,9 @@ static enum http_verdict classify_curl(CURL *c, CURLcode rc,
 		return HTTP_FATAL;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
-		snprintf(why, whylen, "TLS certificate verification failed: %s",
-			 detail);
-		*st = KEK_E_UNAVAILABLE;
-		return HTTP_FAIL;
+		untrusted(raw, why, whylen);
+		*st = KEK_E_UNTRUSTED;
+		return HTTP_FATAL;
 	case CURLE_URL_MALFORMAT:
 		snprintf(why, whylen, "bad URL: %s", detail);
 		*st = KEK_E_INVAL;

@@ -20,6 +20,7 @@
 #include "common/secmem.h"
 #include "hsmclient/azure/auth.h"
 #include "hsmclient/azure/client.h"
+#include "hsmclient/azure/cred.h"
 #include "hsmclient/azure/err.h"
 #include "hsmclient/azure/json.h"
 #include "hsmclient/azure/provider.h"
@@ -679,7 +680,8 @@ static enum kek_status az_open(const char *url, const struct kek_opts *o,
 	cfg.stats = k->stats;
 	st = k->stats ? client_new(&cfg, &k->c, err) : KEK_E_NOMEM;
 	if (st == KEK_OK)
-		st = azauth_new(k->c, k->stats, k->scope, &k->auth, err);
+		st = azauth_new(k->c, k->stats, k->scope, o->credential_file,
+				&k->auth, err);
 	if (st != KEK_OK)
 		goto fail;
 	*out = &k->base;
@@ -698,4 +700,5 @@ const struct kek_provider azure_provider = {
 	.unwrap = az_unwrap,
 	.owns = az_owns,
 	.stats = az_stats,
+	.seal_env = azcred_seal_env,
 };

@@ -1093,6 +1093,118 @@ static void test_emu_cert(void)
 	clear_azure_env();
 }
 
+/* Writes text to dir/name with mode; the path into path. */
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fputs(text, f);
+	fclose(f);
+	CHECK_EQ_INT(chmod(path, mode), 0);
+}
+
+/* Credential settings from a credential file and from systemd
+ * credentials ($CREDENTIALS_DIRECTORY): a source overrides the ones
+ * before it, and one that gives a certificate drops their secret. Runs
+ * after test_emu_cert, whose client "app-cert" and client.pem it uses. */
+static void test_emu_credentials(void)
+{
+	char err[KEK_ERR_MAX], file[300], dir[300], pem[300], path[400];
+	char text[600], cmd[1000];
+	struct kek_opts o = { 0 };
+	struct kek_info info;
+	struct kek *k;
+
+	if (!e1_up())
+		return;
+	path_in_tmp(file, sizeof(file), "azure.cred");
+	path_in_tmp(pem, sizeof(pem), "client.pem");
+	snprintf(text, sizeof(text), "# test\nAZURE_TENANT_ID=test-tenant\n"
+		 "AZURE_CLIENT_ID='app-secret'\n"
+		 "AZURE_CLIENT_SECRET=s3cret-value\n"
+		 "AZURE_AUTHORITY_HOST=%s\n", E1.base);
+	write_file(file, text, 0600);
+	/* The file's secret wins over the environment's wrong one. */
+	set_secret_env(E1.base, "app-secret", "wrong");
+	o.credential_file = file;
+	k = open_key(&E1, "rsa2048", &o, err);
+	CHECK(k != NULL);
+	if (k) {
+		CHECK_EQ_INT(round_trip(k, NULL, err), KEK_OK);
+		kek_close(k);
+	}
+	/* Readable by others: refused at open, naming the mode. */
+	CHECK_EQ_INT(chmod(file, 0640), 0);
+	CHECK_EQ_INT(kek_open("https://h.managedhsm.azure.net/keys/k", &o, &k,
+			      err), KEK_E_INVAL);
+	CHECK(strstr(err, "mode 0640") != NULL);
+	/* systemd credentials: the client certificate and id from the
+	 * directory replace the environment's client and secret. */
+	path_in_tmp(dir, sizeof(dir), "creds");
+	CHECK_EQ_INT(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/azure-client-id", dir);
+	write_file(path, "app-cert\n", 0400);
+	snprintf(cmd, sizeof(cmd),
+		 "install -m 0400 '%s' '%s/azure-client-certificate'", pem,
+		 dir);
+	CHECK_EQ_INT(system(cmd), 0);
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	k = open_key(&E1, "rsa2048", NULL, err);
+	CHECK(k != NULL);
+	if (k) {
+		CHECK_EQ_INT(round_trip(k, NULL, err), KEK_OK);
+		kek_close(k);
+	}
+	unsetenv("CREDENTIALS_DIRECTORY");
+	/* A secret without its tenant: managed identity is what is left,
+	 * and its failure says what was missing. */
+	clear_azure_env();
+	setenv("AZURE_CLIENT_ID", "app-secret", 1);
+	setenv("AZURE_CLIENT_SECRET", "s3cret-value", 1);
+	setenv("HSMFS_IMDS_ENDPOINT", "http://127.0.0.1:9", 1);
+	k = open_key(&E1, "rsa2048", NULL, err);
+	if (k) {
+		CHECK_EQ_INT(kek_describe(k, &info, err), KEK_E_AUTH);
+		CHECK(strstr(err, "incomplete credentials: AZURE_CLIENT_SECRET "
+				  "was given without AZURE_TENANT_ID") != NULL);
+		kek_close(k);
+	}
+	clear_azure_env();
+}
+
+/* A server certificate that does not verify: one attempt, no retry, and
+ * a line that says which server and what to do. */
+static void test_emu_untrusted(void)
+{
+	char err[KEK_ERR_MAX], ca[300], url[300];
+	struct kek_opts o = { .scope = SCOPE, .host_named = true };
+	struct kek_info info;
+	struct kek_stats st;
+	struct kek *k;
+
+	if (!e1_up())
+		return;
+	/* A CA that signed nothing the emulator shows. */
+	path_in_tmp(ca, sizeof(ca), "client.pem");
+	o.ca_file = ca;
+	set_secret_env(E1.base, "app-secret", "s3cret-value");
+	snprintf(url, sizeof(url), "%s/keys/rsa2048", E1.base);
+	CHECK_EQ_INT(kek_open(url, &o, &k, err), KEK_OK);
+	if (!k)
+		return;
+	CHECK_EQ_INT(kek_describe(k, &info, err), KEK_E_UNTRUSTED);
+	kek_stats(k, &st);
+	CHECK_EQ_INT(st.retries, 0);
+	CHECK(strncmp(err, E1.base, strlen(E1.base)) == 0);
+	CHECK(strstr(err, "oauth2") == NULL); /* the server, not the path */
+	CHECK(strstr(err, "give its CA with -o ca_file=PATH") != NULL);
+	kek_close(k);
+	clear_azure_env();
+}
+
 /* An RS256 JWT from an external issuer (a Kubernetes SA token). */
 static void write_fed_token(const char *path, EVP_PKEY *key)
 {
@@ -1711,7 +1823,8 @@ CHECK_MAIN("hsmclient",
 	   T(test_owns),
 	   T(test_error_lines), T(test_jwt_ps256), T(test_protocol_faults),
 	   T(test_emu_secret_rsa), T(test_emu_oct), T(test_emu_rotate),
-	   T(test_emu_cert), T(test_emu_workload), T(test_emu_imds),
+	   T(test_emu_cert), T(test_emu_credentials), T(test_emu_untrusted),
+	   T(test_emu_workload), T(test_emu_imds),
 	   T(test_emu_auth_errors), T(test_emu_token_refresh),
 	   T(test_emu_http_errors), T(test_emu_throttle_and_5xx),
 	   T(test_emu_timeouts), T(test_emu_threads), T(test_emu_failover))
