@@ -10,11 +10,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -132,6 +135,32 @@ static void notify(int fd, const char *msg, char *err, size_t errlen)
 	close(fd);
 }
 
+/* Tells systemd (Type=notify) how the daemon stands: one datagram to
+ * $NOTIFY_SOCKET ("@..." is in the abstract namespace), which needs no
+ * libsystemd. Nothing happens outside systemd. */
+static void sd_notify_state(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t n = path ? strlen(path) : 0;
+	int fd;
+
+	if (n < 2 || n >= sizeof(sa.sun_path) ||
+	    (path[0] != '/' && path[0] != '@'))
+		return;
+	memcpy(sa.sun_path, path, n);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+		   (struct sockaddr *)&sa,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+		log_warn("cannot notify systemd: %s", strerror(errno));
+	close(fd);
+}
+
 /* The -o list for libfuse: what the kernel gets, fsname and subtype. */
 static int fuse_args_of(const struct daemon_opts *d, struct fuse_args *fa)
 {
@@ -230,9 +259,11 @@ static int serve(struct fsd *fs, const struct daemon_opts *d, int notify_fd,
 		log_warn("no control socket: hsmfs status will not work");
 	log_info("mounted %s on %s", fs->vol.cipherdir, d->mountpoint);
 	notify(notify_fd, "OK", err, errlen);
+	sd_notify_state("READY=1");
 	if (!d->foreground)
 		detach();
 	ret = loop(fs, d) ? -1 : 0;
+	sd_notify_state("STOPPING=1");
 	ctl_stop();
 	fuse_session_unmount(fs->se);
 	stop_release();
@@ -406,6 +437,9 @@ static int run(const struct daemon_opts *d, int notify_fd, char *err,
 		log_warn("%s: keys stay in memory that can be swapped out "
 			 "(allow_unlocked_keys)", why);
 	}
+	/* The daemon lives long and its environment block stays readable
+	 * in /proc: client secrets move into locked memory now. */
+	kek_seal_env();
 	if (prepare(&fs, d, verr, sizeof(verr))) {
 		notify(notify_fd, verr, err, errlen);
 		return -1;

@@ -34,10 +34,12 @@ static int wrap_vk(struct kek *k, struct conf *c, const uint8_t *vk,
 		   char *err, size_t errlen)
 {
 	char kerr[KEK_ERR_MAX];
+	enum kek_status st;
 
-	if (vol_wrap_slot(k, REC_MAGIC_VK, c->volume_id, vk, &c->vk,
-			  kerr) != KEK_OK) {
-		snprintf(err, errlen, "cannot wrap the volume key: %s", kerr);
+	st = vol_wrap_slot(k, REC_MAGIC_VK, c->volume_id, vk, &c->vk, kerr);
+	if (st != KEK_OK) {
+		vol_kek_failed(err, errlen, st, kerr,
+			       "cannot wrap the volume key");
 		return -1;
 	}
 	c->vk.gen = 1;
@@ -51,15 +53,17 @@ static int wrap_wk(struct kek *k, struct conf *c, const uint8_t *vk,
 {
 	uint8_t *wk = secmem_alloc(KEY_LEN);
 	char kerr[KEK_ERR_MAX];
+	enum kek_status st;
 	int ret = -1;
 
 	if (!wk || keys_random(wk, KEY_LEN)) {
 		snprintf(err, errlen, "out of memory or randomness");
 		goto out;
 	}
-	if (vol_wrap_slot(k, REC_MAGIC_WK, c->volume_id, wk, &c->wk[0],
-			  kerr) != KEK_OK) {
-		snprintf(err, errlen, "cannot wrap the wrapping key: %s", kerr);
+	st = vol_wrap_slot(k, REC_MAGIC_WK, c->volume_id, wk, &c->wk[0], kerr);
+	if (st != KEK_OK) {
+		vol_kek_failed(err, errlen, st, kerr,
+			       "cannot wrap the wrapping key");
 		goto out;
 	}
 	c->wk[0].gen = 1;

@@ -7,6 +7,7 @@
  * the vol_wk_ functions.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,23 @@ int vol_kek_errno(enum kek_status st)
 	if (st == KEK_OK)
 		return 0;
 	return st == KEK_E_AUTH || st == KEK_E_FORBIDDEN ? -EACCES : -EIO;
+}
+
+void vol_kek_failed(char *err, size_t errlen, enum kek_status st,
+		    const char *kerr, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (st == KEK_E_UNTRUSTED) {
+		snprintf(err, errlen, "%s", kerr);
+		return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < errlen)
+		snprintf(err + n, errlen - (size_t)n, ": %s", kerr);
 }
 
 enum kek_status vol_wrap_slot(struct kek *k, const char magic[8],

@@ -49,6 +49,8 @@ int vol_opts_parse(struct vol_opts *o, const char *opt, char *err,
 		o->kek.api_version = val;
 	else if (KEY("hsm_endpoint"))
 		bad = add_endpoint(&o->kek, val);
+	else if (KEY("credential_file"))
+		o->kek.credential_file = val;
 	else if (KEY("hsm_timeout"))
 		bad = parse_uint(val, 600000, &o->kek.deadline_ms);
 	else if (KEY("kek"))

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The options every command that opens a volume shares: how to reach the
- * KEK (ca_file=, kek_scope=, hsm_endpoint=, ...), what to expect of the
- * volume (kek=, volume=, no_pin) and the DEK cache's bounds. Option values are
- * untrusted input: a bad one is refused with a line saying which.
+ * KEK (ca_file=, kek_scope=, hsm_endpoint=, credential_file=, ...), what
+ * to expect of the volume (kek=, volume=, no_pin) and the DEK cache's
+ * bounds. Option values are untrusted input: a bad one is refused with a
+ * line saying which.
  */
 #ifndef HSMFS_VOL_OPTS_H
 #define HSMFS_VOL_OPTS_H

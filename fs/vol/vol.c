@@ -203,15 +203,14 @@ static void open_failed(const struct vol *v, const char *what,
  * volume is refused. As vol_unwrap_slot. */
 static int unwrap_kek(struct vol *v, struct kek *k, const char magic[8],
 		      const struct hdr_slot *s, uint8_t key[KEY_LEN],
-		      char kerr[KEK_ERR_MAX])
+		      enum kek_status *st, char kerr[KEK_ERR_MAX])
 {
-	enum kek_status st;
 	int r;
 
 	for (unsigned wait = 1;; wait *= 2) {
-		r = vol_unwrap_slot(k, magic, v->conf.volume_id, s, key,
-				    &st, kerr);
-		if (r == 0 || st != KEK_E_THROTTLED || wait > 8)
+		r = vol_unwrap_slot(k, magic, v->conf.volume_id, s, key, st,
+				    kerr);
+		if (r == 0 || *st != KEK_E_THROTTLED || wait > 8)
 			return r;
 		sleep(wait);
 	}
@@ -236,6 +235,7 @@ static int unwrap_wks(struct vol *v, struct kek *k, const struct hdr_slot *wk,
 {
 	char kerr[KEK_ERR_MAX];
 	const struct hdr_slot *s;
+	enum kek_status st;
 	int r;
 
 	drop_wks(v);
@@ -246,7 +246,7 @@ static int unwrap_wks(struct vol *v, struct kek *k, const struct hdr_slot *wk,
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		r = unwrap_kek(v, k, REC_MAGIC_WK, s, v->wk[v->nwk].key,
+		r = unwrap_kek(v, k, REC_MAGIC_WK, s, v->wk[v->nwk].key, &st,
 			       kerr);
 		if (r == -EBADMSG) {
 			snprintf(err, errlen, "wrapping key generation %u is "
@@ -254,9 +254,9 @@ static int unwrap_wks(struct vol *v, struct kek *k, const struct hdr_slot *wk,
 			return -1;
 		}
 		if (r) {
-			snprintf(err, errlen, "cannot unwrap wrapping key "
-				 "generation %u with %s: %s", s->gen, s->kid,
-				 kerr);
+			vol_kek_failed(err, errlen, st, kerr, "cannot unwrap "
+				       "wrapping key generation %u with %s",
+				       s->gen, s->kid);
 			return VOL_EKEK;
 		}
 	}
@@ -361,6 +361,7 @@ out:
 static int unwrap_vk(struct vol *v, char *err, size_t errlen)
 {
 	char kerr[KEK_ERR_MAX];
+	enum kek_status st;
 	int r;
 
 	if (vol_volume_wrap(v)) {
@@ -368,15 +369,16 @@ static int unwrap_vk(struct vol *v, char *err, size_t errlen)
 		atomic_store(&v->checked_ms, (long long)clock_ms());
 		return unlock_wks(v, err, errlen);
 	}
-	r = unwrap_kek(v, v->kek, REC_MAGIC_VK, &v->conf.vk, v->vk, kerr);
+	r = unwrap_kek(v, v->kek, REC_MAGIC_VK, &v->conf.vk, v->vk, &st,
+		       kerr);
 	if (r == -EBADMSG) {
 		snprintf(err, errlen,
 			 "the wrapped volume key is not for this volume");
 		return -1;
 	}
 	if (r) {
-		snprintf(err, errlen, "cannot unwrap the volume key with %s: %s",
-			 v->conf.vk.kid, kerr);
+		vol_kek_failed(err, errlen, st, kerr, "cannot unwrap the "
+			       "volume key with %s", v->conf.vk.kid);
 		return VOL_EKEK;
 	}
 	return 0;

@@ -205,6 +205,13 @@ int vol_kek_check(struct vol *v, char *err, size_t errlen);
  * not use the key (credentials, role, disabled key), else -EIO. */
 int vol_kek_errno(enum kek_status st);
 
+/* The line for a failed KEK call: "<fmt...>: kerr"; for a certificate
+ * that is not trusted kerr alone, which names the server and the cure:
+ * which key was being asked adds nothing to that. */
+void vol_kek_failed(char *err, size_t errlen, enum kek_status st,
+		    const char *kerr, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
 /* The one way a key goes into a key slot: the record magic || id || key
  * wrapped by k (its current version) into s (kid, alg, wrapped bytes;
  * gen and mac are the caller's). */

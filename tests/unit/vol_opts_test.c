@@ -62,6 +62,7 @@ static void parse_each_option(void)
 	take(&o, "kek=testkek://k");
 	take(&o, "dek_cache_size=42");
 	take(&o, "dek_cache_ttl=7");
+	take(&o, "credential_file=/etc/hsmfs/azure.cred");
 	CHECK(o.kek.ca_file && !strcmp(o.kek.ca_file, "/etc/hsmfs/ca.pem"));
 	CHECK(o.kek.scope &&
 	      !strcmp(o.kek.scope, "https://managedhsm.azure.net/.default"));
@@ -73,6 +74,8 @@ static void parse_each_option(void)
 	CHECK(o.pin_kek && !strcmp(o.pin_kek, "testkek://k"));
 	CHECK_EQ_INT(o.cache_entries, 42);
 	CHECK_EQ_INT(o.cache_ttl_s, 7);
+	CHECK(o.kek.credential_file &&
+	      !strcmp(o.kek.credential_file, "/etc/hsmfs/azure.cred"));
 	/* Options that are not given leave the volume expectations alone. */
 	CHECK(!o.no_pin_store);
 	CHECK(!o.pin_readonly);
