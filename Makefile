@@ -12,6 +12,8 @@
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+# systemd finds units in /usr/local/lib/systemd/system too.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 B ?= build
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -94,9 +96,14 @@ install: all
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(B)/hsmfs $(DESTDIR)$(BINDIR)/hsmfs
 	install -m 0755 $(B)/hsm-emulator $(DESTDIR)$(BINDIR)/hsm-emulator
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/bin/hsmfs|$(BINDIR)/hsmfs|g' dist/systemd/hsmfs@.service \
+		>$(DESTDIR)$(UNITDIR)/hsmfs@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/hsmfs@.service
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/hsmfs $(DESTDIR)$(BINDIR)/hsm-emulator
+	rm -f $(DESTDIR)$(UNITDIR)/hsmfs@.service
 
 deps:
 	$(Q)tools/install-deps.sh

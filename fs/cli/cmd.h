@@ -7,6 +7,7 @@
 #ifndef HSMFS_CLI_CMD_H
 #define HSMFS_CLI_CMD_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include "exitcodes.h"
@@ -21,14 +22,45 @@ int rekey_main(int argc, char *argv[]);
 int kek_main(int argc, char *argv[]);
 int fsck_main(int argc, char *argv[]);
 int inspect_main(int argc, char *argv[]);
+/* "hsmfs CIPHERDIR MOUNTPOINT [-o OPTS]": hsmfs mount as mount.fuse3
+ * runs it for mount(8) and fstab (argv[0] is the program). */
+int mount_helper_main(int argc, char *argv[]);
 
 /* True if argv[1] asks for help. */
 int cmd_wants_help(int argc, char *argv[]);
 /* Applies a comma-separated -o list: KEK and cache options to o, the
- * rest to other (0 taken, -EINVAL bad value, -ENOENT unknown). Returns
- * 0, or -1 after printing why. */
+ * rest to other (0 taken, -EINVAL bad value, -ENOENT unknown). A conf=
+ * in it is read first (cmd_conf_volume). Returns 0, or -1 after printing
+ * why. */
 int cmd_parse_opts(const char *list, struct vol_opts *o,
 		   int (*other)(void *ctx, const char *opt), void *ctx);
+/* One option, as cmd_parse_opts: 0, or -1 with one line in err. */
+int cmd_apply_opt(const char *opt, struct vol_opts *o,
+		  int (*other)(void *ctx, const char *opt), void *ctx,
+		  char *err, size_t n);
+
+/* The operator's files (conf.c). The machine's, $HSMFS_CONF or else
+ * /etc/hsmfs/hsmfs.conf (none if it does not exist), holds defaults for
+ * every command that opens a volume: call it after setting the
+ * command's own defaults and before parsing -o, which overrides it.
+ * Options of mount that other commands do not take are checked there
+ * and left to mount. Not read when argv asks for help. CMD_GO_ON, or
+ * the exit code after printing why (file:line for a bad option). */
+int cmd_conf_machine(int argc, char *argv[], struct vol_opts *o,
+		     int (*other)(void *ctx, const char *opt), void *ctx);
+/* A volume's file, -o conf=NAME (NAME.conf in the directory "volumes"
+ * beside the machine's file) or conf=PATH: the same options, and the
+ * volume's cipherdir= and mountpoint=. One per command. 0, or -1 after
+ * printing why. */
+int cmd_conf_volume(const char *name, struct vol_opts *o,
+		    int (*other)(void *ctx, const char *opt), void *ctx);
+/* What the volume's file said, or NULL. */
+const char *cmd_conf_cipherdir(void);
+const char *cmd_conf_mountpoint(void);
+const char *cmd_conf_file(void);
+/* Whether hsmfs mount takes opt: 0 (options of mount(8) and systemd
+ * included, which it ignores), -EINVAL bad value, -ENOENT unknown. */
+int cmd_mount_opt_check(const char *opt);
 
 /* The options every subcommand that opens a volume takes, for the
  * default: of its getopt switch: -o LIST and -h; anything else is a

@@ -83,6 +83,8 @@ int fsck_main(int argc, char *argv[])
 	vol_opts_init(&o.vo);
 	o.vo.cache_entries = 1024;
 	o.vo.pin_readonly = true;
+	if ((r = cmd_conf_machine(argc, argv, &o.vo, NULL, NULL)) != CMD_GO_ON)
+		return r;
 	log_init("hsmfs", 0, LOG_LVL_WARN);
 	while ((c = getopt_long(argc, argv, "+ho:", longopts, NULL)) != -1) {
 		switch (c) {

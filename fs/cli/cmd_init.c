@@ -38,8 +38,12 @@ static void usage(FILE *f)
 		"  -o ca_file=PATH      trust this CA for the HSM (private CA, emulator)\n"
 		"  -o kek_scope=SCOPE   token scope (private endpoints, emulator)\n"
 		"  -o hsm_endpoint=URL  another HSM holding the same key (repeatable)\n"
+		"  -o credential_file=PATH  Azure credentials from a root-only file\n"
+		"  -o conf=NAME|PATH    a volume's file of options (see hsmfs mount --help)\n"
 		"\n"
-		"Credentials come from the Azure environment variables (see README).\n"
+		"Credentials come from the Azure environment variables, a\n"
+		"credential_file= or systemd credentials (see README). Defaults for\n"
+		"-o come from /etc/hsmfs/hsmfs.conf ($HSMFS_CONF) if it exists.\n"
 		"\n"
 		"Prints the volume's fingerprint: give it to a first mount on another\n"
 		"machine (-o volume=FINGERPRINT), which then refuses any other volume.\n"
@@ -64,6 +68,8 @@ int init_main(int argc, char *argv[])
 	int c, r;
 
 	vol_opts_init(&o);
+	if ((r = cmd_conf_machine(argc, argv, &o, NULL, NULL)) != CMD_GO_ON)
+		return r;
 	log_init("hsmfs", 0, LOG_LVL_WARN);
 	while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
 		switch (c) {

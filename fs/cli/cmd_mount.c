@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* hsmfs mount: the daemon's options, then fs/daemon.h. */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,9 +13,12 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: hsmfs mount [-f] [-d] [-o OPT,...] CIPHERDIR MOUNTPOINT\n"
+		"       hsmfs mount [-f] [-d] -o conf=NAME[,OPT,...]\n"
+		"       hsmfs CIPHERDIR MOUNTPOINT [-o OPT,...]   (mount(8), fstab)\n"
 		"\n"
 		"Mounts the volume in CIPHERDIR on MOUNTPOINT. Returns once the mount is\n"
-		"ready (or fails with the reason); the daemon logs to syslog.\n"
+		"ready (or fails with the reason); the daemon logs to syslog. Under\n"
+		"systemd (Type=notify), -f tells it when the mount is ready.\n"
 		"A volume has one read-write daemon at a time, on any host: the daemon\n"
 		"holds a lock on CIPHERDIR/hsmfs.lock, and a second mount is refused\n"
 		"naming the holder. MOUNTPOINT must be an empty directory that is not\n"
@@ -65,6 +70,16 @@ static void usage(FILE *f)
 		"                       (default 50)\n"
 		"  -o ca_file=PATH, kek_scope=SCOPE, hsm_endpoint=URL, api_version=V,\n"
 		"     hsm_timeout=MS    HSM access (see hsmfs init --help)\n"
+		"  -o credential_file=PATH  Azure credentials from a root-only file\n"
+		"                       (AZURE_TENANT_ID=..., AZURE_CLIENT_SECRET=... lines)\n"
+		"  -o conf=NAME|PATH    a volume's file: /etc/hsmfs/volumes/NAME.conf, one\n"
+		"                       option a line, cipherdir= and mountpoint= too;\n"
+		"                       the command line overrides it\n"
+		"\n"
+		"Defaults for every option come from /etc/hsmfs/hsmfs.conf ($HSMFS_CONF)\n"
+		"if it exists. Options of mount(8) and systemd (_netdev, nofail, noauto,\n"
+		"x-systemd.*, defaults, user, ...) are ignored; in the fstab form dev and\n"
+		"suid are too (mount.fuse3 adds them to every mount).\n"
 		"\n"
 		"This machine pins the volume it finds in CIPHERDIR on first use (its\n"
 		"id, KEK and key) and refuses any other there, before any request.\n"
@@ -73,16 +88,102 @@ static void usage(FILE *f)
 		"Unmount with 'hsmfs umount MOUNTPOINT' or 'fusermount3 -u MOUNTPOINT'.\n");
 }
 
-static int daemon_opt_cb(void *ctx, const char *opt)
+/* What the options go to, and how they came. */
+struct mount_ctx {
+	struct daemon_opts *d;
+	bool helper; /* run by mount.fuse3 */
+};
+
+/* Options that belong to mount(8), fstab and systemd, not to the
+ * filesystem. mount(8) drops x-*, comment= and defaults, mount.fuse3
+ * user, users, nouser, auto, noauto, nofail and _netdev; whatever else
+ * carries an fstab line's options (an ExecStart=, mount.fuse3 run by
+ * hand) passes them on. relatime, silent and loud mean nothing here. */
+static bool mount8_opt(const char *opt)
 {
-	return daemon_opt(ctx, opt);
+	static const char *const words[] = {
+		"defaults", "auto", "noauto", "user", "users", "nouser",
+		"owner", "group", "nofail", "_netdev", "relatime", "silent",
+		"loud", "drop_privileges",
+	};
+
+	if (!strncmp(opt, "x-", 2) || !strncmp(opt, "comment=", 8) ||
+	    !strncmp(opt, "setuid=", 7))
+		return true;
+	for (size_t i = 0; i < sizeof(words) / sizeof(*words); i++)
+		if (!strcmp(opt, words[i]))
+			return true;
+	return false;
 }
 
-static int parse_args(int argc, char *argv[], struct daemon_opts *d)
+static int daemon_opt_cb(void *ctx, const char *opt)
 {
+	struct mount_ctx *m = ctx;
+
+	if (mount8_opt(opt))
+		return 0;
+	/* mount.fuse3 appends dev and suid to every mount that does not
+	 * say nodev and nosuid, and mount(8) drops a dev or suid written
+	 * in fstab: in this form they tell nothing, and the default stays
+	 * nodev,nosuid. */
+	if (m->helper && (!strcmp(opt, "dev") || !strcmp(opt, "suid")))
+		return 0;
+	return daemon_opt(m->d, opt);
+}
+
+int cmd_mount_opt_check(const char *opt)
+{
+	struct daemon_opts d;
+	struct mount_ctx m = { .d = &d };
+
+	daemon_opts_init(&d);
+	return daemon_opt_cb(&m, opt);
+}
+
+/* Trailing slashes aside, the same path. */
+static bool same_path(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+
+	while (na > 1 && a[na - 1] == '/')
+		na--;
+	while (nb > 1 && b[nb - 1] == '/')
+		nb--;
+	return na == nb && !strncmp(a, b, na);
+}
+
+/* The volume's file names the volume; the command line may repeat it,
+ * never contradict it. */
+static int where(struct daemon_opts *d, const char *cipherdir,
+		 const char *mountpoint)
+{
+	const char *fc = cmd_conf_cipherdir(), *fm = cmd_conf_mountpoint();
+
+	d->cipherdir = cipherdir ? cipherdir : fc;
+	d->mountpoint = mountpoint ? mountpoint : fm;
+	if (!d->cipherdir || !d->mountpoint)
+		return -1;
+	if ((fc && !same_path(fc, d->cipherdir)) ||
+	    (fm && !same_path(fm, d->mountpoint))) {
+		fprintf(stderr, "hsmfs mount: %s names cipherdir=%s "
+			"mountpoint=%s, not %s %s\n", cmd_conf_file(),
+			fc ? fc : "-", fm ? fm : "-", d->cipherdir,
+			d->mountpoint);
+		return -1;
+	}
+	return 0;
+}
+
+/* -f, -d and -o from argv[optind] on; the positional arguments left
+ * are the caller's. */
+static int parse_flags(int argc, char *argv[], struct mount_ctx *m)
+{
+	struct daemon_opts *d = m->d;
 	int c;
 
-	daemon_opts_init(d);
+	if (cmd_conf_machine(argc, argv, &d->vol, daemon_opt_cb, m) !=
+	    CMD_GO_ON)
+		return -1;
 	while ((c = getopt(argc, argv, "+fdo:")) != -1) {
 		switch (c) {
 		case 'f':
@@ -92,35 +193,61 @@ static int parse_args(int argc, char *argv[], struct daemon_opts *d)
 			d->debug = true;
 			break;
 		case 'o':
-			if (cmd_parse_opts(optarg, &d->vol, daemon_opt_cb, d))
+			if (cmd_parse_opts(optarg, &d->vol, daemon_opt_cb, m))
 				return -1;
 			break;
 		default:
 			return -1;
 		}
 	}
-	if (optind != argc - 2)
-		return -1;
-	d->cipherdir = argv[optind];
-	d->mountpoint = argv[optind + 1];
 	return 0;
+}
+
+static int run(struct daemon_opts *d)
+{
+	char err[1024];
+
+	if (daemon_mount(d, err, sizeof(err)) == 0)
+		return EXIT_OK;
+	fprintf(stderr, "hsmfs mount: %s\n", err);
+	return EXIT_FAIL;
 }
 
 int mount_main(int argc, char *argv[])
 {
 	struct daemon_opts d;
-	char err[1024];
+	struct mount_ctx m = { .d = &d };
+	int left;
 
 	if (cmd_wants_help(argc, argv)) {
 		usage(stdout);
 		return EXIT_OK;
 	}
-	if (parse_args(argc, argv, &d)) {
+	daemon_opts_init(&d);
+	if (parse_flags(argc, argv, &m))
+		goto usage;
+	left = argc - optind;
+	if ((left != 0 && left != 2) ||
+	    where(&d, left ? argv[optind] : NULL,
+		  left ? argv[optind + 1] : NULL))
+		goto usage;
+	return run(&d);
+usage:
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+int mount_helper_main(int argc, char *argv[])
+{
+	struct daemon_opts d;
+	struct mount_ctx m = { .d = &d, .helper = true };
+
+	daemon_opts_init(&d);
+	/* argv[2] stands in for the program's name: the flags follow it. */
+	if (parse_flags(argc - 2, argv + 2, &m) || optind != argc - 2 ||
+	    where(&d, argv[1], argv[2])) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (daemon_mount(&d, err, sizeof(err)) == 0)
-		return EXIT_OK;
-	fprintf(stderr, "hsmfs mount: %s\n", err);
-	return EXIT_FAIL;
+	return run(&d);
 }

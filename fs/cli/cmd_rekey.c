@@ -221,6 +221,9 @@ int rekey_main(int argc, char *argv[])
 
 	vol_opts_init(&o.vo);
 	o.vo.cache_entries = 1024;
+	ret = cmd_conf_machine(argc, argv, &o.vo, NULL, NULL);
+	if (ret != CMD_GO_ON)
+		return ret;
 	log_init("hsmfs", 0, LOG_LVL_WARN);
 	while ((c = getopt_long(argc, argv, "+hqo:", longopts, NULL)) != -1) {
 		switch (c) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cmd.h"
 
@@ -29,12 +30,21 @@ static const struct {
 	{ "inspect", inspect_main, "Prints a backing file's header (no key)" },
 };
 
+static bool is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: hsmfs COMMAND [ARGS...]\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].desc);
-	fprintf(f, "\n'hsmfs COMMAND --help' describes each command.\n");
+	fprintf(f, "\n'hsmfs COMMAND --help' describes each command.\n"
+		"'hsmfs CIPHERDIR MOUNTPOINT [-o OPT,...]' is 'hsmfs mount' as "
+		"mount(8) runs it\n(fstab type fuse.hsmfs).\n");
 }
 
 int cmd_wants_help(int argc, char *argv[])
@@ -45,10 +55,9 @@ int cmd_wants_help(int argc, char *argv[])
 	return 0;
 }
 
-/* One option: the volume's, else other's. 0, or -1 with err set. */
-static int apply_opt(const char *opt, struct vol_opts *o,
-		     int (*other)(void *ctx, const char *opt), void *ctx,
-		     char *err, size_t n)
+int cmd_apply_opt(const char *opt, struct vol_opts *o,
+		  int (*other)(void *ctx, const char *opt), void *ctx,
+		  char *err, size_t n)
 {
 	int r = vol_opts_parse(o, opt, err, n);
 
@@ -62,17 +71,34 @@ static int apply_opt(const char *opt, struct vol_opts *o,
 	return r ? -1 : 0;
 }
 
+/* The conf= of a list, read before the options beside it wherever it
+ * stands, so that those override the file. */
+static int parse_conf(const char *list, struct vol_opts *o,
+		      int (*other)(void *ctx, const char *opt), void *ctx)
+{
+	char *copy = strdup(list), *save = NULL;
+	int r = copy ? 0 : -1;
+
+	for (char *opt = copy ? strtok_r(copy, ",", &save) : NULL; opt && !r;
+	     opt = strtok_r(NULL, ",", &save))
+		if (!strncmp(opt, "conf=", 5))
+			r = cmd_conf_volume(opt + 5, o, other, ctx);
+	free(copy);
+	return r;
+}
+
 int cmd_parse_opts(const char *list, struct vol_opts *o,
 		   int (*other)(void *ctx, const char *opt), void *ctx)
 {
-	char *copy = strdup(list), *save = NULL, err[256];
+	char *copy, *save = NULL, err[256];
 
-	if (!copy)
+	if (parse_conf(list, o, other, ctx) || !(copy = strdup(list)))
 		return -1;
 	/* Values are kept: vol_opts points into this copy for good. */
 	for (char *opt = strtok_r(copy, ",", &save); opt;
 	     opt = strtok_r(NULL, ",", &save)) {
-		if (apply_opt(opt, o, other, ctx, err, sizeof(err))) {
+		if (strncmp(opt, "conf=", 5) &&
+		    cmd_apply_opt(opt, o, other, ctx, err, sizeof(err))) {
 			fprintf(stderr, "hsmfs: %s\n", err);
 			free(copy);
 			return -1;
@@ -114,6 +140,10 @@ int main(int argc, char *argv[])
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].main(argc - 1, argv + 1);
+	/* mount(8) with -t fuse.hsmfs (fstab) runs mount.fuse3, which runs
+	 * "hsmfs CIPHERDIR MOUNTPOINT -o OPTS". */
+	if (argc >= 3 && is_dir(argv[1]))
+		return mount_helper_main(argc, argv);
 	fprintf(stderr, "hsmfs: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;
