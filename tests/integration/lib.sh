@@ -12,6 +12,9 @@ HSMFS_TEST=$ROOT/$B/tests/hsmfs-test
 HSMFS=$ROOT/$B/hsmfs
 T=$(mktemp -d /var/tmp/hsmfs-test.XXXXXX)
 export HSMFS_STATE_DIR=$T/state HSMFS_TESTKEK_DIR=$T/keys
+# No test reads the machine's configuration: this file does not exist
+# unless a test writes it.
+export HSMFS_CONF=$T/hsmfs.conf
 mkdir -p "$T/keys" "$T/state"
 PASS=0
 FAILS=0
