@@ -102,6 +102,8 @@ static int change(bool add, int argc, char *argv[])
 
 	vol_opts_init(&o);
 	o.cache_entries = 16;
+	if ((r = cmd_conf_machine(argc, argv, &o, NULL, NULL)) != CMD_GO_ON)
+		return r;
 	while ((c = getopt(argc, argv, "+ho:")) != -1)
 		if ((r = cmd_other_opt(c, &o, usage)) != CMD_GO_ON)
 			return r;

@@ -102,8 +102,15 @@ int cmd_conf_machine(int argc, char *argv[], struct vol_opts *o,
 
 	if (cmd_wants_help(argc, argv))
 		return CMD_GO_ON;
-	if (access(path, F_OK) != 0 && errno == ENOENT)
+	if (access(path, R_OK) != 0 && errno == ENOENT)
 		return CMD_GO_ON;
+	/* A user whom the administrator keeps out of the machine's file
+	 * still gets to run hsmfs, with the command line alone. */
+	if (access(path, R_OK) != 0 && errno == EACCES && geteuid() != 0) {
+		fprintf(stderr, "hsmfs: %s: %s: its defaults are not used\n",
+			path, strerror(errno));
+		return CMD_GO_ON;
+	}
 	return load(path, false, o, other, ctx) ? EXIT_USAGE : CMD_GO_ON;
 }
 

@@ -72,6 +72,12 @@ check "an unknown option in it is refused with file:line" \
 	bash -c "'$HSMFS' init --kek '$EMU_URL/keys/fskek' '$T/c9' 2>&1 |
 		grep -qF '$HSMFS_CONF:4: unknown option '\''colour=blue'\'"
 machine
+mkdir -m 755 "$T/pub"
+install -m 600 "$HSMFS_CONF" "$T/pub/hsmfs.conf"
+check "a user kept out of the machine's file runs on the command line alone, told so" \
+	bash -c "HSMFS_CONF='$T/pub/hsmfs.conf' setpriv --reuid=65534 --regid=65534 --clear-groups \
+		'$HSMFS' fsck /nonexistent 2>&1 | tr '\n' ' ' |
+		grep -q 'hsmfs.conf: Permission denied: its defaults are not used.*nonexistent'"
 echo "cipherdir=$T/c" >>"$HSMFS_CONF"
 check "cipherdir= belongs in a volume's file, not the machine's" \
 	bash -c "'$HSMFS' fsck '$T/c' 2>&1 | grep -q 'hsmfs.conf:4: cipherdir= belongs in a volume'"
