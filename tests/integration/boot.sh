@@ -124,6 +124,7 @@ check "the daemon said STOPPING=1 and exited" \
 # this build there (nothing of it is seen outside), and the FUSE mount
 # lives and dies in it.
 ns() {
+	# shellcheck disable=SC2016 # expanded by the inner shell
 	unshare --mount --propagation private bash -c '
 		mount --bind "$1" /usr/local/sbin || exit 1
 		shift
@@ -208,11 +209,13 @@ check "and the daemon's environment does not hold it" clean "$(daemon)"
 umount_wait "$T/m"
 
 # --- no credentials at all: the line says what was looked for
-out=$(env -u AZURE_TENANT_ID -u AZURE_CLIENT_ID -u AZURE_CLIENT_SECRET \
-	-u AZURE_CLIENT_CERTIFICATE_PATH -u AZURE_FEDERATED_TOKEN_FILE \
-	-u AZURE_AUTHORITY_HOST -u CREDENTIALS_DIRECTORY \
-	HSMFS_IMDS_ENDPOINT="$(cat "$E/imds_url")" "$HSMFS" mount "$T/c" "$T/m" 2>&1)
+out=$(
+	for v in $(compgen -e | grep '^AZURE_'); do unset "$v"; done
+	unset CREDENTIALS_DIRECTORY
+	HSMFS_IMDS_ENDPOINT=$(cat "$E/imds_url") "$HSMFS" mount "$T/c" "$T/m" 2>&1
+)
 echo "# $out"
+# shellcheck disable=SC2016 # the line names the variable, unexpanded
 check "no credentials: the line lists what was tried" \
 	grep -qF 'no credentials: none of AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE, credential_file= or $CREDENTIALS_DIRECTORY was given, and managed identity refused (HTTP 400' <<<"$out"
 
