@@ -2,4 +2,5 @@
 # parsing, memory for secrets, the stop request, what a wrapped key is.
 # Depends on nothing else of hsmfs.
 COMMON_SRC += common/log.c common/b64.c common/clock.c common/parse.c \
-	common/secmem.c common/stop.c common/wrap.c
+	common/secmem.c common/stop.c common/wrap.c \
+	common/fit.c

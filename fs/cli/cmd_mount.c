@@ -13,7 +13,7 @@ static void usage(FILE *f)
 		"Usage: hsmfs mount [-f] [-d] [-o OPT,...] CIPHERDIR MOUNTPOINT\n"
 		"\n"
 		"Mounts the volume in CIPHERDIR on MOUNTPOINT. Returns once the mount is\n"
-		"ready (or fails with the reason); the daemon logs to syslog.\n"
+		"ready (or fails with the reason); the daemon logs to syslog (-o log=).\n"
 		"A volume has one read-write daemon at a time, on any host: the daemon\n"
 		"holds a lock on CIPHERDIR/hsmfs.lock, and a second mount is refused\n"
 		"naming the holder. MOUNTPOINT must be an empty directory that is not\n"
@@ -55,6 +55,9 @@ static void usage(FILE *f)
 		"                       every key files not open need\n"
 		"  -o audit_log=PATH    append a JSON line per file-key use (open,\n"
 		"                       create, prefetch: file, key, who) to PATH\n"
+		"  -o log=PATH|syslog|stderr  where the daemon logs (default: syslog,\n"
+		"                       stderr with -f); a file is appended to, made\n"
+		"                       0600, each line with its time and level\n"
 		"  -o ca_file=PATH, kek_scope=SCOPE, hsm_endpoint=URL, api_version=V,\n"
 		"     hsm_timeout=MS    HSM access (see hsmfs init --help)\n"
 		"\n"
@@ -65,17 +68,22 @@ static void usage(FILE *f)
 		"Unmount with 'hsmfs umount MOUNTPOINT' or 'fusermount3 -u MOUNTPOINT'.\n");
 }
 
-static int daemon_opt_cb(void *ctx, const char *opt)
+static int daemon_opt_cb(void *ctx, const char *opt, char *why, size_t n)
 {
-	return daemon_opt(ctx, opt);
+	struct daemon_opts *d = ctx;
+	int r = daemon_opt(d, opt);
+
+	snprintf(why, n, "%s", d->why);
+	return r;
 }
 
+/* CMD_GO_ON, or the exit code of a usage error (already said). */
 static int parse_args(int argc, char *argv[], struct daemon_opts *d)
 {
 	int c;
 
 	daemon_opts_init(d);
-	while ((c = getopt(argc, argv, "+fdo:")) != -1) {
+	while ((c = cmd_getopt(argc, argv, "+fdo:", NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			d->foreground = true;
@@ -85,32 +93,33 @@ static int parse_args(int argc, char *argv[], struct daemon_opts *d)
 			break;
 		case 'o':
 			if (cmd_parse_opts(optarg, &d->vol, daemon_opt_cb, d))
-				return -1;
+				return EXIT_USAGE;
 			break;
 		default:
-			return -1;
+			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 2)
-		return -1;
+	c = cmd_operands(argc, argv, 2, 2, (const char *const[]){
+		"CIPHERDIR", "MOUNTPOINT" });
+	if (c != CMD_GO_ON)
+		return c;
 	d->cipherdir = argv[optind];
 	d->mountpoint = argv[optind + 1];
-	return 0;
+	return CMD_GO_ON;
 }
 
 int mount_main(int argc, char *argv[])
 {
 	struct daemon_opts d;
 	char err[1024];
+	int r;
 
 	if (cmd_wants_help(argc, argv)) {
 		usage(stdout);
 		return EXIT_OK;
 	}
-	if (parse_args(argc, argv, &d)) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
+	if ((r = parse_args(argc, argv, &d)) != CMD_GO_ON)
+		return r;
 	if (daemon_mount(&d, err, sizeof(err)) == 0)
 		return EXIT_OK;
 	fprintf(stderr, "hsmfs mount: %s\n", err);

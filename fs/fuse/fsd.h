@@ -29,6 +29,8 @@ struct fsd {
 	struct fuse_session *se;
 	atomic_ullong prefetched, prefetch_failed;
 	bool audit; /* -o audit_log: file-key use is recorded (audit.h) */
+	uint64_t started_ms; /* clock_ms() at mount, for hsmfs status */
+	const char *opts_text; /* the mount options in effect, for status */
 };
 
 void audit_request(fuse_req_t req);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/fit.h"
 #include "vol.h"
 
 int vol_kek_errno(enum kek_status st)
@@ -222,8 +223,8 @@ static enum kek_status escrows_wrap(struct kek *const *escrow, struct conf *c,
 		st = vol_wrap_slot(escrow[i], REC_MAGIC_WK, c->volume_id, wk,
 				   s, why);
 		if (st != KEK_OK) {
-			snprintf(kerr, KEK_ERR_MAX, "escrow KEK %s: %.300s",
-				 c->escrow[i].kek, why);
+			fit_fmt(kerr, KEK_ERR_MAX, "escrow KEK %s: %s",
+				c->escrow[i].kek, why);
 			return st;
 		}
 		s->gen = gen;
@@ -303,8 +304,8 @@ static enum kek_status escrow_proves(struct vol *v, struct kek *k,
 	}
 	if (vol_unwrap_slot(k, REC_MAGIC_WK, v->conf.volume_id, s, back, &st,
 			    why) != 0) {
-		snprintf(kerr, KEK_ERR_MAX, "it wraps but cannot unwrap: "
-			 "%.400s", why);
+		fit_fmt(kerr, KEK_ERR_MAX, "it wraps but cannot unwrap: %s",
+			why);
 		st = st == KEK_OK ? KEK_E_CRYPTO : st;
 	} else if (!keys_equal(back, want, KEY_LEN)) {
 		snprintf(kerr, KEK_ERR_MAX, "it unwrapped another key");

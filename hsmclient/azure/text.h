@@ -10,7 +10,8 @@
 #include <stddef.h>
 
 /* CR/LF folded into one space, other control bytes replaced by '?',
- * trailing spaces dropped, at most cap - 1 bytes. dst may be src. */
+ * trailing spaces dropped, at most cap - 1 bytes (cut at a word, with
+ * "…": common/fit.h). dst may be src. */
 void text_line(char *dst, size_t cap, const char *src);
 
 #endif
