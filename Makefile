@@ -40,6 +40,12 @@ CRYPTO_LIBS := $(shell pkg-config --libs openssl libcjson 2>/dev/null) \
 	-lpthread
 
 ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(WARN) $(CFLAGS)
+
+# hsmfs --version: the release, and in a git checkout the commit it was
+# built from (git describe); packagers may set HSMFS_VERSION themselves.
+HSMFS_RELEASE := 0.1.0
+HSMFS_GIT := $(shell git describe --tags --always 2>/dev/null)
+HSMFS_VERSION ?= $(HSMFS_RELEASE)$(if $(HSMFS_GIT), ($(HSMFS_GIT)))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 # Sanitizer builds drop _FORTIFY_SOURCE, which ASan does not combine with.
@@ -115,7 +121,16 @@ demo: deps
 clean:
 	rm -rf $(B)
 
-.PHONY: all test check test-build install uninstall deps demo clean
+# The version is compiled into fs/cli/main.c alone, which is rebuilt when
+# it changes (the stamp is rewritten only then).
+VERSION_OBJS := $(foreach d,obj san tsan,$(B)/$(d)/fs/cli/main.o)
+$(VERSION_OBJS): ALL_CFLAGS += -DHSMFS_VERSION='"$(HSMFS_VERSION)"'
+$(VERSION_OBJS): $(B)/version.stamp
+$(B)/version.stamp: FORCE
+	@mkdir -p $(B)
+	@echo '$(HSMFS_VERSION)' | cmp -s - $@ || echo '$(HSMFS_VERSION)' >$@
+
+.PHONY: all test check test-build install uninstall deps demo clean FORCE
 .DELETE_ON_ERROR:
 # Objects are built through pattern rules; keep them between builds.
 .SECONDARY:

@@ -4,4 +4,4 @@
 # Depends on nothing else of hsmfs.
 COMMON_SRC += common/log.c common/b64.c common/clock.c common/parse.c \
 	common/secmem.c common/stop.c common/wrap.c \
-	common/cfile.c
+	common/cfile.c common/fit.c

@@ -38,6 +38,14 @@ static const char *const conversions[] = {
 	[CONF_CONV_TO_FILE] = "to-file",
 };
 
+const char *conf_feature_name(unsigned bit)
+{
+	for (size_t i = 0; i < sizeof(features) / sizeof(*features); i++)
+		if (features[i].bit == bit)
+			return features[i].name;
+	return NULL;
+}
+
 const char *conf_conversion_name(enum conf_conversion cv)
 {
 	return cv == CONF_CONV_TO_VOLUME || cv == CONF_CONV_TO_FILE ?

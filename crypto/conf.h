@@ -83,6 +83,8 @@ struct conf {
 
 /* Parses and checks structure: 0, or -EINVAL with *why. */
 int conf_parse(const char *json, size_t n, struct conf *c, const char **why);
+/* The config's spelling of one feature flag ("volume-wrap"), or NULL. */
+const char *conf_feature_name(unsigned bit);
 /* The config's spelling of a conversion: "to-volume", "to-file", or
  * NULL for none. */
 const char *conf_conversion_name(enum conf_conversion cv);

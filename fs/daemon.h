@@ -41,11 +41,18 @@ struct daemon_opts {
 	 * second of the background rewrap that follows a new version. */
 	unsigned follow_s, rekey_rate;
 	char kernel_opts[512]; /* ro, noatime, ...: ",opt" each */
+	/* -o log=PATH|syslog|stderr: where the daemon logs (default: stderr
+	 * with -f, else syslog); a file is opened before daemonizing. */
+	const char *log;
+	int log_fd;
+	/* Why daemon_opt refused a value: the values allowed ("1..256"). */
+	char why[96];
 };
 
 void daemon_opts_init(struct daemon_opts *d);
 /* Takes one mount option that is not a volume option (no_writeback,
- * timeout=, ro, ...): 0, -EINVAL for a bad value, -ENOENT if unknown. */
+ * timeout=, ro, ...): 0, -EINVAL for a bad value (d->why says which
+ * values are allowed), -ENOENT if unknown. */
 int daemon_opt(struct daemon_opts *d, const char *opt);
 /* Checks the mount point (a directory, not a mount of hsmfs, not dead,
  * empty unless nonempty), opens and claims the volume (one read-write

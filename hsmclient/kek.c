@@ -2,6 +2,7 @@
 /* Provider dispatch: pick the provider by URL scheme, forward calls. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "kek.h"
 
@@ -101,4 +102,33 @@ void kek_seal_env(void)
 	for (const struct kek_provider *const *p = kek_providers; *p; p++)
 		if ((*p)->seal_env)
 			(*p)->seal_env();
+}
+
+/* Bytes of url compared without case: the scheme, the host and the
+ * first two path segments (Azure's "/keys/NAME"). */
+static size_t folded_len(const char *url)
+{
+	const char *p = strstr(url, "://");
+
+	if (!p)
+		return 0;
+	p += 3;
+	p += strcspn(p, "/");
+	for (int seg = 0; *p == '/' && seg < 2; seg++) {
+		p++;
+		p += strcspn(p, "/");
+	}
+	return (size_t)(p - url);
+}
+
+bool kek_url_same(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), fa, fb;
+
+	la -= la && a[la - 1] == '/';
+	lb -= lb && b[lb - 1] == '/';
+	fa = folded_len(a) < la ? folded_len(a) : la;
+	fb = folded_len(b) < lb ? folded_len(b) : lb;
+	return fa == fb && la - fa == lb - fb && strncasecmp(a, b, fa) == 0 &&
+	       memcmp(a + fa, b + fb, la - fa) == 0;
 }

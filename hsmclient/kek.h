@@ -133,6 +133,12 @@ enum kek_status kek_unwrap(struct kek *k, const char *kid, enum kek_alg alg,
  * such kids are ever sent anywhere: a header is untrusted input. */
 bool kek_owns(struct kek *k, const char *kid);
 void kek_stats(struct kek *k, struct kek_stats *st);
+/* True if two KEK URLs, both as an operator may write them, name the same
+ * key: scheme, host and key name ("/keys/NAME") compared without case,
+ * as Azure treats vault, HSM and key names; what follows (a version)
+ * exactly; a trailing slash ignored. Not for kids from untrusted
+ * places: a provider's owns() judges those. */
+bool kek_url_same(const char *a, const char *b);
 
 const char *kek_status_str(enum kek_status st);
 

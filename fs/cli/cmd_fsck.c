@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "progress.h"
 #include "common/log.h"
 #include "common/secmem.h"
 #include "fs/offline/fsck.h"
@@ -18,7 +19,7 @@ static const int exit_code[] = {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: hsmfs fsck [--unwrap] [--deep] [-o OPT,...] CIPHERDIR\n"
+		"Usage: hsmfs fsck [--unwrap] [--deep] [-q] [-o OPT,...] CIPHERDIR\n"
 		"\n"
 		"Checks an (unmounted or mounted) volume and changes nothing: the config,\n"
 		"every directory IV, name, long-name sidecar, file header and size,\n"
@@ -28,6 +29,7 @@ static void usage(FILE *f)
 		"  --unwrap      also unwrap every key slot and check its MAC (one HSM\n"
 		"                call per slot)\n"
 		"  --deep        also decrypt every block (implies --unwrap)\n"
+		"  -q, --quiet   no progress line (there is one only on a terminal)\n"
 		"  -o OPT,...    HSM access and expectations as for mount (ca_file=,\n"
 		"                kek_scope=, kek=, volume=, ...)\n"
 		"\n"
@@ -43,8 +45,21 @@ static void usage(FILE *f)
 static void print_problem(void *ctx, const char *bpath, const char *ppath,
 			  const char *what)
 {
+	progress_clear();
 	printf("%s/%s%s%s%s: %s\n", (const char *)ctx, bpath,
 	       ppath ? " (" : "", ppath ? ppath : "", ppath ? ")" : "", what);
+}
+
+/* Files so far, and blocks with --deep (progress.h). */
+static void show_progress(void *ctx, const struct fsck_counts *n,
+			  double secs, bool last)
+{
+	char extra[64];
+
+	(void)ctx;
+	snprintf(extra, sizeof(extra), "%lu directories, %lu blocks", n->dirs,
+		 n->blocks);
+	progress_draw(n->files, 0, "files", extra, secs, last);
 }
 
 static enum fsck_result check(const char *dir, const struct fsck_opts *o)
@@ -72,11 +87,13 @@ int fsck_main(int argc, char *argv[])
 	static const struct option longopts[] = {
 		{ "unwrap", no_argument, NULL, 'u' },
 		{ "deep", no_argument, NULL, 'd' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct fsck_opts o = { .problem = print_problem };
 	const char *why;
+	bool quiet = false;
 	char *dir;
 	int c, r;
 
@@ -86,7 +103,7 @@ int fsck_main(int argc, char *argv[])
 	if ((r = cmd_conf_machine(argc, argv, &o.vo, NULL, NULL)) != CMD_GO_ON)
 		return r;
 	log_init("hsmfs", 0, LOG_LVL_WARN);
-	while ((c = getopt_long(argc, argv, "+ho:", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "+hqo:", longopts)) != -1) {
 		switch (c) {
 		case 'u':
 			o.unwrap = true;
@@ -94,15 +111,17 @@ int fsck_main(int argc, char *argv[])
 		case 'd':
 			o.deep = o.unwrap = true;
 			break;
+		case 'q':
+			quiet = true;
+			break;
 		default:
 			if ((r = cmd_other_opt(c, &o.vo, usage)) != CMD_GO_ON)
 				return r;
 		}
 	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
+	if ((r = cmd_operands(argc, argv, 1, 1, (const char *const[]){
+		     "CIPHERDIR" })) != CMD_GO_ON)
+		return r;
 	if (secmem_init(1u << 20, &why))
 		fprintf(stderr, "hsmfs fsck: %s: keys stay in ordinary "
 			"memory\n", why);
@@ -111,5 +130,7 @@ int fsck_main(int argc, char *argv[])
 	for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/';)
 		dir[--n] = '\0';
 	o.ctx = dir;
+	if (progress_wanted(quiet))
+		o.progress = show_progress;
 	return exit_code[check(dir, &o)];
 }

@@ -71,7 +71,7 @@ int init_main(int argc, char *argv[])
 	if ((r = cmd_conf_machine(argc, argv, &o, NULL, NULL)) != CMD_GO_ON)
 		return r;
 	log_init("hsmfs", 0, LOG_LVL_WARN);
-	while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "ho:", longopts)) != -1) {
 		switch (c) {
 		case 'k':
 			kek = optarg;
@@ -80,34 +80,29 @@ int init_main(int argc, char *argv[])
 			plaintext = true;
 			break;
 		case 'w':
-			if (strcmp(optarg, "file") && strcmp(optarg, "volume")) {
-				fprintf(stderr, "hsmfs init: --wrap must be "
-					"file or volume\n");
-				return EXIT_USAGE;
-			}
+			if (strcmp(optarg, "file") && strcmp(optarg, "volume"))
+				return cmd_usage_error("--wrap must be file or "
+						       "volume");
 			volume = !strcmp(optarg, "volume");
 			break;
 		case 'f':
 			if (parse_uint(optarg, 255, &format) ||
-			    !lay_valid((int)format)) {
-				fprintf(stderr, "hsmfs init: --format must be "
-					"1, 2 or 3\n");
-				return EXIT_USAGE;
-			}
+			    !lay_valid((int)format))
+				return cmd_usage_error("--format must be 1, 2 "
+						       "or 3");
 			break;
 		default:
 			if ((r = cmd_other_opt(c, &o, usage)) != CMD_GO_ON)
 				return r;
 		}
 	}
-	if (!kek || optind != argc - 1) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (volume && format < 3) {
-		fprintf(stderr, "hsmfs init: --wrap volume needs format 3\n");
-		return EXIT_USAGE;
-	}
+	if ((r = cmd_operands(argc, argv, 1, 1, (const char *const[]){
+		     "CIPHERDIR" })) != CMD_GO_ON)
+		return r;
+	if (!kek)
+		return cmd_usage_error("missing --kek URL");
+	if (volume && format < 3)
+		return cmd_usage_error("--wrap volume needs format 3");
 	if (vol_create(argv[optind], kek, (int)format,
 		       (plaintext ? VOL_PLAINTEXT_NAMES : 0) |
 		       (volume ? VOL_VOLUME_WRAP : 0), &o, fpr, err,

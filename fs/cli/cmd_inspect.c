@@ -4,8 +4,11 @@
  * file: its header and sizes, without any key.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/sha.h>
 
@@ -14,6 +17,7 @@
 #include "crypto/blk.h"
 #include "crypto/conf.h"
 #include "crypto/layout.h"
+#include "crypto/names.h"
 #include "fs/offline/inspect.h"
 
 static void usage(FILE *f)
@@ -99,6 +103,33 @@ static int show(const char *path, const struct inspect *in)
 	return EXIT_OK;
 }
 
+/* A directory or a volume's config is not a backing file: hsmfs info
+ * reads those. True if path is one (after saying so). */
+static bool not_a_file(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	char dir[PATH_MAX];
+	struct stat st;
+
+	base = base ? base + 1 : path;
+	/* The directory holding it: "." or "/" or the path up to base. */
+	snprintf(dir, sizeof(dir), "%.*s", (int)(base - path), path);
+	for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/';)
+		dir[--n] = '\0';
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), ".");
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		fprintf(stderr, "hsmfs inspect: %s is a directory: for a "
+			"volume's config and this machine's pin, see 'hsmfs "
+			"info %s'\n", path, path);
+	else if (!strcmp(base, CONF_NAME))
+		fprintf(stderr, "hsmfs inspect: %s is a volume's config, not a "
+			"file's header: see 'hsmfs info %s'\n", path, dir);
+	else
+		return false;
+	return true;
+}
+
 int inspect_main(int argc, char *argv[])
 {
 	struct inspect in;
@@ -109,16 +140,18 @@ int inspect_main(int argc, char *argv[])
 		usage(stdout);
 		return EXIT_OK;
 	}
-	if (argc == 4 && !strcmp(argv[1], "--format")) {
-		if (parse_uint(argv[2], 255, &lay) || !lay_valid((int)lay))
-			argc = 0;
+	if (argc >= 2 && !strcmp(argv[1], "--format")) {
+		if (argc < 3 || parse_uint(argv[2], 255, &lay) ||
+		    !lay_valid((int)lay))
+			return cmd_usage_error("--format must be 1, 2 or 3");
 		argv += 2;
 		argc -= 2;
 	}
-	if (argc != 2) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
+	if ((err = cmd_operands(argc, argv, 1, 1, (const char *const[]){
+		     "FILE" })) != CMD_GO_ON)
+		return err;
+	if (not_a_file(argv[1]))
+		return EXIT_FAIL;
 	if ((err = inspect_file(argv[1], (int)lay, &in))) {
 		fprintf(stderr, "hsmfs inspect: %s: %s\n", argv[1],
 			err == -EINVAL ? "not a regular file" : strerror(-err));

@@ -100,17 +100,20 @@ static int change(bool add, int argc, char *argv[])
 	const char *why;
 	int c, r;
 
+	if (cmd_wants_help(argc, argv)) {
+		usage(stdout);
+		return EXIT_OK;
+	}
 	vol_opts_init(&o);
 	o.cache_entries = 16;
 	if ((r = cmd_conf_machine(argc, argv, &o, NULL, NULL)) != CMD_GO_ON)
 		return r;
-	while ((c = getopt(argc, argv, "+ho:")) != -1)
+	while ((c = cmd_getopt(argc, argv, "+ho:", NULL)) != -1)
 		if ((r = cmd_other_opt(c, &o, usage)) != CMD_GO_ON)
 			return r;
-	if (optind != argc - 2) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
+	if ((r = cmd_operands(argc, argv, 2, 2, (const char *const[]){
+		     "URL", "CIPHERDIR" })) != CMD_GO_ON)
+		return r;
 	if (secmem_init(1u << 20, &why))
 		fprintf(stderr, "hsmfs kek: %s: keys stay in ordinary memory\n",
 			why);
@@ -127,6 +130,7 @@ static int change(bool add, int argc, char *argv[])
 int kek_main(int argc, char *argv[])
 {
 	const char *sub = argc > 1 ? argv[1] : "";
+	int c;
 
 	log_init("hsmfs", 0, LOG_LVL_WARN);
 	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") ||
@@ -134,14 +138,20 @@ int kek_main(int argc, char *argv[])
 		usage(stdout);
 		return EXIT_OK;
 	}
-	if (!strcmp(sub, "list") && argc == 3)
-		return list(argv[2]);
 	if (!strcmp(sub, "list") && cmd_wants_help(argc, argv)) {
 		usage(stdout);
 		return EXIT_OK;
 	}
+	if (!strcmp(sub, "list")) {
+		optind = 2;
+		c = cmd_operands(argc, argv, 1, 1, (const char *const[]){
+			"CIPHERDIR" });
+		return c != CMD_GO_ON ? c : list(argv[2]);
+	}
 	if (!strcmp(sub, "add") || !strcmp(sub, "remove"))
 		return change(!strcmp(sub, "add"), argc - 1, argv + 1);
-	usage(stderr);
-	return EXIT_USAGE;
+	if (!*sub)
+		return cmd_usage_error("missing list, add or remove");
+	return cmd_usage_error("unknown subcommand '%s' (list, add, remove)",
+			       sub);
 }

@@ -17,8 +17,8 @@ static void usage(FILE *f)
 		"       hsmfs CIPHERDIR MOUNTPOINT [-o OPT,...]   (mount(8), fstab)\n"
 		"\n"
 		"Mounts the volume in CIPHERDIR on MOUNTPOINT. Returns once the mount is\n"
-		"ready (or fails with the reason); the daemon logs to syslog. Under\n"
-		"systemd (Type=notify), -f tells it when the mount is ready.\n"
+		"ready (or fails with the reason); the daemon logs to syslog (-o log=).\n"
+		"Under systemd (Type=notify), -f tells it when the mount is ready.\n"
 		"A volume has one read-write daemon at a time, on any host: the daemon\n"
 		"holds a lock on CIPHERDIR/hsmfs.lock, and a second mount is refused\n"
 		"naming the holder. MOUNTPOINT must be an empty directory that is not\n"
@@ -68,6 +68,9 @@ static void usage(FILE *f)
 		"                       then the config); hsmfs status shows how far\n"
 		"  -o rekey_rate=N      unwraps a second of that background rewrap\n"
 		"                       (default 50)\n"
+		"  -o log=PATH|syslog|stderr  where the daemon logs (default: syslog,\n"
+		"                       stderr with -f); a file is appended to, made\n"
+		"                       0600, each line with its time and level\n"
 		"  -o ca_file=PATH, kek_scope=SCOPE, hsm_endpoint=URL, api_version=V,\n"
 		"     hsm_timeout=MS    HSM access (see hsmfs init --help)\n"
 		"  -o credential_file=PATH  Azure credentials from a root-only file\n"
@@ -116,9 +119,10 @@ static bool mount8_opt(const char *opt)
 	return false;
 }
 
-static int daemon_opt_cb(void *ctx, const char *opt)
+static int daemon_opt_cb(void *ctx, const char *opt, char *why, size_t n)
 {
 	struct mount_ctx *m = ctx;
+	int r;
 
 	if (mount8_opt(opt))
 		return 0;
@@ -128,16 +132,19 @@ static int daemon_opt_cb(void *ctx, const char *opt)
 	 * nodev,nosuid. */
 	if (m->helper && (!strcmp(opt, "dev") || !strcmp(opt, "suid")))
 		return 0;
-	return daemon_opt(m->d, opt);
+	r = daemon_opt(m->d, opt);
+	snprintf(why, n, "%s", m->d->why);
+	return r;
 }
 
 int cmd_mount_opt_check(const char *opt)
 {
 	struct daemon_opts d;
 	struct mount_ctx m = { .d = &d };
+	char why[128];
 
 	daemon_opts_init(&d);
-	return daemon_opt_cb(&m, opt);
+	return daemon_opt_cb(&m, opt, why, sizeof(why));
 }
 
 /* Trailing slashes aside, the same path. */
@@ -184,7 +191,7 @@ static int parse_flags(int argc, char *argv[], struct mount_ctx *m)
 	if (cmd_conf_machine(argc, argv, &d->vol, daemon_opt_cb, m) !=
 	    CMD_GO_ON)
 		return -1;
-	while ((c = getopt(argc, argv, "+fdo:")) != -1) {
+	while ((c = cmd_getopt(argc, argv, "+fdo:", NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			d->foreground = true;
@@ -225,16 +232,17 @@ int mount_main(int argc, char *argv[])
 	}
 	daemon_opts_init(&d);
 	if (parse_flags(argc, argv, &m))
-		goto usage;
+		return EXIT_USAGE;
 	left = argc - optind;
-	if ((left != 0 && left != 2) ||
-	    where(&d, left ? argv[optind] : NULL,
+	if (left != 0 && left != 2)
+		return cmd_operands(argc, argv, 2, 2, (const char *const[]){
+			"CIPHERDIR", "MOUNTPOINT" });
+	if (where(&d, left ? argv[optind] : NULL,
 		  left ? argv[optind + 1] : NULL))
-		goto usage;
+		return left ? EXIT_USAGE : cmd_usage_error(
+			"missing CIPHERDIR and MOUNTPOINT (or -o conf= naming "
+			"them)");
 	return run(&d);
-usage:
-	usage(stderr);
-	return EXIT_USAGE;
 }
 
 int mount_helper_main(int argc, char *argv[])
@@ -244,10 +252,10 @@ int mount_helper_main(int argc, char *argv[])
 
 	daemon_opts_init(&d);
 	/* argv[2] stands in for the program's name: the flags follow it. */
-	if (parse_flags(argc - 2, argv + 2, &m) || optind != argc - 2 ||
-	    where(&d, argv[1], argv[2])) {
-		usage(stderr);
+	if (parse_flags(argc - 2, argv + 2, &m) || where(&d, argv[1], argv[2]))
 		return EXIT_USAGE;
-	}
+	if (optind != argc - 2)
+		return cmd_usage_error("unexpected argument '%s'",
+				       argv[2 + optind]);
 	return run(&d);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "progress.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/secmem.h"
@@ -79,36 +80,23 @@ static void usage(FILE *f)
 static void say(void *ctx, const char *line)
 {
 	(void)ctx;
+	progress_clear();
 	printf("%s\n", line);
 }
 
 static void error(void *ctx, const char *line)
 {
 	(void)ctx;
+	progress_clear();
 	fprintf(stderr, "hsmfs rekey: %s\n", line);
 }
 
-/* A bar on the terminal, redrawn in place. */
+/* A bar on the terminal, redrawn in place (progress.h). */
 static void bar(void *ctx, unsigned long done, unsigned long total,
 		double secs, bool last)
 {
-	double rate = secs > 0 ? (double)done / secs : 0;
-	int fill = total ? (int)(30 * done / total) : 30;
-	char b[31];
-
 	(void)ctx;
-	memset(b, '#', (size_t)fill);
-	memset(b + fill, '-', (size_t)(30 - fill));
-	b[30] = '\0';
-	fprintf(stderr, "\r[%s] %lu/%lu files  %.1f/s  ETA ", b, done, total,
-		rate);
-	if (rate > 0 && done < total)
-		fprintf(stderr, "%lus\033[K",
-			(unsigned long)((double)(total - done) / rate));
-	else
-		fprintf(stderr, "-\033[K");
-	if (last)
-		fputc('\n', stderr);
+	progress_draw(done, total, "files", NULL, secs, last);
 }
 
 static void print_kids(const struct rekey_report *rp)
@@ -188,6 +176,23 @@ static void report(void *ctx, const struct rekey_report *rp)
 		print_run(rp, o->ui.progress != NULL);
 }
 
+/* --data, --wrapping-key and --to-wrap each go alone; --check and --to
+ * with none of them. */
+static int modes_clash(bool data, const struct rekey_opts *o)
+{
+	const char *mode = data ? "--data" : o->wrapping_key ?
+			   "--wrapping-key" : o->to_wrap ? "--to-wrap" : NULL;
+	int n = data + o->wrapping_key + !!o->to_wrap;
+
+	if (n > 1)
+		return cmd_usage_error("--data, --wrapping-key and --to-wrap "
+				       "go one at a time");
+	if (mode && (o->check || o->to))
+		return cmd_usage_error("%s goes without %s", mode,
+				       o->check ? "--check" : "--to");
+	return CMD_GO_ON;
+}
+
 static const int exit_code[] = {
 	[REKEY_OK] = EXIT_OK,
 	[REKEY_FAILED] = EXIT_FAIL,
@@ -225,18 +230,21 @@ int rekey_main(int argc, char *argv[])
 	if (ret != CMD_GO_ON)
 		return ret;
 	log_init("hsmfs", 0, LOG_LVL_WARN);
-	while ((c = getopt_long(argc, argv, "+hqo:", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "+hqo:", longopts)) != -1) {
 		switch (c) {
 		case 't':
 			o.to = optarg;
 			break;
 		case 'j':
 			if (parse_uint(optarg, 256, &o.jobs) || !o.jobs)
-				goto usage;
+				return cmd_usage_error("bad value for --jobs "
+						       "(1..256)");
 			break;
 		case 'r':
 			if (parse_double(optarg, 0.01, 1e9, &o.max_rate))
-				goto usage;
+				return cmd_usage_error("bad value for --max-rate "
+						       "(unwraps a second, "
+						       "0.01..1e9)");
 			break;
 		case 'c':
 			o.check = true;
@@ -253,7 +261,8 @@ int rekey_main(int argc, char *argv[])
 			else if (!strcmp(optarg, "file"))
 				o.to_wrap = CONF_CONV_TO_FILE;
 			else
-				goto usage;
+				return cmd_usage_error("--to-wrap must be file "
+						       "or volume");
 			break;
 		case 'q':
 			quiet = true;
@@ -263,17 +272,18 @@ int rekey_main(int argc, char *argv[])
 				return ret;
 		}
 	}
-	if (optind >= argc || (!data && optind != argc - 1) ||
-	    (data && (o.check || o.to || o.wrapping_key || o.to_wrap)) ||
-	    (o.wrapping_key && (o.check || o.to || o.to_wrap)) ||
-	    (o.to_wrap && (o.check || o.to)))
-		goto usage;
+	if ((ret = cmd_operands(argc, argv, 1, data ? -1 : 1,
+				(const char *const[]){ "CIPHERDIR" })) !=
+	    CMD_GO_ON)
+		return ret;
+	if ((ret = modes_clash(data, &o)) != CMD_GO_ON)
+		return ret;
 	if (secmem_init(1u << 20, &why))
 		fprintf(stderr, "hsmfs rekey: %s: keys stay in ordinary "
 			"memory\n", why);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	o.ui.ctx = &o;
-	if (!quiet && isatty(2))
+	if (progress_wanted(quiet))
 		o.ui.progress = bar;
 	if (data)
 		r = rekey_data(argv[optind], &o, argv + optind + 1,
@@ -281,7 +291,4 @@ int rekey_main(int argc, char *argv[])
 	else
 		r = rekey_kek(argv[optind], &o);
 	return exit_code[r];
-usage:
-	usage(stderr);
-	return EXIT_USAGE;
 }

@@ -31,9 +31,11 @@ static const char *machine_path(void)
 }
 
 /* Options meant for mount only are checked, then left to it. */
-static int mount_opt_cb(void *ctx, const char *opt)
+static int mount_opt_cb(void *ctx, const char *opt, char *why, size_t n)
 {
 	(void)ctx;
+	(void)why;
+	(void)n;
 	return cmd_mount_opt_check(opt);
 }
 
@@ -58,7 +60,7 @@ static int place(const char *opt, bool volume, const char **dst,
 }
 
 static int file_opt(const char *opt, bool volume, struct vol_opts *o,
-		    int (*other)(void *ctx, const char *opt), void *ctx,
+		    cmd_opt_fn other, void *ctx,
 		    char *err, size_t n)
 {
 	if (!strncmp(opt, "cipherdir=", 10))
@@ -76,7 +78,7 @@ static int file_opt(const char *opt, bool volume, struct vol_opts *o,
 /* Applies every line of path. 0, or -1 after printing why. The file
  * stays in memory: the options point into it. */
 static int load(const char *path, bool volume, struct vol_opts *o,
-		int (*other)(void *ctx, const char *opt), void *ctx)
+		cmd_opt_fn other, void *ctx)
 {
 	char err[512];
 	struct cfile f;
@@ -96,7 +98,7 @@ static int load(const char *path, bool volume, struct vol_opts *o,
 }
 
 int cmd_conf_machine(int argc, char *argv[], struct vol_opts *o,
-		     int (*other)(void *ctx, const char *opt), void *ctx)
+		     cmd_opt_fn other, void *ctx)
 {
 	const char *path = machine_path();
 
@@ -137,7 +139,7 @@ static int volume_path(const char *name, char *out, size_t n)
 }
 
 int cmd_conf_volume(const char *name, struct vol_opts *o,
-		    int (*other)(void *ctx, const char *opt), void *ctx)
+		    cmd_opt_fn other, void *ctx)
 {
 	if (vf.path[0]) {
 		fprintf(stderr, "hsmfs: one conf= per command (%s already "

@@ -7,8 +7,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "common/log.h"
 #include "crypto/blk.h"
@@ -73,6 +76,14 @@ static void wrap_status(struct fsd *fs, FILE *f)
 		(unsigned long long)v->local_unwraps);
 }
 
+/* How long the mount has served, and the options it runs with. */
+static void run_status(struct fsd *fs, FILE *f)
+{
+	fprintf(f, "uptime:      %llu s\n",
+		(unsigned long long)((clock_ms() - fs->started_ms) / 1000));
+	fprintf(f, "options:     %s\n", fs->opts_text ? fs->opts_text : "-");
+}
+
 /* Formats the answer to "status". */
 static void status(struct fsd *fs, FILE *f)
 {
@@ -121,6 +132,211 @@ static void status(struct fsd *fs, FILE *f)
 	fprintf(f, "hsm latency: p50 %u ms, p90 %u ms, p99 %u ms\n",
 		ks.lat_p50_ms, ks.lat_p90_ms, ks.lat_p99_ms);
 	fprintf(f, "last error:  %s\n", ks.last_error[0] ? ks.last_error : "-");
+	run_status(fs, f);
+}
+
+/* ---- status --json ------------------------------------------------------ */
+
+/* Adds key: n, a counter (JSON numbers are exact to 2^53). */
+static void jnum(cJSON *o, const char *key, double n)
+{
+	cJSON_AddNumberToObject(o, key, n);
+}
+
+static cJSON *jobj(cJSON *o, const char *key)
+{
+	return cJSON_AddObjectToObject(o, key);
+}
+
+/* "wrap": who wraps file keys, and for volume-wrap the KEK that opened
+ * the volume, its escrow KEKs and the last re-validation. */
+static void wrap_json(struct fsd *fs, cJSON *j)
+{
+	struct vol *v = &fs->vol;
+	char by[HDR_KID_MAX + 1];
+	cJSON *w = jobj(j, "wrap"), *esc;
+	bool revoked, escrow;
+
+	cJSON_AddStringToObject(w, "mode", vol_volume_wrap(v) ? "volume"
+							     : "file");
+	if (vol_converting(v))
+		cJSON_AddStringToObject(w, "conversion",
+					conf_conversion_name(v->conf.conversion));
+	else
+		cJSON_AddNullToObject(w, "conversion");
+	if (!vol_volume_wrap(v))
+		return;
+	pthread_rwlock_rdlock(&v->wk_lock);
+	revoked = v->revoked;
+	pthread_rwlock_unlock(&v->wk_lock);
+	jnum(w, "generation", vol_wk_current(v));
+	cJSON_AddBoolToObject(w, "revoked", revoked);
+	escrow = vol_opened_by(v, by);
+	cJSON_AddStringToObject(w, "opened_by", by);
+	cJSON_AddBoolToObject(w, "opened_by_escrow", escrow);
+	esc = cJSON_AddArrayToObject(w, "escrow_keks");
+	pthread_mutex_lock(&v->kek_lock);
+	for (int i = 0; i < v->conf.nescrow; i++)
+		cJSON_AddItemToArray(esc,
+				     cJSON_CreateString(v->conf.escrow[i].kek));
+	pthread_mutex_unlock(&v->kek_lock);
+	jnum(w, "kek_checks", (double)v->checks);
+	jnum(w, "kek_check_failures", (double)v->check_failures);
+	jnum(w, "last_good_check_s",
+	     (double)(((long long)clock_ms() - atomic_load(&v->checked_ms)) /
+		      1000));
+	jnum(w, "local_unwraps", (double)v->local_unwraps);
+}
+
+/* "hsm": the KEK's calls by operation and outcome, retries, latency. */
+static void hsm_json(const struct kek_stats *ks, cJSON *j)
+{
+	static const char *const ops[] = { "get", "wrap", "unwrap", "token" };
+	cJSON *h = jobj(j, "hsm"), *calls, *lat;
+
+	if (ks->endpoint[0])
+		cJSON_AddStringToObject(h, "endpoint", ks->endpoint);
+	else
+		cJSON_AddNullToObject(h, "endpoint");
+	calls = jobj(h, "calls");
+	for (int i = 0; i < 4; i++) {
+		cJSON *op = jobj(calls, ops[i]);
+
+		const unsigned long long *n = ks->calls[i];
+
+		jnum(op, "ok", (double)n[KEK_OUT_OK]);
+		jnum(op, "client_error", (double)n[KEK_OUT_CLIENT_ERR]);
+		jnum(op, "server_error", (double)n[KEK_OUT_SERVER_ERR]);
+	}
+	jnum(h, "retries", (double)ks->retries);
+	lat = jobj(h, "latency_ms");
+	jnum(lat, "p50", ks->lat_p50_ms);
+	jnum(lat, "p90", ks->lat_p90_ms);
+	jnum(lat, "p99", ks->lat_p99_ms);
+	if (ks->last_error[0])
+		cJSON_AddStringToObject(h, "last_error", ks->last_error);
+	else
+		cJSON_AddNullToObject(h, "last_error");
+}
+
+static void cache_json(const struct dekcache_stats *cs, cJSON *j)
+{
+	cJSON *c = jobj(j, "dek_cache");
+
+	jnum(c, "entries", cs->entries);
+	jnum(c, "max_entries", cs->max_entries);
+	jnum(c, "max_age_s", cs->max_age_s);
+	jnum(c, "hits", (double)cs->hits);
+	jnum(c, "misses", (double)cs->misses);
+	jnum(c, "evictions", (double)cs->evictions);
+	jnum(c, "expired", (double)cs->expirations);
+	jnum(c, "flushes", (double)cs->flushes);
+}
+
+static void files_json(struct fsd *fs, cJSON *j)
+{
+	cJSON *d = jobj(j, "descriptors");
+
+	jnum(j, "inodes", (double)fs->ninodes);
+	pthread_mutex_lock(&fs->fds.lock);
+	jnum(d, "cached", (double)fs->fds.cached);
+	jnum(d, "max", (double)fs->fds.max);
+	cJSON_AddBoolToObject(d, "file_handles", fs->fds.handles);
+	jnum(j, "open_files", atomic_load(&fs->fds.open));
+	pthread_mutex_unlock(&fs->fds.lock);
+}
+
+/* The answer to "status-json": what "status" says, as one JSON object
+ * whose keys README.md lists (and keeps: scripts read them). */
+static void status_json(struct fsd *fs, FILE *f)
+{
+	cJSON *j = cJSON_CreateObject(), *u;
+	char kek[sizeof(fs->vol.conf.kek)], fpr[PIN_FPR_TEXT], *text;
+	struct dekcache_stats cs;
+	struct kek_stats ks;
+
+	if (!j) {
+		fprintf(f, "error: out of memory\n");
+		return;
+	}
+	dekcache_stats(fs->vol.cache, &cs);
+	kek_stats(vol_kek(&fs->vol), &ks);
+	pthread_mutex_lock(&fs->vol.kek_lock);
+	snprintf(kek, sizeof(kek), "%s", fs->vol.conf.kek);
+	pthread_mutex_unlock(&fs->vol.kek_lock);
+	cJSON_AddStringToObject(j, "volume", fs->vol.cipherdir);
+	cJSON_AddStringToObject(j, "mountpoint",
+				fs->mountpoint ? fs->mountpoint : "");
+	jnum(j, "pid", getpid());
+	jnum(j, "uptime_s", (double)((clock_ms() - fs->started_ms) / 1000));
+	cJSON_AddStringToObject(j, "options", fs->opts_text ? fs->opts_text
+							    : "");
+	cJSON_AddStringToObject(j, "kek", kek);
+	if (vol_fingerprint(&fs->vol, fpr) == 0)
+		cJSON_AddStringToObject(j, "fingerprint", fpr);
+	else
+		cJSON_AddNullToObject(j, "fingerprint");
+	wrap_json(fs, j);
+	files_json(fs, j);
+	cache_json(&cs, j);
+	u = jobj(j, "keys");
+	jnum(u, "unwraps", (double)fs->vol.unwraps);
+	jnum(u, "unwrap_errors", (double)fs->vol.unwrap_errors);
+	jnum(u, "wraps", (double)fs->vol.wraps);
+	jnum(u, "prefetched", (double)fs->prefetched);
+	jnum(u, "prefetch_failed", (double)fs->prefetch_failed);
+	hsm_json(&ks, j);
+	text = cJSON_Print(j);
+	fprintf(f, "%s\n", text ? text : "{}");
+	cJSON_free(text);
+	cJSON_Delete(j);
+}
+
+/* ---- hsmfs path ---------------------------------------------------------- */
+
+/* "backing-path PPATH" and "plain-path BPATH": the daemon holds the
+ * volume key, so it maps paths for whoever may ask (root, its user, who
+ * can read the backing directory and the mount anyway). The answer is
+ * "ok " and the path (the backing one from the filesystem's root), or
+ * "error: ...". */
+static void path_request(struct fsd *fs, FILE *f, const char *arg,
+			 bool to_backing)
+{
+	char out[PATH_MAX], err[PATH_MAX + 128];
+	int r = to_backing ?
+		vol_backing_path(&fs->vol, arg, out, sizeof(out), err,
+				 sizeof(err)) :
+		vol_plain_path(&fs->vol, arg, out, sizeof(out), err,
+			       sizeof(err));
+
+	if (r)
+		fprintf(f, "error: %s\n", err);
+	else if (to_backing)
+		fprintf(f, "ok %s%s%s", fs->vol.cipherdir, out[0] ? "/" : "",
+			out);
+	else
+		fprintf(f, "ok %s", out);
+}
+
+/* A request: all the client sends (mnt_call sends one line, then shuts
+ * its side; a path may hold newlines), without the final newline. Its
+ * length, or -1. */
+static ssize_t read_request(int c, char *line, size_t n)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	size_t got = 0;
+	ssize_t r;
+
+	/* A client that never finishes must not stall the next one. */
+	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (got + 1 < n && (r = read(c, line + got, n - 1 - got)) > 0)
+		got += (size_t)r;
+	if (!got)
+		return -1;
+	line[got] = '\0';
+	if (line[got - 1] == '\n')
+		line[--got] = '\0';
+	return (ssize_t)got;
 }
 
 /* After a rekey: the config may name a new KEK (rekey --to) or the KEK a
@@ -140,21 +356,24 @@ static void reload(struct fsd *fs, FILE *f)
 
 static void serve_one(struct fsd *fs, int c)
 {
-	char line[64] = "";
+	char line[PATH_MAX + 32] = "";
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	ssize_t n;
 	FILE *f;
 
 	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
 	    (cred.uid != 0 && cred.uid != geteuid()))
 		return;
-	n = read(c, line, sizeof(line) - 1);
-	if (n <= 0 || !(f = fdopen(dup(c), "w")))
+	if (read_request(c, line, sizeof(line)) < 0 ||
+	    !(f = fdopen(dup(c), "w")))
 		return;
-	line[n] = '\0';
-	line[strcspn(line, "\r\n")] = '\0';
-	if (!strcmp(line, "status")) {
+	if (!strncmp(line, "backing-path ", 13)) {
+		path_request(fs, f, line + 13, true);
+	} else if (!strncmp(line, "plain-path ", 11)) {
+		path_request(fs, f, line + 11, false);
+	} else if (!strcmp(line, "status-json")) {
+		status_json(fs, f);
+	} else if (!strcmp(line, "status")) {
 		status(fs, f);
 	} else if (!strcmp(line, "flush")) {
 		struct dekcache_stats st;

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+#include "common/fit.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/stop.h"
@@ -55,6 +58,7 @@ void daemon_opts_init(struct daemon_opts *d)
 	d->write_limit = FMETA_WRITES_MAX;
 	d->kek_check = 300;
 	d->rekey_rate = FOLLOW_RATE;
+	d->log_fd = -1;
 }
 
 static int kernel_opt(struct daemon_opts *d, const char *opt)
@@ -71,10 +75,31 @@ static int kernel_opt(struct daemon_opts *d, const char *opt)
 	return -ENOENT;
 }
 
+/* What an option with a value allows, for the line refusing a bad one. */
+static void allows(struct daemon_opts *d, const char *what)
+{
+	snprintf(d->why, sizeof(d->why), "%s", what);
+}
+
+/* A whole number in [min, max] for an option; d->why says so. 0, or
+ * nonzero leaving *out alone. */
+static int num_opt(struct daemon_opts *d, const char *val, unsigned min,
+		   unsigned max, const char *unit, unsigned *out)
+{
+	unsigned v;
+
+	snprintf(d->why, sizeof(d->why), "%s%u..%u", unit, min, max);
+	if (parse_uint(val, max, &v) || v < min)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int daemon_opt(struct daemon_opts *d, const char *opt)
 {
 	int bad = 0;
 
+	d->why[0] = '\0';
 	/* Noted, and on to the kernel: ro takes a shared claim. */
 	if (!strcmp(opt, "ro") || !strcmp(opt, "rw"))
 		d->ro = !strcmp(opt, "ro");
@@ -83,31 +108,38 @@ int daemon_opt(struct daemon_opts *d, const char *opt)
 		d->root_opt = opt;
 	if (!strcmp(opt, "no_writeback"))
 		d->writeback = false;
-	else if (!strncmp(opt, "timeout=", 8))
+	else if (!strncmp(opt, "timeout=", 8)) {
+		allows(d, "seconds, 0..86400");
 		bad = parse_double(opt + 8, 0, 86400, &d->timeout);
-	else if (!strncmp(opt, "prefetch=", 9))
-		bad = parse_uint(opt + 9, 64, &d->prefetch);
+	} else if (!strncmp(opt, "prefetch=", 9))
+		bad = num_opt(d, opt + 9, 0, 64, "", &d->prefetch);
 	else if (!strncmp(opt, "readahead=", 10))
-		bad = parse_uint(opt + 10, 1024 * 1024, &d->readahead);
-	else if (!strncmp(opt, "write_limit=", 12))
+		bad = num_opt(d, opt + 10, 0, 1024 * 1024, "KiB, ",
+			      &d->readahead);
+	else if (!strncmp(opt, "write_limit=", 12)) {
+		allows(d, "blocks, 1..2^32");
 		bad = parse_u64(opt + 12, FMETA_WRITES_MAX, &d->write_limit) ||
 		      !d->write_limit;
-	else if (!strncmp(opt, "kek_check=", 10))
-		bad = parse_uint(opt + 10, 86400, &d->kek_check) ||
-		      !d->kek_check;
+	} else if (!strncmp(opt, "kek_check=", 10))
+		bad = num_opt(d, opt + 10, 1, 86400, "seconds, ",
+			      &d->kek_check);
 	else if (!strcmp(opt, "follow_kek_versions"))
 		d->follow_s = FOLLOW_INTERVAL_S;
 	else if (!strncmp(opt, "follow_kek_versions=", 20))
-		bad = parse_uint(opt + 20, 30 * 86400, &d->follow_s) ||
-		      !d->follow_s;
+		bad = num_opt(d, opt + 20, 1, 30 * 86400, "seconds, ",
+			      &d->follow_s);
 	else if (!strncmp(opt, "rekey_rate=", 11))
-		bad = parse_uint(opt + 11, 100000, &d->rekey_rate) ||
-		      !d->rekey_rate;
+		bad = num_opt(d, opt + 11, 1, 100000, "unwraps a second, ",
+			      &d->rekey_rate);
 	else if (!strncmp(opt, "threads=", 8))
-		bad = parse_uint(opt + 8, 256, &d->threads) || !d->threads;
-	else if (!strncmp(opt, "audit_log=", 10))
+		bad = num_opt(d, opt + 8, 1, 256, "", &d->threads);
+	else if (!strncmp(opt, "audit_log=", 10)) {
+		allows(d, "a file");
 		bad = !*(d->audit_log = opt + 10);
-	else if (!strcmp(opt, "allow_other"))
+	} else if (!strncmp(opt, "log=", 4)) {
+		allows(d, "a file, syslog or stderr");
+		bad = !*(d->log = opt + 4);
+	} else if (!strcmp(opt, "allow_other"))
 		d->allow_other = d->default_perms = true;
 	else if (!strcmp(opt, "default_permissions"))
 		d->default_perms = true;
@@ -187,14 +219,17 @@ static size_t heap_size(unsigned entries)
 	return n;
 }
 
-static void detach(void)
+/* -o log=stderr keeps the caller's stderr (a service manager's
+ * journal, say) as the log. */
+static void detach(const struct daemon_opts *d)
 {
 	int nul = open("/dev/null", O_RDWR);
 
 	if (nul >= 0) {
 		dup2(nul, 0);
 		dup2(nul, 1);
-		dup2(nul, 2);
+		if (!d->log || strcmp(d->log, "stderr"))
+			dup2(nul, 2);
 		close(nul);
 	}
 	(void)!chdir("/");
@@ -228,20 +263,94 @@ static int loop(struct fsd *fs, const struct daemon_opts *d)
 	return ret;
 }
 
+/* libfuse's own word on a failed mount (its log goes to stderr, which a
+ * daemon's caller may not see), kept for the line the operator gets. */
+static char fuse_said[512];
+
+static void fuse_log_keep(enum fuse_log_level level, const char *fmt,
+			  va_list ap)
+{
+	if (level > FUSE_LOG_ERR)
+		return;
+	fit_vfmt(fuse_said, sizeof(fuse_said), fmt, ap);
+	fuse_said[strcspn(fuse_said, "\n")] = '\0';
+}
+
+/* And once mounted, what libfuse says goes to the daemon's log (-o log=
+ * included), not to a stderr that a daemon has closed. */
+static void fuse_log_fwd(enum fuse_log_level level, const char *fmt,
+			 va_list ap)
+{
+	char line[512];
+
+	fit_vfmt(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_msg(level <= FUSE_LOG_ERR ? LOG_LVL_ERR :
+		level == FUSE_LOG_WARNING ? LOG_LVL_WARN :
+		level <= FUSE_LOG_INFO ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+		"libfuse: %s", line);
+}
+
+static int check_mountpoint(const struct daemon_opts *d, char *err,
+			    size_t errlen);
+
+/* True if /etc/fuse.conf lets users mount with allow_other. */
+static bool users_allow_other(void)
+{
+	char line[256];
+	bool yes = false;
+	FILE *f = fopen("/etc/fuse.conf", "re");
+
+	while (f && !yes && fgets(line, sizeof(line), f))
+		yes = strncmp(line, "user_allow_other", 16) == 0;
+	if (f)
+		fclose(f);
+	return yes;
+}
+
+/* Why the kernel mount failed, checked here rather than guessed: the
+ * device, the helper a user's mount needs, allow_other's permission,
+ * then the mount point (checked once before: it may have changed). */
+static void mount_failed(const struct daemon_opts *d, char *why, size_t n)
+{
+	struct stat st;
+	int e = stat("/dev/fuse", &st) != 0 ? errno : 0;
+
+	if (e || !S_ISCHR(st.st_mode))
+		fit_fmt(why, n, "cannot mount: /dev/fuse %s (load the module: "
+			"modprobe fuse; in a container, give it the device)",
+			e == ENOENT ? "is missing" : "is not a device");
+	else if (access("/dev/fuse", R_OK | W_OK) != 0 && geteuid() == 0)
+		fit_fmt(why, n, "cannot mount: /dev/fuse: %s", strerror(errno));
+	else if (d->allow_other && geteuid() != 0 && !users_allow_other())
+		fit_fmt(why, n, "cannot mount: -o allow_other needs root, or "
+			"user_allow_other in /etc/fuse.conf");
+	else if (check_mountpoint(d, why, n) != 0)
+		return;
+	else if (fuse_said[0])
+		fit_fmt(why, n, "cannot mount: %s", fuse_said);
+	else
+		fit_fmt(why, n, "cannot mount %s on %s (libfuse gave no reason)",
+			d->cipherdir, d->mountpoint);
+}
+
 static int serve(struct fsd *fs, const struct daemon_opts *d, int notify_fd,
 		 char *err, size_t errlen)
 {
 	struct fuse_args fa = FUSE_ARGS_INIT(0, NULL);
-	char ctlpath[108];
+	char ctlpath[108], why[1024];
 	int ret = -1, have_ctl;
 
 	/* The kernel has applied the caller's umask to every mode we get. */
 	umask(0);
+	fuse_set_log_func(fuse_log_keep);
 	have_ctl = mnt_ctl_path(d->mountpoint, ctlpath, sizeof(ctlpath)) == 0;
 	if (fuse_args_of(d, &fa) ||
 	    !(fs->se = fuse_session_new(&fa, &ops_table, sizeof(ops_table),
 					fs))) {
-		notify(notify_fd, "invalid mount options", err, errlen);
+		fit_fmt(why, sizeof(why), "invalid mount options%s%s",
+			fuse_said[0] ? ": " : "", fuse_said);
+		notify(notify_fd, why, err, errlen);
 		goto out;
 	}
 	/* libfuse's handlers end the session loop; ours, in front of them,
@@ -251,17 +360,19 @@ static int serve(struct fsd *fs, const struct daemon_opts *d, int notify_fd,
 	    fuse_session_mount(fs->se, d->mountpoint)) {
 		stop_release();
 		fuse_session_destroy(fs->se);
-		notify(notify_fd, "cannot mount (is the mount point an empty "
-		       "directory, and /dev/fuse usable?)", err, errlen);
+		mount_failed(d, why, sizeof(why));
+		notify(notify_fd, why, err, errlen);
 		goto out;
 	}
+	fuse_set_log_func(fuse_log_fwd);
+	fs->started_ms = clock_ms();
 	if (!have_ctl || ctl_start(fs, ctlpath))
 		log_warn("no control socket: hsmfs status will not work");
 	log_info("mounted %s on %s", fs->vol.cipherdir, d->mountpoint);
 	notify(notify_fd, "OK", err, errlen);
 	sd_notify_state("READY=1");
 	if (!d->foreground)
-		detach();
+		detach(d);
 	ret = loop(fs, d) ? -1 : 0;
 	sd_notify_state("STOPPING=1");
 	ctl_stop();
@@ -271,6 +382,7 @@ static int serve(struct fsd *fs, const struct daemon_opts *d, int notify_fd,
 	fuse_session_destroy(fs->se);
 	log_info("unmounted %s", d->mountpoint);
 out:
+	fuse_set_log_func(NULL);
 	fuse_opt_free_args(&fa);
 	return ret;
 }
@@ -413,16 +525,93 @@ static void raise_nofile(void)
 	}
 }
 
+/* Where the daemon logs: -o log=, else stderr in the foreground and
+ * syslog otherwise. */
+static void log_start(const struct daemon_opts *d)
+{
+	bool sys = d->log ? !strcmp(d->log, "syslog") : !d->foreground;
+
+	log_init("hsmfs", sys, d->debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	if (d->log_fd >= 0)
+		log_to_fd(d->log_fd);
+}
+
+/* One more ",opt" of the options in effect. */
+static void opt_add(char *out, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void opt_add(char *out, size_t n, const char *fmt, ...)
+{
+	size_t l = strlen(out);
+	va_list ap;
+
+	if (l + 2 >= n)
+		return;
+	if (l)
+		out[l++] = ',';
+	va_start(ap, fmt);
+	vsnprintf(out + l, n - l, fmt, ap);
+	va_end(ap);
+}
+
+/* The mount options in effect, defaults included, as -o would take
+ * them (hsmfs status): what this mount actually runs with. */
+static void opts_text(const struct daemon_opts *d, char *out, size_t n)
+{
+	const struct vol_opts *v = &d->vol;
+
+	out[0] = '\0';
+	opt_add(out, n, "%s", d->ro ? "ro" : "rw");
+	if (d->kernel_opts[0])
+		opt_add(out, n, "%s", d->kernel_opts + 1);
+	opt_add(out, n, "threads=%u,timeout=%g,prefetch=%u,readahead=%u",
+		d->threads, d->timeout, d->prefetch, d->readahead);
+	opt_add(out, n, "write_limit=%llu,kek_check=%u,dek_cache_size=%u,"
+		"dek_cache_ttl=%u", (unsigned long long)d->write_limit,
+		d->kek_check, v->cache_entries, v->cache_ttl_s);
+	if (!d->writeback)
+		opt_add(out, n, "no_writeback");
+	if (d->allow_other)
+		opt_add(out, n, "allow_other");
+	if (d->default_perms)
+		opt_add(out, n, "default_permissions");
+	if (d->nonempty)
+		opt_add(out, n, "nonempty");
+	if (d->skip_bad_names)
+		opt_add(out, n, "skip_bad_names");
+	if (d->allow_unlocked_keys)
+		opt_add(out, n, "allow_unlocked_keys");
+	if (d->audit_log)
+		opt_add(out, n, "audit_log=%s", d->audit_log);
+	opt_add(out, n, "log=%s", d->log ? d->log : d->foreground ? "stderr"
+								 : "syslog");
+	if (v->pin_kek)
+		opt_add(out, n, "kek=%s", v->pin_kek);
+	if (v->have_fpr)
+		opt_add(out, n, "volume=(given)");
+	if (v->no_pin_store)
+		opt_add(out, n, "no_pin");
+	for (int i = 0; i < KEK_MAX_ENDPOINTS && v->kek.endpoints[i]; i++)
+		opt_add(out, n, "hsm_endpoint=%s", v->kek.endpoints[i]);
+	if (v->kek.deadline_ms)
+		opt_add(out, n, "hsm_timeout=%u", v->kek.deadline_ms);
+	if (v->kek.ca_file)
+		opt_add(out, n, "ca_file=%s", v->kek.ca_file);
+	if (v->kek.scope)
+		opt_add(out, n, "kek_scope=%s", v->kek.scope);
+	if (v->kek.api_version)
+		opt_add(out, n, "api_version=%s", v->kek.api_version);
+}
+
 static int run(const struct daemon_opts *d, int notify_fd, char *err,
 	       size_t errlen)
 {
+	static char opts[2048];
 	static struct fsd fs;
 	char verr[VOL_ERR_MAX];
 	const char *why;
 	int ret = -1;
 
-	log_init("hsmfs", !d->foreground, d->debug ? LOG_LVL_DEBUG
-						   : LOG_LVL_INFO);
+	log_start(d);
 	raise_nofile();
 	if (secmem_init(heap_size(d->vol.cache_entries), &why)) {
 		if (!d->allow_unlocked_keys) {
@@ -451,6 +640,8 @@ static int run(const struct daemon_opts *d, int notify_fd, char *err,
 	fs.readahead_kb = d->readahead;
 	fs.write_limit = d->write_limit;
 	fs.skip_bad_names = d->skip_bad_names;
+	opts_text(d, opts, sizeof(opts));
+	fs.opts_text = opts;
 	if (inode_root_init(&fs, fs.vol.cipherdir) || inode_table_init(&fs)) {
 		snprintf(verr, sizeof(verr), "cannot open %s: %s",
 			 fs.vol.cipherdir, strerror(errno));
@@ -513,6 +704,9 @@ int daemon_mount(struct daemon_opts *d, char *err, size_t errlen)
 			 "mounts are nodev,nosuid)", d->root_opt);
 		return -1;
 	}
+	if (d->log && strcmp(d->log, "syslog") && strcmp(d->log, "stderr") &&
+	    (d->log_fd = log_open_file(d->log, err, errlen)) < 0)
+		return -1;
 	if (!d->foreground)
 		return daemonize(d, err, errlen);
 	if (run(d, -1, err, errlen) == 0)

@@ -32,6 +32,8 @@ struct fsd {
 	/* Entries renamed: a walk of the backing tree under way may have
 	 * missed one (follow.h). */
 	atomic_ullong renames;
+	uint64_t started_ms; /* clock_ms() at mount, for hsmfs status */
+	const char *opts_text; /* the mount options in effect, for status */
 };
 
 void audit_request(fuse_req_t req);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "escrow.h"
+#include "fs/vol/info.h"
 #include "fs/vol/mnt.h"
 #include "fs/vol/vol.h"
 
@@ -33,41 +34,29 @@ static void say(const struct escrow_ui *ui, const char *fmt, ...)
 int escrow_list(const char *cipherdir, struct escrow_listing *out, char *err,
 		size_t errlen)
 {
-	const struct conf *c = &out->conf;
-	const char *why;
-	struct pin p;
-	char *canon = NULL;
-	int fd, r = -1;
+	struct vol_info *in = malloc(sizeof(*in));
+	int r = -1;
 
 	memset(out, 0, sizeof(*out));
-	if ((fd = open(cipherdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", cipherdir,
-			 strerror(errno));
+	if (!in) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (conf_load(fd, &out->conf, &why)) {
-		snprintf(err, errlen, "%s/%s: %s", cipherdir, CONF_NAME, why);
+	if (vol_info(cipherdir, in, err, errlen))
+		goto out;
+	if (in->pin_found < 0) {
+		snprintf(err, errlen, "%s", in->pin_err);
 		goto out;
 	}
-	if (!(canon = pin_canonical(fd, cipherdir))) {
-		snprintf(err, errlen, "cannot resolve %s: %s", cipherdir,
-			 strerror(errno));
-		goto out;
-	}
-	out->pin_found = pin_find(canon, c->volume_id, &p, out->pin_file, err,
-				  errlen);
-	if (out->pin_found < 0)
-		goto out;
-	out->pin_agrees = out->pin_found != PIN_NONE &&
-			  keys_equal(p.volume_id, c->volume_id, ID_LEN) &&
-			  strcmp(p.kek, c->kek) == 0;
-	for (int i = 0; i < c->nescrow; i++)
-		for (int j = 0; out->pin_found == PIN_DIR && j < p.nescrow; j++)
-			out->pinned[i] |= !strcmp(p.escrow[j], c->escrow[i].kek);
+	out->conf = in->conf;
+	out->pin_found = in->pin_found;
+	out->pin_agrees = in->pin_found != PIN_NONE && in->pin_volume_ok &&
+			  in->pin_kek_ok;
+	memcpy(out->pinned, in->pinned, sizeof(out->pinned));
+	memcpy(out->pin_file, in->pin_file, sizeof(out->pin_file));
 	r = 0;
 out:
-	free(canon);
-	close(fd);
+	free(in);
 	return r;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "crypto/blk.h"
 #include "crypto/layout.h"
 #include "fs/vol/filekey.h"
@@ -23,7 +24,22 @@ struct fsck {
 	bool peeked;
 	bool plaintext;
 	int lay; /* block layout, from the config */
+	uint64_t start_ms, shown_ms; /* for o->progress */
 };
+
+/* The caller's progress: at once, then at most five times a second,
+ * and at the end. */
+static void tick(struct fsck *k, bool last)
+{
+	uint64_t now = clock_ms();
+
+	if (!k->o->progress || (!last && k->shown_ms &&
+				now - k->shown_ms < 200))
+		return;
+	k->shown_ms = now;
+	k->o->progress(k->o->ctx, k->n, (double)(now - k->start_ms) / 1000,
+		       last);
+}
 
 static void problem(struct fsck *k, const char *bpath, const char *ppath,
 		    const char *fmt, ...)
@@ -101,6 +117,8 @@ static void check_blocks(struct fsck *k, const struct walk_ent *e, int fd,
 			     BLK_PLAIN : (size_t)(psize % BLK_PLAIN);
 
 		k->n->blocks++;
+		if (b % 256 == 255)
+			tick(k, false);
 		if ((err = lay_read_run(k->lay, fd, bk, mp, b, 1, len, p, c, r,
 					&bad)))
 			problem(k, e->bpath, e->ppath, "block %llu %s",
@@ -326,6 +344,7 @@ static int entry(struct walk *w, const struct walk_ent *e)
 {
 	struct fsck *k = w->ctx;
 
+	tick(k, false);
 	if (e->tmp && S_ISLNK(e->st->st_mode)) {
 		problem(k, e->bpath, NULL, "temporary symlink of an "
 			"interrupted rename (the link is intact under its "
@@ -411,6 +430,7 @@ static enum fsck_result run(struct fsck *k, char *err, size_t errlen)
 		return FSCK_ERROR;
 	}
 	close(fd);
+	tick(k, true);
 	return k->n->problems ? FSCK_PROBLEMS : FSCK_CLEAN;
 }
 
@@ -429,6 +449,7 @@ enum fsck_result fsck_volume(const char *dir, const struct fsck_opts *o,
 	k->dir = dir;
 	k->o = o;
 	k->n = n;
+	k->start_ms = clock_ms();
 	r = run(k, err, errlen);
 	if (k->peeked)
 		vol_close(&k->v);

@@ -26,6 +26,8 @@ enum fsck_result {
 	FSCK_ERROR, /* the check could not be made: err says why */
 };
 
+struct fsck_counts;
+
 struct fsck_opts {
 	struct vol_opts vo;
 	bool unwrap, deep;
@@ -33,6 +35,10 @@ struct fsck_opts {
 	 * plaintext path (NULL where the names do not decrypt), what. */
 	void (*problem)(void *ctx, const char *bpath, const char *ppath,
 			const char *what);
+	/* How far the check is: about five times a second while it runs,
+	 * and once more with last set; NULL: not called. */
+	void (*progress)(void *ctx, const struct fsck_counts *n, double secs,
+			 bool last);
 	void *ctx;
 };
 

@@ -136,67 +136,123 @@ int bname_decode(const struct bdir *d, const char *name, char out[256],
 	return 0;
 }
 
-/* Decodes component name of directory dirfd (the root if root) onto the
- * end of out. */
-static int plain_component(const struct bdir *root, int dirfd, bool top,
-			   const char *name, char *out, size_t n)
+/* A directory of the walk below as names see it: its IV read into iv. */
+static int dir_of(const struct bdir *root, int dirfd, bool top,
+		  uint8_t iv[DIRIV_LEN], struct bdir *d)
 {
-	struct bdir d = *root;
-	uint8_t iv[DIRIV_LEN];
-	char plain[256];
-	const char *why;
-	size_t l = strlen(out);
 	int err;
 
-	d.fd = dirfd;
-	d.root = top;
-	d.iv = NULL;
-	if (bname_has_ivs(d.format, d.plaintext)) {
-		if ((err = bname_read_diriv(dirfd, d.format, d.nk, iv)))
-			return err;
-		d.iv = iv;
-	}
-	if ((err = bname_decode(&d, name, plain, &why)))
+	*d = *root;
+	d->fd = dirfd;
+	d->root = top;
+	d->iv = NULL;
+	if (!bname_has_ivs(d->format, d->plaintext))
+		return 0;
+	if ((err = bname_read_diriv(dirfd, d->format, d->nk, iv)))
 		return err;
-	if (snprintf(out + l, n - l, "/%s", plain) >= (int)(n - l))
+	d->iv = iv;
+	return 0;
+}
+
+/* Appends "/" and name to out (no "/" first if slash_first is false and
+ * out is empty). */
+static int append(char *out, size_t n, bool slash_first, const char *name)
+{
+	size_t l = strlen(out);
+
+	if (snprintf(out + l, n - l, "%s%s", l || slash_first ? "/" : "",
+		     name) >= (int)(n - l))
 		return -ENAMETOOLONG;
 	return 0;
 }
 
-int bname_plain_path(const struct bdir *root, const char *bpath,
+/* One step of a path walk: component comp of directory d, its name in
+ * the path built into out, and the backing name to go on from (into
+ * next). */
+typedef int (*step_fn)(const struct bdir *d, const char *comp,
+		       char next[NAME_ENC_MAX], char *out, size_t n);
+
+/* Backing to plaintext: the entry is comp itself. */
+static int plain_step(const struct bdir *d, const char *comp,
+		      char next[NAME_ENC_MAX], char *out, size_t n)
+{
+	char plain[256];
+	const char *why;
+	int err = bname_decode(d, comp, plain, &why);
+
+	snprintf(next, NAME_ENC_MAX, "%s", comp);
+	return err ? err : append(out, n, true, plain);
+}
+
+/* Plaintext to backing: the entry is comp's backing name, which must be
+ * there. */
+static int backing_step(const struct bdir *d, const char *comp,
+			char next[NAME_ENC_MAX], char *out, size_t n)
+{
+	struct bname b;
+	struct stat st;
+	int err;
+
+	if ((err = bname_encode(d, comp, &b)) || (err = append(out, n, false,
+							     b.name)))
+		return err;
+	snprintf(next, NAME_ENC_MAX, "%s", b.name);
+	return fstatat(d->fd, b.name, &st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+}
+
+/* Walks path from the root, one component at a time, each in the
+ * directory the one before names. */
+static int walk_path(const struct bdir *root, const char *path, step_fn step,
 		     char *out, size_t n)
 {
-	char comp[NAME_ENC_MAX];
-	int dirfd = -1, err = 0;
+	char comp[NAME_ENC_MAX], next[NAME_ENC_MAX];
+	uint8_t iv[DIRIV_LEN];
+	int dirfd = dup(root->fd), fd, err = dirfd < 0 ? -errno : 0;
+	struct bdir d;
 	bool top = true;
 
 	*out = '\0';
-	while (*bpath && !err) {
-		size_t l = strcspn(bpath, "/");
-		int next;
+	while (!err && *(path += strspn(path, "/"))) {
+		size_t l = strcspn(path, "/");
 
-		if (l == 0 || l >= sizeof(comp)) {
-			err = l ? -ENAMETOOLONG : -EINVAL;
+		if (l >= sizeof(comp)) {
+			err = -ENAMETOOLONG;
 			break;
 		}
-		memcpy(comp, bpath, l);
+		memcpy(comp, path, l);
 		comp[l] = '\0';
-		bpath += l + (bpath[l] == '/');
-		err = plain_component(root, top ? root->fd : dirfd, top, comp,
-				      out, n);
-		if (err || !*bpath)
+		path += l;
+		/* Never above the root, never in place. */
+		if (!strcmp(comp, ".") || !strcmp(comp, "..")) {
+			err = -EINVAL;
 			break;
-		next = openat(top ? root->fd : dirfd, comp, O_PATH |
-			      O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		err = next < 0 ? -errno : 0;
-		if (dirfd >= 0)
-			close(dirfd);
-		dirfd = next;
+		}
+		if ((err = dir_of(root, dirfd, top, iv, &d)) ||
+		    (err = step(&d, comp, next, out, n)) ||
+		    !*(path + strspn(path, "/")))
+			break;
+		fd = openat(dirfd, next, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+			    O_CLOEXEC);
+		err = fd < 0 ? -errno : 0;
+		close(dirfd);
+		dirfd = fd;
 		top = false;
 	}
 	if (dirfd >= 0)
 		close(dirfd);
 	return err;
+}
+
+int bname_plain_path(const struct bdir *root, const char *bpath,
+		     char *out, size_t n)
+{
+	return walk_path(root, bpath, plain_step, out, n);
+}
+
+int bname_backing_path(const struct bdir *root, const char *ppath,
+		       char *out, size_t n)
+{
+	return walk_path(root, ppath, backing_step, out, n);
 }
 
 int bname_check_sidecar(int dirfd, const struct bname *b, const char **why)

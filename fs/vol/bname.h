@@ -69,9 +69,18 @@ int bname_decode(const struct bdir *d, const char *name, char out[256],
 /* The plaintext path ("/a/b") of an entry found by its backing path
  * bpath ("x/y", from the root root->fd), decoding each component in its
  * directory. 0; -errno if a directory cannot be opened or its IV read;
- * -EBADMSG or -EINVAL (as bname_decode) if a name does not decode. */
+ * -EBADMSG or -EINVAL (as bname_decode) if a name does not decode, or
+ * -EINVAL for a "." or ".." component. */
 int bname_plain_path(const struct bdir *root, const char *bpath,
 		     char *out, size_t n);
+
+/* And the other way: the backing path ("x/y", "" for the root) of the
+ * entry at plaintext path ppath ("/a/b" or "a/b"), encoding each
+ * component in its directory, as the daemon does. 0; -ENOENT if an entry
+ * on the way is not there; -EINVAL for a "." or ".." component; -EPERM,
+ * -ENAMETOOLONG, -ENOKEY as bname_encode; or a directory's -errno. */
+int bname_backing_path(const struct bdir *root, const char *ppath,
+		       char *out, size_t n);
 
 /* Opens one of the volume's own files (IV, sidecar, lock): a regular
  * file, never a symlink, and never waited on (a FIFO put there by whoever

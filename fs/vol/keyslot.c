@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/fit.h"
 #include "vol.h"
 
 int vol_kek_errno(enum kek_status st)
@@ -34,7 +35,7 @@ void vol_kek_failed(char *err, size_t errlen, enum kek_status st,
 	n = vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	if (n >= 0 && (size_t)n < errlen)
-		snprintf(err + n, errlen - (size_t)n, ": %s", kerr);
+		fit_fmt(err + n, errlen - (size_t)n, ": %s", kerr);
 }
 
 enum kek_status vol_wrap_slot(struct kek *k, const char magic[8],
@@ -240,8 +241,8 @@ static enum kek_status escrows_wrap(struct kek *const *escrow, struct conf *c,
 		st = vol_wrap_slot(escrow[i], REC_MAGIC_WK, c->volume_id, wk,
 				   s, why);
 		if (st != KEK_OK) {
-			snprintf(kerr, KEK_ERR_MAX, "escrow KEK %s: %.300s",
-				 c->escrow[i].kek, why);
+			fit_fmt(kerr, KEK_ERR_MAX, "escrow KEK %s: %s",
+				c->escrow[i].kek, why);
 			return st;
 		}
 		s->gen = gen;
@@ -321,8 +322,8 @@ static enum kek_status escrow_proves(struct vol *v, struct kek *k,
 	}
 	if (vol_unwrap_slot(k, REC_MAGIC_WK, v->conf.volume_id, s, back, &st,
 			    why) != 0) {
-		snprintf(kerr, KEK_ERR_MAX, "it wraps but cannot unwrap: "
-			 "%.400s", why);
+		fit_fmt(kerr, KEK_ERR_MAX, "it wraps but cannot unwrap: %s",
+			why);
 		st = st == KEK_OK ? KEK_E_CRYPTO : st;
 	} else if (!keys_equal(back, want, KEY_LEN)) {
 		snprintf(kerr, KEK_ERR_MAX, "it unwrapped another key");

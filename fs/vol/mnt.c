@@ -32,14 +32,16 @@ static void unescape(char *s)
 	*d = '\0';
 }
 
-/* One fuse.hsmfs mount: dev as "major:minor", mount point and source
- * (the cipherdir as given to mount), unescaped. Nonzero stops the walk. */
+/* One mount: dev as "major:minor", mount point, source (for hsmfs, the
+ * cipherdir as given to mount) and type ("fuse.hsmfs"), unescaped.
+ * Nonzero stops the walk. */
 typedef int (*mnt_fn)(void *ctx, const char *dev, const char *mnt,
-		      const char *src);
+		      const char *src, const char *type);
 
-/* Calls fn on each hsmfs mount, in mount order. Returns what fn returned
- * to stop, 0 after the last mount, or -errno. */
-static int mnt_each(mnt_fn fn, void *ctx)
+/* Calls fn on each mount (only those of type fuse.hsmfs unless all), in
+ * mount order. Returns what fn returned to stop, 0 after the last mount,
+ * or -errno. */
+static int mnt_walk(bool all, mnt_fn fn, void *ctx)
 {
 	char *line = NULL, *save, *f[11];
 	size_t cap = 0;
@@ -57,11 +59,11 @@ static int mnt_each(mnt_fn fn, void *ctx)
 		/* id parent maj:min root mountpoint opts [optional...] - type src */
 		for (dash = 6; dash < nf && strcmp(f[dash], "-"); dash++)
 			;
-		if (dash + 2 >= nf || strcmp(f[dash + 1], "fuse.hsmfs"))
+		if (dash + 2 >= nf || (!all && strcmp(f[dash + 1], "fuse.hsmfs")))
 			continue;
 		unescape(f[4]);
 		unescape(f[dash + 2]);
-		ret = fn(ctx, f[2], f[4], f[dash + 2]);
+		ret = fn(ctx, f[2], f[4], f[dash + 2], f[dash + 1]);
 	}
 	free(line);
 	fclose(fp);
@@ -103,19 +105,20 @@ int mnt_ctl_path(const char *mountpoint, char *buf, size_t n)
 int mnt_call(const char *mountpoint, const char *cmd, char *out, size_t n)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char line[128];
+	char line[PATH_MAX + 32];
 	size_t got = 0;
 	ssize_t r;
 	int s, err;
 
 	if ((err = mnt_ctl_path(mountpoint, sa.sun_path, sizeof(sa.sun_path))))
 		return err;
+	if (snprintf(line, sizeof(line), "%s\n", cmd) >= (int)sizeof(line))
+		return -ENAMETOOLONG;
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -errno;
-	/* One send: the daemon answers the first line it reads and closes,
-	 * so a second send could fail after the request was served. */
-	snprintf(line, sizeof(line), "%s\n", cmd);
+	/* One send, then our side shut: the daemon reads the request up to
+	 * there, answers and closes. */
 	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
 	    send(s, line, strlen(line), MSG_NOSIGNAL) < 0) {
 		err = -errno;
@@ -186,11 +189,12 @@ struct find {
 };
 
 static int match_source(void *ctx, const char *dev, const char *mnt,
-			const char *src)
+			const char *src, const char *type)
 {
 	struct find *f = ctx;
 
 	(void)dev;
+	(void)type;
 	if (!same_dir(src, f->real))
 		return 0;
 	snprintf(f->mnt, f->n, "%s", mnt);
@@ -204,7 +208,7 @@ int mnt_find(const char *cipherdir, char *mnt, size_t n)
 
 	if (!f.real)
 		return -errno;
-	r = mnt_each(match_source, &f);
+	r = mnt_walk(false, match_source, &f);
 	free((char *)f.real);
 	return r;
 }
@@ -218,14 +222,15 @@ struct at {
 
 /* The last match wins: the topmost of mounts stacked on one point. */
 static int match_point(void *ctx, const char *dev, const char *mnt,
-		       const char *src)
+		       const char *src, const char *type)
 {
 	struct at *a = ctx;
 
 	if (strcmp(mnt, a->mnt))
 		return 0;
-	snprintf(a->dev, a->devlen, "%s", dev);
-	snprintf(a->src, a->srclen, "%s", src);
+	snprintf(a->dev, a->devlen, "%s", a->src ? dev : type);
+	if (a->src)
+		snprintf(a->src, a->srclen, "%s", src);
 	a->found = true;
 	return 0;
 }
@@ -235,7 +240,52 @@ int mnt_at(const char *mountpoint, char *dev, size_t devlen, char *src,
 {
 	struct at a = { .mnt = mountpoint, .dev = dev, .src = src,
 			.devlen = devlen, .srclen = srclen };
-	int r = mnt_each(match_point, &a);
+	int r = mnt_walk(false, match_point, &a);
 
 	return r < 0 ? r : a.found;
+}
+
+int mnt_type_at(const char *mountpoint, char *type, size_t n)
+{
+	struct at a = { .mnt = mountpoint, .dev = type, .devlen = n };
+	int r = mnt_walk(true, match_point, &a);
+
+	return r < 0 ? r : a.found;
+}
+
+int mnt_canonical_name(const char *path, char *out, size_t n)
+{
+	char *copy = strdup(path), *slash, *dir;
+	const char *base;
+	int r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (size_t l = strlen(copy); l > 1 && copy[l - 1] == '/';)
+		copy[--l] = '\0';
+	slash = strrchr(copy, '/');
+	base = slash ? slash + 1 : copy;
+	if (slash)
+		*slash = '\0';
+	dir = realpath(slash == copy ? "/" : slash ? copy : ".", NULL);
+	if (!dir)
+		r = -errno;
+	else if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		r = -EINVAL;
+	else if (snprintf(out, n, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "",
+			  base) >= (int)n)
+		r = -ENAMETOOLONG;
+	free(dir);
+	free(copy);
+	return r;
+}
+
+int mnt_canonical(const char *path, char *out, size_t n)
+{
+	if (n >= PATH_MAX && realpath(path, out))
+		return 0;
+	if (n >= PATH_MAX && errno != ENOTCONN)
+		return -errno;
+	/* A dead mount, which stat would ask in vain. */
+	return mnt_canonical_name(path, out, n);
 }

@@ -22,6 +22,18 @@ int mnt_find(const char *cipherdir, char *mnt, size_t n);
 int mnt_at(const char *mountpoint, char *dev, size_t devlen, char *src,
 	   size_t srclen);
 
+/* The type ("fuse.hsmfs", "tmpfs", ...) of the topmost mount on
+ * mountpoint (canonical): 1, 0 if nothing is mounted there, or -errno. */
+int mnt_type_at(const char *mountpoint, char *type, size_t n);
+/* The canonical path of a mount point, also of a dead one (which
+ * answers ENOTCONN: then as mnt_canonical_name). out has PATH_MAX
+ * bytes. 0 or -errno. */
+int mnt_canonical(const char *path, char *out, size_t n);
+/* path with its directory resolved and its last name appended as it is:
+ * not followed (a symlink stays itself) and not asked (a dead mount).
+ * 0, -EINVAL for a last name "." or "..", or -errno. */
+int mnt_canonical_name(const char *path, char *out, size_t n);
+
 /* Where control sockets live: $HSMFS_RUN_DIR, /run/hsmfs for root, else
  * the XDG runtime directory. */
 const char *mnt_run_dir(char *buf, size_t n);

@@ -10,6 +10,7 @@
  * A legacy pin (pins/<volume id>) has only kek= and kcv=.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -93,9 +94,10 @@ static bool add_escrow(struct pin *p, const char *url)
 	return false;
 }
 
-/* Reads the pin file at path into p: 1, 0 if there is none, -1. */
-static int read_pin(const char *path, bool legacy, struct pin *p, char *err,
-		    size_t errlen)
+/* Reads the pin file at path into p (and its dir= line into dir, if
+ * not NULL): 1, 0 if there is none, -1. */
+static int read_pin(const char *path, bool legacy, struct pin *p,
+		    char dir[PIN_PATH_MAX], char *err, size_t errlen)
 {
 	char *line = NULL, kcv[64] = "", id[64] = "";
 	size_t cap = 0;
@@ -123,6 +125,8 @@ static int read_pin(const char *path, bool legacy, struct pin *p, char *err,
 			snprintf(id, sizeof(id), "%s", line + 7);
 		else if (strncmp(line, "escrow=", 7) == 0)
 			many |= add_escrow(p, line + 7);
+		else if (dir && strncmp(line, "dir=", 4) == 0)
+			snprintf(dir, PIN_PATH_MAX, "%s", line + 4);
 	}
 	free(line);
 	fclose(f);
@@ -140,10 +144,10 @@ int pin_find(const char *dir, const uint8_t volume_id[ID_LEN], struct pin *p,
 
 	memset(p, 0, sizeof(*p));
 	pin_path(dir, path, PIN_PATH_MAX);
-	if ((r = read_pin(path, false, p, err, errlen)) != 0)
+	if ((r = read_pin(path, false, p, NULL, err, errlen)) != 0)
 		return r < 0 ? -1 : PIN_DIR;
 	pin_legacy_path(volume_id, path, PIN_PATH_MAX);
-	if ((r = read_pin(path, true, p, err, errlen)) != 0) {
+	if ((r = read_pin(path, true, p, NULL, err, errlen)) != 0) {
 		memcpy(p->volume_id, volume_id, ID_LEN);
 		return r < 0 ? -1 : PIN_LEGACY;
 	}
@@ -207,6 +211,89 @@ int pin_write(const char *dir, const struct pin *p, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- every pin: pin list, pin forget ----------------------------------- */
+
+/* A legacy pin's file name: the volume id, base64url, decoded into id. */
+static bool legacy_name(const char *name, uint8_t id[ID_LEN])
+{
+	return strlen(name) == B64_ENC_LEN(ID_LEN) && decodes(name, id, ID_LEN);
+}
+
+/* One file of the pins directory, to fn; other files are not pins. */
+static int each_one(const char *pins, const char *name, pin_fn fn, void *ctx)
+{
+	char path[PIN_PATH_MAX], dir[PIN_PATH_MAX] = "", why[PIN_PATH_MAX + 64];
+	bool legacy = strncmp(name, "dir-", 4) != 0;
+	struct pin p;
+	uint8_t id[ID_LEN];
+	int r;
+
+	if (legacy ? !legacy_name(name, id) : strlen(name) != 4 + 32)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", pins, name);
+	memset(&p, 0, sizeof(p));
+	r = read_pin(path, legacy, &p, legacy ? NULL : dir, why, sizeof(why));
+	if (legacy)
+		memcpy(p.volume_id, id, ID_LEN);
+	return r == 0 ? 0 : fn(ctx, path, dir, r > 0 ? &p : NULL, r > 0 ? NULL :
+			       why);
+}
+
+int pin_each(pin_fn fn, void *ctx, char *err, size_t errlen)
+{
+	char sd[512], pins[560];
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	snprintf(pins, sizeof(pins), "%s/pins", pin_dir(sd, sizeof(sd)));
+	if (!(d = opendir(pins)) && errno == ENOENT)
+		return 0;
+	if (!d) {
+		snprintf(err, errlen, "cannot list %s: %s", pins,
+			 strerror(errno));
+		return -1;
+	}
+	while (!r && (de = readdir(d)))
+		r = each_one(pins, de->d_name, fn, ctx);
+	closedir(d);
+	return r;
+}
+
+/* Removes pin file path if it is there: 1 removed, 0 none, -1 err. */
+static int drop(const char *path, char *err, size_t errlen)
+{
+	if (unlink(path) == 0)
+		return 1;
+	if (errno == ENOENT)
+		return 0;
+	snprintf(err, errlen, "cannot remove pin %s: %s", path,
+		 strerror(errno));
+	return -1;
+}
+
+int pin_forget(const char *dir, const uint8_t *volume_id,
+	       char removed[2][PIN_PATH_MAX], char *err, size_t errlen)
+{
+	char path[PIN_PATH_MAX];
+	int a, b = 0;
+
+	removed[0][0] = removed[1][0] = '\0';
+	pin_path(dir, path, sizeof(path));
+	if ((a = drop(path, err, errlen)) < 0)
+		return -1;
+	if (a)
+		memcpy(removed[0], path, sizeof(path));
+	if (volume_id) {
+		pin_legacy_path(volume_id, path, sizeof(path));
+		if ((b = drop(path, err, errlen)) < 0)
+			return -1;
+		if (b)
+			memcpy(removed[1], path, sizeof(path));
+	}
+	return a || b;
 }
 
 /* ---- fingerprints ------------------------------------------------------ */

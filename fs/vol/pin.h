@@ -66,6 +66,20 @@ int pin_find(const char *dir, const uint8_t volume_id[ID_LEN], struct pin *p,
 	     char path[PIN_PATH_MAX], char *err, size_t errlen);
 /* Writes the pin of directory dir, atomically: 0 or -1. */
 int pin_write(const char *dir, const struct pin *p, char *err, size_t errlen);
+/* One pin file of this machine: path, the directory its dir= line
+ * names ("" for a legacy pin, which has none), and the pin; p NULL with
+ * why for a file that does not read as a pin. Nonzero stops the walk. */
+typedef int (*pin_fn)(void *ctx, const char *path, const char *dir,
+		      const struct pin *p, const char *why);
+/* Every pin of this machine (none yet: 0). 0, what fn returned to
+ * stop, or -1 if the pins cannot be listed. */
+int pin_each(pin_fn fn, void *ctx, char *err, size_t errlen);
+/* Removes the pin of canonical directory dir and, if volume_id is not
+ * NULL, the legacy pin of that id (which a directory without a pin of
+ * its own would fall back to); removed[] gets the files removed ("" for
+ * none). 1 something was removed, 0 there was no pin, -1 err. */
+int pin_forget(const char *dir, const uint8_t *volume_id,
+	       char removed[2][PIN_PATH_MAX], char *err, size_t errlen);
 /* The key check value of a volume key: 0 or -errno (crypto/keys.h). */
 int pin_kcv(const uint8_t vk[KEY_LEN], uint8_t kcv[PIN_KCV_LEN]);
 

@@ -18,6 +18,7 @@
 
 #include "common/b64.h"
 #include "common/clock.h"
+#include "common/fit.h"
 #include "common/log.h"
 #include "pin.h"
 #include "rewrap.h"
@@ -54,14 +55,29 @@ static bool fpr_a_matches(const struct conf *c, const struct vol_opts *o)
 	return false;
 }
 
+/* True if kek= names url (Azure's host and key names have no case). */
+static bool kek_opt_is(const struct vol_opts *o, const char *url)
+{
+	return o->pin_kek && kek_url_same(o->pin_kek, url);
+}
+
+/* The escrow KEK of c that kek= names, or -1. */
+static int kek_opt_escrow(const struct vol_opts *o, const struct conf *c)
+{
+	for (int i = 0; o->pin_kek && i < c->nescrow; i++)
+		if (kek_url_same(o->pin_kek, c->escrow[i].kek))
+			return i;
+	return -1;
+}
+
 /* kek= and volume=: what the operator said for this run. */
 static int check_options(const struct vol *v, const struct vol_opts *o,
 			 char *err, size_t errlen)
 {
 	char id[B64_ENC_LEN(ID_LEN) + 1];
 
-	if (o->pin_kek && strcmp(o->pin_kek, v->conf.kek) != 0 &&
-	    conf_escrow_find(&v->conf, o->pin_kek) < 0) {
+	if (o->pin_kek && !kek_opt_is(o, v->conf.kek) &&
+	    kek_opt_escrow(o, &v->conf) < 0) {
 		snprintf(err, errlen,
 			 "the volume names KEK %s%s, not the expected %s "
 			 "(kek= option): refusing it before any request",
@@ -81,13 +97,28 @@ static int check_options(const struct vol *v, const struct vol_opts *o,
 	return 0;
 }
 
+/* A config the pin refuses: what differs, and what the operator does
+ * when the change was theirs, and what that costs. A pin an earlier
+ * version kept by volume id is named: pin forget removes it too. */
+static void pin_refused(const struct vol *v, const char *what,
+			const char *change, char *err, size_t errlen)
+{
+	bool legacy = v->pin_found == PIN_LEGACY;
+
+	fit_fmt(err, errlen, "%s%s%s%s: refused before any request; if %s on "
+		"purpose, run 'hsmfs pin forget %s' (the next mount trusts what "
+		"it finds: give it -o volume=FINGERPRINT)", what,
+		legacy ? " (legacy pin " : "", legacy ? v->pin_file : "",
+		legacy ? ")" : "", change, v->cipherdir);
+}
+
 /* This machine's pin of the directory: the same volume, the same KEK.
  * Keyed by the directory, so a config with a fresh volume id finds the
  * pin all the same. */
 static int check_pin(struct vol *v, const struct vol_opts *o, char *err,
 		     size_t errlen)
 {
-	char have[B64_ENC_LEN(ID_LEN) + 1], want[B64_ENC_LEN(ID_LEN) + 1];
+	char what[PIN_PATH_MAX + 2 * HDR_KID_MAX + 64];
 	int found;
 
 	if (o->no_pin_store)
@@ -98,23 +129,17 @@ static int check_pin(struct vol *v, const struct vol_opts *o, char *err,
 		return found;
 	v->pin_found = found;
 	if (!keys_equal(v->pin.volume_id, v->conf.volume_id, ID_LEN)) {
-		b64url_encode(v->conf.volume_id, ID_LEN, have);
-		b64url_encode(v->pin.volume_id, ID_LEN, want);
-		snprintf(err, errlen,
-			 "the config in %s names volume %s but this machine "
-			 "pinned volume %s there (%s): refusing it before any "
-			 "request; if a new volume was made there on purpose, "
-			 "delete that pin file", v->cipherdir, have, want,
-			 v->pin_file);
+		snprintf(what, sizeof(what), "%s holds another volume than "
+			 "this machine pinned there", v->cipherdir);
+		pin_refused(v, what, "made", err, errlen);
 		return -1;
 	}
 	if (strcmp(v->pin.kek, v->conf.kek) != 0 &&
 	    !rekey_left(&v->conf, o, v->pin.kek)) {
-		snprintf(err, errlen,
-			 "the volume config names KEK %s but this machine "
-			 "pinned %s (%s): refusing it before any request; if "
-			 "the KEK was changed on purpose, delete that pin file",
-			 v->conf.kek, v->pin.kek, v->pin_file);
+		snprintf(what, sizeof(what), "the config in %s names KEK %s, "
+			 "but this machine pinned %s", v->cipherdir,
+			 v->conf.kek, v->pin.kek);
+		pin_refused(v, what, "changed", err, errlen);
 		return -1;
 	}
 	return 0;
@@ -143,7 +168,7 @@ static bool kek_named(const struct vol *v, const struct conf *c,
 {
 	const struct vol_opts *o = v->opts;
 
-	if ((o->pin_kek && strcmp(url, o->pin_kek) == 0) ||
+	if (kek_opt_is(o, url) ||
 	    (o->rekey_to && strcmp(url, o->rekey_to) == 0) ||
 	    (o->escrow_add && strcmp(url, o->escrow_add) == 0) ||
 	    (v->pin_found && strcmp(url, v->pin.kek) == 0))
@@ -191,11 +216,11 @@ static void open_failed(const struct vol *v, const char *what,
 	hint = !kek_named(v, &v->conf, url) &&
 	       kek_open(url, &ko, &k, e2) == KEK_OK;
 	kek_close(k);
-	snprintf(err, errlen, "cannot use %s %s: %s%s", what, url, kerr,
-		 !hint ? "" : main ? " (if it is yours, say so: -o kek=URL, "
-				     "or -o volume=FINGERPRINT)" :
-				     " (if the volume is yours, say so: "
-				     "-o volume=FINGERPRINT)");
+	fit_fmt(err, errlen, "cannot use %s %s: %s%s", what, url, kerr,
+		!hint ? "" : main ? " (if it is yours, say so: -o kek=URL, "
+				    "or -o volume=FINGERPRINT)" :
+				    " (if the volume is yours, say so: "
+				    "-o volume=FINGERPRINT)");
 }
 
 /* Unwraps s, a key the KEK wraps, into key. An HSM that throttles us is
@@ -269,23 +294,26 @@ static int unwrap_wks(struct vol *v, struct kek *k, const struct hdr_slot *wk,
 	return 0;
 }
 
-/* One more part of a line that lists what was tried. */
+/* One more part of a line that lists what was tried: each part cut at a
+ * word if long, so that the next one still has room. */
 static void append(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void append(char *err, size_t errlen, const char *fmt, ...)
 {
 	size_t n = strnlen(err, errlen);
+	char part[360];
 	va_list ap;
 
 	if (n + 3 >= errlen)
 		return;
+	va_start(ap, fmt);
+	fit_vfmt(part, sizeof(part), fmt, ap);
+	va_end(ap);
 	if (n) {
 		memcpy(err + n, "; ", 3);
 		n += 2;
 	}
-	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - n, fmt, ap);
-	va_end(ap);
+	fit_str(err + n, errlen - n, part);
 }
 
 /* The escrow KEKs, in the config's order (only the one kek= names, if
@@ -311,8 +339,7 @@ static int unwrap_escrows(struct vol *v, const char *only, char *err,
 			continue;
 		}
 		if (open_kek(v, &v->conf, x->kek, false, &k, kerr) != KEK_OK) {
-			append(err, errlen, "escrow KEK %s: %.200s", x->kek,
-			       kerr);
+			append(err, errlen, "escrow KEK %s: %s", x->kek, kerr);
 			continue;
 		}
 		r = unwrap_wks(v, k, x->wk, why, sizeof(why));
@@ -324,7 +351,7 @@ static int unwrap_escrows(struct vol *v, const char *only, char *err,
 			return 0;
 		}
 		kek_close(k);
-		append(err, errlen, "escrow KEK %s: %.300s", x->kek, why);
+		append(err, errlen, "escrow KEK %s: %s", x->kek, why);
 		e = r == VOL_EKEK ? e : -1;
 	}
 	drop_wks(v);
@@ -336,12 +363,11 @@ static int unwrap_escrows(struct vol *v, const char *only, char *err,
  * alone. One line says which opened the volume. */
 static int unlock_wks(struct vol *v, char *err, size_t errlen)
 {
-	const char *only = v->opts->pin_kek;
+	int i = kek_opt_escrow(v->opts, &v->conf);
+	const char *only = i >= 0 ? v->conf.escrow[i].kek : NULL;
 	int e = VOL_EKEK;
 
 	err[0] = '\0';
-	if (only && conf_escrow_find(&v->conf, only) < 0)
-		only = NULL;
 	if (!only)
 		e = unwrap_wks(v, v->kek, v->conf.wk, err, errlen);
 	if (e != VOL_EKEK || !v->conf.nescrow)
@@ -752,8 +778,7 @@ static int reload_check(struct vol *v, const struct conf *c, char *err,
 			 "(hsmfs rekey --to-wrap): remount");
 		return -1;
 	}
-	if (o->pin_kek && strcmp(o->pin_kek, c->kek) != 0 &&
-	    conf_escrow_find(c, o->pin_kek) < 0) {
+	if (o->pin_kek && !kek_opt_is(o, c->kek) && kek_opt_escrow(o, c) < 0) {
 		snprintf(err, errlen, "mounted with kek=%s but the config now "
 			 "names %s: remount with the new kek= option",
 			 o->pin_kek, c->kek);
@@ -842,14 +867,14 @@ static int reload_locked(struct vol *v, char *err, size_t errlen)
 		return -1;
 	}
 	if (!same && open_kek(v, &c, c.kek, false, &nk, kerr) != KEK_OK) {
-		snprintf(err, errlen, "cannot use KEK %s: %s", c.kek, kerr);
+		fit_fmt(err, errlen, "cannot use KEK %s: %s", c.kek, kerr);
 		return -1;
 	}
 	/* Also picks up a rotation: wraps use the version described. */
 	if (foreign_wrap(nk ? nk : cur, &c, kerr, sizeof(kerr)) ||
 	    kek_describe(nk ? nk : cur, &info, kerr) != KEK_OK ||
 	    reload_wks(v, nk ? nk : cur, &c, kerr, sizeof(kerr))) {
-		snprintf(err, errlen, "cannot use KEK %s: %s", c.kek, kerr);
+		fit_fmt(err, errlen, "cannot use KEK %s: %s", c.kek, kerr);
 		kek_close(nk);
 		return -1;
 	}

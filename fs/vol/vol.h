@@ -169,6 +169,14 @@ struct kek *vol_kek_for(struct vol *v, const char *kid);
 enum kek_status vol_kek_open_other(const struct vol *v, const char *url,
 				   struct kek **k, char kerr[KEK_ERR_MAX]);
 
+/* hsmfs path, on an unlocked volume (fs/vol/path.c): the backing path
+ * ("x/y", from the root) of the entry at plaintext path ppath, and the
+ * plaintext path ("/a/b") of backing path bpath. 0, or -1 with err. */
+int vol_backing_path(struct vol *v, const char *ppath, char *out, size_t n,
+		     char *err, size_t errlen);
+int vol_plain_path(struct vol *v, const char *bpath, char *out, size_t n,
+		   char *err, size_t errlen);
+
 /* True for a volume-wrap volume: file keys never go to the HSM. */
 static inline bool vol_volume_wrap(const struct vol *v)
 {

@@ -19,6 +19,7 @@
 #include "hsmclient/azure/cred.h"
 #include "hsmclient/azure/json.h"
 #include "hsmclient/azure/jwt.h"
+#include "common/fit.h"
 #include "hsmclient/azure/text.h"
 
 #define ID_MAX 128
@@ -360,7 +361,7 @@ static void managed_failed(const struct azauth *a, const char *how,
 			 "AZURE_FEDERATED_TOKEN_FILE, credential_file= or "
 			 "$CREDENTIALS_DIRECTORY was given, and managed "
 			 "identity%s %s", who, how);
-	text_fit(err, KEK_ERR_MAX, tail);
+	fit_str(err, KEK_ERR_MAX, tail);
 }
 
 /* Error line for a refused token request; returns the status to use. */

@@ -5,6 +5,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/fit.h"
 #include "hsmclient/azure/err.h"
 #include "hsmclient/azure/json.h"
 #include "hsmclient/azure/text.h"
@@ -12,23 +13,21 @@
 static const char *const op_verb[] = { "get", "wrapkey", "unwrapkey",
 				       "token" };
 
-/* prefix ": " msg suffix, shortening msg so that suffix always fits. */
+/* prefix ": " msg suffix, shortening msg (at a word) so that suffix
+ * always fits. */
 static void compose(char *err, const char *prefix, const char *msg,
 		    const char *suffix)
 {
-	size_t pl = strlen(prefix), sl = strlen(suffix), room, ml = strlen(msg);
+	size_t pl = strlen(prefix), sl = strlen(suffix), room;
+	char m[KEK_ERR_MAX];
 
-	if (!ml) {
+	if (!msg[0]) {
 		snprintf(err, KEK_ERR_MAX, "%s%s", prefix, suffix);
 		return;
 	}
 	room = pl + sl + 2 < KEK_ERR_MAX - 1 ? KEK_ERR_MAX - 1 - pl - sl - 2 : 0;
-	if (ml > room && room > 3)
-		snprintf(err, KEK_ERR_MAX, "%s: %.*s...%s", prefix,
-			 (int)(room - 3), msg, suffix);
-	else
-		snprintf(err, KEK_ERR_MAX, "%s: %.*s%s", prefix, (int)room,
-			 msg, suffix);
+	fit_str(m, room + 1 < sizeof(m) ? room + 1 : sizeof(m), msg);
+	snprintf(err, KEK_ERR_MAX, "%s: %s%s", prefix, m, suffix);
 }
 
 /* Data action and roles that allow op, for a 403 hint. */

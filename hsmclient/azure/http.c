@@ -18,6 +18,7 @@
 #include "common/stop.h"
 #include "hsmclient/azure/http.h"
 #include "hsmclient/azure/retry.h"
+#include "common/fit.h"
 #include "hsmclient/azure/text.h"
 
 #define POOL_MAX 16
@@ -416,7 +417,7 @@ static void untrusted(const char *detail, char *why, size_t whylen)
 	snprintf(line, sizeof(line), "TLS certificate not trusted (%s)%s",
 		 detail, ca ? ": give its CA with -o ca_file=PATH or in "
 			      "/etc/hsmfs/hsmfs.conf" : "");
-	text_fit(why, whylen, line);
+	fit_str(why, whylen, line);
 }
 
 /* Classifies a transport error; fills why[] and *st. */
@@ -431,7 +432,7 @@ static enum http_verdict classify_curl(CURL *c, CURLcode rc,
 	curl_off_t conn_us = 0;
 
 	/* curl's text in whole words: why must hold it after our prefix. */
-	text_fit(detail, room < sizeof(detail) ? room : sizeof(detail), raw);
+	fit_str(detail, room < sizeof(detail) ? room : sizeof(detail), raw);
 	switch (rc) {
 	case CURLE_OPERATION_TIMEDOUT:
 		curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &conn_us);

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Server text made fit for one error or log line. */
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/fit.h"
 #include "hsmclient/azure/text.h"
 
-void text_line(char *dst, size_t cap, const char *src)
+/* Folds src into dst, which has room for all of it. */
+static void fold(char *dst, const char *src)
 {
 	size_t o = 0;
 
-	for (; src && *src && o + 1 < cap; src++) {
+	for (; src && *src; src++) {
 		unsigned char c = (unsigned char)*src;
 		if (c == '\r' || c == '\n') {
 			if (o && dst[o - 1] != ' ')
@@ -23,23 +25,19 @@ void text_line(char *dst, size_t cap, const char *src)
 	dst[o] = '\0';
 }
 
-void text_fit(char *dst, size_t cap, const char *src)
+void text_line(char *dst, size_t cap, const char *src)
 {
-	size_t n = strlen(src), room, cut;
+	size_t n = src ? strlen(src) : 0;
+	char small[1024], *buf = n < sizeof(small) ? small : malloc(n + 1);
 
-	if (cap == 0)
+	if (!cap)
 		return;
-	if (n < cap || cap < 4) {
-		snprintf(dst, cap, "%s", src);
+	if (!buf) {
+		dst[0] = '\0';
 		return;
 	}
-	room = cap - 4; /* "..." and the NUL */
-	for (cut = room; cut > 0 && src[cut] != ' '; cut--)
-		;
-	while (cut > 0 && strchr(" ,;:(", src[cut - 1]))
-		cut--;
-	if (cut == 0)
-		cut = room;
-	memcpy(dst, src, cut);
-	memcpy(dst + cut, "...", 4);
+	fold(buf, src);
+	fit_str(dst, cap, buf);
+	if (buf != small)
+		free(buf);
 }

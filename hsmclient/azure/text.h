@@ -10,11 +10,8 @@
 #include <stddef.h>
 
 /* CR/LF folded into one space, other control bytes replaced by '?',
- * trailing spaces dropped, at most cap - 1 bytes. dst may be src. */
+ * trailing spaces dropped, at most cap - 1 bytes (cut at a word, with
+ * "…": common/fit.h). dst may be src. */
 void text_line(char *dst, size_t cap, const char *src);
-/* src copied whole if it fits cap - 1 bytes; else cut after its last
- * word that fits with "..." after it, never inside a word (a word longer
- * than the room is cut with "..."). dst and src must not overlap. */
-void text_fit(char *dst, size_t cap, const char *src);
 
 #endif

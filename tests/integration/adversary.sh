@@ -90,11 +90,11 @@ PINNED=$HSMFS_STATE_DIR
 put_conf "$T/genuine.conf"
 /usr/bin/python3 "$ROOT/tests/integration/forge.py" kek "$C/hsmfs.conf" "$ATT/keys/k"
 check "pinned machine: a new volume id naming the attacker's KEK is refused" \
-	refused "$PINNED" "pinned volume .* there ($PINNED/pins/dir-"
+	refused "$PINNED" "another volume than this machine pinned there: refused before any request.*hsmfs pin forget"
 check "fsck --unwrap refuses it too" \
-	tool_refused "$PINNED" "pinned volume" fsck --unwrap -o "$O" "$C"
+	tool_refused "$PINNED" "another volume than this machine pinned" fsck --unwrap -o "$O" "$C"
 check "rekey refuses it too" \
-	tool_refused "$PINNED" "pinned volume" rekey -q -o "$O" "$C"
+	tool_refused "$PINNED" "another volume than this machine pinned" rekey -q -o "$O" "$C"
 check "and the attacker heard nothing" quiet
 
 # 2. The same on a new machine given the volume's fingerprint.
@@ -129,7 +129,7 @@ HSMFS_STATE_DIR=$T/attacker-state "$HSMFS" init --kek "$KEK" -o "$O" "$T/evil" >
 put_conf "$T/evil/hsmfs.conf"
 n0=$(hsm_requests)
 check "pinned machine: the attacker's volume under the real KEK is refused" \
-	refused "$PINNED" "pinned volume"
+	refused "$PINNED" "another volume than this machine pinned"
 check "new machine, -o volume=: refused by the fingerprint" \
 	refused "$T/new4" "volume in .* does not match the fingerprint" "$O,volume=$FPR"
 check "both before any request to the HSM" test "$(hsm_requests)" -eq "$n0"
@@ -170,8 +170,8 @@ check "a new machine naming the HSM's host (hsm_endpoint=) mounts it" \
 umount_wait "$M"
 
 # A legitimate re-init: this machine (init re-pins) at once; another
-# that pinned the old volume after deleting the pin file its refusal
-# names, with the new fingerprint.
+# that pinned the old volume after forgetting the pin as its refusal
+# says, with the new fingerprint.
 find "$C" -mindepth 1 -delete
 "$HSMFS" init --kek "$KEK" -o "$O" "$C" >"$T/init2.out"
 FPR2=$(sed -n 's/^  fingerprint: //p' "$T/init2.out")
@@ -179,11 +179,11 @@ check "re-init prints another fingerprint" bash -c "[[ -n '$FPR2' && '$FPR2' != 
 check "re-init re-pinned this machine: the new volume mounts" mount_hsm "$C" "$M" -o "$O"
 umount_wait "$M"
 out=$(HSMFS_STATE_DIR=$T/new6 "$HSMFS" mount -o "$O,volume=$FPR2" "$C" "$M" 2>&1)
-pinfile=$(grep -o "$T/new6/pins/dir-[0-9a-f]*" <<<"$out")
-check "a machine that pinned the old volume refuses it, naming the pin file" \
-	bash -c "[[ -n '$pinfile' ]] && grep -q 'delete that pin file' <<<'$out'"
-rm -f "$pinfile"
-check "after deleting that file, it mounts with the new fingerprint" \
+check "a machine that pinned the old volume refuses it, saying how to forget the pin" \
+	grep -qF "run 'hsmfs pin forget $(realpath "$C")'" <<<"$out"
+check "hsmfs pin forget, as it says, removes that pin (no HSM asked)" \
+	env HSMFS_STATE_DIR="$T/new6" "$HSMFS" pin forget "$C"
+check "after that, it mounts with the new fingerprint" \
 	env HSMFS_STATE_DIR="$T/new6" "$HSMFS" mount -o "$O,volume=$FPR2" "$C" "$M"
 umount_wait "$M"
 check "the attacker heard nothing at all" quiet

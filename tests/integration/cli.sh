@@ -71,7 +71,7 @@ check "mount -o readahead=abc is refused" \
 	bash -c "'$H' mount -o readahead=abc '$T/c' '$T/m' 2>&1 | grep -q 'readahead=abc' && ! mountpoint -q '$T/m'"
 for o in timeout=abc prefetch=abc threads=0 prefetch=65 dek_cache_size=1x hsm_timeout=; do
 	check "mount -o $o is refused as a bad value" \
-		bash -c "out=\$('$H' mount -o $o '$T/c' '$T/m' 2>&1); test \$? -eq 2 && grep -q \"bad value in option '$o'\" <<<\"\$out\" && ! mountpoint -q '$T/m'"
+		bash -c "out=\$('$H' mount -o $o '$T/c' '$T/m' 2>&1); test \$? -eq 2 && grep -q \"bad value for ${o%%=*} in '$o' (\" <<<\"\$out\" && ! mountpoint -q '$T/m'"
 done
 check "rekey --jobs 0 is a usage error" \
 	bash -c "'$H' rekey --jobs 0 '$T/c' 2>/dev/null; test \$? -eq 2"

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -656,10 +657,92 @@ static void sidecar_checked_for_lookup(void)
 	close(d.fd);
 }
 
+/* Makes entry name in directory dirfd (a directory with its own IV, or
+ * a file) the way the daemon does; appends its backing name to path. */
+static int make_entry(int dirfd, bool root, const char *name, bool dir,
+		      char *path, size_t n)
+{
+	struct bdir d = { .fd = dirfd, .root = root, .format = 3, .nk = nk };
+	uint8_t iv[DIRIV_LEN];
+	struct bname b;
+	int fd;
+
+	if (bname_read_diriv(dirfd, 3, nk, iv) != 0)
+		return -1;
+	d.iv = iv;
+	if (bname_encode(&d, name, &b) != 0 ||
+	    bname_write_sidecar(dirfd, &b) != 0)
+		return -1;
+	snprintf(path + strlen(path), n - strlen(path), "%s%s",
+		 path[0] ? "/" : "", b.name);
+	if (!dir)
+		return tmpdir_write_at(dirfd, b.name, "x", 1) == 0 ? dirfd : -1;
+	if (mkdirat(dirfd, b.name, 0700) != 0)
+		return -1;
+	fd = openat(dirfd, b.name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || bname_write_diriv(fd, 3, nk, NULL) != 0)
+		return -1;
+	return fd;
+}
+
+/* hsmfs path: a plaintext path to its backing path and back, through
+ * spaces, a long name (a sidecar) and directories on the way; what is
+ * not there, or not a path of the volume, is refused. */
+static void paths_both_ways(void)
+{
+	char lname[256], plain[1024], bpath[2048] = "", back[1024];
+	char tree[TMPDIR_MAX + 16];
+	struct bdir root = { .root = true, .format = 3 };
+	int a, b, c;
+
+	make_name(lname, 230, 9);
+	for (char *p = lname; *p; p++)
+		*p = *p == '/' ? '_' : *p;
+	snprintf(plain, sizeof(plain), "/a b/%s/leaf", lname);
+	snprintf(tree, sizeof(tree), "%s/tree", top);
+	if (setup() != 0 || mkdir(tree, 0700) != 0 ||
+	    (root.fd = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    bname_write_diriv(root.fd, 3, nk, NULL) != 0) {
+		CHECK(0);
+		return;
+	}
+	root.nk = nk;
+	a = make_entry(root.fd, true, "a b", true, bpath, sizeof(bpath));
+	b = a < 0 ? -1 : make_entry(a, false, lname, true, bpath,
+				    sizeof(bpath));
+	c = b < 0 ? -1 : make_entry(b, false, "leaf", false, bpath,
+				    sizeof(bpath));
+	CHECK(c >= 0);
+	CHECK(strstr(bpath, "hsmfs.longname.") != NULL);
+	CHECK_EQ_INT(bname_backing_path(&root, plain, back, sizeof(back)), 0);
+	CHECK(strcmp(back, bpath) == 0);
+	CHECK_EQ_INT(bname_backing_path(&root, plain + 1, back, sizeof(back)),
+		     0);
+	CHECK(strcmp(back, bpath) == 0);
+	CHECK_EQ_INT(bname_plain_path(&root, bpath, back, sizeof(back)), 0);
+	CHECK(strcmp(back, plain) == 0);
+	CHECK_EQ_INT(bname_backing_path(&root, "/", back, sizeof(back)), 0);
+	CHECK(back[0] == '\0');
+	CHECK_EQ_INT(bname_backing_path(&root, "/a b/nope", back,
+					sizeof(back)), -ENOENT);
+	CHECK_EQ_INT(bname_backing_path(&root, "/a b/../a b", back,
+					sizeof(back)), -EINVAL);
+	CHECK_EQ_INT(bname_plain_path(&root, "../tree", back, sizeof(back)),
+		     -EINVAL);
+	CHECK_EQ_INT(bname_backing_path(&root, "/hsmfs.conf", back,
+					sizeof(back)), -ENOENT);
+	/* c, a file's directory, is b. */
+	if (b >= 0)
+		close(b);
+	if (a >= 0)
+		close(a);
+	close(root.fd);
+}
+
 CHECK_MAIN("bname",
 	   T(kind_of_reserved_names), T(roundtrip_all_lengths),
 	   T(name_from_other_dir), T(flipped_character), T(bad_sidecars),
 	   T(plaintext_names), T(name_too_long), T(without_keys),
 	   T(diriv_files), T(sidecar_lifecycle), T(fifos_refused),
 	   T(diriv_judged_by_names), T(diriv_reasons),
-	   T(sidecar_checked_for_lookup))
+	   T(sidecar_checked_for_lookup), T(paths_both_ways))

@@ -365,7 +365,40 @@ static void stats_default_zero(void)
 	kek_close(k);
 }
 
+/* kek= as an operator writes it: Azure's host and key names have no
+ * case; the version has, and so does everything after the key name. */
+static void url_same(void)
+{
+	static const char *const same[][2] = {
+		{ "https://contoso.vault.azure.net/keys/fs-kek",
+		  "https://CONTOSO.Vault.Azure.NET/keys/FS-KEK" },
+		{ "https://h.managedhsm.azure.net/keys/k/",
+		  "https://h.managedhsm.azure.net/KEYS/K" },
+		{ "https://h.managedhsm.azure.net/keys/k/0123abcd",
+		  "HTTPS://H.managedhsm.azure.net/keys/K/0123abcd" },
+		{ "testkek://k", "TESTKEK://K" },
+	};
+	static const char *const differ[][2] = {
+		{ "https://h.vault.azure.net/keys/k",
+		  "https://h.vault.azure.net/keys/k2" },
+		{ "https://h.vault.azure.net/keys/k",
+		  "https://g.vault.azure.net/keys/k" },
+		{ "https://h.vault.azure.net/keys/k/0123abcd",
+		  "https://h.vault.azure.net/keys/k/0123ABCD" },
+		{ "https://h.vault.azure.net/keys/k/v1",
+		  "https://h.vault.azure.net/keys/k" },
+		{ "testkek://k", "testkek://kk" },
+	};
+
+	for (size_t i = 0; i < sizeof(same) / sizeof(*same); i++) {
+		CHECK(kek_url_same(same[i][0], same[i][1]));
+		CHECK(kek_url_same(same[i][1], same[i][0]));
+	}
+	for (size_t i = 0; i < sizeof(differ) / sizeof(*differ); i++)
+		CHECK(!kek_url_same(differ[i][0], differ[i][1]));
+}
+
 CHECK_MAIN("kek",
 	   T(open_unknown_scheme), T(open_no_scheme),
 	   T(wrap_unwrap_roundtrip), T(unwrap_foreign_kid), T(alg_names),
-	   T(status_strings), T(stats_default_zero))
+	   T(status_strings), T(stats_default_zero), T(url_same))

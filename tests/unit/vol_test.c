@@ -652,23 +652,32 @@ static void new_volume_id_refused_by_dir_pin(void)
 	dir_pin(path, ppath);
 	opts(&o, true);
 	CHECK_EQ_INT(vol_peek(&v, path, &o, err, sizeof(err)), -1);
-	CHECK(strstr(err, "pinned volume") != NULL);
-	CHECK(strstr(err, ppath) != NULL);
-	CHECK(strstr(err, "delete that pin file") != NULL);
+	CHECK(strstr(err, "another volume than this machine pinned") != NULL);
+	CHECK(strstr(err, "hsmfs pin forget") != NULL);
 	CHECK(forge_conf(path, KEK_A, fresh) == 0);
 	CHECK_EQ_INT(vol_peek(&v, path, &o, err, sizeof(err)), -1);
-	CHECK(strstr(err, "pinned volume") != NULL);
+	CHECK(strstr(err, "another volume than this machine pinned") != NULL);
 	CHECK(read_dir_pin(path, &p));
 	CHECK_MEM(p.volume_id, c.volume_id, ID_LEN);
 
-	/* An intended new volume: the operator deletes the pin file. */
-	CHECK(unlink(ppath) == 0);
+	/* An intended new volume: the operator forgets the pin (hsmfs pin
+	 * forget), which names the file it removed. */
+	{
+		char *canon = realpath(path, NULL), gone[2][PIN_PATH_MAX];
+
+		CHECK(canon && pin_forget(canon, NULL, gone, err,
+					  sizeof(err)) == 1);
+		CHECK(strcmp(gone[0], ppath) == 0 && !gone[1][0]);
+		CHECK(canon && pin_forget(canon, NULL, gone, err,
+					  sizeof(err)) == 0);
+		free(canon);
+	}
 	CHECK_EQ_INT(try_open(path, &o, err), 0);
 	CHECK(read_dir_pin(path, &p));
 	CHECK_MEM(p.volume_id, fresh, ID_LEN);
 	/* and the old volume is now the stranger */
 	CHECK(store_conf(path, &c) == 0);
-	REFUSED(path, &o, "pinned volume");
+	REFUSED(path, &o, "another volume than this machine pinned");
 }
 
 /* A pin by volume id, as earlier versions kept: still checked for a
@@ -723,7 +732,7 @@ static void legacy_pin(void)
 	CHECK_MEM(p.volume_id, c.volume_id, ID_LEN);
 	/* Migrated, the directory's pin now holds even against a fresh id. */
 	CHECK(forge_conf(path, KEK_B, (const uint8_t[ID_LEN]){ 1 }) == 0);
-	REFUSED(path, &o, "pinned volume");
+	REFUSED(path, &o, "another volume than this machine pinned");
 }
 
 /* A state directory of its own: a machine that never saw the volumes. */
