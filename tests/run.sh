@@ -1,33 +1,60 @@
 #!/usr/bin/env bash
 # Runs every test program and integration test. Each prints its own line
 # "... N passed, N failed"; this adds them up into the closing line.
-#   TESTS=glob   run only the suites whose name matches (e.g. TESTS='unit/*')
+#   TESTS=glob     run only the suites whose name matches (e.g. TESTS='unit/*')
+#   TEST_JOBS=N    suites of the shared phase at a time (default: one per
+#                  CPU; 1 runs everything one after another)
+#
+# Two phases. First the suites that share nothing but the CPUs and assert
+# nothing about elapsed time (no time bound, no fixed wait for another
+# process to act): the unit tests, and the integration suites named in
+# SHARED; they run TEST_JOBS at a time. Then every other suite, alone: the
+# ones that time what they test, kill at random moments, or already keep
+# every CPU busy (the fuzz smoke, posix.sh's two lanes). A new integration
+# suite runs alone until it is added to SHARED. Each suite's output is
+# shown whole once it ends, in the order the suites started.
 set -u
 B=${B:-build}
 export B
 cd "$(dirname "$0")/.."
 TESTS=${TESTS:-*}
+JOBS=${TEST_JOBS:-$(nproc)}
+SHARED=(adversary bindings ciphertext cli corrupt diskfull frozen fsck manyfiles
+	reader state tamper torture undetected)
 pass=0
 fail=0
 failed_suites=()
 times=()
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
 
-# Runs one suite, shows its output, and adds up its closing line. A suite
-# that dies without one counts as one failure.
-suite() {
-	local name=$1
+started=0 # suites started; suite i logs to $out/i, its end to $out/i.end
+shown=0   # suites shown
+running=0 # suites running now
+names=()
+
+# start NAME CMD...: runs a suite in the background.
+start() {
+	local i=$started
+	names[i]=$1
 	shift
-	# shellcheck disable=SC2053
-	[[ $name == $TESTS ]] || return 0
+	(
+		t0=$SECONDS
+		"$@" >"$out/$i" 2>&1
+		echo "$? $((SECONDS - t0))" >"$out/$i.end"
+	) &
+	started=$((started + 1))
+	running=$((running + 1))
+}
+
+# show I: shows suite I's output and adds up its closing line. A suite
+# that dies without one counts as one failure.
+show() {
+	local name=${names[$1]} log=$out/$1 rc=1 secs=0 line p f
+	read -r rc secs <"$out/$1.end"
 	printf '=== %s\n' "$name"
-	local t0=$SECONDS
-	"$@" >"$log" 2>&1
-	local rc=$?
 	cat "$log"
-	times+=("$((SECONDS - t0)) $name")
-	local line p f
+	times+=("$secs $name")
 	line=$(grep -oE '(^|[^0-9])[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 	if [[ -n $line ]]; then
 		read -r p f <<<"$(sed -E 's/[^0-9]*([0-9]+) passed, ([0-9]+) failed/\1 \2/' <<<"$line")"
@@ -39,42 +66,95 @@ suite() {
 	pass=$((pass + p))
 	fail=$((fail + f))
 	((f > 0)) && failed_suites+=("$name")
-	return 0
+}
+
+# Shows, in order, each suite that has ended after all those before it.
+show_ended() {
+	while ((shown < started)) && [[ -e $out/$shown.end ]]; do
+		show "$shown"
+		shown=$((shown + 1))
+	done
+}
+
+# Waits until at most N suites run (N=0: all have ended).
+drain() {
+	while ((running > $1)); do
+		wait -n
+		running=$((running - 1))
+		show_ended
+	done
+}
+
+# shared NAME CMD...: a suite of the first phase.
+shared() {
+	# shellcheck disable=SC2053
+	[[ $1 == $TESTS ]] || return 0
+	drain $((JOBS - 1))
+	start "$@"
+}
+
+# is_shared NAME: an integration suite of the first phase.
+is_shared() {
+	local n
+	for n in "${SHARED[@]}"; do
+		[[ $n == "$1" ]] && return 0
+	done
+	return 1
+}
+
+# alone NAME CMD...: a suite of the second phase.
+alone() {
+	# shellcheck disable=SC2053
+	[[ $1 == $TESTS ]] || return 0
+	drain 0
+	start "$@"
+	drain 0
 }
 
 for t in tests/lint/*.sh; do
-	suite "lint/$(basename "$t" .sh)" bash "$t"
+	shared "lint/$(basename "$t" .sh)" bash "$t"
 done
 for t in "$B"/tests/unit/*_test; do
-	[[ -x $t ]] && suite "unit/$(basename "$t")" "$t"
+	[[ -x $t ]] && shared "unit/$(basename "$t")" "$t"
 done
 for t in "$B"/tests/san/*_test; do
-	[[ -x $t ]] && suite "san/$(basename "$t")" "$t"
+	[[ -x $t ]] && shared "san/$(basename "$t")" "$t"
 done
 # Unit tests once more under valgrind's memcheck: no invalid access, no
 # definite leak.
 if command -v valgrind >/dev/null; then
 	for t in "$B"/tests/unit/*_test; do
-		[[ -x $t ]] && suite "valgrind/$(basename "$t")" \
+		[[ -x $t ]] && shared "valgrind/$(basename "$t")" \
 			valgrind -q --error-exitcode=1 --leak-check=full \
 			--errors-for-leak-kinds=definite "$t"
 	done
 fi
+for t in tests/integration/*.sh; do
+	n=$(basename "$t" .sh)
+	is_shared "$n" && shared "integration/$n" bash "$t"
+done
 if [[ -x $B/tests/hsmclient_test ]]; then
-	suite "hsm/hsmclient_test" "$B/tests/hsmclient_test"
+	alone "hsm/hsmclient_test" "$B/tests/hsmclient_test"
 fi
 if [[ -x $B/tests/hsmclient_test-san ]]; then
-	suite "san/hsmclient_test" "$B/tests/hsmclient_test-san"
+	alone "san/hsmclient_test" "$B/tests/hsmclient_test-san"
 fi
 if compgen -G "$B/fuzz/fuzz_*" >/dev/null; then
-	suite "fuzz/smoke" tests/fuzz/smoke.sh
+	alone "fuzz/smoke" tests/fuzz/smoke.sh
 fi
 for t in tests/integration/*.sh; do
-	[[ $(basename "$t") == lib.sh ]] && continue
-	suite "integration/$(basename "$t" .sh)" bash "$t"
+	n=$(basename "$t" .sh)
+	[[ $n == lib ]] || is_shared "$n" && continue
+	alone "integration/$n" bash "$t"
+done
+drain 0
+while ((shown < started)); do # only if a suite's runner was killed
+	show "$shown"
+	shown=$((shown + 1))
 done
 
 # Where the time went: the whole run is kept under 15 minutes on 2 cores.
+# A suite's time is its own wall time, shared CPUs or not.
 echo
 echo "all suites: $SECONDS s; the slowest (seconds):"
 printf '%s\n' "${times[@]}" | sort -rn | head -n 8 | sed 's/^/  /'

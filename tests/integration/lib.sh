@@ -124,25 +124,10 @@ blk_rec() {
 }
 
 # manifest DIR: one line per entry: path, type, size, content hash or link
-# target, user xattrs; sorted. Two trees with equal manifests look alike
-# to an application.
+# target, user xattrs; sorted (tests/tools/manifest.py says how). Two
+# trees with equal manifests look alike to an application.
 manifest() {
-	(
-		cd "$1" || exit 1
-		find . -mindepth 1 -print0 | sort -z | while IFS= read -r -d '' p; do
-			if [[ -L $p ]]; then
-				printf '%s link %s\n' "$p" "$(readlink "$p")"
-			elif [[ -d $p ]]; then
-				printf '%s dir %s\n' "$p" "$(stat -c %a "$p")"
-			elif [[ -p $p ]]; then
-				printf '%s fifo\n' "$p"
-			else
-				printf '%s file %s %s %s %s\n' "$p" "$(stat -c '%a %s %h' "$p")" \
-					"$(sha256sum <"$p" | cut -c1-64)" \
-					"$(getfattr -d -m 'user\.' --absolute-names "$p" 2>/dev/null | grep -v '^#' | tr '\n' ' ')"
-			fi
-		done
-	)
+	python3 "$ROOT/tests/tools/manifest.py" "$1"
 }
 
 EMU=$ROOT/$B/hsm-emulator

@@ -29,6 +29,7 @@ section numbers refer to FORMAT.md.
 import argparse
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import re
@@ -36,9 +37,7 @@ import ssl
 import stat
 import struct
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -227,6 +226,8 @@ class Unwrapper:
         self.endpoints = list(endpoints)
         self.token = None
         self.calls = 0
+        self.ssl = None
+        self.conns = {}  # "host:port" -> an open HTTPSConnection
 
     def unwrap(self, kid, alg, wrapped):
         if kid in self.local:
@@ -245,23 +246,48 @@ class Unwrapper:
         raise HsmError(f"no local unwrap for alg {ALG_NAMES[alg]}")
 
     def _context(self):
-        if self.ca_file is None:
-            return ssl.create_default_context()
-        return ssl.create_default_context(cafile=self.ca_file)
+        if self.ssl is None:
+            self.ssl = ssl.create_default_context(cafile=self.ca_file)
+        return self.ssl
+
+    def _answer(self, where, path, body, headers):
+        """One request on the kept-alive connection to where (a new one
+        if there is none); a kept one the server has closed meanwhile is
+        replaced once."""
+        for kept in (True, False):
+            conn = self.conns.pop(where, None)
+            if conn is None:
+                kept = False
+                conn = http.client.HTTPSConnection(
+                    where, context=self._context(), timeout=30)
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                r = conn.getresponse()
+                data = r.read()
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                if kept:
+                    continue
+                raise
+            if r.will_close:
+                conn.close()
+            else:
+                self.conns[where] = conn
+            return r.status, data
+        raise AssertionError("unreachable")
 
     def _post(self, url, body, headers):
         if not url.startswith("https://"):
             raise HsmError(f"refusing a non-HTTPS URL: {url}")
-        req = urllib.request.Request(url, data=body, headers=headers,
-                                     method="POST")
+        u = urllib.parse.urlsplit(url)
+        path = u.path + (f"?{u.query}" if u.query else "")
         try:
-            with urllib.request.urlopen(req, context=self._context(),
-                                        timeout=30) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            detail = e.read().decode("utf-8", "replace")[:300]
-            raise HsmError(f"{url}: HTTP {e.code}: {detail}") from None
-        except (urllib.error.URLError, OSError, ValueError) as e:
+            status, data = self._answer(u.netloc, path, body, headers)
+            if not 200 <= status < 300:
+                detail = data.decode("utf-8", "replace")[:300]
+                raise HsmError(f"{url}: HTTP {status}: {detail}")
+            return json.loads(data)
+        except (http.client.HTTPException, OSError, ValueError) as e:
             raise HsmError(f"{url}: {e}") from None
 
     def _bearer(self):
