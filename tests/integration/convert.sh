@@ -101,7 +101,7 @@ reads() {
 refused() {
 	local r=1
 	mount_hsm "$C" "$M" -o "$O" || return 1
-	! cat "$M/d/f3" 2>/dev/null && grep -q "${B3##*/}.*$1" "$M.log" && r=0
+	! cat "$M/d/f3" 2>/dev/null && grep -q -e "${B3##*/}.*$1" "$M.log" && r=0
 	umount_wait "$M"
 	return "$r"
 }

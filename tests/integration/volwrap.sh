@@ -166,9 +166,9 @@ printf '9' | dd of="$b1" bs=1 seek=$((40 + kl - 1)) conv=notrunc status=none
 dd if="$b3" of="$b2" bs=1 skip=296 seek=296 count=72 conv=notrunc status=none
 mount_hsm "$C" "$M" -o "$O"
 check "a kid naming a generation the config lacks: EIO" bash -c "! cat '$M/t1' 2>/dev/null"
-check "logged with the file" grep -q "$(basename "$b1").*generation 9, which the config does not hold" "$M.log"
+check "logged with the file" grep -q -e "$(basename "$b1").*generation 9, which the config does not hold" "$M.log"
 check "another file's wrapped key: EIO" bash -c "! cat '$M/t2' 2>/dev/null"
-check "logged with the file" grep -q "$(basename "$b2").*another file" "$M.log"
+check "logged with the file" grep -q -e "$(basename "$b2").*another file" "$M.log"
 check "the untouched file reads" grep -qx "tamper 3" "$M/t3"
 umount_wait "$M"
 finish
