@@ -318,9 +318,20 @@ static void path_request(struct fsd *fs, FILE *f, const char *arg,
 		fprintf(f, "ok %s", out);
 }
 
-/* A request: all the client sends (mnt_call sends one line, then shuts
- * its side; a path may hold newlines), without the final newline. Its
- * length, or -1. */
+/* Whether the request read so far is whole: a path request ends where
+ * the client shuts its side (a path may hold newlines); any other at its
+ * first newline, since one (hold) keeps its side open for as long as it
+ * lasts. */
+static bool request_whole(const char *line, size_t got)
+{
+	if (!memchr(line, '\n', got))
+		return false;
+	return strncmp(line, "backing-path ", 13) != 0 &&
+	       strncmp(line, "plain-path ", 11) != 0;
+}
+
+/* A request, as request_whole says where it ends, without the final
+ * newline. Its length, or -1. */
 static ssize_t read_request(int c, char *line, size_t n)
 {
 	struct timeval tv = { .tv_sec = 2 };
@@ -329,8 +340,12 @@ static ssize_t read_request(int c, char *line, size_t n)
 
 	/* A client that never finishes must not stall the next one. */
 	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (got + 1 < n && (r = read(c, line + got, n - 1 - got)) > 0)
+	while (got + 1 < n && (r = read(c, line + got, n - 1 - got)) > 0) {
 		got += (size_t)r;
+		line[got] = '\0';
+		if (request_whole(line, got))
+			break;
+	}
 	if (!got)
 		return -1;
 	line[got] = '\0';
