@@ -8,12 +8,7 @@
 # cannot be written refuses the key (no use without a record).
 . "$(dirname "$0")/lib.sh"
 
-E=$T/emu
-emu_start "$E" || { bad "emulator starts"; finish; }
-emu_setup "$E" fskek RSA-HSM 2048 || { bad "emulator setup"; finish; }
-KEK=$EMU_URL/keys/fskek
-O=ca_file=$E/ca.pem,kek_scope=$SCOPE
-M=$T/m
+emu_kek_suite
 mkdir -p "$M"
 
 # q LOG PY: runs the Python expression PY (a bool) over the log's records

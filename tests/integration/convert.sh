@@ -11,13 +11,7 @@
 # refused by the config MAC.
 . "$(dirname "$0")/lib.sh"
 
-E=$T/emu
-emu_start "$E" || { bad "emulator starts"; finish; }
-emu_setup "$E" fskek RSA-HSM 2048 || { bad "emulator setup"; finish; }
-KEK=$EMU_URL/keys/fskek
-O=ca_file=$E/ca.pem,kek_scope=$SCOPE
-C=$T/c
-M=$T/m
+emu_kek_suite
 N=120
 
 # mode: the config's wrap mode: "file", "volume", or "volume to-file"

@@ -166,6 +166,20 @@ emu_setup() {
 	export AZURE_CLIENT_SECRET AZURE_AUTHORITY_HOST=$EMU_URL
 }
 
+# emu_kek_suite: the preamble of a suite against one emulator: E (its
+# state), an RSA-2048 KEK "fskek" (KEK, its URL), O (the options that reach
+# it), C and M (a volume and its mount point); a suite that cannot start
+# its emulator ends here.
+emu_kek_suite() {
+	E=$T/emu
+	emu_start "$E" || { bad "emulator starts"; finish; }
+	emu_setup "$E" fskek RSA-HSM 2048 || { bad "emulator setup"; finish; }
+	KEK=$EMU_URL/keys/fskek
+	O=ca_file=$E/ca.pem,kek_scope=$SCOPE
+	C=$T/c
+	M=$T/m
+}
+
 # unwraps STATE: how many unwrap requests the emulator has answered.
 unwraps() {
 	grep -c '"operation":"UnwrapKey"' "$1/audit.log" 2>/dev/null || true

@@ -6,13 +6,7 @@
 # 429 bursts; and rekey --data with hard links and xattrs.
 . "$(dirname "$0")/lib.sh"
 
-E=$T/emu
-emu_start "$E" || { bad "emulator starts"; finish; }
-emu_setup "$E" fskek RSA-HSM 2048 || { bad "emulator setup"; finish; }
-KEK=$EMU_URL/keys/fskek
-O=ca_file=$E/ca.pem,kek_scope=$SCOPE
-C=$T/c
-M=$T/m
+emu_kek_suite
 R() { "$HSMFS" rekey -q -o "$O" "$@"; }
 
 # The version of the volume key's wrapping KEK, from the config.

@@ -7,13 +7,7 @@
 # and resumed; tampered key slots refused with a log line.
 . "$(dirname "$0")/lib.sh"
 
-E=$T/emu
-emu_start "$E" || { bad "emulator starts"; finish; }
-emu_setup "$E" fskek RSA-HSM 2048 || { bad "emulator setup"; finish; }
-KEK=$EMU_URL/keys/fskek
-O=ca_file=$E/ca.pem,kek_scope=$SCOPE
-C=$T/c
-M=$T/m
+emu_kek_suite
 
 ops() { emu_ops "$E" "$1"; }
 keyops() { emu_keyops "$E"; }
