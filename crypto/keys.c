@@ -71,15 +71,21 @@ static void siv_init(void)
 	siv = EVP_CIPHER_fetch(NULL, "AES-256-SIV", NULL);
 }
 
+/* A context for AES-256-SIV in *c: 0, -ENOMEM, or -EIO if OpenSSL has
+ * no SIV (*c may then be set, to be freed). */
+static int siv_ctx(EVP_CIPHER_CTX **c)
+{
+	*c = EVP_CIPHER_CTX_new();
+	pthread_once(&siv_once, siv_init);
+	return !*c ? -ENOMEM : !siv ? -EIO : 0;
+}
+
 int keys_siv_seal(const uint8_t key[KEYS_SIV_KEY], const uint8_t *ad,
 		  size_t adlen, const uint8_t *in, size_t n, uint8_t *out)
 {
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int len, ret = c ? 0 : -ENOMEM;
+	EVP_CIPHER_CTX *c;
+	int len, ret = siv_ctx(&c);
 
-	pthread_once(&siv_once, siv_init);
-	if (!ret && !siv)
-		ret = -EIO;
 	if (ret)
 		goto out;
 	ret = -EIO;
@@ -99,12 +105,9 @@ out:
 int keys_siv_open(const uint8_t key[KEYS_SIV_KEY], const uint8_t *ad,
 		  size_t adlen, const uint8_t *in, size_t n, uint8_t *out)
 {
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int len, ret = c ? 0 : -ENOMEM;
+	EVP_CIPHER_CTX *c;
+	int len, ret = siv_ctx(&c);
 
-	pthread_once(&siv_once, siv_init);
-	if (!ret && !siv)
-		ret = -EIO;
 	if (!ret && n <= KEYS_SIV_TAG)
 		ret = -EINVAL;
 	if (ret)
