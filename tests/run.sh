@@ -6,9 +6,10 @@
 #                  CPU; 1 runs everything one after another)
 #
 # Two phases. First the suites that share nothing but the CPUs and assert
-# nothing about elapsed time (no time bound, no fixed wait for another
-# process to act): the unit tests, and the integration suites named in
-# SHARED; they run TEST_JOBS at a time. Then every other suite, alone: the
+# nothing about elapsed time (no time bound on what they test, no fixed
+# wait for another process to act; a poll with a generous bound is fine):
+# the unit tests, and the integration suites named in SHARED; they run
+# TEST_JOBS at a time. Then every other suite, alone: the
 # ones that time what they test, kill at random moments, or already keep
 # every CPU busy (the fuzz smoke, posix.sh's two lanes). A new integration
 # suite runs alone until it is added to SHARED. Each suite's output is
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 TESTS=${TESTS:-*}
 JOBS=${TEST_JOBS:-$(nproc)}
 SHARED=(adversary bindings ciphertext cli corrupt diskfull frozen fsck manyfiles
-	reader state tamper torture undetected)
+	onemount reader sanitizers secrets state tamper torture undetected)
 pass=0
 fail=0
 failed_suites=()
