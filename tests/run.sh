@@ -6,9 +6,10 @@
 #                  CPU; 1 runs everything one after another)
 #
 # Two phases. First the suites that share nothing but the CPUs and assert
-# nothing about elapsed time (no time bound, no fixed wait for another
-# process to act): the unit tests, and the integration suites named in
-# SHARED; they run TEST_JOBS at a time. Then every other suite, alone: the
+# nothing about elapsed time (no time bound on what they test, no fixed
+# wait for another process to act; a poll with a generous bound is fine):
+# the integration suites named in SHARED, and the lint and unit tests;
+# they run TEST_JOBS at a time. Then every other suite, alone: the
 # ones that time what they test, kill at random moments, or already keep
 # every CPU busy (the fuzz smoke, posix.sh's two lanes). A new integration
 # suite runs alone until it is added to SHARED. Each suite's output is
@@ -19,8 +20,9 @@ export B
 cd "$(dirname "$0")/.."
 TESTS=${TESTS:-*}
 JOBS=${TEST_JOBS:-$(nproc)}
-SHARED=(adversary bindings ciphertext cli corrupt diskfull frozen fsck manyfiles
-	reader state tamper torture undetected)
+# Longest first, so that the short unit tests fill in at the end.
+SHARED=(manyfiles reader torture diskfull sanitizers bindings frozen corrupt
+	secrets adversary onemount fsck state cli tamper undetected ciphertext)
 pass=0
 fail=0
 failed_suites=()
@@ -111,6 +113,10 @@ alone() {
 	drain 0
 }
 
+for n in "${SHARED[@]}"; do
+	t=tests/integration/$n.sh
+	[[ -f $t ]] && shared "integration/$n" bash "$t"
+done
 for t in tests/lint/*.sh; do
 	shared "lint/$(basename "$t" .sh)" bash "$t"
 done
@@ -129,10 +135,6 @@ if command -v valgrind >/dev/null; then
 			--errors-for-leak-kinds=definite "$t"
 	done
 fi
-for t in tests/integration/*.sh; do
-	n=$(basename "$t" .sh)
-	is_shared "$n" && shared "integration/$n" bash "$t"
-done
 if [[ -x $B/tests/hsmclient_test ]]; then
 	alone "hsm/hsmclient_test" "$B/tests/hsmclient_test"
 fi

@@ -204,7 +204,7 @@ after=$("$HSMFS" inspect "$bfile")
 check "the file keeps its id (format 3 binds xattrs to it), with a new key" \
 	bash -c "test -n '$oldid' && grep -q 'file id: *$oldid' <<<'$after' && ! grep -q 'sha256 $oldfp' <<<'$after'"
 check "the old wrapped DEK is gone from every backing file" \
-	bash -c "! (for f in \$(find '$C' -type f ! -name 'hsmfs.*'); do '$HSMFS' inspect \"\$f\"; done | grep -q 'sha256 $oldfp')"
+	bash -c "! (find '$C' -type f ! -name 'hsmfs.*' -print0 | xargs -0 -r -n 1 -P \"\$(nproc)\" '$HSMFS' inspect | grep -q 'sha256 $oldfp')"
 mount_hsm "$C" "$M" -o "$O"
 check "content preserved" grep -qx "secret content" "$M/b/dat"
 check "hard link preserved (same inode)" test "$(stat -c %i "$M/b/dat")" = "$(stat -c %i "$M/c/dat-link")"

@@ -144,15 +144,34 @@ check "-o allow_unlocked_keys mounts anyway, with a warning" \
 umount_wait "$T/m2"
 
 if [[ $(cat /proc/sys/kernel/core_pattern) == core ]]; then
-	# Control: an ordinary process in the same directory leaves a core.
-	(cd "$T/cwd" && ulimit -c unlimited && sleep 60 & echo $! >"$T/sleep.pid"; wait) 2>/dev/null &
-	sleep 0.3
+	# gone PID: waits (10 s at most) until PID has ended: a core it
+	# dumps is written by then.
+	gone() {
+		local st
+		for _ in $(seq 200); do
+			st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 0
+			[[ $st == Z ]] && return 0
+			sleep 0.05
+		done
+		return 1
+	}
+	# Control: an ordinary process in the same directory leaves a core
+	# (killed once it is sleep, its core limit raised).
+	(
+		(cd "$T/cwd" && ulimit -c unlimited && exec sleep 60) &
+		echo $! >"$T/sleep.pid.tmp" && mv "$T/sleep.pid.tmp" "$T/sleep.pid"
+		wait
+	) 2>/dev/null &
+	for _ in $(seq 200); do
+		[[ -s $T/sleep.pid && $(cat "/proc/$(cat "$T/sleep.pid")/comm" 2>/dev/null) == sleep ]] && break
+		sleep 0.05
+	done
 	kill -SEGV "$(cat "$T/sleep.pid")"
-	sleep 0.5
+	gone "$(cat "$T/sleep.pid")"
 	check "an ordinary process here leaves a core file" bash -c "ls '$T/cwd' | grep -q '^core'"
 	rm -f "$T/cwd"/core*
 	kill -SEGV "$pid"
-	sleep 1
+	gone "$pid"
 	check "the daemon, killed the same way, leaves none (not dumpable)" \
 		bash -c "! ls '$T/cwd' | grep -q '^core'"
 else

@@ -70,7 +70,8 @@ def xattrs(p):
         pass
     out = subprocess.run(["getfattr", "-d", "-m", r"user\.",
                           "--absolute-names", p],
-                         stdout=subprocess.PIPE, check=False).stdout
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         check=False).stdout
     if not out:
         return b""
     if out.endswith(b"\n"):
