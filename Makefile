@@ -110,7 +110,8 @@ test-build: all $(TEST_BINS) $(FUZZ_BINS)
 # The files of dist/ name the program and the examples where a default
 # install puts them; an install elsewhere gets its own paths.
 DIST_SED = sed -e 's|/usr/local/bin/hsmfs|$(BINDIR)/hsmfs|g' \
-	-e 's|/usr/local/share/doc/hsmfs|$(DOCDIR)|g'
+	-e 's|/usr/local/share/doc/hsmfs|$(DOCDIR)|g' \
+	-e 's|/usr/local/lib/systemd/system|$(UNITDIR)|g'
 # dist_file SRC DST: SRC with the installed paths, mode 0644.
 dist_file = $(DIST_SED) $(1) >$(2) && chmod 0644 $(2)
 DOCS := dist/hsmfs.conf.example dist/volume.conf.example
@@ -153,16 +154,17 @@ clean:
 	rm -rf $(B)
 
 # The version is compiled into fs/cli/main.c alone, which is rebuilt when
-# it changes (the stamp is rewritten only then).
+# it changes. The stamp is rewritten only then, as make reads this file
+# (not by a rule that always runs), so that make -q and make -n see a
+# build that is up to date as such.
 VERSION_OBJS := $(foreach d,obj san tsan,$(B)/$(d)/fs/cli/main.o)
 $(VERSION_OBJS): ALL_CFLAGS += -DHSMFS_VERSION='"$(HSMFS_VERSION)"'
 $(VERSION_OBJS): $(B)/version.stamp
-$(B)/version.stamp: FORCE
-	@mkdir -p $(B)
-	@echo '$(HSMFS_VERSION)' | cmp -s - $@ || echo '$(HSMFS_VERSION)' >$@
+VERSION_STAMP := $(shell mkdir -p $(B) && { echo '$(HSMFS_VERSION)' | \
+	cmp -s - $(B)/version.stamp || echo '$(HSMFS_VERSION)' >$(B)/version.stamp; })
 
 .PHONY: all test check test-build install install-emulator uninstall \
-	uninstall-emulator deps demo clean FORCE
+	uninstall-emulator deps demo clean
 .DELETE_ON_ERROR:
 # Objects are built through pattern rules; keep them between builds.
 .SECONDARY:
