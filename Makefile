@@ -5,6 +5,7 @@
 #   make test       install what is missing (apt, npm), then run every test
 #   make check      build and run every test, installing nothing
 #   make demo       the guided demo on the local HSM emulator
+#   make demo-dr    the HSM disaster-recovery drill (security domain, backup)
 #   make install    PREFIX=/usr/local DESTDIR=
 # CFLAGS, LDFLAGS and CC are honoured as packagers set them.
 
@@ -118,6 +119,10 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)B=$(B) tools/demo.sh
 
+demo-dr: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)B=$(B) tools/demo-dr.sh
+
 clean:
 	rm -rf $(B)
 
@@ -130,7 +135,7 @@ $(B)/version.stamp: FORCE
 	@mkdir -p $(B)
 	@echo '$(HSMFS_VERSION)' | cmp -s - $@ || echo '$(HSMFS_VERSION)' >$@
 
-.PHONY: all test check test-build install uninstall deps demo clean FORCE
+.PHONY: all test check test-build install uninstall deps demo demo-dr clean FORCE
 .DELETE_ON_ERROR:
 # Objects are built through pattern rules; keep them between builds.
 .SECONDARY:
