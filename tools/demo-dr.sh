@@ -9,23 +9,14 @@
 # nothing behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-B=${B:-build}
-HSMFS=$PWD/$B/hsmfs
-EMU=$PWD/$B/hsm-emulator
-# shellcheck source=hsm-emulator/launch.sh
-. tools/hsm-emulator/launch.sh
+# shellcheck source=demo-lib.sh
+. tools/demo-lib.sh
 D=$(mktemp -d /var/tmp/hsmfs-demo-dr.XXXXXX)
 PIDS=()
 MNT=$D/mnt
 OFF=$D/officers
 SD=$D/security-domain.json
 CONTAINER=https://contosobackup.blob.core.windows.net/hsm-backups
-
-if [[ -t 1 ]]; then
-	BOLD=$'\e[1m' DIM=$'\e[2m' CYAN=$'\e[36m' RESET=$'\e[0m'
-else
-	BOLD= DIM= CYAN= RESET=
-fi
 
 cleanup() {
 	mountpoint -q "$MNT" 2>/dev/null && fusermount3 -u "$MNT"
@@ -36,22 +27,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$RESET"; }
-note() { printf '%s    %s%s\n' "$DIM" "$*" "$RESET"; }
-# run CMD...: shows a command, then runs it.
-run() {
-	printf '%s$ %s%s\n' "$CYAN" "$*" "$RESET"
-	"$@"
-}
 # refused CMD...: shows a command that must fail, and its message.
 refused() {
-	printf '%s$ %s%s\n' "$CYAN" "$*" "$RESET"
+	show "$@"
 	if "$@" 2>&1; then
 		echo "that should have been refused!" >&2
 		exit 1
 	fi
 }
-pause() { [[ -t 0 && -t 1 ]] && sleep "${1:-1}" || true; }
 ctl() { "$EMU" ctl --state "$HSM" "$@"; }
 # hsm NAME [ARGS...]: starts an emulator on state dir D/NAME, HSM=D/NAME.
 hsm() {
@@ -119,7 +102,7 @@ pause
 say "A full backup of the HSM to a blob container"
 printf 'sv=2024-11-04&sr=c&sp=crdw&sig=demo' >"$D/sas"
 note "(the container is a directory under the emulator's --blob-root)"
-printf '%s$ %s%s\n' "$CYAN" "hsm-emulator ctl backup --container $CONTAINER --token-file sas" "$RESET"
+show hsm-emulator ctl backup --container "$CONTAINER" --token-file sas
 FOLDER=$(ctl backup --container "$CONTAINER" --token-file "$D/sas")
 echo "$FOLDER"
 run ls -l "$D/blobs/contosobackup/hsm-backups/$FOLDER"
@@ -155,7 +138,7 @@ ctl status | jq -r '"activation status: \(.activation_status)"'
 pause
 
 say "Restoring the backup (the service wants a backup of the new HSM first)"
-printf '%s$ %s%s\n' "$CYAN" "hsm-emulator ctl backup --container $CONTAINER --token-file sas" "$RESET"
+show hsm-emulator ctl backup --container "$CONTAINER" --token-file sas
 ctl backup --container "$CONTAINER" --token-file "$D/sas"
 run ctl restore --container "$CONTAINER" --folder "$FOLDER" --token-file "$D/sas"
 note "The key is back under its name, in the new HSM:"
@@ -174,7 +157,7 @@ note "the HSM that now holds that key (see \"Pointing hsmfs at Azure Managed HSM
 before=$(grep -c '"operation":"UnwrapKey".*"outcome":"ok"' "$HSM/audit.log" || true)
 run "$HSMFS" mount -o "ca_file=$HSM/ca.pem,$SCOPE,hsm_endpoint=$DR" "$D/cipher" "$MNT"
 run cat "$MNT/patients/jane-doe.txt"
-printf '%s$ %s%s\n' "$CYAN" "(cd $MNT && sha256sum -c sums)" "$RESET"
+show "(cd $MNT && sha256sum -c sums)"
 (cd "$MNT" && sha256sum -c "$D/sums")
 n=$(wc -l <"$D/sums")
 after=$(grep -c '"operation":"UnwrapKey".*"outcome":"ok"' "$HSM/audit.log" || true)

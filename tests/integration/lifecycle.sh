@@ -97,11 +97,16 @@ activation() { emu_ctl "$1" status | jq -r .activation_status; }
 download() { jq -n --argjson a "$1" --argjson b "$2" --argjson c "${3:-null}" --argjson q "$4" \
 	'{certificates: ([$a, $b, $c] | map(select(. != null))), required: $q}'; }
 
-EMU_PROVISIONED=1 emu_start "$A" 127.0.0.1:0 --blob-root "$BL" || { bad "emulator starts"; finish; }
-client "$A" admin
-client "$A" user
-emu_ctl "$A" role assign --principal admin --role "Managed HSM Administrator" >/dev/null
-emu_ctl "$A" role assign --principal user --role "Managed HSM Crypto User" >/dev/null
+# provisioned STATE: a new HSM, provisioned and not activated, with an
+# administrator "admin" and a Crypto User "user".
+provisioned() {
+	EMU_PROVISIONED=1 emu_start "$1" 127.0.0.1:0 --blob-root "$BL" || return 1
+	client "$1" admin && client "$1" user &&
+		emu_ctl "$1" role assign --principal admin --role "Managed HSM Administrator" >/dev/null &&
+		emu_ctl "$1" role assign --principal user --role "Managed HSM Crypto User" >/dev/null
+}
+
+provisioned "$A" || { bad "emulator starts"; finish; }
 TA=$(token "$A" admin)
 TU=$(token "$A" user)
 
@@ -199,12 +204,7 @@ kill "$EMU_PID" && wait "$EMU_PID" 2>/dev/null
 rm -rf "$A"
 
 B2=$T/hsm-b
-EMU_PROVISIONED=1 emu_start "$B2" 127.0.0.1:0 --blob-root "$BL" || { bad "second emulator starts"; finish; }
-PB=$EMU_PID
-client "$B2" admin
-client "$B2" user
-emu_ctl "$B2" role assign --principal admin --role "Managed HSM Administrator" >/dev/null
-emu_ctl "$B2" role assign --principal user --role "Managed HSM Crypto User" >/dev/null
+provisioned "$B2" || { bad "second emulator starts"; finish; }
 TB=$(token "$B2" user)
 TBA=$(token "$B2" admin)
 check "one officer alone cannot recover the HSM" fails emu_ctl "$B2" sd recover \

@@ -92,30 +92,20 @@ static int write_new(const char *path, const char *text, mode_t mode)
 	return ok ? 0 : -1;
 }
 
-/* A certificate from a PEM file. */
-static X509 *load_cert(const char *path)
+/* A private key (unencrypted) or a certificate from a PEM file. */
+static void *load_pem(const char *path, int key)
 {
 	FILE *f = fopen(path, "r");
-	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	void *obj = NULL;
 
 	if (f)
-		fclose(f);
-	if (!x)
-		fprintf(stderr, "hsm-emulator: no PEM certificate in %s\n", path);
-	return x;
-}
-
-/* A private key from a PEM file (unencrypted). */
-static EVP_PKEY *load_key(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	EVP_PKEY *k = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
-
+		obj = key ? (void *)PEM_read_PrivateKey(f, NULL, NULL, NULL)
+			  : (void *)PEM_read_X509(f, NULL, NULL, NULL);
 	if (f)
 		fclose(f);
-	if (!k)
-		fprintf(stderr, "hsm-emulator: no PEM private key in %s\n", path);
-	return k;
+	if (!obj)
+		fprintf(stderr, "hsm-emulator: no PEM %s in %s\n", key ? "private key" : "certificate", path);
+	return obj;
 }
 
 /* Writes a key (0600) or a certificate (0644) as PEM. */
@@ -210,7 +200,7 @@ static int sd_download(const struct ctl *c, const struct args *a)
 	}
 	arr = cJSON_AddArrayToObject(req, "certificates");
 	for (int i = 0; arr && i < n; i++) {
-		X509 *x = load_cert(certs[i]);
+		X509 *x = load_pem(certs[i], 0);
 		cJSON *jwk = x ? sd_cert_jwk(x, certs[i], sd_download_ops) : NULL;
 		X509_free(x);
 		if (!jwk)
@@ -254,7 +244,7 @@ static X509 *officer_cert(const char *key)
 	if (strlen(path) + 5 > sizeof(path))
 		return NULL;
 	strcat(path, ".cer");
-	return load_cert(path);
+	return load_pem(path, 0);
 }
 
 /* One officer's share: the enc_share of its certificate, opened with its
@@ -262,7 +252,7 @@ static X509 *officer_cert(const char *key)
 static uint8_t *officer_share(const char *keyfile, const cJSON *enc_shares, size_t *len,
 			      char thumb[48])
 {
-	EVP_PKEY *k = load_key(keyfile);
+	EVP_PKEY *k = load_pem(keyfile, 1);
 	X509 *x = k ? officer_cert(keyfile) : NULL;
 	const cJSON *it;
 	uint8_t *share = NULL;
@@ -448,7 +438,7 @@ static int sd_restore_blob(const struct args *a)
 		fprintf(stderr, "hsm-emulator: sd restore-blob needs --sd-file, --exchange-key, --key and --out\n");
 		return 2;
 	}
-	if (!(x = load_cert(xf)))
+	if (!(x = load_pem(xf, 0)))
 		return 1;
 	blob = make_blob(sdf, x, keys, n);
 	if (blob && !write_new(out, blob, 0600))
