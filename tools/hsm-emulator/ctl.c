@@ -849,22 +849,25 @@ int ctl_main(int argc, char **argv)
 	return ret;
 }
 
-/* For the command files of other groups (ctl_admin.c). */
+/* arg() for the command files of other groups (ctl_admin.c). */
 const char *ctl_arg(const struct args *a, const char *flag)
 {
 	return arg(a, flag);
 }
 
+/* only_flags() for the other command files. */
 int ctl_only_flags(const struct args *a, const char *const *known)
 {
 	return only_flags(a, known);
 }
 
+/* call_ok() for the other command files. */
 cJSON *ctl_call(const struct ctl *c, const char *method, const char *path, cJSON *req)
 {
 	return call_ok(c, method, path, req);
 }
 
+/* read_secret() for the other command files. */
 char *ctl_read_secret(const char *file)
 {
 	return read_secret(file);

@@ -200,8 +200,9 @@ static int sd_download(const struct ctl *c, const struct args *a)
 	}
 	arr = cJSON_AddArrayToObject(req, "certificates");
 	for (int i = 0; arr && i < n; i++) {
+		const char *kid = strrchr(certs[i], '/') ? strrchr(certs[i], '/') + 1 : certs[i];
 		X509 *x = load_pem(certs[i], 0);
-		cJSON *jwk = x ? sd_cert_jwk(x, certs[i], sd_download_ops) : NULL;
+		cJSON *jwk = x ? sd_cert_jwk(x, kid, sd_download_ops) : NULL;
 		X509_free(x);
 		if (!jwk)
 			goto out;
