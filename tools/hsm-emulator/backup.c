@@ -36,7 +36,7 @@ struct job {
 	char dir[1200];         /* the folder */
 };
 
-/* Guards everything below. */
+/* Guards everything below (restoring is also read without it). */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char root[512];
 static struct job jobs[MAX_JOBS];
@@ -288,7 +288,7 @@ static void *run(void *arg)
 	snprintf(j->code, sizeof(j->code), "%s", rc ? "BadParameter" : "");
 	j->end = now_unix();
 	backed_up |= !rc && !j->restore;
-	restoring = 0;
+	__atomic_store_n(&restoring, 0, __ATOMIC_RELEASE);
 	running = NULL;
 	pthread_mutex_unlock(&lock);
 	log_info("full %s %s: %s", j->restore ? "restore" : "backup", j->id,
@@ -321,7 +321,7 @@ static struct job *start_job(int restore, const char *dir, const char *uri)
 	thread_live = 1;
 	njobs++;
 	running = j;
-	restoring = restore;
+	__atomic_store_n(&restoring, restore, __ATOMIC_RELEASE);
 	return j;
 }
 
