@@ -149,14 +149,14 @@ STATUS=$(rest "$A" "$TA" POST /securitydomain/download "$(download "$J1" "$J2" "
 check "a second download is refused (409)" is 409 '.error.code == "Conflict"'
 
 # Keys, versions and a role assignment to back up.
-emu_ctl "$A" key create fskek --kty RSA-HSM --size 2048 >/dev/null &&
+emu_ctl "$A" key create fskek --kty oct-HSM >/dev/null &&
 	emu_ctl "$A" key rotate fskek >/dev/null &&
-	emu_ctl "$A" key create aes --kty oct-HSM >/dev/null &&
+	emu_ctl "$A" key create other --kty oct-HSM --size 128 >/dev/null &&
 	emu_ctl "$A" role assign --principal user --role "Managed HSM Crypto Service Encryption User" \
 		--scope /keys/fskek >/dev/null || bad "keys and roles made"
 KIDS_A=$(rest "$A" "$TU" GET /keys/fskek/versions >/dev/null && jq -r '.value[].kid | sub(".*/keys/"; "")' "$T/body" | sort)
 check "the key to back up has two versions" [ "$(grep -c "^fskek/[0-9a-f]\{32\}$" <<<"$KIDS_A")" = 2 ]
-STATUS=$(rest "$A" "$TU" POST /keys/fskek/wrapkey '{"alg":"RSA-OAEP-256","value":"c2VjcmV0LWRlay0wMTIzNDU2Nzg5"}')
+STATUS=$(rest "$A" "$TU" POST /keys/fskek/wrapkey '{"alg":"CKM_AES_KEY_WRAP_PAD","value":"c2VjcmV0LWRlay0wMTIzNDU2Nzg5"}')
 check "activated: key operations work" is 200 '.value'
 WRAPPED=$(jq -r .value "$T/body")
 WKID=$(jq -r '.kid | sub(".*/keys/"; "")' "$T/body")
@@ -215,8 +215,9 @@ C=$T/hsm-c
 EMU_PROVISIONED=1 emu_start "$C" 127.0.0.1:0 --blob-root "$BL" || { bad "third emulator starts"; finish; }
 emu_ctl "$B2" sd exchange-key --out "$T/xb.cer" &&
 	emu_ctl "$C" sd exchange-key --out "$T/xc.cer" || bad "exchange keys"
-python3 "$ROOT/tests/tools/sdblob.py" "$T/sd-a.json" "$T/xc.cer" "$OFF/officer2.key" "$OFF/officer3.key" \
-	>"$T/blob-c.json" || bad "a blob for the third HSM"
+"$EMU" ctl sd restore-blob --sd-file "$T/sd-a.json" --exchange-key "$T/xc.cer" \
+	--key "$OFF/officer2.key" --key "$OFF/officer3.key" --out "$T/blob-c.json" ||
+	bad "a blob for the third HSM"
 emu_ctl "$B2" sd upload --blob "$T/blob-c.json" 2>"$T/err" >/dev/null
 check "a blob wrapped to another HSM's exchange key is refused" grep -q "another exchange key" "$T/err"
 check "the HSM still is not activated" [ "$(activation "$B2")" = NotActivated ]
@@ -250,7 +251,7 @@ check "the full restore succeeds" is 200 '.status == "Succeeded"'
 STATUS=$(rest "$B2" "$TB" GET /keys/fskek/versions)
 check "after the restore: the same key names and versions (kids)" \
 	[ "$(jq -r '.value[].kid | sub(".*/keys/"; "")' "$T/body" | sort)" = "$KIDS_A" ]
-STATUS=$(rest "$B2" "$TB" POST "/keys/$WKID/unwrapkey" "{\"alg\":\"RSA-OAEP-256\",\"value\":\"$WRAPPED\"}")
+STATUS=$(rest "$B2" "$TB" POST "/keys/$WKID/unwrapkey" "{\"alg\":\"CKM_AES_KEY_WRAP_PAD\",\"value\":\"$WRAPPED\"}")
 check "after the restore: the first HSM's wrapped key unwraps (role assignments restored)" \
 	is 200 '.value == "c2VjcmV0LWRlay0wMTIzNDU2Nzg5"'
 
