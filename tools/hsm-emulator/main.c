@@ -54,7 +54,7 @@ static void usage(FILE *f)
 		"  --blob-root DIR         where backups go: container https://ACCOUNT.blob.core.windows.net/C\n"
 		"                          is the directory DIR/ACCOUNT/C\n"
 		"  --activate-for-tests    start activated, with a security domain of its own that\n"
-		"                          nobody holds (no download needed, no recovery possible)\n");
+		"                          nobody holds (no download, and no file to recover it from)\n");
 }
 
 /* "host:port" or "[v6]:port" into its parts. */
