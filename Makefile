@@ -5,6 +5,7 @@
 #   make test       install what is missing (apt, npm), then run every test
 #   make check      build and run every test, installing nothing
 #   make demo       the guided demo on the local HSM emulator
+#   make demo-dr    the HSM disaster-recovery drill (security domain, backup)
 #   make install    hsmfs, its man pages, bash completion, systemd unit and
 #                   example files (PREFIX=/usr/local DESTDIR=; BINDIR, MANDIR,
 #                   UNITDIR, BASHCOMPDIR, DOCDIR); not the emulator
@@ -150,6 +151,10 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)B=$(B) tools/demo.sh
 
+demo-dr: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)B=$(B) tools/demo-dr.sh
+
 clean:
 	rm -rf $(B)
 
@@ -164,7 +169,7 @@ VERSION_STAMP := $(shell mkdir -p $(B) && { echo '$(HSMFS_VERSION)' | \
 	cmp -s - $(B)/version.stamp || echo '$(HSMFS_VERSION)' >$(B)/version.stamp; })
 
 .PHONY: all test check test-build install install-emulator uninstall \
-	uninstall-emulator deps demo clean
+	uninstall-emulator deps demo demo-dr clean
 .DELETE_ON_ERROR:
 # Objects are built through pattern rules; keep them between builds.
 .SECONDARY:

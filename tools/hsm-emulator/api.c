@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 
+#include "admin.h"
 #include "api.h"
 #include "auth.h"
 #include "common/b64.h"
@@ -572,7 +573,7 @@ void api_handle(struct req *r, const struct route *rt, struct reply *rp)
 			    "Key names are 1-127 characters of 0-9, a-z, A-Z and -");
 		return;
 	}
-	if (!authorized(r, rt, rp))
+	if (!admin_keys_allowed(rp) || !authorized(r, rt, rp))
 		return;
 	if (rt->bad_version) {
 		not_found(rp, rt->key);

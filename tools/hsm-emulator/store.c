@@ -12,6 +12,7 @@
 #include "clients.h"
 #include "common/b64.h"
 #include "common/log.h"
+#include "domain.h"
 #include "emu.h"
 #include "json.h"
 #include "keys.h"
@@ -135,12 +136,15 @@ int store_open(void)
 		store_unlock();
 		return ret;
 	}
-	doc = cJSON_ParseWithLength(buf, len);
+	doc = domain_state_open(cJSON_ParseWithLength(buf, len));
 	if (!doc || load_doc(doc)) {
 		log_err("%s is corrupt", path);
 		goto out;
 	}
-	ret = 0;
+	/* Sealed from the first start with a security domain on. */
+	store_lock();
+	ret = domain_active() ? store_save() : 0;
+	store_unlock();
 out:
 	cJSON_Delete(doc);
 	OPENSSL_cleanse(buf, len);
@@ -176,7 +180,7 @@ int store_save(void)
 	    !cJSON_AddItemToObject(doc, "clients", clients_to_json()) ||
 	    !cJSON_AddItemToObject(doc, "roles", rbac_to_json()))
 		goto out;
-	text = cJSON_Print(doc);
+	text = domain_state_text(doc);
 	if (!text || write_file_atomic(path, text, strlen(text), 0600))
 		goto out;
 	ret = 0;
