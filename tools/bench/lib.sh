@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Helpers for tools/bench/run: logging, timing, samples, caches, the HSM
-# emulator, and the peers (set up, mount, unmount, remount cold).
+# emulator, the peers (set up, mount, unmount, remount cold), and the
+# FUSE request trace and strace of the reqs group.
 #
 # Globals set by run: W (work directory), RES (results directory), DATA
 # (generated inputs), BIN (helpers built for this run), HSMFS, EMU,
