@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Helpers for tools/bench/run: logging, timing, samples, caches, the HSM
-# emulator, and the peers (set up, mount, unmount, remount cold).
+# emulator, the peers (set up, mount, unmount, remount cold), and the
+# FUSE request trace and strace of the reqs group.
 #
 # Globals set by run: W (work directory), RES (results directory), DATA
 # (generated inputs), BIN (helpers built for this run), HSMFS, EMU,
@@ -210,12 +211,108 @@ daemon_kib() {
 	awk -v f="$2:" '$1 == f { print $2 }' "/proc/${MPID[$1]}/status"
 }
 
+# ---------------------------------------------- FUSE requests and syscalls
+
+# The kernel tracepoint fuse:fuse_request_send is read through a tracing
+# instance of this run (its own buffer, event switch and filter), so the
+# global trace buffer, its size and the event's global enable are never
+# changed; removing the instance (trace_close, also from the EXIT trap)
+# is the whole restore.
+TRACEFS=/sys/kernel/tracing
+TRACE_I=""   # this run's tracing instance, while it exists
+STRACE_PID=""
+
+# trace_open: creates the tracing instance with a large buffer and the
+# event enabled but tracing off; returns 1 (nothing left behind) when
+# tracefs, instances or the event are unavailable.
+trace_open() {
+	[[ -d $TRACEFS/events/fuse/fuse_request_send && -d $TRACEFS/instances ]] || return 1
+	TRACE_I=$TRACEFS/instances/hsmfs-bench.$$
+	mkdir "$TRACE_I" 2>/dev/null || { TRACE_I="" && return 1; }
+	# 8 MiB per CPU: room for some 200,000 events, where a 2,000-file
+	# step sends up to about 30,000 requests
+	if ! { echo 0 >"$TRACE_I/tracing_on" && echo 8192 >"$TRACE_I/buffer_size_kb" &&
+		echo 1 >"$TRACE_I/events/fuse/fuse_request_send/enable"; } 2>/dev/null; then
+		trace_close
+		return 1
+	fi
+}
+
+# trace_close: removes the tracing instance, if any.
+trace_close() {
+	[[ -n $TRACE_I ]] || return 0
+	echo 0 >"$TRACE_I/tracing_on" 2>/dev/null
+	echo 0 >"$TRACE_I/events/fuse/fuse_request_send/enable" 2>/dev/null
+	rmdir "$TRACE_I" 2>/dev/null || log "warning: could not remove tracing instance $TRACE_I"
+	TRACE_I=""
+}
+
+# trace_start MNT: empties the buffer and traces the requests of MNT's
+# FUSE connection only (its anonymous device, as the kernel numbers it).
+trace_start() {
+	local mm
+	mm=$(mountpoint -d "$1")
+	echo "connection == $(((${mm%%:*} << 20) | ${mm#*:}))" \
+		>"$TRACE_I/events/fuse/fuse_request_send/filter"
+	: >"$TRACE_I/trace"
+	echo 1 >"$TRACE_I/tracing_on"
+}
+
+# trace_stop OUT: stops tracing and writes "OPCODE COUNT" lines to OUT;
+# returns 1 if the buffer lost events.
+trace_stop() {
+	echo 0 >"$TRACE_I/tracing_on"
+	awk -v out="$1" '
+		/^# entries-in-buffer\/entries-written:/ { split($3, e, "/"); lost = e[1] != e[2] }
+		/fuse_request_send:/ {
+			for (i = 1; i < NF; i++)
+				if ($i == "opcode") { op = $(i + 2); gsub(/[()]/, "", op); n[op]++ }
+		}
+		END { for (op in n) print op, n[op] > out; close(out); exit lost }' "$TRACE_I/trace"
+}
+
+# traced_by PID TRACER: whether every thread of PID is traced by TRACER.
+traced_by() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		[[ $(awk '$1 == "TracerPid:" { print $2 }' "$t/status" 2>/dev/null) == "$2" ]] || return 1
+	done
+}
+
+# strace_start PID RAW: attaches `strace -c` to every thread of PID (and
+# the threads it starts), which writes its summary to RAW when detached;
+# waits (bounded, 10 s) until every thread is traced.
+strace_start() {
+	strace -c -f -q -p "$1" -o "$2" 2>>"$W/strace.log" &
+	STRACE_PID=$!
+	PIDS+=("$STRACE_PID")
+	for _ in $(seq 200); do
+		traced_by "$1" "$STRACE_PID" && return 0
+		sleep 0.05
+	done
+	echo "bench: strace did not attach to $1" >&2
+	return 1
+}
+
+# strace_stop RAW OUT: detaches strace, then writes "SYSCALL CALLS" lines
+# from its summary RAW to OUT.
+strace_stop() {
+	kill -INT "$STRACE_PID" 2>/dev/null || true
+	wait "$STRACE_PID" 2>/dev/null || true
+	STRACE_PID=""
+	: >"$2"
+	[[ -f $1 ]] || return 0
+	# strace -c rows: "% time, seconds, usecs/call, calls, [errors,] syscall"
+	awk '$1 ~ /^[0-9.]+$/ && $NF != "total" && $4 + 0 > 0 { print $NF, $4 }' "$1" >"$2"
+}
+
 # cleanup: the EXIT trap. Unmounts everything under W, stops every process
 # started, removes W.
 cleanup() {
 	local m p
 	set +e
 	trap - EXIT INT TERM
+	trace_close
 	[[ -n ${W:-} && -d $W ]] || return 0
 	for m in $(findmnt -rn -o TARGET | grep -F "$W/" | sort -r); do
 		fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null

@@ -4,7 +4,7 @@
 # the order ORDER (rotated each round), one peer after the other for each
 # step, so that all peers see the same machine state; HSM workloads run on
 # hsmfs only. Sizes come from run (SEQ_MB, FIO_MB, FIO_SECONDS, SMALL_N,
-# SQL_N, HSM_N, CAP_N, RSS_N, STREAM_MB, LATENCY_MS).
+# SQL_N, HSM_N, CAP_N, RSS_N, STREAM_MB, LATENCY_MS, REQ_N).
 
 # --------------------------------------------------------------- inputs
 
@@ -31,10 +31,11 @@ read_all() {
 	find "$1" -type f -print0 | xargs -0 -r -P "${2:-1}" -n 200 cat >/dev/null
 }
 
-# extract_sync DIR: extracts the small-file tar into DIR, then syncs.
+# extract_sync DIR [TAR]: extracts TAR (default: the small-file tar) into
+# DIR, then syncs.
 extract_sync() {
 	mkdir -p "$1"
-	tar -xf "$DATA/small.tar" -C "$1"
+	tar -xf "${2:-$DATA/small.tar}" -C "$1"
 	sync
 }
 
@@ -362,4 +363,121 @@ wl_rekey() {
 	u1=$(unwraps)
 	record hsm "rekey after KEK rotation, $HSM_N files, ${LATENCY_MS} ms latency" files/s hsmfs "$(per_sec "$HSM_N")"
 	record hsm "  UnwrapKey calls (files + volume key)" calls hsmfs "$((u1 - u0))"
+}
+
+# ------------------------------------ FUSE requests and daemon syscalls
+
+REQS_PEERS=(passthrough_ll gocryptfs securefs hsmfs hsmfs-vol)
+REQS_TOP=4 # syscalls shown per step: the top REQS_TOP of each peer
+
+# reqs_step STEP FS CMD...: runs CMD with FS's FUSE requests traced and
+# strace -c attached to FS's daemon; keeps the counts in W/reqs/STEP.FS.*
+# (.fuse: opcode count; .sys: syscall count).
+reqs_step() {
+	local step=$1 fs=$2 o
+	shift 2
+	o=$W/reqs/$step.$fs
+	trace_start "$(mnt_of "$fs")"
+	strace_start "${MPID[$fs]}" "$o.strace" ||
+		note "reqs: $fs, $step: strace could not attach to the daemon (syscalls not counted)"
+	"$@"
+	# Replies to the last requests (a RELEASE is sent after close returns)
+	sleep 0.3
+	strace_stop "$o.strace" "$o.sys"
+	trace_stop "$o.fuse" || note "reqs: $fs, $step: the trace buffer lost events (counts too low)"
+	log "  $fs: $step: $(awk '{ n += $2 } END { print n + 0 }' "$o.fuse") FUSE requests," \
+		"$(awk '{ n += $2 } END { print n + 0 }' "$o.sys") daemon syscalls"
+}
+
+# reqs_record STEP WHAT: the samples of STEP (workload WHAT) for every
+# peer, per file: group reqs, all requests then each opcode sent to any
+# peer; group reqs-sys, all syscalls then each syscall in the top
+# REQS_TOP of any peer. Rows by decreasing total over the peers, a peer
+# without the opcode or syscall counted 0.
+reqs_record() {
+	local fs
+	for fs in "${REQS_PEERS[@]}"; do
+		awk -v fs="$fs" '{ print "reqs", fs, $1, $2 }' "$W/reqs/$1.$fs.fuse"
+		sort -k2,2nr -k1,1 "$W/reqs/$1.$fs.sys" |
+			awk -v fs="$fs" -v top="$REQS_TOP" '{ print "reqs-sys", fs, $1, $2, (NR <= top) }'
+	done | awk -v what="$2" -v n="$REQ_N" -v round="$ROUND" -v fsl="${REQS_PEERS[*]}" '
+		{
+			k = $1 SUBSEP $3
+			if (!(k in sum)) { names[$1, ++nn[$1]] = $3; sum[k] = 0 }
+			sum[k] += $4
+			at[k, $2] = $4
+			all[$1, $2] += $4
+			if ($1 == "reqs" || $5) shown[k] = 1
+		}
+		END {
+			nf = split(fsl, f, " ")
+			row("reqs", "all requests", "req/file", "", 1)
+			emit("reqs", "req/file")
+			row("reqs-sys", "all syscalls", "calls/file", "", 1)
+			emit("reqs-sys", "calls/file")
+		}
+		# emit G UNIT: the shown rows of group G, by decreasing sum.
+		function emit(g, unit, i, j, m, t, s) {
+			m = 0
+			for (i = 1; i <= nn[g]; i++)
+				if ((g, names[g, i]) in shown)
+					s[++m] = names[g, i]
+			for (i = 2; i <= m; i++) {
+				t = s[i]
+				for (j = i - 1; j >= 1 && sum[g, s[j]] < sum[g, t]; j--)
+					s[j + 1] = s[j]
+				s[j + 1] = t
+			}
+			for (i = 1; i <= m; i++)
+				row(g, s[i], unit, s[i], 0)
+		}
+		# row G LABEL UNIT NAME TOTAL: one sample per peer.
+		function row(g, label, unit, name, total, i, v) {
+			for (i = 1; i <= nf; i++) {
+				v = total ? all[g, f[i]] : at[g, name, f[i]]
+				printf "%s\t%s: %s\t%s\t%s\t%s\t%.4f\n", g, what, label, unit, f[i], round, v / n
+			}
+		}' >>"$RES/samples.tsv"
+}
+
+# reqs_group: FUSE requests (the fuse:fuse_request_send tracepoint) and
+# daemon syscalls (strace -c) per file, for the small-file workloads on
+# a REQ_N-file tree, once: counts do not depend on the machine's speed.
+# Skipped with a note without tracefs.
+reqs_group() {
+	local fs d
+	if ! trace_open; then
+		note "reqs: skipped, no tracing instance with the fuse:fuse_request_send event under $TRACEFS"
+		return 0
+	fi
+	ROUND=1
+	log "FUSE requests and daemon syscalls, $REQ_N files: ${REQS_PEERS[*]}"
+	mkdir -p "$W/reqs" "$DATA/reqs"
+	"$BIN/mkfiles" "$DATA/reqs" "$REQ_N" 1024 16384 1
+	tar -cf "$DATA/reqs.tar" -C "$DATA/reqs" .
+	rm -rf "$DATA/reqs"
+	# the default mount options, whatever the HSM groups left
+	[[ -z ${MOPTS[hsmfs]:-} ]] || remount_hsmfs ""
+	for fs in "${REQS_PEERS[@]}"; do
+		d=$(mnt_of "$fs")/reqs
+		rm -rf "$d"
+		drop_caches
+		reqs_step extract "$fs" extract_sync "$d" "$DATA/reqs.tar"
+	done
+	reqs_record extract "tar extract + sync"
+	for fs in "${REQS_PEERS[@]}"; do
+		cold "$fs"
+		reqs_step stat "$fs" find "$(mnt_of "$fs")/reqs" -printf '%s %m %T@\n' >/dev/null
+	done
+	reqs_record stat "stat all, cold"
+	for fs in "${REQS_PEERS[@]}"; do
+		cold "$fs"
+		reqs_step read "$fs" read_all "$(mnt_of "$fs")/reqs"
+	done
+	reqs_record read "read all, cold"
+	for fs in "${REQS_PEERS[@]}"; do
+		reqs_step rm "$fs" remove_sync "$(mnt_of "$fs")/reqs"
+	done
+	reqs_record rm "rm -rf + sync"
+	trace_close
 }
