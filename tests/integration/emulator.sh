@@ -125,6 +125,24 @@ check "starts and prints its https URL" \
 PORT=${URL##*:}
 TENANT=$(cat "$S/tenant")
 check "control.token is mode 0600" test "$(stat -c %a "$S/control.token")" = 600
+check "state dir it creates is 0700" test "$(stat -c %a "$S")" = 700
+# launch.sh (the tests' and the demo's launcher) leaves the state dir to
+# the emulator; a dir made 0755 beforehand is tightened, a group-writable
+# one refused.
+(
+	EMU_PID=
+	# shellcheck source=../../tools/hsm-emulator/launch.sh
+	. tools/hsm-emulator/launch.sh
+	emu_launch "$T/launched/st" 127.0.0.1:0 --log-level warn && kill "$EMU_PID" && wait "$EMU_PID"
+) >/dev/null 2>&1
+check "launch.sh: state dir 0700" test "$(stat -c %a "$T/launched/st" 2>/dev/null)" = 700
+mkdir -m 755 "$T/st755"
+start "$T/st755" 127.0.0.1:0
+[[ -n $STARTED_URL ]] && stop "$STARTED_PID"
+check "a 0755 state dir is made 0700" test "$(stat -c %a "$T/st755")" = 700
+mkdir -m 775 "$T/st775"
+check "a group-writable state dir is refused" \
+	sh -c "! '$EMU' --state '$T/st775' --listen 127.0.0.1:0 2>'$T/st775.err' >/dev/null && grep -q 'writable by others' '$T/st775.err'"
 
 # ---------------------------------------------------------------- setup
 umask 077
@@ -154,7 +172,8 @@ check "ctl role list shows 3 assignments" test "$(ctl role list | wc -l)" -eq 3
 # ---------------------------------------------------------------- auth
 req GET "/keys/kek-rsa?api-version=7.4" >/dev/null
 check "no token: 401" test "$(code)" = 401
-check "no token: empty body" test ! -s "$T/body"
+check "no token: the service's Unauthorized error body" \
+	jqt '.error.code == "Unauthorized" and (.error.message | test("missing a Bearer"))' "$T/body"
 check "no token: MHSM challenge header" grep -qi \
 	"^WWW-Authenticate: Bearer authorization=\"$URL/$TENANT\", resource=\"https://managedhsm.azure.net\"" "$T/hdr"
 TOK=$(token app1 app-secret-1)
@@ -190,8 +209,18 @@ check "get version (7.6)" test "$(code)" = 200
 api "$TOK" GET "/keys/kek-rsa" >/dev/null
 check "missing api-version: 400 BadParameter" \
 	sh -c "test $(code) = 400 && jq -e '.error.code == \"BadParameter\"' '$T/body' >/dev/null"
-api "$TOK" GET "/keys/kek-rsa?api-version=7.3" >/dev/null
-check "unsupported api-version: 400" test "$(code)" = 400
+api "$TOK" GET "/keys/kek-rsa?api-version=7.2" >/dev/null
+check "unsupported api-version: 400 BadParameter naming the latest" \
+	sh -c "test $(code) = 400 && jq -e '.error.code == \"BadParameter\" and (.error.message | test(\"2025-07-01\"))' '$T/body' >/dev/null"
+for v in 7.3 2025-07-01; do
+	api "$TOK" GET "/keys/kek-rsa?api-version=$v" >/dev/null
+	check "api-version $v accepted" test "$(code)" = 200
+done
+api "$TOK" GET "/keys/kek-rsa%00junk?api-version=7.4" >/dev/null
+check "%00 in the path: 400, not cut short" \
+	sh -c "test $(code) = 400 && jq -e '.error.code == \"BadParameter\"' '$T/body' >/dev/null"
+api "$TOK" GET "/keys/kek-rsa?api-version=7.4%0a" >/dev/null
+check "control byte in the query: 400" test "$(code)" = 400
 api "$TOK" GET "/keys/nope?api-version=7.4" >/dev/null
 check "unknown key: 404 KeyNotFound" \
 	sh -c "test $(code) = 404 && jq -e '.error.code == \"KeyNotFound\"' '$T/body' >/dev/null"
@@ -315,6 +344,26 @@ req POST "/$TENANT/oauth2/v2.0/token" --data-binary '%%%&&&==' >/dev/null
 check "garbage form: 400" test "$(code)" = 400
 api "$TOK" GET "/keys/bad_name?api-version=7.4" >/dev/null
 check "invalid key name: 400" test "$(code)" = 400
+
+# One client holding hundreds of idle keep-alive connections does not
+# lock others out: its oldest idle ones are closed to make room.
+check "530 idle connections from one client: another still gets in" python3 - "$URL" "$S/ca.pem" <<'PY'
+import socket, ssl, subprocess, sys, urllib.parse
+url, ca = sys.argv[1], sys.argv[2]
+u = urllib.parse.urlparse(url)
+ctx = ssl.create_default_context(cafile=ca)
+held = []
+for _ in range(530):
+    try:
+        s = socket.create_connection((u.hostname, u.port), timeout=10)
+        held.append(ctx.wrap_socket(s, server_hostname=u.hostname))
+    except OSError:
+        break
+r = subprocess.run(["curl", "-s", "--max-time", "20", "--cacert", ca, "-o", "/dev/null",
+                    "-w", "%{http_code}", url + "/keys?api-version=7.4"],
+                   capture_output=True, text=True)
+sys.exit(0 if r.stdout == "401" else 1)
+PY
 
 # ---------------------------------------------------------------- other credentials
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/app.key" -out "$T/app.crt" \

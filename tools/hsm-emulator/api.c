@@ -513,20 +513,31 @@ out:
 	cJSON_Delete(body);
 }
 
-/* api-version is required; 7.4, 7.5 and 7.6 share these bodies. */
-static int api_version_ok(struct req *r, struct reply *rp)
+/* The versions of the Key Vault / Managed HSM data plane the service
+ * accepts, from 7.3 to the dated ones current SDKs send; the emulator
+ * answers all of them with the same bodies. */
+static const char *const api_versions[] = {
+	"7.3", "7.4", "7.5", "7.6-preview.1", "7.6-preview.2", "7.6",
+	"2025-06-01-preview", "2025-07-01", "2026-01-01-preview",
+	"2026-03-01-preview",
+};
+#define API_LATEST "2025-07-01"
+
+/* api-version is required and must be one the service knows. */
+int api_version_ok(struct req *r, struct reply *rp)
 {
 	const char *v = req_arg(r, "api-version");
 
-	if (v && (!strcmp(v, "7.4") || !strcmp(v, "7.5") || !strcmp(v, "7.6")))
-		return 1;
+	for (size_t i = 0; v && i < sizeof(api_versions) / sizeof(*api_versions); i++)
+		if (!strcmp(v, api_versions[i]))
+			return 1;
 	if (v)
 		reply_error(rp, 400, "BadParameter", NULL,
 			    "The specified version (%.20s) is not recognized. "
-			    "Consider using the latest supported version (7.6).", v);
+			    "Consider using the latest supported version (" API_LATEST ").", v);
 	else
 		reply_error(rp, 400, "BadParameter", NULL,
-			    "The api-version query parameter is required (7.4, 7.5 or 7.6).");
+			    "The api-version query parameter is required.");
 	return 0;
 }
 

@@ -28,6 +28,8 @@ void api_route(const char *method, const char *path, struct route *rt);
 /* Operation name for audit and fault filters, e.g. "UnwrapKey". */
 const char *api_op_name(const struct route *rt);
 void api_handle(struct req *r, const struct route *rt, struct reply *rp);
+/* 1 if the request's api-version is one the service accepts; else 400. */
+int api_version_ok(struct req *r, struct reply *rp);
 
 /* Key management shared with the control API; KE_* results. */
 int keyops_create(const char *name, const cJSON *body, cJSON **bundle,

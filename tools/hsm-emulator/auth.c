@@ -232,14 +232,15 @@ out:
 	return st;
 }
 
-/* Managed HSM sends the challenge with an empty 401 body. */
+/* The challenge, with the service's error body. */
 void auth_unauthorized(const struct req *r, struct reply *rp)
 {
 	snprintf(rp->www_auth, sizeof(rp->www_auth),
 		 "Bearer authorization=\"%s/%s\", resource=\"" MHSM_RESOURCE "\"",
 		 emu.base, emu.tenant);
 	if (r->auth == AUTH_NONE) {
-		reply_empty(rp, 401, "Unauthorized");
+		reply_error(rp, 401, "Unauthorized", NULL,
+			    "Request is missing a Bearer or PoP token.");
 		return;
 	}
 	reply_error(rp, 401, "Unauthorized", NULL, "%s",

@@ -18,7 +18,7 @@ void auth_token(struct req *r, const char *tenant, struct reply *rp);
 void auth_imds(struct req *r, struct reply *rp);
 /* Reads the bearer token; on success fills r->principal and r->oid. */
 enum auth_state auth_bearer(struct req *r);
-/* 401 with the Managed HSM challenge (empty body if no token at all). */
+/* 401 with the Managed HSM challenge and an Unauthorized error body. */
 void auth_unauthorized(const struct req *r, struct reply *rp);
 
 #endif

@@ -44,7 +44,7 @@ static void usage(FILE *f)
 		"usage: hsm-emulator --state DIR --listen HOST:PORT [options]\n"
 		"       hsm-emulator ctl --state DIR <command> ... (see ctl --help)\n"
 		"options:\n"
-		"  --state DIR             state directory (created 0700 if missing)\n"
+		"  --state DIR             state directory (kept 0700; created if missing)\n"
 		"  --listen HOST:PORT      HTTPS listener, e.g. 127.0.0.1:0 (0 = any free port)\n"
 		"  --imds-listen HOST:PORT plain-HTTP IMDS listener (managed identity)\n"
 		"  --token-lifetime SEC    access token lifetime (default 3600)\n"
@@ -141,7 +141,13 @@ static int parse_level(const char *s, enum log_level *lvl)
 	return -1;
 }
 
-/* The state dir is private: created 0700. */
+/*
+ * The state dir holds private keys, so it is private: created 0700. One
+ * made by someone else first (mkdir -p leaves 0755) is tightened if only
+ * read or search access is too wide, since nothing can have been put in
+ * it; one that others could write to is refused, since they might have
+ * planted or swapped files already, and so is one owned by another user.
+ */
 static int ensure_dir(const char *dir)
 {
 	struct stat st;
@@ -153,6 +159,24 @@ static int ensure_dir(const char *dir)
 	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
 		log_err("%s is not a directory", dir);
 		return -1;
+	}
+	if (st.st_uid != geteuid()) {
+		log_err("%s belongs to another user; use a directory of your own", dir);
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH | S_ISVTX)) {
+		log_err("%s is writable by others (mode %04o); use a private directory",
+			dir, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	if ((st.st_mode & 07777) != 0700) {
+		if (chmod(dir, 0700)) {
+			log_err("cannot make %s private: %s", dir, strerror(errno));
+			return -1;
+		}
+		if (st.st_mode & 077)
+			log_warn("%s was mode %04o; made it 0700", dir,
+				 (unsigned)(st.st_mode & 07777));
 	}
 	return 0;
 }
