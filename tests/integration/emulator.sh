@@ -193,6 +193,30 @@ check "unknown client: 400 unauthorized_client" test "$(code)" = 400
 api garbage.token.here GET "/keys/kek-rsa?api-version=7.4" >/dev/null
 check "invalid bearer: 401" test "$(code)" = 401
 
+# Discovery, as MSAL reads it from an authority: the OpenID configuration
+# names the token endpoint and the JWKS, whose key verifies our tokens.
+req GET "/$TENANT/v2.0/.well-known/openid-configuration" >"$T/oidc.json"
+check "openid-configuration: token endpoint, issuer, jwks_uri" jqt \
+	".token_endpoint == \"$URL/$TENANT/oauth2/v2.0/token\" and .issuer == \"$URL/$TENANT/v2.0\" and .jwks_uri == \"$URL/$TENANT/discovery/v2.0/keys\" and (.authorization_endpoint|length) > 0" \
+	"$T/oidc.json"
+curl -sS --cacert "$S/ca.pem" "$(jq -r .jwks_uri "$T/oidc.json")" >"$T/jwks.json"
+KID=$(unb64url "${TOK%%.*}" | jq -r .kid)
+ALG=$(unb64url "${TOK%%.*}" | jq -r .alg)
+NHEX=$(unb64url "$(jq -r --arg k "$KID" '.keys[] | select(.kid == $k) | .n' "$T/jwks.json")" | od -An -tx1 -v | tr -d ' \n')
+printf 'asn1=SEQUENCE:pk\n[pk]\nn=INTEGER:0x%s\ne=INTEGER:0x010001\n' "$NHEX" >"$T/jwk.cnf"
+openssl asn1parse -genconf "$T/jwk.cnf" -out "$T/jwk.der" >/dev/null 2>&1
+openssl rsa -RSAPublicKey_in -inform DER -in "$T/jwk.der" -pubout -out "$T/jwk.pem" 2>/dev/null
+TSIG=${TOK##*.}
+unb64url "$TSIG" >"$T/tok.sig"
+check "access token is RS256, verified by the JWKS key it names" sh -c \
+	"test '$ALG' = RS256 && printf '%s' '${TOK%.*}' | openssl dgst -sha256 -verify '$T/jwk.pem' -signature '$T/tok.sig' >/dev/null"
+req GET "/common/discovery/instance?api-version=1.1&authorization_endpoint=$URL/$TENANT/oauth2/v2.0/authorize" >"$T/inst.json"
+check "instance discovery: this host is its own cloud" jqt \
+	".tenant_discovery_endpoint == \"$URL/$TENANT/v2.0/.well-known/openid-configuration\" and .metadata[0].preferred_network == \"${URL#https://}\"" "$T/inst.json"
+req GET "/common/discovery/instance?api-version=1.1&authorization_endpoint=https://elsewhere.example/t/oauth2/v2.0/authorize" >/dev/null
+check "instance discovery: another host is an invalid_instance" \
+	sh -c "test $(code) = 400 && jq -e '.error == \"invalid_instance\"' '$T/body' >/dev/null"
+
 # ---------------------------------------------------------------- keys
 api "$TOK" GET "/keys/kek-rsa?api-version=7.4" >"$T/rsa.json"
 check "get key: RSA-HSM with n and e, no private parts" jqt \

@@ -2,8 +2,9 @@
 /*
  * Entra-like token endpoint (client secret, certificate assertion,
  * federated assertion), IMDS managed identity, and bearer checks.
- * Access tokens are HS256 JWTs under a key kept in the state directory,
- * so a copy of the state directory honours the same tokens.
+ * Access tokens are RS256 JWTs under a key kept in the state directory
+ * (published in the JWKS, see oidc.h), so a copy of the state directory
+ * honours the same tokens.
  */
 #ifndef HSMEMU_AUTH_H
 #define HSMEMU_AUTH_H

@@ -22,6 +22,7 @@
 #include "faults.h"
 #include "http.h"
 #include "json.h"
+#include "oidc.h"
 #include "util.h"
 
 #define CONN_TIMEOUT_S 30
@@ -187,6 +188,8 @@ static void dispatch(struct req *r, struct reply *rp)
 		reply_error(rp, 404, "NotFound", NULL, "No such endpoint");
 		return;
 	}
+	if (oidc_handle(r, rp))
+		return;
 	if (auth_token_path(r->path, tenant, sizeof(tenant))) {
 		r->op = "token";
 		if (!apply_faults(r, rp))

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Persistent state: keys, clients, role assignments and the token signing
- * key, in DIR/state.json (mode 0600). One mutex guards all of it; functions
+ * Persistent state: keys, clients, role assignments, the HSM secret and
+ * the token signing key, in DIR/state.json (mode 0600). One mutex guards all of it; functions
  * documented "caller holds the store lock" must only run under it.
  */
 #ifndef HSMEMU_STORE_H
 #define HSMEMU_STORE_H
 
 #include <stdint.h>
+
+#include <openssl/evp.h>
 
 #define TOKEN_KEY_LEN 32
 
@@ -18,8 +20,14 @@ void store_lock(void);
 void store_unlock(void);
 /* Writes the whole state crash-safely; caller holds the store lock. */
 int store_save(void);
-/* Key that signs access tokens; constant after store_open. */
-const uint8_t *store_token_key(void);
+/* Random secret of this HSM, copied with the state directory like a
+ * security domain; single-key backups are sealed under a key derived from
+ * it. Constant after store_open. */
+const uint8_t *store_secret(void);
+/* RSA key that signs access tokens, and its key id in the JWKS; constant
+ * after store_open. */
+EVP_PKEY *store_signing_key(void);
+const char *store_signing_kid(void);
 /* Control API token (hex); constant after store_open. */
 const char *store_control_token(void);
 
