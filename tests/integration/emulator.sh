@@ -131,7 +131,7 @@ check "state dir it creates is 0700" test "$(stat -c %a "$S")" = 700
 # one refused.
 (
 	EMU_PID=
-	# shellcheck source=../../tools/hsm-emulator/launch.sh
+	# shellcheck disable=SC1091
 	. tools/hsm-emulator/launch.sh
 	emu_launch "$T/launched/st" 127.0.0.1:0 --log-level warn && kill "$EMU_PID" && wait "$EMU_PID"
 ) >/dev/null 2>&1
@@ -223,7 +223,7 @@ check "get key: RSA-HSM with n and e, no private parts" jqt \
 	'.key.kty == "RSA-HSM" and (.key.n|length) > 500 and .key.e == "AQAB" and .key.d == null and .key.p == null' \
 	"$T/rsa.json"
 check "get key: attributes" jqt \
-	'.attributes.enabled == true and .attributes.recoveryLevel == "CustomizedRecoverable+Purgeable" and .attributes.recoverableDays == 7 and .attributes.exportable == false' \
+	'.attributes.enabled == true and .attributes.recoveryLevel == "Recoverable+Purgeable" and .attributes.recoverableDays == 90 and .attributes.exportable == false' \
 	"$T/rsa.json"
 api "$TOK" GET "/keys/kek-aes/?api-version=7.5" >"$T/aes.json"
 check "get latest with trailing slash: oct-HSM without k" \
@@ -355,6 +355,77 @@ api "$TOK" DELETE "/keys/x1?api-version=7.4" >/dev/null
 check "delete returns DeletedKeyBundle" jqt '.recoveryId and .scheduledPurgeDate' "$T/body"
 api "$TOK" GET "/keys/x1?api-version=7.4" >/dev/null
 check "deleted key: 404" test "$(code)" = 404
+
+# ---------------------------------------------------------------- soft delete
+api "$TOK" POST "/keys/x1/create?api-version=7.4" '{"kty":"oct-HSM"}' >/dev/null
+check "a deleted key's name is not reusable: 409 Conflict" \
+	sh -c "test $(code) = 409 && jq -e '.error.code == \"Conflict\" and .error.innererror.code == \"ObjectIsDeletedButRecoverable\"' '$T/body' >/dev/null"
+api "$TOK" GET "/deletedkeys/x1?api-version=7.4" >/dev/null
+check "Crypto User cannot read deleted keys (403)" test "$(code)" = 403
+quiet ctl client add officer --secret-file "$T/sec1"
+quiet ctl role assign --principal officer --role "Managed HSM Crypto Officer" --scope /
+OTOK=$(token officer app-secret-1)
+api "$OTOK" POST "/keys/x2/create?api-version=7.4" '{"kty":"oct-HSM"}' >/dev/null
+check "Crypto Officer cannot create keys (403 ForbiddenByRbac)" \
+	sh -c "test $(code) = 403 && jq -e '.error.innererror.code == \"ForbiddenByRbac\"' '$T/body' >/dev/null"
+api "$OTOK" GET "/deletedkeys/x1?api-version=7.4" >"$T/del.json"
+check "GET /deletedkeys/x1: DeletedKeyBundle, recovery id, 90-day schedule" jqt \
+	".recoveryId == \"$URL/deletedkeys/x1\" and .scheduledPurgeDate - .deletedDate == 90 * 86400 and (.key.kid | test(\"/keys/x1/[0-9a-f]{32}$\"))" \
+	"$T/del.json"
+api "$OTOK" GET "/deletedkeys?api-version=7.4" >"$T/dels.json"
+check "GET /deletedkeys lists it" jqt '[.value[] | select(.kid | endswith("/keys/x1"))] | length == 1' "$T/dels.json"
+api "$OTOK" POST "/deletedkeys/x1/recover?api-version=7.4" >/dev/null
+check "recover: the key is back" sh -c "test $(code) = 200 && jq -e '.key.kty == \"oct-HSM\"' '$T/body' >/dev/null"
+api "$TOK" DELETE "/keys/x1?api-version=7.4" >/dev/null
+api "$OTOK" DELETE "/deletedkeys/x1?api-version=7.4" >/dev/null
+check "purge: 204" test "$(code)" = 204
+api "$OTOK" GET "/deletedkeys/x1?api-version=7.4" >/dev/null
+check "purged: 404" test "$(code)" = 404
+api "$TOK" POST "/keys/x1/create?api-version=7.4" '{"kty":"oct-HSM"}' >/dev/null
+check "a purged key's name is free again" test "$(code)" = 200
+
+# ---------------------------------------------------------------- other key operations
+api "$TOK" POST "/keys/x1/backup?api-version=7.4" >"$T/bk.json"
+BLOB=$(jq -r .value "$T/bk.json")
+check "backup: an opaque blob, no key material in sight" \
+	sh -c "test ${#BLOB} -gt 100 && ! printf '%s' '$BLOB' | basenc --base64url -d 2>/dev/null | grep -aqi private"
+api "$TOK" POST "/keys/restore?api-version=7.4" "{\"value\":\"$BLOB\"}" >/dev/null
+check "restore over an existing key: 409" test "$(code)" = 409
+BAD=${BLOB:0:60}A${BLOB:61}
+[[ $BAD == "$BLOB" ]] && BAD=${BLOB:0:60}B${BLOB:61}
+api "$TOK" POST "/keys/restore?api-version=7.4" "{\"value\":\"$BAD\"}" >/dev/null
+check "restore of a tampered blob: 400" test "$(code)" = 400
+api "$TOK" POST "/rng?api-version=7.4" '{"count":129}' >/dev/null
+check "rng: count over 128 is a 400" test "$(code)" = 400
+api "$TOK" POST "/rng?api-version=7.4" '{"count":16}' >/dev/null
+check "rng: 16 random bytes" test "$(jq -r .value "$T/body" | basenc --base64url -d 2>/dev/null | wc -c)" -eq 16
+api "$TOK" GET "/settings?api-version=7.4" >/dev/null
+check "settings: the account settings list" \
+	jqt '.settings[0] == {"name":"AllowKeyManagementOperationsThroughARM","value":"false","type":"boolean"}' "$T/body"
+api "$TOK" PUT "/keys/x1/rotationpolicy?api-version=7.4" '{"lifetimeActions":[{"trigger":{"timeAfterCreate":"P1D"},"action":{"type":"Rotate"}}]}' >/dev/null
+check "rotation policy: rotating sooner than every 7 days is a 400" test "$(code)" = 400
+api "$TOK" PUT "/keys/x1/rotationpolicy?api-version=7.4" '{"lifetimeActions":[{"trigger":{"timeAfterCreate":"P30D"},"action":{"type":"Rotate"}}],"attributes":{"expiryTime":"P60D"}}' >/dev/null
+api "$TOK" POST "/keys/x1/rotate?api-version=7.4" >/dev/null
+check "rotate under a policy: the new version expires after expiryTime" \
+	jqt "(.attributes.exp - .attributes.created) == 60 * 86400" "$T/body"
+
+# ---------------------------------------------------------------- RBAC REST
+api "$OTOK" GET "///providers/Microsoft.Authorization/roleDefinitions?api-version=7.4" >"$T/rd.json"
+check "role definitions: the nine built-in roles with their ids" jqt \
+	'[.value[] | select(.properties.type == "AKVBuiltInRole")] | length == 9 and (map(.name) | index("21dbd100-6940-42c2-9190-5d6cb909625b") != null)' \
+	"$T/rd.json"
+OID=$(ctl client list | awk '$1 == "auditor" {print $2}')
+AID=$(cat /proc/sys/kernel/random/uuid)
+api "$OTOK" PUT "//keys/kek-aes/providers/Microsoft.Authorization/roleAssignments/$AID?api-version=7.4" \
+	"{\"properties\":{\"roleDefinitionId\":\"Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/33413926-3206-4cdd-b39a-83574fe37a17\",\"principalId\":\"$OID\"}}" >/dev/null
+check "role assignment over REST: 201 with the service's shape" sh -c \
+	"test $(code) = 201 && jq -e '.id == \"/keys/kek-aes/providers/Microsoft.Authorization/roleAssignments/$AID\" and .properties.scope == \"/keys/kek-aes\" and .properties.principalId == \"$OID\"' '$T/body' >/dev/null"
+check "the REST assignment grants: the auditor unwraps kek-aes" \
+	test "$(unwrap "$(token auditor auditor-secret)" kek-aes "$AES_V1" A256KW "$WA")" = "$DEK"
+api "$TOK" DELETE "//keys/kek-aes/providers/Microsoft.Authorization/roleAssignments/$AID?api-version=7.4" >/dev/null
+check "Crypto User cannot delete role assignments (403)" test "$(code)" = 403
+api "$OTOK" DELETE "//keys/kek-aes/providers/Microsoft.Authorization/roleAssignments/$AID?api-version=7.4" >/dev/null
+check "Crypto Officer deletes it: 200" test "$(code)" = 200
 
 # ---------------------------------------------------------------- robustness
 head -c 70000 /dev/zero | tr '\0' 'a' >"$T/big"
@@ -500,7 +571,7 @@ PID=$STARTED_PID
 check "restart on the same port" test "$STARTED_URL" = "$URL"
 check "restart keeps keys, versions and tokens" \
 	test "$(unwrap "$TOK" kek-rsa "$RSA_V1" RSA-OAEP-256 "$W")" = "$DEK"
-check "restart keeps role assignments" test "$(ctl role list | wc -l)" -eq 4
+check "restart keeps role assignments" test "$(ctl role list | wc -l)" -eq 5
 SHORT=$(token app1 app-secret-1)
 api "$SHORT" GET "/keys/kek-rsa?api-version=7.4" >/dev/null
 check "short-lived token works" test "$(code)" = 200

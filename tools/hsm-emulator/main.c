@@ -48,6 +48,7 @@ static void usage(FILE *f)
 		"  --listen HOST:PORT      HTTPS listener, e.g. 127.0.0.1:0 (0 = any free port)\n"
 		"  --imds-listen HOST:PORT plain-HTTP IMDS listener (managed identity)\n"
 		"  --token-lifetime SEC    access token lifetime (default 3600)\n"
+		"  --retention-days N      soft-delete retention, 7..90 (default 90)\n"
 		"  --log-level LEVEL       error, warn, info (default) or debug\n");
 }
 
@@ -183,7 +184,7 @@ static int ensure_dir(const char *dir)
 
 struct opts {
 	const char *state, *listen, *imds;
-	int lifetime;
+	int lifetime, retention;
 	enum log_level level;
 };
 
@@ -195,6 +196,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "imds-listen", required_argument, NULL, 'i' },
 		{ "token-lifetime", required_argument, NULL, 't' },
+		{ "retention-days", required_argument, NULL, 'r' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -213,6 +215,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (*end || v < 1 || v > 86400)
 				return -1;
 			o->lifetime = (int)v;
+			break;
+		case 'r':
+			v = strtol(optarg, &end, 10);
+			if (*end || v < 7 || v > 90)
+				return -1;
+			o->retention = (int)v;
 			break;
 		case 'v':
 			if (parse_level(optarg, &o->level))
@@ -265,7 +273,7 @@ static void block_signals(sigset_t *set)
 /* Runs the server until SIGTERM or SIGINT. */
 static int serve(int argc, char **argv)
 {
-	struct opts o = { .lifetime = 3600, .level = LOG_LVL_INFO };
+	struct opts o = { .lifetime = 3600, .retention = 90, .level = LOG_LVL_INFO };
 	struct listen_addr main_addr = { .fd = -1 }, imds_addr = { .fd = -1 };
 	struct MHD_Daemon *d = NULL, *di = NULL;
 	char *cert = NULL, *key = NULL;
@@ -278,6 +286,7 @@ static int serve(int argc, char **argv)
 	}
 	log_init("hsm-emulator", 0, o.level);
 	emu.token_lifetime = o.lifetime;
+	emu.retention_days = o.retention;
 	if (snprintf(emu.dir, sizeof(emu.dir), "%s", o.state) >= (int)sizeof(emu.dir) ||
 	    split_hostport(o.listen, &main_addr) ||
 	    (o.imds && split_hostport(o.imds, &imds_addr))) {

@@ -167,6 +167,7 @@ static int load_doc(cJSON *doc)
 		return -1;
 	if (keys_from_json(cJSON_GetObjectItemCaseSensitive(doc, "keys")) ||
 	    clients_from_json(cJSON_GetObjectItemCaseSensitive(doc, "clients")) ||
+	    rbac_roles_from_json(cJSON_GetObjectItemCaseSensitive(doc, "role_definitions")) ||
 	    rbac_from_json(cJSON_GetObjectItemCaseSensitive(doc, "roles")))
 		return -1;
 	return 0;
@@ -250,6 +251,7 @@ int store_save(void)
 	    !cJSON_AddStringToObject(doc, "signing_key", sk) ||
 	    !cJSON_AddItemToObject(doc, "keys", keys_to_json()) ||
 	    !cJSON_AddItemToObject(doc, "clients", clients_to_json()) ||
+	    !cJSON_AddItemToObject(doc, "role_definitions", rbac_roles_to_json()) ||
 	    !cJSON_AddItemToObject(doc, "roles", rbac_to_json()))
 		goto out;
 	text = cJSON_Print(doc);
