@@ -17,6 +17,7 @@
 #include "common/b64.h"
 #include "json.h"
 #include "jwt.h"
+#include "signkey.h"
 #include "store.h"
 #include "util.h"
 
@@ -188,7 +189,7 @@ static char *issue_token(const char *client_id, const char *oid,
 	cJSON_AddStringToObject(c, "tid", tenant);
 	cJSON_AddStringToObject(c, "idtyp", "app");
 	cJSON_AddStringToObject(c, "uti", uti);
-	if (jwt_sign_rs256(c, store_signing_key(), store_signing_kid(), &tok))
+	if (jwt_sign_rs256(c, signkey(), signkey_kid(), &tok))
 		tok = NULL;
 out:
 	cJSON_Delete(c);
@@ -208,7 +209,7 @@ enum auth_state auth_bearer(struct req *r)
 	h += 7;
 	while (*h == ' ')
 		h++;
-	if (jwt_verify_rs256(h, store_signing_key(), &j))
+	if (jwt_verify_rs256(h, signkey(), &j))
 		return AUTH_INVALID;
 	appid = json_str(j.claims, "appid");
 	if (json_int(j.claims, "exp", 0, INT64_MAX / 2, &exp) != 1 || !appid)

@@ -969,22 +969,6 @@ int key_wrap(const struct key_snap *s, const char *alg, int unwrap,
 	return aes_wrap(s, alg, unwrap, in, inlen, out, outlen, err, errcap);
 }
 
-/* Private key as PEM text, for the state file only. */
-static char *pkey_pem(EVP_PKEY *pkey)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data, *s = NULL;
-	long n;
-
-	if (b && PEM_write_bio_PrivateKey(b, pkey, NULL, NULL, 0, NULL, NULL)) {
-		n = BIO_get_mem_data(b, &data);
-		s = n > 0 ? strndup(data, (size_t)n) : NULL;
-		OPENSSL_cleanse(data, (size_t)(n > 0 ? n : 0));
-	}
-	BIO_free(b);
-	return s;
-}
-
 /* State-file form of a version, private key included. */
 static cJSON *version_to_json(const struct key_version *v)
 {
@@ -993,7 +977,7 @@ static cJSON *version_to_json(const struct key_version *v)
 
 	if (!o)
 		return NULL;
-	priv = v->kty != KTY_OCT ? pkey_pem(v->pkey)
+	priv = v->kty != KTY_OCT ? pkey_to_pem(v->pkey)
 				 : b64url_alloc(v->k, (size_t)v->bits / 8);
 	if (!priv) {
 		cJSON_Delete(o);

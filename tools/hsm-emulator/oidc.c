@@ -9,6 +9,7 @@
 #include "common/b64.h"
 #include "json.h"
 #include "oidc.h"
+#include "signkey.h"
 #include "store.h"
 #include "util.h"
 
@@ -91,7 +92,7 @@ static int add_bn(cJSON *o, const char *param, const char *k)
 	char *s = NULL;
 	int n, ret = -1;
 
-	if (!EVP_PKEY_get_bn_param(store_signing_key(), param, &bn))
+	if (!EVP_PKEY_get_bn_param(signkey(), param, &bn))
 		return -1;
 	n = BN_num_bytes(bn);
 	if (n > 0 && n <= (int)sizeof(buf) && BN_bn2bin(bn, buf) == n &&
@@ -120,7 +121,7 @@ static void jwks(struct reply *rp, const char *tenant)
 	cJSON_AddStringToObject(k, "kty", "RSA");
 	cJSON_AddStringToObject(k, "use", "sig");
 	cJSON_AddStringToObject(k, "alg", "RS256");
-	cJSON_AddStringToObject(k, "kid", store_signing_kid());
+	cJSON_AddStringToObject(k, "kid", signkey_kid());
 	cJSON_AddStringToObject(k, "issuer", iss);
 	cJSON_AddItemToArray(keys, k);
 	reply_json(rp, 200, doc);

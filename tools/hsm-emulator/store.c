@@ -7,8 +7,6 @@
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <openssl/rand.h>
 
 #include "clients.h"
@@ -18,6 +16,7 @@
 #include "json.h"
 #include "keys.h"
 #include "rbac.h"
+#include "signkey.h"
 #include "store.h"
 #include "util.h"
 
@@ -25,8 +24,6 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t token_key[TOKEN_KEY_LEN];
-static EVP_PKEY *signing_key;
-static char signing_kid[48];
 static char control_token[65];
 
 /* Serialises all access to keys, clients and role assignments. */
@@ -45,65 +42,6 @@ void store_unlock(void)
 const uint8_t *store_secret(void)
 {
 	return token_key;
-}
-
-/* Token signing key, shared by copies of the state dir. */
-EVP_PKEY *store_signing_key(void)
-{
-	return signing_key;
-}
-
-/* base64url SHA-256 of the public key's DER (SubjectPublicKeyInfo). */
-const char *store_signing_kid(void)
-{
-	return signing_kid;
-}
-
-/* Loads the signing key from PEM, or makes one; sets its kid. */
-static int signing_key_init(const char *pem)
-{
-	unsigned char *der = NULL, h[32];
-	unsigned int hl = 0;
-	BIO *b;
-	int n;
-
-	if (pem) {
-		b = BIO_new_mem_buf(pem, -1);
-		signing_key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-		BIO_free(b);
-		if (signing_key && !EVP_PKEY_is_a(signing_key, "RSA")) {
-			EVP_PKEY_free(signing_key);
-			signing_key = NULL;
-		}
-	} else {
-		signing_key = EVP_RSA_gen(2048);
-	}
-	if (!signing_key)
-		return -1;
-	n = i2d_PUBKEY(signing_key, &der);
-	if (n <= 0 || !EVP_Digest(der, (size_t)n, h, &hl, EVP_sha256(), NULL)) {
-		OPENSSL_free(der);
-		return -1;
-	}
-	OPENSSL_free(der);
-	b64url_encode(h, hl, signing_kid);
-	return 0;
-}
-
-/* The signing key as PEM for state.json (wiped by the caller). */
-static char *signing_key_pem(void)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data, *s = NULL;
-	long n;
-
-	if (b && PEM_write_bio_PrivateKey(b, signing_key, NULL, NULL, 0, NULL, NULL)) {
-		n = BIO_get_mem_data(b, &data);
-		s = n > 0 ? strndup(data, (size_t)n) : NULL;
-		OPENSSL_cleanse(data, (size_t)(n > 0 ? n : 0));
-	}
-	BIO_free(b);
-	return s;
 }
 
 /* Expected value of X-Emulator-Control. */
@@ -163,7 +101,7 @@ static int load_doc(cJSON *doc)
 	if (n != TOKEN_KEY_LEN)
 		return -1;
 	/* A state made before tokens were RS256 gets a signing key now. */
-	if (signing_key_init(json_str(doc, "signing_key")))
+	if (signkey_init(json_str(doc, "signing_key")))
 		return -1;
 	if (keys_from_json(cJSON_GetObjectItemCaseSensitive(doc, "keys")) ||
 	    clients_from_json(cJSON_GetObjectItemCaseSensitive(doc, "clients")) ||
@@ -196,7 +134,7 @@ int store_open(void)
 			return -1;
 		}
 		if (RAND_bytes(token_key, sizeof(token_key)) != 1 ||
-		    signing_key_init(NULL))
+		    signkey_init(NULL))
 			return -1;
 		store_lock();
 		ret = store_save();
@@ -229,8 +167,7 @@ void store_close(void)
 	clients_free_all();
 	rbac_free_all();
 	OPENSSL_cleanse(token_key, sizeof(token_key));
-	EVP_PKEY_free(signing_key);
-	signing_key = NULL;
+	signkey_free();
 	OPENSSL_cleanse(control_token, sizeof(control_token));
 	store_unlock();
 }
@@ -245,7 +182,7 @@ int store_save(void)
 	if (!doc || state_path(path, sizeof(path), "state.json"))
 		goto out;
 	tk = b64url_alloc(token_key, sizeof(token_key));
-	sk = signing_key_pem();
+	sk = pkey_to_pem(signkey());
 	if (!tk || !sk || !cJSON_AddNumberToObject(doc, "format", 1) ||
 	    !cJSON_AddStringToObject(doc, "token_key", tk) ||
 	    !cJSON_AddStringToObject(doc, "signing_key", sk) ||

@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Persistent state: keys, clients, role assignments, the HSM secret and
- * the token signing key, in DIR/state.json (mode 0600). One mutex guards all of it; functions
- * documented "caller holds the store lock" must only run under it.
+ * the token signing key (signkey.h), in DIR/state.json (mode 0600). One
+ * mutex guards all of it; functions documented "caller holds the store
+ * lock" must only run under it.
  */
 #ifndef HSMEMU_STORE_H
 #define HSMEMU_STORE_H
 
 #include <stdint.h>
-
-#include <openssl/evp.h>
 
 #define TOKEN_KEY_LEN 32
 
@@ -24,10 +23,6 @@ int store_save(void);
  * security domain; single-key backups are sealed under a key derived from
  * it. Constant after store_open. */
 const uint8_t *store_secret(void);
-/* RSA key that signs access tokens, and its key id in the JWKS; constant
- * after store_open. */
-EVP_PKEY *store_signing_key(void);
-const char *store_signing_kid(void);
 /* Control API token (hex); constant after store_open. */
 const char *store_control_token(void);
 

@@ -9,7 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 
 #include "common/b64.h"
@@ -219,4 +221,20 @@ int state_path(char *out, size_t cap, const char *name)
 	int n = snprintf(out, cap, "%s/%s", emu.dir, name);
 
 	return (n < 0 || (size_t)n >= cap) ? -1 : 0;
+}
+
+/* PEM through a memory BIO, whose buffer is wiped before it is freed. */
+char *pkey_to_pem(EVP_PKEY *pkey)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data, *s = NULL;
+	long n;
+
+	if (b && PEM_write_bio_PrivateKey(b, pkey, NULL, NULL, 0, NULL, NULL)) {
+		n = BIO_get_mem_data(b, &data);
+		s = n > 0 ? strndup(data, (size_t)n) : NULL;
+		OPENSSL_cleanse(data, (size_t)(n > 0 ? n : 0));
+	}
+	BIO_free(b);
+	return s;
 }

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <openssl/evp.h>
+
 #include "common/clock.h"
 
 int64_t now_unix(void);
@@ -29,6 +31,9 @@ int ct_streq(const char *a, const char *b);
 int valid_ident(const char *s, size_t max, const char *extra);
 /* base64url (no padding) of in, malloc'd; NULL on allocation failure. */
 char *b64url_alloc(const uint8_t *in, size_t n);
+/* A private key as PEM text, malloc'd (the caller wipes it); NULL on
+ * failure. For the state file only. */
+char *pkey_to_pem(EVP_PKEY *pkey);
 /* Path DIR/name into out; -1 if it does not fit. */
 int state_path(char *out, size_t cap, const char *name);
 
