@@ -5,15 +5,25 @@
 #   make test       install what is missing (apt, npm), then run every test
 #   make check      build and run every test, installing nothing
 #   make demo       the guided demo on the local HSM emulator
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make demo-dr    the HSM disaster-recovery drill (security domain, backup)
+#   make install    hsmfs, its man pages, bash completion, systemd unit and
+#                   example files (PREFIX=/usr/local DESTDIR=; BINDIR, MANDIR,
+#                   UNITDIR, BASHCOMPDIR, DOCDIR); not the emulator
+#   make install-emulator  the HSM emulator, into BINDIR
+#   make uninstall  removes what install put (uninstall-emulator: the emulator)
 # CFLAGS, LDFLAGS and CC are honoured as packagers set them.
 
 .DEFAULT_GOAL := all
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
 # systemd finds units in /usr/local/lib/systemd/system too.
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+# bash-completion looks in share/bash-completion/completions under each
+# of $XDG_DATA_DIRS (/usr/local/share:/usr/share by default).
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+DOCDIR ?= $(PREFIX)/share/doc/hsmfs
 B ?= build
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -98,18 +108,41 @@ check: test-build
 
 test-build: all $(TEST_BINS) $(FUZZ_BINS)
 
-install: all
-	install -d $(DESTDIR)$(BINDIR)
+# The files of dist/ name the program and the examples where a default
+# install puts them; an install elsewhere gets its own paths.
+DIST_SED = sed -e 's|/usr/local/bin/hsmfs|$(BINDIR)/hsmfs|g' \
+	-e 's|/usr/local/share/doc/hsmfs|$(DOCDIR)|g' \
+	-e 's|/usr/local/lib/systemd/system|$(UNITDIR)|g'
+# dist_file SRC DST: SRC with the installed paths, mode 0644.
+dist_file = $(DIST_SED) $(1) >$(2) && chmod 0644 $(2)
+DOCS := dist/hsmfs.conf.example dist/volume.conf.example
+
+install: $(B)/hsmfs
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(B)/hsmfs $(DESTDIR)$(BINDIR)/hsmfs
+	$(call dist_file,dist/man/hsmfs.1,$(DESTDIR)$(MANDIR)/man1/hsmfs.1)
+	$(call dist_file,dist/man/hsmfs.conf.5,$(DESTDIR)$(MANDIR)/man5/hsmfs.conf.5)
+	$(call dist_file,dist/systemd/hsmfs@.service,$(DESTDIR)$(UNITDIR)/hsmfs@.service)
+	install -m 0644 dist/bash-completion/hsmfs $(DESTDIR)$(BASHCOMPDIR)/hsmfs
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+
+# The emulator is for tests and demos, never part of a server's install.
+install-emulator: $(B)/hsm-emulator
+	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(B)/hsm-emulator $(DESTDIR)$(BINDIR)/hsm-emulator
-	install -d $(DESTDIR)$(UNITDIR)
-	sed 's|/usr/local/bin/hsmfs|$(BINDIR)/hsmfs|g' dist/systemd/hsmfs@.service \
-		>$(DESTDIR)$(UNITDIR)/hsmfs@.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/hsmfs@.service
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/hsmfs $(DESTDIR)$(BINDIR)/hsm-emulator
-	rm -f $(DESTDIR)$(UNITDIR)/hsmfs@.service
+	rm -f $(DESTDIR)$(BINDIR)/hsmfs $(DESTDIR)$(MANDIR)/man1/hsmfs.1 \
+		$(DESTDIR)$(MANDIR)/man5/hsmfs.conf.5 \
+		$(DESTDIR)$(UNITDIR)/hsmfs@.service \
+		$(DESTDIR)$(BASHCOMPDIR)/hsmfs \
+		$(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS)))
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+
+uninstall-emulator:
+	rm -f $(DESTDIR)$(BINDIR)/hsm-emulator
 
 deps:
 	$(Q)tools/install-deps.sh
@@ -118,19 +151,25 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)B=$(B) tools/demo.sh
 
+demo-dr: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)B=$(B) tools/demo-dr.sh
+
 clean:
 	rm -rf $(B)
 
 # The version is compiled into fs/cli/main.c alone, which is rebuilt when
-# it changes (the stamp is rewritten only then).
+# it changes. The stamp is rewritten only then, as make reads this file
+# (not by a rule that always runs), so that make -q and make -n see a
+# build that is up to date as such.
 VERSION_OBJS := $(foreach d,obj san tsan,$(B)/$(d)/fs/cli/main.o)
 $(VERSION_OBJS): ALL_CFLAGS += -DHSMFS_VERSION='"$(HSMFS_VERSION)"'
 $(VERSION_OBJS): $(B)/version.stamp
-$(B)/version.stamp: FORCE
-	@mkdir -p $(B)
-	@echo '$(HSMFS_VERSION)' | cmp -s - $@ || echo '$(HSMFS_VERSION)' >$@
+VERSION_STAMP := $(shell mkdir -p $(B) && { echo '$(HSMFS_VERSION)' | \
+	cmp -s - $(B)/version.stamp || echo '$(HSMFS_VERSION)' >$(B)/version.stamp; })
 
-.PHONY: all test check test-build install uninstall deps demo clean FORCE
+.PHONY: all test check test-build install install-emulator uninstall \
+	uninstall-emulator deps demo demo-dr clean
 .DELETE_ON_ERROR:
 # Objects are built through pattern rules; keep them between builds.
 .SECONDARY:

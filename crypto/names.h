@@ -32,6 +32,10 @@
  * uses the volume (fs/vol/claim.c). Its content says who holds it, for
  * messages only; a reader ignores the file. */
 #define LOCK_NAME "hsmfs.lock"
+/* In the root: the mode of the volume's root directory ("0755\n"), so
+ * that the backing directory itself may stay private (fs/vol/rootmode.c).
+ * Without it the root shows the backing directory's mode. */
+#define ROOTMODE_NAME "hsmfs.rootmode"
 #define LONG_PREFIX "hsmfs.longname."
 /* A temporary entry ("hsmfs.tmp." and 16 hex digits): a directory being
  * made or removed, a file being re-encrypted. Never shown; fsck reports

@@ -5,20 +5,11 @@
 # its end. Everything it starts it stops, and it leaves nothing behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-B=${B:-build}
-HSMFS=$PWD/$B/hsmfs
-EMU=$PWD/$B/hsm-emulator
-# shellcheck source=hsm-emulator/launch.sh
-. tools/hsm-emulator/launch.sh
+# shellcheck source=demo-lib.sh
+. tools/demo-lib.sh
 D=$(mktemp -d /var/tmp/hsmfs-demo.XXXXXX)
 EMU_PID=
 MNT=$D/mnt
-
-if [[ -t 1 ]]; then
-	BOLD=$'\e[1m' DIM=$'\e[2m' CYAN=$'\e[36m' RESET=$'\e[0m'
-else
-	BOLD= DIM= CYAN= RESET=
-fi
 
 cleanup() {
 	mountpoint -q "$MNT" 2>/dev/null && fusermount3 -u "$MNT"
@@ -27,14 +18,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$RESET"; }
-note() { printf '%s    %s%s\n' "$DIM" "$*" "$RESET"; }
-# run CMD...: shows a command, then runs it.
-run() {
-	printf '%s$ %s%s\n' "$CYAN" "$*" "$RESET"
-	"$@"
-}
-pause() { [[ -t 0 && -t 1 ]] && sleep "${1:-1}" || true; }
 unwraps() { grep -c '"operation":"UnwrapKey"' "$D/hsm/audit.log" || true; }
 ctl() { "$EMU" ctl --state "$D/hsm" "$@"; }
 

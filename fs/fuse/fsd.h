@@ -12,6 +12,10 @@
 struct fsd {
 	struct vol vol;
 	struct inode root;
+	/* The root's permission bits (fs/vol/rootmode.h), or -1: the
+	 * backing root's own. Changed under root_mode_lock. */
+	atomic_int root_mode;
+	pthread_mutex_t root_mode_lock;
 	pthread_mutex_t table_lock;
 	struct inode **table;
 	size_t nbuckets, ninodes;

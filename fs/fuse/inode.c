@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "fs/vol/rootmode.h"
 #include "fsd.h"
 #include "prefetch.h"
 
@@ -148,6 +149,22 @@ int inode_table_init(struct fsd *fs)
 	return 0;
 }
 
+/* A record that cannot be read leaves the root with its backing
+ * directory's mode, as in a volume made before the record existed; a
+ * chmod of the root writes a good one. */
+static void root_mode_load(struct fsd *fs, const char *cipherdir)
+{
+	mode_t m;
+	int e = vol_rootmode_read(fs->vol.rootfd, &m);
+
+	pthread_mutex_init(&fs->root_mode_lock, NULL);
+	atomic_store(&fs->root_mode, e ? -1 : (int)m);
+	if (e && e != -ENOENT)
+		log_warn("%s/%s: %s: the root shows the backing directory's "
+			 "mode", cipherdir, ROOTMODE_NAME,
+			 e == -EINVAL ? "malformed" : strerror(-e));
+}
+
 int inode_root_init(struct fsd *fs, const char *cipherdir)
 {
 	struct inode *r = &fs->root;
@@ -163,6 +180,7 @@ int inode_root_init(struct fsd *fs, const char *cipherdir)
 	r->nlookup = 2;
 	pthread_mutex_init(&r->iv_lock, NULL);
 	pthread_rwlock_init(&r->rw, NULL);
+	root_mode_load(fs, cipherdir);
 	return 0;
 }
 

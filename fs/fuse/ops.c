@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "fs/vol/rootmode.h"
 #include "content.h"
 #include "ename.h"
 #include "ops.h"
@@ -40,6 +41,17 @@ static void fix_stat(struct fsd *fs, struct stat *st)
 	}
 }
 
+/* The root's mode is kept apart from its backing directory's, which
+ * stays private (fs/vol/rootmode.h). */
+static void root_mode_of(struct fsd *fs, const struct inode *in,
+			 struct stat *st)
+{
+	int m = in == &fs->root ? atomic_load(&fs->root_mode) : -1;
+
+	if (m >= 0)
+		st->st_mode = S_IFDIR | (mode_t)m;
+}
+
 int ops_stat(struct fsd *fs, struct inode *in, struct stat *st)
 {
 	int err = inode_hold(fs, in);
@@ -49,8 +61,10 @@ int ops_stat(struct fsd *fs, struct inode *in, struct stat *st)
 	if (fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
 		err = -errno;
 	inode_unhold(fs, in);
-	if (!err)
+	if (!err) {
 		fix_stat(fs, st);
+		root_mode_of(fs, in, st);
+	}
 	return err;
 }
 
@@ -176,9 +190,11 @@ static int chown_new(fuse_req_t req, struct inode *dir, const char *bname)
 
 	if (!fs->chown_new)
 		return 0;
-	if (fstatat(dir->fd, "", &pst, AT_EMPTY_PATH) == 0 &&
-	    (pst.st_mode & S_ISGID))
-		gid = pst.st_gid;
+	if (fstatat(dir->fd, "", &pst, AT_EMPTY_PATH) == 0) {
+		root_mode_of(fs, dir, &pst);
+		if (pst.st_mode & S_ISGID)
+			gid = pst.st_gid;
+	}
 	if (fchownat(dir->fd, bname, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
 		return -errno;
 	return 0;
@@ -802,13 +818,21 @@ static void hsmfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	ops_reply_err(req, r ? -errno : 0);
 }
 
-static void set_mode(struct inode *in, struct fuse_file_info *fi,
-		     mode_t mode, int *err)
+static void set_mode(struct fsd *fs, struct inode *in,
+		     struct fuse_file_info *fi, mode_t mode, int *err)
 {
 	char proc[64];
 
 	if (*err)
 		return;
+	if (in == &fs->root) {
+		pthread_mutex_lock(&fs->root_mode_lock);
+		*err = vol_rootmode_write(fs->vol.rootfd, mode);
+		if (!*err)
+			atomic_store(&fs->root_mode, (int)(mode & 07777));
+		pthread_mutex_unlock(&fs->root_mode_lock);
+		return;
+	}
 	inode_procpath(in->fd, proc);
 	if ((fi ? fchmod((int)fi->fh, mode) : chmod(proc, mode)) != 0)
 		*err = -errno;
@@ -888,7 +912,7 @@ static void hsmfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (err)
 		return ops_reply_err(req, err);
 	if (valid & FUSE_SET_ATTR_MODE)
-		set_mode(in, fi, attr->st_mode, &err);
+		set_mode(fs, in, fi, attr->st_mode, &err);
 	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
 		set_owner(in, attr, valid, &err);
 	if (!err && (valid & FUSE_SET_ATTR_SIZE))

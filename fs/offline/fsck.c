@@ -12,6 +12,7 @@
 #include "crypto/blk.h"
 #include "crypto/layout.h"
 #include "fs/vol/filekey.h"
+#include "fs/vol/rootmode.h"
 #include "fs/vol/vol.h"
 #include "fsck.h"
 #include "walk.h"
@@ -410,6 +411,19 @@ static enum fsck_result open_volume(struct fsck *k, char *err, size_t errlen)
 	return FSCK_CLEAN;
 }
 
+/* The root's mode (fs/vol/rootmode.h): a record a mount would ignore. */
+static void check_rootmode(struct fsck *k, int rootfd)
+{
+	mode_t m;
+	int e = vol_rootmode_read(rootfd, &m);
+
+	if (e && e != -ENOENT)
+		problem(k, ROOTMODE_NAME, NULL, "%s: the root shows the backing "
+			"directory's mode (a chmod of the mount's root writes "
+			"it anew)", e == -EINVAL ? "not four octal digits and a "
+			"newline" : strerror(-e));
+}
+
 static enum fsck_result run(struct fsck *k, char *err, size_t errlen)
 {
 	struct walk w = { .entry = entry, .problem = walk_problem, .ctx = k };
@@ -429,6 +443,7 @@ static enum fsck_result run(struct fsck *k, char *err, size_t errlen)
 			close(fd);
 		return FSCK_ERROR;
 	}
+	check_rootmode(k, fd);
 	close(fd);
 	tick(k, true);
 	return k->n->problems ? FSCK_PROBLEMS : FSCK_CLEAN;

@@ -15,7 +15,8 @@ enum bname_kind bname_kind(const struct bdir *d, const char *name)
 {
 	if (d->root && (!strcmp(name, CONF_NAME) ||
 			!strcmp(name, CONF_TMP_NAME) ||
-			!strcmp(name, LOCK_NAME)))
+			!strcmp(name, LOCK_NAME) ||
+			!strcmp(name, ROOTMODE_NAME)))
 		return BNAME_OWN;
 	if (!strcmp(name, DIRIV_NAME) && bname_has_ivs(d->format, d->plaintext))
 		return BNAME_OWN;

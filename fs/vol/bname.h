@@ -5,8 +5,9 @@
  * offline tools and the prefetcher, so that they never disagree about
  * what a backing entry means:
  *
- *  - in the root, "hsmfs.conf", "hsmfs.conf.tmp" and "hsmfs.lock" (the
- *    lock a daemon holds while mounted) are the volume's own;
+ *  - in the root, "hsmfs.conf", "hsmfs.conf.tmp", "hsmfs.lock" (the
+ *    lock a daemon holds while mounted) and "hsmfs.rootmode" (the root's
+ *    mode, rootmode.h) are the volume's own;
  *  - with encrypted names, every directory's "hsmfs.diriv" (its IV) and
  *    every long name's sidecar "hsmfs.longname.X.name" are the volume's
  *    own, and "hsmfs.tmp.<16 hex>" is a temporary entry (a directory

@@ -11,6 +11,7 @@
 
 #include "bname.h"
 #include "pin.h"
+#include "rootmode.h"
 #include "vol.h"
 
 #define CREATOR "hsmfs 0.1"
@@ -173,6 +174,13 @@ static int create_in(int dirfd, const char *cipherdir, const char *kek_url,
 			 strerror(-e));
 		goto out;
 	}
+	/* The root shows what mkdir would make; the backing directory
+	 * keeps its own mode (0700 if made here). */
+	if ((e = vol_rootmode_write(dirfd, vol_rootmode_default())) < 0) {
+		snprintf(err, errlen, "cannot write %s: %s", ROOTMODE_NAME,
+			 strerror(-e));
+		goto out;
+	}
 	if ((e = conf_store(dirfd, &c)) < 0) {
 		snprintf(err, errlen, "cannot write %s: %s", CONF_NAME,
 			 strerror(-e));
@@ -218,6 +226,7 @@ int vol_create(const char *cipherdir, const char *kek_url, int format,
 	/* A failed init leaves the directory as it found it. */
 	if (ret && empty) {
 		unlinkat(dirfd, DIRIV_NAME, 0);
+		unlinkat(dirfd, ROOTMODE_NAME, 0);
 		unlinkat(dirfd, CONF_NAME ".tmp", 0);
 	}
 	close(dirfd);

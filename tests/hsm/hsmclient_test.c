@@ -715,7 +715,7 @@ static int emu_start(struct emu *e, const char *dir, int token_lifetime)
 		close(pfd[1]);
 		execl(emu_bin(), "hsm-emulator", "--state", dir, "--listen",
 		      "127.0.0.1:0", "--token-lifetime", life, "--log-level",
-		      "error", (char *)NULL);
+		      "error", "--activate-for-tests", (char *)NULL);
 		_exit(127);
 	}
 	close(pfd[1]);

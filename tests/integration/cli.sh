@@ -55,6 +55,36 @@ if ((EUID == 0)); then
 			test \$? = 1 && grep -q 'needs root' <<<\"\$out\" && ! mountpoint -q '$T/m'"
 fi
 
+# The root of a mount shows the volume's own mode: a new volume's is
+# what mkdir would make (0777 less the umask), and a chmod of it is
+# kept in the volume, while the backing directory init made stays 0700,
+# so that allow_other lets other users into the mount and not into the
+# backing tree. Another user must reach the mount point: $T is made
+# passable (not listable) for it.
+if ((EUID == 0)); then
+	chmod 711 "$T"
+	mkdir -m 755 "$T/pub" "$T/pub/m"
+	(umask 022 && "$H" init --kek testkek://k "$T/pub/c" >/dev/null)
+	P=$T/pub/m
+	nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+	modes() { echo "$(stat -c %a "$P") $(stat -c %a "$T/pub/c")"; }
+	remount() { "$H" umount "$P" && "$H" mount -o allow_other "$T/pub/c" "$P"; }
+	"$H" mount -o allow_other "$T/pub/c" "$P"
+	check "a new volume's root is 0755 (umask 022), its backing directory 0700 ($(modes))" \
+		test "$(modes)" = "755 700"
+	check "allow_other: another user lists the mount's root" nobody ls "$P"
+	check "chmod 700 of the mount's root: another user is refused" \
+		bash -c "chmod 700 '$P' && ! setpriv --reuid=65534 --regid=65534 --clear-groups ls '$P' 2>/dev/null"
+	remount
+	check "the root's 0700 persists across a remount ($(modes))" \
+		test "$(modes)" = "700 700"
+	chmod 755 "$P" && remount
+	check "chmod 755 of the root persists across a remount, the backing directory stays 0700 ($(modes))" \
+		test "$(modes)" = "755 700"
+	check "... and another user lists the root again" nobody ls "$P"
+	"$H" umount "$P"
+fi
+
 # ra_after_open [OPTS...]: the mount's kernel readahead (KiB) once a file
 # has been opened (the daemon sets it on the first open).
 ra_after_open() {

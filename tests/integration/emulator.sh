@@ -42,7 +42,7 @@ start() {
 	local dir=$1 listen=$2
 	shift 2
 	rm -f "$T/url.out"
-	"$EMU" --state "$dir" --listen "$listen" --log-level warn "$@" \
+	"$EMU" --state "$dir" --listen "$listen" --log-level warn --activate-for-tests "$@" \
 		>"$T/url.out" 2>>"$T/emulator.err" &
 	STARTED_PID=$!
 	for _ in $(seq 100); do

@@ -135,11 +135,11 @@ EMU=$ROOT/$B/hsm-emulator
 . "$ROOT/tools/hsm-emulator/launch.sh"
 SCOPE=https://managedhsm.azure.net/.default
 
-# emu_start STATE [LISTEN]: starts an emulator on loopback and waits for its
-# URL; sets EMU_URL and EMU_PID.
+# emu_start STATE [LISTEN [EMULATOR-ARGS...]]: starts an emulator on
+# loopback and waits for its URL; sets EMU_URL and EMU_PID.
 emu_start() {
 	local r=0
-	emu_launch "$1" "${2:-127.0.0.1:0}" || r=$?
+	emu_launch "$1" "${2:-127.0.0.1:0}" "${@:3}" || r=$?
 	PIDS+=("$EMU_PID")
 	return $r
 }

@@ -982,7 +982,7 @@ DIRIV = "hsmfs.diriv"
 LONGNAME = "hsmfs.longname."
 LONGNAME_SIDECAR = ".name"
 # Entries of the volume itself, never user files.
-ROOT_ONLY = {"hsmfs.conf", "hsmfs.conf.tmp", "hsmfs.lock"}
+ROOT_ONLY = {"hsmfs.conf", "hsmfs.conf.tmp", "hsmfs.lock", "hsmfs.rootmode"}
 
 
 def pkcs7_unpad(data):

@@ -84,10 +84,10 @@ static void make_name(char *out, size_t n, unsigned seed)
 
 /* What each reserved name is, in the root and elsewhere, with encrypted
  * and with plaintext names. The config (and its temporary copy, left by
- * a crash of conf_store) and the lock file belong to the root only; IVs,
- * sidecars and temporary entries exist only with encrypted names, so
- * under plaintext names they are an application's entries like any
- * other. */
+ * a crash of conf_store), the lock file and the root's mode belong to the
+ * root only; IVs, sidecars and temporary entries exist only with
+ * encrypted names, so under plaintext names they are an application's
+ * entries like any other. */
 static void kind_of_reserved_names(void)
 {
 	enum { E = BNAME_ENTRY, O = BNAME_OWN, X = BNAME_TMP };
@@ -99,6 +99,7 @@ static void kind_of_reserved_names(void)
 		{ "hsmfs.conf", O, E, O, E },
 		{ "hsmfs.conf.tmp", O, E, O, E },
 		{ "hsmfs.lock", O, E, O, E },
+		{ "hsmfs.rootmode", O, E, O, E },
 		{ "hsmfs.diriv", O, O, E, E },
 		{ "S", O, O, E, E },
 		{ NULL, E, E, E, E },
@@ -108,6 +109,7 @@ static void kind_of_reserved_names(void)
 		{ "hsmfs.con", E, E, E, E },
 		{ "hsmfs.lock.tmp", E, E, E, E },
 		{ "hsmfs.loc", E, E, E, E },
+		{ "hsmfs.rootmode.tmp", E, E, E, E },
 		{ "hsmfs.conf.tmp2", E, E, E, E },
 		{ "hsmfs.diriv.tmp", E, E, E, E },
 		{ "hsmfs.tmp.0123456789ABCDEF", E, E, E, E },

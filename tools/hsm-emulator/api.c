@@ -11,6 +11,7 @@
 
 #include <openssl/crypto.h>
 
+#include "admin.h"
 #include "api.h"
 #include "auth.h"
 #include "common/b64.h"
@@ -42,8 +43,8 @@ static const struct {
 	[OP_DECRYPT] = { "Decrypt", DA_DECRYPT },
 	[OP_SIGN] = { "Sign", DA_SIGN },
 	[OP_VERIFY] = { "Verify", DA_VERIFY },
-	[OP_BACKUP] = { "BackupKey", DA_BACKUP },
-	[OP_RESTORE] = { "RestoreKey", DA_RESTORE },
+	[OP_BACKUP] = { "BackupKey", DA_KEYS_BACKUP },
+	[OP_RESTORE] = { "RestoreKey", DA_KEYS_RESTORE },
 	[OP_POLICY_GET] = { "GetRotationPolicy", DA_KEYS_READ },
 	[OP_POLICY_SET] = { "SetRotationPolicy", DA_KEYS_WRITE },
 	[OP_DELETED_LIST] = { "ListDeletedKeys", DA_DEL_READ },
@@ -654,7 +655,7 @@ void api_handle(struct req *r, const struct route *rt, struct reply *rp)
 			    "Key names are 1-127 characters of 0-9, a-z, A-Z and -");
 		return;
 	}
-	if (!authorized(r, rt, rp))
+	if (!admin_keys_allowed(rp) || !authorized(r, rt, rp))
 		return;
 	if (rt->bad_version) {
 		not_found(rp, rt->key);

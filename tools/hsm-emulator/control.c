@@ -2,9 +2,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "admin.h"
 #include "api.h"
+#include "backup.h"
 #include "clients.h"
 #include "control.h"
+#include "domain.h"
 #include "faults.h"
 #include "json.h"
 #include "keys.h"
@@ -269,6 +272,7 @@ static void status(struct reply *rp)
 		cJSON_AddStringToObject(o, "url", emu.base);
 		cJSON_AddStringToObject(o, "tenant", emu.tenant);
 		cJSON_AddNumberToObject(o, "token_lifetime", emu.token_lifetime);
+		cJSON_AddStringToObject(o, "activation_status", domain_status());
 	}
 	reply_json(rp, 200, o);
 }
@@ -290,6 +294,10 @@ void control_handle(struct req *r, struct reply *rp)
 		faults_ctl(r, rp);
 	else if (is(r, "GET", "/_emulator/status"))
 		status(rp);
+	else if (!strcmp(r->path, "/_emulator/jobs"))
+		backup_control(r, rp);
+	else if (!strncmp(r->path, "/_emulator/keys", 15) && !admin_keys_allowed(rp))
+		return;
 	else if (is(r, "POST", "/_emulator/keys"))
 		key_create(r, rp);
 	else if (is(r, "GET", "/_emulator/keys"))

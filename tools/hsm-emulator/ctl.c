@@ -30,22 +30,8 @@
 
 #define RESP_MAX (4 * 1024 * 1024)
 #define IO_TIMEOUT_S 30
-#define MAX_ARGS 32
 
-struct ctl {
-	char host[128];
-	char port[8];
-	char token[80];
-};
-
-/* Parsed command line: positional words and --flag value pairs. */
-struct args {
-	int npos, nflags;
-	const char *pos[MAX_ARGS];
-	const char *flag[MAX_ARGS], *val[MAX_ARGS];
-};
-
-static const char *const bare_flags[] = { "--managed-identity", NULL };
+static const char *const bare_flags[] = { "--managed-identity", "--no-wait", NULL };
 
 /* Synopsis of the ctl commands. */
 static void ctl_usage(FILE *f)
@@ -76,6 +62,7 @@ static void ctl_usage(FILE *f)
 		"             [--count N] [--ops op1,op2]\n"
 		"  faults clear\n"
 		"  faults show\n");
+	ctl_admin_usage(f);
 }
 
 /* Flags that take no value. */
@@ -827,7 +814,15 @@ int ctl_main(int argc, char **argv)
 			ctl_usage(stdout);
 			return 0;
 		}
-	if (parse_args(argc - 1, argv + 1, &a) || !(dir = arg(&a, "--state")) || a.npos < 1) {
+	if (parse_args(argc - 1, argv + 1, &a) || a.npos < 1) {
+		ctl_usage(stderr);
+		return 2;
+	}
+	/* Officers' steps that need no running emulator. */
+	if ((ret = ctl_offline(&a)) >= 0)
+		return ret;
+	ret = 2;
+	if (!(dir = arg(&a, "--state"))) {
 		ctl_usage(stderr);
 		return 2;
 	}
@@ -849,6 +844,8 @@ int ctl_main(int argc, char **argv)
 		ret = cmd_role(&c, &a);
 	else if (!strcmp(group, "faults"))
 		ret = cmd_faults(&c, &a);
+	else if (ctl_admin_group(group))
+		ret = ctl_admin(&c, &a);
 	else if (!strcmp(group, "status")) {
 		cJSON *out = call_ok(&c, "GET", "/_emulator/status", NULL);
 		if (out)
@@ -859,4 +856,28 @@ int ctl_main(int argc, char **argv)
 		ctl_usage(stderr);
 	OPENSSL_cleanse(c.token, sizeof(c.token));
 	return ret;
+}
+
+/* arg() for the command files of other groups (ctl_admin.c). */
+const char *ctl_arg(const struct args *a, const char *flag)
+{
+	return arg(a, flag);
+}
+
+/* only_flags() for the other command files. */
+int ctl_only_flags(const struct args *a, const char *const *known)
+{
+	return only_flags(a, known);
+}
+
+/* call_ok() for the other command files. */
+cJSON *ctl_call(const struct ctl *c, const char *method, const char *path, cJSON *req)
+{
+	return call_ok(c, method, path, req);
+}
+
+/* read_secret() for the other command files. */
+char *ctl_read_secret(const char *file)
+{
+	return read_secret(file);
 }

@@ -48,6 +48,7 @@ struct reply {
 	char outcome[48];       /* "ok" or an error code, for the audit */
 	char www_auth[400];
 	char retry_after[24];
+	char async_op[400];     /* Azure-AsyncOperation of a long-running op */
 	int no_store;           /* Cache-Control: no-store (tokens) */
 	int drop;               /* close the connection without answering */
 };

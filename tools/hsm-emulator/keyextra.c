@@ -1,32 +1,24 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A key backup is an opaque blob: the key's stored form sealed with
- * AES-256-GCM under a key derived from this HSM's secret, so only an HSM
- * with the same state (a copy of the state directory, like one restored
- * from the same security domain) can restore it. Layout, base64url:
- * "hsmemu-kb1" || nonce (12) || ciphertext || tag (16).
+ * A key backup is an opaque blob: the key's stored form sealed under the
+ * HSM's security domain (domain_seal, purpose "key backup"), base64url of
+ * the sealed envelope's text. Like the service's, it restores only into
+ * an HSM of the same security domain: this one, a copy of its state, or
+ * one recovered from its security domain.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-
 #include "common/b64.h"
+#include "domain.h"
 #include "json.h"
 #include "keyextra.h"
 #include "keys.h"
 #include "store.h"
 #include "util.h"
 
-#define MAGIC "hsmemu-kb1"
-#define MAGIC_LEN 10
-#define NONCE_LEN 12
-#define TAG_LEN 16
-#define BLOB_MAX (EMU_BODY_MAX)
+#define BLOB_PURPOSE "key backup"
 
 /* Routes /rng and /settings[/{name}]. */
 enum api_op keyextra_route(const char *m, char **seg, int n, struct route *rt)
@@ -44,76 +36,31 @@ enum api_op keyextra_route(const char *m, char **seg, int n, struct route *rt)
 	return OP_UNKNOWN;
 }
 
-/* The sealing key: HMAC-SHA-256 of a label under the HSM secret. */
-static int blob_key(uint8_t key[32])
+/* The key's stored form, sealed, as base64url text. */
+static char *seal(const cJSON *doc)
 {
-	static const char label[] = "hsm-emulator key backup v1";
-	unsigned int n = 0;
+	cJSON *env = domain_seal(doc, BLOB_PURPOSE);
+	char *text = env ? cJSON_PrintUnformatted(env) : NULL, *out;
 
-	return HMAC(EVP_sha256(), store_secret(), TOKEN_KEY_LEN,
-		    (const uint8_t *)label, sizeof(label) - 1, key, &n) && n == 32 ? 0 : -1;
-}
-
-/* AES-256-GCM over in; out has room for inlen + 16. */
-static int gcm(int enc, const uint8_t *key, const uint8_t *nonce, const uint8_t *in,
-	       size_t inlen, uint8_t *out, uint8_t *tag)
-{
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int n = 0, f = 0, ok;
-
-	ok = c && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) &&
-	     EVP_CipherUpdate(c, NULL, &n, (const uint8_t *)MAGIC, MAGIC_LEN) &&
-	     EVP_CipherUpdate(c, out, &n, in, (int)inlen) &&
-	     (enc || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag)) &&
-	     EVP_CipherFinal_ex(c, out + n, &f) &&
-	     (!enc || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag));
-	EVP_CIPHER_CTX_free(c);
-	return ok ? 0 : -1;
-}
-
-/* Seals a key's stored form into the base64url blob. */
-static char *seal(const char *text)
-{
-	size_t n = strlen(text), total = MAGIC_LEN + NONCE_LEN + n + TAG_LEN;
-	uint8_t key[32], *buf = malloc(total);
-	char *out = NULL;
-
-	if (!buf || blob_key(key))
-		goto out;
-	memcpy(buf, MAGIC, MAGIC_LEN);
-	if (RAND_bytes(buf + MAGIC_LEN, NONCE_LEN) != 1 ||
-	    gcm(1, key, buf + MAGIC_LEN, (const uint8_t *)text, n,
-		buf + MAGIC_LEN + NONCE_LEN, buf + total - TAG_LEN))
-		goto out;
-	out = b64url_alloc(buf, total);
-out:
-	OPENSSL_cleanse(key, sizeof(key));
-	free(buf);
+	cJSON_Delete(env);
+	out = text ? b64url_alloc((const uint8_t *)text, strlen(text)) : NULL;
+	free(text);
 	return out;
 }
 
-/* Opens a blob into the key's stored form; NULL if it is not ours. */
-static cJSON *unseal(const char *value)
+/* The stored form inside a blob; NULL (reason in err) if it is not one of
+ * this security domain. */
+static cJSON *unseal(const char *value, char *err, size_t cap)
 {
 	size_t vl = strlen(value);
-	uint8_t key[32], *buf = malloc(vl + 1), *pt = NULL;
+	uint8_t *buf = malloc(vl + 1);
 	long n = buf ? b64_decode_any(value, vl, buf, vl) : -1;
-	cJSON *doc = NULL;
-	size_t ctlen;
+	cJSON *env = n > 0 ? cJSON_ParseWithLength((const char *)buf, (size_t)n) : NULL;
+	cJSON *doc = env ? domain_unseal(env, BLOB_PURPOSE, err, cap) : NULL;
 
-	if (n < MAGIC_LEN + NONCE_LEN + TAG_LEN + 2 || memcmp(buf, MAGIC, MAGIC_LEN) ||
-	    blob_key(key))
-		goto out;
-	ctlen = (size_t)n - MAGIC_LEN - NONCE_LEN - TAG_LEN;
-	pt = malloc(ctlen + 16);
-	if (pt && !gcm(0, key, buf + MAGIC_LEN, buf + MAGIC_LEN + NONCE_LEN, ctlen, pt,
-		       buf + n - TAG_LEN))
-		doc = cJSON_ParseWithLength((const char *)pt, ctlen);
-	if (pt)
-		OPENSSL_cleanse(pt, ctlen);
-out:
-	OPENSSL_cleanse(key, sizeof(key));
-	free(pt);
+	if (!env)
+		snprintf(err, cap, "not a key backup");
+	cJSON_Delete(env);
 	free(buf);
 	return doc;
 }
@@ -122,7 +69,7 @@ out:
 static void backup(struct req *r, const struct route *rt, struct reply *rp)
 {
 	cJSON *doc = NULL, *o;
-	char *text = NULL, *blob = NULL;
+	char *blob = NULL;
 	int rc;
 
 	(void)r;
@@ -133,18 +80,13 @@ static void backup(struct req *r, const struct route *rt, struct reply *rp)
 		api_not_found(rp, rt->key);
 		return;
 	}
-	text = doc ? cJSON_PrintUnformatted(doc) : NULL;
-	blob = text ? seal(text) : NULL;
+	blob = doc ? seal(doc) : NULL;
 	o = blob ? cJSON_CreateObject() : NULL;
 	if (o && cJSON_AddStringToObject(o, "value", blob))
 		reply_json(rp, 200, o);
 	else {
 		cJSON_Delete(o);
 		reply_error(rp, 500, "InternalError", NULL, "cannot make the backup");
-	}
-	if (text) {
-		OPENSSL_cleanse(text, strlen(text));
-		free(text);
 	}
 	free(blob);
 	cjson_wipe(doc);
@@ -156,14 +98,13 @@ static void restore(struct req *r, struct reply *rp)
 {
 	cJSON *body = req_json(r), *doc, *b = NULL;
 	const char *v = json_str(body, "value");
-	char err[300];
+	char err[300] = "no \"value\"";
 	int rc;
 
-	doc = v ? unseal(v) : NULL;
+	doc = v ? unseal(v, err, sizeof(err)) : NULL;
 	cJSON_Delete(body);
 	if (!doc) {
-		reply_error(rp, 400, "BadParameter", NULL,
-			    "The backup blob is invalid or was not made by this HSM");
+		reply_error(rp, 400, "BadParameter", NULL, "The backup blob cannot be restored: %s", err);
 		return;
 	}
 	snprintf(r->key, sizeof(r->key), "%s", json_str(doc, "name") ? json_str(doc, "name") : "");

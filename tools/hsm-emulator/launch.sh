@@ -4,12 +4,15 @@
 # STATE.out and its log to STATE.err; sets EMU_PID at once, then waits
 # (bounded, 10 s) for the URL it prints and sets EMU_URL. Returns 1, with
 # its log on stderr, if none came. Sourced by the tests, the bench and the
-# demo, which each keep track of EMU_PID to stop it.
+# demo, which each keep track of EMU_PID to stop it. The HSM starts
+# activated (--activate-for-tests), unless EMU_PROVISIONED is set: then it
+# is provisioned, not activated, and waits for its security domain.
 emu_launch() {
 	local st=$1 listen=$2
 	shift 2
 	# The emulator makes STATE itself, private; only its parent is made here.
 	mkdir -p -- "$(dirname -- "$st")"
+	[[ -n ${EMU_PROVISIONED:-} ]] || set -- --activate-for-tests "$@"
 	"$EMU" --state "$st" --listen "$listen" "$@" >"$st.out" 2>"$st.err" &
 	EMU_PID=$!
 	for _ in $(seq 200); do

@@ -19,8 +19,10 @@
 #include <openssl/crypto.h>
 
 #include "audit.h"
+#include "backup.h"
 #include "common/log.h"
 #include "ctl.h"
+#include "domain.h"
 #include "emu.h"
 #include "http.h"
 #include "pki.h"
@@ -49,7 +51,11 @@ static void usage(FILE *f)
 		"  --imds-listen HOST:PORT plain-HTTP IMDS listener (managed identity)\n"
 		"  --token-lifetime SEC    access token lifetime (default 3600)\n"
 		"  --retention-days N      soft-delete retention, 7..90 (default 90)\n"
-		"  --log-level LEVEL       error, warn, info (default) or debug\n");
+		"  --log-level LEVEL       error, warn, info (default) or debug\n"
+		"  --blob-root DIR         where backups go: container https://ACCOUNT.blob.core.windows.net/C\n"
+		"                          is the directory DIR/ACCOUNT/C\n"
+		"  --activate-for-tests    start activated, with a security domain of its own that\n"
+		"                          nobody holds (no download, and no file to recover it from)\n");
 }
 
 /* "host:port" or "[v6]:port" into its parts. */
@@ -183,8 +189,8 @@ static int ensure_dir(const char *dir)
 }
 
 struct opts {
-	const char *state, *listen, *imds;
-	int lifetime, retention;
+	const char *state, *listen, *imds, *blob_root;
+	int lifetime, retention, activate;
 	enum log_level level;
 };
 
@@ -198,6 +204,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "token-lifetime", required_argument, NULL, 't' },
 		{ "retention-days", required_argument, NULL, 'r' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "blob-root", required_argument, NULL, 'b' },
+		{ "activate-for-tests", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -210,6 +218,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 's': o->state = optarg; break;
 		case 'l': o->listen = optarg; break;
 		case 'i': o->imds = optarg; break;
+		case 'b': o->blob_root = optarg; break;
+		case 'a': o->activate = 1; break;
 		case 't':
 			v = strtol(optarg, &end, 10);
 			if (*end || v < 1 || v > 86400)
@@ -297,7 +307,8 @@ static int serve(int argc, char **argv)
 	    (o.imds && bind_listen(&imds_addr)))
 		goto out;
 	make_base(&main_addr);
-	if (store_open())
+	if ((o.blob_root && backup_set_root(o.blob_root)) || domain_open(o.activate) ||
+	    store_open())
 		goto out;
 	store_ok = 1;
 	if (pki_ensure(main_addr.host, &cert, &key) || audit_open())
@@ -329,9 +340,11 @@ out:
 		close(main_addr.fd);
 	if (imds_addr.fd >= 0)
 		close(imds_addr.fd);
+	backup_shutdown();
 	audit_close();
 	if (store_ok)
 		store_close();
+	domain_close();
 	free(cert);
 	if (key) {
 		OPENSSL_cleanse(key, strlen(key));

@@ -212,7 +212,7 @@ static int server_usable(X509 *crt, EVP_PKEY *key, X509 *ca, const char *host)
 }
 
 /* Serialises a key or certificate to a malloc'd PEM string. */
-static char *to_pem(EVP_PKEY *key, X509 *crt)
+char *pki_pem(EVP_PKEY *key, X509 *crt)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	char *data, *s = NULL;
@@ -259,8 +259,8 @@ int pki_ensure(const char *host, char **cert_pem, char **key_pem)
 		if (make_server(ca_key, ca, host, &key, &crt))
 			goto out;
 	}
-	*cert_pem = to_pem(NULL, crt);
-	*key_pem = to_pem(key, NULL);
+	*cert_pem = pki_pem(NULL, crt);
+	*key_pem = pki_pem(key, NULL);
 	if (!*cert_pem || !*key_pem)
 		goto out;
 	ret = 0;
@@ -272,4 +272,20 @@ out:
 	X509_free(ca);
 	X509_free(crt);
 	return ret;
+}
+
+/* Officers' wrapping keys and the security domain exchange key are
+ * certified by themselves, as the Azure CLI's openssl recipe makes them. */
+X509 *pki_self_signed(EVP_PKEY *key, const char *cn, int days)
+{
+	X509 *crt = new_cert(key, cn, days);
+
+	if (!crt || !X509_set_issuer_name(crt, X509_get_subject_name(crt)) ||
+	    add_ext(crt, crt, NID_basic_constraints, "critical,CA:FALSE") ||
+	    add_ext(crt, crt, NID_key_usage, "critical,keyEncipherment") ||
+	    !X509_sign(crt, key, EVP_sha256())) {
+		X509_free(crt);
+		return NULL;
+	}
+	return crt;
 }

@@ -38,8 +38,8 @@ static const char *const officer_da[] = {
 };
 static const char *const user_da[] = {
 	DA_RD_READ, DA_RA_READ, DA_KEYS_READ, DA_KEYS_WRITE, DA_KEYS_DELETE,
-	DA_KEYS_CREATE, DA_KEYS_ROTATE, DA_IMPORT, DA_RELEASE, DA_BACKUP,
-	DA_RESTORE, DA_ENCRYPT, DA_DECRYPT, DA_KEYS_WRAP, DA_KEYS_UNWRAP,
+	DA_KEYS_CREATE, DA_KEYS_ROTATE, DA_IMPORT, DA_RELEASE, DA_KEYS_BACKUP,
+	DA_KEYS_RESTORE, DA_ENCRYPT, DA_DECRYPT, DA_KEYS_WRAP, DA_KEYS_UNWRAP,
 	DA_SIGN, DA_VERIFY, DA_DERIVE, DA_RNG, NULL,
 };
 static const char *const policy_da[] = {
@@ -54,10 +54,10 @@ static const char *const sencrypt_da[] = {
 };
 static const char *const srelease_da[] = { DA_RELEASE, NULL };
 static const char *const backup_da[] = {
-	DA_BK_START, DA_BK_STATUS, DA_BACKUP, NULL,
+	DA_BK_START, DA_BK_STATUS, DA_KEYS_BACKUP, NULL,
 };
 static const char *const restore_da[] = {
-	DA_RS_START, DA_RS_STATUS, DA_RESTORE, NULL,
+	DA_RS_START, DA_RS_STATUS, DA_KEYS_RESTORE, NULL,
 };
 static const char *const none_da[] = { NULL };
 
@@ -351,6 +351,12 @@ void rbac_free_all(void)
 	free(asg);
 	asg = NULL;
 	nasg = 0;
+}
+
+/* Drops the custom role definitions at shutdown (after the assignments,
+ * which point at them). */
+void rbac_roles_free_all(void)
+{
 	for (size_t i = 0; i < ncustom; i++)
 		role_free(custom[i]);
 	free(custom);
@@ -363,7 +369,7 @@ void rbac_free_all(void)
 static const char *const known_da[] = {
 	DA_KEYS_READ, DA_KEYS_WRITE, DA_KEYS_ROTATE, DA_KEYS_CREATE,
 	DA_KEYS_DELETE, DA_KEYS_WRAP, DA_KEYS_UNWRAP, DA_DEL_READ, DA_DEL_RECOVER,
-	DA_DEL_PURGE, DA_BACKUP, DA_RESTORE, DA_RELEASE, DA_IMPORT, DA_EXPORT,
+	DA_DEL_PURGE, DA_KEYS_BACKUP, DA_KEYS_RESTORE, DA_RELEASE, DA_IMPORT, DA_EXPORT,
 	DA_ENCRYPT, DA_DECRYPT, DA_SIGN, DA_VERIFY, DA_DERIVE, DA_RA_READ,
 	DA_RA_WRITE, DA_RA_DELETE, DA_RD_READ, DA_RD_WRITE, DA_RD_DELETE,
 	DA_SD_DOWNLOAD, DA_SD_DOWNLOAD_READ, DA_SD_UPLOAD, DA_SD_UPLOAD_READ,
@@ -714,7 +720,8 @@ cJSON *rbac_roles_to_json(void)
 	return arr;
 }
 
-/* Loads custom role definitions (before the assignments that use them). */
+/* Loads custom role definitions (before the assignments that use them);
+ * one already there under the same GUID is replaced. */
 int rbac_roles_from_json(const cJSON *arr)
 {
 	const cJSON *o;

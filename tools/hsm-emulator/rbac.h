@@ -23,8 +23,8 @@
 #define DA_DEL_READ DA_PREFIX "keys/deletedKeys/read/action"
 #define DA_DEL_RECOVER DA_PREFIX "keys/deletedKeys/recover/action"
 #define DA_DEL_PURGE DA_PREFIX "keys/deletedKeys/delete"
-#define DA_BACKUP DA_PREFIX "keys/backup/action"
-#define DA_RESTORE DA_PREFIX "keys/restore/action"
+#define DA_KEYS_BACKUP DA_PREFIX "keys/backup/action"
+#define DA_KEYS_RESTORE DA_PREFIX "keys/restore/action"
 #define DA_RELEASE DA_PREFIX "keys/release/action"
 #define DA_IMPORT DA_PREFIX "keys/import/action"
 #define DA_EXPORT DA_PREFIX "keys/export/action"
@@ -79,5 +79,6 @@ int rbac_asg_list(const char *scope, const char *filter, cJSON **out,
 /* Custom role definitions in state.json. */
 cJSON *rbac_roles_to_json(void);
 int rbac_roles_from_json(const cJSON *arr);
+void rbac_roles_free_all(void);
 
 #endif

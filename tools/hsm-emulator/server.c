@@ -13,6 +13,7 @@
 
 #include <openssl/crypto.h>
 
+#include "admin.h"
 #include "api.h"
 #include "audit.h"
 #include "auth.h"
@@ -196,6 +197,12 @@ static void dispatch(struct req *r, struct reply *rp)
 			auth_token(r, tenant, rp);
 		return;
 	}
+	if (admin_route(r)) {
+		r->auth = auth_bearer(r);
+		if (!apply_faults(r, rp))
+			admin_handle(r, rp);
+		return;
+	}
 	api_route(r->method, r->path, &rt);
 	r->op = api_op_name(&rt);
 	snprintf(r->key, sizeof(r->key), "%s", rt.key);
@@ -226,6 +233,9 @@ static int add_headers(struct MHD_Response *resp, const struct req *r,
 		return -1;
 	if (rp->retry_after[0] &&
 	    MHD_add_response_header(resp, "Retry-After", rp->retry_after) == MHD_NO)
+		return -1;
+	if (rp->async_op[0] &&
+	    MHD_add_response_header(resp, "Azure-AsyncOperation", rp->async_op) == MHD_NO)
 		return -1;
 	if (rp->no_store &&
 	    (MHD_add_response_header(resp, "Cache-Control", "no-store") == MHD_NO ||

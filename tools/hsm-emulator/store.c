@@ -12,6 +12,7 @@
 #include "clients.h"
 #include "common/b64.h"
 #include "common/log.h"
+#include "domain.h"
 #include "emu.h"
 #include "json.h"
 #include "keys.h"
@@ -23,6 +24,8 @@
 #define STATE_MAX (64 * 1024 * 1024)
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* Signed the tokens (HS256) before signkey.c; still kept in state.json so
+ * that an emulator from before can load a state made now. */
 static uint8_t token_key[TOKEN_KEY_LEN];
 static char control_token[65];
 
@@ -36,12 +39,6 @@ void store_lock(void)
 void store_unlock(void)
 {
 	pthread_mutex_unlock(&lock);
-}
-
-/* Kept as "token_key" in state.json: it signed the tokens once. */
-const uint8_t *store_secret(void)
-{
-	return token_key;
 }
 
 /* Expected value of X-Emulator-Control. */
@@ -141,17 +138,17 @@ int store_open(void)
 		store_unlock();
 		return ret;
 	}
-	doc = cJSON_ParseWithLength(buf, len);
+	doc = domain_state_open(cJSON_ParseWithLength(buf, len));
 	if (!doc || load_doc(doc)) {
 		log_err("%s is corrupt", path);
 		goto out;
 	}
-	ret = 0;
-	if (!json_str(doc, "signing_key")) {
-		store_lock();
-		ret = store_save();
-		store_unlock();
-	}
+	/* Saved at once if sealed from the first start with a security
+	 * domain on, or if a state made before tokens were RS256 just got
+	 * its signing key. */
+	store_lock();
+	ret = domain_active() || !json_str(doc, "signing_key") ? store_save() : 0;
+	store_unlock();
 out:
 	cJSON_Delete(doc);
 	OPENSSL_cleanse(buf, len);
@@ -166,6 +163,7 @@ void store_close(void)
 	keys_free_all();
 	clients_free_all();
 	rbac_free_all();
+	rbac_roles_free_all();
 	OPENSSL_cleanse(token_key, sizeof(token_key));
 	signkey_free();
 	OPENSSL_cleanse(control_token, sizeof(control_token));
@@ -191,7 +189,7 @@ int store_save(void)
 	    !cJSON_AddItemToObject(doc, "role_definitions", rbac_roles_to_json()) ||
 	    !cJSON_AddItemToObject(doc, "roles", rbac_to_json()))
 		goto out;
-	text = cJSON_Print(doc);
+	text = domain_state_text(doc);
 	if (!text || write_file_atomic(path, text, strlen(text), 0600))
 		goto out;
 	ret = 0;
