@@ -592,6 +592,13 @@ V2=$(curl -sS --cacert "$T/state2/ca.pem" -H "Authorization: Bearer $TOK" -H 'Co
 	-d "{\"alg\":\"RSA-OAEP-256\",\"value\":\"$W\"}" "$URL2/keys/kek-rsa/$RSA_V1/unwrapkey?api-version=7.4" |
 	jq -r '.value // empty')
 check "second instance unwraps the first one's ciphertext" test "$V2" = "$DEK"
+# Same security domain: the first instance's key backup restores there.
+c2() { curl -sS --cacert "$T/state2/ca.pem" -o "$T/body" -w '%{http_code}' -H "Authorization: Bearer $1" \
+	-H 'Content-Type: application/json' -X "$2" ${4:+--data-binary "$4"} "$URL2$3"; }
+c2 "$TOK" DELETE "/keys/x1?api-version=7.4" >/dev/null
+c2 "$OTOK" DELETE "/deletedkeys/x1?api-version=7.4" >/dev/null
+check "a copy of the state (same security domain) restores the key backup" \
+	test "$(c2 "$TOK" POST "/keys/restore?api-version=7.4" "{\"value\":\"$BLOB\"}")" = 200
 check "second instance SIGTERM" stop "$PID2"
 PID2=
 check "SIGTERM after restart" stop "$PID"
