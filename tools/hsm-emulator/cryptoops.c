@@ -30,15 +30,16 @@
 static long member(const cJSON *body, const char *k, uint8_t **out)
 {
 	const char *v = json_str(body, k);
+	size_t vl = v ? strlen(v) : 0;
 	long n;
 
 	*out = NULL;
 	if (!v)
 		return -1;
-	*out = malloc(strlen(v) + 1);
+	*out = malloc(vl + 1);
 	if (!*out)
 		return -1;
-	n = b64_decode_any(v, strlen(v), *out, DATA_MAX);
+	n = b64_decode_any(v, vl, *out, vl + 1 < DATA_MAX ? vl + 1 : DATA_MAX);
 	if (n < 0 || (n == 0 && v[0])) {
 		free(*out);
 		*out = NULL;

@@ -700,8 +700,10 @@ int rbac_asg_list(const char *scope, const char *filter, cJSON **out,
 	}
 	*out = cJSON_CreateArray();
 	for (size_t i = 0; *out && i < nasg; i++) {
-		int below = !strncasecmp(asg[i].scope, scope, strlen(scope)) ||
-			    !strcmp(scope, "/");
+		size_t sl = strlen(scope);
+		int below = !strcmp(scope, "/") ||
+			    (!strncasecmp(asg[i].scope, scope, sl) &&
+			     (!asg[i].scope[sl] || asg[i].scope[sl] == '/'));
 		if (client && strcmp(asg[i].principal, client))
 			continue;
 		if (at_or_above(asg[i].scope, scope) || (!at && below))
