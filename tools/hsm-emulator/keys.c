@@ -388,30 +388,6 @@ static int version_append(struct key *k, struct key_version *v)
 	return 0;
 }
 
-/* Adds a public key component (RSA n, e; EC x, y) as base64url; pad > 0
- * gives the fixed length EC coordinates have in a JWK. */
-static int add_bn(cJSON *o, EVP_PKEY *pkey, const char *param, const char *k,
-		  int pad)
-{
-	BIGNUM *bn = NULL;
-	uint8_t buf[1024];
-	char *s = NULL;
-	int n, ret = -1;
-
-	if (!EVP_PKEY_get_bn_param(pkey, param, &bn))
-		return -1;
-	n = pad ? pad : BN_num_bytes(bn);
-	if (n <= 0 || n > (int)sizeof(buf) || BN_bn2binpad(bn, buf, n) != n)
-		goto out;
-	s = b64url_alloc(buf, (size_t)n);
-	if (s && cJSON_AddStringToObject(o, k, s))
-		ret = 0;
-out:
-	free(s);
-	BN_free(bn);
-	return ret;
-}
-
 /* key_ops bit mask as the JSON array. */
 static cJSON *ops_json(unsigned ops)
 {
@@ -470,13 +446,13 @@ static cJSON *bundle_json(const struct key *k, const struct key_version *v)
 				v->kty == KTY_EC ? "EC-HSM" : "oct-HSM");
 	cJSON_AddItemToObject(jwk, "key_ops", ops_json(v->ops));
 	if (v->kty == KTY_RSA &&
-	    (add_bn(jwk, v->pkey, OSSL_PKEY_PARAM_RSA_N, "n", 0) ||
-	     add_bn(jwk, v->pkey, OSSL_PKEY_PARAM_RSA_E, "e", 0)))
+	    (jwk_add_bn(jwk, v->pkey, OSSL_PKEY_PARAM_RSA_N, "n", 0) ||
+	     jwk_add_bn(jwk, v->pkey, OSSL_PKEY_PARAM_RSA_E, "e", 0)))
 		goto fail;
 	if (v->kty == KTY_EC &&
 	    (!cJSON_AddStringToObject(jwk, "crv", crv_names[v->crv]) ||
-	     add_bn(jwk, v->pkey, OSSL_PKEY_PARAM_EC_PUB_X, "x", (v->bits + 7) / 8) ||
-	     add_bn(jwk, v->pkey, OSSL_PKEY_PARAM_EC_PUB_Y, "y", (v->bits + 7) / 8)))
+	     jwk_add_bn(jwk, v->pkey, OSSL_PKEY_PARAM_EC_PUB_X, "x", (v->bits + 7) / 8) ||
+	     jwk_add_bn(jwk, v->pkey, OSSL_PKEY_PARAM_EC_PUB_Y, "y", (v->bits + 7) / 8)))
 		goto fail;
 	cJSON_AddItemToObject(b, "key", jwk);
 	jwk = NULL;

@@ -84,25 +84,6 @@ static void openid_config(struct reply *rp, const char *tenant)
 	reply_json(rp, 200, o);
 }
 
-/* One RSA component as base64url. */
-static int add_bn(cJSON *o, const char *param, const char *k)
-{
-	BIGNUM *bn = NULL;
-	uint8_t buf[512];
-	char *s = NULL;
-	int n, ret = -1;
-
-	if (!EVP_PKEY_get_bn_param(signkey(), param, &bn))
-		return -1;
-	n = BN_num_bytes(bn);
-	if (n > 0 && n <= (int)sizeof(buf) && BN_bn2bin(bn, buf) == n &&
-	    (s = b64url_alloc(buf, (size_t)n)) && cJSON_AddStringToObject(o, k, s))
-		ret = 0;
-	free(s);
-	BN_free(bn);
-	return ret;
-}
-
 /* The JWKS: the public half of the token signing key. */
 static void jwks(struct reply *rp, const char *tenant)
 {
@@ -111,8 +92,8 @@ static void jwks(struct reply *rp, const char *tenant)
 
 	snprintf(iss, sizeof(iss), "%s/%s/v2.0", emu.base, tenant);
 	keys = doc ? cJSON_AddArrayToObject(doc, "keys") : NULL;
-	if (!keys || !k || add_bn(k, OSSL_PKEY_PARAM_RSA_N, "n") ||
-	    add_bn(k, OSSL_PKEY_PARAM_RSA_E, "e")) {
+	if (!keys || !k || jwk_add_bn(k, signkey(), OSSL_PKEY_PARAM_RSA_N, "n", 0) ||
+	    jwk_add_bn(k, signkey(), OSSL_PKEY_PARAM_RSA_E, "e", 0)) {
 		cJSON_Delete(k);
 		cJSON_Delete(doc);
 		reply_error(rp, 500, "InternalError", NULL, "cannot export the signing key");

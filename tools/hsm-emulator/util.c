@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -237,4 +238,24 @@ char *pkey_to_pem(EVP_PKEY *pkey)
 	}
 	BIO_free(b);
 	return s;
+}
+
+/* JWK numbers are unsigned big-endian, base64url without padding. */
+int jwk_add_bn(cJSON *o, EVP_PKEY *pkey, const char *param, const char *name,
+	       int pad)
+{
+	BIGNUM *bn = NULL;
+	uint8_t buf[1024];
+	char *s = NULL;
+	int n, ret = -1;
+
+	if (!EVP_PKEY_get_bn_param(pkey, param, &bn))
+		return -1;
+	n = pad ? pad : BN_num_bytes(bn);
+	if (n > 0 && n <= (int)sizeof(buf) && BN_bn2binpad(bn, buf, n) == n &&
+	    (s = b64url_alloc(buf, (size_t)n)) && cJSON_AddStringToObject(o, name, s))
+		ret = 0;
+	free(s);
+	BN_free(bn);
+	return ret;
 }
