@@ -42,7 +42,9 @@ static void usage(FILE *f)
 /* The daemon's answer: "ok PATH", or "error: why". */
 static int ask(const char *mnt, const char *req, const char *arg)
 {
-	char cmd[PATH_MAX + 32], out[PATH_MAX + 512];
+	/* An answer names the backing directory and a path in it, each up
+	 * to PATH_MAX. */
+	char cmd[PATH_MAX + 32], out[2 * PATH_MAX + 64];
 	int e;
 
 	if (snprintf(cmd, sizeof(cmd), "%s %s", req, arg) >= (int)sizeof(cmd)) {
@@ -53,6 +55,13 @@ static int ask(const char *mnt, const char *req, const char *arg)
 		fprintf(stderr, "hsmfs path: the daemon of %s cannot be asked "
 			"(%s): it is not served by this user\n", mnt,
 			strerror(-e));
+		return EXIT_FAIL;
+	}
+	/* mnt_call cuts an answer to the buffer: a path cut short is
+	 * another path. */
+	if (strlen(out) + 1 >= sizeof(out)) {
+		fprintf(stderr, "hsmfs path: %s: the answer is too long\n",
+			arg);
 		return EXIT_FAIL;
 	}
 	if (strncmp(out, "ok ", 3)) {

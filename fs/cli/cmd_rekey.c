@@ -124,6 +124,19 @@ static void print_wrap(const struct rekey_report *rp)
 		       rp->local_files, rp->kek_files);
 }
 
+/* Each failure: backing path, plaintext path where known, why. */
+static void print_fails(const struct rekey_report *rp, const char *what)
+{
+	const struct rekey_failure *f;
+
+	for (size_t i = 0; i < rp->nfails; i++) {
+		f = &rp->fails[i];
+		printf("  %s %s/%s%s%s%s: %s\n", what, rp->cipherdir, f->bpath,
+		       f->ppath ? " (" : "", f->ppath ? f->ppath : "",
+		       f->ppath ? ")" : "", f->why);
+	}
+}
+
 static void print_check(const struct rekey_report *rp)
 {
 	printf("target: %s\n", rp->target_kid);
@@ -135,9 +148,14 @@ static void print_check(const struct rekey_report *rp)
 		printf("previous KEK still listed: %s\n", rp->prev_keks[i]);
 	printf("files: %lu, with the current version only %lu\n", rp->files,
 	       rp->current);
+	print_fails(rp, "NOT READ");
 	print_kids(rp);
 	print_wrap(rp);
-	if (rp->conversion)
+	if (rp->missed)
+		printf("cannot tell whether older KEK versions are needed: %lu "
+		       "director%s could not be read (above)\n", rp->missed,
+		       rp->missed == 1 ? "y" : "ies");
+	else if (rp->conversion)
 		printf("the conversion is unfinished: run hsmfs rekey "
 		       "--to-wrap %s\n", rp->conversion == CONF_CONV_TO_VOLUME ?
 		       "volume" : "file");
@@ -149,20 +167,13 @@ static void print_check(const struct rekey_report *rp)
 
 static void print_run(const struct rekey_report *rp, bool had_bar)
 {
-	const struct rekey_failure *f;
-
 	if (!had_bar)
 		fprintf(stderr, "hsmfs rekey: %lu/%lu files done\n", rp->done,
 			rp->files);
 	printf("files: %lu, rewrapped %lu, already current %lu, empty %lu, "
 	       "gone %lu, failed %lu (%.1f s)\n", rp->files, rp->rewrapped,
 	       rp->current, rp->empty, rp->gone, rp->failed, rp->secs);
-	for (size_t i = 0; i < rp->nfails; i++) {
-		f = &rp->fails[i];
-		printf("  FAILED %s/%s%s%s%s: %s\n", rp->cipherdir, f->bpath,
-		       f->ppath ? " (" : "", f->ppath ? f->ppath : "",
-		       f->ppath ? ")" : "", f->why);
-	}
+	print_fails(rp, "FAILED");
 	print_kids(rp);
 }
 

@@ -331,12 +331,14 @@ static bool request_whole(const char *line, size_t got)
 }
 
 /* A request, as request_whole says where it ends, without the final
- * newline. Its length, or -1. */
+ * newline. Its length, -1, or -2 if it does not fit line (a path cut
+ * short would be answered for another path). */
 static ssize_t read_request(int c, char *line, size_t n)
 {
 	struct timeval tv = { .tv_sec = 2 };
 	size_t got = 0;
 	ssize_t r;
+	char more;
 
 	/* A client that never finishes must not stall the next one. */
 	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -348,6 +350,9 @@ static ssize_t read_request(int c, char *line, size_t n)
 	}
 	if (!got)
 		return -1;
+	if (got + 1 == n && !request_whole(line, got) &&
+	    read(c, &more, 1) > 0)
+		return -2;
 	line[got] = '\0';
 	if (line[got - 1] == '\n')
 		line[--got] = '\0';
@@ -373,16 +378,20 @@ static void serve_one(struct fsd *fs, int c)
 {
 	char line[PATH_MAX + 32] = "";
 	struct ucred cred;
+	ssize_t got;
 	socklen_t len = sizeof(cred);
 	FILE *f;
 
 	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
 	    (cred.uid != 0 && cred.uid != geteuid()))
 		return;
-	if (read_request(c, line, sizeof(line)) < 0 ||
+	if ((got = read_request(c, line, sizeof(line))) == -1 ||
 	    !(f = fdopen(dup(c), "w")))
 		return;
-	if (!strncmp(line, "backing-path ", 13)) {
+	if (got == -2) {
+		fprintf(f, "error: request too long (at most %zu bytes)\n",
+			sizeof(line) - 2);
+	} else if (!strncmp(line, "backing-path ", 13)) {
 		path_request(fs, f, line + 13, true);
 	} else if (!strncmp(line, "plain-path ", 11)) {
 		path_request(fs, f, line + 11, false);

@@ -259,7 +259,7 @@ static void check_xattrs2(struct fsck *k, const struct walk_ent *e,
 				"authentication", nm);
 			continue;
 		}
-		vl = lgetxattr(path, nm, val, sizeof(val));
+		vl = getxattr(path, nm, val, sizeof(val));
 		if (vl < 0 || names_xattr_val_dec(k->v.nk, nm, val, (size_t)vl,
 						  out) < 0)
 			problem(k, e->bpath, e->ppath, "xattr %s: value failed "
@@ -311,7 +311,7 @@ static void check_xattrs3(struct fsck *k, const struct walk_ent *e,
 
 		if (strncmp(nm, "user.", 5) != 0)
 			continue;
-		vl = lgetxattr(path, nm, val, sizeof(val));
+		vl = getxattr(path, nm, val, sizeof(val));
 		if (vl < 0 || names_xattr3_open(k->v.nk, eid, nm, val,
 						(size_t)vl, name, out,
 						sizeof(out)) < 0)
@@ -320,25 +320,43 @@ static void check_xattrs3(struct fsck *k, const struct walk_ent *e,
 	}
 }
 
-/* user.* xattrs, if there are any. */
+/* user.* xattrs, if there are any. The entry is opened from its
+ * directory (its whole path may be too long for the kernel), as the
+ * daemon opens it: O_PATH, which opens no device or FIFO, and its xattrs
+ * read through /proc/self/fd. */
 static void check_xattrs(struct fsck *k, const struct walk_ent *e)
 {
-	char path[8192], names[65536];
+	char path[64], names[65536];
 	ssize_t len, i;
+	int fd;
 
 	if (!k->n->unlocked)
 		return;
-	snprintf(path, sizeof(path), "%s/%s", k->dir, e->bpath);
-	len = llistxattr(path, names, sizeof(names));
+	fd = openat(e->dirfd, e->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT) /* else gone since the walk saw it */
+			problem(k, e->bpath, e->ppath, "cannot open it to "
+				"read its xattrs: %s", strerror(errno));
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	len = listxattr(path, names, sizeof(names));
+	if (len < 0 && errno != ENOTSUP) {
+		problem(k, e->bpath, e->ppath, "cannot list its xattrs: %s",
+			strerror(errno));
+		goto out;
+	}
 	for (i = 0; i < len && strncmp(names + i, "user.", 5) != 0;
 	     i += (ssize_t)strlen(names + i) + 1)
 		;
 	if (i >= len)
-		return;
+		goto out;
 	if (k->lay < 3)
 		check_xattrs2(k, e, path, names, len);
 	else
 		check_xattrs3(k, e, path, names, len);
+out:
+	close(fd);
 }
 
 static int entry(struct walk *w, const struct walk_ent *e)

@@ -48,6 +48,7 @@ struct rd {
 	struct dfile *f;
 	size_t n, cap;
 	unsigned long rekeyed, names, empty, failed, tmps;
+	unsigned long missed; /* directories the walk could not read */
 };
 
 static int collect(struct walk *w, const struct walk_ent *e)
@@ -82,12 +83,26 @@ static int collect(struct walk *w, const struct walk_ent *e)
 	return 0;
 }
 
-/* "a//b/" -> "/a/b", to compare with the walk's plaintext paths. */
-static void normalize(const char *in, char *out, size_t n)
+/* A directory the walk could not read: its files are not rekeyed, or
+ * one asked for may be there; either way the run fails. */
+static void missed(struct walk *w, const char *bpath, const char *ppath,
+		   const char *why)
+{
+	struct rd *d = w->ctx;
+
+	d->missed++;
+	rekey_say(d->ui, "FAILED %s/%s%s%s%s: %s", d->v.cipherdir, bpath,
+		  ppath ? " (" : "", ppath ? ppath : "", ppath ? ")" : "",
+		  why);
+}
+
+/* "a//b/" -> "/a/b", to compare with the walk's plaintext paths; out has
+ * strlen(in) + 2 bytes. */
+static void normalize(const char *in, char *out)
 {
 	size_t o = 0;
 
-	for (const char *p = in; *p && o + 2 < n; p++) {
+	for (const char *p = in; *p; p++) {
 		if (*p == '/' && (o == 0 || out[o - 1] == '/'))
 			continue;
 		if (o == 0)
@@ -103,7 +118,7 @@ static void normalize(const char *in, char *out, size_t n)
 
 static int select_paths(struct rd *d, char **paths, int npaths)
 {
-	char want[4096];
+	char *want = NULL;
 	int bad = 0;
 
 	for (size_t i = 0; i < d->n && npaths == 0; i++)
@@ -111,7 +126,12 @@ static int select_paths(struct rd *d, char **paths, int npaths)
 	for (int k = 0; k < npaths; k++) {
 		bool found = false;
 
-		normalize(paths[k], want, sizeof(want));
+		free(want);
+		if (!(want = malloc(strlen(paths[k]) + 2))) {
+			rekey_error(d->ui, "out of memory");
+			return -1;
+		}
+		normalize(paths[k], want);
 		for (size_t i = 0; i < d->n; i++)
 			if (d->f[i].ppath && !strcmp(d->f[i].ppath, want))
 				found = d->f[i].selected = true;
@@ -121,23 +141,19 @@ static int select_paths(struct rd *d, char **paths, int npaths)
 			bad = 1;
 		}
 	}
+	free(want);
 	return bad ? -1 : 0;
 }
 
-/* Splits "a/b/c" into an open directory "a/b" and the name "c". */
+/* Splits "a/b/c" into an open directory "a/b" and the name "c"; -1 with
+ * errno if the directory cannot be opened. */
 static int open_parent(int rootfd, const char *bpath, const char **base)
 {
-	const char *slash = strrchr(bpath, '/');
-	char dir[4096];
+	int fd = walk_open_dir(rootfd, bpath, false, base);
 
-	if (!slash) {
-		*base = bpath;
-		return dup(rootfd);
-	}
-	*base = slash + 1;
-	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - bpath), bpath);
-	return openat(rootfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-				   O_CLOEXEC);
+	if (fd < 0)
+		errno = -fd;
+	return fd < 0 ? -1 : fd;
 }
 
 /* Every block of src decrypted with the old key and encrypted with the
@@ -417,6 +433,7 @@ static enum rekey_result run(struct rd *d, char **paths, int npaths)
 		.plaintext_names = d->v.conf.features & FEAT_PLAINTEXT_NAMES,
 		.format = d->v.conf.format,
 		.entry = collect,
+		.missed = missed,
 		.ctx = d,
 	};
 	size_t *idx;
@@ -442,6 +459,7 @@ static enum rekey_result run(struct rd *d, char **paths, int npaths)
 		if (d->f[i].selected && !d->f[i].done)
 			one_group(d, i, idx);
 	free(idx);
+	d->failed += d->missed;
 	rekey_say(d->ui, "files: rekeyed %lu (%lu names), empty %lu, "
 		  "failed %lu", d->rekeyed, d->names, d->empty, d->failed);
 	return d->failed ? REKEY_FAILED : REKEY_OK;

@@ -51,7 +51,7 @@ enum outcome { OUT_DONE, OUT_CURRENT, OUT_EMPTY, OUT_GONE, OUT_RETRY,
 	       OUT_FAILED };
 
 struct failure {
-	size_t file;
+	char *bpath; /* a file's, or a directory the walk could not read */
 	char why[sizeof(((struct rekey_failure *)0)->why)];
 };
 
@@ -73,6 +73,7 @@ struct rk {
 	/* results, under lock */
 	pthread_mutex_t lock;
 	unsigned long done, rewrapped, current, empty, gone, failed;
+	unsigned long missed; /* parts of the tree the walk could not read */
 	unsigned long local_files, kek_files; /* --check: by slot kind */
 	struct rekey_kid *kids;
 	size_t nkids;
@@ -82,14 +83,19 @@ struct rk {
 	bool stop_progress;
 };
 
+/* Lines name backing paths, which have no bound: none is cut. */
 static void emit(const struct rekey_ui *ui, void (*fn)(void *, const char *),
 		 const char *fmt, va_list ap)
 {
-	char line[1500];
+	char *line = NULL;
 
-	vsnprintf(line, sizeof(line), fmt, ap);
-	if (fn)
+	if (!fn)
+		return;
+	if (vasprintf(&line, fmt, ap) < 0)
+		fn(ui->ctx, "(a message was lost: out of memory)");
+	else
 		fn(ui->ctx, line);
+	free(line);
 }
 
 void rekey_say(const struct rekey_ui *ui, const char *fmt, ...)
@@ -214,12 +220,41 @@ static int collect(struct walk *w, const struct walk_ent *e)
 	return 0;
 }
 
+/* One failure: a file's (or a directory's) backing path and why. Under
+ * lock, or before the workers start. */
+static void add_failure(struct rk *r, const char *bpath, const char *why)
+{
+	struct failure *f = realloc(r->fails, (r->nfails + 1) * sizeof(*f));
+
+	if (!f)
+		return;
+	r->fails = f;
+	f[r->nfails].bpath = strdup(bpath);
+	snprintf(f[r->nfails].why, sizeof(f->why), "%s", why);
+	if (f[r->nfails].bpath)
+		r->nfails++;
+}
+
+/* A directory the walk could not read: whatever lies under it is not
+ * rewrapped (or counted), so the run fails and --check cannot tell. */
+static void missed(struct walk *w, const char *bpath, const char *ppath,
+		   const char *why)
+{
+	struct rk *r = w->ctx;
+
+	(void)ppath;
+	r->missed++;
+	r->failed++;
+	add_failure(r, bpath, why);
+}
+
 static int collect_files(struct rk *r)
 {
 	struct walk w = {
 		.plaintext_names = r->v.conf.features & FEAT_PLAINTEXT_NAMES,
 		.format = r->v.conf.format,
 		.entry = collect,
+		.missed = missed,
 		.ctx = r,
 	};
 	int e = walk_tree(&w, r->v.rootfd);
@@ -229,18 +264,17 @@ static int collect_files(struct rk *r)
 	return e ? -1 : 0;
 }
 
-/* Opens file i with flags: 1 and *fdp, -1 gone or not a file, -3 not
- * openable (why set). */
-static int open_file(struct rk *r, size_t i, int flags, int *fdp,
-		     const char **why)
+/* Opens file i with flags, one name at a time through d (the caller's
+ * own): 1 and *fdp, -1 gone or not a file, -3 not openable (why set). */
+static int open_file(struct rk *r, struct walk_dir *d, size_t i, int flags,
+		     int *fdp, const char **why)
 {
 	struct stat st;
-	int fd;
+	int fd = walk_open(d, r->v.rootfd, r->files[i], flags);
 
-	fd = openat(r->v.rootfd, r->files[i], flags | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		*why = strerror(errno);
-		return errno == ENOENT ? -1 : -3;
+		*why = strerror(-fd);
+		return fd == -ENOENT ? -1 : -3;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
@@ -252,9 +286,10 @@ static int open_file(struct rk *r, size_t i, int flags, int *fdp,
 
 /* Reads a file's header: 1 read, 0 empty, -1 gone or not a file, -2
  * malformed header, -3 file or header unreadable (why set for both). */
-static int read_hdr(struct rk *r, size_t i, struct hdr *h, const char **why)
+static int read_hdr(struct rk *r, struct walk_dir *d, size_t i,
+		    struct hdr *h, const char **why)
 {
-	int fd, err = open_file(r, i, O_RDONLY, &fd, why);
+	int fd, err = open_file(r, d, i, O_RDONLY, &fd, why);
 
 	if (err < 0)
 		return err;
@@ -282,8 +317,9 @@ static void take_token(void *ctx)
 
 /* One file's rewrap. *unreadable says that its header could not be read
  * or parsed (a retry soon may find it whole), not that the HSM failed. */
-static enum outcome do_file(struct rk *r, struct workq_item *it, struct hdr *h,
-			    char *why, size_t n, bool *unreadable)
+static enum outcome do_file(struct rk *r, struct walk_dir *d,
+			    struct workq_item *it, struct hdr *h, char *why,
+			    size_t n, bool *unreadable)
 {
 	enum kek_status st = KEK_OK;
 	enum vol_rewrap_out o;
@@ -292,7 +328,7 @@ static enum outcome do_file(struct rk *r, struct workq_item *it, struct hdr *h,
 	int fd, rd;
 
 	*unreadable = false;
-	rd = open_file(r, it->id, O_RDWR, &fd, &pwhy);
+	rd = open_file(r, d, it->id, O_RDWR, &fd, &pwhy);
 	if (rd == -1)
 		return OUT_GONE;
 	if (rd < 0) {
@@ -321,7 +357,6 @@ static void finish_file(struct rk *r, struct workq_item *it,
 			enum outcome out, const struct hdr *h, const char *why,
 			bool parse)
 {
-	struct failure *f;
 	uint64_t delay;
 
 	if (out == OUT_RETRY) {
@@ -358,13 +393,7 @@ static void finish_file(struct rk *r, struct workq_item *it,
 			count_hdr(r, h);
 		else
 			count_kid(r, "(unreadable header)");
-		f = realloc(r->fails, (r->nfails + 1) * sizeof(*f));
-		if (!f)
-			break;
-		r->fails = f;
-		f[r->nfails].file = it->id;
-		snprintf(f[r->nfails].why, sizeof(f->why), "%s", why);
-		r->nfails++;
+		add_failure(r, r->files[it->id], why);
 	}
 	pthread_mutex_unlock(&r->lock);
 	workq_done(&r->q);
@@ -373,6 +402,7 @@ static void finish_file(struct rk *r, struct workq_item *it,
 static void *worker(void *arg)
 {
 	struct rk *r = arg;
+	struct walk_dir d = WALK_DIR_INIT;
 	struct workq_item it;
 	char why[KEK_ERR_MAX + 128];
 	struct hdr h;
@@ -383,10 +413,11 @@ static void *worker(void *arg)
 
 		why[0] = '\0';
 		memset(&h, 0, sizeof(h));
-		out = do_file(r, &it, &h, why, sizeof(why), &unreadable);
+		out = do_file(r, &d, &it, &h, why, sizeof(why), &unreadable);
 		finish_file(r, &it, out, &h, why,
 			    out == OUT_RETRY && unreadable);
 	}
+	walk_dir_close(&d);
 	return NULL;
 }
 
@@ -625,21 +656,21 @@ static bool every_slot(struct rk *r, bool (*keep)(struct rk *, const char *))
 		.format = r->v.conf.format,
 		.entry = collect, .ctx = r,
 	};
+	struct walk_dir d = WALK_DIR_INIT;
 	const char *why;
 	struct hdr h;
-	size_t first = r->nfiles;
+	size_t i = r->nfiles;
+	bool all = walk_tree(&w, r->v.rootfd) == 0 && w.missed_n == 0;
 
-	if (walk_tree(&w, r->v.rootfd) != 0)
-		return false;
-	for (size_t i = first; i < r->nfiles; i++) {
-		int rd = read_hdr(r, i, &h, &why);
+	for (; all && i < r->nfiles; i++) {
+		int rd = read_hdr(r, &d, i, &h, &why);
 
-		if (rd < -1 || (rd == 1 &&
-		    ((h.slot[0].gen && !keep(r, h.slot[0].kid)) ||
-		     (h.slot[1].gen && !keep(r, h.slot[1].kid)))))
-			return false;
+		all = rd >= -1 && (rd != 1 ||
+		      ((!h.slot[0].gen || keep(r, h.slot[0].kid)) &&
+		       (!h.slot[1].gen || keep(r, h.slot[1].kid))));
 	}
-	return true;
+	walk_dir_close(&d);
+	return all;
 }
 
 static bool target_owns(struct rk *r, const char *kid)
@@ -694,14 +725,12 @@ static struct rekey_failure *failures(struct rk *r)
 		.format = r->v.conf.format,
 	};
 	struct rekey_failure *f = calloc(r->nfails + 1, sizeof(*f));
-	char plain[4096];
 
 	for (size_t i = 0; f && i < r->nfails; i++) {
-		f[i].bpath = r->files[r->fails[i].file];
-		if ((w.nk || w.plaintext_names) &&
-		    walk_plain_path(&w, r->v.rootfd, f[i].bpath, plain,
-				    sizeof(plain)) == 0)
-			f[i].ppath = strdup(plain);
+		f[i].bpath = r->fails[i].bpath;
+		if (w.nk || w.plaintext_names)
+			f[i].ppath = walk_plain_path(&w, r->v.rootfd,
+						     f[i].bpath);
 		memcpy(f[i].why, r->fails[i].why, sizeof(f[i].why));
 	}
 	return f;
@@ -722,7 +751,7 @@ static void report(struct rk *r)
 		.target_kid = r->to.kid,
 		.files = r->nfiles, .done = r->done, .rewrapped = r->rewrapped,
 		.current = r->current, .empty = r->empty, .gone = r->gone,
-		.failed = r->failed,
+		.failed = r->failed, .missed = r->missed,
 		.secs = (double)(clock_ms() - r->start_ms) / 1000,
 		.kids = r->kids, .nkids = r->nkids,
 		.nfails = r->nfails,
@@ -752,6 +781,7 @@ static void report(struct rk *r)
  * HSM call); the rest go into the queue. --check stops here. */
 static int classify(struct rk *r, bool check)
 {
+	struct walk_dir d = WALK_DIR_INIT;
 	const char *why;
 	struct hdr h;
 
@@ -760,7 +790,7 @@ static int classify(struct rk *r, bool check)
 	for (size_t i = 0; i < r->nfiles; i++) {
 		int order[HDR_SLOTS], rd;
 
-		rd = read_hdr(r, i, &h, &why);
+		rd = read_hdr(r, &d, i, &h, &why);
 		if (check && rd == 1)
 			count_kinds(r, &h);
 		if (rd == 1 && hdr_slot_order(&h, order) == 1 &&
@@ -783,6 +813,7 @@ static int classify(struct rk *r, bool check)
 			workq_add(&r->q, i);
 		}
 	}
+	walk_dir_close(&d);
 	return 0;
 }
 
@@ -845,6 +876,8 @@ static enum rekey_result check(struct rk *r)
 	count_conf(r);
 	pthread_mutex_unlock(&r->lock);
 	report(r);
+	if (r->missed)
+		return REKEY_CANNOT_TELL;
 	return old_needed(r) ? REKEY_OLD_NEEDED : REKEY_OK;
 }
 
@@ -1174,6 +1207,8 @@ out:
 	rate_destroy(&r->rate);
 	pthread_mutex_destroy(&r->lock);
 	free(r->kids);
+	for (size_t i = 0; i < r->nfails; i++)
+		free(r->fails[i].bpath);
 	free(r->fails);
 	free(r);
 	return ret;

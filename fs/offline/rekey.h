@@ -50,7 +50,7 @@ struct rekey_kid {
 };
 
 struct rekey_failure {
-	const char *bpath; /* from the volume root */
+	const char *bpath; /* from the volume root, whole */
 	const char *ppath; /* plaintext path, or NULL */
 	char why[300];
 };
@@ -60,6 +60,9 @@ struct rekey_report {
 	const char *cipherdir;
 	const char *target_kid;
 	unsigned long files, done, rewrapped, current, empty, gone, failed;
+	/* Of failed: directories the walk could not read (fails names
+	 * them); --check cannot tell what lies under them. */
+	unsigned long missed;
 	double secs;
 	const struct rekey_kid *kids;
 	size_t nkids;

@@ -2,11 +2,14 @@
 # ASan+UBSan. Tests of common/ and crypto/ link those alone (no hsmclient,
 # no libcurl); the tests listed in UNIT_HSM_TESTS link the HSM client and
 # the software test KEK, never the shipped provider table; those in
-# VOL_TESTS link fs/vol too.
+# VOL_TESTS link fs/vol too, and those in OFFLINE_TESTS the walk of the
+# offline tools besides.
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/*_test.c))
 UNIT_HSM_TESTS := kek_test dekcache_test retry_test failover_test
 VOL_TESTS := bname_test mnt_test vol_opts_test vol_test
-UNIT_CRYPTO_TESTS := $(filter-out $(UNIT_HSM_TESTS) $(VOL_TESTS),$(UNIT_TESTS))
+OFFLINE_TESTS := walk_test
+UNIT_CRYPTO_TESTS := $(filter-out $(UNIT_HSM_TESTS) $(VOL_TESTS) \
+	$(OFFLINE_TESTS),$(UNIT_TESTS))
 UNIT_CRYPTO_SRC := tests/unit/check.c tests/unit/fixtures.c $(COMMON_SRC) \
 	$(CRYPTO_SRC)
 UNIT_HSM_SRC := tests/unit/check.c tests/lib/testkek.c $(COMMON_SRC) \
@@ -74,5 +77,18 @@ $(patsubst %,$(B)/tests/unit/%,$(VOL_TESTS)): $(B)/tests/unit/%: \
 
 $(patsubst %,$(B)/tests/san/%,$(VOL_TESTS)): $(B)/tests/san/%: \
 		$(call sanobjs,tests/unit/%.c $(VOL_TEST_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,LD-SAN,$@)$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Unit tests of the offline tools' walk.
+OFFLINE_TEST_SRC := $(VOL_TEST_SRC) fs/offline/walk.c
+
+$(patsubst %,$(B)/tests/unit/%,$(OFFLINE_TESTS)): $(B)/tests/unit/%: \
+		$(call objs,tests/unit/%.c $(OFFLINE_TEST_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(patsubst %,$(B)/tests/san/%,$(OFFLINE_TESTS)): $(B)/tests/san/%: \
+		$(call sanobjs,tests/unit/%.c $(OFFLINE_TEST_SRC))
 	@mkdir -p $(dir $@)
 	$(call say,LD-SAN,$@)$(CC) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
