@@ -476,6 +476,25 @@ X509 *sd_cert_from_x5c(const cJSON *jwk)
 	return x;
 }
 
+/* An RSA component as base64url of its big-endian bytes. */
+static int add_bn(cJSON *o, EVP_PKEY *k, const char *param, const char *name)
+{
+	BIGNUM *bn = NULL;
+	uint8_t buf[1024];
+	char *s = NULL;
+	int n, ret = -1;
+
+	if (!EVP_PKEY_get_bn_param(k, param, &bn))
+		return -1;
+	n = BN_num_bytes(bn);
+	if (n > 0 && n <= (int)sizeof(buf) && BN_bn2bin(bn, buf) == n &&
+	    (s = b64url_alloc(buf, (size_t)n)) && cJSON_AddStringToObject(o, name, s))
+		ret = 0;
+	free(s);
+	BN_free(bn);
+	return ret;
+}
+
 /* The JWK the CLI sends for each certificate (and the HSM for its
  * exchange key). */
 cJSON *sd_cert_jwk(X509 *x, const char *kid, const char *const *ops)
@@ -499,8 +518,8 @@ cJSON *sd_cert_jwk(X509 *x, const char *kid, const char *const *ops)
 	for (int i = 0; a && ops[i]; i++)
 		cJSON_AddItemToArray(a, cJSON_CreateString(ops[i]));
 	cJSON_AddStringToObject(j, "alg", "RSA-OAEP-256");
-	if (jwk_add_bn(j, k, OSSL_PKEY_PARAM_RSA_N, "n", 0) ||
-	    jwk_add_bn(j, k, OSSL_PKEY_PARAM_RSA_E, "e", 0))
+	if (add_bn(j, k, OSSL_PKEY_PARAM_RSA_N, "n") ||
+	    add_bn(j, k, OSSL_PKEY_PARAM_RSA_E, "e"))
 		goto fail;
 	a = cJSON_AddArrayToObject(j, "x5c");
 	if (!a)
