@@ -22,7 +22,7 @@ TESTS=${TESTS:-*}
 JOBS=${TEST_JOBS:-$(nproc)}
 # Longest first, so that the short unit tests fill in at the end.
 SHARED=(manyfiles reader torture diskfull sanitizers bindings frozen corrupt
-	secrets adversary onemount fsck state cli tamper undetected ciphertext
+	secrets adversary onemount fsck state cli sdk tamper undetected ciphertext
 	dist demo demodr lifecycle deep)
 pass=0
 fail=0

@@ -19,7 +19,26 @@ for p in "${PKGS[@]}"; do
 		missing+=("$p")
 	fi
 done
-((${#missing[@]} == 0)) && exit 0
+# The SDK suite (tests/integration/sdk.sh) runs the Azure SDK for
+# JavaScript: Debian's Node.js and npm unless a node and npm are there
+# already (from another source, say).
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+
+# Then its pinned packages (tests/sdk/package-lock.json), again whenever
+# the lock file changes.
+sdk_packages() {
+	local d
+	d="$(cd "$(dirname "$0")/.." && pwd)/tests/sdk"
+	[[ -f $d/node_modules/.package-lock.json && ! $d/package-lock.json -nt $d/node_modules/.package-lock.json ]] &&
+		return 0
+	echo "hsmfs: installing the SDK test packages (npm ci in tests/sdk)"
+	(cd "$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
+if ((${#missing[@]} == 0)); then
+	sdk_packages
+	exit 0
+fi
 
 if (($(id -u) != 0)); then
 	echo "hsmfs: missing Debian packages: ${missing[*]}" >&2
@@ -30,3 +49,4 @@ echo "hsmfs: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+sdk_packages

@@ -29,6 +29,7 @@ trap cleanup EXIT
 ok() { echo "ok - $1"; pass=$((pass + 1)); }
 bad() { echo "FAIL - $1"; fail=$((fail + 1)); }
 jqt() { jq -e "$1" "$2" >/dev/null; }
+jqn() { [[ -s $2 ]] && jqt "$@"; } # jq -e passes on an empty file; this does not
 quiet() { "$@" >/dev/null; }
 check() { # check NAME COMMAND...
 	local name=$1
@@ -125,6 +126,25 @@ check "starts and prints its https URL" \
 PORT=${URL##*:}
 TENANT=$(cat "$S/tenant")
 check "control.token is mode 0600" test "$(stat -c %a "$S/control.token")" = 600
+check "state dir it creates is 0700" test "$(stat -c %a "$S")" = 700
+# launch.sh (the tests' and the demo's launcher) leaves the state dir to
+# the emulator; a dir made 0755 beforehand is tightened, a group-writable
+# one refused.
+(
+	EMU_PID=
+	# shellcheck disable=SC1091
+	. tools/hsm-emulator/launch.sh
+	emu_launch "$T/launched/st" 127.0.0.1:0 --log-level warn && kill "$EMU_PID" && wait "$EMU_PID"
+) >/dev/null 2>&1
+check "launch.sh: state dir 0700 from the start (nothing to tighten)" sh -c \
+	"test \"\$(stat -c %a '$T/launched/st' 2>/dev/null)\" = 700 && ! grep -q 'made it 0700' '$T/launched/st.err'"
+mkdir -m 755 "$T/st755"
+start "$T/st755" 127.0.0.1:0
+[[ -n $STARTED_URL ]] && stop "$STARTED_PID"
+check "a 0755 state dir is made 0700" test "$(stat -c %a "$T/st755")" = 700
+mkdir -m 775 "$T/st775"
+check "a group-writable state dir is refused" \
+	sh -c "! timeout 10 '$EMU' --state '$T/st775' --listen 127.0.0.1:0 2>'$T/st775.err' >/dev/null && grep -q 'writable by others' '$T/st775.err'"
 
 # ---------------------------------------------------------------- setup
 umask 077
@@ -154,7 +174,8 @@ check "ctl role list shows 3 assignments" test "$(ctl role list | wc -l)" -eq 3
 # ---------------------------------------------------------------- auth
 req GET "/keys/kek-rsa?api-version=7.4" >/dev/null
 check "no token: 401" test "$(code)" = 401
-check "no token: empty body" test ! -s "$T/body"
+check "no token: the service's Unauthorized error body" \
+	jqn '.error.code == "Unauthorized" and (.error.message | test("missing a Bearer"))' "$T/body"
 check "no token: MHSM challenge header" grep -qi \
 	"^WWW-Authenticate: Bearer authorization=\"$URL/$TENANT\", resource=\"https://managedhsm.azure.net\"" "$T/hdr"
 TOK=$(token app1 app-secret-1)
@@ -174,13 +195,37 @@ check "unknown client: 400 unauthorized_client" test "$(code)" = 400
 api garbage.token.here GET "/keys/kek-rsa?api-version=7.4" >/dev/null
 check "invalid bearer: 401" test "$(code)" = 401
 
+# Discovery, as MSAL reads it from an authority: the OpenID configuration
+# names the token endpoint and the JWKS, whose key verifies our tokens.
+req GET "/$TENANT/v2.0/.well-known/openid-configuration" >"$T/oidc.json"
+check "openid-configuration: token endpoint, issuer, jwks_uri" jqn \
+	".token_endpoint == \"$URL/$TENANT/oauth2/v2.0/token\" and .issuer == \"$URL/$TENANT/v2.0\" and .jwks_uri == \"$URL/$TENANT/discovery/v2.0/keys\" and (.authorization_endpoint|length) > 0" \
+	"$T/oidc.json"
+curl -sS --cacert "$S/ca.pem" "$(jq -r .jwks_uri "$T/oidc.json")" >"$T/jwks.json"
+KID=$(unb64url "${TOK%%.*}" | jq -r .kid)
+ALG=$(unb64url "${TOK%%.*}" | jq -r .alg)
+NHEX=$(unb64url "$(jq -r --arg k "$KID" '.keys[] | select(.kid == $k) | .n' "$T/jwks.json")" | od -An -tx1 -v | tr -d ' \n')
+printf 'asn1=SEQUENCE:pk\n[pk]\nn=INTEGER:0x%s\ne=INTEGER:0x010001\n' "$NHEX" >"$T/jwk.cnf"
+openssl asn1parse -genconf "$T/jwk.cnf" -out "$T/jwk.der" >/dev/null 2>&1
+openssl rsa -RSAPublicKey_in -inform DER -in "$T/jwk.der" -pubout -out "$T/jwk.pem" 2>/dev/null
+TSIG=${TOK##*.}
+unb64url "$TSIG" >"$T/tok.sig"
+check "access token is RS256, verified by the JWKS key it names" sh -c \
+	"test '$ALG' = RS256 && printf '%s' '${TOK%.*}' | openssl dgst -sha256 -verify '$T/jwk.pem' -signature '$T/tok.sig' >/dev/null"
+req GET "/common/discovery/instance?api-version=1.1&authorization_endpoint=$URL/$TENANT/oauth2/v2.0/authorize" >"$T/inst.json"
+check "instance discovery: this host is its own cloud" jqn \
+	".tenant_discovery_endpoint == \"$URL/$TENANT/v2.0/.well-known/openid-configuration\" and .metadata[0].preferred_network == \"${URL#https://}\"" "$T/inst.json"
+req GET "/common/discovery/instance?api-version=1.1&authorization_endpoint=https://elsewhere.example/t/oauth2/v2.0/authorize" >/dev/null
+check "instance discovery: another host is an invalid_instance" \
+	sh -c "test $(code) = 400 && jq -e '.error == \"invalid_instance\"' '$T/body' >/dev/null"
+
 # ---------------------------------------------------------------- keys
 api "$TOK" GET "/keys/kek-rsa?api-version=7.4" >"$T/rsa.json"
 check "get key: RSA-HSM with n and e, no private parts" jqt \
 	'.key.kty == "RSA-HSM" and (.key.n|length) > 500 and .key.e == "AQAB" and .key.d == null and .key.p == null' \
 	"$T/rsa.json"
 check "get key: attributes" jqt \
-	'.attributes.enabled == true and .attributes.recoveryLevel == "CustomizedRecoverable+Purgeable" and .attributes.recoverableDays == 7 and .attributes.exportable == false' \
+	'.attributes.enabled == true and .attributes.recoveryLevel == "Recoverable+Purgeable" and .attributes.recoverableDays == 90 and .attributes.exportable == false' \
 	"$T/rsa.json"
 api "$TOK" GET "/keys/kek-aes/?api-version=7.5" >"$T/aes.json"
 check "get latest with trailing slash: oct-HSM without k" \
@@ -190,8 +235,18 @@ check "get version (7.6)" test "$(code)" = 200
 api "$TOK" GET "/keys/kek-rsa" >/dev/null
 check "missing api-version: 400 BadParameter" \
 	sh -c "test $(code) = 400 && jq -e '.error.code == \"BadParameter\"' '$T/body' >/dev/null"
-api "$TOK" GET "/keys/kek-rsa?api-version=7.3" >/dev/null
-check "unsupported api-version: 400" test "$(code)" = 400
+api "$TOK" GET "/keys/kek-rsa?api-version=7.2" >/dev/null
+check "unsupported api-version: 400 BadParameter naming the latest" \
+	sh -c "test $(code) = 400 && jq -e '.error.code == \"BadParameter\" and (.error.message | test(\"2025-07-01\"))' '$T/body' >/dev/null"
+for v in 7.3 2025-07-01; do
+	api "$TOK" GET "/keys/kek-rsa?api-version=$v" >/dev/null
+	check "api-version $v accepted" test "$(code)" = 200
+done
+api "$TOK" GET "/keys/kek-rsa%00junk?api-version=7.4" >/dev/null
+check "%00 in the path: 400, not cut short" \
+	sh -c "test $(code) = 400 && jq -e '.error.code == \"BadParameter\"' '$T/body' >/dev/null"
+api "$TOK" GET "/keys?api-version=7.4&maxresults=1%00" >/dev/null
+check "control byte in the query: 400" test "$(code)" = 400
 api "$TOK" GET "/keys/nope?api-version=7.4" >/dev/null
 check "unknown key: 404 KeyNotFound" \
 	sh -c "test $(code) = 404 && jq -e '.error.code == \"KeyNotFound\"' '$T/body' >/dev/null"
@@ -303,6 +358,77 @@ check "delete returns DeletedKeyBundle" jqt '.recoveryId and .scheduledPurgeDate
 api "$TOK" GET "/keys/x1?api-version=7.4" >/dev/null
 check "deleted key: 404" test "$(code)" = 404
 
+# ---------------------------------------------------------------- soft delete
+api "$TOK" POST "/keys/x1/create?api-version=7.4" '{"kty":"oct-HSM"}' >/dev/null
+check "a deleted key's name is not reusable: 409 Conflict" \
+	sh -c "test $(code) = 409 && jq -e '.error.code == \"Conflict\" and .error.innererror.code == \"ObjectIsDeletedButRecoverable\"' '$T/body' >/dev/null"
+api "$TOK" GET "/deletedkeys/x1?api-version=7.4" >/dev/null
+check "Crypto User cannot read deleted keys (403)" test "$(code)" = 403
+quiet ctl client add officer --secret-file "$T/sec1"
+quiet ctl role assign --principal officer --role "Managed HSM Crypto Officer" --scope /
+OTOK=$(token officer app-secret-1)
+api "$OTOK" POST "/keys/x2/create?api-version=7.4" '{"kty":"oct-HSM"}' >/dev/null
+check "Crypto Officer cannot create keys (403 ForbiddenByRbac)" \
+	sh -c "test $(code) = 403 && jq -e '.error.innererror.code == \"ForbiddenByRbac\"' '$T/body' >/dev/null"
+api "$OTOK" GET "/deletedkeys/x1?api-version=7.4" >"$T/del.json"
+check "GET /deletedkeys/x1: DeletedKeyBundle, recovery id, 90-day schedule" jqn \
+	".recoveryId == \"$URL/deletedkeys/x1\" and .scheduledPurgeDate - .deletedDate == 90 * 86400 and (.key.kid | test(\"/keys/x1/[0-9a-f]{32}$\"))" \
+	"$T/del.json"
+api "$OTOK" GET "/deletedkeys?api-version=7.4" >"$T/dels.json"
+check "GET /deletedkeys lists it" jqn '[.value[] | select(.kid | endswith("/keys/x1"))] | length == 1' "$T/dels.json"
+api "$OTOK" POST "/deletedkeys/x1/recover?api-version=7.4" >/dev/null
+check "recover: the key is back" sh -c "test $(code) = 200 && jq -e '.key.kty == \"oct-HSM\"' '$T/body' >/dev/null"
+api "$TOK" DELETE "/keys/x1?api-version=7.4" >/dev/null
+api "$OTOK" DELETE "/deletedkeys/x1?api-version=7.4" >/dev/null
+check "purge: 204" test "$(code)" = 204
+api "$OTOK" GET "/deletedkeys/x1?api-version=7.4" >/dev/null
+check "purged: 404" test "$(code)" = 404
+api "$TOK" POST "/keys/x1/create?api-version=7.4" '{"kty":"oct-HSM"}' >/dev/null
+check "a purged key's name is free again" test "$(code)" = 200
+
+# ---------------------------------------------------------------- other key operations
+api "$TOK" POST "/keys/x1/backup?api-version=7.4" >"$T/bk.json"
+BLOB=$(jq -r .value "$T/bk.json")
+check "backup: an opaque blob, no key material in sight" \
+	sh -c "test ${#BLOB} -gt 100 && ! printf '%s' '$BLOB' | basenc --base64url -d 2>/dev/null | grep -aqi private"
+api "$TOK" POST "/keys/restore?api-version=7.4" "{\"value\":\"$BLOB\"}" >/dev/null
+check "restore over an existing key: 409" test "$(code)" = 409
+BAD=${BLOB:0:60}A${BLOB:61}
+[[ $BAD == "$BLOB" ]] && BAD=${BLOB:0:60}B${BLOB:61}
+api "$TOK" POST "/keys/restore?api-version=7.4" "{\"value\":\"$BAD\"}" >/dev/null
+check "restore of a tampered blob: 400" test "$(code)" = 400
+api "$TOK" POST "/rng?api-version=7.4" '{"count":129}' >/dev/null
+check "rng: count over 128 is a 400" test "$(code)" = 400
+api "$TOK" POST "/rng?api-version=7.4" '{"count":16}' >/dev/null
+check "rng: 16 random bytes" test "$(jq -r .value "$T/body" | basenc --base64url -d 2>/dev/null | wc -c)" -eq 16
+api "$TOK" GET "/settings?api-version=7.4" >/dev/null
+check "settings: the account settings list" \
+	jqn '.settings[0] == {"name":"AllowKeyManagementOperationsThroughARM","value":"false","type":"boolean"}' "$T/body"
+api "$TOK" PUT "/keys/x1/rotationpolicy?api-version=7.4" '{"lifetimeActions":[{"trigger":{"timeAfterCreate":"P1D"},"action":{"type":"Rotate"}}]}' >/dev/null
+check "rotation policy: rotating sooner than every 7 days is a 400" test "$(code)" = 400
+api "$TOK" PUT "/keys/x1/rotationpolicy?api-version=7.4" '{"lifetimeActions":[{"trigger":{"timeAfterCreate":"P30D"},"action":{"type":"Rotate"}}],"attributes":{"expiryTime":"P60D"}}' >/dev/null
+api "$TOK" POST "/keys/x1/rotate?api-version=7.4" >/dev/null
+check "rotate under a policy: the new version expires after expiryTime" \
+	jqn "(.attributes.exp - .attributes.created) == 60 * 86400" "$T/body"
+
+# ---------------------------------------------------------------- RBAC REST
+api "$OTOK" GET "///providers/Microsoft.Authorization/roleDefinitions?api-version=7.4" >"$T/rd.json"
+check "role definitions: the nine built-in roles with their ids" jqn \
+	'[.value[] | select(.properties.type == "AKVBuiltInRole")] | length == 9 and (map(.name) | index("21dbd100-6940-42c2-9190-5d6cb909625b") != null)' \
+	"$T/rd.json"
+OID=$(ctl client list | awk '$1 == "auditor" {print $2}')
+AID=$(cat /proc/sys/kernel/random/uuid)
+api "$OTOK" PUT "//keys/kek-aes/providers/Microsoft.Authorization/roleAssignments/$AID?api-version=7.4" \
+	"{\"properties\":{\"roleDefinitionId\":\"Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/33413926-3206-4cdd-b39a-83574fe37a17\",\"principalId\":\"$OID\"}}" >/dev/null
+check "role assignment over REST: 201 with the service's shape" sh -c \
+	"test $(code) = 201 && jq -e '.id == \"/keys/kek-aes/providers/Microsoft.Authorization/roleAssignments/$AID\" and .properties.scope == \"/keys/kek-aes\" and .properties.principalId == \"$OID\"' '$T/body' >/dev/null"
+check "the REST assignment grants: the auditor unwraps kek-aes" \
+	test "$(unwrap "$(token auditor auditor-secret)" kek-aes "$AES_V1" A256KW "$WA")" = "$DEK"
+api "$TOK" DELETE "//keys/kek-aes/providers/Microsoft.Authorization/roleAssignments/$AID?api-version=7.4" >/dev/null
+check "Crypto User cannot delete role assignments (403)" test "$(code)" = 403
+api "$OTOK" DELETE "//keys/kek-aes/providers/Microsoft.Authorization/roleAssignments/$AID?api-version=7.4" >/dev/null
+check "Crypto Officer deletes it: 200" test "$(code)" = 200
+
 # ---------------------------------------------------------------- robustness
 head -c 70000 /dev/zero | tr '\0' 'a' >"$T/big"
 api "$TOK" POST "/keys/kek-aes/wrapkey?api-version=7.4" "@$T/big" >/dev/null
@@ -315,6 +441,27 @@ req POST "/$TENANT/oauth2/v2.0/token" --data-binary '%%%&&&==' >/dev/null
 check "garbage form: 400" test "$(code)" = 400
 api "$TOK" GET "/keys/bad_name?api-version=7.4" >/dev/null
 check "invalid key name: 400" test "$(code)" = 400
+
+# One client holding hundreds of idle keep-alive connections does not
+# lock others out: its oldest idle ones are closed to make room.
+check "530 idle connections from one client: another still gets in" python3 - "$URL" "$S/ca.pem" <<'PY'
+import socket, ssl, subprocess, sys, urllib.parse
+url, ca = sys.argv[1], sys.argv[2]
+u = urllib.parse.urlparse(url)
+ctx = ssl.create_default_context(cafile=ca)
+held = []
+for _ in range(530):
+    try:
+        s = socket.create_connection((u.hostname, u.port), timeout=3)
+        held.append(ctx.wrap_socket(s, server_hostname=u.hostname))
+    except OSError:
+        break
+# Well before the first of them idles out (30 s): a lockout shows.
+r = subprocess.run(["curl", "-s", "--max-time", "10", "--cacert", ca, "-o", "/dev/null",
+                    "-w", "%{http_code}", url + "/keys?api-version=7.4"],
+                   capture_output=True, text=True)
+sys.exit(0 if r.stdout == "401" else 1)
+PY
 
 # ---------------------------------------------------------------- other credentials
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/app.key" -out "$T/app.crt" \
@@ -427,7 +574,7 @@ PID=$STARTED_PID
 check "restart on the same port" test "$STARTED_URL" = "$URL"
 check "restart keeps keys, versions and tokens" \
 	test "$(unwrap "$TOK" kek-rsa "$RSA_V1" RSA-OAEP-256 "$W")" = "$DEK"
-check "restart keeps role assignments" test "$(ctl role list | wc -l)" -eq 4
+check "restart keeps role assignments" test "$(ctl role list | wc -l)" -eq 5
 SHORT=$(token app1 app-secret-1)
 api "$SHORT" GET "/keys/kek-rsa?api-version=7.4" >/dev/null
 check "short-lived token works" test "$(code)" = 200
@@ -445,6 +592,13 @@ V2=$(curl -sS --cacert "$T/state2/ca.pem" -H "Authorization: Bearer $TOK" -H 'Co
 	-d "{\"alg\":\"RSA-OAEP-256\",\"value\":\"$W\"}" "$URL2/keys/kek-rsa/$RSA_V1/unwrapkey?api-version=7.4" |
 	jq -r '.value // empty')
 check "second instance unwraps the first one's ciphertext" test "$V2" = "$DEK"
+# Same security domain: the first instance's key backup restores there.
+c2() { curl -sS --cacert "$T/state2/ca.pem" -o "$T/body" -w '%{http_code}' -H "Authorization: Bearer $1" \
+	-H 'Content-Type: application/json' -X "$2" ${4:+--data-binary "$4"} "$URL2$3"; }
+c2 "$TOK" DELETE "/keys/x1?api-version=7.4" >/dev/null
+c2 "$OTOK" DELETE "/deletedkeys/x1?api-version=7.4" >/dev/null
+check "a copy of the state (same security domain) restores the key backup" \
+	test "$(c2 "$TOK" POST "/keys/restore?api-version=7.4" "{\"value\":\"$BLOB\"}")" = 200
 check "second instance SIGTERM" stop "$PID2"
 PID2=
 check "SIGTERM after restart" stop "$PID"

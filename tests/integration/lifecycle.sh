@@ -154,6 +154,15 @@ emu_ctl "$A" key create fskek --kty oct-HSM >/dev/null &&
 	emu_ctl "$A" key create other --kty oct-HSM --size 128 >/dev/null &&
 	emu_ctl "$A" role assign --principal user --role "Managed HSM Crypto Service Encryption User" \
 		--scope /keys/fskek >/dev/null || bad "keys and roles made"
+# A custom role, assigned over the RBAC REST API: its definition travels
+# with the backup, or the assignment could not be restored.
+CROLE=$(cat /proc/sys/kernel/random/uuid)
+CASG=$(cat /proc/sys/kernel/random/uuid)
+rest "$A" "$TA" PUT "///providers/Microsoft.Authorization/roleDefinitions/$CROLE" \
+	'{"properties":{"roleName":"key reader","type":"CustomRole","permissions":[{"dataActions":["Microsoft.KeyVault/managedHsm/keys/read/action"]}]}}' >/dev/null &&
+	rest "$A" "$TA" PUT "//keys/other/providers/Microsoft.Authorization/roleAssignments/$CASG" \
+		"{\"properties\":{\"roleDefinitionId\":\"$CROLE\",\"principalId\":\"$(emu_ctl "$A" client list | awk '$1 == "user" {print $2}')\"}}" \
+		>/dev/null || bad "custom role assigned"
 KIDS_A=$(rest "$A" "$TU" GET /keys/fskek/versions >/dev/null && jq -r '.value[].kid | sub(".*/keys/"; "")' "$T/body" | sort)
 check "the key to back up has two versions" [ "$(grep -c "^fskek/[0-9a-f]\{32\}$" <<<"$KIDS_A")" = 2 ]
 STATUS=$(rest "$A" "$TU" POST /keys/fskek/wrapkey '{"alg":"CKM_AES_KEY_WRAP_PAD","value":"c2VjcmV0LWRlay0wMTIzNDU2Nzg5"}')
@@ -254,6 +263,12 @@ check "after the restore: the same key names and versions (kids)" \
 STATUS=$(rest "$B2" "$TB" POST "/keys/$WKID/unwrapkey" "{\"alg\":\"CKM_AES_KEY_WRAP_PAD\",\"value\":\"$WRAPPED\"}")
 check "after the restore: the first HSM's wrapped key unwraps (role assignments restored)" \
 	is 200 '.value == "c2VjcmV0LWRlay0wMTIzNDU2Nzg5"'
+STATUS=$(rest "$B2" "$TBA" GET "//keys/other/providers/Microsoft.Authorization/roleAssignments/$CASG")
+check "after the restore: the custom role's assignment and definition are back" sh -c \
+	"[ $STATUS = 200 ] && jq -e '.properties.roleDefinitionId | endswith(\"$CROLE\")' '$T/body' >/dev/null &&
+	 [ \"\$(curl -sS --cacert '$B2/ca.pem' -H 'Authorization: Bearer $TBA' \
+		'$(cat "$B2/url")///providers/Microsoft.Authorization/roleDefinitions/$CROLE?api-version=7.5' |
+		jq -r .properties.type)\" = CustomRole ]"
 
 # A security domain of its own: the backup is of no use there.
 emu_ctl "$C" sd download --cert "$OFF/officer1.cer" --cert "$OFF/officer2.cer" \

@@ -4,6 +4,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cryptoops.h"
+#include "deleted.h"
+#include "keyextra.h"
+#include "rbacapi.h"
+
 #include <openssl/crypto.h>
 
 #include "admin.h"
@@ -34,6 +39,29 @@ static const struct {
 	[OP_DELETE] = { "DeleteKey", DA_KEYS_DELETE },
 	[OP_WRAP] = { "WrapKey", DA_KEYS_WRAP },
 	[OP_UNWRAP] = { "UnwrapKey", DA_KEYS_UNWRAP },
+	[OP_ENCRYPT] = { "Encrypt", DA_ENCRYPT },
+	[OP_DECRYPT] = { "Decrypt", DA_DECRYPT },
+	[OP_SIGN] = { "Sign", DA_SIGN },
+	[OP_VERIFY] = { "Verify", DA_VERIFY },
+	[OP_BACKUP] = { "BackupKey", DA_KEYS_BACKUP },
+	[OP_RESTORE] = { "RestoreKey", DA_KEYS_RESTORE },
+	[OP_POLICY_GET] = { "GetRotationPolicy", DA_KEYS_READ },
+	[OP_POLICY_SET] = { "SetRotationPolicy", DA_KEYS_WRITE },
+	[OP_DELETED_LIST] = { "ListDeletedKeys", DA_DEL_READ },
+	[OP_DELETED_GET] = { "GetDeletedKey", DA_DEL_READ },
+	[OP_PURGE] = { "PurgeDeletedKey", DA_DEL_PURGE },
+	[OP_RECOVER] = { "RecoverDeletedKey", DA_DEL_RECOVER },
+	[OP_RNG] = { "GetRandomBytes", DA_RNG },
+	[OP_SETTINGS] = { "GetSettings", NULL },
+	[OP_SETTING_GET] = { "GetSetting", NULL },
+	[OP_RD_LIST] = { "ListRoleDefinitions", DA_RD_READ },
+	[OP_RD_GET] = { "GetRoleDefinition", DA_RD_READ },
+	[OP_RD_PUT] = { "SetRoleDefinition", DA_RD_WRITE },
+	[OP_RD_DELETE] = { "DeleteRoleDefinition", DA_RD_DELETE },
+	[OP_RA_LIST] = { "ListRoleAssignments", DA_RA_READ },
+	[OP_RA_GET] = { "GetRoleAssignment", DA_RA_READ },
+	[OP_RA_PUT] = { "CreateRoleAssignment", DA_RA_WRITE },
+	[OP_RA_DELETE] = { "DeleteRoleAssignment", DA_RA_DELETE },
 };
 
 /* Operation names double as audit "operation" and fault "ops" filter. */
@@ -71,6 +99,20 @@ static void set_version(struct route *rt, const char *v)
 		snprintf(rt->version, sizeof(rt->version), "%s", v);
 }
 
+/* encrypt, decrypt, sign and verify take the same path forms as wrapkey. */
+static enum api_op crypto_op(const char *seg)
+{
+	if (!strcasecmp(seg, "encrypt"))
+		return OP_ENCRYPT;
+	if (!strcasecmp(seg, "decrypt"))
+		return OP_DECRYPT;
+	if (!strcasecmp(seg, "sign"))
+		return OP_SIGN;
+	if (!strcasecmp(seg, "verify"))
+		return OP_VERIFY;
+	return OP_UNKNOWN;
+}
+
 /* Routes /keys/{name}[/{version|action}][/{action}]. */
 static enum api_op route_key(const char *m, char **seg, int n, struct route *rt)
 {
@@ -91,6 +133,12 @@ static enum api_op route_key(const char *m, char **seg, int n, struct route *rt)
 			return post ? OP_WRAP : OP_UNKNOWN;
 		if (!strcasecmp(seg[2], "unwrapkey"))
 			return post ? OP_UNWRAP : OP_UNKNOWN;
+		if (!strcasecmp(seg[2], "backup"))
+			return post ? OP_BACKUP : OP_UNKNOWN;
+		if (!strcasecmp(seg[2], "rotationpolicy"))
+			return get ? OP_POLICY_GET : !strcmp(m, "PUT") ? OP_POLICY_SET : OP_UNKNOWN;
+		if (post && crypto_op(seg[2]) != OP_UNKNOWN)
+			return crypto_op(seg[2]);
 		set_version(rt, seg[2]);
 		return get ? OP_GET : patch ? OP_UPDATE : OP_UNKNOWN;
 	}
@@ -100,6 +148,7 @@ static enum api_op route_key(const char *m, char **seg, int n, struct route *rt)
 			return OP_WRAP;
 		if (!strcasecmp(seg[3], "unwrapkey"))
 			return OP_UNWRAP;
+		return crypto_op(seg[3]);
 	}
 	return OP_UNKNOWN;
 }
@@ -111,12 +160,28 @@ void api_route(const char *method, const char *path, struct route *rt)
 	int n;
 
 	memset(rt, 0, sizeof(*rt));
+	if (strcasestr(path, "/providers/Microsoft.Authorization/")) {
+		rt->op = rbacapi_route(method, path, rt);
+		return;
+	}
 	snprintf(buf, sizeof(buf), "%s", path);
 	n = split(buf, seg);
+	if (n >= 1 && !strcmp(seg[0], "deletedkeys")) {
+		rt->op = deleted_route(method, seg, n, rt);
+		return;
+	}
+	if (n >= 1 && (!strcmp(seg[0], "rng") || !strcmp(seg[0], "settings"))) {
+		rt->op = keyextra_route(method, seg, n, rt);
+		return;
+	}
 	if (n < 1 || strcmp(seg[0], "keys"))
 		return;
 	if (n == 1 || (n == 2 && !seg[1][0])) {
 		rt->op = !strcmp(method, "GET") ? OP_LIST : OP_UNKNOWN;
+		return;
+	}
+	if (n == 2 && !strcmp(method, "POST") && !strcasecmp(seg[1], "restore")) {
+		rt->op = OP_RESTORE;
 		return;
 	}
 	if (key_name_ok(seg[1]))
@@ -133,6 +198,8 @@ void reply_key_error(struct reply *rp, int rc, const char *err)
 {
 	if (rc == KE_NOTFOUND)
 		reply_error(rp, 404, "KeyNotFound", NULL, "%s", err);
+	else if (rc == KE_CONFLICT)
+		reply_error(rp, 409, "Conflict", "ObjectIsDeletedButRecoverable", "%s", err);
 	else if (rc == KE_BADPARAM)
 		reply_error(rp, 400, "BadParameter", NULL, "%s", err);
 	else
@@ -408,10 +475,12 @@ static void handle_delete(struct req *r, const struct route *rt, struct reply *r
 	reply_bundle(r, rp, rc, b, "cannot persist the emulator state");
 }
 
-/* Key state checks of wrap/unwrap: enabled, nbf/exp, key_ops. */
-static int key_usable(const struct key_snap *s, int unwrap, struct reply *rp)
+/* Key state checks of a crypto operation: enabled, nbf/exp, key_ops.
+ * Operations with the private key (unwrap, decrypt, verify) still work
+ * outside nbf/exp, as in the service. */
+int api_key_usable(const struct key_snap *s, const char *opname, unsigned kop,
+		   int any_time, struct reply *rp)
 {
-	const char *opname = unwrap ? "unwrapKey" : "wrapKey";
 	int64_t now = now_unix();
 
 	if (!s->enabled) {
@@ -420,20 +489,19 @@ static int key_usable(const struct key_snap *s, int unwrap, struct reply *rp)
 			    opname, s->name, s->version);
 		return 0;
 	}
-	/* Expired or not-yet-valid keys still unwrap (service behaviour). */
-	if (!unwrap && s->nbf && now < s->nbf) {
+	if (!any_time && s->nbf && now < s->nbf) {
 		reply_error(rp, 403, "Forbidden", "KeyNotYetValid",
 			    "Operation \"%s\" is not allowed before the key's nbf time: %s/%s",
 			    opname, s->name, s->version);
 		return 0;
 	}
-	if (!unwrap && s->exp && now >= s->exp) {
+	if (!any_time && s->exp && now >= s->exp) {
 		reply_error(rp, 403, "Forbidden", "KeyExpired",
 			    "Operation \"%s\" is not allowed on an expired key: %s/%s",
 			    opname, s->name, s->version);
 		return 0;
 	}
-	if (!(s->ops & (unwrap ? KOP_UNWRAP : KOP_WRAP))) {
+	if (!(s->ops & kop)) {
 		reply_error(rp, 403, "Forbidden", "KeyOperationForbidden",
 			    "Operation \"%s\" is not permitted by the key_ops of %s/%s",
 			    opname, s->name, s->version);
@@ -496,7 +564,8 @@ static void handle_wrap(struct req *r, const struct route *rt, struct reply *rp)
 		goto out;
 	}
 	snprintf(r->version, sizeof(r->version), "%s", s.version);
-	if (rc || !key_usable(&s, unwrap, rp)) {
+	if (rc || !api_key_usable(&s, unwrap ? "unwrapKey" : "wrapKey",
+				      unwrap ? KOP_UNWRAP : KOP_WRAP, unwrap, rp)) {
 		if (rc)
 			reply_error(rp, 500, "InternalError", NULL, "out of memory");
 		goto out;
@@ -514,20 +583,31 @@ out:
 	cJSON_Delete(body);
 }
 
-/* api-version is required; 7.4, 7.5 and 7.6 share these bodies. */
-static int api_version_ok(struct req *r, struct reply *rp)
+/* The versions of the Key Vault / Managed HSM data plane the service
+ * accepts, from 7.3 to the dated ones current SDKs send; the emulator
+ * answers all of them with the same bodies. */
+static const char *const api_versions[] = {
+	"7.3", "7.4", "7.5", "7.6-preview.1", "7.6-preview.2", "7.6",
+	"2025-06-01-preview", "2025-07-01", "2026-01-01-preview",
+	"2026-03-01-preview",
+};
+#define API_LATEST "2025-07-01"
+
+/* api-version is required and must be one the service knows. */
+int api_version_ok(struct req *r, struct reply *rp)
 {
 	const char *v = req_arg(r, "api-version");
 
-	if (v && (!strcmp(v, "7.4") || !strcmp(v, "7.5") || !strcmp(v, "7.6")))
-		return 1;
+	for (size_t i = 0; v && i < sizeof(api_versions) / sizeof(*api_versions); i++)
+		if (!strcmp(v, api_versions[i]))
+			return 1;
 	if (v)
 		reply_error(rp, 400, "BadParameter", NULL,
 			    "The specified version (%.20s) is not recognized. "
-			    "Consider using the latest supported version (7.6).", v);
+			    "Consider using the latest supported version (" API_LATEST ").", v);
 	else
 		reply_error(rp, 400, "BadParameter", NULL,
-			    "The api-version query parameter is required (7.4, 7.5 or 7.6).");
+			    "The api-version query parameter is required.");
 	return 0;
 }
 
@@ -538,8 +618,10 @@ static int authorized(struct req *r, const struct route *rt, struct reply *rp)
 	char roles[300];
 	int ok;
 
+	if (!action)
+		return 1;       /* HSM settings: any authenticated caller reads */
 	store_lock();
-	ok = rbac_allowed(r->principal, action, rt->op == OP_LIST ? NULL : rt->key);
+	ok = rbac_allowed(r->principal, action, rt->key[0] ? rt->key : NULL);
 	store_unlock();
 	if (ok)
 		return 1;
@@ -549,8 +631,8 @@ static int authorized(struct req *r, const struct route *rt, struct reply *rp)
 		    "If role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\n"
 		    "Caller: appid=%s;oid=%s\r\nAction: '%s'\r\nResource: '%s%s'\r\n"
 		    "Roles that grant this action: %s",
-		    r->principal, r->oid, action, rt->op == OP_LIST ? "/keys" : "/keys/",
-		    rt->op == OP_LIST ? "" : rt->key, roles);
+		    r->principal, r->oid, action, rt->key[0] ? "/keys/" : "/",
+		    rt->key, roles);
 	return 0;
 }
 
@@ -603,7 +685,67 @@ void api_handle(struct req *r, const struct route *rt, struct reply *rp)
 	case OP_UNWRAP:
 		handle_wrap(r, rt, rp);
 		break;
+	case OP_ENCRYPT:
+	case OP_DECRYPT:
+	case OP_SIGN:
+	case OP_VERIFY:
+	case OP_RNG:
+		cryptoops_handle(r, rt, rp);
+		break;
+	case OP_DELETED_LIST:
+	case OP_DELETED_GET:
+	case OP_PURGE:
+	case OP_RECOVER:
+		deleted_handle(r, rt, rp);
+		break;
+	case OP_BACKUP:
+	case OP_RESTORE:
+	case OP_POLICY_GET:
+	case OP_POLICY_SET:
+	case OP_SETTINGS:
+	case OP_SETTING_GET:
+		keyextra_handle(r, rt, rp);
+		break;
+	case OP_RD_LIST:
+	case OP_RD_GET:
+	case OP_RD_PUT:
+	case OP_RD_DELETE:
+	case OP_RA_LIST:
+	case OP_RA_GET:
+	case OP_RA_PUT:
+	case OP_RA_DELETE:
+		rbacapi_handle(r, rt, rp);
+		break;
 	default:
 		reply_error(rp, 404, "NotFound", NULL, "No such operation");
 	}
+}
+
+/* ---- for the handlers in other files (see api.h) ---- */
+
+int api_save_or_fail(char *err, size_t errcap)
+{
+	return save_or_fail(err, errcap);
+}
+
+void api_reply_bundle(struct req *r, struct reply *rp, int rc, cJSON *bundle,
+		      const char *err)
+{
+	reply_bundle(r, rp, rc, bundle, err);
+}
+
+void api_not_found(struct reply *rp, const char *name)
+{
+	not_found(rp, name);
+}
+
+int api_page_args(struct req *r, struct reply *rp, size_t *skip, size_t *max)
+{
+	return page_args(r, rp, skip, max);
+}
+
+void api_reply_page(struct req *r, struct reply *rp, cJSON *page, int more,
+		    size_t skip, size_t max, const char *what)
+{
+	reply_page(r, rp, page, more, skip, max, what);
 }

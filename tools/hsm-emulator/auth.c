@@ -17,6 +17,7 @@
 #include "common/b64.h"
 #include "json.h"
 #include "jwt.h"
+#include "signkey.h"
 #include "store.h"
 #include "util.h"
 
@@ -188,7 +189,7 @@ static char *issue_token(const char *client_id, const char *oid,
 	cJSON_AddStringToObject(c, "tid", tenant);
 	cJSON_AddStringToObject(c, "idtyp", "app");
 	cJSON_AddStringToObject(c, "uti", uti);
-	if (jwt_sign_hs256(c, store_token_key(), TOKEN_KEY_LEN, &tok))
+	if (jwt_sign_rs256(c, signkey(), signkey_kid(), &tok))
 		tok = NULL;
 out:
 	cJSON_Delete(c);
@@ -208,7 +209,7 @@ enum auth_state auth_bearer(struct req *r)
 	h += 7;
 	while (*h == ' ')
 		h++;
-	if (jwt_verify_hs256(h, store_token_key(), TOKEN_KEY_LEN, &j))
+	if (jwt_verify_rs256(h, signkey(), &j))
 		return AUTH_INVALID;
 	appid = json_str(j.claims, "appid");
 	if (json_int(j.claims, "exp", 0, INT64_MAX / 2, &exp) != 1 || !appid)
@@ -232,14 +233,15 @@ out:
 	return st;
 }
 
-/* Managed HSM sends the challenge with an empty 401 body. */
+/* The challenge, with the service's error body. */
 void auth_unauthorized(const struct req *r, struct reply *rp)
 {
 	snprintf(rp->www_auth, sizeof(rp->www_auth),
 		 "Bearer authorization=\"%s/%s\", resource=\"" MHSM_RESOURCE "\"",
 		 emu.base, emu.tenant);
 	if (r->auth == AUTH_NONE) {
-		reply_empty(rp, 401, "Unauthorized");
+		reply_error(rp, 401, "Unauthorized", NULL,
+			    "Request is missing a Bearer or PoP token.");
 		return;
 	}
 	reply_error(rp, 401, "Unauthorized", NULL, "%s",

@@ -2,8 +2,9 @@
 /*
  * Entra-like token endpoint (client secret, certificate assertion,
  * federated assertion), IMDS managed identity, and bearer checks.
- * Access tokens are HS256 JWTs under a key kept in the state directory,
- * so a copy of the state directory honours the same tokens.
+ * Access tokens are RS256 JWTs under a key kept in the state directory
+ * (published in the JWKS, see oidc.h), so a copy of the state directory
+ * honours the same tokens.
  */
 #ifndef HSMEMU_AUTH_H
 #define HSMEMU_AUTH_H
@@ -18,7 +19,7 @@ void auth_token(struct req *r, const char *tenant, struct reply *rp);
 void auth_imds(struct req *r, struct reply *rp);
 /* Reads the bearer token; on success fills r->principal and r->oid. */
 enum auth_state auth_bearer(struct req *r);
-/* 401 with the Managed HSM challenge (empty body if no token at all). */
+/* 401 with the Managed HSM challenge and an Unauthorized error body. */
 void auth_unauthorized(const struct req *r, struct reply *rp);
 
 #endif

@@ -156,7 +156,8 @@ static int sas_ok(const cJSON *p, char *dir, size_t cap, char *canon, size_t cca
 	return container_of(json_str(p, "storageResourceUri"), dir, cap, canon, ccap, err, ecap);
 }
 
-/* Every key and version, and the role assignments, sealed. */
+/* Every key and version (deleted keys too), the custom role definitions
+ * and the role assignments, sealed. */
 static int do_backup(struct job *j, char *err, size_t cap)
 {
 	cJSON *inner = cJSON_CreateObject(), *env = NULL;
@@ -165,6 +166,7 @@ static int do_backup(struct job *j, char *err, size_t cap)
 
 	store_lock();
 	if (inner && (!cJSON_AddItemToObject(inner, "keys", keys_to_json()) ||
+		      !cJSON_AddItemToObject(inner, "role_definitions", rbac_roles_to_json()) ||
 		      !cJSON_AddItemToObject(inner, "roles", rbac_to_json()))) {
 		cjson_wipe(inner);
 		cJSON_Delete(inner);
@@ -246,8 +248,10 @@ static int do_restore(struct job *j, char *err, size_t cap)
 	keys = cJSON_GetObjectItemCaseSensitive(inner, "keys");
 	roles = cJSON_GetObjectItemCaseSensitive(inner, "roles");
 	store_lock();
-	ret = cJSON_IsArray(keys) && cJSON_IsArray(roles) && !replace_state(keys, roles) &&
-	      !store_save() ? 0 : -1;
+	/* Custom role definitions first: the assignments may name them. */
+	ret = cJSON_IsArray(keys) && cJSON_IsArray(roles) &&
+	      !rbac_roles_from_json(cJSON_GetObjectItemCaseSensitive(inner, "role_definitions")) &&
+	      !replace_state(keys, roles) && !store_save() ? 0 : -1;
 	store_unlock();
 	if (ret)
 		snprintf(err, cap, "The backup's keys or role assignments do not load");

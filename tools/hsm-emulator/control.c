@@ -114,7 +114,8 @@ static void key_list(struct reply *rp)
 	reply_json(rp, 200, doc);
 }
 
-/* /_emulator/keys/<name>/{rotate,update} and DELETE /_emulator/keys/<name>. */
+/* /_emulator/keys/<name>/{rotate,update,purge,recover} and DELETE
+ * /_emulator/keys/<name> (a soft delete, as on the data plane). */
 static void key_item(struct req *r, struct reply *rp, const char *name,
 		     const char *action)
 {
@@ -133,6 +134,19 @@ static void key_item(struct req *r, struct reply *rp, const char *name,
 		if (j && (!ver || !ver[0] || key_version_ok(ver)))
 			rc = keyops_update(name, ver, j, &b, err, sizeof(err));
 		cJSON_Delete(j);
+	} else if (!strcmp(r->method, "POST") &&
+		   (!strcmp(action, "purge") || !strcmp(action, "recover"))) {
+		store_lock();
+		rc = !strcmp(action, "purge") ? keys_deleted_get(name, &b) : keys_recover(name, &b);
+		if (!rc && !strcmp(action, "purge"))
+			rc = keys_purge(name);
+		if (!rc && !saved(rp)) {
+			store_unlock();
+			cJSON_Delete(b);
+			return;
+		}
+		store_unlock();
+		snprintf(err, sizeof(err), "no deleted key %s", name);
 	} else if (!strcmp(r->method, "DELETE") && !action[0]) {
 		store_lock();
 		rc = keys_delete(name, &b);

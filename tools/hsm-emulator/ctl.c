@@ -39,10 +39,13 @@ static void ctl_usage(FILE *f)
 	fprintf(f,
 		"usage: hsm-emulator ctl --state DIR <command>\n"
 		"  status\n"
-		"  key create NAME --kty RSA-HSM|oct-HSM [--size 2048|3072|4096|128|192|256]\n"
+		"  key create NAME --kty RSA-HSM|EC-HSM|oct-HSM [--size 2048|3072|4096|128|192|256]\n"
+		"                  [--crv P-256|P-384|P-521|P-256K]\n"
 		"  key rotate NAME\n"
 		"  key set NAME [--version V] [--enabled true|false] [--exp UNIX|none] [--nbf UNIX|none]\n"
-		"  key delete NAME\n"
+		"  key delete NAME                  (soft delete: recoverable until purged)\n"
+		"  key purge NAME\n"
+		"  key recover NAME\n"
 		"  key list\n"
 		"  client add ID --secret-file FILE|-\n"
 		"  client add ID --cert PEMFILE\n"
@@ -56,7 +59,7 @@ static void ctl_usage(FILE *f)
 		"  role list\n"
 		"  faults set [--latency-ms N] [--jitter-ms N] [--error-rate R] [--error-status S]\n"
 		"             [--throttle-rate R] [--retry-after SEC|none] [--outage true|false]\n"
-		"             [--ops op1,op2]\n"
+		"             [--count N] [--ops op1,op2]\n"
 		"  faults clear\n"
 		"  faults show\n");
 	ctl_admin_usage(f);
@@ -415,7 +418,7 @@ static int add_time(cJSON *obj, const char *k, const char *v)
 /* ctl key create|rotate|set|delete|list. */
 static int cmd_key(const struct ctl *c, const struct args *a)
 {
-	static const char *const known[] = { "--kty", "--size", "--version", "--enabled",
+	static const char *const known[] = { "--kty", "--size", "--crv", "--version", "--enabled",
 					     "--exp", "--nbf", NULL };
 	const char *sub = a->npos > 1 ? a->pos[1] : "", *name = a->npos > 2 ? a->pos[2] : NULL;
 	cJSON *req = cJSON_CreateObject(), *out = NULL, *attrs;
@@ -451,6 +454,8 @@ static int cmd_key(const struct ctl *c, const struct args *a)
 		cJSON_AddStringToObject(req, "kty", kty);
 		if (size)
 			cJSON_AddNumberToObject(req, "key_size", atoi(size));
+		if (arg(a, "--crv"))
+			cJSON_AddStringToObject(req, "crv", arg(a, "--crv"));
 		out = call_ok(c, "POST", "/_emulator/keys", req);
 	} else if (!strcmp(sub, "rotate")) {
 		snprintf(path, sizeof(path), "/_emulator/keys/%s/rotate", name);
@@ -458,6 +463,9 @@ static int cmd_key(const struct ctl *c, const struct args *a)
 	} else if (!strcmp(sub, "delete")) {
 		snprintf(path, sizeof(path), "/_emulator/keys/%s", name);
 		out = call_ok(c, "DELETE", path, NULL);
+	} else if (!strcmp(sub, "purge") || !strcmp(sub, "recover")) {
+		snprintf(path, sizeof(path), "/_emulator/keys/%s/%s", name, sub);
+		out = call_ok(c, "POST", path, NULL);
 	} else if (!strcmp(sub, "set")) {
 		attrs = cJSON_AddObjectToObject(req, "attributes");
 		if (arg(a, "--version"))
@@ -737,7 +745,8 @@ static int faults_req(const struct args *a, cJSON *req)
 	    add_num(req, "latency_jitter_ms", arg(a, "--jitter-ms")) ||
 	    add_num(req, "error_rate", arg(a, "--error-rate")) ||
 	    add_num(req, "error_status", arg(a, "--error-status")) ||
-	    add_num(req, "throttle_rate", arg(a, "--throttle-rate")))
+	    add_num(req, "throttle_rate", arg(a, "--throttle-rate")) ||
+	    add_num(req, "count", arg(a, "--count")))
 		return -1;
 	if (ra && strcmp(ra, "none") && add_num(req, "retry_after", ra))
 		return -1;
@@ -761,7 +770,7 @@ static int cmd_faults(const struct ctl *c, const struct args *a)
 {
 	static const char *const known[] = { "--latency-ms", "--jitter-ms", "--error-rate",
 					     "--error-status", "--throttle-rate",
-					     "--retry-after", "--outage", "--ops", NULL };
+					     "--retry-after", "--outage", "--count", "--ops", NULL };
 	const char *sub = a->npos > 1 ? a->pos[1] : "";
 	cJSON *req = cJSON_CreateObject(), *out = NULL;
 	int ret = 1;

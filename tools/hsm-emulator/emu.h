@@ -14,6 +14,7 @@ struct emu_config {
 	char base[160];         /* https://host:port, no trailing slash */
 	char tenant[64];        /* tenant used in the 401 challenge */
 	int token_lifetime;     /* seconds */
+	int retention_days;     /* soft-delete retention, 7..90 (default 90) */
 };
 
 extern struct emu_config emu;

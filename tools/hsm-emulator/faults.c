@@ -17,12 +17,13 @@ struct faults {
 	int error_status;
 	int retry_after;        /* -1 = none */
 	int outage;
+	int count;              /* faults left to inject; -1 = no limit */
 	int nops;
 	char ops[MAX_OPS][32];
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct faults cur = { .error_status = 503, .retry_after = -1 };
+static struct faults cur = { .error_status = 503, .retry_after = -1, .count = -1 };
 
 /* A rate in [0,1]; absent means 0. */
 static int get_rate(const cJSON *j, const char *k, double *out)
@@ -59,7 +60,7 @@ static int get_ops(const cJSON *j, struct faults *f)
 /* Validates everything before replacing the active settings. */
 int faults_set(const cJSON *j, char *err, size_t errcap)
 {
-	struct faults f = { .error_status = 503, .retry_after = -1 };
+	struct faults f = { .error_status = 503, .retry_after = -1, .count = -1 };
 	int64_t v;
 
 	if (!cJSON_IsObject(j))
@@ -78,6 +79,10 @@ int faults_set(const cJSON *j, char *err, size_t errcap)
 		goto bad;
 	if (json_int(j, "retry_after", 0, 86400, &v) == 1)
 		f.retry_after = (int)v;
+	if (json_int(j, "count", 1, 1000000, &v) < 0)
+		goto bad;
+	if (json_int(j, "count", 1, 1000000, &v) == 1)
+		f.count = (int)v;
 	if (get_rate(j, "error_rate", &f.error_rate) ||
 	    get_rate(j, "throttle_rate", &f.throttle_rate) ||
 	    json_bool(j, "outage", &f.outage) < 0 || get_ops(j, &f))
@@ -90,7 +95,8 @@ bad:
 	snprintf(err, errcap,
 		 "expected {latency_ms, latency_jitter_ms: 0..%d, error_rate, "
 		 "throttle_rate: 0..1, error_status: 500..599, retry_after: "
-		 "seconds|null, outage: bool, ops: [names]}", MAX_LATENCY);
+		 "seconds|null, outage: bool, count: 1..1000000|null, ops: [names]}",
+		 MAX_LATENCY);
 	return -1;
 }
 
@@ -101,6 +107,7 @@ void faults_clear(void)
 	memset(&cur, 0, sizeof(cur));
 	cur.error_status = 503;
 	cur.retry_after = -1;
+	cur.count = -1;
 	pthread_mutex_unlock(&lock);
 }
 
@@ -125,6 +132,10 @@ cJSON *faults_get(void)
 	else
 		cJSON_AddNullToObject(j, "retry_after");
 	cJSON_AddBoolToObject(j, "outage", f.outage);
+	if (f.count >= 0)
+		cJSON_AddNumberToObject(j, "count", f.count);
+	else
+		cJSON_AddNullToObject(j, "count");
 	ops = cJSON_AddArrayToObject(j, "ops");
 	for (int i = 0; ops && i < f.nops; i++)
 		cJSON_AddItemToArray(ops, cJSON_CreateString(f.ops[i]));
@@ -142,30 +153,35 @@ static int op_selected(const struct faults *f, const char *op)
 	return 0;
 }
 
-/* Outage wins; otherwise latency, then throttle or error draws. */
+/* Outage wins; otherwise latency, then throttle or error draws. With a
+ * count, only that many requests get an injected answer; the draw and the
+ * count go together under the lock so concurrent requests never overrun. */
 void faults_decide(const char *op, struct fault_decision *d)
 {
-	struct faults f;
+	struct faults *f = &cur;
 
 	memset(d, 0, sizeof(*d));
 	d->retry_after = -1;
 	pthread_mutex_lock(&lock);
-	f = cur;
-	pthread_mutex_unlock(&lock);
-	if (!op_selected(&f, op))
-		return;
-	if (f.outage) {
+	if (!op_selected(f, op) || f->count == 0)
+		goto out;
+	if (f->outage) {
 		d->action = FAULT_DROP;
-		return;
+		goto counted;
 	}
-	d->delay_ms = f.latency_ms;
-	if (f.jitter_ms)
-		d->delay_ms += (int)(rand_unit() * (f.jitter_ms + 1));
-	if (f.throttle_rate > 0 && rand_unit() < f.throttle_rate) {
+	d->delay_ms = f->latency_ms;
+	if (f->jitter_ms)
+		d->delay_ms += (int)(rand_unit() * (f->jitter_ms + 1));
+	if (f->throttle_rate > 0 && rand_unit() < f->throttle_rate) {
 		d->action = FAULT_THROTTLE;
-		d->retry_after = f.retry_after;
-	} else if (f.error_rate > 0 && rand_unit() < f.error_rate) {
+		d->retry_after = f->retry_after;
+	} else if (f->error_rate > 0 && rand_unit() < f->error_rate) {
 		d->action = FAULT_ERROR;
-		d->status = f.error_status;
+		d->status = f->error_status;
 	}
+counted:
+	if (d->action != FAULT_NONE && f->count > 0)
+		f->count--;
+out:
+	pthread_mutex_unlock(&lock);
 }

@@ -26,6 +26,8 @@ struct req {
 	char *body;             /* NUL-terminated, at most EMU_BODY_MAX */
 	size_t len;
 	int too_big;
+	int bad_uri;            /* control byte in the raw request target */
+	int started;            /* first access-handler callback seen */
 	uint64_t t0;            /* monotonic ms at arrival */
 	char remote[64];
 	char request_id[37];

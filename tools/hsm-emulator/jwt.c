@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/hmac.h>
 #include <openssl/rsa.h>
 
 #include "common/b64.h"
@@ -128,33 +127,34 @@ static char *b64_json(const cJSON *j)
 	return s;
 }
 
-/* Access tokens are HS256 JWTs under the state's token key. */
-int jwt_sign_hs256(const cJSON *claims, const uint8_t *key, size_t klen,
+/* Access tokens are RS256 JWTs, as Entra's; kid names the JWKS entry. */
+int jwt_sign_rs256(const cJSON *claims, EVP_PKEY *key, const char *kid,
 		   char **out)
 {
 	cJSON *hdr = cJSON_CreateObject();
 	char *h = NULL, *c = NULL, *tok = NULL, *sig = NULL;
-	uint8_t mac[32];
-	unsigned int maclen = 0;
-	size_t n;
+	uint8_t sigbuf[1024];
+	size_t siglen = sizeof(sigbuf), n;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	int ret = -1;
 
-	if (!hdr || !cJSON_AddStringToObject(hdr, "alg", "HS256") ||
-	    !cJSON_AddStringToObject(hdr, "typ", "JWT"))
+	if (!hdr || !md || !cJSON_AddStringToObject(hdr, "typ", "JWT") ||
+	    !cJSON_AddStringToObject(hdr, "alg", "RS256") ||
+	    !cJSON_AddStringToObject(hdr, "kid", kid))
 		goto out;
 	h = b64_json(hdr);
 	c = b64_json(claims);
 	if (!h || !c)
 		goto out;
-	n = strlen(h) + strlen(c) + 2 + B64_ENC_LEN(32) + 1;
+	n = strlen(h) + strlen(c) + 2 + B64_ENC_LEN(sizeof(sigbuf)) + 1;
 	tok = malloc(n);
 	if (!tok)
 		goto out;
 	snprintf(tok, n, "%s.%s", h, c);
-	if (!HMAC(EVP_sha256(), key, (int)klen, (const uint8_t *)tok,
-		  strlen(tok), mac, &maclen) || maclen != 32)
+	if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(md, sigbuf, &siglen, (const uint8_t *)tok, strlen(tok)) != 1)
 		goto out;
-	sig = b64url_alloc(mac, maclen);
+	sig = b64url_alloc(sigbuf, siglen);
 	if (!sig)
 		goto out;
 	strcat(tok, ".");
@@ -163,6 +163,7 @@ int jwt_sign_hs256(const cJSON *claims, const uint8_t *key, size_t klen,
 	tok = NULL;
 	ret = 0;
 out:
+	EVP_MD_CTX_free(md);
 	cJSON_Delete(hdr);
 	free(h);
 	free(c);
@@ -171,22 +172,16 @@ out:
 	return ret;
 }
 
-/* Accepts only HS256 with a matching MAC. */
-int jwt_verify_hs256(const char *token, const uint8_t *key, size_t klen,
-		     struct jwt *j)
+/* Only RS256 under key: a token signed any other way is not ours. */
+int jwt_verify_rs256(const char *token, EVP_PKEY *key, struct jwt *j)
 {
 	const cJSON *alg;
-	uint8_t mac[32];
-	unsigned int maclen = 0;
 
 	if (jwt_parse(token, j))
 		return -1;
 	alg = cJSON_GetObjectItemCaseSensitive(j->header, "alg");
-	if (!cJSON_IsString(alg) || strcmp(alg->valuestring, "HS256") ||
-	    j->sig_len != 32 ||
-	    !HMAC(EVP_sha256(), key, (int)klen, (const uint8_t *)j->text,
-		  j->signed_len, mac, &maclen) || maclen != 32 ||
-	    CRYPTO_memcmp(mac, j->sig, 32)) {
+	if (!cJSON_IsString(alg) || strcmp(alg->valuestring, "RS256") ||
+	    jwt_verify_rsa(j, key)) {
 		jwt_free(j);
 		return -1;
 	}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Compact JWS (JWT) parsing and checking: RS256/PS256 client assertions
- * and the emulator's own HS256 access tokens. Inputs are untrusted.
+ * and the emulator's own RS256 access tokens. Inputs are untrusted.
  */
 #ifndef HSMEMU_JWT_H
 #define HSMEMU_JWT_H
@@ -30,11 +30,10 @@ void jwt_free(struct jwt *j);
 int jwt_verify_rsa(const struct jwt *j, EVP_PKEY *pub);
 /* 1 if the aud claim (string or array) contains aud. */
 int jwt_aud_has(const struct jwt *j, const char *aud);
-/* Signs claims with HMAC-SHA-256; *out is malloc'd. */
-int jwt_sign_hs256(const cJSON *claims, const uint8_t *key, size_t klen,
+/* Signs claims with RS256 under key, kid in the header; *out malloc'd. */
+int jwt_sign_rs256(const cJSON *claims, EVP_PKEY *key, const char *kid,
 		   char **out);
-/* Parses and checks an HS256 token made by jwt_sign_hs256. */
-int jwt_verify_hs256(const char *token, const uint8_t *key, size_t klen,
-		     struct jwt *j);
+/* Parses a token and checks its RS256 signature under key. */
+int jwt_verify_rs256(const char *token, EVP_PKEY *key, struct jwt *j);
 
 #endif

@@ -21,12 +21,14 @@
 #define MAX_VERSIONS 100        /* Managed HSM: versions per key */
 #define MAX_TAGS 15
 #define MAX_TAG_LEN 256
-#define RECOVERABLE_DAYS 7
+#define POLICY_MIN_ROTATE (7 * 86400)    /* rotation at least 7 days apart */
+#define POLICY_MIN_EXPIRY (28 * 86400)   /* expiryTime at least 28 days */
 
 struct key_version {
 	char version[33];
 	enum kty kty;
 	int bits;
+	enum crv crv;
 	EVP_PKEY *pkey;
 	uint8_t k[32];
 	int enabled;
@@ -39,10 +41,23 @@ struct key {
 	char name[EMU_NAME_MAX + 1];
 	struct key_version **v;         /* oldest first */
 	size_t nv;
+	cJSON *policy;                  /* rotation policy as set, or NULL */
+	int64_t policy_created, policy_updated;
+	int64_t deleted, purge;         /* deleted keys: dates */
 };
 
 static struct key **keys;               /* sorted by name, no case */
 static size_t nkeys;
+static struct key **gone;               /* deleted keys, by deletion time */
+static size_t ngone;
+
+static const char *const crv_names[] = { "P-256", "P-384", "P-521", "P-256K" };
+static const char *const crv_groups[] = { "P-256", "P-384", "P-521", "secp256k1" };
+static const int crv_bits[] = { 256, 384, 521, 256 };
+
+static struct key *gone_find(const char *name);
+static struct key *key_detach(const char *name);
+static int64_t policy_expiry(const cJSON *policy);
 
 static const struct {
 	const char *name;
@@ -58,6 +73,7 @@ static const struct {
 #define OPS_RSA (KOP_ENCRYPT | KOP_DECRYPT | KOP_SIGN | KOP_VERIFY | \
 		 KOP_WRAP | KOP_UNWRAP)
 #define OPS_OCT (OPS_RSA | KOP_DERIVE)
+#define OPS_EC (KOP_SIGN | KOP_VERIFY)
 
 /* printf into a caller's error buffer. */
 static int fail(char *err, size_t cap, int code, const char *fmt, ...)
@@ -159,6 +175,19 @@ static int parse_attrs(const cJSON *a, int *enabled, int64_t *nbf,
 	return 0;
 }
 
+/* EC curve by JWK name; P-256 when absent, as the service. */
+static int parse_crv(const char *crv, struct key_params *p, char *err, size_t cap)
+{
+	for (int i = 0; i < 4; i++)
+		if (!crv || !strcmp(crv, crv_names[i])) {
+			p->crv = (enum crv)i;
+			p->bits = crv_bits[i];
+			return 0;
+		}
+	return fail(err, cap, KE_BADPARAM,
+		    "crv '%.16s' is not supported (P-256, P-384, P-521, P-256K)", crv);
+}
+
 /* Maps kty/key_size of a create request onto what the emulator makes. */
 static int parse_kty(const cJSON *body, struct key_params *p, char *err,
 		     size_t cap)
@@ -172,11 +201,17 @@ static int parse_kty(const cJSON *body, struct key_params *p, char *err,
 		p->kty = KTY_RSA;
 	else if (!strcmp(kty, "oct") || !strcmp(kty, "oct-HSM"))
 		p->kty = KTY_OCT;
+	else if (!strcmp(kty, "EC") || !strcmp(kty, "EC-HSM"))
+		p->kty = KTY_EC;
 	else
 		return fail(err, cap, KE_BADPARAM,
-			    "Key type '%.32s' is not supported (RSA-HSM, oct-HSM)", kty);
+			    "Key type '%.32s' is not supported (RSA-HSM, EC-HSM, oct-HSM)", kty);
 	if (json_int(body, "key_size", 0, 65536, &size) < 0)
 		return fail(err, cap, KE_BADPARAM, "key_size must be an integer");
+	if (p->kty == KTY_EC)
+		return parse_crv(json_str(body, "crv"), p, err, cap);
+	if (json_str(body, "crv"))
+		return fail(err, cap, KE_BADPARAM, "crv is only for EC keys");
 	if (p->kty == KTY_RSA) {
 		p->bits = size ? (int)size : 2048;
 		if (p->bits != 2048 && p->bits != 3072 && p->bits != 4096)
@@ -208,7 +243,7 @@ int keys_parse_create(const cJSON *body, struct key_params *p, char *err,
 	r = parse_kty(body, p, err, errcap);
 	if (r)
 		return r;
-	p->ops = p->kty == KTY_RSA ? OPS_RSA : OPS_OCT;
+	p->ops = p->kty == KTY_RSA ? OPS_RSA : p->kty == KTY_EC ? OPS_EC : OPS_OCT;
 	ops = cJSON_GetObjectItemCaseSensitive(body, "key_ops");
 	if (ops && !cJSON_IsNull(ops) && parse_ops(ops, &p->ops))
 		return fail(err, errcap, KE_BADPARAM, "key_ops contains an unknown operation");
@@ -239,7 +274,10 @@ int key_generate(const struct key_params *p, struct key_material *m)
 	memset(m, 0, sizeof(*m));
 	if (p->kty == KTY_OCT)
 		return RAND_bytes(m->k, p->bits / 8) == 1 ? 0 : KE_CRYPTO;
-	m->pkey = EVP_RSA_gen((unsigned)p->bits);
+	if (p->kty == KTY_EC)
+		m->pkey = EVP_EC_gen(crv_groups[p->crv]);
+	else
+		m->pkey = EVP_RSA_gen((unsigned)p->bits);
 	return m->pkey ? 0 : KE_CRYPTO;
 }
 
@@ -268,6 +306,7 @@ static void key_free(struct key *k)
 	for (size_t i = 0; i < k->nv; i++)
 		version_free(k->v[i]);
 	free(k->v);
+	cJSON_Delete(k->policy);
 	free(k);
 }
 
@@ -349,28 +388,6 @@ static int version_append(struct key *k, struct key_version *v)
 	return 0;
 }
 
-/* Adds an RSA component (n or e) as base64url. */
-static int add_bn(cJSON *o, EVP_PKEY *pkey, const char *param, const char *k)
-{
-	BIGNUM *bn = NULL;
-	uint8_t buf[1024];
-	char *s = NULL;
-	int n, ret = -1;
-
-	if (!EVP_PKEY_get_bn_param(pkey, param, &bn))
-		return -1;
-	n = BN_num_bytes(bn);
-	if (n <= 0 || n > (int)sizeof(buf) || BN_bn2bin(bn, buf) != n)
-		goto out;
-	s = b64url_alloc(buf, (size_t)n);
-	if (s && cJSON_AddStringToObject(o, k, s))
-		ret = 0;
-out:
-	free(s);
-	BN_free(bn);
-	return ret;
-}
-
 /* key_ops bit mask as the JSON array. */
 static cJSON *ops_json(unsigned ops)
 {
@@ -396,9 +413,11 @@ static cJSON *attrs_json(const struct key_version *v)
 	cJSON_AddBoolToObject(a, "exportable", 0);
 	if (v->nbf)
 		cJSON_AddNumberToObject(a, "nbf", (double)v->nbf);
-	cJSON_AddNumberToObject(a, "recoverableDays", RECOVERABLE_DAYS);
-	cJSON_AddStringToObject(a, "recoveryLevel",
-				"CustomizedRecoverable+Purgeable");
+	/* Managed HSM: 90 days is the default retention, anything shorter
+	 * is "customized". */
+	cJSON_AddNumberToObject(a, "recoverableDays", emu.retention_days);
+	cJSON_AddStringToObject(a, "recoveryLevel", emu.retention_days < 90
+				? "CustomizedRecoverable+Purgeable" : "Recoverable+Purgeable");
 	cJSON_AddNumberToObject(a, "updated", (double)v->updated);
 	return a;
 }
@@ -423,11 +442,17 @@ static cJSON *bundle_json(const struct key *k, const struct key_version *v)
 		goto fail;
 	kid_of(k, v, kid, sizeof(kid));
 	cJSON_AddStringToObject(jwk, "kid", kid);
-	cJSON_AddStringToObject(jwk, "kty", v->kty == KTY_RSA ? "RSA-HSM" : "oct-HSM");
+	cJSON_AddStringToObject(jwk, "kty", v->kty == KTY_RSA ? "RSA-HSM" :
+				v->kty == KTY_EC ? "EC-HSM" : "oct-HSM");
 	cJSON_AddItemToObject(jwk, "key_ops", ops_json(v->ops));
 	if (v->kty == KTY_RSA &&
-	    (add_bn(jwk, v->pkey, OSSL_PKEY_PARAM_RSA_N, "n") ||
-	     add_bn(jwk, v->pkey, OSSL_PKEY_PARAM_RSA_E, "e")))
+	    (jwk_add_bn(jwk, v->pkey, OSSL_PKEY_PARAM_RSA_N, "n", 0) ||
+	     jwk_add_bn(jwk, v->pkey, OSSL_PKEY_PARAM_RSA_E, "e", 0)))
+		goto fail;
+	if (v->kty == KTY_EC &&
+	    (!cJSON_AddStringToObject(jwk, "crv", crv_names[v->crv]) ||
+	     jwk_add_bn(jwk, v->pkey, OSSL_PKEY_PARAM_EC_PUB_X, "x", (v->bits + 7) / 8) ||
+	     jwk_add_bn(jwk, v->pkey, OSSL_PKEY_PARAM_EC_PUB_Y, "y", (v->bits + 7) / 8)))
 		goto fail;
 	cJSON_AddItemToObject(b, "key", jwk);
 	jwk = NULL;
@@ -466,6 +491,11 @@ int keys_add(const char *name, struct key_params *p, struct key_material *m,
 	struct key_version *v = NULL;
 	int created_key = 0;
 
+	if (!k && gone_find(name))
+		return fail(err, errcap, KE_CONFLICT,
+			    "Key %s is currently in a deleted but recoverable state, and its name "
+			    "cannot be reused; in this state, the key can only be recovered or purged.",
+			    name);
 	if (!k && must_exist)
 		return fail(err, errcap, KE_NOTFOUND,
 			    "A key with (name/id) %s was not found in this key vault", name);
@@ -483,6 +513,7 @@ int keys_add(const char *name, struct key_params *p, struct key_material *m,
 	}
 	v->kty = p->kty;
 	v->bits = p->bits;
+	v->crv = p->crv;
 	v->pkey = m->pkey;
 	m->pkey = NULL;
 	memcpy(v->k, m->k, sizeof(v->k));
@@ -501,7 +532,7 @@ int keys_add(const char *name, struct key_params *p, struct key_material *m,
 nomem:
 	version_free(v);
 	if (created_key)
-		keys_delete(name, NULL);
+		key_free(key_detach(name));
 	return fail(err, errcap, KE_NOMEM, "out of memory");
 }
 
@@ -516,8 +547,12 @@ int keys_rotate_params(const char *name, struct key_params *p)
 		return KE_NOTFOUND;
 	p->kty = v->kty;
 	p->bits = v->bits;
+	p->crv = v->crv;
 	p->ops = v->ops;
 	p->enabled = 1;
+	/* A rotation policy's expiryTime dates the new version. */
+	if (k->policy && policy_expiry(k->policy) > 0)
+		p->exp = now_unix() + policy_expiry(k->policy);
 	p->tags = v->tags ? cJSON_Duplicate(v->tags, 1) : NULL;
 	return KE_OK;
 }
@@ -578,32 +613,163 @@ int keys_get(const char *name, const char *ver, cJSON **bundle)
 	return *bundle ? KE_OK : KE_NOMEM;
 }
 
-/* Deletion purges at once; the answer still looks like soft delete. */
-int keys_delete(const char *name, cJSON **deleted)
+/* Takes a key out of the live list; NULL if there is none. */
+static struct key *key_detach(const char *name)
 {
 	int found;
 	size_t i = key_pos(name, &found);
 	struct key *k;
-	char rid[300];
-	int64_t now = now_unix();
 
 	if (!found)
-		return KE_NOTFOUND;
+		return NULL;
 	k = keys[i];
-	if (deleted && k->nv) {
-		*deleted = bundle_json(k, k->v[k->nv - 1]);
-		snprintf(rid, sizeof(rid), "%s/deletedkeys/%s", emu.base, k->name);
-		if (*deleted) {
-			cJSON_AddStringToObject(*deleted, "recoveryId", rid);
-			cJSON_AddNumberToObject(*deleted, "deletedDate", (double)now);
-			cJSON_AddNumberToObject(*deleted, "scheduledPurgeDate",
-						(double)(now + RECOVERABLE_DAYS * 86400));
-		}
-	}
 	memmove(keys + i, keys + i + 1, (nkeys - i - 1) * sizeof(*keys));
 	nkeys--;
+	return k;
+}
+
+/* DeletedKeyBundle (or DeletedKeyItem): the latest version plus the
+ * recovery id and the dates. */
+static cJSON *deleted_json(const struct key *k, int item)
+{
+	cJSON *b = item ? item_json(k, k->v[k->nv - 1], 0) : bundle_json(k, k->v[k->nv - 1]);
+	char rid[300];
+
+	snprintf(rid, sizeof(rid), "%s/deletedkeys/%s", emu.base, k->name);
+	if (b) {
+		cJSON_AddStringToObject(b, "recoveryId", rid);
+		cJSON_AddNumberToObject(b, "deletedDate", (double)k->deleted);
+		cJSON_AddNumberToObject(b, "scheduledPurgeDate", (double)k->purge);
+	}
+	return b;
+}
+
+/* Deleted key by name, no case. */
+static struct key *gone_find(const char *name)
+{
+	for (size_t i = 0; i < ngone; i++)
+		if (!strcasecmp(gone[i]->name, name))
+			return gone[i];
+	return NULL;
+}
+
+/* Takes a deleted key out of the deleted list. */
+static struct key *gone_detach(const char *name)
+{
+	for (size_t i = 0; i < ngone; i++)
+		if (!strcasecmp(gone[i]->name, name)) {
+			struct key *k = gone[i];
+			memmove(gone + i, gone + i + 1, (ngone - i - 1) * sizeof(*gone));
+			ngone--;
+			return k;
+		}
+	return NULL;
+}
+
+/* The service purges a deleted key once its scheduled purge date passes;
+ * here that happens whenever deleted keys are looked at. */
+static void gone_expire(void)
+{
+	int64_t now = now_unix();
+	size_t o = 0;
+
+	for (size_t i = 0; i < ngone; i++) {
+		if (gone[i]->purge <= now)
+			key_free(gone[i]);
+		else
+			gone[o++] = gone[i];
+	}
+	ngone = o;
+}
+
+/* Appends a deleted key (its dates set). */
+static int gone_add(struct key *k)
+{
+	struct key **ng = realloc(gone, (ngone + 1) * sizeof(*gone));
+
+	if (!ng)
+		return -1;
+	gone = ng;
+	gone[ngone++] = k;
+	return 0;
+}
+
+/* Soft delete: the key keeps its versions for the retention period. */
+int keys_delete(const char *name, cJSON **deleted)
+{
+	struct key *k = key_find(name);
+
+	gone_expire();
+	if (!k || !k->nv)
+		return KE_NOTFOUND;
+	k->deleted = now_unix();
+	k->purge = k->deleted + (int64_t)emu.retention_days * 86400;
+	if (gone_add(k))
+		return KE_NOMEM;
+	key_detach(name);
+	if (deleted)
+		*deleted = deleted_json(k, 0);
+	return KE_OK;
+}
+
+/* GET /deletedkeys/{name}. */
+int keys_deleted_get(const char *name, cJSON **bundle)
+{
+	struct key *k;
+
+	gone_expire();
+	k = gone_find(name);
+	if (!k)
+		return KE_NOTFOUND;
+	*bundle = deleted_json(k, 0);
+	return *bundle ? KE_OK : KE_NOMEM;
+}
+
+/* DeletedKeyItems [skip, skip+max), oldest deletion first. */
+cJSON *keys_deleted_list(size_t skip, size_t max, int *more)
+{
+	cJSON *arr = cJSON_CreateArray();
+	size_t i;
+
+	gone_expire();
+	for (i = skip; arr && i < ngone && i < skip + max; i++)
+		cJSON_AddItemToArray(arr, deleted_json(gone[i], 1));
+	*more = i < ngone;
+	return arr;
+}
+
+/* DELETE /deletedkeys/{name}: gone for good. */
+int keys_purge(const char *name)
+{
+	struct key *k;
+
+	gone_expire();
+	k = gone_detach(name);
+	if (!k)
+		return KE_NOTFOUND;
 	key_free(k);
 	return KE_OK;
+}
+
+/* POST /deletedkeys/{name}/recover: back with all its versions. */
+int keys_recover(const char *name, cJSON **bundle)
+{
+	struct key *k, *live;
+
+	gone_expire();
+	k = gone_find(name);
+	if (!k)
+		return KE_NOTFOUND;
+	live = key_insert(k->name);
+	if (!live)
+		return KE_NOMEM;
+	gone_detach(name);
+	/* key_insert made an empty key at the right place: fill it. */
+	*live = *k;
+	live->deleted = live->purge = 0;
+	free(k);
+	*bundle = bundle_json(live, live->v[live->nv - 1]);
+	return *bundle ? KE_OK : KE_NOMEM;
 }
 
 /* KeyItems of keys [skip, skip+max). */
@@ -649,6 +815,7 @@ int keys_snap(const char *name, const char *ver, struct key_snap *s)
 	memcpy(s->version, v->version, sizeof(s->version));
 	s->kty = v->kty;
 	s->bits = v->bits;
+	s->crv = v->crv;
 	if (v->pkey && EVP_PKEY_up_ref(v->pkey))
 		s->pkey = v->pkey;
 	memcpy(s->k, v->k, sizeof(s->k));
@@ -656,7 +823,7 @@ int keys_snap(const char *name, const char *ver, struct key_snap *s)
 	s->nbf = v->nbf;
 	s->exp = v->exp;
 	s->ops = v->ops;
-	return (v->kty == KTY_RSA && !s->pkey) ? KE_NOMEM : KE_OK;
+	return (v->kty != KTY_OCT && !s->pkey) ? KE_NOMEM : KE_OK;
 }
 
 /* Drops a snapshot and wipes its key bytes. */
@@ -772,23 +939,10 @@ int key_wrap(const struct key_snap *s, const char *alg, int unwrap,
 {
 	if (s->kty == KTY_RSA)
 		return rsa_wrap(s, alg, unwrap, in, inlen, out, outlen, err, errcap);
+	if (s->kty == KTY_EC)
+		return fail(err, errcap, KE_BADPARAM,
+			    "Algorithm '%.32s' is not supported for key type EC-HSM", alg);
 	return aes_wrap(s, alg, unwrap, in, inlen, out, outlen, err, errcap);
-}
-
-/* Private key as PEM text, for the state file only. */
-static char *pkey_pem(EVP_PKEY *pkey)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data, *s = NULL;
-	long n;
-
-	if (b && PEM_write_bio_PrivateKey(b, pkey, NULL, NULL, 0, NULL, NULL)) {
-		n = BIO_get_mem_data(b, &data);
-		s = n > 0 ? strndup(data, (size_t)n) : NULL;
-		OPENSSL_cleanse(data, (size_t)(n > 0 ? n : 0));
-	}
-	BIO_free(b);
-	return s;
 }
 
 /* State-file form of a version, private key included. */
@@ -799,15 +953,18 @@ static cJSON *version_to_json(const struct key_version *v)
 
 	if (!o)
 		return NULL;
-	priv = v->kty == KTY_RSA ? pkey_pem(v->pkey)
+	priv = v->kty != KTY_OCT ? pkey_to_pem(v->pkey)
 				 : b64url_alloc(v->k, (size_t)v->bits / 8);
 	if (!priv) {
 		cJSON_Delete(o);
 		return NULL;
 	}
 	cJSON_AddStringToObject(o, "version", v->version);
-	cJSON_AddStringToObject(o, "kty", v->kty == KTY_RSA ? "RSA" : "oct");
+	cJSON_AddStringToObject(o, "kty", v->kty == KTY_RSA ? "RSA" :
+				v->kty == KTY_EC ? "EC" : "oct");
 	cJSON_AddNumberToObject(o, "bits", v->bits);
+	if (v->kty == KTY_EC)
+		cJSON_AddStringToObject(o, "crv", crv_names[v->crv]);
 	cJSON_AddStringToObject(o, "private", priv);
 	OPENSSL_cleanse(priv, strlen(priv));
 	free(priv);
@@ -822,33 +979,54 @@ static cJSON *version_to_json(const struct key_version *v)
 	return o;
 }
 
-/* State-file form of all keys. */
+/* State-file form of one key: versions, rotation policy, deletion dates. */
+static cJSON *key_to_json(const struct key *key)
+{
+	cJSON *k = cJSON_CreateObject(), *vs = cJSON_CreateArray();
+
+	if (!k || !vs) {
+		cJSON_Delete(k);
+		cJSON_Delete(vs);
+		return NULL;
+	}
+	cJSON_AddStringToObject(k, "name", key->name);
+	cJSON_AddItemToObject(k, "versions", vs);
+	for (size_t j = 0; j < key->nv; j++) {
+		cJSON *v = version_to_json(key->v[j]);
+		if (!v) {
+			cjson_wipe(k);
+			cJSON_Delete(k);
+			return NULL;
+		}
+		cJSON_AddItemToArray(vs, v);
+	}
+	if (key->policy) {
+		cJSON_AddItemToObject(k, "rotation_policy", cJSON_Duplicate(key->policy, 1));
+		cJSON_AddNumberToObject(k, "policy_created", (double)key->policy_created);
+		cJSON_AddNumberToObject(k, "policy_updated", (double)key->policy_updated);
+	}
+	if (key->deleted) {
+		cJSON_AddNumberToObject(k, "deleted", (double)key->deleted);
+		cJSON_AddNumberToObject(k, "purge", (double)key->purge);
+	}
+	return k;
+}
+
+/* State-file form of all keys, live and deleted. */
 cJSON *keys_to_json(void)
 {
-	cJSON *arr = cJSON_CreateArray();
+	cJSON *arr = cJSON_CreateArray(), *k;
 
-	for (size_t i = 0; arr && i < nkeys; i++) {
-		cJSON *k = cJSON_CreateObject(), *vs = cJSON_CreateArray();
-		if (!k || !vs) {
-			cJSON_Delete(k);
-			cJSON_Delete(vs);
-			goto fail;
+	for (size_t i = 0; arr && i < nkeys + ngone; i++) {
+		k = key_to_json(i < nkeys ? keys[i] : gone[i - nkeys]);
+		if (!k) {
+			cjson_wipe(arr);
+			cJSON_Delete(arr);
+			return NULL;
 		}
 		cJSON_AddItemToArray(arr, k);
-		cJSON_AddStringToObject(k, "name", keys[i]->name);
-		cJSON_AddItemToObject(k, "versions", vs);
-		for (size_t j = 0; j < keys[i]->nv; j++) {
-			cJSON *v = version_to_json(keys[i]->v[j]);
-			if (!v)
-				goto fail;
-			cJSON_AddItemToArray(vs, v);
-		}
 	}
 	return arr;
-fail:
-	cjson_wipe(arr);
-	cJSON_Delete(arr);
-	return NULL;
 }
 
 /* Loads one stored version; checks that the material fits its kind. */
@@ -872,6 +1050,16 @@ static struct key_version *version_from_json(const cJSON *o)
 		if (!v->pkey || !EVP_PKEY_is_a(v->pkey, "RSA") ||
 		    EVP_PKEY_get_bits(v->pkey) != v->bits)
 			goto fail;
+	} else if (!strcmp(kty, "EC")) {
+		struct key_params p = { 0 };
+		char e[64];
+		v->kty = KTY_EC;
+		b = BIO_new_mem_buf(priv, -1);
+		v->pkey = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+		if (!json_str(o, "crv") || parse_crv(json_str(o, "crv"), &p, e, sizeof(e)) ||
+		    !v->pkey || !EVP_PKEY_is_a(v->pkey, "EC") || p.bits != v->bits)
+			goto fail;
+		v->crv = p.crv;
 	} else if (!strcmp(kty, "oct")) {
 		v->kty = KTY_OCT;
 		if (b64_decode_any(priv, strlen(priv), v->k, sizeof(v->k)) !=
@@ -898,30 +1086,250 @@ fail:
 	return NULL;
 }
 
+/* Fills a key's versions, policy and deletion dates from its stored form. */
+static int key_fill(struct key *k, const cJSON *ko)
+{
+	const cJSON *vo, *pol = cJSON_GetObjectItemCaseSensitive(ko, "rotation_policy");
+
+	cJSON_ArrayForEach(vo, cJSON_GetObjectItemCaseSensitive(ko, "versions")) {
+		struct key_version *v = version_from_json(vo);
+		if (!v || k->nv >= MAX_VERSIONS || version_append(k, v)) {
+			version_free(v);
+			return -1;
+		}
+	}
+	if (!k->nv)
+		return -1;
+	if (pol && (!cJSON_IsObject(pol) || !(k->policy = cJSON_Duplicate(pol, 1)) ||
+		    json_int(ko, "policy_created", 0, INT64_MAX / 2, &k->policy_created) < 0 ||
+		    json_int(ko, "policy_updated", 0, INT64_MAX / 2, &k->policy_updated) < 0))
+		return -1;
+	if (json_int(ko, "deleted", 0, INT64_MAX / 2, &k->deleted) < 0 ||
+	    json_int(ko, "purge", 0, INT64_MAX / 2, &k->purge) < 0)
+		return -1;
+	return 0;
+}
+
 /* Loads keys from the state file; any bad entry fails the load. */
 int keys_from_json(const cJSON *arr)
 {
-	const cJSON *ko, *vo;
+	const cJSON *ko;
 
 	if (!cJSON_IsArray(arr))
 		return -1;
 	cJSON_ArrayForEach(ko, arr) {
 		const char *name = json_str(ko, "name");
 		struct key *k;
-		if (!key_name_ok(name) || key_find(name))
+		int deleted = cJSON_GetObjectItemCaseSensitive(ko, "deleted") != NULL;
+		if (!key_name_ok(name) || key_find(name) || gone_find(name))
 			return -1;
-		k = key_insert(name);
-		if (!k)
-			return -1;
-		cJSON_ArrayForEach(vo, cJSON_GetObjectItemCaseSensitive(ko, "versions")) {
-			struct key_version *v = version_from_json(vo);
-			if (!v || version_append(k, v)) {
-				version_free(v);
+		if (deleted) {
+			k = calloc(1, sizeof(*k));
+			if (!k || gone_add(k)) {
+				free(k);
 				return -1;
 			}
+			snprintf(k->name, sizeof(k->name), "%s", name);
+		} else if (!(k = key_insert(name))) {
+			return -1;
 		}
+		if (key_fill(k, ko) || (deleted && !k->deleted))
+			return -1;
 	}
 	return 0;
+}
+
+/* ---- rotation policy ---- */
+
+/* ISO 8601 duration (PnYnMnDTnHnMnS, PnW) in seconds, with a year of 365
+ * days and a month of 30; -1 if malformed. */
+static int64_t iso_duration(const char *s)
+{
+	int64_t total = 0;
+	int time = 0, any = 0;
+
+	if (!s || *s++ != 'P')
+		return -1;
+	while (*s) {
+		char *end;
+		long long n;
+		if (*s == 'T' && !time) {
+			time = 1;
+			s++;
+			continue;
+		}
+		if (*s < '0' || *s > '9')
+			return -1;
+		n = strtoll(s, &end, 10);
+		if (n < 0 || n > 100000)
+			return -1;
+		switch (*end) {
+		case 'Y': if (time) return -1; total += n * 365 * 86400; break;
+		case 'M': total += time ? n * 60 : n * 30 * 86400; break;
+		case 'W': if (time) return -1; total += n * 7 * 86400; break;
+		case 'D': if (time) return -1; total += n * 86400; break;
+		case 'H': if (!time) return -1; total += n * 3600; break;
+		case 'S': if (!time) return -1; total += n; break;
+		default: return -1;
+		}
+		any = 1;
+		s = end + 1;
+	}
+	return any ? total : -1;
+}
+
+/* expiryTime of a policy in seconds, 0 if none. */
+static int64_t policy_expiry(const cJSON *policy)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(policy, "attributes");
+	int64_t d = iso_duration(json_str(a, "expiryTime"));
+
+	return d > 0 ? d : 0;
+}
+
+/* KeyRotationPolicy as the service answers it. */
+static cJSON *policy_json(const struct key *k)
+{
+	cJSON *o = cJSON_CreateObject(), *la, *at;
+	const cJSON *p = k->policy, *src;
+	char id[300];
+
+	if (!o)
+		return NULL;
+	snprintf(id, sizeof(id), "%s/keys/%s/rotationpolicy", emu.base, k->name);
+	cJSON_AddStringToObject(o, "id", id);
+	src = cJSON_GetObjectItemCaseSensitive(p, "lifetimeActions");
+	la = src ? cJSON_Duplicate(src, 1) : cJSON_CreateArray();
+	cJSON_AddItemToObject(o, "lifetimeActions", la);
+	at = cJSON_AddObjectToObject(o, "attributes");
+	if (at && p) {
+		src = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "attributes"),
+						       "expiryTime");
+		if (cJSON_IsString(src))
+			cJSON_AddStringToObject(at, "expiryTime", src->valuestring);
+		cJSON_AddNumberToObject(at, "created", (double)k->policy_created);
+		cJSON_AddNumberToObject(at, "updated", (double)k->policy_updated);
+	}
+	return o;
+}
+
+/* GET /keys/{name}/rotationpolicy: no actions until one is set. */
+int keys_policy_get(const char *name, cJSON **policy)
+{
+	struct key *k = key_find(name);
+
+	if (!k)
+		return KE_NOTFOUND;
+	*policy = policy_json(k);
+	return *policy ? KE_OK : KE_NOMEM;
+}
+
+/* One lifetimeAction: a trigger (timeAfterCreate or timeBeforeExpiry,
+ * ISO 8601) and an action type Rotate or Notify. */
+static int action_ok(const cJSON *la, int64_t expiry, char *err, size_t cap)
+{
+	const cJSON *tr = cJSON_GetObjectItemCaseSensitive(la, "trigger");
+	const cJSON *ac = cJSON_GetObjectItemCaseSensitive(la, "action");
+	const char *type = json_str(ac, "type");
+	const char *after = json_str(tr, "timeAfterCreate"), *before = json_str(tr, "timeBeforeExpiry");
+	int64_t d = iso_duration(after ? after : before);
+
+	if (!type || (strcasecmp(type, "Rotate") && strcasecmp(type, "Notify")))
+		return fail(err, cap, KE_BADPARAM, "lifetimeActions[].action.type must be Rotate or Notify");
+	if ((after && before) || d < 0)
+		return fail(err, cap, KE_BADPARAM,
+			    "a trigger has one of timeAfterCreate or timeBeforeExpiry, an ISO 8601 duration");
+	if (after && !strcasecmp(type, "Rotate") && d < POLICY_MIN_ROTATE)
+		return fail(err, cap, KE_BADPARAM, "The minimum rotation time is 7 days (P7D)");
+	if (before && expiry && expiry - d < POLICY_MIN_ROTATE)
+		return fail(err, cap, KE_BADPARAM,
+			    "timeBeforeExpiry must leave at least 7 days after creation");
+	return 0;
+}
+
+/* PUT /keys/{name}/rotationpolicy: validated, then stored as given. */
+int keys_policy_set(const char *name, const cJSON *body, cJSON **policy,
+		    char *err, size_t errcap)
+{
+	struct key *k = key_find(name);
+	const cJSON *la = cJSON_GetObjectItemCaseSensitive(body, "lifetimeActions"), *it;
+	const cJSON *at = cJSON_GetObjectItemCaseSensitive(body, "attributes");
+	const char *et = json_str(at, "expiryTime");
+	int64_t expiry = et ? iso_duration(et) : 0;
+	cJSON *copy;
+	int rc;
+
+	if (!k)
+		return fail(err, errcap, KE_NOTFOUND,
+			    "A key with (name/id) %s was not found in this key vault", name);
+	if (!cJSON_IsObject(body) || (la && !cJSON_IsArray(la)) || cJSON_GetArraySize(la) > 2)
+		return fail(err, errcap, KE_BADPARAM,
+			    "The policy needs lifetimeActions (at most 2) and attributes");
+	if (expiry < 0 || (et && expiry < POLICY_MIN_EXPIRY))
+		return fail(err, errcap, KE_BADPARAM,
+			    "attributes.expiryTime must be an ISO 8601 duration of at least 28 days");
+	cJSON_ArrayForEach(it, la)
+		if ((rc = action_ok(it, expiry, err, errcap)))
+			return rc;
+	copy = cJSON_CreateObject();
+	if (!copy)
+		return KE_NOMEM;
+	cJSON_AddItemToObject(copy, "lifetimeActions", la ? cJSON_Duplicate(la, 1) : cJSON_CreateArray());
+	if (at)
+		cJSON_AddItemToObject(copy, "attributes", cJSON_Duplicate(at, 1));
+	cJSON_Delete(k->policy);
+	k->policy = copy;
+	k->policy_updated = now_unix();
+	if (!k->policy_created)
+		k->policy_created = k->policy_updated;
+	*policy = policy_json(k);
+	return *policy ? KE_OK : KE_NOMEM;
+}
+
+/* ---- single-key backup ---- */
+
+/* The key's whole stored form (private material included). */
+int keys_backup(const char *name, cJSON **doc)
+{
+	struct key *k = key_find(name);
+
+	if (!k)
+		return KE_NOTFOUND;
+	*doc = key_to_json(k);
+	return *doc ? KE_OK : KE_NOMEM;
+}
+
+/* Restores a backed-up key under its name; the name must be free. */
+int keys_restore(const cJSON *doc, cJSON **bundle, char *err, size_t errcap)
+{
+	const char *name = json_str(doc, "name");
+	struct key tmp = { 0 }, *k;
+
+	if (!key_name_ok(name) || cJSON_GetObjectItemCaseSensitive(doc, "deleted"))
+		return fail(err, errcap, KE_BADPARAM, "The backup blob is invalid");
+	if (key_find(name) || gone_find(name))
+		return fail(err, errcap, KE_CONFLICT,
+			    "Key %s already exists (or is deleted and recoverable); "
+			    "a backup restores only under a free name", name);
+	snprintf(tmp.name, sizeof(tmp.name), "%s", name);
+	if (key_fill(&tmp, doc)) {
+		for (size_t i = 0; i < tmp.nv; i++)
+			version_free(tmp.v[i]);
+		free(tmp.v);
+		cJSON_Delete(tmp.policy);
+		return fail(err, errcap, KE_BADPARAM, "The backup blob is invalid");
+	}
+	k = key_insert(name);
+	if (!k) {
+		for (size_t i = 0; i < tmp.nv; i++)
+			version_free(tmp.v[i]);
+		free(tmp.v);
+		cJSON_Delete(tmp.policy);
+		return fail(err, errcap, KE_NOMEM, "too many keys");
+	}
+	*k = tmp;
+	*bundle = bundle_json(k, k->v[k->nv - 1]);
+	return *bundle ? KE_OK : KE_NOMEM;
 }
 
 /* Drops all keys at shutdown. */
@@ -932,4 +1340,9 @@ void keys_free_all(void)
 	free(keys);
 	keys = NULL;
 	nkeys = 0;
+	for (size_t i = 0; i < ngone; i++)
+		key_free(gone[i]);
+	free(gone);
+	gone = NULL;
+	ngone = 0;
 }

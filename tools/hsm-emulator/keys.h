@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Key store: named keys, each a list of versions (oldest first), with
- * attributes, key_ops and tags; KeyBundle rendering; wrap/unwrap.
+ * attributes, key_ops and tags, and a rotation policy; deleted keys kept
+ * for the retention period; KeyBundle rendering; wrap/unwrap.
  * Functions taking no snapshot require the store lock (see store.h).
  */
 #ifndef HSMEMU_KEYS_H
@@ -15,7 +16,10 @@
 
 #include "emu.h"
 
-enum kty { KTY_RSA = 1, KTY_OCT = 2 };
+enum kty { KTY_RSA = 1, KTY_OCT = 2, KTY_EC = 3 };
+
+/* EC curves (JWK crv): P-256, P-384, P-521, P-256K. */
+enum crv { CRV_P256, CRV_P384, CRV_P521, CRV_P256K };
 
 enum key_op {
 	KOP_ENCRYPT = 1 << 0,
@@ -36,12 +40,14 @@ enum {
 	KE_BADPARAM = -2,
 	KE_NOMEM = -3,
 	KE_CRYPTO = -4,
+	KE_CONFLICT = -5,       /* the name is held by a deleted key */
 };
 
 /* Validated create/update parameters. */
 struct key_params {
 	enum kty kty;
 	int bits;
+	enum crv crv;           /* EC */
 	unsigned ops;
 	int enabled;
 	int64_t nbf, exp;       /* 0 = not set */
@@ -50,7 +56,7 @@ struct key_params {
 
 /* Fresh key material, made without the store lock. */
 struct key_material {
-	EVP_PKEY *pkey;         /* RSA */
+	EVP_PKEY *pkey;         /* RSA, EC */
 	uint8_t k[32];          /* oct */
 };
 
@@ -60,6 +66,7 @@ struct key_snap {
 	char version[33];
 	enum kty kty;
 	int bits;
+	enum crv crv;
 	EVP_PKEY *pkey;         /* referenced */
 	uint8_t k[32];
 	int enabled;
@@ -84,7 +91,23 @@ int keys_rotate_params(const char *name, struct key_params *p);
 int keys_update(const char *name, const char *ver, const cJSON *body,
 		cJSON **bundle, char *err, size_t errcap);
 int keys_get(const char *name, const char *ver, cJSON **bundle);
+/* Soft delete: the key moves to the deleted keys until purged, recovered
+ * or its scheduled purge date (emu.retention_days) passes. */
 int keys_delete(const char *name, cJSON **deleted);
+/* Deleted keys: DeletedKeyBundle, one page of DeletedKeyItems, purge,
+ * recover (answers the KeyBundle). */
+int keys_deleted_get(const char *name, cJSON **bundle);
+cJSON *keys_deleted_list(size_t skip, size_t max, int *more);
+int keys_purge(const char *name);
+int keys_recover(const char *name, cJSON **bundle);
+/* Rotation policy of a key (a default one if none was set). */
+int keys_policy_get(const char *name, cJSON **policy);
+int keys_policy_set(const char *name, const cJSON *body, cJSON **policy,
+		    char *err, size_t errcap);
+/* A key with all its versions and private material, for a backup blob
+ * (the caller seals and wipes it), and the way back. */
+int keys_backup(const char *name, cJSON **doc);
+int keys_restore(const cJSON *doc, cJSON **bundle, char *err, size_t errcap);
 /* One page of KeyItems; *more set if items remain after it. */
 cJSON *keys_list(size_t skip, size_t max, int *more);
 int keys_list_versions(const char *name, size_t skip, size_t max,

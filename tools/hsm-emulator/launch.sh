@@ -10,7 +10,8 @@
 emu_launch() {
 	local st=$1 listen=$2
 	shift 2
-	mkdir -p "$st"
+	# The emulator makes STATE itself, private; only its parent is made here.
+	mkdir -p -- "$(dirname -- "$st")"
 	[[ -n ${EMU_PROVISIONED:-} ]] || set -- --activate-for-tests "$@"
 	"$EMU" --state "$st" --listen "$listen" "$@" >"$st.out" 2>"$st.err" &
 	EMU_PID=$!

@@ -46,10 +46,11 @@ static void usage(FILE *f)
 		"usage: hsm-emulator --state DIR --listen HOST:PORT [options]\n"
 		"       hsm-emulator ctl --state DIR <command> ... (see ctl --help)\n"
 		"options:\n"
-		"  --state DIR             state directory (created 0700 if missing)\n"
+		"  --state DIR             state directory (kept 0700; created if missing)\n"
 		"  --listen HOST:PORT      HTTPS listener, e.g. 127.0.0.1:0 (0 = any free port)\n"
 		"  --imds-listen HOST:PORT plain-HTTP IMDS listener (managed identity)\n"
 		"  --token-lifetime SEC    access token lifetime (default 3600)\n"
+		"  --retention-days N      soft-delete retention, 7..90 (default 90)\n"
 		"  --log-level LEVEL       error, warn, info (default) or debug\n"
 		"  --blob-root DIR         where backups go: container https://ACCOUNT.blob.core.windows.net/C\n"
 		"                          is the directory DIR/ACCOUNT/C\n"
@@ -147,7 +148,13 @@ static int parse_level(const char *s, enum log_level *lvl)
 	return -1;
 }
 
-/* The state dir is private: created 0700. */
+/*
+ * The state dir holds private keys, so it is private: created 0700. One
+ * made by someone else first (mkdir -p leaves 0755) is tightened if only
+ * read or search access is too wide, since nothing can have been put in
+ * it; one that others could write to is refused, since they might have
+ * planted or swapped files already, and so is one owned by another user.
+ */
 static int ensure_dir(const char *dir)
 {
 	struct stat st;
@@ -160,12 +167,30 @@ static int ensure_dir(const char *dir)
 		log_err("%s is not a directory", dir);
 		return -1;
 	}
+	if (st.st_uid != geteuid()) {
+		log_err("%s belongs to another user; use a directory of your own", dir);
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH | S_ISVTX)) {
+		log_err("%s is writable by others (mode %04o); use a private directory",
+			dir, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	if ((st.st_mode & 07777) != 0700) {
+		if (chmod(dir, 0700)) {
+			log_err("cannot make %s private: %s", dir, strerror(errno));
+			return -1;
+		}
+		if (st.st_mode & 077)
+			log_warn("%s was mode %04o; made it 0700", dir,
+				 (unsigned)(st.st_mode & 07777));
+	}
 	return 0;
 }
 
 struct opts {
 	const char *state, *listen, *imds, *blob_root;
-	int lifetime, activate;
+	int lifetime, retention, activate;
 	enum log_level level;
 };
 
@@ -177,6 +202,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "imds-listen", required_argument, NULL, 'i' },
 		{ "token-lifetime", required_argument, NULL, 't' },
+		{ "retention-days", required_argument, NULL, 'r' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "blob-root", required_argument, NULL, 'b' },
 		{ "activate-for-tests", no_argument, NULL, 'a' },
@@ -199,6 +225,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (*end || v < 1 || v > 86400)
 				return -1;
 			o->lifetime = (int)v;
+			break;
+		case 'r':
+			v = strtol(optarg, &end, 10);
+			if (*end || v < 7 || v > 90)
+				return -1;
+			o->retention = (int)v;
 			break;
 		case 'v':
 			if (parse_level(optarg, &o->level))
@@ -251,7 +283,7 @@ static void block_signals(sigset_t *set)
 /* Runs the server until SIGTERM or SIGINT. */
 static int serve(int argc, char **argv)
 {
-	struct opts o = { .lifetime = 3600, .level = LOG_LVL_INFO };
+	struct opts o = { .lifetime = 3600, .retention = 90, .level = LOG_LVL_INFO };
 	struct listen_addr main_addr = { .fd = -1 }, imds_addr = { .fd = -1 };
 	struct MHD_Daemon *d = NULL, *di = NULL;
 	char *cert = NULL, *key = NULL;
@@ -264,6 +296,7 @@ static int serve(int argc, char **argv)
 	}
 	log_init("hsm-emulator", 0, o.level);
 	emu.token_lifetime = o.lifetime;
+	emu.retention_days = o.retention;
 	if (snprintf(emu.dir, sizeof(emu.dir), "%s", o.state) >= (int)sizeof(emu.dir) ||
 	    split_hostport(o.listen, &main_addr) ||
 	    (o.imds && split_hostport(o.imds, &imds_addr))) {

@@ -18,14 +18,15 @@
 #include "audit.h"
 #include "auth.h"
 #include "common/log.h"
+#include "conns.h"
 #include "control.h"
 #include "faults.h"
 #include "http.h"
 #include "json.h"
+#include "oidc.h"
 #include "util.h"
 
 #define CONN_TIMEOUT_S 30
-#define CONN_LIMIT 512
 
 static enum listener where_main = LISTEN_MAIN, where_imds = LISTEN_IMDS;
 
@@ -162,6 +163,12 @@ static void dispatch(struct req *r, struct reply *rp)
 	struct route rt;
 	char tenant[65];
 
+	if (r->bad_uri) {
+		r->op = "-";
+		reply_error(rp, 400, "BadParameter", NULL,
+			    "The request URI contains a control character");
+		return;
+	}
 	if (r->too_big) {
 		reply_error(rp, 413, "BadParameter", "RequestTooLarge",
 			    "The request body is larger than %d bytes", EMU_BODY_MAX);
@@ -182,6 +189,8 @@ static void dispatch(struct req *r, struct reply *rp)
 		reply_error(rp, 404, "NotFound", NULL, "No such endpoint");
 		return;
 	}
+	if (oidc_handle(r, rp))
+		return;
 	if (auth_token_path(r->path, tenant, sizeof(tenant))) {
 		r->op = "token";
 		if (!apply_faults(r, rp))
@@ -259,15 +268,48 @@ static enum MHD_Result finish(struct req *r, struct reply *rp)
 	return ret;
 }
 
-/* Per-request state, made on the first callback for a request. */
-static struct req *req_new(struct MHD_Connection *c, enum listener where,
-			   const char *url, const char *method)
+/* 1 if the request target holds a control byte, raw or %-encoded: the
+ * decoded path is a C string, so "%00" would otherwise cut it short. */
+static int uri_has_ctl(const char *u)
 {
-	const union MHD_ConnectionInfo *ci;
+	for (; *u; u++) {
+		unsigned char c = (unsigned char)*u;
+		if (c < 0x20 || c == 0x7f)
+			return 1;
+		if (c == '%' && u[1] && u[2] &&
+		    ((u[1] == '0' || u[1] == '1') ||
+		     ((u[1] == '7') && (u[2] == 'f' || u[2] == 'F'))) &&
+		    strchr("0123456789abcdefABCDEF", u[2]))
+			return 1;
+	}
+	return 0;
+}
+
+/* Sees the request target before libmicrohttpd decodes it; the request
+ * state made here becomes the access handler's *con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
 	struct req *r = calloc(1, sizeof(*r));
 
+	(void)cls;
+	if (r)
+		r->bad_uri = uri_has_ctl(uri);
+	conns_busy(c);
+	return r;
+}
+
+/* Fills the request state on the first access-handler callback. */
+static struct req *req_new(struct req *r, struct MHD_Connection *c,
+			   enum listener where, const char *url,
+			   const char *method)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	if (!r)
+		r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
+	r->started = 1;
 	r->conn = c;
 	r->where = where;
 	r->t0 = clock_ms();
@@ -322,8 +364,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	enum MHD_Result ret;
 
 	(void)version;
-	if (!r) {
-		r = req_new(c, *(enum listener *)cls, url, method);
+	if (!r || !r->started) {
+		r = req_new(r, c, *(enum listener *)cls, url, method);
 		if (!r)
 			return MHD_NO;
 		*con_cls = r;
@@ -353,8 +395,8 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct req *r = *con_cls;
 
 	(void)cls;
-	(void)c;
 	(void)toe;
+	conns_idle(c);
 	if (!r)
 		return;
 	if (r->body) {
@@ -393,6 +435,8 @@ struct MHD_Daemon *server_start(int fd, enum listener where,
 					MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
 					MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
 					MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+					MHD_OPTION_NOTIFY_CONNECTION, conns_notify, NULL,
+					MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 					MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 					MHD_OPTION_END);
 	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, w,
@@ -400,6 +444,8 @@ struct MHD_Daemon *server_start(int fd, enum listener where,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
 				MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+				MHD_OPTION_NOTIFY_CONNECTION, conns_notify, NULL,
+				MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_END);
 }

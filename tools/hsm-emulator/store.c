@@ -17,12 +17,15 @@
 #include "json.h"
 #include "keys.h"
 #include "rbac.h"
+#include "signkey.h"
 #include "store.h"
 #include "util.h"
 
 #define STATE_MAX (64 * 1024 * 1024)
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* Signed the tokens (HS256) before signkey.c; still kept in state.json so
+ * that an emulator from before can load a state made now. */
 static uint8_t token_key[TOKEN_KEY_LEN];
 static char control_token[65];
 
@@ -36,12 +39,6 @@ void store_lock(void)
 void store_unlock(void)
 {
 	pthread_mutex_unlock(&lock);
-}
-
-/* Token signing key, shared by copies of the state dir. */
-const uint8_t *store_token_key(void)
-{
-	return token_key;
 }
 
 /* Expected value of X-Emulator-Control. */
@@ -100,8 +97,12 @@ static int load_doc(cJSON *doc)
 			   token_key, sizeof(token_key));
 	if (n != TOKEN_KEY_LEN)
 		return -1;
+	/* A state made before tokens were RS256 gets a signing key now. */
+	if (signkey_init(json_str(doc, "signing_key")))
+		return -1;
 	if (keys_from_json(cJSON_GetObjectItemCaseSensitive(doc, "keys")) ||
 	    clients_from_json(cJSON_GetObjectItemCaseSensitive(doc, "clients")) ||
+	    rbac_roles_from_json(cJSON_GetObjectItemCaseSensitive(doc, "role_definitions")) ||
 	    rbac_from_json(cJSON_GetObjectItemCaseSensitive(doc, "roles")))
 		return -1;
 	return 0;
@@ -129,7 +130,8 @@ int store_open(void)
 			log_err("cannot read %s", path);
 			return -1;
 		}
-		if (RAND_bytes(token_key, sizeof(token_key)) != 1)
+		if (RAND_bytes(token_key, sizeof(token_key)) != 1 ||
+		    signkey_init(NULL))
 			return -1;
 		store_lock();
 		ret = store_save();
@@ -141,9 +143,11 @@ int store_open(void)
 		log_err("%s is corrupt", path);
 		goto out;
 	}
-	/* Sealed from the first start with a security domain on. */
+	/* Saved at once if sealed from the first start with a security
+	 * domain on, or if a state made before tokens were RS256 just got
+	 * its signing key. */
 	store_lock();
-	ret = domain_active() ? store_save() : 0;
+	ret = domain_active() || !json_str(doc, "signing_key") ? store_save() : 0;
 	store_unlock();
 out:
 	cJSON_Delete(doc);
@@ -159,7 +163,9 @@ void store_close(void)
 	keys_free_all();
 	clients_free_all();
 	rbac_free_all();
+	rbac_roles_free_all();
 	OPENSSL_cleanse(token_key, sizeof(token_key));
+	signkey_free();
 	OPENSSL_cleanse(control_token, sizeof(control_token));
 	store_unlock();
 }
@@ -168,16 +174,19 @@ void store_close(void)
 int store_save(void)
 {
 	cJSON *doc = cJSON_CreateObject();
-	char path[600], *text = NULL, *tk = NULL;
+	char path[600], *text = NULL, *tk = NULL, *sk = NULL;
 	int ret = -1;
 
 	if (!doc || state_path(path, sizeof(path), "state.json"))
 		goto out;
 	tk = b64url_alloc(token_key, sizeof(token_key));
-	if (!tk || !cJSON_AddNumberToObject(doc, "format", 1) ||
+	sk = pkey_to_pem(signkey());
+	if (!tk || !sk || !cJSON_AddNumberToObject(doc, "format", 1) ||
 	    !cJSON_AddStringToObject(doc, "token_key", tk) ||
+	    !cJSON_AddStringToObject(doc, "signing_key", sk) ||
 	    !cJSON_AddItemToObject(doc, "keys", keys_to_json()) ||
 	    !cJSON_AddItemToObject(doc, "clients", clients_to_json()) ||
+	    !cJSON_AddItemToObject(doc, "role_definitions", rbac_roles_to_json()) ||
 	    !cJSON_AddItemToObject(doc, "roles", rbac_to_json()))
 		goto out;
 	text = domain_state_text(doc);
@@ -194,6 +203,10 @@ out:
 	if (tk) {
 		OPENSSL_cleanse(tk, strlen(tk));
 		free(tk);
+	}
+	if (sk) {
+		OPENSSL_cleanse(sk, strlen(sk));
+		free(sk);
 	}
 	/* The document holds private keys too: wipe its strings. */
 	cjson_wipe(doc);

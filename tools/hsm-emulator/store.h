@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Persistent state: keys, clients, role assignments and the token signing
- * key, in DIR/state.json (mode 0600). One mutex guards all of it; functions
- * documented "caller holds the store lock" must only run under it.
+ * key (signkey.h), in DIR/state.json (mode 0600). One mutex guards all of
+ * it; functions documented "caller holds the store lock" must only run
+ * under it.
  */
 #ifndef HSMEMU_STORE_H
 #define HSMEMU_STORE_H
@@ -18,8 +19,6 @@ void store_lock(void);
 void store_unlock(void);
 /* Writes the whole state crash-safely; caller holds the store lock. */
 int store_save(void);
-/* Key that signs access tokens; constant after store_open. */
-const uint8_t *store_token_key(void);
 /* Control API token (hex); constant after store_open. */
 const char *store_control_token(void);
 

@@ -9,7 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 
 #include "common/b64.h"
@@ -219,4 +222,40 @@ int state_path(char *out, size_t cap, const char *name)
 	int n = snprintf(out, cap, "%s/%s", emu.dir, name);
 
 	return (n < 0 || (size_t)n >= cap) ? -1 : 0;
+}
+
+/* PEM through a memory BIO, whose buffer is wiped before it is freed. */
+char *pkey_to_pem(EVP_PKEY *pkey)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data, *s = NULL;
+	long n;
+
+	if (b && PEM_write_bio_PrivateKey(b, pkey, NULL, NULL, 0, NULL, NULL)) {
+		n = BIO_get_mem_data(b, &data);
+		s = n > 0 ? strndup(data, (size_t)n) : NULL;
+		OPENSSL_cleanse(data, (size_t)(n > 0 ? n : 0));
+	}
+	BIO_free(b);
+	return s;
+}
+
+/* JWK numbers are unsigned big-endian, base64url without padding. */
+int jwk_add_bn(cJSON *o, EVP_PKEY *pkey, const char *param, const char *name,
+	       int pad)
+{
+	BIGNUM *bn = NULL;
+	uint8_t buf[1024];
+	char *s = NULL;
+	int n, ret = -1;
+
+	if (!EVP_PKEY_get_bn_param(pkey, param, &bn))
+		return -1;
+	n = pad ? pad : BN_num_bytes(bn);
+	if (n > 0 && n <= (int)sizeof(buf) && BN_bn2binpad(bn, buf, n) == n &&
+	    (s = b64url_alloc(buf, (size_t)n)) && cJSON_AddStringToObject(o, name, s))
+		ret = 0;
+	free(s);
+	BN_free(bn);
+	return ret;
 }

@@ -7,6 +7,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+
 #include "common/clock.h"
 
 int64_t now_unix(void);
@@ -29,6 +32,13 @@ int ct_streq(const char *a, const char *b);
 int valid_ident(const char *s, size_t max, const char *extra);
 /* base64url (no padding) of in, malloc'd; NULL on allocation failure. */
 char *b64url_alloc(const uint8_t *in, size_t n);
+/* Adds a public key number (RSA n, e; EC x, y) as a base64url JWK member;
+ * pad > 0 gives the fixed length EC coordinates have. 0 or -1. */
+int jwk_add_bn(cJSON *o, EVP_PKEY *pkey, const char *param, const char *name,
+	       int pad);
+/* A private key as PEM text, malloc'd (the caller wipes it); NULL on
+ * failure. For the state file only. */
+char *pkey_to_pem(EVP_PKEY *pkey);
 /* Path DIR/name into out; -1 if it does not fit. */
 int state_path(char *out, size_t cap, const char *name);
 
