@@ -191,6 +191,19 @@ unwraps() {
 emu_ops() { grep -c "\"operation\":\"$2\"" "$1/audit.log" 2>/dev/null || true; }
 emu_keyops() { grep -cE '"operation":"(GetKey|WrapKey|UnwrapKey|CreateKey|RotateKey|UpdateKey|DeleteKey)"' "$1/audit.log" 2>/dev/null || true; }
 
+# gone PID: waits (10 s at most) until PID has ended (exited, or a
+# zombie): what it writes as it dies (a core, sanitizer reports) is
+# written by then.
+gone() {
+	local st
+	for _ in $(seq 200); do
+		st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 0
+		[[ $st == Z ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # wait_for SECS CMD...: polls CMD every 0.2 s; 0 as soon as it succeeds,
 # 1 once SECS seconds have passed.
 wait_for() {

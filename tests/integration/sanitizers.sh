@@ -12,18 +12,6 @@ quietly() {
 	"$@" >/dev/null
 }
 
-# ended PID: waits (10 s at most) until the unmounted daemon has exited,
-# its sanitizer reports written.
-ended() {
-	local st
-	for _ in $(seq 200); do
-		st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 0
-		[[ $st == Z ]] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 # exercise LABEL MNT: the workload; its own results count as checks.
 # Cache flushes run all along: each one wipes every thread's cipher
 # context while the threads use them.
@@ -57,7 +45,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 if run_daemon "$ROOT/$B/tests/hsmfs-test-san" "$T/c" "$T/a"; then
 	exercise asan "$T/a"
 	umount_wait "$T/a"
-	ended "${PIDS[-1]}"
+	gone "${PIDS[-1]}"
 	check "asan: no AddressSanitizer, LeakSanitizer or UBSan report" \
 		bash -c "! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$T/a.log'" ||
 		grep -A40 -m 1 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/a.log"
@@ -84,7 +72,7 @@ tsan_mount() {
 if tsan_mount; then
 	exercise tsan "$T/t"
 	umount_wait "$T/t"
-	ended "${PIDS[-1]}"
+	gone "${PIDS[-1]}"
 	check "tsan: no ThreadSanitizer report" \
 		bash -c "! grep -q 'WARNING: ThreadSanitizer' '$T/t.log'" ||
 		grep -A40 -m 1 'WARNING: ThreadSanitizer' "$T/t.log"

@@ -144,17 +144,6 @@ check "-o allow_unlocked_keys mounts anyway, with a warning" \
 umount_wait "$T/m2"
 
 if [[ $(cat /proc/sys/kernel/core_pattern) == core ]]; then
-	# gone PID: waits (10 s at most) until PID has ended: a core it
-	# dumps is written by then.
-	gone() {
-		local st
-		for _ in $(seq 200); do
-			st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 0
-			[[ $st == Z ]] && return 0
-			sleep 0.05
-		done
-		return 1
-	}
 	# Control: an ordinary process in the same directory leaves a core
 	# (killed once it is sleep, its core limit raised).
 	(
@@ -167,6 +156,7 @@ if [[ $(cat /proc/sys/kernel/core_pattern) == core ]]; then
 		sleep 0.05
 	done
 	kill -SEGV "$(cat "$T/sleep.pid")"
+	# A core is written by the time the process has ended.
 	gone "$(cat "$T/sleep.pid")"
 	check "an ordinary process here leaves a core file" bash -c "ls '$T/cwd' | grep -q '^core'"
 	rm -f "$T/cwd"/core*

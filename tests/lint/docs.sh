@@ -4,25 +4,10 @@
 # entry in hsmfs(1)'s MOUNT OPTIONS and is offered by the completion,
 # every command of the dispatcher table has a subsection with each of
 # its switches, and both pages render without a warning.
-set -u
-cd "$(dirname "$0")/../.."
-pass=0
-fail=0
+. "$(dirname "$0")/../lib/lint.sh"
 MAN1=dist/man/hsmfs.1
 MAN5=dist/man/hsmfs.conf.5
 COMP=dist/bash-completion/hsmfs
-
-check() {
-	local name=$1 bad=$2
-	if [[ -z $bad ]]; then
-		pass=$((pass + 1))
-		echo "ok - $name"
-	else
-		fail=$((fail + 1))
-		echo "FAIL - $name"
-		sed 's/^/    /' <<<"$bad"
-	fi
-}
 
 # body FILE FUNC: the lines of C function FUNC, from its definition to
 # the closing brace in column 0.
@@ -184,4 +169,4 @@ if command -v man >/dev/null; then
 	check "man -l --warnings renders both without a warning" \
 		"$(MANWIDTH=80 man -l --warnings "$MAN1" "$MAN5" 2>&1 >/dev/null)"
 fi
-echo "$pass passed, $fail failed"
+finish

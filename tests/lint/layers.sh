@@ -4,22 +4,8 @@
 #     -> crypto, hsmclient -> common
 # libfuse is seen only in fs/fuse, libcurl only in hsmclient/azure, and
 # no header of fs/fuse is included outside it.
-set -u
-cd "$(dirname "$0")/../.."
-pass=0
-fail=0
+. "$(dirname "$0")/../lib/lint.sh"
 
-check() {
-	local name=$1 bad=$2
-	if [[ -z $bad ]]; then
-		pass=$((pass + 1))
-		echo "ok - $name"
-	else
-		fail=$((fail + 1))
-		echo "FAIL - $name"
-		sed 's/^/    /' <<<"$bad"
-	fi
-}
 
 # includes DIR: every project include under DIR as "file: target".
 includes() {
@@ -57,5 +43,4 @@ if [[ -x $B/tests/unit/hdr_test ]]; then
 	check "the format's tests link common and crypto only (no libcurl)" \
 		"$(ldd "$B/tests/unit/hdr_test" | grep -E 'libcurl|libfuse' || true)"
 fi
-echo "$pass passed, $fail failed"
-((fail == 0))
+finish

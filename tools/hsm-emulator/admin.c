@@ -108,25 +108,6 @@ static int from_control(const struct req *r)
 	return tok && ct_streq(tok, store_control_token());
 }
 
-/* Local RBAC: the principal needs the action HSM-wide. */
-static int rbac_ok(struct req *r, struct reply *rp, const char *action)
-{
-	char roles[300];
-	int ok;
-
-	store_lock();
-	ok = rbac_allowed(r->principal, action, NULL);
-	store_unlock();
-	if (ok)
-		return 1;
-	rbac_granting_roles(action, roles, sizeof(roles));
-	reply_error(rp, 403, "Forbidden", "ForbiddenByRbac",
-		    "Caller is not authorized to perform action on resource.\r\n"
-		    "Caller: appid=%s;oid=%s\r\nAction: '%s'\r\nResource: '/'\r\n"
-		    "Roles that grant this action: %s", r->principal, r->oid, action, roles);
-	return 0;
-}
-
 /* Order as for keys: 401, api-version, route, RBAC, then the operation. */
 void admin_handle(struct req *r, struct reply *rp)
 {
@@ -146,7 +127,7 @@ void admin_handle(struct req *r, struct reply *rp)
 	}
 	if (control)
 		snprintf(r->principal, sizeof(r->principal), "control");
-	else if (!rbac_ok(r, rp, rt->action))
+	else if (!auth_authorized(r, rp, rt->action, NULL))
 		return;
 	rt->fn(r, rp, job);
 }

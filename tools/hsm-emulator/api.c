@@ -615,25 +615,10 @@ int api_version_ok(struct req *r, struct reply *rp)
 static int authorized(struct req *r, const struct route *rt, struct reply *rp)
 {
 	const char *action = ops[rt->op].action;
-	char roles[300];
-	int ok;
 
 	if (!action)
 		return 1;       /* HSM settings: any authenticated caller reads */
-	store_lock();
-	ok = rbac_allowed(r->principal, action, rt->key[0] ? rt->key : NULL);
-	store_unlock();
-	if (ok)
-		return 1;
-	rbac_granting_roles(action, roles, sizeof(roles));
-	reply_error(rp, 403, "Forbidden", "ForbiddenByRbac",
-		    "Caller is not authorized to perform action on resource.\r\n"
-		    "If role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\n"
-		    "Caller: appid=%s;oid=%s\r\nAction: '%s'\r\nResource: '%s%s'\r\n"
-		    "Roles that grant this action: %s",
-		    r->principal, r->oid, action, rt->key[0] ? "/keys/" : "/",
-		    rt->key, roles);
-	return 0;
+	return auth_authorized(r, rp, action, rt->key[0] ? rt->key : NULL);
 }
 
 /* Order as the service: 401, api-version, route, RBAC, then the key. */

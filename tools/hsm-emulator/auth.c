@@ -16,6 +16,7 @@
 #include "clients.h"
 #include "common/b64.h"
 #include "json.h"
+#include "rbac.h"
 #include "jwt.h"
 #include "signkey.h"
 #include "store.h"
@@ -656,4 +657,26 @@ void auth_imds(struct req *r, struct reply *rp)
 	reply_imds(rp, tok, id, resbuf, exp);
 	OPENSSL_cleanse(tok, strlen(tok));
 	free(tok);
+}
+
+int auth_authorized(const struct req *r, struct reply *rp, const char *action,
+		    const char *key)
+{
+	char roles[300];
+	int ok;
+
+	store_lock();
+	ok = rbac_allowed(r->principal, action, key);
+	store_unlock();
+	if (ok)
+		return 1;
+	rbac_granting_roles(action, roles, sizeof(roles));
+	reply_error(rp, 403, "Forbidden", "ForbiddenByRbac",
+		    "Caller is not authorized to perform action on resource.\r\n"
+		    "If role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\n"
+		    "Caller: appid=%s;oid=%s\r\nAction: '%s'\r\nResource: '%s%s'\r\n"
+		    "Roles that grant this action: %s",
+		    r->principal, r->oid, action, key ? "/keys/" : "/",
+		    key ? key : "", roles);
+	return 0;
 }

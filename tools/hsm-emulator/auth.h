@@ -21,5 +21,9 @@ void auth_imds(struct req *r, struct reply *rp);
 enum auth_state auth_bearer(struct req *r);
 /* 401 with the Managed HSM challenge and an Unauthorized error body. */
 void auth_unauthorized(const struct req *r, struct reply *rp);
+/* Local RBAC: 1 if r's principal may do action on key (NULL: on the
+ * whole HSM); else 0 with the service's 403 ForbiddenByRbac in rp. */
+int auth_authorized(const struct req *r, struct reply *rp, const char *action,
+		    const char *key);
 
 #endif
