@@ -29,9 +29,9 @@ void fstate_drop(struct inode *in)
 	in->state = NULL;
 }
 
-int fstate_load(struct inode *in, int fd, const uint8_t dek[KEY_LEN],
-		const char *path)
+int fstate_load(struct inode *in, int fd, const uint8_t dek[KEY_LEN])
 {
+	char path[512];
 	const char *why;
 	int err;
 
@@ -41,7 +41,7 @@ int fstate_load(struct inode *in, int fd, const uint8_t dek[KEY_LEN],
 		return err;
 	err = fmeta_read(fd, in->state_key, in->key->file_id, in->state, &why);
 	if (err) {
-		log_err("%s: %s", path, why);
+		log_err("%s: %s", inode_path(fd, path, sizeof(path)), why);
 		return err == -EBADMSG || err == -EINVAL || err == -ENODATA ?
 		       -EIO : err;
 	}

@@ -15,8 +15,7 @@
 
 /* The state of a file just opened, from its DEK; -EIO if it is not
  * authentic. */
-int fstate_load(struct inode *in, int fd, const uint8_t dek[KEY_LEN],
-		const char *path);
+int fstate_load(struct inode *in, int fd, const uint8_t dek[KEY_LEN]);
 /* A new file's first state, both copies, into area (FMETA_AREA bytes). */
 int fstate_first(struct inode *in, const uint8_t dek[KEY_LEN],
 		 uint8_t *area);
