@@ -92,7 +92,9 @@ static void drop_keys(struct inode *in)
 int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 {
 	uint8_t dek[KEY_LEN];
+	uint8_t head[HDR_LEN + FMETA_AREA];
 	char path[512], kwhy[KEK_ERR_MAX + 128];
+	size_t hn, got;
 	struct hdr h;
 	struct stat st;
 	enum vol_key_src src = VOL_KEY_CACHE;
@@ -118,7 +120,9 @@ int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 			(long long)st.st_size);
 		return -EIO;
 	}
-	if ((err = hdr_read(fd, &h, &why)) == -EINVAL) {
+	/* Header and state in one read (format 3: both in page 0). */
+	hn = (size_t)lay_header_len(in->lay);
+	if ((err = hdr_read_head(fd, head, hn, &got, &h, &why)) == -EINVAL) {
 		in->opens--;
 		log_err("%s: bad header: %s",
 			inode_path(fd, path, sizeof(path)), why);
@@ -144,7 +148,8 @@ int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 	if (!err && !(in->key = blk_key_new(dek, h.file_id)))
 		err = -ENOMEM;
 	if (!err)
-		err = fstate_load(in, fd, dek);
+		err = fstate_load(in, fd, dek, in->lay == LAY_V3 &&
+				  got == hn ? head + FMETA_OFF : NULL);
 	secmem_wipe(dek, sizeof(dek));
 	if (err)
 		drop_keys(in), in->opens--;

@@ -29,7 +29,8 @@ void fstate_drop(struct inode *in)
 	in->state = NULL;
 }
 
-int fstate_load(struct inode *in, int fd, const uint8_t dek[KEY_LEN])
+int fstate_load(struct inode *in, int fd, const uint8_t dek[KEY_LEN],
+		const uint8_t *area)
 {
 	char path[512];
 	const char *why;
@@ -39,7 +40,12 @@ int fstate_load(struct inode *in, int fd, const uint8_t dek[KEY_LEN])
 		return 0;
 	if ((err = state_new(in, dek)))
 		return err;
-	err = fmeta_read(fd, in->state_key, in->key->file_id, in->state, &why);
+	if (area)
+		err = fmeta_parse(area, in->state_key, in->key->file_id,
+				  in->state, &why);
+	else
+		err = fmeta_read(fd, in->state_key, in->key->file_id,
+				 in->state, &why);
 	if (err) {
 		log_err("%s: %s", inode_path(fd, path, sizeof(path)), why);
 		return err == -EBADMSG || err == -EINVAL || err == -ENODATA ?
