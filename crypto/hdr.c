@@ -152,12 +152,21 @@ int hdr_parse(const uint8_t buf[HDR_LEN], struct hdr *h, const char **why)
 int hdr_read(int fd, struct hdr *h, const char **why)
 {
 	uint8_t buf[HDR_LEN];
+	size_t got;
+
+	return hdr_read_head(fd, buf, HDR_LEN, &got, h, why);
+}
+
+int hdr_read_head(int fd, uint8_t *buf, size_t len, size_t *gotp,
+		  struct hdr *h, const char **why)
+{
 	size_t got = 0;
 	ssize_t n;
 
+	*gotp = 0;
 	/* A regular file reads whole; the loop is for the rare short read. */
-	while (got < HDR_LEN) {
-		n = pread(fd, buf + got, HDR_LEN - got, (off_t)got);
+	while (got < len) {
+		n = pread(fd, buf + got, len - got, (off_t)got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -168,6 +177,7 @@ int hdr_read(int fd, struct hdr *h, const char **why)
 			break;
 		got += (size_t)n;
 	}
+	*gotp = got;
 	if (got == 0) {
 		*why = "empty file (no header)";
 		return -ENOKEY;

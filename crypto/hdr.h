@@ -89,6 +89,11 @@ int hdr_parse(const uint8_t buf[HDR_LEN], struct hdr *h, const char **why);
  * bytes that are not a header, a file too short for one included; the
  * read's own -errno for a disk error. *why is set on every error. */
 int hdr_read(int fd, struct hdr *h, const char **why);
+/* The same, reading len >= HDR_LEN bytes from offset 0 into buf in one
+ * go (what follows the header too, for a reader that needs it next);
+ * *got says how many the file had. */
+int hdr_read_head(int fd, uint8_t *buf, size_t len, size_t *got,
+		  struct hdr *h, const char **why);
 /* Serializes the whole header (MACs as stored in h). */
 void hdr_encode(const struct hdr *h, uint8_t buf[HDR_LEN]);
 /* Byte offset of slot i inside the header. */

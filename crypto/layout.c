@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "layout.h"
@@ -168,28 +169,14 @@ static int is_hole(const struct fmeta *m, const uint8_t *rec, uint64_t b)
 	return m && memcmp(rec, zero, LAY_REC) == 0 && fmeta_in_hole(m, b);
 }
 
-int lay_read_run(int lay, int fd, const struct blk_key *k,
-		 const struct fmeta *m, uint64_t b0, uint64_t n, size_t last,
-		 uint8_t *out, uint8_t *cbuf, uint8_t *rbuf, uint64_t *bad)
+/* Authenticates (or zero-fills, holes) the run's blocks read. */
+static int open_run(int lay, const struct blk_key *k, const struct fmeta *m,
+		    uint64_t b0, uint64_t n, size_t last, uint8_t *out,
+		    uint8_t *cbuf, uint8_t *rbuf, uint64_t *bad)
 {
-	size_t dn = data_len(lay, n, last), rn = (size_t)n * LAY_REC, got;
 	uint8_t *nonce, *ct, *tag;
 	int err;
 
-	/* The records lie in another page than the data: start reading them
-	 * now, so that a cold random read waits for one disk read, not two. */
-	if (lay != LAY_PACKED)
-		(void)posix_fadvise(fd, lay_rec_off(lay, b0), (off_t)rn,
-				    POSIX_FADV_WILLNEED);
-	err = get(fd, cbuf, dn, lay_data_off(lay, b0), &got);
-	/* The first block the file does not hold whole. */
-	*bad = b0 + got / (lay == LAY_PACKED ? BLK_CIPHER : BLK_PLAIN);
-	if (err)
-		return err;
-	*bad = b0;
-	if (lay != LAY_PACKED &&
-	    (err = get(fd, rbuf, rn, lay_rec_off(lay, b0), &got)))
-		return err;
 	for (uint64_t i = 0; i < n; i++) {
 		size_t len = i + 1 < n ? BLK_PLAIN : last;
 
@@ -205,6 +192,66 @@ int lay_read_run(int lay, int fd, const struct blk_key *k,
 			return err;
 	}
 	return 0;
+}
+
+/* Aligned layouts: block b0 is the first of its group, so its data page
+ * follows its group's record page: the records and the data of a run
+ * from it are read in one preadv, the rest of the record page skipped. */
+static int first_page(int lay, uint64_t b0)
+{
+	return lay_data_off(lay, b0) - lay_rec_off(lay, b0) <= LAY_PAGE;
+}
+
+static int read_joined(int lay, int fd, const struct blk_key *k,
+		       const struct fmeta *m, uint64_t b0, uint64_t n,
+		       size_t last, uint8_t *out, uint8_t *cbuf, uint8_t *rbuf,
+		       uint64_t *bad)
+{
+	uint8_t skip[LAY_PAGE];
+	size_t dn = data_len(lay, n, last), rn = (size_t)n * LAY_REC;
+	size_t gap = (size_t)(lay_data_off(lay, b0) - lay_rec_off(lay, b0)) -
+		     rn;
+	struct iovec iov[3] = {
+		{ rbuf, rn }, { skip, gap }, { cbuf, dn },
+	};
+	ssize_t r = preadv(fd, iov, 3, lay_rec_off(lay, b0));
+	size_t got = r > (ssize_t)(rn + gap) ? (size_t)r - rn - gap : 0;
+
+	/* As the separate reads would: the first block not held whole. */
+	*bad = b0 + got / BLK_PLAIN;
+	if (r < 0)
+		return -errno;
+	if (got != dn)
+		return -ENODATA;
+	*bad = b0;
+	return open_run(lay, k, m, b0, n, last, out, cbuf, rbuf, bad);
+}
+
+int lay_read_run(int lay, int fd, const struct blk_key *k,
+		 const struct fmeta *m, uint64_t b0, uint64_t n, size_t last,
+		 uint8_t *out, uint8_t *cbuf, uint8_t *rbuf, uint64_t *bad)
+{
+	size_t dn = data_len(lay, n, last), rn = (size_t)n * LAY_REC, got;
+	int err;
+
+	if (lay != LAY_PACKED && first_page(lay, b0))
+		return read_joined(lay, fd, k, m, b0, n, last, out, cbuf, rbuf,
+				   bad);
+	/* The records lie in another page than the data: start reading them
+	 * now, so that a cold random read waits for one disk read, not two. */
+	if (lay != LAY_PACKED)
+		(void)posix_fadvise(fd, lay_rec_off(lay, b0), (off_t)rn,
+				    POSIX_FADV_WILLNEED);
+	err = get(fd, cbuf, dn, lay_data_off(lay, b0), &got);
+	/* The first block the file does not hold whole. */
+	*bad = b0 + got / (lay == LAY_PACKED ? BLK_CIPHER : BLK_PLAIN);
+	if (err)
+		return err;
+	*bad = b0;
+	if (lay != LAY_PACKED &&
+	    (err = get(fd, rbuf, rn, lay_rec_off(lay, b0), &got)))
+		return err;
+	return open_run(lay, k, m, b0, n, last, out, cbuf, rbuf, bad);
 }
 
 const char *lay_strerror(int err, char *buf, size_t n)

@@ -92,10 +92,13 @@ static void drop_keys(struct inode *in)
 int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 {
 	uint8_t dek[KEY_LEN];
-	char path[512];
+	uint8_t head[HDR_LEN + FMETA_AREA];
+	char path[512], kwhy[KEK_ERR_MAX + 128];
+	size_t hn, got;
 	struct hdr h;
 	struct stat st;
 	enum vol_key_src src = VOL_KEY_CACHE;
+	enum kek_status kst;
 	const char *why;
 	int err, slot;
 
@@ -109,26 +112,34 @@ int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 	in->psize = lay_plain_size(in->lay, (uint64_t)st.st_size);
 	if (in->psize == 0 && st.st_size == 0)
 		return 0;
-	inode_path(fd, path, sizeof(path));
+	/* The path is looked up (a readlink) only for a line logged. */
 	if (in->psize < 0) {
 		in->opens--;
 		log_err("%s: size %lld is not a valid encrypted size "
-			"(truncated?)", path, (long long)st.st_size);
+			"(truncated?)", inode_path(fd, path, sizeof(path)),
+			(long long)st.st_size);
 		return -EIO;
 	}
-	if ((err = hdr_read(fd, &h, &why)) == -EINVAL) {
+	/* Header and state in one read (format 3: both in page 0). */
+	hn = (size_t)lay_header_len(in->lay);
+	if ((err = hdr_read_head(fd, head, hn, &got, &h, &why)) == -EINVAL) {
 		in->opens--;
-		log_err("%s: bad header: %s", path, why);
+		log_err("%s: bad header: %s",
+			inode_path(fd, path, sizeof(path)), why);
 		return -EIO;
 	}
 	if (err) {
 		/* A disk error, or the file emptied since fstat. */
 		in->opens--;
-		log_err("%s: cannot read header: %s", path,
+		log_err("%s: cannot read header: %s",
+			inode_path(fd, path, sizeof(path)),
 			err == -ENOKEY ? why : strerror(-err));
 		return err == -ENOKEY ? -EIO : err;
 	}
-	slot = vol_load_file_key(&fs->vol, &h, dek, path, &src);
+	slot = vol_file_key_slot(&fs->vol, &h, dek, &kst, &src, kwhy,
+				 sizeof(kwhy));
+	if (slot < 0)
+		log_err("%s: %s", inode_path(fd, path, sizeof(path)), kwhy);
 	*unwrapped = src == VOL_KEY_HSM;
 	err = audit_key(fs, in, "open", fd, &h, slot, audit_src(src),
 			slot < 0 ? slot : 0);
@@ -137,7 +148,8 @@ int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 	if (!err && !(in->key = blk_key_new(dek, h.file_id)))
 		err = -ENOMEM;
 	if (!err)
-		err = fstate_load(in, fd, dek, path);
+		err = fstate_load(in, fd, dek, in->lay == LAY_V3 &&
+				  got == hn ? head + FMETA_OFF : NULL);
 	secmem_wipe(dek, sizeof(dek));
 	if (err)
 		drop_keys(in), in->opens--;

@@ -30,8 +30,9 @@ void fstate_drop(struct inode *in)
 }
 
 int fstate_load(struct inode *in, int fd, const uint8_t dek[KEY_LEN],
-		const char *path)
+		const uint8_t *area)
 {
+	char path[512];
 	const char *why;
 	int err;
 
@@ -39,9 +40,14 @@ int fstate_load(struct inode *in, int fd, const uint8_t dek[KEY_LEN],
 		return 0;
 	if ((err = state_new(in, dek)))
 		return err;
-	err = fmeta_read(fd, in->state_key, in->key->file_id, in->state, &why);
+	if (area)
+		err = fmeta_parse(area, in->state_key, in->key->file_id,
+				  in->state, &why);
+	else
+		err = fmeta_read(fd, in->state_key, in->key->file_id,
+				 in->state, &why);
 	if (err) {
-		log_err("%s: %s", path, why);
+		log_err("%s: %s", inode_path(fd, path, sizeof(path)), why);
 		return err == -EBADMSG || err == -EINVAL || err == -ENODATA ?
 		       -EIO : err;
 	}

@@ -14,9 +14,10 @@
 #include "inode.h"
 
 /* The state of a file just opened, from its DEK; -EIO if it is not
- * authentic. */
+ * authentic. area: its FMETA_AREA bytes as already read with the header,
+ * or NULL to read them. */
 int fstate_load(struct inode *in, int fd, const uint8_t dek[KEY_LEN],
-		const char *path);
+		const uint8_t *area);
 /* A new file's first state, both copies, into area (FMETA_AREA bytes). */
 int fstate_first(struct inode *in, const uint8_t dek[KEY_LEN],
 		 uint8_t *area);

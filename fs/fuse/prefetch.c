@@ -158,7 +158,7 @@ static void fetch(struct job *j)
 	const char *hwhy;
 	enum kek_status st;
 	struct hdr h;
-	bool unwrapped = false;
+	enum vol_key_src src = VOL_KEY_CACHE;
 	int err, fd;
 
 	/* Never waited on: whoever controls the backing directory could
@@ -168,7 +168,7 @@ static void fetch(struct job *j)
 	if (fd < 0)
 		return;
 	if ((err = hdr_read(fd, &h, &hwhy)) == 0) {
-		err = vol_file_key_slot(&P.fs->vol, &h, dek, &st, &unwrapped,
+		err = vol_file_key_slot(&P.fs->vol, &h, dek, &st, &src,
 					why, sizeof(why));
 	} else {
 		snprintf(why, sizeof(why), "cannot read the header: %s",
@@ -179,7 +179,7 @@ static void fetch(struct job *j)
 	if (err < 0 && err != -ENOKEY) {
 		atomic_fetch_add(&P.fs->prefetch_failed, 1);
 		log_failure(j, j->dir->fd, why);
-	} else if (err >= 0 && unwrapped) {
+	} else if (err >= 0 && src == VOL_KEY_HSM) {
 		atomic_fetch_add(&P.fs->prefetched, 1);
 		(void)audit_key(P.fs, NULL, "prefetch", fd, &h, err, "hsm", 0);
 	}

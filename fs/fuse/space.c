@@ -18,6 +18,8 @@ static uint64_t block_start(int lay, uint64_t b)
 	return (uint64_t)lay_rec_off(lay, b) / LAY_PAGE * LAY_PAGE;
 }
 
+#define SMALL_FILE (1u << 20)
+
 /* Whether a backing file may be hi bytes long and the backing fs has the
  * hi - lo bytes free, changing nothing: -EFBIG or -ENOSPC. lseek refuses
  * an offset past the largest file the backing fs allows with EINVAL (the
@@ -28,6 +30,13 @@ static int fits(int fd, uint64_t lo, uint64_t hi)
 {
 	struct statvfs sv;
 
+	/* A file that stays within its first MiB needs neither look (two
+	 * syscalls a small file): every file system Linux mounts allows a
+	 * file that long, and a reservation that fails can take no more than
+	 * that from the others, for a moment; reserve() still gives the
+	 * errno. */
+	if (hi <= SMALL_FILE)
+		return 0;
 	if (lseek(fd, (off_t)hi, SEEK_SET) < 0)
 		return errno == EINVAL ? -EFBIG : -errno;
 	if (fstatvfs(fd, &sv) == 0 && sv.f_frsize > 0 &&

@@ -207,14 +207,11 @@ static int file_key_slot(struct vol *v, const struct hdr *h,
 
 int vol_file_key_slot(struct vol *v, const struct hdr *h,
 		      uint8_t dek[KEY_LEN], enum kek_status *st,
-		      bool *unwrapped, char *why, size_t whylen)
+		      enum vol_key_src *src, char *why, size_t whylen)
 {
-	enum vol_key_src src;
-	int r = file_key_slot(v, h, dek, st, why, whylen, &src);
+	enum vol_key_src from;
 
-	if (unwrapped)
-		*unwrapped = src == VOL_KEY_HSM;
-	return r;
+	return file_key_slot(v, h, dek, st, why, whylen, src ? src : &from);
 }
 
 int vol_load_file_key(struct vol *v, const struct hdr *h,

@@ -33,9 +33,9 @@ int vol_load_file_key(struct vol *v, const struct hdr *h,
 /* The same without logging: returns the slot that gave the DEK (>= 0), or
  * -errno with why set and *st the last HSM status (KEK_OK if the HSM
  * answered but the slot did not verify), so callers can retry throttling
- * and report the cause. */
+ * and report the cause (and name the file only then). */
 int vol_file_key_slot(struct vol *v, const struct hdr *h,
 		      uint8_t dek[KEY_LEN], enum kek_status *st,
-		      bool *unwrapped, char *why, size_t whylen);
+		      enum vol_key_src *src, char *why, size_t whylen);
 
 #endif
