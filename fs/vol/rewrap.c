@@ -169,6 +169,18 @@ static enum vol_rewrap_out read_locked(int fd, struct hdr *h, char *why,
 	return err ? VOL_RW_UNREADABLE : VOL_RW_CURRENT;
 }
 
+/* A key in use (it was cached) stays cached under its new slot: the
+ * next open of the file would otherwise ask the HSM for a key that the
+ * rewrap has just had in hand. */
+static void keep_cached(struct vol *v, const struct hdr_slot *s,
+			const uint8_t dek[KEY_LEN])
+{
+	uint8_t id[DEKCACHE_ID_LEN];
+
+	dekcache_id(s->kid, s->alg, s->wrapped, s->wlen, id);
+	dekcache_put(v->cache, id, dek);
+}
+
 enum vol_rewrap_out vol_rewrap_file(struct vol *v,
 				    const struct vol_rewrap_to *t, int fd,
 				    struct hdr *h, void (*before)(void *ctx),
@@ -177,6 +189,7 @@ enum vol_rewrap_out vol_rewrap_file(struct vol *v,
 {
 	uint8_t *dek = secmem_alloc(KEY_LEN);
 	int order[HDR_SLOTS], vi, locked;
+	enum vol_key_src src;
 	enum vol_rewrap_out out;
 
 	*st = KEK_OK;
@@ -197,11 +210,14 @@ enum vol_rewrap_out vol_rewrap_file(struct vol *v,
 		goto out;
 	if (before)
 		before(ctx);
-	vi = vol_file_key_slot(v, h, dek, st, NULL, why, n);
-	if (vi < 0)
+	vi = vol_file_key_slot(v, h, dek, st, &src, why, n);
+	if (vi < 0) {
 		out = vol_rewrap_retryable(*st) ? VOL_RW_RETRY : VOL_RW_FAILED;
-	else
-		out = vol_rewrap_slots(v, t, fd, h, vi, dek, st, why, n);
+		goto out;
+	}
+	out = vol_rewrap_slots(v, t, fd, h, vi, dek, st, why, n);
+	if (out == VOL_RW_DONE && src == VOL_KEY_CACHE && h->slot[1 - vi].gen)
+		keep_cached(v, &h->slot[1 - vi], dek);
 out:
 	if (locked > 0)
 		lock_hdr(fd, F_UNLCK);

@@ -128,6 +128,16 @@ check "hsmfs rekey on a following mount completes, 0 failed" \
 check "rekey --check: clean" clean "$C"
 check "the daemon held still while rekey ran" grep -q "holding still while hsmfs rekey runs" "$M.log"
 check "the daemon follows on to $V4" wait_for 10 bash -c "'$HSMFS' status '$M' | grep -q 'kek version: $V4'"
+# Keys in use stay cached through the background rewrap: once every
+# header is on the next version, reading the files again asks the HSM
+# for nothing.
+sums "$M" >/dev/null
+V4=$(version "$(emu_ctl "$E" key rotate fskek)")
+check "the daemon rewraps every header to $V4" wait_for 30 clean "$C"
+u0=$(ops UnwrapKey)
+sums "$M" >/dev/null
+u1=$(ops UnwrapKey)
+check "then the files read with their cached keys: no UnwrapKey ($((u1 - u0)))" test "$u1" -eq "$u0"
 umount_wait "$M"
 
 # 4. Volume-wrap: the config alone, in a counted number of HSM calls.
