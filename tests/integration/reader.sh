@@ -204,7 +204,7 @@ export CA_FILE=$E/ca.pem SCOPE
 # refused NAME CIPHERDIR FILE...: the reader fails on CIPHERDIR, naming one
 # of the FILEs.
 refused() {
-	local name=$1 c=$2 f out=$T/out.$RANDOM
+	local name=$1 c=$2 f out=$(mktemp -d "$T/out.XXXXXX")
 	shift 2
 	if hsmfs_read "$c" "$out"; then
 		bad "$name: the reader refuses it (it exited 0)"
@@ -223,7 +223,7 @@ refused() {
 # reads NAME CIPHERDIR FILE [EXPECTED]: the reader reads CIPHERDIR and
 # FILE (a path in the tree) is EXPECTED (default: the reference's FILE).
 reads() {
-	local name=$1 c=$2 f=$3 want=${4:-$REF/$3} out=$T/out.$RANDOM
+	local name=$1 c=$2 f=$3 want=${4:-$REF/$3} out=$(mktemp -d "$T/out.XXXXXX")
 	if hsmfs_read "$c" "$out"; then
 		check "$name" cmp "$want" "$out/$f"
 	else
@@ -235,7 +235,7 @@ reads() {
 # same NAME CIPHERDIR [READER-ARGS...]: the reader's output is the
 # reference tree.
 same() {
-	local name=$1 c=$2 out=$T/out.$RANDOM
+	local name=$1 c=$2 out=$(mktemp -d "$T/out.XXXXXX")
 	shift 2
 	if ! hsmfs_read "$c" "$out" "$@"; then
 		bad "$name: the reader fails"
@@ -272,7 +272,7 @@ same() {
 # every file of the format-3 volume a write count of at least its blocks
 # in the reference tree, and FILE at least MIN.
 write_counts() {
-	local name=$1 c=$2 f=${3:-} min=${4:-0} out=$T/out.$RANDOM
+	local name=$1 c=$2 f=${3:-} min=${4:-0} out=$(mktemp -d "$T/out.XXXXXX")
 	if ! hsmfs_read "$c" "$out" --show-state >"$out.state"; then
 		bad "$name: the reader shows the file states"
 		sed 's/^/    /' "$out.err"
