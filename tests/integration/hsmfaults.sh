@@ -15,12 +15,7 @@ cp "$HSMFS" "$EMU" "$T/" || { bad "copy binaries"; finish; }
 HSMFS=$T/hsmfs
 EMU=$T/hsm-emulator
 
-E=$T/emu
-emu_start "$E" || { bad "emulator starts"; finish; }
-emu_setup "$E" fskek RSA-HSM 2048 || { bad "emulator setup"; finish; }
-KEK=$EMU_URL/keys/fskek
-O=ca_file=$E/ca.pem,kek_scope=$SCOPE
-M=$T/m
+emu_kek_suite
 BOUND=20 # seconds: an open slower than this counts as hung
 N=8      # files opened per phase
 
