@@ -84,6 +84,18 @@ static void run_status(struct fsd *fs, FILE *f)
 	fprintf(f, "options:     %s\n", fs->opts_text ? fs->opts_text : "-");
 }
 
+/* What both answers to a status request report: the cache's and the
+ * KEK's counters, and the KEK URL (which a reload may change meanwhile). */
+static void stats_of(struct fsd *fs, struct dekcache_stats *cs,
+		     struct kek_stats *ks, char kek[sizeof(fs->vol.conf.kek)])
+{
+	dekcache_stats(fs->vol.cache, cs);
+	kek_stats(vol_kek(&fs->vol), ks);
+	pthread_mutex_lock(&fs->vol.kek_lock);
+	snprintf(kek, sizeof(fs->vol.conf.kek), "%s", fs->vol.conf.kek);
+	pthread_mutex_unlock(&fs->vol.kek_lock);
+}
+
 /* Formats the answer to "status". */
 static void status(struct fsd *fs, FILE *f)
 {
@@ -93,11 +105,7 @@ static void status(struct fsd *fs, FILE *f)
 
 	char kek[sizeof(fs->vol.conf.kek)], fpr[PIN_FPR_TEXT];
 
-	dekcache_stats(fs->vol.cache, &cs);
-	kek_stats(vol_kek(&fs->vol), &ks);
-	pthread_mutex_lock(&fs->vol.kek_lock);
-	snprintf(kek, sizeof(kek), "%s", fs->vol.conf.kek);
-	pthread_mutex_unlock(&fs->vol.kek_lock);
+	stats_of(fs, &cs, &ks, kek);
 	fprintf(f, "volume:      %s\n", fs->vol.cipherdir);
 	fprintf(f, "kek:         %s\n", kek);
 	if (vol_fingerprint(&fs->vol, fpr) == 0)
@@ -259,11 +267,7 @@ static void status_json(struct fsd *fs, FILE *f)
 		fprintf(f, "error: out of memory\n");
 		return;
 	}
-	dekcache_stats(fs->vol.cache, &cs);
-	kek_stats(vol_kek(&fs->vol), &ks);
-	pthread_mutex_lock(&fs->vol.kek_lock);
-	snprintf(kek, sizeof(kek), "%s", fs->vol.conf.kek);
-	pthread_mutex_unlock(&fs->vol.kek_lock);
+	stats_of(fs, &cs, &ks, kek);
 	cJSON_AddStringToObject(j, "volume", fs->vol.cipherdir);
 	cJSON_AddStringToObject(j, "mountpoint",
 				fs->mountpoint ? fs->mountpoint : "");
