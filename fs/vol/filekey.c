@@ -25,7 +25,6 @@ int vol_new_file_key(struct vol *v, struct hdr *h, uint8_t dek[KEY_LEN])
 int vol_new_file_key_for(struct vol *v, const uint8_t fid[ID_LEN],
 			 struct hdr *h, uint8_t dek[KEY_LEN])
 {
-	uint8_t id[DEKCACHE_ID_LEN];
 	char kerr[KEK_ERR_MAX];
 	struct hdr_slot *s = &h->slot[0];
 	enum kek_status st;
@@ -60,9 +59,17 @@ int vol_new_file_key_for(struct vol *v, const uint8_t fid[ID_LEN],
 		secmem_wipe(dek, KEY_LEN);
 		return -EIO;
 	}
+	vol_file_key_cache(v, s, dek);
+	return 0;
+}
+
+void vol_file_key_cache(struct vol *v, const struct hdr_slot *s,
+			const uint8_t dek[KEY_LEN])
+{
+	uint8_t id[DEKCACHE_ID_LEN];
+
 	dekcache_id(s->kid, s->alg, s->wrapped, s->wlen, id);
 	dekcache_put(v->cache, id, dek);
-	return 0;
 }
 
 static int sf_find(struct vol *v, const uint8_t *id)

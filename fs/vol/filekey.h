@@ -17,6 +17,10 @@ int vol_new_file_key(struct vol *v, struct hdr *h, uint8_t dek[KEY_LEN]);
  * format 3 binds the file's xattrs to. */
 int vol_new_file_key_for(struct vol *v, const uint8_t id[ID_LEN],
 			 struct hdr *h, uint8_t dek[KEY_LEN]);
+/* Caches dek as the key of slot s, as an unwrap of it would. */
+void vol_file_key_cache(struct vol *v, const struct hdr_slot *s,
+			const uint8_t dek[KEY_LEN]);
+
 /* Where a file key came from. */
 enum vol_key_src {
 	VOL_KEY_CACHE, /* the DEK cache */

@@ -169,18 +169,6 @@ static enum vol_rewrap_out read_locked(int fd, struct hdr *h, char *why,
 	return err ? VOL_RW_UNREADABLE : VOL_RW_CURRENT;
 }
 
-/* A key in use (it was cached) stays cached under its new slot: the
- * next open of the file would otherwise ask the HSM for a key that the
- * rewrap has just had in hand. */
-static void keep_cached(struct vol *v, const struct hdr_slot *s,
-			const uint8_t dek[KEY_LEN])
-{
-	uint8_t id[DEKCACHE_ID_LEN];
-
-	dekcache_id(s->kid, s->alg, s->wrapped, s->wlen, id);
-	dekcache_put(v->cache, id, dek);
-}
-
 enum vol_rewrap_out vol_rewrap_file(struct vol *v,
 				    const struct vol_rewrap_to *t, int fd,
 				    struct hdr *h, void (*before)(void *ctx),
@@ -216,8 +204,11 @@ enum vol_rewrap_out vol_rewrap_file(struct vol *v,
 		goto out;
 	}
 	out = vol_rewrap_slots(v, t, fd, h, vi, dek, st, why, n);
+	/* A key in use (it was cached) stays cached under its new slot: the
+	 * next open of the file would otherwise ask the HSM for a key that
+	 * the rewrap has just had in hand. */
 	if (out == VOL_RW_DONE && src == VOL_KEY_CACHE && h->slot[1 - vi].gen)
-		keep_cached(v, &h->slot[1 - vi], dek);
+		vol_file_key_cache(v, &h->slot[1 - vi], dek);
 out:
 	if (locked > 0)
 		lock_hdr(fd, F_UNLCK);
