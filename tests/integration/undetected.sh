@@ -56,7 +56,10 @@ t1=$(readlink "$B_link1")
 ln -sfn -- "$(readlink "$B_link2")" "$B_link1"
 ln -sfn -- "$t1" "$B_link2"
 xn=$(getfattr -m user. -d "$B_xattr1" 2>/dev/null | grep '^user' | cut -d= -f1)
-setfattr -n "$xn" -v "$(getfattr -e hex -n "$xn" --only-values "$B_xattr1" 2>/dev/null)" "$B_xattr2"
+# Through a file and hex: the value is binary and may hold a NUL byte,
+# which a shell variable cannot.
+getfattr -n "$xn" --only-values "$B_xattr1" >"$T/xv" 2>/dev/null
+setfattr -n "$xn" -v "0x$(xxd -p "$T/xv" | tr -d '\n')" "$B_xattr2"
 
 mount_fg "$T/c" "$T/m"
 mount_fg "$T/c2" "$T/m2"
