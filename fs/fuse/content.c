@@ -89,7 +89,8 @@ static void drop_keys(struct inode *in)
 
 /* Loads header and key on the first open; the caller holds rw for write.
  * *unwrapped says whether that took an HSM call. */
-int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
+int content_open(struct fsd *fs, struct inode *in, int fd,
+		 const struct stat *known, bool *unwrapped)
 {
 	uint8_t dek[KEY_LEN];
 	uint8_t head[HDR_LEN + FMETA_AREA];
@@ -105,7 +106,9 @@ int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped)
 	*unwrapped = false;
 	if (in->opens++ > 0)
 		return 0;
-	if (fstat(fd, &st) != 0)
+	if (known)
+		st = *known;
+	else if (fstat(fd, &st) != 0)
 		return in->opens--, -errno;
 	in->lay = fs->vol.conf.format;
 	in->write_limit = fs->write_limit;
@@ -207,7 +210,7 @@ int content_file_id(struct fsd *fs, struct inode *in, int fd, bool create,
 	int err;
 
 	pthread_rwlock_wrlock(&in->rw);
-	if ((err = content_open(fs, in, fd, &unwrapped)))
+	if ((err = content_open(fs, in, fd, NULL, &unwrapped)))
 		goto out;
 	if (!in->key && create)
 		err = make_header(fs, in, fd);

@@ -13,8 +13,10 @@
 #include "fsd.h"
 
 /* Loads header and key on the first open; *unwrapped says whether that
- * took an HSM call. */
-int content_open(struct fsd *fs, struct inode *in, int fd, bool *unwrapped);
+ * took an HSM call. st: fd's attributes if the caller has just read
+ * them (a file it created), or NULL. */
+int content_open(struct fsd *fs, struct inode *in, int fd,
+		 const struct stat *st, bool *unwrapped);
 /* Every close through a writable fd saves the file's state (format 3);
  * the last close drops the key. */
 void content_close(struct inode *in, int fd);

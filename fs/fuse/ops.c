@@ -52,6 +52,12 @@ static void root_mode_of(struct fsd *fs, const struct inode *in,
 		st->st_mode = S_IFDIR | (mode_t)m;
 }
 
+void ops_attr(struct fsd *fs, const struct inode *in, struct stat *st)
+{
+	fix_stat(fs, st);
+	root_mode_of(fs, in, st);
+}
+
 int ops_stat(struct fsd *fs, struct inode *in, struct stat *st)
 {
 	int err = inode_hold(fs, in);
@@ -61,10 +67,8 @@ int ops_stat(struct fsd *fs, struct inode *in, struct stat *st)
 	if (fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
 		err = -errno;
 	inode_unhold(fs, in);
-	if (!err) {
-		fix_stat(fs, st);
-		root_mode_of(fs, in, st);
-	}
+	if (!err)
+		ops_attr(fs, in, st);
 	return err;
 }
 
@@ -179,24 +183,52 @@ static void hsmfs_getattr(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_attr(req, &st, ops_attr_timeout(fs, in));
 }
 
-/* New objects belong to the caller when the daemon runs as root, with the
- * group of a set-group-ID parent as the kernel would do. */
-static int chown_new(fuse_req_t req, struct inode *dir, const char *bname)
+/* Whether the group of a new object under dir needs its parent's mode.
+ * Below any directory but the root, the backing kernel has already given
+ * the new object a set-group-ID parent's group (the backing directory
+ * carries the mode); so an object with the caller's group has the right
+ * one, and only another group asks which of the two it should be. */
+static bool parent_needed(struct fsd *fs, const struct inode *dir,
+			  const struct fuse_ctx *ctx, const struct stat *st)
 {
-	struct fsd *fs = fsd_of(req);
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct stat pst;
+	if (dir == &fs->root && (atomic_load(&fs->root_mode) & S_ISGID))
+		return true;
+	return !st || st->st_gid != ctx->gid;
+}
+
+/* Whether dir is set-group-ID as the application sees it; if so, its
+ * group in *gid. */
+static bool dir_sgid(struct fsd *fs, struct inode *dir, gid_t *gid)
+{
+	struct stat st;
+
+	if (fstatat(dir->fd, "", &st, AT_EMPTY_PATH) != 0)
+		return false;
+	root_mode_of(fs, dir, &st);
+	if (!(st.st_mode & S_ISGID))
+		return false;
+	*gid = st.st_gid;
+	return true;
+}
+
+int ops_chown_new(struct fsd *fs, const struct fuse_ctx *ctx,
+		  struct inode *dir, int fd, const char *name, struct stat *st)
+{
 	gid_t gid = ctx->gid;
 
 	if (!fs->chown_new)
 		return 0;
-	if (fstatat(dir->fd, "", &pst, AT_EMPTY_PATH) == 0) {
-		root_mode_of(fs, dir, &pst);
-		if (pst.st_mode & S_ISGID)
-			gid = pst.st_gid;
-	}
-	if (fchownat(dir->fd, bname, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+	if (parent_needed(fs, dir, ctx, st))
+		dir_sgid(fs, dir, &gid);
+	if (st && st->st_uid == ctx->uid && st->st_gid == gid)
+		return 0;
+	if (fchownat(fd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW |
+		     (*name ? 0 : AT_EMPTY_PATH)) != 0)
 		return -errno;
+	if (st) {
+		st->st_uid = ctx->uid;
+		st->st_gid = gid;
+	}
 	return 0;
 }
 
@@ -205,7 +237,8 @@ static int entry_new(fuse_req_t req, struct inode *dir, const struct bname *b,
 		     const char *name, int isdir, struct fuse_entry_param *e)
 {
 	struct fsd *fs = fsd_of(req);
-	int err = chown_new(req, dir, b->name);
+	int err = ops_chown_new(fs, fuse_req_ctx(req), dir, dir->fd, b->name,
+				NULL);
 
 	if (!err)
 		err = entry_of(fs, dir, b->name, name, e);
@@ -239,10 +272,24 @@ static int make_dir(struct fsd *fs, struct inode *dir, const struct bname *b,
 		    mode_t mode)
 {
 	char tmp[TMP_NAME_LEN + 1];
+	gid_t g;
 	int fd, err = 0;
 
-	if (!bname_has_ivs(fs->vol.conf.format, fs->plaintext_names))
-		return mkdirat(dir->fd, b->name, mode) ? -errno : 0;
+	/* A set-group-ID parent's bit goes to a new directory, as the kernel
+	 * gives it: the mode set below would drop it, and the root's mode
+	 * is not its backing directory's. */
+	if (dir_sgid(fs, dir, &g))
+		mode |= S_ISGID;
+	if (!bname_has_ivs(fs->vol.conf.format, fs->plaintext_names)) {
+		if (mkdirat(dir->fd, b->name, mode) != 0)
+			return -errno;
+		if ((mode & S_ISGID) && dir == &fs->root &&
+		    fchmodat(dir->fd, b->name, mode, 0) != 0)
+			err = -errno;
+		if (err)
+			unlinkat(dir->fd, b->name, AT_REMOVEDIR);
+		return err;
+	}
 	if (names_tmp(tmp) != 0)
 		return -EIO;
 	if (mkdirat(dir->fd, tmp, 0700) != 0)
@@ -890,7 +937,7 @@ static int set_size(struct fsd *fs, struct inode *in,
 	if (fd < 0)
 		return fd;
 	pthread_rwlock_wrlock(&in->rw);
-	err = content_open(fs, in, fd, &unwrapped);
+	err = content_open(fs, in, fd, NULL, &unwrapped);
 	if (!err) {
 		err = content_truncate(fs, in, fd, size);
 		content_close(in, fd);

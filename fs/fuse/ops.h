@@ -14,6 +14,14 @@ extern const struct fuse_lowlevel_ops ops_table;
 
 /* Fills st for the kernel: plaintext sizes, our inode number. */
 int ops_stat(struct fsd *fs, struct inode *in, struct stat *st);
+/* The same for backing attributes of in the caller has read itself. */
+void ops_attr(struct fsd *fs, const struct inode *in, struct stat *st);
+/* A new object (name in fd, or fd itself for "") made by the daemon goes
+ * to the caller, when the daemon runs as root, with the group of a
+ * set-group-ID parent dir as the kernel would give it. st: the object's
+ * attributes (updated), or NULL if not read yet. */
+int ops_chown_new(struct fsd *fs, const struct fuse_ctx *ctx,
+		  struct inode *dir, int fd, const char *name, struct stat *st);
 /* fuse_reply_err for 0 or -errno. */
 void ops_reply_err(fuse_req_t req, int err);
 

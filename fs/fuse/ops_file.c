@@ -33,7 +33,8 @@ static int backing_flags(int flags, bool writeback)
 
 /* Loads the file's key and applies O_TRUNC under the content lock, then
  * lets the prefetcher know (outside the lock: it may start HSM calls). */
-static int open_content(struct fsd *fs, struct inode *in, int fd, int flags)
+static int open_content(struct fsd *fs, struct inode *in, int fd, int flags,
+			const struct stat *st)
 {
 	bool unwrapped = false;
 	int err;
@@ -41,7 +42,7 @@ static int open_content(struct fsd *fs, struct inode *in, int fd, int flags)
 	pthread_rwlock_wrlock(&in->rw);
 	if ((flags & O_ACCMODE) != O_RDONLY)
 		audit_opener(in);
-	err = content_open(fs, in, fd, &unwrapped);
+	err = content_open(fs, in, fd, st, &unwrapped);
 	if (!err && (flags & O_TRUNC) &&
 	    (err = content_truncate(fs, in, fd, 0)))
 		content_close(in, fd);
@@ -82,7 +83,7 @@ void ops_open(fuse_req_t req, fuse_ino_t ino,
 	fd = open_fd(fs, in, fi->flags);
 	if (fd < 0)
 		return ops_reply_err(req, fd);
-	if ((err = open_content(fs, in, fd, fi->flags))) {
+	if ((err = open_content(fs, in, fd, fi->flags, NULL))) {
 		close(fd);
 		return ops_reply_err(req, err);
 	}
@@ -93,33 +94,39 @@ void ops_open(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_open(req, fi);
 }
 
-/* Creates and opens name in dir (held): the open descriptor, and in *inp
- * the new file's inode, registered (nlookup + 1). */
+/* Creates and opens name in dir (held): the open descriptor, in *inp the
+ * new file's inode, registered (nlookup + 1), and in *st its backing
+ * attributes. */
 static int create_file(struct fsd *fs, const struct fuse_ctx *ctx,
 		       struct inode *dir, const char *name, mode_t mode,
-		       int flags, struct inode **inp)
+		       int flags, struct inode **inp, struct stat *st)
 {
 	struct bname b;
-	struct stat st;
+	int bflags = backing_flags(flags, fs->writeback) | O_NOFOLLOW;
 	int fd, pfd = -1, err = ename_encode(fs, dir, name, &b);
+	bool made = true;
 
 	if (!err)
 		err = bname_write_sidecar(dir->fd, &b);
 	if (err)
 		return err;
-	fd = inode_openat(fs, dir->fd, b.name, backing_flags(flags,
-			  fs->writeback) | O_CREAT | O_NOFOLLOW |
-			  (flags & O_EXCL), mode);
+	fd = inode_openat(fs, dir->fd, b.name, bflags | O_CREAT | O_EXCL, mode);
+	/* A file that is there after all (put there behind the mount) is
+	 * opened as it is, not given to the caller. */
+	if (fd == -EEXIST && !(flags & O_EXCL)) {
+		made = false;
+		fd = inode_openat(fs, dir->fd, b.name, bflags, 0);
+	}
 	if (fd < 0)
 		return fd;
-	if (fs->chown_new && fchown(fd, ctx->uid, ctx->gid) != 0)
+	if (fstat(fd, st) != 0)
 		err = -errno;
-	if (!err && fstat(fd, &st) != 0)
-		err = -errno;
+	if (!err && made)
+		err = ops_chown_new(fs, ctx, dir, fd, "", st);
 	if (!err && (pfd = inode_openat(fs, dir->fd, b.name, O_PATH |
 					O_NOFOLLOW | O_CLOEXEC, 0)) < 0)
 		err = pfd;
-	if (!err && !(*inp = inode_ref(fs, pfd, &st)))
+	if (!err && !(*inp = inode_ref(fs, pfd, st)))
 		err = -ENOMEM;
 	if (err) {
 		close(fd);
@@ -141,17 +148,21 @@ void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	readahead_apply(fs);
 	if ((fd = inode_hold(fs, dir)) == 0) {
 		fd = create_file(fs, fuse_req_ctx(req), dir, name, mode,
-				 fi->flags, &in);
+				 fi->flags, &in, &e.attr);
 		inode_unhold(fs, dir);
 	}
 	if (fd < 0)
 		return ops_reply_err(req, fd);
-	if ((err = open_content(fs, in, fd, fi->flags))) {
+	if ((err = open_content(fs, in, fd, fi->flags, &e.attr))) {
 		inode_unref(fs, in, 1);
 		close(fd);
 		return ops_reply_err(req, err);
 	}
-	ops_stat(fs, in, &e.attr);
+	/* O_TRUNC of a file that was there: its size changed. */
+	if (fi->flags & O_TRUNC)
+		ops_stat(fs, in, &e.attr);
+	else
+		ops_attr(fs, in, &e.attr);
 	e.ino = (fuse_ino_t)(uintptr_t)in;
 	e.attr_timeout = e.entry_timeout = fs->timeout;
 	fi->fh = (uint64_t)fd;

@@ -57,6 +57,20 @@ lane_b() {
 		FSCHECK_RANDOM_MB=8 run_fscheck plaintext_names "$T/mp"
 		check "plaintext names are visible, content is not" \
 			bash -c "ls '$T/p' | grep -q . && ! grep -rqa 'fscheck' '$T/p' --exclude=hsmfs.conf"
+		echo data >"$T/mp/donor" && chown 4321:4321 "$T/mp/donor"
+	fi
+	umount_wait "$T/mp"
+	# A file put into the backing directory behind the mount while the
+	# kernel still takes its name for missing (a long entry timeout): an
+	# O_CREAT open of the name opens the file as it is and gives it to
+	# nobody.
+	if mount_fg "$T/p" "$T/mp" -o timeout=3600; then
+		ls "$T/mp/late" 2>/dev/null
+		cp -p "$T/p/donor" "$T/p/late"
+		: >>"$T/mp/late"
+		check "an O_CREAT open of a file already there keeps its owner" \
+			test "$(stat -c %u:%g "$T/mp/late")" = 4321:4321
+		check "and its content" grep -qx data "$T/mp/late"
 	fi
 	umount_wait "$T/mp"
 

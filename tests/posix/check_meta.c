@@ -134,6 +134,49 @@ static bool check_chown(void)
 	return true;
 }
 
+/* A new object in a set-group-ID directory takes the directory's group,
+ * whoever creates it; a new directory keeps the bit. */
+static bool check_setgid_dir(void)
+{
+	struct stat st;
+	gid_t g;
+	int fd;
+
+	if (geteuid() != 0) {
+		note("not root: set-group-ID inheritance not checked");
+		return true;
+	}
+	TRY(mkdir("d", 0755));
+	g = getegid() == 23456 ? 23457 : 23456;
+	TRY(chown("d", (uid_t)-1, g));
+	TRY(chmod("d", 02775));
+	fd = TRY(open("d/f", O_CREAT | O_EXCL | O_WRONLY, 0644));
+	TRY(close(fd));
+	TRY(mkdir("d/sub", 0755));
+	TRY(symlink("f", "d/l"));
+	TRY(mkfifo("d/p", 0644));
+	if (!owner_is("d/f", true, geteuid(), g) ||
+	    !owner_is("d/sub", true, geteuid(), g) ||
+	    !owner_is("d/l", false, geteuid(), g) ||
+	    !owner_is("d/p", false, geteuid(), g))
+		return false;
+	TRY(stat("d/sub", &st));
+	if (!(st.st_mode & S_ISGID))
+		return fail("d/sub: no set-group-ID bit from its parent");
+	/* Outside it, the creator's group. */
+	fd = TRY(open("f", O_CREAT | O_EXCL | O_WRONLY, 0644));
+	TRY(close(fd));
+	if (!owner_is("f", true, geteuid(), getegid()))
+		return false;
+	TRY(unlink("f"));
+	TRY(unlink("d/p"));
+	TRY(unlink("d/l"));
+	TRY(rmdir("d/sub"));
+	TRY(unlink("d/f"));
+	TRY(rmdir("d"));
+	return true;
+}
+
 static long long ns_of(struct timespec ts)
 {
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
@@ -526,6 +569,7 @@ static bool check_xattr_dir(void)
 const struct fscheck fscheck_meta_checks[] = {
 	{ "chmod", check_chmod },
 	{ "chown", check_chown },
+	{ "setgid_dir", check_setgid_dir },
 	{ "utimens", check_utimens },
 	{ "statfs", check_statfs },
 	{ "fifo", check_fifo },
