@@ -171,6 +171,7 @@ int inode_root_init(struct fsd *fs, const char *cipherdir)
 	struct stat st;
 
 	/* Never closed before unmount: no handle. */
+	r->pinned = true;
 	r->fd = open(cipherdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (r->fd < 0 || fstat(r->fd, &st) != 0)
 		return -errno;
@@ -185,7 +186,7 @@ int inode_root_init(struct fsd *fs, const char *cipherdir)
 }
 
 /* The cache of descriptors, all under fds.lock. An inode is in it when
- * it has both a handle and a descriptor; the others keep theirs. */
+ * it has a descriptor and is not pinned; a pinned one keeps its own. */
 
 static void lru_unlink(struct inode_fds *c, struct inode *in)
 {
@@ -222,15 +223,31 @@ static int cache_drop(struct inode_fds *c, struct inode *in)
 	return fd;
 }
 
+/* Whether in, cached and not held, may lose its descriptor: it has a
+ * handle to open it again, made now if need be. One that cannot have
+ * one is pinned and leaves the cache. */
+static bool evictable(struct fsd *fs, struct inode *in)
+{
+	if (in->holds)
+		return false;
+	if (in->fh || (in->fh = handle_of(fs, in->fd)))
+		return true;
+	in->pinned = true;
+	lru_unlink(&fs->fds, in);
+	fs->fds.cached--;
+	return false;
+}
+
 /* Gives in the descriptor fd; over the bound, the oldest descriptors not
  * held go to v. */
-static void cache_add(struct inode_fds *c, struct inode *in, int fd,
+static void cache_add(struct fsd *fs, struct inode *in, int fd,
 		      struct victims *v)
 {
+	struct inode_fds *c = &fs->fds;
 	struct inode *old, *prev;
 
 	in->fd = fd;
-	if (!in->fh)
+	if (in->pinned)
 		return;
 	lru_push(c, in);
 	c->cached++;
@@ -239,7 +256,7 @@ static void cache_add(struct inode_fds *c, struct inode *in, int fd,
 	for (old = c->tail; old && c->cached > c->max && v->n < FDS_EVICT;
 	     old = prev) {
 		prev = old->lru_prev;
-		if (!old->holds)
+		if (evictable(fs, old))
 			v->fd[v->n++] = cache_drop(c, old);
 	}
 }
@@ -255,7 +272,7 @@ static bool shrink(struct fsd *fs)
 	pthread_mutex_lock(&c->lock);
 	for (in = c->tail; in; in = prev) {
 		prev = in->lru_prev;
-		if (!in->holds) {
+		if (evictable(fs, in)) {
 			close(cache_drop(c, in));
 			any = true;
 		}
@@ -305,7 +322,7 @@ static int refill(struct fsd *fs, struct inode *in, struct victims *v)
 		if (fd < 0)
 			return fd;
 		if (in->fd < 0 && gen == in->fh_gen)
-			cache_add(c, in, fd, v);
+			cache_add(fs, in, fd, v);
 		else
 			close(fd);
 	}
@@ -322,7 +339,7 @@ int inode_hold(struct fsd *fs, struct inode *in)
 	in->holds++;
 	if (in->fd < 0)
 		err = refill(fs, in, &v);
-	else if (in->fh && c->head != in) {
+	else if (!in->pinned && c->head != in) {
 		lru_unlink(c, in);
 		lru_push(c, in);
 	}
@@ -350,7 +367,7 @@ static void hold_with(struct fsd *fs, struct inode *in, int fd)
 	pthread_mutex_lock(&c->lock);
 	in->holds++;
 	if (in->fd < 0) {
-		cache_add(c, in, fd, &v);
+		cache_add(fs, in, fd, &v);
 		fd = -1;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -366,11 +383,11 @@ static size_t slot(const struct fsd *fs, ino_t ino, dev_t dev)
 	return (size_t)(h >> 20) & (fs->nbuckets - 1);
 }
 
-static void inode_init(struct inode *in, const struct stat *st,
-		       struct file_handle *fh)
+static void inode_init(struct fsd *fs, struct inode *in,
+		       const struct stat *st)
 {
 	in->fd = -1;
-	in->fh = fh;
+	in->pinned = !fs->fds.handles;
 	in->ino = st->st_ino;
 	in->dev = st->st_dev;
 	in->type = st->st_mode & S_IFMT;
@@ -381,7 +398,7 @@ static void inode_init(struct inode *in, const struct stat *st,
 static void inode_destroy(struct fsd *fs, struct inode *in)
 {
 	pthread_mutex_lock(&fs->fds.lock);
-	if (in->fh && in->fd >= 0) {
+	if (!in->pinned && in->fd >= 0) {
 		lru_unlink(&fs->fds, in);
 		fs->fds.cached--;
 	}
@@ -446,13 +463,12 @@ static struct inode *add(struct fsd *fs, int fd, const struct stat *st,
 			 bool *added)
 {
 	struct inode *in, *fresh = calloc(1, sizeof(*fresh));
-	struct file_handle *fh = fresh ? handle_of(fs, fd) : NULL;
 	struct victims v = { .n = 0 };
 	size_t s = slot(fs, st->st_ino, st->st_dev);
 
 	if (!fresh)
 		return NULL;
-	inode_init(fresh, st, fh);
+	inode_init(fs, fresh, st);
 	pthread_mutex_lock(&fs->table_lock);
 	in = lookup(fs, st->st_ino, st->st_dev);
 	if ((*added = !in)) {
@@ -463,7 +479,7 @@ static struct inode *add(struct fsd *fs, int fd, const struct stat *st,
 		/* Held and given its descriptor before anyone can find it. */
 		pthread_mutex_lock(&fs->fds.lock);
 		in->holds = 1;
-		cache_add(&fs->fds, in, fd, &v);
+		cache_add(fs, in, fd, &v);
 		pthread_mutex_unlock(&fs->fds.lock);
 	}
 	in->nlookup++;
@@ -488,7 +504,6 @@ struct inode *inode_ref(struct fsd *fs, int fd, const struct stat *st)
 	if ((in = lookup(fs, st->st_ino, st->st_dev)))
 		in->nlookup++;
 	pthread_mutex_unlock(&fs->table_lock);
-	/* Its handle is made outside the table lock. */
 	if (!in)
 		in = add(fs, fd, st, &added);
 	if (!in)
@@ -531,7 +546,7 @@ static bool rebind(struct inode_fds *c, struct inode *in, int *fd,
 		   struct file_handle **fh)
 {
 	struct file_handle *old = in->fh;
-	bool cached = in->fh && in->fd >= 0;
+	bool cached = !in->pinned && in->fd >= 0;
 
 	if (in->fd >= 0 && dup3(*fd, in->fd, O_CLOEXEC) < 0)
 		return false;
@@ -539,10 +554,11 @@ static bool rebind(struct inode_fds *c, struct inode *in, int *fd,
 		in->fd = *fd;
 		*fd = -1;
 	}
-	if (cached && !*fh) {
+	in->pinned = !*fh;
+	if (cached && in->pinned) {
 		lru_unlink(c, in);
 		c->cached--;
-	} else if (!cached && *fh) {
+	} else if (!cached && !in->pinned) {
 		lru_push(c, in);
 		c->cached++;
 	}

@@ -51,9 +51,12 @@ enum inode_iv {
 struct inode {
 	struct inode *hnext;
 	int fd; /* O_PATH | O_NOFOLLOW, or -1; valid while held */
-	/* The backing file's handle; NULL: fd stays open while the inode
+	/* The backing file's handle, made when its descriptor is first to
+	 * be closed (most inodes never are, and a lookup need not pay for
+	 * it); pinned: none can be had, fd stays open while the inode
 	 * lives. Below, under the descriptor lock (struct inode_fds). */
 	struct file_handle *fh;
+	bool pinned;
 	unsigned holds, fh_gen;
 	struct inode *lru_prev, *lru_next; /* cached descriptors, newest first */
 	ino_t ino;
