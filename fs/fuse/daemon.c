@@ -6,6 +6,7 @@
  * serves until unmounted, logging to stderr.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -525,6 +526,15 @@ static void raise_nofile(void)
 	}
 }
 
+/* libfuse cancels its worker threads at unmount, and glibc loads the
+ * unwinder (libgcc_s) for that on first use: a daemon whose descriptors
+ * are all taken then (inodes without file handles keep one each) would
+ * abort instead of finishing its unmount. Loaded now, it is there. */
+static void load_unwinder(void)
+{
+	(void)dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NODELETE);
+}
+
 /* Where the daemon logs: -o log=, else stderr in the foreground and
  * syslog otherwise. */
 static void log_start(const struct daemon_opts *d)
@@ -613,6 +623,7 @@ static int run(const struct daemon_opts *d, int notify_fd, char *err,
 
 	log_start(d);
 	raise_nofile();
+	load_unwinder();
 	if (secmem_init(heap_size(d->vol.cache_entries), &why)) {
 		if (!d->allow_unlocked_keys) {
 			snprintf(verr, sizeof(verr), "%s: %zu KiB needed; raise "

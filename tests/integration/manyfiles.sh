@@ -47,4 +47,29 @@ check "the mount is empty again" \
 	bash -c "ls -A '$T/m' >'$T/ls' && test ! -s '$T/ls'"
 check "no other error was logged" \
 	test "$(grep -c 'error' "$T/m.log")" = 1
+umount_wait "$T/m"
+
+# Without file handles (no CAP_DAC_READ_SEARCH, as for a user's mount)
+# each inode the kernel keeps holds a descriptor: past the limit the
+# requests that need one more fail with EMFILE, and the daemon, all its
+# descriptors taken, still ends cleanly at unmount.
+mkdir -p "$T/m2"
+prlimit --nofile=64:64 capsh --drop=cap_dac_read_search -- -c \
+	"exec '$HSMFS_TEST' mount -f '$T/c' '$T/m2'" >"$T/m2.log" 2>&1 &
+NP=$!
+for _ in $(seq 200); do mountpoint -q "$T/m2" && break; sleep 0.05; done
+check "without file handles: the mount says so" \
+	grep -q "no file handles" "$T/m2.log"
+for i in $(seq 100); do echo "$i" >"$T/m2/f$i"; done 2>/dev/null
+ls -l "$T/m2" >/dev/null 2>&1
+check "without file handles: past the limit, a create gets EMFILE" \
+	bash -c "echo x 2>&1 >'$T/m2/one-more' | grep -q 'Too many open files'"
+cat "$T/m2"/f* >/dev/null 2>&1
+# What the unmount needs is loaded before any descriptor is taken.
+check "the daemon has the unwinder its unmount needs loaded already" \
+	grep -q libgcc_s "/proc/$NP/maps"
+fusermount3 -u "$T/m2"
+wait "$NP"
+check "and the daemon, out of descriptors, exits 0 at unmount (got $?)" \
+	test "$?" = 0
 finish
