@@ -91,11 +91,13 @@ int fstate_set(struct inode *in, int fd, const struct fmeta *m)
 void fstate_save(struct inode *in, int fd)
 {
 	struct fmeta m;
-	int fl = fcntl(fd, F_GETFL);
+	int fl;
 
+	if (!in->state || in->used == in->state->writes)
+		return;
 	/* A descriptor that cannot write leaves it for a writer's close. */
-	if (!in->state || in->used == in->state->writes || fl < 0 ||
-	    (fl & O_ACCMODE) == O_RDONLY)
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
 		return;
 	m = *in->state;
 	m.writes = in->used;
