@@ -2,12 +2,15 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
 #include "blk.h"
+
+#define NONCE_POOL 256
 
 static _Atomic uint64_t next_serial = 1;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -24,6 +27,11 @@ struct blk_tls {
 	EVP_CIPHER_CTX *enc, *dec;
 	uint64_t enc_serial, dec_serial; /* 0: the context holds no key */
 	struct blk_tls *prev, *next;
+	/* Random nonces drawn in bulk: one RAND_bytes call costs more than
+	 * sealing a block (a syscall of its fork check, among others).
+	 * Nonces are stored in the clear anyway; a fork empties the pool. */
+	uint8_t nonces[NONCE_POOL * BLK_NONCE];
+	unsigned nonces_left;
 };
 
 /* Lock order: reg_lock, then a context's lock. */
@@ -65,9 +73,19 @@ static void tls_free(void *p)
 	free(t);
 }
 
+/* A child must not use nonces its parent may use too. */
+static void forked(void)
+{
+	struct blk_tls *t = pthread_getspecific(tls_key);
+
+	if (t)
+		t->nonces_left = 0;
+}
+
 static void init_once(void)
 {
 	pthread_key_create(&tls_key, tls_free);
+	pthread_atfork(NULL, NULL, forked);
 	gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 }
 
@@ -198,8 +216,25 @@ static int seal_locked(struct blk_tls *t, const struct blk_key *k,
 /* Encrypts n (checked by the caller) bytes with the nonce given; ct and
  * tag may lie anywhere, so that one code path serves the packed and the
  * aligned layouts. */
+/* The next of this thread's random nonces; t->lock held. */
+static int nonce_take(struct blk_tls *t, uint8_t nonce[BLK_NONCE])
+{
+	int err;
+
+	if (t->nonces_left == 0) {
+		if ((err = keys_random(t->nonces, sizeof(t->nonces))))
+			return err;
+		t->nonces_left = NONCE_POOL;
+	}
+	t->nonces_left--;
+	memcpy(nonce, t->nonces + t->nonces_left * BLK_NONCE, BLK_NONCE);
+	return 0;
+}
+
+/* Seals under nonce, a fresh random one first if fresh is set. */
 static int seal(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
-		size_t n, const uint8_t *nonce, uint8_t *ct, uint8_t *tag)
+		size_t n, uint8_t *nonce, bool fresh, uint8_t *ct,
+		uint8_t *tag)
 {
 	struct blk_tls *t;
 	int err;
@@ -207,7 +242,8 @@ static int seal(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
 	if ((err = tls_get(&t)))
 		return err;
 	pthread_mutex_lock(&t->lock);
-	err = seal_locked(t, k, blockno, in, n, nonce, ct, tag);
+	if (!fresh || !(err = nonce_take(t, nonce)))
+		err = seal_locked(t, k, blockno, in, n, nonce, ct, tag);
 	pthread_mutex_unlock(&t->lock);
 	return err;
 }
@@ -215,28 +251,20 @@ static int seal(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
 int blk_encrypt(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
 		size_t n, const uint8_t *nonce, uint8_t *out)
 {
-	int err;
-
 	if (n == 0 || n > BLK_PLAIN)
 		return -EINVAL;
 	if (nonce)
 		memcpy(out, nonce, BLK_NONCE);
-	else if ((err = keys_random(out, BLK_NONCE)))
-		return err;
-	return seal(k, blockno, in, n, out, out + BLK_NONCE,
+	return seal(k, blockno, in, n, out, !nonce, out + BLK_NONCE,
 		    out + BLK_NONCE + n);
 }
 
 int blk_seal(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
 	     size_t n, uint8_t *nonce, uint8_t *ct, uint8_t *tag)
 {
-	int err;
-
 	if (n == 0 || n > BLK_PLAIN)
 		return -EINVAL;
-	if ((err = keys_random(nonce, BLK_NONCE)))
-		return err;
-	return seal(k, blockno, in, n, nonce, ct, tag);
+	return seal(k, blockno, in, n, nonce, true, ct, tag);
 }
 
 /* blk_open with this thread's decryption context, its lock held. */

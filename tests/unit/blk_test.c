@@ -9,7 +9,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -279,6 +282,49 @@ static void blk_sizes(void)
 		CHECK_EQ_INT(blk_plain_size(blk_cipher_size(p)), p);
 }
 
+static int nonce_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, BLK_NONCE);
+}
+
+/* Nonces are drawn in bulk: across many pools they never repeat, and a
+ * child of fork does not take the nonces its parent takes next. */
+static void blk_nonces_unique(void)
+{
+	enum { N = 3000 };
+	static uint8_t nonces[N + 2][BLK_NONCE], ct[BLK_CIPHER];
+	struct blk_key *k = test_blk_key(0, 0xa3);
+	uint8_t pt[16] = { 0 };
+	int p[2], st = 0, dups = 0;
+	pid_t pid;
+
+	CHECK(k != NULL);
+	if (!k)
+		return;
+	for (int i = 0; i < N; i++) {
+		CHECK_EQ_INT(blk_encrypt(k, 1, pt, sizeof(pt), NULL, ct), 0);
+		memcpy(nonces[i], ct, BLK_NONCE);
+	}
+	CHECK(pipe(p) == 0);
+	if ((pid = fork()) == 0) {
+		blk_encrypt(k, 1, pt, sizeof(pt), NULL, ct);
+		_exit(write(p[1], ct, BLK_NONCE) == BLK_NONCE ? 0 : 1);
+	}
+	CHECK(pid > 0);
+	CHECK(read(p[0], nonces[N], BLK_NONCE) == BLK_NONCE);
+	waitpid(pid, &st, 0);
+	close(p[0]);
+	close(p[1]);
+	CHECK_EQ_INT(blk_encrypt(k, 1, pt, sizeof(pt), NULL, ct), 0);
+	memcpy(nonces[N + 1], ct, BLK_NONCE);
+	qsort(nonces, N + 2, BLK_NONCE, nonce_cmp);
+	for (int i = 1; i < N + 2; i++)
+		dups += !memcmp(nonces[i - 1], nonces[i], BLK_NONCE);
+	CHECK_EQ_INT(dups, 0);
+	blk_key_free(k);
+}
+
 CHECK_MAIN("blk",
+	   T(blk_nonces_unique),
 	   T(blk_roundtrip), T(blk_known_answer), T(blk_rejects_misuse),
 	   T(blk_open_errors), T(blk_wipes_contexts), T(blk_sizes))
