@@ -469,6 +469,12 @@ static struct inode *add(struct fsd *fs, int fd, const struct stat *st,
 	if (!fresh)
 		return NULL;
 	inode_init(fs, fresh, st);
+	/* With room in the cache the handle waits until the descriptor is
+	 * to be closed (evictable). Near the bound most new descriptors
+	 * soon will be: the handle is made here, outside the locks. */
+	if (!fresh->pinned && atomic_load(&fs->fds.cached) >=
+				      atomic_load(&fs->fds.max) / 2)
+		fresh->pinned = !(fresh->fh = handle_of(fs, fd));
 	pthread_mutex_lock(&fs->table_lock);
 	in = lookup(fs, st->st_ino, st->st_dev);
 	if ((*added = !in)) {

@@ -109,7 +109,8 @@ struct inode {
 struct inode_fds {
 	pthread_mutex_t lock;
 	struct inode *head, *tail;
-	size_t cached, max;
+	/* Atomic: read without the lock (add, status). */
+	atomic_size_t cached, max;
 	unsigned adds; /* the limit is read again every so many */
 	bool handles;
 	int mount_id;
