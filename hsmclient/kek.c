@@ -11,25 +11,36 @@ static void seterr(char *err, const char *msg)
 	snprintf(err, KEK_ERR_MAX, "%s", msg);
 }
 
+/* The provider of url's scheme (what precedes the first ':', without
+ * case as RFC 3986 has it), or NULL; *n is the scheme's length. */
+static const struct kek_provider *provider_of(const char *url, size_t *n)
+{
+	*n = strspn(url, "abcdefghijklmnopqrstuvwxyz"
+			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+	if (!*n || url[*n] != ':')
+		return NULL;
+	for (const struct kek_provider *const *p = kek_providers; *p; p++)
+		if (strlen((*p)->scheme) == *n &&
+		    strncasecmp((*p)->scheme, url, *n) == 0)
+			return *p;
+	return NULL;
+}
+
 enum kek_status kek_open(const char *url, const struct kek_opts *o,
 			 struct kek **out, char err[KEK_ERR_MAX])
 {
-	const char *colon = strstr(url, "://");
+	const struct kek_provider *p;
 	size_t n;
 
 	*out = NULL;
-	if (!colon) {
+	p = provider_of(url, &n);
+	if (p)
+		return p->open(url, o, out, err);
+	if (!n || url[n] != ':')
 		seterr(err, "KEK URL has no scheme");
-		return KEK_E_INVAL;
-	}
-	n = (size_t)(colon - url);
-	for (const struct kek_provider *const *p = kek_providers; *p; p++) {
-		if (strlen((*p)->scheme) == n &&
-		    strncmp((*p)->scheme, url, n) == 0)
-			return (*p)->open(url, o, out, err);
-	}
-	snprintf(err, KEK_ERR_MAX, "no KEK provider for URL scheme '%.*s'",
-		 (int)n, url);
+	else
+		snprintf(err, KEK_ERR_MAX, "no KEK provider for URL scheme "
+			 "'%.*s'", (int)n, url);
 	return KEK_E_INVAL;
 }
 
@@ -124,6 +135,11 @@ static size_t folded_len(const char *url)
 bool kek_url_same(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), fa, fb;
+	const struct kek_provider *pa = provider_of(a, &fa);
+	const struct kek_provider *pb = provider_of(b, &fb);
+
+	if (pa && pa == pb && pa->url_same)
+		return pa->url_same(a, b);
 
 	la -= la && a[la - 1] == '/';
 	lb -= lb && b[lb - 1] == '/';
