@@ -426,6 +426,26 @@ static CK_RV decrypt(struct call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE h,
 	return rv;
 }
 
+/* Unwraps with m in the HSM: C_UnwrapKey if the key allows it, else
+ * C_Decrypt. A token whose policy refuses the readable session key
+ * (Luna Cloud HSM keeps unwrapped keys sensitive; an unwrap template
+ * may too) gets C_Decrypt, if the key allows that. */
+static CK_RV in_hsm(struct call *c, CK_MECHANISM *m, const struct p11key *key,
+		    const struct unwrap_args *a)
+{
+	CK_RV rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+
+	if (key->unwrap)
+		rv = unwrap_key(c, m, key->h, a);
+	if (key->decrypt &&
+	    (!key->unwrap || rv == CKR_TEMPLATE_INCONSISTENT ||
+	     rv == CKR_ATTRIBUTE_VALUE_INVALID ||
+	     rv == CKR_ACTION_PROHIBITED))
+		rv = decrypt(c, m, key->h, a->in, a->inlen, a->out,
+			     a->outlen);
+	return rv;
+}
+
 /* Raw RSA in the HSM, OAEP decoded here: for tokens that decrypt RSA
  * but not with OAEP-SHA-256 (SoftHSM 2.6 does OAEP with SHA-1 only). */
 static enum kek_status raw_rsa(struct call *c, CK_OBJECT_HANDLE h,
@@ -490,9 +510,7 @@ static enum kek_status unwrap_rsa(struct call *c, const struct p11key *key,
 	pthread_mutex_unlock(&k->lock);
 	if (raw && key->decrypt)
 		return raw_rsa(c, key->h, a, err);
-	rv = key->unwrap ? unwrap_key(c, &m, key->h, a) :
-			   decrypt(c, &m, key->h, a->in, a->inlen, a->out,
-				   a->outlen);
+	rv = in_hsm(c, &m, key, a);
 	if (rv == CKR_OK)
 		return KEK_OK;
 	if (!no_oaep256(rv) || !key->decrypt)
@@ -514,9 +532,7 @@ static enum kek_status unwrap_aes(struct call *c, const struct p11key *key,
 {
 	CK_MECHANISM m = { a->alg == KEK_ALG_A256KW ? CKM_AES_KEY_WRAP :
 			   CKM_AES_KEY_WRAP_PAD, NULL, 0 };
-	CK_RV rv = key->unwrap ? unwrap_key(c, &m, key->h, a) :
-				 decrypt(c, &m, key->h, a->in, a->inlen,
-					 a->out, a->outlen);
+	CK_RV rv = in_hsm(c, &m, key, a);
 
 	if (rv == CKR_OK)
 		return KEK_OK;
