@@ -93,6 +93,9 @@ struct kek;
 /* A provider implements these; struct kek is its handle's first member. */
 struct kek_provider {
 	const char *scheme; /* URL scheme, e.g. "https", "pkcs11" */
+	/* Its URLs are opaque ("pkcs11:..."); otherwise the scheme must be
+	 * followed by "://". */
+	bool opaque;
 	enum kek_status (*open)(const char *url, const struct kek_opts *o,
 				struct kek **out, char *err);
 	void (*close)(struct kek *k);

@@ -686,6 +686,7 @@ static enum kek_status p11_open(const char *url, const struct kek_opts *o,
 
 const struct kek_provider pkcs11_provider = {
 	.scheme = P11_SCHEME,
+	.opaque = true,
 	.open = p11_open,
 	.close = p11_close,
 	.describe = p11_describe,
