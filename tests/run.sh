@@ -132,6 +132,9 @@ done
 if [[ -x $B/tests/pkcs11_test ]]; then
 	shared "hsm/pkcs11_test" "$B/tests/pkcs11_test"
 fi
+if [[ -x $B/tests/pkcs11_test-san ]]; then
+	shared "san/pkcs11_test" "$B/tests/pkcs11_test-san"
+fi
 # Unit tests once more under valgrind's memcheck: no invalid access, no
 # definite leak.
 if command -v valgrind >/dev/null; then

@@ -22,3 +22,8 @@ TEST_BINS += $(B)/tests/pkcs11_test
 $(B)/tests/pkcs11_test: $(call objs,$(PKCS11_TEST_SRC))
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+# Same test with ASan+UBSan.
+TEST_BINS += $(B)/tests/pkcs11_test-san
+$(B)/tests/pkcs11_test-san: $(call sanobjs,$(PKCS11_TEST_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
