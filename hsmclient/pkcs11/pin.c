@@ -42,22 +42,13 @@ static enum kek_status whole_file(const char *path, char **pin, char *err)
 static enum kek_status cred_line(char *s, const char *path, unsigned line,
 				 char **pin, char *err)
 {
-	char *eq = strchr(s, '='), *val;
-	size_t n;
+	char *val = cfile_split(s);
 
-	if (!eq || (size_t)(eq - s) != strlen(PIN_VAR) ||
-	    strncmp(s, PIN_VAR, strlen(PIN_VAR))) {
+	if (!val || strcmp(s, PIN_VAR)) {
 		snprintf(err, KEK_ERR_MAX, "%.200s:%u: not " PIN_VAR "=PIN "
 			 "(the only setting of the PKCS#11 provider)", path,
 			 line);
 		return KEK_E_INVAL;
-	}
-	val = eq + 1;
-	n = strlen(val);
-	if (n >= 2 && (val[0] == '"' || val[0] == '\'') &&
-	    val[n - 1] == val[0]) {
-		val[n - 1] = '\0';
-		val++;
 	}
 	secmem_strfree(*pin);
 	*pin = NULL;

@@ -228,6 +228,29 @@ static enum kek_status p11_describe(struct kek *kk, struct kek_info *info,
 
 /* ---- wrap ---------------------------------------------------------------- */
 
+#define SESSION_KEY_N 5
+
+/* The template of a session key holding a DEK for a moment (to wrap it,
+ * or unwrapped): generic secret, never on the token, private, readable
+ * by hsmfs; one more attribute (type, value) last, in t[SESSION_KEY_N]. */
+static void session_key(CK_ATTRIBUTE t[SESSION_KEY_N + 1],
+			CK_ATTRIBUTE_TYPE type, void *value, CK_ULONG len)
+{
+	static CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	static CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	const CK_ATTRIBUTE fixed[SESSION_KEY_N] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ CKA_TOKEN, &no, sizeof(no) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &yes, sizeof(yes) },
+	};
+
+	memcpy(t, fixed, sizeof(fixed));
+	t[SESSION_KEY_N] = (CK_ATTRIBUTE){ type, value, len };
+}
+
 struct wrap_args {
 	struct p11key key;
 	CK_MECHANISM_TYPE mech;
@@ -243,17 +266,7 @@ static enum kek_status op_wrap(struct call *c, void *arg, char *err)
 {
 	struct wrap_args *a = arg;
 	CK_MECHANISM m = { a->mech, NULL, 0 };
-	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_ATTRIBUTE t[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
-		{ CKA_TOKEN, &no, sizeof(no) },
-		{ CKA_PRIVATE, &yes, sizeof(yes) },
-		{ CKA_EXTRACTABLE, &yes, sizeof(yes) },
-		{ CKA_VALUE, (void *)a->in, a->inlen },
-	};
+	CK_ATTRIBUTE t[SESSION_KEY_N + 1];
 	CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
 	CK_ULONG n = KEK_WRAPPED_MAX;
 	uint8_t id[P11_ID_MAX];
@@ -261,12 +274,14 @@ static enum kek_status op_wrap(struct call *c, void *arg, char *err)
 	enum kek_status st;
 	CK_RV rv;
 
+	session_key(t, CKA_VALUE, (void *)a->in, a->inlen);
 	memcpy(id, a->key.id, idlen);
 	st = version(c, id, idlen, &a->key, err);
 	if (st != KEK_OK)
 		return st;
 	if (a->key.wrap) {
-		rv = c->k->f->C_CreateObject(c->s, t, 6, &o);
+		rv = c->k->f->C_CreateObject(c->s, t, SESSION_KEY_N + 1,
+					     &o);
 		if (rv != CKR_OK)
 			return ckr(c, rv, "C_CreateObject (the key to wrap)",
 				   err);
@@ -368,24 +383,16 @@ static CK_MECHANISM oaep(CK_RSA_PKCS_OAEP_PARAMS *p)
 static CK_RV unwrap_key(struct call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE h,
 			const struct unwrap_args *a)
 {
+	static CK_BBOOL no = CK_FALSE;
 	CK_FUNCTION_LIST *f = c->k->f;
-	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_ATTRIBUTE t[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
-		{ CKA_TOKEN, &no, sizeof(no) },
-		{ CKA_PRIVATE, &yes, sizeof(yes) },
-		{ CKA_SENSITIVE, &no, sizeof(no) },
-		{ CKA_EXTRACTABLE, &yes, sizeof(yes) },
-	};
+	CK_ATTRIBUTE t[SESSION_KEY_N + 1];
 	CK_ATTRIBUTE v = { CKA_VALUE, NULL, 0 };
 	CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
 	CK_RV rv;
 
-	rv = f->C_UnwrapKey(c->s, m, h, (CK_BYTE_PTR)a->in, a->inlen, t, 6,
-			    &o);
+	session_key(t, CKA_SENSITIVE, &no, sizeof(no));
+	rv = f->C_UnwrapKey(c->s, m, h, (CK_BYTE_PTR)a->in, a->inlen, t,
+			    SESSION_KEY_N + 1, &o);
 	if (rv != CKR_OK)
 		return rv;
 	rv = f->C_GetAttributeValue(c->s, o, &v, 1);
