@@ -143,6 +143,7 @@ static enum kek_status with_session(struct p11kek *k, op_fn fn, void *arg,
 		} else {
 			return st;
 		}
+		stats_retry(k->stats);
 	}
 }
 

@@ -805,6 +805,7 @@ static void test_recovery(void)
 	struct kek *ka = open_key("aes-kek", "secret-key");
 	struct kek *kr = open_key("rsa-kek", "private");
 	char kid[KEK_KID_MAX];
+	struct kek_stats st;
 
 	CHECK(ka && kr);
 	if (!ka || !kr)
@@ -814,6 +815,8 @@ static void test_recovery(void)
 	CHECK_EQ_INT(close_all_sessions(), 0);
 	CHECK_EQ_INT(round_trip(ka, NULL), 0);
 	CHECK_EQ_INT(round_trip(kr, NULL), 0);
+	kek_stats(ka, &st);
+	CHECK(st.retries >= 1); /* it was a recovery, not luck */
 	/* Again, with the RSA key first and a version handle cached. */
 	CHECK_EQ_INT(close_all_sessions(), 0);
 	CHECK_EQ_INT(round_trip(kr, NULL), 0);
