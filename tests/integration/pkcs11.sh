@@ -50,8 +50,23 @@ mount_hsm "$C" "$M" || bad "mount after rekey"
 check "files read back after the rekey" readback "$M" 50
 umount_wait "$M"
 
-# The PIN file must be private: refused before the token is asked. (In
-# the background: a mount that wrongly works returns.)
+# A machine that never saw the volume (no pin): the config's URL is not
+# the operator's word, so its pin-source= is not read; -o kek= with the
+# same URL, its attributes in another order, vouches for it. (Mounts in
+# the background: one that wrongly works returns.)
+AES_KEK="pkcs11:type=secret-key;object=fsaes;token=hsmfs-it?pin-source=$P11_PIN&module-name=softhsm2"
+if out=$(HSMFS_STATE_DIR=$T/state2 "$HSMFS" mount "$T/c-aes" "$T/m-aes" 2>&1); then
+	bad "new machine: the config's pin-source= is not read (it mounted)"
+	umount_wait "$T/m-aes"
+else
+	check "new machine: the config's pin-source= is not read" grep -q 'pin-source= of a KEK URL the operator did not name' <<<"$out"
+fi
+check "new machine: -o kek= with the same URL reordered mounts it" \
+	env HSMFS_STATE_DIR="$T/state2" "$HSMFS" mount -o "kek=$AES_KEK" "$T/c-aes" "$T/m-aes"
+check "and its files read back" readback "$T/m-aes" 50
+umount_wait "$T/m-aes"
+
+# The PIN file must be private: refused before the token is asked.
 chmod 0644 "$P11_PIN"
 mkdir -p "$M"
 if out=$("$HSMFS" mount "$C" "$M" 2>&1); then
