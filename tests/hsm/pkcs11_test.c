@@ -329,6 +329,13 @@ static void test_uri(void)
 	CHECK(p11uri_parse_kid("pkcs11:token=T%2Fx;object=my%20kek;id=%01%FF;"
 			       "type=secret-key?module-path=/x.so", &u,
 			       err) != KEK_OK);
+	/* A kid that would not fit a header is refused, not cut. */
+	memset(u.object, 'o', 60);
+	u.object[60] = '\0';
+	memset(u.id, 0xab, P11_ID_MAX);
+	CHECK_EQ_INT(p11uri_kid(&u, u.id, P11_ID_MAX, kid, err), KEK_E_INVAL);
+	CHECK_EQ_INT(p11uri_kid(&u, u.id, 40, kid, err), KEK_OK);
+	CHECK(strlen(kid) < KEK_KID_MAX);
 	/* Versions: unsigned big-endian, the longer greater. */
 	CHECK(p11uri_id_cmp((const uint8_t *)"\x02", 1,
 			    (const uint8_t *)"\x01", 1) > 0);
