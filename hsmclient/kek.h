@@ -61,8 +61,8 @@ struct kek_opts {
 	 * from untrusted storage. */
 	bool host_named;
 	/* A file of credential settings (the Azure provider: AZURE_*=
-	 * lines), read at open; NULL: the environment and systemd
-	 * credentials only. */
+	 * lines; PKCS#11: a PKCS11_PIN= line), read at open; NULL: the
+	 * environment and systemd credentials only. */
 	const char *credential_file;
 	/* Calls the caller may make at once (the daemon's threads); a
 	 * provider that keeps a connection or session per call in flight
