@@ -223,7 +223,8 @@ mount_hsm() {
 # p11_token LABEL [KIND:OBJECT:ID]...: a SoftHSM2 token in $T/softhsm
 # (SOFTHSM2_CONF exported, so hsmfs and pkcs11-tool see it), its user PIN
 # in the file $P11_PIN (mode 0600), and keys made by pkcs11-tool: KIND
-# rsa (an RSA-2048 pair) or aes (AES-256), labelled OBJECT, CKA_ID the
+# rsa (an RSA-2048 pair) or aes (AES-256, sensitive: hsmfs warns about
+# a KEK that is not), labelled OBJECT, CKA_ID the
 # hex ID (rotating a KEK is one more key of the same label and a greater
 # ID). P11_MODULE: the module's file, as p11-kit registered "softhsm2".
 # p11_uri LABEL OBJECT TYPE: its KEK URL (type private or secret-key).
@@ -253,7 +254,7 @@ p11_key() {
 		--pin "$(cat "$P11_PIN")" --label "$3" --id "$4")
 	case $2 in
 	rsa) "${t[@]}" --keypairgen --key-type rsa:2048 >/dev/null 2>&1 ;;
-	aes) "${t[@]}" --keygen --key-type AES:32 >/dev/null 2>&1 ;;
+	aes) "${t[@]}" --keygen --key-type AES:32 --sensitive --private >/dev/null 2>&1 ;;
 	*) return 1 ;;
 	esac
 }

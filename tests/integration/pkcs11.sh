@@ -36,6 +36,7 @@ PY
 	umount_wait "$m"
 	mount_hsm "$c" "$m" || { bad "$1: remount"; return 1; }
 	check "$1: 50 files read back after a remount" readback "$m" 50
+	check "$1: no warning about the key's attributes" bash -c "! grep -q 'extractable or not sensitive' '$m.log'"
 	umount_wait "$m"
 }
 
