@@ -31,7 +31,7 @@ LDFLAGS ?=
 V ?= 0
 WERROR ?= 1
 
-PKGS := fuse3 openssl libcurl libcjson
+PKGS := fuse3 openssl libcurl libcjson p11-kit-1
 EMU_PKGS := openssl libcjson libmicrohttpd
 
 # snprintf into bounded buffers truncates on purpose (curl style), so

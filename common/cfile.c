@@ -134,6 +134,24 @@ char *cfile_next(struct cfile *f)
 	return NULL;
 }
 
+char *cfile_split(char *setting)
+{
+	char *eq = strchr(setting, '='), *val;
+	size_t n;
+
+	if (!eq)
+		return NULL;
+	*eq = '\0';
+	val = eq + 1;
+	n = strlen(val);
+	if (n >= 2 && (val[0] == '"' || val[0] == '\'') &&
+	    val[n - 1] == val[0]) {
+		val[n - 1] = '\0';
+		val++;
+	}
+	return val;
+}
+
 char *cfile_value(struct cfile *f)
 {
 	size_t n = strlen(f->buf);

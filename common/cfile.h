@@ -37,6 +37,10 @@ int cfile_open(struct cfile *f, const char *path, enum cfile_policy p,
 	       char *err, size_t errlen);
 /* The next setting, NUL-terminated in place, or NULL at the end. */
 char *cfile_next(struct cfile *f);
+/* A setting "NAME=VALUE" (of cfile_next) split in place: NUL-terminates
+ * the name and returns the value, without one pair of enclosing quotes
+ * ('...' or "..."); NULL if there is no '='. */
+char *cfile_split(char *setting);
 /* The whole file as one value (a systemd credential): trailing blanks
  * and newlines dropped, nothing else. */
 char *cfile_value(struct cfile *f);

@@ -11,25 +11,46 @@ static void seterr(char *err, const char *msg)
 	snprintf(err, KEK_ERR_MAX, "%s", msg);
 }
 
+/* The length of url's scheme: what precedes the first ':' (and, for a
+ * URL that is not opaque, "://"); 0 if it has none. */
+static size_t scheme_len(const char *url, bool opaque)
+{
+	size_t n = strspn(url, "abcdefghijklmnopqrstuvwxyz"
+			       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+
+	if (!n || url[n] != ':' || (!opaque && strncmp(url + n, "://", 3)))
+		return 0;
+	return n;
+}
+
+/* The provider of url's scheme (compared without case, as RFC 3986
+ * has it), or NULL. */
+static const struct kek_provider *provider_of(const char *url)
+{
+	for (const struct kek_provider *const *p = kek_providers; *p; p++) {
+		size_t n = scheme_len(url, (*p)->opaque);
+
+		if (n && strlen((*p)->scheme) == n &&
+		    strncasecmp((*p)->scheme, url, n) == 0)
+			return *p;
+	}
+	return NULL;
+}
+
 enum kek_status kek_open(const char *url, const struct kek_opts *o,
 			 struct kek **out, char err[KEK_ERR_MAX])
 {
-	const char *colon = strstr(url, "://");
-	size_t n;
+	const struct kek_provider *p = provider_of(url);
+	size_t n = scheme_len(url, false);
 
 	*out = NULL;
-	if (!colon) {
+	if (p)
+		return p->open(url, o, out, err);
+	if (!n)
 		seterr(err, "KEK URL has no scheme");
-		return KEK_E_INVAL;
-	}
-	n = (size_t)(colon - url);
-	for (const struct kek_provider *const *p = kek_providers; *p; p++) {
-		if (strlen((*p)->scheme) == n &&
-		    strncmp((*p)->scheme, url, n) == 0)
-			return (*p)->open(url, o, out, err);
-	}
-	snprintf(err, KEK_ERR_MAX, "no KEK provider for URL scheme '%.*s'",
-		 (int)n, url);
+	else
+		snprintf(err, KEK_ERR_MAX, "no KEK provider for URL scheme "
+			 "'%.*s'", (int)n, url);
 	return KEK_E_INVAL;
 }
 
@@ -124,6 +145,10 @@ static size_t folded_len(const char *url)
 bool kek_url_same(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), fa, fb;
+	const struct kek_provider *pa = provider_of(a);
+
+	if (pa && pa == provider_of(b) && pa->url_same)
+		return pa->url_same(a, b);
 
 	la -= la && a[la - 1] == '/';
 	lb -= lb && b[lb - 1] == '/';

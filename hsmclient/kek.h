@@ -2,7 +2,8 @@
 /*
  * KEK providers: the only way hsmfs touches a key-encryption key.
  *
- * A KEK is addressed by a URL; the scheme picks the provider. The key
+ * A KEK is addressed by a URL; its scheme (what precedes the first ':',
+ * "https", "pkcs11") picks the provider. The key
  * material never enters this process (for RSA keys only the public half
  * does, to wrap locally). Every call returns an enum kek_status and, on
  * failure, writes one human-readable line into err[KEK_ERR_MAX]. Once the
@@ -60,9 +61,13 @@ struct kek_opts {
 	 * from untrusted storage. */
 	bool host_named;
 	/* A file of credential settings (the Azure provider: AZURE_*=
-	 * lines), read at open; NULL: the environment and systemd
-	 * credentials only. */
+	 * lines; PKCS#11: a PKCS11_PIN= line), read at open; NULL: the
+	 * environment and systemd credentials only. */
 	const char *credential_file;
+	/* Calls the caller may make at once (the daemon's threads); a
+	 * provider that keeps a connection or session per call in flight
+	 * (PKCS#11) keeps at most this many. 0: provider default. */
+	unsigned concurrency;
 };
 
 struct kek_info {
@@ -87,7 +92,10 @@ struct kek;
 
 /* A provider implements these; struct kek is its handle's first member. */
 struct kek_provider {
-	const char *scheme; /* URL scheme, e.g. "https" */
+	const char *scheme; /* URL scheme, e.g. "https", "pkcs11" */
+	/* Its URLs are opaque ("pkcs11:..."); otherwise the scheme must be
+	 * followed by "://". */
+	bool opaque;
 	enum kek_status (*open)(const char *url, const struct kek_opts *o,
 				struct kek **out, char *err);
 	void (*close)(struct kek *k);
@@ -105,6 +113,9 @@ struct kek_provider {
 	void (*stats)(struct kek *k, struct kek_stats *st);
 	/* Optional: moves credentials out of the environment (kek_seal_env). */
 	void (*seal_env)(void);
+	/* Optional: kek_url_same for two URLs of this scheme; NULL: the
+	 * Azure rule kek_url_same states. */
+	bool (*url_same)(const char *a, const char *b);
 };
 
 struct kek {
@@ -136,8 +147,9 @@ void kek_stats(struct kek *k, struct kek_stats *st);
 /* True if two KEK URLs, both as an operator may write them, name the same
  * key: scheme, host and key name ("/keys/NAME") compared without case,
  * as Azure treats vault, HSM and key names; what follows (a version)
- * exactly; a trailing slash ignored. Not for kids from untrusted
- * places: a provider's owns() judges those. */
+ * exactly; a trailing slash ignored. A provider may have a rule of its
+ * own (PKCS#11: every attribute, decoded, compared exactly). Not for
+ * kids from untrusted places: a provider's owns() judges those. */
 bool kek_url_same(const char *a, const char *b);
 
 const char *kek_status_str(enum kek_status st);

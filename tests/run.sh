@@ -23,7 +23,7 @@ JOBS=${TEST_JOBS:-$(nproc)}
 # Longest first, so that the short unit tests fill in at the end.
 SHARED=(manyfiles reader torture diskfull sanitizers bindings frozen corrupt
 	secrets adversary onemount fsck state cli sdk tamper undetected ciphertext
-	dist demo demodr lifecycle deep)
+	dist demo demodr lifecycle deep pkcs11)
 pass=0
 fail=0
 failed_suites=()
@@ -127,6 +127,14 @@ done
 for t in "$B"/tests/san/*_test; do
 	[[ -x $t ]] && shared "san/$(basename "$t")" "$t"
 done
+# The PKCS#11 provider against SoftHSM2: its own token directory, no
+# timing, a few seconds.
+if [[ -x $B/tests/pkcs11_test ]]; then
+	shared "hsm/pkcs11_test" "$B/tests/pkcs11_test"
+fi
+if [[ -x $B/tests/pkcs11_test-san ]]; then
+	shared "san/pkcs11_test" "$B/tests/pkcs11_test-san"
+fi
 # Unit tests once more under valgrind's memcheck: no invalid access, no
 # definite leak.
 if command -v valgrind >/dev/null; then

@@ -7,9 +7,13 @@ PKGS=(
 	gcc make pkg-config
 	libfuse3-dev fuse3 libssl-dev openssl libcurl4-openssl-dev libcjson-dev
 	libmicrohttpd-dev
+	# the PKCS#11 KEK provider: p11-kit loads the modules
+	libp11-kit-dev p11-kit
 	# tests and tools
 	attr xxd python3 python3-cryptography curl jq util-linux procps psmisc
 	clang libclang-rt-14-dev valgrind gdb perl tar coreutils
+	# PKCS#11 tests: a software token, and pkcs11-tool to make its keys
+	softhsm2 opensc
 )
 
 missing=()

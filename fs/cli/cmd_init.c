@@ -23,6 +23,8 @@ static void usage(FILE *f)
 		"the KEK:\n"
 		"  https://NAME.managedhsm.azure.net/keys/KEY[/VERSION]\n"
 		"  https://NAME.vault.azure.net/keys/KEY[/VERSION]\n"
+		"  pkcs11:token=T;object=O;type=private|secret-key[;id=ID]\n"
+		"      ?module-name=M|module-path=/P[&pin-source=/FILE]\n"
 		"\n"
 		"  --kek URL            the key-encryption key in the HSM (required)\n"
 		"  --wrap file          (default) each data key wrapped by the KEK: one HSM\n"

@@ -708,6 +708,10 @@ static int daemonize(const struct daemon_opts *d, char *err, size_t errlen)
 int daemon_mount(struct daemon_opts *d, char *err, size_t errlen)
 {
 	err[0] = '\0';
+	/* Every FUSE thread and prefetch worker may wait on an unwrap at
+	 * once: a provider with a session per call in flight keeps that
+	 * many. */
+	d->vol.kek.concurrency = d->threads + d->prefetch;
 	/* fusermount3, which mounts for other users, would drop the option
 	 * with a warning: a device node would then give EACCES unexplained. */
 	if (d->root_opt && geteuid() != 0) {

@@ -24,7 +24,7 @@
 
 #include "common/secmem.h"
 #include "hsmclient/azure/client.h"
-#include "hsmclient/azure/stats.h"
+#include "hsmclient/stats.h"
 #include "hsmclient/kek.h"
 
 #define AZAUTH_TOKEN_MAX (16 * 1024)

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "hsmclient/azure/http.h"
-#include "hsmclient/azure/stats.h"
+#include "hsmclient/stats.h"
 #include "hsmclient/kek.h"
 
 #define CLIENT_MAX_EP (KEK_MAX_ENDPOINTS + 1)

@@ -115,21 +115,12 @@ static enum kek_status from_dir(struct azcred *c, char *err)
 static enum kek_status file_line(struct azcred *c, char *s, const char *path,
 				 unsigned line, char *err)
 {
-	char *eq = strchr(s, '='), *val;
-	size_t n;
+	char *val = cfile_split(s);
 
-	if (!eq) {
+	if (!val) {
 		snprintf(err, KEK_ERR_MAX, "%.200s:%u: not NAME=VALUE", path,
 			 line);
 		return KEK_E_INVAL;
-	}
-	*eq = '\0';
-	val = eq + 1;
-	n = strlen(val);
-	if (n >= 2 && (val[0] == '"' || val[0] == '\'') &&
-	    val[n - 1] == val[0]) {
-		val[n - 1] = '\0';
-		val++;
 	}
 	for (int i = 0; i < AZ_NVARS; i++)
 		if (!strcmp(s, vars[i].env))

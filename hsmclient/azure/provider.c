@@ -24,8 +24,9 @@
 #include "hsmclient/azure/err.h"
 #include "hsmclient/azure/json.h"
 #include "hsmclient/azure/provider.h"
-#include "hsmclient/azure/rsa.h"
-#include "hsmclient/azure/stats.h"
+#include "hsmclient/azure/jwk.h"
+#include "hsmclient/rsa.h"
+#include "hsmclient/stats.h"
 #include "hsmclient/azure/text.h"
 #include "hsmclient/azure/url.h"
 

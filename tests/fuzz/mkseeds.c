@@ -226,6 +226,22 @@ static void azure_bodies(void)
 	      "\"error_codes\":[7000215]}", NULL);
 }
 
+/* PKCS#11 kids and KEK URLs (see fuzz_p11_uri.c). */
+static void p11_uris(void)
+{
+	put_str("fuzz_p11_uri", "kid-rsa", "pkcs11:token=hsmfs-a;"
+		"object=rsa-kek;id=%01;type=private");
+	put_str("fuzz_p11_uri", "kid-aes", "pkcs11:token=T%2Fx;"
+		"object=my%20kek;id=%01%FF;type=secret-key");
+	put_str("fuzz_p11_uri", "url-name", "pkcs11:token=hsmfs;"
+		"object=fs-kek;type=private?module-name=softhsm2&"
+		"pin-source=file:/etc/hsmfs/pin");
+	put_str("fuzz_p11_uri", "url-path", "PKCS11:object=k;token=t;"
+		"type=secret-key;id=%00%01?module-path=/usr/lib/p11.so");
+	put_str("fuzz_p11_uri", "url-pin-value", "pkcs11:token=a;object=b;"
+		"type=private?pin-value=1234");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -241,5 +257,6 @@ int main(int argc, char **argv)
 	configs();
 	names();
 	azure_bodies();
+	p11_uris();
 	return 0;
 }

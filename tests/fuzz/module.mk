@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 20
 # The format's targets link common/ and crypto/ alone; the HSM client's
 # link it too.
 FUZZ_CRYPTO_TARGETS := fuzz_hdr fuzz_conf fuzz_names
-FUZZ_HSM_TARGETS := fuzz_azure_json
+FUZZ_HSM_TARGETS := fuzz_azure_json fuzz_p11_uri
 FUZZ_TARGETS := $(FUZZ_CRYPTO_TARGETS) $(FUZZ_HSM_TARGETS)
 FUZZ_BINS := $(patsubst %,$(B)/fuzz/%,$(FUZZ_TARGETS))
 FUZZ_CRYPTO_SRC := $(COMMON_SRC) $(CRYPTO_SRC)

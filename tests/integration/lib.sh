@@ -219,3 +219,46 @@ wait_for() {
 mount_hsm() {
 	run_daemon "$HSMFS" "$@"
 }
+
+# p11_token LABEL [KIND:OBJECT:ID]...: a SoftHSM2 token in $T/softhsm
+# (SOFTHSM2_CONF exported, so hsmfs and pkcs11-tool see it), its user PIN
+# in the file $P11_PIN (mode 0600), and keys made by pkcs11-tool: KIND
+# rsa (an RSA-2048 pair) or aes (AES-256, sensitive: hsmfs warns about
+# a KEK that is not), labelled OBJECT, CKA_ID the
+# hex ID (rotating a KEK is one more key of the same label and a greater
+# ID). P11_MODULE: the module's file, as p11-kit registered "softhsm2".
+# p11_uri LABEL OBJECT TYPE: its KEK URL (type private or secret-key).
+p11_token() {
+	local label=$1 k kind obj id
+	shift
+	P11_MODULE=$(p11-kit list-modules 2>/dev/null |
+		awk '$1 == "softhsm2:" { print $2 }')
+	[[ -n $P11_MODULE ]] || return 1
+	export SOFTHSM2_CONF=$T/softhsm/softhsm2.conf
+	P11_PIN=$T/softhsm/pin
+	mkdir -p "$T/softhsm/tokens"
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+		"$T/softhsm/tokens" >"$SOFTHSM2_CONF"
+	(umask 077 && echo 4711-hsmfs >"$P11_PIN")
+	softhsm2-util --init-token --free --label "$label" --so-pin 4711-so \
+		--pin "$(cat "$P11_PIN")" >/dev/null || return 1
+	for k in "$@"; do
+		IFS=: read -r kind obj id <<<"$k"
+		p11_key "$label" "$kind" "$obj" "$id" || return 1
+	done
+}
+
+# p11_key LABEL KIND OBJECT ID: one more key on token LABEL.
+p11_key() {
+	local t=(pkcs11-tool --module "$P11_MODULE" --token-label "$1" --login
+		--pin "$(cat "$P11_PIN")" --label "$3" --id "$4")
+	case $2 in
+	rsa) "${t[@]}" --keypairgen --key-type rsa:2048 >/dev/null 2>&1 ;;
+	aes) "${t[@]}" --keygen --key-type AES:32 --sensitive --private >/dev/null 2>&1 ;;
+	*) return 1 ;;
+	esac
+}
+
+p11_uri() {
+	echo "pkcs11:token=$1;object=$2;type=$3?module-name=softhsm2&pin-source=$P11_PIN"
+}

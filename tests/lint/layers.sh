@@ -2,7 +2,8 @@
 # The architecture, checked: every #include points down the layers
 #   fs/cli -> fs/daemon.h (fs/fuse), fs/offline -> fs/vol
 #     -> crypto, hsmclient -> common
-# libfuse is seen only in fs/fuse, libcurl only in hsmclient/azure, and
+# libfuse is seen only in fs/fuse, libcurl only in hsmclient/azure,
+# p11-kit only in hsmclient/pkcs11, and
 # no header of fs/fuse is included outside it.
 . "$(dirname "$0")/../lib/lint.sh"
 
@@ -34,6 +35,10 @@ check "no header of fs/fuse is included outside fs/fuse" \
 	"$(includes fs | grep -v '^fs/fuse/' | grep -E ': fs/fuse/' || true)"
 check "libfuse is included only in fs/fuse" \
 	"$(grep -rlE '#include <fuse' --include='*.[ch]' common crypto hsmclient fs | grep -v '^fs/fuse/' || true)"
+check "p11-kit is included only in hsmclient/pkcs11 (and its test)" \
+	"$(grep -rlE '#include <p11-kit/' --include='*.[ch]' common crypto hsmclient fs | grep -v '^hsmclient/pkcs11/' || true)"
+check "the providers do not reach into each other" \
+	"$(bad_includes hsmclient/azure 'hsmclient/pkcs11/'; bad_includes hsmclient/pkcs11 'hsmclient/azure/')"
 check "libcurl is included only in hsmclient" \
 	"$(grep -rlE '#include <curl/' --include='*.[ch]' common crypto fs || true)"
 # crypto links without libcurl: its unit tests are built from common and

@@ -85,6 +85,22 @@ static void value(void)
 	cfile_close(&f);
 }
 
+/* NAME=VALUE split in place; one pair of quotes goes, nothing else. */
+static void split(void)
+{
+	char a[] = "PKCS11_PIN=\"12 34\"", b[] = "X='a\"b'", c[] = "X=\"a'",
+	     d[] = "X=", e[] = "no setting", g[] = "X=a=b";
+	char *v;
+
+	CHECK((v = cfile_split(a)) && !strcmp(a, "PKCS11_PIN") &&
+	      !strcmp(v, "12 34"));
+	CHECK((v = cfile_split(b)) && !strcmp(v, "a\"b"));
+	CHECK((v = cfile_split(c)) && !strcmp(v, "\"a'"));
+	CHECK((v = cfile_split(d)) && !strcmp(v, ""));
+	CHECK(cfile_split(e) == NULL);
+	CHECK((v = cfile_split(g)) && !strcmp(g, "X") && !strcmp(v, "a=b"));
+}
+
 static void policy(void)
 {
 	char path[128], err[512];
@@ -149,4 +165,5 @@ __attribute__((constructor)) static void setup(void)
 	atexit(cleanup);
 }
 
-CHECK_MAIN("cfile", T(lines), T(value), T(policy), T(size_bound))
+CHECK_MAIN("cfile", T(lines), T(value), T(split), T(policy),
+	   T(size_bound))

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hsmclient/azure/stats.h"
+#include "hsmclient/stats.h"
 
 #define LAT_WIN 512
 

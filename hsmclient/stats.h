@@ -5,8 +5,8 @@
  * Thread-safe. Recording cannot fail; stats_new() returns NULL when out of
  * memory (the caller reports KEK_E_NOMEM).
  */
-#ifndef HSMFS_AZ_STATS_H
-#define HSMFS_AZ_STATS_H
+#ifndef HSMFS_STATS_H
+#define HSMFS_STATS_H
 
 #include <stddef.h>
 

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The sessions of one token: opened on demand up to a bound (the
+ * caller's concurrency), logged in once (CKU_USER; login state belongs
+ * to the application, so every session shares it), and reopened when
+ * the token says they are lost: p11pool_recover closes them all, finds
+ * the slot again by token label (a token re-inserted may come back in
+ * another slot), opens one and logs in again. Each reopening starts a
+ * new generation; a session of an older one is closed when handed back,
+ * and object handles found before it are stale. Thread-safe. Calls
+ * return a kek_status and on failure write one line into
+ * err[KEK_ERR_MAX].
+ */
+#ifndef HSMFS_P11_POOL_H
+#define HSMFS_P11_POOL_H
+
+#include <stdbool.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "hsmclient/kek.h"
+
+struct p11pool;
+
+/* Opens a session on the token labelled token and logs in with pin
+ * (secure memory, owned by the pool from now on, may be NULL: then the
+ * token must need no login, or have a protected authentication path). */
+enum kek_status p11pool_new(CK_FUNCTION_LIST *f, const char *token,
+			    char *pin, unsigned max, struct p11pool **out,
+			    char *err);
+void p11pool_free(struct p11pool *p);
+/* A session for one operation, and its generation. Waits while max
+ * sessions are in use. */
+enum kek_status p11pool_get(struct p11pool *p, CK_SESSION_HANDLE *s,
+			    unsigned *gen, char *err);
+/* Hands s back (closes it if its generation is over). */
+void p11pool_put(struct p11pool *p, CK_SESSION_HANDLE s, unsigned gen);
+/* The sessions of generation gen were found lost: reopens, unless
+ * another caller already did. */
+enum kek_status p11pool_recover(struct p11pool *p, unsigned gen, char *err);
+/* The current generation. */
+unsigned p11pool_gen(struct p11pool *p);
+
+#endif
