@@ -1165,7 +1165,10 @@ static void test_emu_credentials(void)
 	setenv("AZURE_CLIENT_ID", "app-secret", 1);
 	setenv("AZURE_CLIENT_SECRET", "s3cret-value", 1);
 	setenv("HSMFS_IMDS_ENDPOINT", "http://127.0.0.1:9", 1);
-	k = open_key(&E1, "rsa2048", NULL, err);
+	/* Bounded: managed identity's own retries would take seconds. */
+	memset(&o, 0, sizeof(o));
+	o.deadline_ms = 500;
+	k = open_key(&E1, "rsa2048", &o, err);
 	if (k) {
 		CHECK_EQ_INT(kek_describe(k, &info, err), KEK_E_AUTH);
 		CHECK(strstr(err, "incomplete credentials: AZURE_CLIENT_SECRET "
