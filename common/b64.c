@@ -83,3 +83,14 @@ long b64_decode_any(const char *in, size_t n, uint8_t *out, size_t cap)
 {
 	return decode(in, n, out, cap, 1);
 }
+
+int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

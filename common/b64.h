@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* base64url (RFC 4648 section 5) without padding, and a tolerant decoder. */
+/* base64url (RFC 4648 section 5) without padding, a tolerant decoder,
+ * and the hex digit of percent-escapes. */
 #ifndef HSMFS_B64_H
 #define HSMFS_B64_H
 
@@ -16,5 +17,7 @@ void b64url_encode(const uint8_t *in, size_t n, char *out);
 long b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap);
 /* Lenient, for network input: accepts both alphabets and '=' padding. */
 long b64_decode_any(const char *in, size_t n, uint8_t *out, size_t cap);
+/* The value of one hex digit of either case, or -1. */
+int hex_digit(char c);
 
 #endif

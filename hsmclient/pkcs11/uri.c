@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/b64.h"
 #include "hsmclient/pkcs11/uri.h"
 
 #define URI_MAX 4096
@@ -13,17 +14,6 @@ static enum kek_status bad(char *err, const char *what, const char *name)
 	snprintf(err, KEK_ERR_MAX, "PKCS#11 URI: %s%s%.40s%s", what,
 		 name ? " '" : "", name ? name : "", name ? "'" : "");
 	return KEK_E_INVAL;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Percent-decodes v[0..n) into out (at most cap bytes); -1 if malformed
@@ -36,10 +26,10 @@ static long pct_decode(const char *v, size_t n, uint8_t *out, size_t cap)
 		int c = (unsigned char)v[i];
 
 		if (c == '%') {
-			if (i + 2 >= n || hexval(v[i + 1]) < 0 ||
-			    hexval(v[i + 2]) < 0)
+			if (i + 2 >= n || hex_digit(v[i + 1]) < 0 ||
+			    hex_digit(v[i + 2]) < 0)
 				return -1;
-			c = hexval(v[i + 1]) * 16 + hexval(v[i + 2]);
+			c = hex_digit(v[i + 1]) * 16 + hex_digit(v[i + 2]);
 			i += 2;
 		} else if (c <= ' ' || c >= 0x7f || strchr("\"<>\\^`{|}#[]", c)) {
 			return -1;

@@ -91,4 +91,23 @@ static void b64_all_lengths(void)
 	CHECK_EQ_INT(bad, 0);
 }
 
-CHECK_MAIN("b64", T(b64_vectors), T(b64_all_lengths))
+/* Percent-escapes in PKCS#11 URIs and form bodies: either case. */
+static void hex_digits(void)
+{
+	static const char lower[] = "0123456789abcdef";
+	static const char upper[] = "0123456789ABCDEF";
+
+	for (int i = 0; i < 16; i++) {
+		CHECK_EQ_INT(hex_digit(lower[i]), i);
+		CHECK_EQ_INT(hex_digit(upper[i]), i);
+	}
+	CHECK_EQ_INT(hex_digit('g'), -1);
+	CHECK_EQ_INT(hex_digit('G'), -1);
+	CHECK_EQ_INT(hex_digit('/'), -1);
+	CHECK_EQ_INT(hex_digit(':'), -1);
+	CHECK_EQ_INT(hex_digit('@'), -1);
+	CHECK_EQ_INT(hex_digit('`'), -1);
+	CHECK_EQ_INT(hex_digit('\0'), -1);
+}
+
+CHECK_MAIN("b64", T(b64_vectors), T(b64_all_lengths), T(hex_digits))

@@ -37,18 +37,6 @@ struct form {
 	char *k[FORM_FIELDS], *v[FORM_FIELDS];
 };
 
-/* Value of one hex digit, or -1. */
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* application/x-www-form-urlencoded decoding of s[0..n); NUL rejected. */
 static char *url_decode(const char *s, size_t n)
 {
@@ -64,8 +52,8 @@ static char *url_decode(const char *s, size_t n)
 			int hi, lo;
 			if (i + 2 >= n)
 				goto bad;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
+			hi = hex_digit(s[i + 1]);
+			lo = hex_digit(s[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				goto bad;
 			out[o++] = (char)(hi << 4 | lo);
