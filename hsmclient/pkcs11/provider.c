@@ -116,13 +116,17 @@ static enum kek_status version(struct call *c, const uint8_t *id,
 /* Runs fn on a pooled session; if the sessions turn out lost, reopens
  * them (and logs in) and tries once more; if a handle turns out stale
  * (the object was deleted or the token re-inserted), finds it again and
- * tries once more. */
+ * tries once more; if the key is not found, has the module look at its
+ * tokens again (p11pool_recover's reinit, rate-limited) and tries once
+ * more: a deleted key stays not found, a token the module lost sight of
+ * is found again. */
 static enum kek_status with_session(struct p11kek *k, op_fn fn, void *arg,
 				    char *err)
 {
+	bool recovered = false, refound = false, reinit = false;
 	enum kek_status st;
 
-	for (int tries = 0;; tries++) {
+	for (;;) {
 		struct call c = { .k = k };
 
 		st = p11pool_get(k->pool, &c.s, &c.gen, err);
@@ -132,14 +136,21 @@ static enum kek_status with_session(struct p11kek *k, op_fn fn, void *arg,
 		} else if (st == KEK_E_UNAVAILABLE) {
 			c.rv = CKR_SESSION_HANDLE_INVALID;
 		}
-		if (st == KEK_OK || tries > 0)
+		if (st == KEK_OK)
 			return st;
-		if (p11err_lost(c.rv)) {
-			st = p11pool_recover(k->pool, c.gen, err);
+		if (p11err_lost(c.rv) && !recovered) {
+			recovered = true;
+			st = p11pool_recover(k->pool, c.gen, false, err);
 			if (st != KEK_OK)
 				return st;
-		} else if (p11err_stale_handle(c.rv)) {
+		} else if (p11err_stale_handle(c.rv) && !refound) {
+			refound = true;
 			cache_drop(k);
+		} else if (st == KEK_E_NOTFOUND && !reinit) {
+			reinit = true;
+			if (p11pool_recover(k->pool, c.gen, true, err) ==
+			    KEK_E_NOTFOUND)
+				return st;
 		} else {
 			return st;
 		}
