@@ -260,6 +260,16 @@ out:
 	return st;
 }
 
+void p11pool_counts(struct p11pool *p, struct p11pool_counts *n)
+{
+	pthread_mutex_lock(&p->lock);
+	n->open = p->nopen;
+	n->idle = p->nidle;
+	n->max = p->max;
+	n->down = p->down;
+	pthread_mutex_unlock(&p->lock);
+}
+
 unsigned p11pool_gen(struct p11pool *p)
 {
 	pthread_mutex_lock(&p->lock);

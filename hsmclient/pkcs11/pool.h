@@ -57,6 +57,12 @@ void p11pool_put(struct p11pool *p, CK_SESSION_HANDLE s, unsigned gen);
  * caller's own error stands. */
 enum kek_status p11pool_recover(struct p11pool *p, unsigned gen, bool reinit,
 				char *err);
+/* How many sessions are open and idle now, the bound, whether down. */
+struct p11pool_counts {
+	unsigned open, idle, max;
+	bool down;
+};
+void p11pool_counts(struct p11pool *p, struct p11pool_counts *n);
 /* The current generation. */
 unsigned p11pool_gen(struct p11pool *p);
 

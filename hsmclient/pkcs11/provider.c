@@ -43,6 +43,8 @@ struct p11kek {
 	struct p11key cur; /* the version wraps use; cur.pub for RSA */
 	bool raw_rsa;      /* the token decrypts RSA but not OAEP-SHA-256 */
 	bool warned;
+	uint8_t used[P11_ID_MAX]; /* the version used last, for status */
+	size_t usedlen;
 	struct cached cache[CACHE_N];
 	unsigned next;
 };
@@ -109,6 +111,15 @@ static enum kek_status version(struct call *c, const uint8_t *id,
 	k->next = (k->next + 1) % CACHE_N;
 	pthread_mutex_unlock(&k->lock);
 	return KEK_OK;
+}
+
+/* Notes version id as the one used last. */
+static void used(struct p11kek *k, const uint8_t *id, size_t idlen)
+{
+	pthread_mutex_lock(&k->lock);
+	memcpy(k->used, id, idlen);
+	k->usedlen = idlen;
+	pthread_mutex_unlock(&k->lock);
 }
 
 /* ---- sessions ------------------------------------------------------------ */
@@ -233,6 +244,8 @@ static enum kek_status p11_describe(struct kek *kk, struct kek_info *info,
 	k->cur = key;
 	k->info = ni;
 	k->described = true;
+	memcpy(k->used, key.id, key.idlen);
+	k->usedlen = key.idlen;
 	pthread_mutex_unlock(&k->lock);
 	*info = ni;
 	return done(k, KEK_OP_GET, t0, KEK_OK, err);
@@ -601,6 +614,7 @@ static enum kek_status p11_unwrap(struct kek *kk, const char *kid,
 				 .out = out, .outlen = outlen };
 	uint64_t t0 = clock_ms();
 	struct p11uri v;
+	enum kek_status st;
 
 	if (!kid_version(k, kid, &v)) {
 		snprintf(err, KEK_ERR_MAX, "key id '%.120s' does not belong to "
@@ -623,8 +637,10 @@ static enum kek_status p11_unwrap(struct kek *kk, const char *kid,
 	}
 	a.id = v.id;
 	a.idlen = v.idlen;
-	return done(k, KEK_OP_UNWRAP, t0, with_session(k, op_unwrap, &a, err),
-		    err);
+	st = with_session(k, op_unwrap, &a, err);
+	if (st == KEK_OK)
+		used(k, v.id, v.idlen);
+	return done(k, KEK_OP_UNWRAP, t0, st, err);
 }
 
 static bool p11_owns(struct kek *kk, const char *kid)
@@ -634,12 +650,82 @@ static bool p11_owns(struct kek *kk, const char *kid)
 	return kid_version((const struct p11kek *)kk, kid, &v);
 }
 
+/* ---- about: what status and info say -------------------------------- */
+
+static void about_line(struct kek_about *a, const char *key,
+		       const char *label, const char *value)
+{
+	snprintf(a->key, sizeof(a->key), "%s", key);
+	snprintf(a->label, sizeof(a->label), "%s", label);
+	snprintf(a->value, sizeof(a->value), "%s", value);
+}
+
+/* id as hex digits into hex[2 * P11_ID_MAX + 1]. */
+static void id_hex(const uint8_t *id, size_t n, char *hex)
+{
+	hex[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		sprintf(hex + 2 * i, "%02x", id[i]);
+}
+
+/* The lines a URL gives: token, object and type, module (the next free
+ * line is returned). */
+static struct kek_about *about_uri(const struct p11uri *u,
+				   struct kek_about *a)
+{
+	char v[sizeof(a->value)];
+
+	about_line(a++, "token", "p11 token:", u->token);
+	snprintf(v, sizeof(v), "%.128s (%s)", u->object,
+		 u->type == P11_TYPE_PRIVATE ? "RSA private key" : "AES key");
+	about_line(a++, "object", "p11 object:", v);
+	if (u->module_name[0])
+		snprintf(v, sizeof(v), "%.150s (registered with p11-kit)",
+			 u->module_name);
+	else
+		snprintf(v, sizeof(v), "%.190s", u->module_path);
+	about_line(a++, "module", "p11 module:", v);
+	return a;
+}
+
+static void p11_about(const char *url, struct kek_about *about)
+{
+	struct p11uri u;
+	char err[KEK_ERR_MAX];
+
+	if (p11uri_parse(url, &u, err) != KEK_OK)
+		return;
+	about = about_uri(&u, about);
+	if (u.has_id) {
+		char hex[2 * P11_ID_MAX + 1];
+
+		id_hex(u.id, u.idlen, hex);
+		about_line(about, "id", "p11 CKA_ID:", hex);
+	}
+}
+
 static void p11_stats(struct kek *kk, struct kek_stats *st)
 {
 	struct p11kek *k = (struct p11kek *)kk;
+	char hex[2 * P11_ID_MAX + 1], v[sizeof(st->about[0].value)];
+	struct kek_about *a;
+	struct p11pool_counts n;
 
 	stats_get(k->stats, st);
 	snprintf(st->endpoint, sizeof(st->endpoint), "%s", k->u.token);
+	st->no_tokens = true;
+	a = about_uri(&k->u, st->about);
+	pthread_mutex_lock(&k->lock);
+	id_hex(k->used, k->usedlen, hex);
+	pthread_mutex_unlock(&k->lock);
+	snprintf(v, sizeof(v), "%s (the version used last; %s)",
+		 hex[0] ? hex : "-", k->u.has_id ? "pinned by the URL" :
+		 "new keys: the greatest CKA_ID");
+	about_line(a++, "id", "p11 CKA_ID:", v);
+	p11pool_counts(k->pool, &n);
+	snprintf(v, sizeof(v), "%u sessions open, %u idle, at most %u%s", n.open,
+		 n.idle, n.max, n.down ? "; the token is unavailable" : "");
+	about_line(a, "sessions", "p11 pool:", v);
 }
 
 /* ---- open / close -------------------------------------------------------- */
@@ -713,5 +799,6 @@ const struct kek_provider pkcs11_provider = {
 	.unwrap = p11_unwrap,
 	.owns = p11_owns,
 	.stats = p11_stats,
+	.about = p11_about,
 	.url_same = p11uri_same,
 };

@@ -55,7 +55,16 @@ C=$T/c-rsa M=$T/m-rsa
 check "rekey picks the new version (CKA_ID 02)" bash -c "'$HSMFS' rekey -q '$C' >'$T/rk' 2>&1 && grep -q 'id=%02;' '$C/hsmfs.conf'"
 mount_hsm "$C" "$M" || bad "mount after rekey"
 check "files read back after the rekey" readback "$M" 50
+"$HSMFS" status "$M" >"$T/st"
+check "status: token, object, module, the CKA_ID in use, sessions" \
+	bash -c "grep -qx 'p11 token:   hsmfs-it' '$T/st' && grep -qx 'p11 object:  fskek (RSA private key)' '$T/st' &&
+		grep -q '^p11 module:  softhsm2 ' '$T/st' && grep -q '^p11 CKA_ID:  02 ' '$T/st' && grep -q '^p11 pool: .* sessions open' '$T/st'"
+check "status: no line about Entra tokens" bash -c "! grep -q '^hsm token' '$T/st'"
+check "status --json: hsm.pkcs11 names the object" \
+	bash -c "'$HSMFS' status --json '$M' | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"hsm\"][\"pkcs11\"][\"object\"].startswith(\"fskek\")'"
 umount_wait "$M"
+check "info (offline): token, object and module" \
+	bash -c "'$HSMFS' info '$C' | grep -qx 'p11 token:     hsmfs-it' && '$HSMFS' info '$C' | grep -q '^p11 module:    softhsm2'"
 
 # A machine that never saw the volume (no pin): the config's URL is not
 # the operator's word, so its pin-source= is not read; -o kek= with the
