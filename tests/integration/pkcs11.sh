@@ -191,11 +191,11 @@ check "the config names the token's KEK" names "$P11"
 cross "pkcs11 to azure" "$AZ"
 check "the config names the Azure KEK" names "$AZ"
 
-# Revocation: the AES key deleted while mounted. After a cache flush an
-# uncached file no longer opens, and a volume-wrap volume refuses the
+# Revocation: the AES key deleted while mounted. After a cache flush a
+# file read before (its key was cached) no longer opens, and a volume-wrap volume refuses the
 # re-validation; a file open before goes on (as with Azure).
 mount_hsm "$T/c-aes" "$T/m-aes" || bad "mount the AES volume"
-cat "$T/m-aes/d/f1" >/dev/null
+cat "$T/m-aes/d/f1" "$T/m-aes/d/f2" >/dev/null
 exec 7<"$T/m-aes/d/f1"
 F2=$(MNT_C=$T/c-aes bfile "$T/m-aes" d/f2)
 del() {
@@ -206,7 +206,7 @@ del() {
 del_both() { del 01 && del 02; }
 check "revocation: both versions deleted (pkcs11-tool --delete-object)" del_both
 "$HSMFS" cache flush "$T/m-aes" >/dev/null
-check "revocation: an uncached file no longer opens (EIO)" \
+check "revocation: a file whose key was cached no longer opens (EIO)" \
 	bash -c "cat '$T/m-aes/d/f2' 2>&1 >/dev/null | grep -q 'Input/output error'"
 check "revocation: and the log says why" \
 	bash -c "grep -F '${F2##*/}: cannot unwrap' '$T/m-aes.log' | grep -q 'no secret key'"
