@@ -99,6 +99,15 @@ void kek_stats(struct kek *k, struct kek_stats *st)
 		k->prov->stats(k, st);
 }
 
+void kek_url_about(const char *url, struct kek_about *about)
+{
+	const struct kek_provider *p = provider_of(url);
+
+	memset(about, 0, sizeof(*about) * KEK_ABOUT_MAX);
+	if (p && p->about)
+		p->about(url, about);
+}
+
 const char *kek_status_str(enum kek_status st)
 {
 	switch (st) {

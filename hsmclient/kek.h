@@ -78,12 +78,23 @@ struct kek_info {
 	bool enabled;
 };
 
+/* One line about where a KEK lives, for operators (status, info): key
+ * names it in JSON, label in text; an empty key ends a list. */
+#define KEK_ABOUT_MAX 6
+struct kek_about {
+	char key[16];
+	char label[16];
+	char value[200];
+};
+
 struct kek_stats {
 	unsigned long long calls[4][3]; /* [op][outcome]: see KEK_OP_, KEK_OUT_ */
 	unsigned long long retries;
 	unsigned lat_p50_ms, lat_p90_ms, lat_p99_ms;
 	char endpoint[128];             /* base URL in use now */
 	char last_error[KEK_ERR_MAX];
+	bool no_tokens; /* the provider asks for no access tokens (PKCS#11) */
+	struct kek_about about[KEK_ABOUT_MAX]; /* what the provider adds */
 };
 enum { KEK_OP_GET, KEK_OP_WRAP, KEK_OP_UNWRAP, KEK_OP_TOKEN };
 enum { KEK_OUT_OK, KEK_OUT_CLIENT_ERR, KEK_OUT_SERVER_ERR };
@@ -113,6 +124,8 @@ struct kek_provider {
 	void (*stats)(struct kek *k, struct kek_stats *st);
 	/* Optional: moves credentials out of the environment (kek_seal_env). */
 	void (*seal_env)(void);
+	/* Optional: lines about url (read, never opened) into about. */
+	void (*about)(const char *url, struct kek_about *about);
 	/* Optional: kek_url_same for two URLs of this scheme; NULL: the
 	 * Azure rule kek_url_same states. */
 	bool (*url_same)(const char *a, const char *b);
@@ -151,6 +164,11 @@ void kek_stats(struct kek *k, struct kek_stats *st);
  * own (PKCS#11: every attribute, decoded, compared exactly). Not for
  * kids from untrusted places: a provider's owns() judges those. */
 bool kek_url_same(const char *a, const char *b);
+
+/* What a KEK URL says about where its key lives, offline (no provider
+ * is opened): lines into about[KEK_ABOUT_MAX], none for a provider with
+ * nothing to add (Azure: the URL says it all) or a URL of no provider. */
+void kek_url_about(const char *url, struct kek_about *about);
 
 const char *kek_status_str(enum kek_status st);
 

@@ -18,6 +18,7 @@
 #include "crypto/layout.h"
 #include "crypto/names.h"
 #include "fs/vol/info.h"
+#include "hsmclient/kek.h"
 
 static void usage(FILE *f)
 {
@@ -104,12 +105,38 @@ static void text_features(const struct conf *c)
 		       "--to-wrap %s finishes it)\n", to, to);
 }
 
+/* What the KEK URL says about where its key lives (PKCS#11: the token,
+ * the object, the module), read from the URL alone. */
+static void text_about(const char *url)
+{
+	struct kek_about a[KEK_ABOUT_MAX];
+	char b[512];
+
+	kek_url_about(url, a);
+	for (int i = 0; i < KEK_ABOUT_MAX && a[i].key[0]; i++)
+		printf("%-14s %s\n", a[i].label, safe(a[i].value, b, sizeof(b)));
+}
+
+static void json_about(const char *url, cJSON *j)
+{
+	struct kek_about a[KEK_ABOUT_MAX];
+	cJSON *p;
+
+	kek_url_about(url, a);
+	if (!a[0].key[0])
+		return;
+	p = cJSON_AddObjectToObject(j, "pkcs11");
+	for (int i = 0; i < KEK_ABOUT_MAX && a[i].key[0]; i++)
+		cJSON_AddStringToObject(p, a[i].key, a[i].value);
+}
+
 static void text_keks(const struct vol_info *in)
 {
 	const struct conf *c = &in->conf;
 	char b[512];
 
 	printf("kek:           %s\n", safe(c->kek, b, sizeof(b)));
+	text_about(c->kek);
 	if (!c->nwk)
 		printf("kek version:   %s (wraps the volume key)\n",
 		       safe(c->vk.kid, b, sizeof(b)));
@@ -277,6 +304,7 @@ static int json(const struct vol_info *in)
 				"volume" : "file");
 	str_or_null(j, "wrap_conversion", conf_conversion_name(c->conversion));
 	cJSON_AddStringToObject(j, "kek", c->kek);
+	json_about(c->kek, j);
 	json_keks(c, in, j);
 	json_pin(in, j);
 	str_or_null(j, "fingerprint", in->have_fpr ? in->fpr : NULL);

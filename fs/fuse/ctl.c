@@ -111,6 +111,8 @@ static void status(struct fsd *fs, FILE *f)
 	if (vol_fingerprint(&fs->vol, fpr) == 0)
 		fprintf(f, "fingerprint: %s\n", fpr);
 	fprintf(f, "hsm:         %s\n", ks.endpoint[0] ? ks.endpoint : "-");
+	for (int i = 0; i < KEK_ABOUT_MAX && ks.about[i].key[0]; i++)
+		fprintf(f, "%-12s %s\n", ks.about[i].label, ks.about[i].value);
 	wrap_status(fs, f);
 	follow_status(f);
 	fprintf(f, "inodes:      %zu known to the kernel\n", fs->ninodes);
@@ -128,7 +130,8 @@ static void status(struct fsd *fs, FILE *f)
 		(unsigned long long)fs->vol.unwraps,
 		(unsigned long long)fs->vol.unwrap_errors,
 		(unsigned long long)fs->vol.wraps);
-	for (int i = 0; i < 4; i++)
+	/* "token": Entra access tokens, which a PKCS#11 KEK never asks. */
+	for (int i = 0; i < (ks.no_tokens ? 3 : 4); i++)
 		fprintf(f, "hsm %-7s  %llu ok, %llu client errors, %llu server "
 			   "errors\n", ops[i], ks.calls[i][KEK_OUT_OK],
 			ks.calls[i][KEK_OUT_CLIENT_ERR],
@@ -215,6 +218,13 @@ static void hsm_json(const struct kek_stats *ks, cJSON *j)
 		jnum(op, "ok", (double)n[KEK_OUT_OK]);
 		jnum(op, "client_error", (double)n[KEK_OUT_CLIENT_ERR]);
 		jnum(op, "server_error", (double)n[KEK_OUT_SERVER_ERR]);
+	}
+	if (ks->about[0].key[0]) {
+		cJSON *p = jobj(h, "pkcs11");
+
+		for (int i = 0; i < KEK_ABOUT_MAX && ks->about[i].key[0]; i++)
+			cJSON_AddStringToObject(p, ks->about[i].key,
+						ks->about[i].value);
 	}
 	jnum(h, "retries", (double)ks->retries);
 	lat = jobj(h, "latency_ms");

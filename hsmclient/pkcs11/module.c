@@ -114,6 +114,22 @@ enum kek_status p11mod_open(const struct p11uri *u, bool host_named,
 	return KEK_OK;
 }
 
+enum kek_status p11mod_reinit(CK_FUNCTION_LIST *f, const char *token,
+			      char *err)
+{
+	char what[96];
+	CK_RV rv;
+
+	/* Not initialized (an earlier C_Initialize failed) is fine here. */
+	p11_kit_module_finalize(f);
+	rv = p11_kit_module_initialize(f);
+	if (rv == CKR_OK)
+		return KEK_OK;
+	snprintf(what, sizeof(what), "PKCS#11 token '%s': re-initializing "
+		 "its module: C_Initialize", token);
+	return p11err(rv, what, err);
+}
+
 void p11mod_close(CK_FUNCTION_LIST *f)
 {
 	if (!f)

@@ -26,6 +26,11 @@
 enum kek_status p11mod_open(const struct p11uri *u, bool host_named,
 			    CK_FUNCTION_LIST **out, char *desc, size_t cap,
 			    char *err);
+/* Finalizes and initializes f again: a module that reads its tokens
+ * only at C_Initialize (SoftHSM2 scans its token directory then) sees
+ * them as they are now. No call may be in progress on f meanwhile. */
+enum kek_status p11mod_reinit(CK_FUNCTION_LIST *f, const char *token,
+			      char *err);
 /* Finalizes (for this user of the module) and unloads; NULL is a no-op. */
 void p11mod_close(CK_FUNCTION_LIST *f);
 /* The slot whose present token has label token (blank-padded labels

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/secmem.h"
 #include "hsmclient/pkcs11/err.h"
@@ -18,12 +19,16 @@ struct p11pool {
 	CK_FUNCTION_LIST *f;
 	char token[P11_TOKEN_MAX + 1];
 	char *pin; /* secure memory, or NULL */
+	pthread_rwlock_t use; /* read: a session is out; write: reinit */
 	pthread_mutex_t lock;
 	pthread_cond_t cv;
 	CK_SLOT_ID slot;
 	CK_FLAGS flags;
 	CK_SESSION_HANDLE idle[POOL_MAX];
 	unsigned nidle, nopen, max, gen;
+	bool down;           /* the module has not found the token since */
+	uint64_t reinit_ms;  /* when a re-initialization may be made next */
+	char last[KEK_ERR_MAX]; /* why it is down */
 };
 
 static enum kek_status open_one(struct p11pool *p, CK_SESSION_HANDLE *s,
@@ -86,6 +91,19 @@ static enum kek_status start(struct p11pool *p, char *err)
 	return KEK_OK;
 }
 
+/* Writers first: a re-initialization waiting for the sessions in use
+ * must not wait for every call that comes after it too. */
+static void init_use(struct p11pool *p)
+{
+	pthread_rwlockattr_t a;
+
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a,
+		PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&p->use, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+
 enum kek_status p11pool_new(CK_FUNCTION_LIST *f, const char *token,
 			    char *pin, unsigned max, struct p11pool **out,
 			    char *err)
@@ -102,6 +120,7 @@ enum kek_status p11pool_new(CK_FUNCTION_LIST *f, const char *token,
 	p->pin = pin;
 	snprintf(p->token, sizeof(p->token), "%s", token);
 	p->max = max < 1 ? 1 : max > POOL_MAX ? POOL_MAX : max;
+	init_use(p);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	st = start(p, err);
@@ -128,6 +147,7 @@ void p11pool_free(struct p11pool *p)
 		return;
 	close_idle(p);
 	secmem_strfree(p->pin);
+	pthread_rwlock_destroy(&p->use);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
@@ -138,10 +158,17 @@ enum kek_status p11pool_get(struct p11pool *p, CK_SESSION_HANDLE *s,
 {
 	enum kek_status st;
 
+	pthread_rwlock_rdlock(&p->use);
 	pthread_mutex_lock(&p->lock);
-	while (!p->nidle && p->nopen >= p->max)
+	while (!p->down && !p->nidle && p->nopen >= p->max)
 		pthread_cond_wait(&p->cv, &p->lock);
 	*gen = p->gen;
+	if (p->down) {
+		snprintf(err, KEK_ERR_MAX, "%s", p->last);
+		pthread_mutex_unlock(&p->lock);
+		pthread_rwlock_unlock(&p->use);
+		return KEK_E_UNAVAILABLE;
+	}
 	if (p->nidle) {
 		*s = p->idle[--p->nidle];
 		pthread_mutex_unlock(&p->lock);
@@ -155,6 +182,7 @@ enum kek_status p11pool_get(struct p11pool *p, CK_SESSION_HANDLE *s,
 		p->nopen--;
 		pthread_cond_signal(&p->cv);
 		pthread_mutex_unlock(&p->lock);
+		pthread_rwlock_unlock(&p->use);
 	}
 	return st;
 }
@@ -170,25 +198,76 @@ void p11pool_put(struct p11pool *p, CK_SESSION_HANDLE s, unsigned gen)
 	}
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->lock);
+	pthread_rwlock_unlock(&p->use);
 }
 
-enum kek_status p11pool_recover(struct p11pool *p, unsigned gen, char *err)
+/* Finalizes and initializes the module, then starts again; the pool is
+ * down until that finds the token. Under both locks, no session out. */
+static enum kek_status restart(struct p11pool *p, char *err)
+{
+	enum kek_status st;
+
+	p->reinit_ms = clock_ms() + P11POOL_REINIT_MS;
+	if (!p->down)
+		log_info("PKCS#11 token '%s': re-initializing its module to "
+			 "find the token and its keys again", p->token);
+	st = p11mod_reinit(p->f, p->token, err);
+	if (st == KEK_OK)
+		st = start(p, err);
+	if (st == KEK_E_NOTFOUND)
+		st = KEK_E_UNAVAILABLE; /* absent now, maybe not later */
+	if (st == KEK_OK && p->down)
+		log_info("PKCS#11 token '%s' is back", p->token);
+	else if (st != KEK_OK && !p->down)
+		log_warn("PKCS#11 token '%s' is unavailable (%s); calls fail "
+			 "at once, and every %d s one tries again", p->token,
+			 err, P11POOL_REINIT_MS / 1000);
+	p->down = st != KEK_OK;
+	if (p->down)
+		snprintf(p->last, sizeof(p->last), "%s", err);
+	return st;
+}
+
+enum kek_status p11pool_recover(struct p11pool *p, unsigned gen, bool reinit,
+				char *err)
 {
 	enum kek_status st = KEK_OK;
 
+	pthread_rwlock_wrlock(&p->use);
 	pthread_mutex_lock(&p->lock);
-	if (gen == p->gen) {
+	if (gen != p->gen && !p->down)
+		goto out; /* another caller reopened them */
+	if ((reinit || p->down) && clock_ms() < p->reinit_ms) {
+		if (p->down)
+			snprintf(err, KEK_ERR_MAX, "%s", p->last);
+		st = p->down ? KEK_E_UNAVAILABLE : KEK_E_NOTFOUND;
+		goto out;
+	}
+	p->gen++;
+	close_idle(p);
+	if (!reinit && !p->down) {
 		log_info("PKCS#11 token '%s': sessions lost; reopening them "
 			 "and logging in again", p->token);
-		p->gen++;
-		close_idle(p);
 		st = start(p, err);
-		if (st == KEK_E_NOTFOUND)
-			st = KEK_E_UNAVAILABLE; /* absent now, maybe not later */
+		if (st == KEK_OK)
+			goto out;
 	}
+	st = restart(p, err);
+out:
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->lock);
+	pthread_rwlock_unlock(&p->use);
 	return st;
+}
+
+void p11pool_counts(struct p11pool *p, struct p11pool_counts *n)
+{
+	pthread_mutex_lock(&p->lock);
+	n->open = p->nopen;
+	n->idle = p->nidle;
+	n->max = p->max;
+	n->down = p->down;
+	pthread_mutex_unlock(&p->lock);
 }
 
 unsigned p11pool_gen(struct p11pool *p)

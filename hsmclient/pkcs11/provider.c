@@ -43,6 +43,8 @@ struct p11kek {
 	struct p11key cur; /* the version wraps use; cur.pub for RSA */
 	bool raw_rsa;      /* the token decrypts RSA but not OAEP-SHA-256 */
 	bool warned;
+	uint8_t used[P11_ID_MAX]; /* the version used last, for status */
+	size_t usedlen;
 	struct cached cache[CACHE_N];
 	unsigned next;
 };
@@ -111,18 +113,31 @@ static enum kek_status version(struct call *c, const uint8_t *id,
 	return KEK_OK;
 }
 
+/* Notes version id as the one used last. */
+static void used(struct p11kek *k, const uint8_t *id, size_t idlen)
+{
+	pthread_mutex_lock(&k->lock);
+	memcpy(k->used, id, idlen);
+	k->usedlen = idlen;
+	pthread_mutex_unlock(&k->lock);
+}
+
 /* ---- sessions ------------------------------------------------------------ */
 
 /* Runs fn on a pooled session; if the sessions turn out lost, reopens
  * them (and logs in) and tries once more; if a handle turns out stale
  * (the object was deleted or the token re-inserted), finds it again and
- * tries once more. */
+ * tries once more; if the key is not found, has the module look at its
+ * tokens again (p11pool_recover's reinit, rate-limited) and tries once
+ * more: a deleted key stays not found, a token the module lost sight of
+ * is found again. */
 static enum kek_status with_session(struct p11kek *k, op_fn fn, void *arg,
 				    char *err)
 {
+	bool recovered = false, refound = false, reinit = false;
 	enum kek_status st;
 
-	for (int tries = 0;; tries++) {
+	for (;;) {
 		struct call c = { .k = k };
 
 		st = p11pool_get(k->pool, &c.s, &c.gen, err);
@@ -132,14 +147,21 @@ static enum kek_status with_session(struct p11kek *k, op_fn fn, void *arg,
 		} else if (st == KEK_E_UNAVAILABLE) {
 			c.rv = CKR_SESSION_HANDLE_INVALID;
 		}
-		if (st == KEK_OK || tries > 0)
+		if (st == KEK_OK)
 			return st;
-		if (p11err_lost(c.rv)) {
-			st = p11pool_recover(k->pool, c.gen, err);
+		if (p11err_lost(c.rv) && !recovered) {
+			recovered = true;
+			st = p11pool_recover(k->pool, c.gen, false, err);
 			if (st != KEK_OK)
 				return st;
-		} else if (p11err_stale_handle(c.rv)) {
+		} else if (p11err_stale_handle(c.rv) && !refound) {
+			refound = true;
 			cache_drop(k);
+		} else if (st == KEK_E_NOTFOUND && !reinit) {
+			reinit = true;
+			if (p11pool_recover(k->pool, c.gen, true, err) ==
+			    KEK_E_NOTFOUND)
+				return st;
 		} else {
 			return st;
 		}
@@ -222,6 +244,8 @@ static enum kek_status p11_describe(struct kek *kk, struct kek_info *info,
 	k->cur = key;
 	k->info = ni;
 	k->described = true;
+	memcpy(k->used, key.id, key.idlen);
+	k->usedlen = key.idlen;
 	pthread_mutex_unlock(&k->lock);
 	*info = ni;
 	return done(k, KEK_OP_GET, t0, KEK_OK, err);
@@ -590,6 +614,7 @@ static enum kek_status p11_unwrap(struct kek *kk, const char *kid,
 				 .out = out, .outlen = outlen };
 	uint64_t t0 = clock_ms();
 	struct p11uri v;
+	enum kek_status st;
 
 	if (!kid_version(k, kid, &v)) {
 		snprintf(err, KEK_ERR_MAX, "key id '%.120s' does not belong to "
@@ -612,8 +637,10 @@ static enum kek_status p11_unwrap(struct kek *kk, const char *kid,
 	}
 	a.id = v.id;
 	a.idlen = v.idlen;
-	return done(k, KEK_OP_UNWRAP, t0, with_session(k, op_unwrap, &a, err),
-		    err);
+	st = with_session(k, op_unwrap, &a, err);
+	if (st == KEK_OK)
+		used(k, v.id, v.idlen);
+	return done(k, KEK_OP_UNWRAP, t0, st, err);
 }
 
 static bool p11_owns(struct kek *kk, const char *kid)
@@ -623,12 +650,82 @@ static bool p11_owns(struct kek *kk, const char *kid)
 	return kid_version((const struct p11kek *)kk, kid, &v);
 }
 
+/* ---- about: what status and info say -------------------------------- */
+
+static void about_line(struct kek_about *a, const char *key,
+		       const char *label, const char *value)
+{
+	snprintf(a->key, sizeof(a->key), "%s", key);
+	snprintf(a->label, sizeof(a->label), "%s", label);
+	snprintf(a->value, sizeof(a->value), "%s", value);
+}
+
+/* id as hex digits into hex[2 * P11_ID_MAX + 1]. */
+static void id_hex(const uint8_t *id, size_t n, char *hex)
+{
+	hex[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		sprintf(hex + 2 * i, "%02x", id[i]);
+}
+
+/* The lines a URL gives: token, object and type, module (the next free
+ * line is returned). */
+static struct kek_about *about_uri(const struct p11uri *u,
+				   struct kek_about *a)
+{
+	char v[sizeof(a->value)];
+
+	about_line(a++, "token", "p11 token:", u->token);
+	snprintf(v, sizeof(v), "%.128s (%s)", u->object,
+		 u->type == P11_TYPE_PRIVATE ? "RSA private key" : "AES key");
+	about_line(a++, "object", "p11 object:", v);
+	if (u->module_name[0])
+		snprintf(v, sizeof(v), "%.150s (registered with p11-kit)",
+			 u->module_name);
+	else
+		snprintf(v, sizeof(v), "%.190s", u->module_path);
+	about_line(a++, "module", "p11 module:", v);
+	return a;
+}
+
+static void p11_about(const char *url, struct kek_about *about)
+{
+	struct p11uri u;
+	char err[KEK_ERR_MAX];
+
+	if (p11uri_parse(url, &u, err) != KEK_OK)
+		return;
+	about = about_uri(&u, about);
+	if (u.has_id) {
+		char hex[2 * P11_ID_MAX + 1];
+
+		id_hex(u.id, u.idlen, hex);
+		about_line(about, "id", "p11 CKA_ID:", hex);
+	}
+}
+
 static void p11_stats(struct kek *kk, struct kek_stats *st)
 {
 	struct p11kek *k = (struct p11kek *)kk;
+	char hex[2 * P11_ID_MAX + 1], v[sizeof(st->about[0].value)];
+	struct kek_about *a;
+	struct p11pool_counts n;
 
 	stats_get(k->stats, st);
 	snprintf(st->endpoint, sizeof(st->endpoint), "%s", k->u.token);
+	st->no_tokens = true;
+	a = about_uri(&k->u, st->about);
+	pthread_mutex_lock(&k->lock);
+	id_hex(k->used, k->usedlen, hex);
+	pthread_mutex_unlock(&k->lock);
+	snprintf(v, sizeof(v), "%s (the version used last; %s)",
+		 hex[0] ? hex : "-", k->u.has_id ? "pinned by the URL" :
+		 "new keys: the greatest CKA_ID");
+	about_line(a++, "id", "p11 CKA_ID:", v);
+	p11pool_counts(k->pool, &n);
+	snprintf(v, sizeof(v), "%u sessions open, %u idle, at most %u%s", n.open,
+		 n.idle, n.max, n.down ? "; the token is unavailable" : "");
+	about_line(a, "sessions", "p11 pool:", v);
 }
 
 /* ---- open / close -------------------------------------------------------- */
@@ -702,5 +799,6 @@ const struct kek_provider pkcs11_provider = {
 	.unwrap = p11_unwrap,
 	.owns = p11_owns,
 	.stats = p11_stats,
+	.about = p11_about,
 	.url_same = p11uri_same,
 };

@@ -7,8 +7,9 @@
 #   - no file or directory in the volume fails to read (no EIO),
 #   - the volume mounts again and takes new writes.
 # A second series kills the daemon while it creates files (header creation
-# and first writes). A killed daemon loses nothing the backing file system
-# was given (its page cache survives), so every fsynced byte must be there.
+# and first writes), also on a volume whose KEK is in a PKCS#11 token.
+# A killed daemon loses nothing the backing file system was given (its
+# page cache survives), so every fsynced byte must be there.
 #   CRASH_ROUNDS=N  kill points per series (default 10)
 #   CRASH_SEED=S    replay the kill points (printed at start)
 . "$(dirname "$0")/lib.sh"
@@ -32,8 +33,9 @@ J=$T/journal
 
 testkek k
 "$HSMFS_TEST" init --kek testkek://k "$T/c" >/dev/null || { bad "init"; finish; }
-# The volume the rounds run on.
+# The volume the rounds run on, and how it is mounted.
 CD=$T/c
+MOUNT=mount_fg
 
 # The daemon of the last mount_fg is the last pid it added.
 daemon_pid() {
@@ -58,7 +60,7 @@ reap() {
 crash_round() {
 	local name=$1 max=$2 w wp=() d
 	shift 2
-	mount_fg "$CD" "$M" || return 1
+	"$MOUNT" "$CD" "$M" || return 1
 	local pid
 	pid=$(daemon_pid)
 	for w in $(seq $WRITERS); do
@@ -178,7 +180,7 @@ series() {
 			bad "$label crash $i: kill and unmount"
 			continue
 		fi
-		if ! mount_fg "$CD" "$M"; then
+		if ! "$MOUNT" "$CD" "$M"; then
 			bad "$label crash $i: the volume mounts again"
 			break
 		fi
@@ -200,6 +202,25 @@ if "$HSMFS_TEST" init --wrap volume --kek testkek://k "$T/cv" >/dev/null; then
 	CD=$T/cv ROUNDS=$(((ROUNDS + 1) / 2)) series vcreate 600 -c
 else
 	bad "init --wrap volume"
+fi
+
+# The same on a volume whose KEK is in a PKCS#11 token (SoftHSM2), with
+# the shipped daemon: creates killed twice, then fsck unwraps every key
+# slot in the token and finds nothing wrong.
+cp "$HSMFS" "$T/hsmfs-p11" || bad "copy hsmfs"
+mount_p11() { run_daemon "$T/hsmfs-p11" "$@"; }
+if p11_token hsmfs-crash rsa:fskek:01 &&
+	"$T/hsmfs-p11" init --kek "$(p11_uri hsmfs-crash fskek private)" "$T/cp" >/dev/null; then
+	CD=$T/cp MOUNT=mount_p11 ROUNDS=2 series p11create 600 -c
+	# A kill may leave a temporary entry of the daemon's (fsck names it,
+	# "safe to delete"); anything else is a problem.
+	"$T/hsmfs-p11" fsck --unwrap -q "$T/cp" >"$T/fsck-p11" 2>&1
+	check "PKCS#11 volume: fsck --unwrap after the crashes: no problem but leftover temporaries" \
+		bash -c "grep -q ' symlinks, [1-9][0-9]* key slots unwrapped' '$T/fsck-p11' &&
+			! grep -F '$T/cp/' '$T/fsck-p11' | grep -v 'safe to delete)\$'" ||
+		tail -n 5 "$T/fsck-p11"
+else
+	bad "a SoftHSM2 token and a PKCS#11 volume"
 fi
 
 # Kills at exact points with gdb: inside mkdir after the backing mkdir and

@@ -43,12 +43,13 @@ BOUND="-b -p"
 [[ ${HSMFS_TEST_FORMAT:-3} == [12] ]] && BOUND=
 
 # run NAME INIT-OPTS MOUNT-OPTS OPS TORTURE-OPTS...: a fresh volume each.
+# INIT and MOUNT: how (default: the test KEK and daemon).
 run() {
 	local name=$1 iopts=$2 mopts=$3 ops=$4 r
 	shift 4
 	# shellcheck disable=SC2086
-	vol_init $iopts "$T/c.$name" >/dev/null &&
-		mount_fg "$T/c.$name" "$T/m.$name" $mopts || return 1
+	${INIT:-vol_init} $iopts "$T/c.$name" >/dev/null &&
+		${MOUNT:-mount_fg} "$T/c.$name" "$T/m.$name" $mopts || return 1
 	mkdir -p "$T/r.$name"
 	timeout "$LIMIT" "$TORTURE" -s "$SEED" -n "$ops" -j "$JOBS" -k "$K" "$@" \
 		"$T/m.$name" "$T/r.$name"
@@ -80,6 +81,17 @@ check "torture: a format 2 volume (unbound symlinks), $((OPS / 4)) ops" \
 # avoided here and checked on its own below: -x rdonly-trunc.
 check "torture: no_writeback, $((OPS / 4)) ops" \
 	run nowb "" "-o no_writeback" $((OPS / 4)) -x rdonly-trunc $BOUND
+
+# A KEK in a PKCS#11 token (SoftHSM2), the shipped daemon: a short run.
+cp "$HSMFS" "$T/hsmfs-p11" || bad "copy hsmfs"
+p11_init() { "$T/hsmfs-p11" init --kek "$(p11_uri hsmfs-torture fskek private)" "$@"; }
+p11_mount() { run_daemon "$T/hsmfs-p11" "$@"; }
+if p11_token hsmfs-torture rsa:fskek:01; then
+	INIT=p11_init MOUNT=p11_mount check "torture: a PKCS#11 KEK, $((OPS / 20)) ops" \
+		run p11 "" "" $((OPS / 20)) $BOUND
+else
+	bad "torture: a SoftHSM2 token"
+fi
 
 # Known bug: without writeback caching, open(O_RDONLY | O_TRUNC) of a
 # non-empty file fails with EINVAL instead of truncating it (ext4 and

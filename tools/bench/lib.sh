@@ -113,6 +113,27 @@ keyops() {
 		"$E/audit.log" 2>/dev/null || true
 }
 
+# ------------------------------------------------------------- PKCS#11
+
+# p11_setup: a SoftHSM2 token "bench" in W/softhsm with an RSA-2048 key
+# pair (label benchkek, CKA_ID 01); sets P11_MODULE (the module's file,
+# as p11-kit registered "softhsm2"), P11_PIN and P11_KEK (its KEK URL,
+# the PIN in a file). 1 if SoftHSM2 is not registered.
+p11_setup() {
+	P11_MODULE=$(p11-kit list-modules 2>/dev/null | awk '$1 == "softhsm2:" { print $2 }')
+	[[ -n $P11_MODULE ]] || return 1
+	export SOFTHSM2_CONF=$W/softhsm/softhsm2.conf
+	mkdir -p "$W/softhsm/tokens"
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+		"$W/softhsm/tokens" >"$SOFTHSM2_CONF"
+	P11_PIN=4711-bench
+	(umask 077 && echo "$P11_PIN" >"$W/softhsm/pin")
+	softhsm2-util --init-token --free --label bench --so-pin 4711-so --pin "$P11_PIN" >/dev/null
+	pkcs11-tool --module "$P11_MODULE" --token-label bench --login --pin "$P11_PIN" \
+		--keypairgen --key-type rsa:2048 --label benchkek --id 01 >/dev/null 2>&1
+	P11_KEK="pkcs11:token=bench;object=benchkek;type=private?module-name=softhsm2&pin-source=$W/softhsm/pin"
+}
+
 # ------------------------------------------------------------------ peers
 
 # back_of FS: the backing directory of FS.
@@ -146,6 +167,9 @@ init_peer() {
 	hsmfs-vol)
 		"$HSMFS" init --wrap volume --kek "$EMU_URL/keys/$KEK_NAME" -o "$HSMFS_O" "$b" >"$W/hsmfs-vol.init" 2>&1
 		;;
+	hsmfs-p11)
+		"$HSMFS" init --kek "$P11_KEK" "$b" >"$W/hsmfs-p11.init" 2>&1
+		;;
 	esac
 }
 
@@ -162,6 +186,7 @@ start_daemon() {
 	gocryptfs) exec gocryptfs -fg -q -passfile "$W/gocryptfs.pass" "$b" "$m" ;;
 	securefs) exec securefs mount --keyfile "$W/securefs.key" "$b" "$m" ;;
 	hsmfs | hsmfs-vol) exec "$HSMFS" mount -f -o "$HSMFS_O${MOPTS[$1]:+,${MOPTS[$1]}}" "$b" "$m" ;;
+	hsmfs-p11) exec "$HSMFS" mount -f "$b" "$m" ;;
 	esac >>"$W/$1.log" 2>&1 &
 	MPID[$1]=$!
 	PIDS+=("$!")

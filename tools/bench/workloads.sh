@@ -4,7 +4,7 @@
 # the order ORDER (rotated each round), one peer after the other for each
 # step, so that all peers see the same machine state; HSM workloads run on
 # hsmfs only. Sizes come from run (SEQ_MB, FIO_MB, FIO_SECONDS, SMALL_N,
-# SQL_N, HSM_N, CAP_N, RSS_N, STREAM_MB, LATENCY_MS, REQ_N).
+# SQL_N, HSM_N, CAP_N, RSS_N, STREAM_MB, LATENCY_MS, REQ_N, P11_N).
 
 # --------------------------------------------------------------- inputs
 
@@ -480,4 +480,55 @@ reqs_group() {
 	done
 	reqs_record rm "rm -rf + sync"
 	trace_close
+}
+
+# ------------------------------------------------------------- PKCS#11
+
+# p11_unwraps: the unwraps the hsmfs-p11 daemon made in the HSM so far.
+p11_unwraps() {
+	"$HSMFS" status "$(mnt_of hsmfs-p11)" | sed -nE 's/^hsm unwrap +([0-9]+) ok.*/\1/p'
+}
+
+# p11_tool_loop N: N pkcs11-tool processes, each logging in and
+# decrypting one RSA block with CKM_RSA_X_509 (what the daemon asks of
+# SoftHSM2 per unwrap, which has no OAEP with SHA-256).
+p11_tool_loop() {
+	local i
+	for ((i = 0; i < $1; i++)); do
+		pkcs11-tool --module "$P11_MODULE" --token-label bench --login --pin "$P11_PIN" \
+			--decrypt -m RSA-X-509 --id 01 -i "$W/p11.block" -o /dev/null 2>/dev/null || return 1
+	done
+}
+
+# wl_p11: a file-mode volume whose KEK is an RSA-2048 key in SoftHSM2:
+# P11_N files read cold (a fresh daemon: one unwrap each), by one reader
+# and by 8, against P11_N pkcs11-tool decryptions on the same token.
+wl_p11() {
+	local m u0 u1 r
+	p11_setup || { note "p11: SoftHSM2 is not registered with p11-kit: group skipped"; return 0; }
+	init_peer hsmfs-p11
+	mount_peer hsmfs-p11
+	m=$(mnt_of hsmfs-p11)
+	mkdir -p "$m/d"
+	"$BIN/mkfiles" "$m/d" "$P11_N" 1024 4096 1
+	sync
+	# Below the modulus (its top byte is never 0): a valid RSA input.
+	{ printf '\0' && head -c 255 /dev/urandom; } >"$W/p11.block"
+	for ((ROUND = 1; ROUND <= HSM_ROUNDS; ROUND++)); do
+		log "p11 round $ROUND/$HSM_ROUNDS ($P11_N files)"
+		for r in 1 8; do
+			cold hsmfs-p11
+			u0=$(p11_unwraps)
+			timed read_all "$m/d" "$r"
+			u1=$(p11_unwraps)
+			record p11 "cold read of $P11_N files, $r reader(s)" files/s hsmfs-p11 "$(per_sec "$P11_N")"
+			((u1 - u0 == P11_N)) || note "p11: $((u1 - u0)) unwraps for $P11_N files ($r reader(s))"
+			[[ $r == 1 ]] && record p11 "unwraps: hsmfs (1 reader) against a pkcs11-tool loop" \
+				unwraps/s hsmfs-p11 "$(per_sec $((u1 - u0)))"
+		done
+		timed p11_tool_loop "$P11_N" || note "p11: pkcs11-tool --decrypt failed"
+		record p11 "unwraps: hsmfs (1 reader) against a pkcs11-tool loop" unwraps/s pkcs11-tool \
+			"$(per_sec "$P11_N")"
+	done
+	umount_peer hsmfs-p11
 }
