@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Files in use are bounded by memory, not by descriptors: a daemon whose
 # RLIMIT_NOFILE is 1,024 creates, stats, reads (checking content), renames
-# and removes 100,000 files in one mount without an error, its open
+# and removes 50,000 files in one mount without an error, its open
 # descriptors staying under the limit and its memory sane in every phase.
 # Open files do need a descriptor each: when they use up the limit, those
 # opens alone fail with EMFILE, one log line names the limit, and the
 # mount works again once they are closed.
 . "$(dirname "$0")/lib.sh"
 
-N=${MANYFILES_N:-100000}
+N=${MANYFILES_N:-50000}
 LIMIT=1024
 FDS_MAX=$((LIMIT * 3 / 4)) # inodes cache half the limit
 RSS_MAX=256                # MiB
