@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/secmem.h"
@@ -528,6 +531,33 @@ static bool no_oaep256(CK_RV rv)
 	       rv == CKR_ARGUMENTS_BAD;
 }
 
+/* Whether the token refuses OAEP-SHA-256 with key, judged on bytes the
+ * key's public half wrapped here, never on a header's: a forged wrapped
+ * key must not switch the provider to raw RSA. */
+static bool oaep256_refused(struct call *c, const struct p11key *key)
+{
+	uint8_t r[32], ct[KEK_WRAPPED_MAX], back[64];
+	size_t ctlen = sizeof(ct), blen = sizeof(back);
+	struct unwrap_args a = { .in = ct, .out = back, .outlen = &blen };
+	CK_RSA_PKCS_OAEP_PARAMS p;
+	CK_MECHANISM m = oaep(&p);
+	char e[KEK_ERR_MAX];
+	struct p11key pk;
+	bool refused = false;
+
+	if (RAND_bytes(r, sizeof(r)) != 1 ||
+	    p11keys_find(c->k->f, c->s, &c->k->u, key->id, key->idlen, true,
+			 &pk, &c->rv, e) != KEK_OK)
+		return false;
+	if (pk.pub && rsa_wrap(pk.pub, r, sizeof(r), ct, &ctlen, e) == KEK_OK) {
+		a.inlen = ctlen;
+		refused = no_oaep256(in_hsm(c, &m, key, &a));
+	}
+	EVP_PKEY_free(pk.pub);
+	OPENSSL_cleanse(back, sizeof(back));
+	return refused;
+}
+
 static enum kek_status unwrap_rsa(struct call *c, const struct p11key *key,
 				  const struct unwrap_args *a, char *err)
 {
@@ -545,7 +575,7 @@ static enum kek_status unwrap_rsa(struct call *c, const struct p11key *key,
 	rv = in_hsm(c, &m, key, a);
 	if (rv == CKR_OK)
 		return KEK_OK;
-	if (!no_oaep256(rv) || !key->decrypt)
+	if (!no_oaep256(rv) || !key->decrypt || !oaep256_refused(c, key))
 		return unwrap_failed(c, rv, key->unwrap ?
 				     "C_UnwrapKey (RSA-OAEP-256)" :
 				     "C_Decrypt (RSA-OAEP-256)", err);
