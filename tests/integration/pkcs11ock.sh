@@ -8,11 +8,14 @@
 # wrapped key changed is EIO. Between the two tokens: rekey --to from
 # SoftHSM2 to opencryptoki and back. An escrow KEK given as a PKCS#11
 # URL (kek add), opening the volume alone (-o kek=) and when the
-# volume's own KEK is gone.
+# volume's own KEK is gone (its private key deleted).
+# The key has CKA_UNWRAP and CKA_DECRYPT (pkcs11-tool's default):
+# opencryptoki refuses the unwrap template (CKR_ATTRIBUTE_READ_ONLY) and
+# hsmfs unwraps by C_Decrypt.
 #
 # opencryptoki keeps its token in fixed paths (/var/lib/opencryptoki,
-# /run/pkcsslotd.socket, /dev/shm and System V shared memory; its
-# PKCS_APP_STORE does not move them all in 3.8), so the suite runs in
+# /run/pkcsslotd.socket, /dev/shm and System V shared memory; 3.8's
+# PKCS_APP_STORE writes the token's files into / instead), so it runs in
 # mount and IPC namespaces of its own: those paths are directories of
 # $T there, with a pkcsslotd of the suite's, and p11-kit's module
 # directory a copy that registers the module as "opencryptoki". A
