@@ -14,6 +14,9 @@ PKGS=(
 	clang libclang-rt-14-dev valgrind gdb perl tar coreutils
 	# PKCS#11 tests: a software token, and pkcs11-tool to make its keys
 	softhsm2 opensc
+	# a second software token, doing RSA-OAEP with SHA-256 itself
+	# (tests/integration/pkcs11ock.sh runs its slot daemon)
+	opencryptoki
 )
 
 missing=()

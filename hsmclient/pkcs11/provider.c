@@ -48,6 +48,7 @@ struct p11kek {
 	bool warned;
 	uint8_t used[P11_ID_MAX]; /* the version used last, for status */
 	size_t usedlen;
+	const char *how_mech, *how_call; /* the last unwrap's, for status */
 	struct cached cache[CACHE_N];
 	unsigned next;
 };
@@ -116,12 +117,16 @@ static enum kek_status version(struct call *c, const uint8_t *id,
 	return KEK_OK;
 }
 
-/* Notes version id as the one used last. */
-static void used(struct p11kek *k, const uint8_t *id, size_t idlen)
+/* Notes version id as the one used last, and how it unwrapped (mech
+ * and call: static strings). */
+static void used(struct p11kek *k, const uint8_t *id, size_t idlen,
+		 const char *mech, const char *call)
 {
 	pthread_mutex_lock(&k->lock);
 	memcpy(k->used, id, idlen);
 	k->usedlen = idlen;
+	k->how_mech = mech;
+	k->how_call = call;
 	pthread_mutex_unlock(&k->lock);
 }
 
@@ -394,6 +399,7 @@ struct unwrap_args {
 	size_t inlen;
 	uint8_t *out;
 	size_t *outlen;
+	const char *mech, *call; /* what unwrapped, once it did */
 };
 
 /* The OAEP-SHA-256 mechanism, params in *p. */
@@ -424,8 +430,10 @@ static CK_RV unwrap_key(struct call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE h,
 	if (rv != CKR_OK)
 		return rv;
 	rv = f->C_GetAttributeValue(c->s, o, &v, 1);
+	/* No DEK is 0 bytes long: opencryptoki 3.8 answers 0 for a key it
+	 * unwrapped (a template without CKA_SENSITIVE, CKA_EXTRACTABLE). */
 	if (rv == CKR_OK && (v.ulValueLen == CK_UNAVAILABLE_INFORMATION ||
-			     v.ulValueLen > *a->outlen))
+			     v.ulValueLen == 0 || v.ulValueLen > *a->outlen))
 		rv = CKR_WRAPPED_KEY_LEN_RANGE;
 	if (rv == CKR_OK) {
 		v.pValue = a->out;
@@ -462,29 +470,36 @@ static CK_RV decrypt(struct call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE h,
 }
 
 /* Unwraps with m in the HSM: C_UnwrapKey if the key allows it, else
- * C_Decrypt. A token whose policy refuses the readable session key
- * (Luna Cloud HSM keeps unwrapped keys sensitive; an unwrap template
- * may too) gets C_Decrypt, if the key allows that. */
+ * C_Decrypt; a->call says which answered. A token whose policy refuses
+ * the readable session key (Luna Cloud HSM keeps unwrapped keys
+ * sensitive; an unwrap template may too; opencryptoki 3.8's soft token
+ * lets no unwrap template set CKA_SENSITIVE false or CKA_EXTRACTABLE
+ * true: CKR_ATTRIBUTE_READ_ONLY) gets C_Decrypt, if the key allows
+ * that. */
 static CK_RV in_hsm(struct call *c, CK_MECHANISM *m, const struct p11key *key,
-		    const struct unwrap_args *a)
+		    struct unwrap_args *a)
 {
 	CK_RV rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
 
+	a->call = "C_UnwrapKey";
 	if (key->unwrap)
 		rv = unwrap_key(c, m, key->h, a);
 	if (key->decrypt &&
 	    (!key->unwrap || rv == CKR_TEMPLATE_INCONSISTENT ||
 	     rv == CKR_ATTRIBUTE_VALUE_INVALID ||
-	     rv == CKR_ACTION_PROHIBITED))
+	     rv == CKR_ATTRIBUTE_READ_ONLY ||
+	     rv == CKR_ACTION_PROHIBITED)) {
+		a->call = "C_Decrypt";
 		rv = decrypt(c, m, key->h, a->in, a->inlen, a->out,
 			     a->outlen);
+	}
 	return rv;
 }
 
 /* Raw RSA in the HSM, OAEP decoded here: for tokens that decrypt RSA
  * but not with OAEP-SHA-256 (SoftHSM 2.6 does OAEP with SHA-1 only). */
 static enum kek_status raw_rsa(struct call *c, CK_OBJECT_HANDLE h,
-			       const struct unwrap_args *a, char *err)
+			       struct unwrap_args *a, char *err)
 {
 	CK_MECHANISM m = { CKM_RSA_X_509, NULL, 0 };
 	uint8_t *em = secmem_alloc(KEK_WRAPPED_MAX);
@@ -501,6 +516,8 @@ static enum kek_status raw_rsa(struct call *c, CK_OBJECT_HANDLE h,
 		st = rsa_oaep_decode(em, emlen, a->inlen, a->out, a->outlen,
 				     err);
 	secmem_free(em, KEK_WRAPPED_MAX);
+	a->mech = "CKM_RSA_X_509 (OAEP-SHA-256 decoded here)";
+	a->call = "C_Decrypt";
 	return st;
 }
 
@@ -559,7 +576,7 @@ static bool oaep256_refused(struct call *c, const struct p11key *key)
 }
 
 static enum kek_status unwrap_rsa(struct call *c, const struct p11key *key,
-				  const struct unwrap_args *a, char *err)
+				  struct unwrap_args *a, char *err)
 {
 	struct p11kek *k = c->k;
 	CK_RSA_PKCS_OAEP_PARAMS p;
@@ -572,6 +589,7 @@ static enum kek_status unwrap_rsa(struct call *c, const struct p11key *key,
 	pthread_mutex_unlock(&k->lock);
 	if (raw && key->decrypt)
 		return raw_rsa(c, key->h, a, err);
+	a->mech = "CKM_RSA_PKCS_OAEP (SHA-256, MGF1-SHA-256)";
 	rv = in_hsm(c, &m, key, a);
 	if (rv == CKR_OK)
 		return KEK_OK;
@@ -590,12 +608,15 @@ static enum kek_status unwrap_rsa(struct call *c, const struct p11key *key,
 }
 
 static enum kek_status unwrap_aes(struct call *c, const struct p11key *key,
-				  const struct unwrap_args *a, char *err)
+				  struct unwrap_args *a, char *err)
 {
-	CK_MECHANISM m = { a->alg == KEK_ALG_A256KW ? CKM_AES_KEY_WRAP :
-			   CKM_AES_KEY_WRAP_PAD, NULL, 0 };
-	CK_RV rv = in_hsm(c, &m, key, a);
+	bool kw = a->alg == KEK_ALG_A256KW;
+	CK_MECHANISM m = { kw ? CKM_AES_KEY_WRAP : CKM_AES_KEY_WRAP_PAD,
+			   NULL, 0 };
+	CK_RV rv;
 
+	a->mech = kw ? "CKM_AES_KEY_WRAP" : "CKM_AES_KEY_WRAP_PAD";
+	rv = in_hsm(c, &m, key, a);
 	if (rv == CKR_OK)
 		return KEK_OK;
 	return unwrap_failed(c, rv, key->unwrap ? "C_UnwrapKey" : "C_Decrypt",
@@ -669,7 +690,7 @@ static enum kek_status p11_unwrap(struct kek *kk, const char *kid,
 	a.idlen = v.idlen;
 	st = with_session(k, op_unwrap, &a, err);
 	if (st == KEK_OK)
-		used(k, v.id, v.idlen);
+		used(k, v.id, v.idlen, a.mech, a.call);
 	return done(k, KEK_OP_UNWRAP, t0, st, err);
 }
 
@@ -734,6 +755,23 @@ static void p11_about(const char *url, struct kek_about *about)
 	}
 }
 
+/* Which mechanism and call the token ran for the last unwrap: how an
+ * operator sees that the token does OAEP-SHA-256 itself, or that raw
+ * RSA is in use. */
+static void about_unwrap(struct p11kek *k, struct kek_about *a)
+{
+	char v[sizeof(a->value)];
+
+	pthread_mutex_lock(&k->lock);
+	if (k->how_mech)
+		snprintf(v, sizeof(v), "%s by %s in the token (the last "
+			 "unwrap)", k->how_mech, k->how_call);
+	else
+		snprintf(v, sizeof(v), "- (no unwrap yet)");
+	pthread_mutex_unlock(&k->lock);
+	about_line(a, "unwrap", "p11 unwrap:", v);
+}
+
 static void p11_stats(struct kek *kk, struct kek_stats *st)
 {
 	struct p11kek *k = (struct p11kek *)kk;
@@ -752,6 +790,7 @@ static void p11_stats(struct kek *kk, struct kek_stats *st)
 		 hex[0] ? hex : "-", k->u.has_id ? "pinned by the URL" :
 		 "new keys: the greatest CKA_ID");
 	about_line(a++, "id", "p11 CKA_ID:", v);
+	about_unwrap(k, a++);
 	p11pool_counts(k->pool, &n);
 	snprintf(v, sizeof(v), "%u sessions open, %u idle, at most %u%s", n.open,
 		 n.idle, n.max, n.down ? "; the token is unavailable" : "");
