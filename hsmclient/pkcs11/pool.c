@@ -104,6 +104,28 @@ static void init_use(struct p11pool *p)
 	pthread_rwlockattr_destroy(&a);
 }
 
+/* The pool is down, for err: said once, kept for its callers. */
+static void set_down(struct p11pool *p, const char *err)
+{
+	if (!p->down)
+		log_warn("PKCS#11 token '%s' is unavailable (%s); calls fail "
+			 "at once, and every %d s one tries again", p->token,
+			 err, P11POOL_REINIT_MS / 1000);
+	p->down = true;
+	snprintf(p->last, sizeof(p->last), "%s", err);
+}
+
+/* A token absent or not answering when the pool is made: the pool is
+ * down from the start, as when it goes later, so that the volume can
+ * be opened by an escrow KEK meanwhile. A refused login is not this:
+ * it stays the caller's error (a PIN is never tried twice). */
+static enum kek_status down_from_start(struct p11pool *p, const char *err)
+{
+	p->reinit_ms = clock_ms() + P11POOL_REINIT_MS;
+	set_down(p, err);
+	return KEK_OK;
+}
+
 enum kek_status p11pool_new(CK_FUNCTION_LIST *f, const char *token,
 			    char *pin, unsigned max, struct p11pool **out,
 			    char *err)
@@ -124,6 +146,8 @@ enum kek_status p11pool_new(CK_FUNCTION_LIST *f, const char *token,
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	st = start(p, err);
+	if (st == KEK_E_NOTFOUND || st == KEK_E_UNAVAILABLE)
+		st = down_from_start(p, err);
 	if (st != KEK_OK) {
 		p11pool_free(p);
 		return st;
@@ -218,13 +242,10 @@ static enum kek_status restart(struct p11pool *p, char *err)
 		st = KEK_E_UNAVAILABLE; /* absent now, maybe not later */
 	if (st == KEK_OK && p->down)
 		log_info("PKCS#11 token '%s' is back", p->token);
-	else if (st != KEK_OK && !p->down)
-		log_warn("PKCS#11 token '%s' is unavailable (%s); calls fail "
-			 "at once, and every %d s one tries again", p->token,
-			 err, P11POOL_REINIT_MS / 1000);
-	p->down = st != KEK_OK;
-	if (p->down)
-		snprintf(p->last, sizeof(p->last), "%s", err);
+	if (st == KEK_OK)
+		p->down = false;
+	else
+		set_down(p, err);
 	return st;
 }
 

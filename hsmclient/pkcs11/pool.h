@@ -37,7 +37,9 @@ struct p11pool;
 
 /* Opens a session on the token labelled token and logs in with pin
  * (secure memory, owned by the pool from now on, may be NULL: then the
- * token must need no login, or have a protected authentication path). */
+ * token must need no login, or have a protected authentication path).
+ * A token that is absent or does not answer gives a pool that is down
+ * (a warning logged), not an error: its calls fail until it is back. */
 enum kek_status p11pool_new(CK_FUNCTION_LIST *f, const char *token,
 			    char *pin, unsigned max, struct p11pool **out,
 			    char *err);

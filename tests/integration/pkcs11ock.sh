@@ -8,7 +8,8 @@
 # wrapped key changed is EIO. Between the two tokens: rekey --to from
 # SoftHSM2 to opencryptoki and back. An escrow KEK given as a PKCS#11
 # URL (kek add), opening the volume alone (-o kek=) and when the
-# volume's own KEK is gone (its private key deleted).
+# volume's own KEK is gone (its token absent, or its private key
+# deleted).
 # The key has CKA_UNWRAP and CKA_DECRYPT (pkcs11-tool's default):
 # opencryptoki refuses the unwrap template (CKR_ATTRIBUTE_READ_ONLY) and
 # hsmfs unwraps by C_Decrypt.
@@ -163,6 +164,21 @@ check "-o kek=escrow: files read" readback "$VM" 10
 # (status shows the volume's own KEK's counters, not the escrow KEK's)
 check "-o kek=escrow: no raw-RSA fallback logged" bash -c "! grep -q '$NORAW' '$VM.log'"
 umount_wait "$VM"
+# The volume's own token absent (a disaster at the first HSM): the
+# mount, and one with -o kek= naming the escrow KEK, are opened by the
+# escrow KEK; the own KEK's token is reported unavailable, not fatal.
+mv "$T/softhsm/tokens" "$T/softhsm/away" && mkdir "$T/softhsm/tokens"
+mount_hsm "$V" "$VM" || bad "mount with the own token absent"
+check "own token absent: opened by the escrow KEK, and the log says why" \
+	bash -c "'$HSMFS' status '$VM' | grep '^opened by:' | grep -q 'object=ockkek' &&
+		grep -q \"token 'hsmfs-it' is unavailable\" '$VM.log'"
+check "own token absent: files read" readback "$VM" 10
+umount_wait "$VM"
+mount_hsm "$V" "$VM" -o "kek=$OCK" || bad "mount -o kek=escrow with the own token absent"
+check "own token absent, -o kek=escrow: files read" readback "$VM" 10
+umount_wait "$VM"
+rm -rf "$T/softhsm/tokens" && mv "$T/softhsm/away" "$T/softhsm/tokens"
+
 # The volume's own KEK gone (its private key deleted): the mount falls
 # back to the escrow KEK the pin lists.
 pkcs11-tool --module "$P11_MODULE" --token-label hsmfs-it --login \
