@@ -27,6 +27,7 @@ struct p11pool {
 	CK_SESSION_HANDLE idle[POOL_MAX];
 	unsigned nidle, nopen, max, gen;
 	bool down;           /* the module has not found the token since */
+	bool refused;        /* the token refused the PIN: never tried again */
 	uint64_t reinit_ms;  /* when a re-initialization may be made next */
 	char last[KEK_ERR_MAX]; /* why it is down */
 };
@@ -225,6 +226,17 @@ void p11pool_put(struct p11pool *p, CK_SESSION_HANDLE s, unsigned gen)
 	pthread_rwlock_unlock(&p->use);
 }
 
+/* The token refused the PIN when the pool logged in again: down for
+ * good, as a PIN tried again and again locks the token. */
+static void refuse(struct p11pool *p, const char *err)
+{
+	p->refused = true;
+	log_warn("PKCS#11 token '%s' refused the PIN (%s): it is not tried "
+		 "again until the KEK is opened anew (remount)", p->token,
+		 err);
+	set_down(p, err);
+}
+
 /* Finalizes and initializes the module, then starts again; the pool is
  * down until that finds the token. Under both locks, no session out. */
 static enum kek_status restart(struct p11pool *p, char *err)
@@ -240,12 +252,15 @@ static enum kek_status restart(struct p11pool *p, char *err)
 		st = start(p, err);
 	if (st == KEK_E_NOTFOUND)
 		st = KEK_E_UNAVAILABLE; /* absent now, maybe not later */
-	if (st == KEK_OK && p->down)
-		log_info("PKCS#11 token '%s' is back", p->token);
-	if (st == KEK_OK)
-		p->down = false;
-	else
+	if (st == KEK_E_AUTH) {
+		refuse(p, err);
+	} else if (st != KEK_OK) {
 		set_down(p, err);
+	} else {
+		if (p->down)
+			log_info("PKCS#11 token '%s' is back", p->token);
+		p->down = false;
+	}
 	return st;
 }
 
@@ -258,6 +273,11 @@ enum kek_status p11pool_recover(struct p11pool *p, unsigned gen, bool reinit,
 	pthread_mutex_lock(&p->lock);
 	if (gen != p->gen && !p->down)
 		goto out; /* another caller reopened them */
+	if (p->refused) {
+		snprintf(err, KEK_ERR_MAX, "%s", p->last);
+		st = KEK_E_AUTH;
+		goto out;
+	}
 	if ((reinit || p->down) && clock_ms() < p->reinit_ms) {
 		if (p->down)
 			snprintf(err, KEK_ERR_MAX, "%s", p->last);
@@ -270,7 +290,9 @@ enum kek_status p11pool_recover(struct p11pool *p, unsigned gen, bool reinit,
 		log_info("PKCS#11 token '%s': sessions lost; reopening them "
 			 "and logging in again", p->token);
 		st = start(p, err);
-		if (st == KEK_OK)
+		if (st == KEK_E_AUTH)
+			refuse(p, err);
+		if (st == KEK_OK || st == KEK_E_AUTH)
 			goto out;
 	}
 	st = restart(p, err);

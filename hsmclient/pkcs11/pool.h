@@ -16,7 +16,9 @@
  * pool finalizes and initializes the module again, at most once every
  * P11POOL_REINIT_MS: while that does not bring the token back the pool
  * is down, and its calls fail at once with the cause until the next
- * attempt. A re-initialization waits until no session is in use (a
+ * attempt. A login refused then is never tried again: the pool stays
+ * down, as a PIN tried every few seconds would lock the token. A
+ * re-initialization waits until no session is in use (a
  * session handed out holds the module's use, which it takes before
  * the pool's lock), so no call runs in the module while it happens.
  * Thread-safe. Calls return a kek_status and on failure write one line

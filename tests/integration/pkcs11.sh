@@ -6,7 +6,8 @@
 # mount before the token is asked. Then what the Azure path guarantees,
 # with this token: a header's wrapped key changed is EIO; the module
 # losing the token (its files taken away) fails opens with EIO and a
-# line, and access returns with the token, without a remount; volume
+# line, and access returns with the token, without a remount (but not
+# once the token refused the PIN: that is never tried again); volume
 # wrapping and its O(1) rotation; a rekey --to from an emulated Azure KEK
 # to the token and back, each killed with -9 midway and finished; and
 # revocation: deleting the key object ends access after a cache flush.
@@ -132,6 +133,31 @@ mv "$T/softhsm/away" "$T/softhsm/tokens"
 check "token back: the file reads again, no remount" \
 	wait_for 30 bash -c "grep -qx 'file 3' '$M/d/f3' 2>/dev/null"
 check "token back: the log says so" grep -q "token 'hsmfs-it' is back" "$M.log"
+
+# The token back with its PIN changed behind hsmfs: the login is refused
+# once, and the PIN never tried again (a PIN tried again and again locks
+# a token), so even with the PIN working again access stays off until a
+# remount.
+PIN=$(cat "$P11_PIN")
+newpin() {
+	pkcs11-tool --module "$P11_MODULE" --token-label hsmfs-it --login \
+		--pin "$1" --change-pin --new-pin "$2" >/dev/null 2>&1
+}
+"$HSMFS" cache flush "$M" >/dev/null
+mv "$T/softhsm/tokens" "$T/softhsm/away"
+timeout 60 cat "$M/d/f3" >/dev/null 2>&1
+mv "$T/softhsm/away" "$T/softhsm/tokens"
+newpin "$PIN" 9999-other || bad "change the token's PIN"
+check "PIN changed: the login is refused once, and the log says so" \
+	wait_for 30 bash -c "! cat '$M/d/f5' >/dev/null 2>&1 &&
+		grep -q \"token 'hsmfs-it' refused the PIN\" '$M.log'"
+newpin 9999-other "$PIN" || bad "change the token's PIN back"
+sleep 3 # past the 2 s between tries of a token that is down
+check "PIN refused: not tried again, even once it would work" \
+	bash -c "! timeout 60 cat '$M/d/f6' >/dev/null 2>&1"
+umount_wait "$M"
+mount_hsm "$C" "$M" || bad "remount after the PIN was refused"
+check "PIN refused: a remount tries it again" grep -qx 'file 6' "$M/d/f6"
 umount_wait "$M"
 
 # Volume wrapping with an AES KEK on the token: a rotation (a new
