@@ -149,19 +149,34 @@ static EVP_PKEY *pub_of(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
 	return rsa_pub_new(nb, a[0].ulValueLen, eb, a[1].ulValueLen);
 }
 
-/* The public half of RSA version k. */
+/* The public half of RSA version k: the public-key object of its label
+ * and CKA_ID, or the modulus on the private key. Both, if the token
+ * shows both, must be one key: DEKs wrapped to a public key the private
+ * key does not match could never be unwrapped (or only by whoever
+ * planted it). */
 static enum kek_status rsa_pub(CK_FUNCTION_LIST *f, CK_SESSION_HANDLE s,
 			       const struct p11uri *u, struct p11key *k,
 			       char *err)
 {
 	CK_OBJECT_HANDLE h[FIND_MAX];
 	CK_ULONG n = 0;
+	EVP_PKEY *own = pub_of(f, s, k->h);
 
 	if (find(f, s, CKO_PUBLIC_KEY, u->object, k->id, k->idlen, h, &n) ==
 		    CKR_OK && n == 1)
 		k->pub = pub_of(f, s, h[0]);
-	if (!k->pub)
-		k->pub = pub_of(f, s, k->h);
+	if (k->pub && own && EVP_PKEY_eq(k->pub, own) != 1) {
+		snprintf(err, KEK_ERR_MAX, "PKCS#11 key '%.64s': the public "
+			 "key of the same label and CKA_ID is not the private "
+			 "key's (its CKA_MODULUS differs)", u->object);
+		EVP_PKEY_free(own);
+		return KEK_E_INVAL;
+	}
+	if (!k->pub) {
+		k->pub = own;
+		own = NULL;
+	}
+	EVP_PKEY_free(own);
 	if (!k->pub) {
 		snprintf(err, KEK_ERR_MAX, "PKCS#11 key '%.64s': no RSA public "
 			 "key of 2048 to 4096 bits found (a public-key object "

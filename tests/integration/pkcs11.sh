@@ -245,4 +245,21 @@ check "revocation: a volume-wrap volume refuses the re-validation" grep -q refus
 check "revocation: and its files no longer read" bash -c "! cat '$MW/d/f1' 2>/dev/null"
 umount_wait "$MW"
 umount_wait "$T/m-aes"
+
+# A public-key object planted beside an RSA KEK (same label and CKA_ID,
+# another key's modulus): nothing is wrapped to it, the KEK is refused.
+p11t() {
+	pkcs11-tool --module "$P11_MODULE" --token-label hsmfs-it --login \
+		--pin "$(cat "$P11_PIN")" "$@" >/dev/null 2>&1
+}
+p11_key hsmfs-it rsa pairkek 01 && p11_key hsmfs-it rsa otherkek 01 &&
+	p11t --read-object --type pubkey --label otherkek --id 01 -o "$T/other.der" &&
+	p11t --delete-object --type pubkey --label pairkek --id 01 &&
+	p11t --write-object "$T/other.der" --type pubkey --label pairkek --id 01 ||
+	bad "plant another key's public half beside a private key"
+rc=0
+"$HSMFS" init --kek "$(p11_uri hsmfs-it pairkek private)" "$T/c-pair" >"$T/pair.out" 2>&1 || rc=$?
+check "a planted public key: init refuses the KEK" test "$rc" -ne 0
+check "a planted public key: the error names the mismatch" \
+	grep -q "is not the private key's" "$T/pair.out"
 finish
