@@ -262,3 +262,13 @@ p11_key() {
 p11_uri() {
 	echo "pkcs11:token=$1;object=$2;type=$3?module-name=softhsm2&pin-source=$P11_PIN"
 }
+
+# p11_files DIR N: writes N small files under DIR/d; p11_readback DIR N
+# [FROM]: files FROM (1) to N read back as written.
+p11_files() { mkdir -p "$1/d" && for i in $(seq "$2"); do echo "file $i" >"$1/d/f$i"; done; }
+p11_readback() {
+	local i
+	for i in $(seq "${3:-1}" "$2"); do
+		[[ $(cat "$1/d/f$i") == "file $i" ]] || return 1
+	done
+}

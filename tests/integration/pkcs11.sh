@@ -15,14 +15,6 @@
 
 p11_token hsmfs-it rsa:fskek:01 aes:fsaes:01 || { bad "SoftHSM2 token and keys"; finish; }
 
-# files DIR N: writes N small files; readback DIR N: they read back.
-files() { mkdir -p "$1/d" && for i in $(seq "$2"); do echo "file $i" >"$1/d/f$i"; done; }
-readback() {
-	local i
-	for i in $(seq "${3:-1}" "$2"); do
-		[[ $(cat "$1/d/f$i") == "file $i" ]] || return 1
-	done
-}
 
 # volume NAME OBJECT TYPE: init, mount, write, remount, read.
 volume() {
@@ -37,12 +29,12 @@ assert c["kek"] == sys.argv[2]
 assert c["volume_key"]["kid"] == "pkcs11:token=hsmfs-it;object=%s;id=%%01;type=%s" % (sys.argv[3], sys.argv[4])
 PY
 	mount_hsm "$c" "$m" || { bad "$1: mount"; return 1; }
-	files "$m" 50
+	p11_files "$m" 50
 	check "$1: status names the token and the key's URL" \
 		bash -c "'$HSMFS' status '$m' | grep -q '^hsm: *hsmfs-it' && '$HSMFS' status '$m' | grep -qF 'object=$2'"
 	umount_wait "$m"
 	mount_hsm "$c" "$m" || { bad "$1: remount"; return 1; }
-	check "$1: 50 files read back after a remount" readback "$m" 50
+	check "$1: 50 files read back after a remount" p11_readback "$m" 50
 	check "$1: no warning about the key's attributes" bash -c "! grep -q 'extractable or not sensitive' '$m.log'"
 	umount_wait "$m"
 }
@@ -55,7 +47,7 @@ p11_key hsmfs-it rsa fskek 02
 C=$T/c-rsa M=$T/m-rsa
 check "rekey picks the new version (CKA_ID 02)" bash -c "'$HSMFS' rekey -q '$C' >'$T/rk' 2>&1 && grep -q 'id=%02;' '$C/hsmfs.conf'"
 mount_hsm "$C" "$M" || bad "mount after rekey"
-check "files read back after the rekey" readback "$M" 50
+check "files read back after the rekey" p11_readback "$M" 50
 "$HSMFS" status "$M" >"$T/st"
 check "status: token, object, module, the CKA_ID in use, sessions" \
 	bash -c "grep -qx 'p11 token:   hsmfs-it' '$T/st' && grep -qx 'p11 object:  fskek (RSA private key)' '$T/st' &&
@@ -80,7 +72,7 @@ else
 fi
 check "new machine: -o kek= with the same URL reordered mounts it" \
 	env HSMFS_STATE_DIR="$T/state2" "$HSMFS" mount -o "kek=$AES_KEK" "$T/c-aes" "$T/m-aes"
-check "and its files read back" readback "$T/m-aes" 50
+check "and its files read back" p11_readback "$T/m-aes" 50
 umount_wait "$T/m-aes"
 
 # The PIN file must be private: refused before the token is asked.
@@ -111,7 +103,7 @@ mount_hsm "$C" "$M" -o prefetch=0 || bad "remount for the tamper check"
 check "tamper: a header's wrapped key changed: EIO" \
 	bash -c "cat '$M/d/f1' 2>&1 >/dev/null | grep -q 'Input/output error'"
 check "tamper: a log line names the backing file" test "$(loglines "$F1" "$M.log")" -ge 1
-check "tamper: the other files read" readback "$M" 50 2
+check "tamper: the other files read" p11_readback "$M" 50 2
 flip "$F1" 1310
 
 # The module fails mid-run: the token's files taken away while mounted
@@ -166,7 +158,7 @@ VW=$T/c-vw MW=$T/m-vw
 check "volume wrap: init --wrap volume with an AES KEK" \
 	bash -c "'$HSMFS' init --wrap volume --kek '$(p11_uri hsmfs-it fsaes secret-key)' '$VW' | grep -q 'wrap: volume'"
 mount_hsm "$VW" "$MW" || bad "volume wrap: mount"
-files "$MW" 20
+p11_files "$MW" 20
 umount_wait "$MW"
 touch "$T/before-rotation"
 p11_key hsmfs-it aes fsaes 02
@@ -175,7 +167,7 @@ check "volume wrap: rekey after a rotation moves the config to CKA_ID 02" \
 check "volume wrap: no file header was written" \
 	test -z "$(find "$VW" -type f -newer "$T/before-rotation" ! -name 'hsmfs.*')"
 mount_hsm "$VW" "$MW" || bad "volume wrap: mount after the rotation"
-check "volume wrap: the files read back" readback "$MW" 20
+check "volume wrap: the files read back" p11_readback "$MW" 20
 
 # Across providers: an Azure KEK (the emulator) to the token and back,
 # with a mount midway; each rekey is killed with -9 once the config
@@ -187,10 +179,10 @@ P11=$(p11_uri hsmfs-it fskek private)
 XC=$T/c-x XM=$T/m-x
 "$HSMFS" init --kek "$AZ" -o "$AO" "$XC" >/dev/null || bad "init under the Azure KEK"
 mount_hsm "$XC" "$XM" -o "$AO" || bad "mount under the Azure KEK"
-files "$XM" 30
+p11_files "$XM" 30
 umount_wait "$XM"
 mount_hsm "$XC" "$XM" -o "$AO" || bad "remount under the Azure KEK"
-check "azure: every file reads before" readback "$XM" 30
+check "azure: every file reads before" p11_readback "$XM" 30
 umount_wait "$XM"
 names() { python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["kek"] != sys.argv[2])' "$XC/hsmfs.conf" "$1"; }
 # cross LABEL TARGET: rekey --to TARGET, killed midway, read through a
@@ -205,13 +197,13 @@ cross() {
 	check "$1: killed midway, both KEKs referenced" \
 		bash -c "! '$HSMFS' rekey --check -o '$AO' '$XC' >'$T/ck-$1' 2>&1 && grep -q 'old ' '$T/ck-$1'"
 	mount_hsm "$XC" "$XM" -o "$AO" || bad "$1: mount midway"
-	check "$1: every file reads midway" readback "$XM" 30
+	check "$1: every file reads midway" p11_readback "$XM" 30
 	umount_wait "$XM"
 	check "$1: a second run finishes" "$HSMFS" rekey -q -o "$AO" "$XC"
 	check "$1: rekey --check: nothing old is referenced" \
 		bash -c "'$HSMFS' rekey --check -o '$AO' '$XC' | grep -q 'only the current KEK version is needed'"
 	mount_hsm "$XC" "$XM" -o "$AO" || bad "$1: mount after"
-	check "$1: every file reads after" readback "$XM" 30
+	check "$1: every file reads after" p11_readback "$XM" 30
 	umount_wait "$XM"
 }
 cross "azure to pkcs11" "$P11"

@@ -76,13 +76,6 @@ OCK="pkcs11:token=hsmfs-ock;object=ockkek;type=private?module-name=opencryptoki&
 p11_token hsmfs-it rsa:fskek:01 || { bad "SoftHSM2 token and key"; finish; }
 SOFT=$(p11_uri hsmfs-it fskek private)
 
-files() { mkdir -p "$1/d" && for i in $(seq "$2"); do echo "file $i" >"$1/d/f$i"; done; }
-readback() {
-	local i
-	for i in $(seq "${3:-1}" "$2"); do
-		[[ $(cat "$1/d/f$i") == "file $i" ]] || return 1
-	done
-}
 # unwrap_by MNT MECH: status says the token ran MECH for the last unwrap.
 unwrap_by() {
 	"$HSMFS" status "$1" | grep -q "^p11 unwrap:  $2 by C_"
@@ -95,10 +88,10 @@ NORAW='does not do RSA-OAEP with SHA-256'
 C=$T/c M=$T/m
 check "init --kek with the opencryptoki key" bash -c "'$HSMFS' init --kek '$OCK' '$C' >'$T/init' 2>&1"
 mount_hsm "$C" "$M" || bad "mount"
-files "$M" 20
+p11_files "$M" 20
 umount_wait "$M"
 mount_hsm "$C" "$M" || bad "remount"
-check "20 files read back after a remount" readback "$M" 20
+check "20 files read back after a remount" p11_readback "$M" 20
 check "status: the token ran OAEP-SHA-256 ($OAEP)" unwrap_by "$M" "$OAEP"
 check "status --json: hsm.pkcs11.unwrap names CKM_RSA_PKCS_OAEP" \
 	bash -c "'$HSMFS' status --json '$M' | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"hsm\"][\"pkcs11\"][\"unwrap\"].startswith(\"CKM_RSA_PKCS_OAEP (SHA-256\")'"
@@ -113,7 +106,7 @@ mount_hsm "$C" "$M" -o prefetch=0 || bad "remount for the tamper check"
 check "tamper: a header's wrapped key changed: EIO" \
 	bash -c "cat '$M/d/f1' 2>&1 >/dev/null | grep -q 'Input/output error'"
 check "tamper: a log line names the backing file" grep -qF "${F1##*/}: cannot unwrap" "$M.log"
-check "tamper: the other files read" readback "$M" 20 2
+check "tamper: the other files read" p11_readback "$M" 20 2
 check "tamper: still no raw-RSA fallback" bash -c "! grep -q '$NORAW' '$M.log'"
 umount_wait "$M"
 flip "$F1" 300
@@ -123,10 +116,10 @@ flip "$F1" 300
 X=$T/cx XM=$T/mx
 "$HSMFS" init --kek "$SOFT" "$X" >/dev/null 2>&1 || bad "init on SoftHSM2"
 mount_hsm "$X" "$XM" || bad "mount on SoftHSM2"
-files "$XM" 20
+p11_files "$XM" 20
 umount_wait "$XM"
 mount_hsm "$X" "$XM" || bad "remount on SoftHSM2"
-check "SoftHSM2: files read back" readback "$XM" 20
+check "SoftHSM2: files read back" p11_readback "$XM" 20
 check "SoftHSM2: status names the raw-RSA fallback ($RAW)" unwrap_by "$XM" "$RAW"
 umount_wait "$XM"
 check "rekey --to the opencryptoki key" \
@@ -134,13 +127,13 @@ check "rekey --to the opencryptoki key" \
 check "rekey --check: only the opencryptoki key is needed" \
 	bash -c "'$HSMFS' rekey --check '$X' | grep -q 'only the current KEK version is needed'"
 mount_hsm "$X" "$XM" || bad "mount after the rekey to opencryptoki"
-check "after the rekey to opencryptoki: files read" readback "$XM" 20
+check "after the rekey to opencryptoki: files read" p11_readback "$XM" 20
 check "after the rekey to opencryptoki: OAEP in the token" unwrap_by "$XM" "$OAEP"
 umount_wait "$XM"
 check "rekey --to the SoftHSM2 key, back" \
 	bash -c "'$HSMFS' rekey -q --to '$SOFT' '$X' >'$T/rk-to-soft' 2>&1"
 mount_hsm "$X" "$XM" || bad "mount after the rekey back"
-check "after the rekey back: files read" readback "$XM" 20
+check "after the rekey back: files read" p11_readback "$XM" 20
 umount_wait "$XM"
 
 # An escrow KEK on opencryptoki for a volume-wrap volume whose own KEK
@@ -150,7 +143,7 @@ V=$T/cv VM=$T/mv
 "$HSMFS" init --wrap volume --kek "$(p11_uri hsmfs-it fsown private)" "$V" >/dev/null 2>&1 ||
 	bad "init --wrap volume on SoftHSM2"
 mount_hsm "$V" "$VM" || bad "mount the volume-wrap volume"
-files "$VM" 10
+p11_files "$VM" 10
 umount_wait "$VM"
 check "kek add with a PKCS#11 URL (opencryptoki)" \
 	bash -c "'$HSMFS' kek add '$OCK' '$V' >'$T/kek-add' 2>&1"
@@ -160,7 +153,7 @@ mount_hsm "$V" "$VM" -o "kek=$OCK" || bad "mount with -o kek= naming the escrow 
 "$HSMFS" status "$VM" >"$T/st-esc"
 check "-o kek=escrow: opened by the opencryptoki key alone" \
 	bash -c "grep '^opened by:' '$T/st-esc' | grep -q 'object=ockkek.*escrow KEK'"
-check "-o kek=escrow: files read" readback "$VM" 10
+check "-o kek=escrow: files read" p11_readback "$VM" 10
 # (status shows the volume's own KEK's counters, not the escrow KEK's)
 check "-o kek=escrow: no raw-RSA fallback logged" bash -c "! grep -q '$NORAW' '$VM.log'"
 umount_wait "$VM"
@@ -172,10 +165,10 @@ mount_hsm "$V" "$VM" || bad "mount with the own token absent"
 check "own token absent: opened by the escrow KEK, and the log says why" \
 	bash -c "'$HSMFS' status '$VM' | grep '^opened by:' | grep -q 'object=ockkek' &&
 		grep -q \"token 'hsmfs-it' is unavailable\" '$VM.log'"
-check "own token absent: files read" readback "$VM" 10
+check "own token absent: files read" p11_readback "$VM" 10
 umount_wait "$VM"
 mount_hsm "$V" "$VM" -o "kek=$OCK" || bad "mount -o kek=escrow with the own token absent"
-check "own token absent, -o kek=escrow: files read" readback "$VM" 10
+check "own token absent, -o kek=escrow: files read" p11_readback "$VM" 10
 umount_wait "$VM"
 rm -rf "$T/softhsm/tokens" && mv "$T/softhsm/away" "$T/softhsm/tokens"
 
@@ -188,6 +181,6 @@ mount_hsm "$V" "$VM" || bad "mount with the own KEK gone"
 check "own KEK gone: opened by the escrow KEK, and the log says so" \
 	bash -c "'$HSMFS' status '$VM' | grep '^opened by:' | grep -q 'object=ockkek' &&
 		grep -q 'opened with escrow KEK pkcs11:.*ockkek' '$VM.log'"
-check "own KEK gone: files read" readback "$VM" 10
+check "own KEK gone: files read" p11_readback "$VM" 10
 umount_wait "$VM"
 finish
