@@ -123,11 +123,12 @@ blk_rec() {
 		echo $((4096 * (37 + 147 * (($1 - 36) / 146)) + 28 * (($1 - 36) % 146))); fi
 }
 
-# manifest DIR: one line per entry: path, type, size, content hash or link
-# target, user xattrs; sorted (tests/tools/manifest.py says how). Two
-# trees with equal manifests look alike to an application.
+# manifest [--sparse] DIR: one line per entry: path, type, size, content
+# hash or link target, user xattrs; sorted (tests/tools/manifest.py says
+# how). Two trees with equal manifests look alike to an application.
+# --sparse: holes hashed unread, for a tree outside any mount under test.
 manifest() {
-	python3 "$ROOT/tests/tools/manifest.py" "$1"
+	python3 "$ROOT/tests/tools/manifest.py" "$@"
 }
 
 EMU=$ROOT/$B/hsm-emulator
