@@ -23,7 +23,7 @@ JOBS=${TEST_JOBS:-$(nproc)}
 # Longest first, so that the short unit tests fill in at the end.
 SHARED=(manyfiles reader torture diskfull sanitizers bindings frozen corrupt
 	secrets adversary onemount fsck state cli sdk tamper undetected ciphertext
-	dist demo demodr lifecycle deep pkcs11 pkcs11ock)
+	dist demo demodr lifecycle deep pkcs11 pkcs11ock tools audit boot)
 pass=0
 fail=0
 failed_suites=()

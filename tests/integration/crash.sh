@@ -122,8 +122,9 @@ check_synced() {
 # whose last word in the journal is "sync" must always read.
 check_readable() {
 	local f rel bad=0 torn=0
-	# One program reads every regular file whole, one reader per CPU (the
-	# daemon decrypts on all of them), and names each one it cannot read.
+	# One program reads every regular file whole, four readers per CPU
+	# (most files are small: a read is mostly FUSE round trips, open to
+	# release, not decryption), and names each one it cannot read.
 	python3 - "$M" >"$T/unreadable" <<-'EOF' || { echo "# the reader failed" >&2; bad=1; }
 		import os, stat, sys
 		from concurrent.futures import ThreadPoolExecutor
@@ -144,7 +145,7 @@ check_readable() {
 		        return f"unreadable: {p}: {e.strerror}"
 		files = [p for d, _, names in os.walk(sys.argv[1], onerror=skipped)
 		         for p in (os.path.join(d, n) for n in names) if regular(p)]
-		with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
+		with ThreadPoolExecutor(4 * len(os.sched_getaffinity(0))) as pool:
 		    for line in pool.map(read, files):
 		        if line:
 		            print(line)

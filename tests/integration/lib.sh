@@ -16,6 +16,12 @@ export HSMFS_STATE_DIR=$T/state HSMFS_TESTKEK_DIR=$T/keys
 # unless a test writes it.
 export HSMFS_CONF=$T/hsmfs.conf
 mkdir -p "$T/keys" "$T/state"
+# python3 is the machine's own (Debian's, as the reader and forge.py name
+# it), not a version manager's shim first in PATH, which costs a few
+# tenths of a second per call: the suites make hundreds of them.
+if [[ -x /usr/bin/python3 && $(command -v python3) != /usr/bin/python3 ]]; then
+	mkdir "$T/pybin" && ln -s /usr/bin/python3 "$T/pybin/python3" && PATH=$T/pybin:$PATH
+fi
 PASS=0
 FAILS=0
 PIDS=()
@@ -123,11 +129,12 @@ blk_rec() {
 		echo $((4096 * (37 + 147 * (($1 - 36) / 146)) + 28 * (($1 - 36) % 146))); fi
 }
 
-# manifest DIR: one line per entry: path, type, size, content hash or link
-# target, user xattrs; sorted (tests/tools/manifest.py says how). Two
-# trees with equal manifests look alike to an application.
+# manifest [--sparse] DIR: one line per entry: path, type, size, content
+# hash or link target, user xattrs; sorted (tests/tools/manifest.py says
+# how). Two trees with equal manifests look alike to an application.
+# --sparse: holes hashed unread, for a tree outside any mount under test.
 manifest() {
-	python3 "$ROOT/tests/tools/manifest.py" "$1"
+	python3 "$ROOT/tests/tools/manifest.py" "$@"
 }
 
 EMU=$ROOT/$B/hsm-emulator

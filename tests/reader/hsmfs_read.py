@@ -8,8 +8,12 @@ header slot MACs, every block's GCM tag, names, long-name sidecars,
 symlink targets, xattrs; in format 3 also each file's state and holes,
 and the directory IV tags) and writes the decrypted tree to OUTDIR, which
 must be missing or empty. Any authentication or format failure stops it
-with exit status 1 and a message naming the backing file. --show-state
-prints the state in use of every format-3 file (section 7.2).
+with exit status 1 and a message naming the backing file (2: a usage
+error). --show-state prints the state in use of every format-3 file
+(section 7.2). --only PATH (repeatable) reads the content of those backing
+files alone: every other regular file is left out, unread, while the
+config, every name, directory IV, symlink and directory xattr is still
+checked; the tests use it to aim a check at the file they changed.
 
 Keys are unwrapped by the HSM's REST "unwrapkey" operation, with a bearer
 token from the OAuth2 client-credentials grant (AZURE_AUTHORITY_HOST,
@@ -822,6 +826,14 @@ class AlignedLayout:
         return cls.block_location(n, BLOCK_SIZE)[0]
 
     @classmethod
+    def group_end(cls, n):
+        """The first block of the group after block n's: the records of
+        blocks n up to it lie one after another."""
+        if n < cls.FIRST:
+            return cls.FIRST
+        return cls.FIRST + ((n - cls.FIRST) // cls.GROUP + 1) * cls.GROUP
+
+    @classmethod
     def block_location(cls, n, length):
         if n < cls.FIRST:
             record = cls.RECORDS0 + 28 * n
@@ -871,9 +883,13 @@ class FileState:
         self.holes = holes
         self.copy = copy
 
-    def in_hole(self, n):
-        # The holes are sorted and disjoint; there are at most 28.
-        return any(first <= n < first + count for first, count in self.holes)
+    def hole_end(self, n):
+        """The block after the hole that holds block n, or None when no
+        hole holds it. The holes are sorted and disjoint; at most 28."""
+        for first, count in self.holes:
+            if first <= n < first + count:
+                return first + count
+        return None
 
 
 def parse_state_copy(raw, i, path):
@@ -931,6 +947,24 @@ def block_aad(file_id, n):
 ZERO_RECORD = bytes(28)
 
 
+def hole_run(fd, state, n, whole):
+    """Format 3: how many blocks from block n on read as an authenticated
+    hole (section 7.2): whole blocks (below whole) that lie in a hole of
+    the state in use and whose records are 28 zero bytes. One read covers
+    the records of the run up to the end of n's record group."""
+    end = state.hole_end(n)
+    if end is None or n >= whole:
+        return 0
+    end = min(end, whole, PagedLayout.group_end(n))
+    records = os.pread(fd, 28 * (end - n), PagedLayout.record_at(n))
+    if records == bytes(28 * (end - n)):
+        return end - n
+    k = 0
+    while records[28 * k:28 * k + 28] == ZERO_RECORD:
+        k += 1
+    return k
+
+
 def decrypt_file(path, vol, unwrapper, out):
     """Writes the plaintext of one backing file to the open file out.
     Returns (file id, state): (None, None) for an empty backing file, a
@@ -953,16 +987,20 @@ def decrypt_file(path, vol, unwrapper, out):
                                dek, path)
         gcm = AESGCM(content_key(dek))
         nblocks = (plain + BLOCK_SIZE - 1) // BLOCK_SIZE
-        for n in range(nblocks):
+        n = 0
+        while n < nblocks:
+            holes = hole_run(fd, state, n, plain // BLOCK_SIZE) \
+                if state is not None else 0
+            if holes:
+                # Authenticated holes: their pages are not read, and
+                # they stay holes of the output file.
+                out.seek(holes * BLOCK_SIZE, os.SEEK_CUR)
+                n += holes
+                continue
             length = min(BLOCK_SIZE, plain - n * BLOCK_SIZE)
             nonce_at, data_at, tag_at = layout.block_location(n, length)
             nonce = os.pread(fd, 12, nonce_at)
             tag = os.pread(fd, 16, tag_at)
-            if (state is not None and nonce + tag == ZERO_RECORD
-                    and length == BLOCK_SIZE and state.in_hole(n)):
-                # An authenticated hole: its page is not read.
-                out.write(bytes(BLOCK_SIZE))
-                continue
             data = os.pread(fd, length, data_at)
             try:
                 out.write(gcm.decrypt(nonce, data + tag,
@@ -970,6 +1008,9 @@ def decrypt_file(path, vol, unwrapper, out):
             except InvalidTag:
                 raise FormatError(path, f"block {n} fails authentication") \
                     from None
+            n += 1
+        # A file that ends in a hole gets its size.
+        out.truncate(plain)
     finally:
         os.close(fd)
     return file_id, state
@@ -1221,14 +1262,19 @@ def decrypt_xattrs(path, vol, entry_id=None):
 # The tree
 
 class Reader:
-    def __init__(self, vol, unwrapper, show_state=False):
+    """only: None, or the (dev, ino) of the backing files whose content
+    and xattrs are read; the other regular files are left out (every
+    other entry is still read and checked)."""
+
+    def __init__(self, vol, unwrapper, show_state=False, only=None):
         self.vol = vol
         self.unwrapper = unwrapper
         self.show_state = show_state
+        self.only = only
         self.out_root = None
         self.links = {}   # (dev, ino) of a backing file -> output path
         self.counts = {"files": 0, "dirs": 0, "symlinks": 0, "xattrs": 0,
-                       "special": 0}
+                       "special": 0, "left out": 0}
 
     def copy_tree(self, src, dst, at_root=True):
         if at_root:
@@ -1262,6 +1308,9 @@ class Reader:
             self.counts["symlinks"] += 1
         elif stat.S_ISREG(st.st_mode):
             key = (st.st_dev, st.st_ino)
+            if self.only is not None and key not in self.only:
+                self.counts["left out"] += 1
+                return
             if st.st_nlink > 1 and key in self.links:
                 os.link(self.links[key], dst)
                 return
@@ -1336,6 +1385,11 @@ def main(argv):
     p.add_argument("--local-kek", action="append", metavar="KID=FILE",
                    help="unwrap what this key version wrapped locally with "
                         "the raw AES key in FILE (repeatable)")
+    p.add_argument("--only", action="append", metavar="PATH",
+                   help="read the content and xattrs of this backing file "
+                        "only, of no other regular file; everything else "
+                        "(config, names, directories, links) is still "
+                        "checked whole (repeatable)")
     p.add_argument("--show-state", action="store_true",
                    help="print the state in use of each file of a format-3 "
                         "volume: generation, writes, holes")
@@ -1352,13 +1406,24 @@ def main(argv):
             print(f"hsmfs_read: bad HSM endpoint {url}", file=sys.stderr)
             return 2
         endpoints.append(base)
+    only = None
+    if args.only is not None:
+        only = set()
+        for path in args.only:
+            try:
+                st = os.lstat(path)
+            except OSError as e:
+                print(f"hsmfs_read: --only {path}: {e.strerror}",
+                      file=sys.stderr)
+                return 2
+            only.add((st.st_dev, st.st_ino))
     unwrapper = Unwrapper(args.ca_file, args.scope,
                           parse_local_keks(args.local_kek), endpoints)
     try:
         vol = open_volume(args.backing, unwrapper, args.kek, endpoints,
                           args.escrow_kek)
         os.makedirs(args.outdir, exist_ok=True)
-        reader = Reader(vol, unwrapper, args.show_state)
+        reader = Reader(vol, unwrapper, args.show_state, only)
         reader.copy_tree(args.backing, args.outdir)
     except FormatError as e:
         print(f"hsmfs_read: {e}", file=sys.stderr)
@@ -1372,7 +1437,9 @@ def main(argv):
               f"{'encrypted' if vol.encrypted_names else 'plaintext'} names: "
               f"{c['files']} files, {c['dirs']} directories, "
               f"{c['symlinks']} symlinks, {c['xattrs']} xattrs, "
-              f"{c['special']} special, {unwrapper.calls} HSM unwraps")
+              f"{c['special']} special, {unwrapper.calls} HSM unwraps"
+              + (f", {c['left out']} files left out (--only)"
+                 if only is not None else ""))
     return 0
 
 
