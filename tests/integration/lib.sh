@@ -85,6 +85,7 @@ run_daemon() {
 	mkdir -p "$m"
 	"$bin" mount -f "$@" "$c" "$m" >"$m.log" 2>&1 &
 	PIDS+=($!)
+	DAEMON_OF[$m]=$!
 	for _ in $(seq 400); do
 		mountpoint -q "$m" && return 0
 		kill -0 "$!" 2>/dev/null || break
@@ -99,9 +100,22 @@ mount_fg() {
 	run_daemon "$HSMFS_TEST" "$@"
 }
 
+# umount_wait MNT: unmounts, and waits until the mount point is gone and
+# the daemon run_daemon started there has exited: until then it still
+# holds the volume's claim, and the next mount of the volume is refused.
+declare -A DAEMON_OF
 umount_wait() {
-	fusermount3 -u "$1" && for _ in $(seq 100); do
-		mountpoint -q "$1" || return 0
+	local pid=${DAEMON_OF[$1]:-}
+	fusermount3 -u "$1" || return
+	for _ in $(seq 100); do
+		mountpoint -q "$1" || break
+		sleep 0.05
+	done
+	mountpoint -q "$1" && return 1
+	unset "DAEMON_OF[$1]"
+	[[ -n $pid ]] || return 0
+	for _ in $(seq 200); do
+		kill -0 "$pid" 2>/dev/null || return 0
 		sleep 0.05
 	done
 }
