@@ -44,8 +44,9 @@ static void blk_roundtrip(void)
 		CHECK_EQ_INT(blk_encrypt(k, 3, pt, n, NULL, ct), 0);
 		CHECK_EQ_INT(blk_decrypt(k, 3, ct, n + BLK_OVERHEAD, back), n);
 		CHECK_MEM(back, pt, n);
-		/* The ciphertext is not the plaintext. */
-		CHECK(memcmp(ct + BLK_NONCE, pt, n) != 0);
+		/* The ciphertext is not the plaintext (from 16 bytes on:
+		 * one random byte equals its plaintext once in 256). */
+		CHECK(n < 16 || memcmp(ct + BLK_NONCE, pt, n) != 0);
 	}
 	/* Random nonces: the same block written twice differs on disk. */
 	{
