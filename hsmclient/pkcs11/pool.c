@@ -234,7 +234,8 @@ static void refuse(struct p11pool *p, const char *err)
 	log_warn("PKCS#11 token '%s' refused the PIN (%s): it is not tried "
 		 "again until the KEK is opened anew (remount)", p->token,
 		 err);
-	set_down(p, err);
+	p->down = true; /* this line, not set_down's "tries again" */
+	snprintf(p->last, sizeof(p->last), "%s", err);
 }
 
 /* Finalizes and initializes the module, then starts again; the pool is
