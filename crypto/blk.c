@@ -213,9 +213,6 @@ static int seal_locked(struct blk_tls *t, const struct blk_key *k,
 	return 0;
 }
 
-/* Encrypts n (checked by the caller) bytes with the nonce given; ct and
- * tag may lie anywhere, so that one code path serves the packed and the
- * aligned layouts. */
 /* The next of this thread's random nonces; t->lock held. */
 static int nonce_take(struct blk_tls *t, uint8_t nonce[BLK_NONCE])
 {
@@ -231,7 +228,9 @@ static int nonce_take(struct blk_tls *t, uint8_t nonce[BLK_NONCE])
 	return 0;
 }
 
-/* Seals under nonce, a fresh random one first if fresh is set. */
+/* Encrypts n (checked by the caller) bytes under nonce, a fresh random
+ * one written there first if fresh is set; ct and tag may lie anywhere,
+ * so that one code path serves the packed and the aligned layouts. */
 static int seal(const struct blk_key *k, uint64_t blockno, const uint8_t *in,
 		size_t n, uint8_t *nonce, bool fresh, uint8_t *ct,
 		uint8_t *tag)
