@@ -269,13 +269,21 @@ p11_token() {
 	done
 }
 
+# p11_tool LABEL ARGS...: pkcs11-tool logged in to token LABEL with the
+# user PIN, quiet.
+p11_tool() {
+	local label=$1
+	shift
+	pkcs11-tool --module "$P11_MODULE" --token-label "$label" --login \
+		--pin "$(cat "$P11_PIN")" "$@" >/dev/null 2>&1
+}
+
 # p11_key LABEL KIND OBJECT ID: one more key on token LABEL.
 p11_key() {
-	local t=(pkcs11-tool --module "$P11_MODULE" --token-label "$1" --login
-		--pin "$(cat "$P11_PIN")" --label "$3" --id "$4")
+	local t=(p11_tool "$1" --label "$3" --id "$4")
 	case $2 in
-	rsa) "${t[@]}" --keypairgen --key-type rsa:2048 >/dev/null 2>&1 ;;
-	aes) "${t[@]}" --keygen --key-type AES:32 --sensitive --private >/dev/null 2>&1 ;;
+	rsa) "${t[@]}" --keypairgen --key-type rsa:2048 ;;
+	aes) "${t[@]}" --keygen --key-type AES:32 --sensitive --private ;;
 	*) return 1 ;;
 	esac
 }

@@ -219,9 +219,7 @@ cat "$T/m-aes/d/f1" "$T/m-aes/d/f2" >/dev/null
 exec 7<"$T/m-aes/d/f1"
 F2=$(MNT_C=$T/c-aes bfile "$T/m-aes" d/f2)
 del() {
-	pkcs11-tool --module "$P11_MODULE" --token-label hsmfs-it --login \
-		--pin "$(cat "$P11_PIN")" --delete-object --type secrkey \
-		--label fsaes --id "$1" >/dev/null 2>&1
+	p11_tool hsmfs-it --delete-object --type secrkey --label fsaes --id "$1"
 }
 del_both() { del 01 && del 02; }
 check "revocation: both versions deleted (pkcs11-tool --delete-object)" del_both
@@ -240,10 +238,7 @@ umount_wait "$T/m-aes"
 
 # A public-key object planted beside an RSA KEK (same label and CKA_ID,
 # another key's modulus): nothing is wrapped to it, the KEK is refused.
-p11t() {
-	pkcs11-tool --module "$P11_MODULE" --token-label hsmfs-it --login \
-		--pin "$(cat "$P11_PIN")" "$@" >/dev/null 2>&1
-}
+p11t() { p11_tool hsmfs-it "$@"; }
 p11_key hsmfs-it rsa pairkek 01 && p11_key hsmfs-it rsa otherkek 01 &&
 	p11t --read-object --type pubkey --label otherkek --id 01 -o "$T/other.der" &&
 	p11t --delete-object --type pubkey --label pairkek --id 01 &&

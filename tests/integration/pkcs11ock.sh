@@ -174,9 +174,8 @@ rm -rf "$T/softhsm/tokens" && mv "$T/softhsm/away" "$T/softhsm/tokens"
 
 # The volume's own KEK gone (its private key deleted): the mount falls
 # back to the escrow KEK the pin lists.
-pkcs11-tool --module "$P11_MODULE" --token-label hsmfs-it --login \
-	--pin "$(cat "$P11_PIN")" --delete-object --type privkey --label fsown \
-	--id 01 >/dev/null 2>&1 || bad "delete the own KEK's private key"
+p11_tool hsmfs-it --delete-object --type privkey --label fsown --id 01 ||
+	bad "delete the own KEK's private key"
 mount_hsm "$V" "$VM" || bad "mount with the own KEK gone"
 check "own KEK gone: opened by the escrow KEK, and the log says so" \
 	bash -c "'$HSMFS' status '$VM' | grep '^opened by:' | grep -q 'object=ockkek' &&
