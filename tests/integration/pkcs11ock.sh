@@ -105,7 +105,7 @@ flip "$F1" 300 # key slot 0's wrapped DEK record (FORMAT.md 3.1)
 mount_hsm "$C" "$M" -o prefetch=0 || bad "remount for the tamper check"
 check "tamper: a header's wrapped key changed: EIO" \
 	bash -c "cat '$M/d/f1' 2>&1 >/dev/null | grep -q 'Input/output error'"
-check "tamper: a log line names the backing file" grep -qF "${F1##*/}: cannot unwrap" "$M.log"
+check "tamper: a log line names the backing file" grep -qF -- "${F1##*/}: cannot unwrap" "$M.log"
 check "tamper: the other files read" p11_readback "$M" 20 2
 check "tamper: still no raw-RSA fallback" bash -c "! grep -q '$NORAW' '$M.log'"
 umount_wait "$M"
